@@ -1,0 +1,152 @@
+//! The one error type of the library.
+//!
+//! Every variant a user can cause says what to do next. Cryptographic
+//! failures stay opaque on purpose: a wrong password and a modified ciphertext
+//! give the same [`Error::Decryption`], so an attacker learns nothing from
+//! which one it was.
+
+use std::path::PathBuf;
+
+/// A specialised `Result` for secure-kms.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything that can go wrong in secure-kms.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A user ID breaks the naming rule.
+    #[error(
+        "invalid user ID {0:?}: use 1 to 64 characters, each a letter, a digit or one of . _ - @"
+    )]
+    InvalidUserId(String),
+
+    /// An empty password was given.
+    #[error("the password is empty: type at least one character")]
+    EmptyPassword,
+
+    /// The password is wrong, or the wrapped key was modified: the two are
+    /// deliberately indistinguishable.
+    #[error("wrong password or corrupted key")]
+    Decryption,
+
+    /// The password does not unlock the user's keys: it is wrong, or the
+    /// stored keys were modified. Deliberately one error for both.
+    #[error("wrong password for {0}, or its stored keys are corrupted; the store was not changed")]
+    Unlock(String),
+
+    /// The user has no keys in the store.
+    #[error("no keys for {0} in the store: run the interactive session to create them")]
+    UnknownUser(String),
+
+    /// The user's keys are on the revocation list.
+    #[error(
+        "the keys of {user} were revoked at {revoked_at} (reason: {reason}) and cannot be used: create new keys for {user}"
+    )]
+    Revoked {
+        /// Whose keys.
+        user: String,
+        /// When, as an RFC 3339 UTC timestamp.
+        revoked_at: String,
+        /// Why, an RFC 5280 reason name.
+        reason: String,
+    },
+
+    /// The symmetric key's lifetime is over: it is refused for new use.
+    #[error(
+        "the symmetric key of {user} expired at {expired_at} and is refused for new use: create new keys for {user}"
+    )]
+    Expired {
+        /// Whose key.
+        user: String,
+        /// When it expired, as an RFC 3339 UTC timestamp.
+        expired_at: String,
+    },
+
+    /// A store file exists but does not parse; it is never overwritten.
+    #[error(
+        "{} is broken and was left unchanged (repair it, or move it away to start an empty store)",
+        path.display()
+    )]
+    CorruptFile {
+        /// The file.
+        path: PathBuf,
+        /// Where and how it is broken (serde_json gives line and column).
+        #[source]
+        source: serde_json::Error,
+    },
+
+    /// A store file could not be read or written.
+    #[error("cannot {action} {}", path.display())]
+    Io {
+        /// What was being done: "read", "write", "lock", ...
+        action: &'static str,
+        /// The file or folder.
+        path: PathBuf,
+        /// The operating system's reason.
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// Another run changed this user's keys while the session was waiting for
+    /// input; nothing was written.
+    #[error(
+        "the keys of {0} changed in the store while this session ran; nothing was written: run the session again"
+    )]
+    Conflict(String),
+
+    /// A Diffie-Hellman public value failed validation.
+    #[error("invalid Diffie-Hellman public key: {0}")]
+    InvalidPublicKey(&'static str),
+
+    /// A signature did not verify.
+    #[error("signature verification failed: the data was not signed by this key, or was modified")]
+    BadSignature,
+
+    /// A stored key could not be decoded after a successful decryption, or a
+    /// public key PEM is malformed.
+    #[error("malformed key: {0}")]
+    MalformedKey(String),
+
+    /// The RSA implementation failed (key generation, signing).
+    #[error("RSA operation failed: {0}")]
+    Rsa(#[from] rsa::Error),
+
+    /// The operating system's random number generator failed.
+    #[error("the operating system's random number generator failed: {0}")]
+    Rng(getrandom::Error),
+
+    /// Input ended while a question was waiting for an answer.
+    #[error("input ended at the question {question:?}; {state}")]
+    EndOfInput {
+        /// The question.
+        question: String,
+        /// What had been written by then.
+        state: &'static str,
+    },
+
+    /// Reading from or writing to the terminal failed.
+    #[error("terminal input/output failed")]
+    Console(#[source] std::io::Error),
+}
+
+impl Error {
+    /// Whether this error means "refused: the key is revoked or expired",
+    /// which the binary reports with its own exit code.
+    ///
+    /// ```
+    /// use secure_kms::Error;
+    ///
+    /// let e = Error::Expired { user: "alice".into(), expired_at: "2026-01-01T00:00:00Z".into() };
+    /// assert!(e.is_refusal());
+    /// assert!(!Error::Decryption.is_refusal());
+    /// ```
+    pub fn is_refusal(&self) -> bool {
+        matches!(self, Error::Revoked { .. } | Error::Expired { .. })
+    }
+}
+
+impl From<getrandom::Error> for Error {
+    fn from(e: getrandom::Error) -> Self {
+        Error::Rng(e)
+    }
+}

@@ -1,0 +1,45 @@
+//! secure-kms: a teaching Key Management System.
+//!
+//! The crate ports a classroom script that shows four KMS concepts, each in a
+//! module of its own:
+//!
+//! | concept | module | the original's functions |
+//! |---|---|---|
+//! | centralized distribution of expiring AES-256 keys | [`symmetric`] | `generate_symmetric_key`, `store_symmetric_key`, `is_key_expired` |
+//! | a PKI of RSA-2048 keys, private keys under a password | [`pki`] | `generate_asymmetric_keys`, `encrypt_private_key`, `decrypt_private_key`, `store_asymmetric_keys`, `sign_public_key`, `verify_signature` |
+//! | Diffie-Hellman key exchange with HKDF | [`exchange`] | `generate_dh_parameters`, `generate_dh_private_key`, `compute_shared_secret`, `derive_key_from_secret` |
+//! | a revocation list of compromised keys | [`revocation`] | `revoke_key`, `is_key_revoked` |
+//!
+//! Around them: [`kdf`] turns a password into wrapping keys (PBKDF2, HKDF),
+//! [`wrap`] seals key material with AES-256-GCM, [`store`] keeps
+//! `key_store.json` and `revoked_keys.json` safe on disk, [`user`] checks user
+//! IDs, and [`session`] is the interactive run that `cargo run` starts.
+//!
+//! ```
+//! use secure_kms::{symmetric, user::UserId};
+//!
+//! let key = symmetric::generate_symmetric_key()?;
+//! let user = UserId::new("alice")?;
+//! assert_eq!(key.fingerprint().len(), 64);
+//! # let _ = user;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+pub mod error;
+pub mod exchange;
+pub mod kdf;
+pub mod pki;
+pub mod revocation;
+pub mod session;
+pub mod store;
+pub mod symmetric;
+pub mod time;
+pub mod unlock;
+pub mod user;
+pub mod wrap;
+
+mod b64;
+
+pub use error::{Error, Result};

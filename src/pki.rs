@@ -1,0 +1,322 @@
+//! A PKI of RSA-2048 key pairs whose private keys are encrypted under a
+//! password.
+//!
+//! The private key is kept as PKCS#8 DER, encrypted with AES-256-GCM under a
+//! key stretched from the password by PBKDF2-HMAC-SHA256 (600,000 rounds by
+//! default, stored beside it so that it can be raised later). The public key
+//! is a SubjectPublicKeyInfo PEM, the form `openssl pkey -pubin` reads.
+//! Signatures are RSASSA-PSS with SHA-256, MGF1-SHA-256 and a 32-byte salt
+//! (RFC 8017 section 8.1).
+
+use pkcs8::{DecodePrivateKey, DecodePublicKey, EncodePrivateKey, EncodePublicKey, LineEnding};
+use rsa::pss::{Signature, SigningKey, VerifyingKey};
+use rsa::signature::{RandomizedSigner, SignatureEncoding, Verifier};
+use rsa::{PrivateKey, PublicKey};
+use serde::{Deserialize, Deserializer, Serialize, de::Error as _};
+use sha2::Sha256;
+
+use crate::kdf::{KdfParams, PasswordKey};
+use crate::store::KeyStore;
+use crate::symmetric::hex_sha256;
+use crate::user::UserId;
+use crate::wrap::Sealed;
+use crate::{Error, Result};
+
+/// RSA modulus size in bits, as in the original.
+pub const RSA_BITS: usize = 2048;
+
+/// PSS salt length in bytes: the SHA-256 output length, the usual choice
+/// (RFC 8017 section 9.1, and what `openssl -sigopt rsa_pss_saltlen:32` makes).
+pub const PSS_SALT_LEN: usize = 32;
+
+const PURPOSE: &str = "private key wrap";
+
+/// Makes an RSA-2048 key pair with public exponent 65537.
+///
+/// ```no_run
+/// let (private_key, public_key) = secure_kms::pki::generate_asymmetric_keys()?;
+/// assert_eq!(private_key.to_public_key(), public_key);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+///
+/// # Errors
+/// [`Error::Rsa`] if key generation fails (for example, the random source).
+pub fn generate_asymmetric_keys() -> Result<(PrivateKey, PublicKey)> {
+    let private_key = PrivateKey::new(&mut getrandom::SysRng, RSA_BITS)?;
+    let public_key = private_key.to_public_key();
+    Ok((private_key, public_key))
+}
+
+/// An encrypted private key as stored under `private` in `key_store.json`:
+/// the KDF parameters (`salt`, `kdf`, `iterations`) and the AES-256-GCM
+/// ciphertext of the PKCS#8 DER (`key`, `nonce`, `cipher`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EncryptedPrivateKey {
+    /// How the wrapping key was derived from the password.
+    #[serde(flatten)]
+    pub kdf: KdfParams,
+    /// The encrypted PKCS#8 document.
+    #[serde(flatten)]
+    pub sealed: Sealed,
+}
+
+fn associated_data(user_id: &UserId) -> Vec<u8> {
+    format!("secure-kms/v1/{user_id}/private").into_bytes()
+}
+
+/// Encrypts `private_key` (as PKCS#8) for `user_id` under `password_key`.
+///
+/// The original returned `(salt, encrypted_key)`; both are in the result.
+///
+/// ```no_run
+/// use secure_kms::kdf::{DEFAULT_ITERATIONS, KdfParams, Password, PasswordKey};
+/// use secure_kms::pki::{decrypt_private_key, encrypt_private_key, generate_asymmetric_keys};
+/// use secure_kms::user::UserId;
+///
+/// let (private_key, _) = generate_asymmetric_keys()?;
+/// let password = Password::new("mysecurepassword".into())?;
+/// let pk = PasswordKey::derive(&password, &KdfParams::generate(DEFAULT_ITERATIONS)?);
+/// let alice = UserId::new("alice")?;
+/// let encrypted = encrypt_private_key(&private_key, &pk, &alice)?;
+/// assert_eq!(decrypt_private_key(&encrypted, &pk, &alice)?, private_key);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+///
+/// # Errors
+/// [`Error::MalformedKey`] if the key cannot be encoded, [`Error::Rng`] if
+/// the random source fails.
+pub fn encrypt_private_key(
+    private_key: &PrivateKey,
+    password_key: &PasswordKey,
+    user_id: &UserId,
+) -> Result<EncryptedPrivateKey> {
+    // SecretDocument zeroizes the DER when dropped.
+    let der = private_key
+        .to_pkcs8_der()
+        .map_err(|e| Error::MalformedKey(e.to_string()))?;
+    Ok(EncryptedPrivateKey {
+        kdf: password_key.params().clone(),
+        sealed: Sealed::seal(
+            &password_key.subkey(PURPOSE),
+            &associated_data(user_id),
+            der.as_bytes(),
+        )?,
+    })
+}
+
+/// Decrypts a private key. `password_key` must come from the password and
+/// [`EncryptedPrivateKey::kdf`].
+///
+/// # Errors
+/// [`Error::Decryption`] for a wrong password or a modified ciphertext: one
+/// opaque error for both.
+pub fn decrypt_private_key(
+    encrypted: &EncryptedPrivateKey,
+    password_key: &PasswordKey,
+    user_id: &UserId,
+) -> Result<PrivateKey> {
+    let der = encrypted
+        .sealed
+        .open(&password_key.subkey(PURPOSE), &associated_data(user_id))?;
+    // Authenticated plaintext that is not PKCS#8 can only come from a bug or
+    // a forged file made with the right password; keep the error opaque.
+    PrivateKey::from_pkcs8_der(&der).map_err(|_| Error::Decryption)
+}
+
+/// Stores the encrypted private key and the public key PEM of `user_id` in
+/// `store` (in memory; [`crate::store::Store::update`] saves it).
+///
+/// # Errors
+/// [`Error::MalformedKey`] if a key cannot be encoded, [`Error::Rng`] if the
+/// random source fails.
+pub fn store_asymmetric_keys(
+    store: &mut KeyStore,
+    user_id: &UserId,
+    private_key: &PrivateKey,
+    public_key: &PublicKey,
+    password_key: &PasswordKey,
+) -> Result<()> {
+    let private = encrypt_private_key(private_key, password_key, user_id)?;
+    let public = public_key_pem(public_key)?;
+    let record = store.entry(user_id);
+    record.private = Some(private);
+    record.public = Some(public);
+    Ok(())
+}
+
+/// Encodes a public key as a SubjectPublicKeyInfo PEM (`BEGIN PUBLIC KEY`).
+///
+/// # Errors
+/// [`Error::MalformedKey`] if the key cannot be encoded.
+pub fn public_key_pem(public_key: &PublicKey) -> Result<String> {
+    public_key
+        .to_public_key_pem(LineEnding::LF)
+        .map_err(|e| Error::MalformedKey(e.to_string()))
+}
+
+/// Reads a SubjectPublicKeyInfo PEM holding an RSA key.
+///
+/// # Errors
+/// [`Error::MalformedKey`] when it is not one.
+pub fn public_key_from_pem(pem: &str) -> Result<PublicKey> {
+    PublicKey::from_public_key_pem(pem)
+        .map_err(|e| Error::MalformedKey(format!("not an RSA public key PEM: {e}")))
+}
+
+/// The SHA-256 of the public key's DER encoding, in hex: the same value as
+/// `openssl pkey -pubin -outform DER | sha256sum`.
+///
+/// # Errors
+/// [`Error::MalformedKey`] if the key cannot be encoded.
+pub fn public_key_fingerprint(public_key: &PublicKey) -> Result<String> {
+    let der = public_key
+        .to_public_key_der()
+        .map_err(|e| Error::MalformedKey(e.to_string()))?;
+    Ok(hex_sha256(der.as_bytes()))
+}
+
+/// Signs `message` (in the session, a Diffie-Hellman public value) with
+/// RSA-PSS-SHA256, so that a peer can tell it came from this key and was not
+/// swapped by a man in the middle.
+///
+/// ```no_run
+/// use secure_kms::pki::{generate_asymmetric_keys, sign_public_key, verify_signature};
+///
+/// let (private_key, public_key) = generate_asymmetric_keys()?;
+/// let signature = sign_public_key(&private_key, b"my DH public value")?;
+/// verify_signature(&public_key, b"my DH public value", &signature)?;
+/// assert!(verify_signature(&public_key, b"another value", &signature).is_err());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+///
+/// # Errors
+/// [`Error::Rsa`] if signing fails (for example, the random source).
+pub fn sign_public_key(private_key: &PrivateKey, message: &[u8]) -> Result<Vec<u8>> {
+    let signer = SigningKey::<Sha256>::new_with_salt_len(private_key.clone(), PSS_SALT_LEN);
+    let signature: Signature = signer
+        .try_sign_with_rng(&mut getrandom::SysRng, message)
+        .map_err(|_| Error::Rsa(rsa::Error::Internal))?;
+    Ok(signature.to_vec())
+}
+
+/// Verifies an RSA-PSS-SHA256 signature with a 32-byte salt.
+///
+/// # Errors
+/// [`Error::BadSignature`] when the signature does not match the message and
+/// key, whatever the reason.
+pub fn verify_signature(public_key: &PublicKey, message: &[u8], signature: &[u8]) -> Result<()> {
+    let verifier = VerifyingKey::<Sha256>::new_with_salt_len(public_key.clone(), PSS_SALT_LEN);
+    let signature = Signature::try_from(signature).map_err(|_| Error::BadSignature)?;
+    verifier
+        .verify(message, &signature)
+        .map_err(|_| Error::BadSignature)
+}
+
+/// Serde check: a `public` field must be an RSA SubjectPublicKeyInfo PEM.
+pub(crate) fn valid_public_pem<'de, D: Deserializer<'de>>(
+    d: D,
+) -> Result<Option<String>, D::Error> {
+    let pem = Option::<String>::deserialize(d)?;
+    if let Some(pem) = &pem {
+        public_key_from_pem(pem).map_err(D::Error::custom)?;
+    }
+    Ok(pem)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kdf::{MIN_ITERATIONS, Password};
+    use std::sync::OnceLock;
+
+    /// Key generation takes tens of milliseconds; share one pair.
+    fn keys() -> &'static (PrivateKey, PublicKey) {
+        static KEYS: OnceLock<(PrivateKey, PublicKey)> = OnceLock::new();
+        KEYS.get_or_init(|| generate_asymmetric_keys().unwrap())
+    }
+
+    fn password_key(pw: &str, params: &KdfParams) -> PasswordKey {
+        PasswordKey::derive(&Password::new(pw.into()).unwrap(), params)
+    }
+
+    #[test]
+    fn generates_rsa_2048_with_e_65537() {
+        use rsa::traits::PublicKeyParts;
+        let (private_key, public_key) = keys();
+        assert_eq!(public_key.n().bit_width(), 2048);
+        assert_eq!(public_key.e(), &rsa::BoxedUint::from(65537u32));
+        assert_eq!(&private_key.to_public_key(), public_key);
+    }
+
+    #[test]
+    fn private_key_round_trips_and_refuses_wrong_password_or_user() {
+        let (private_key, _) = keys();
+        let params = KdfParams::generate(MIN_ITERATIONS).unwrap();
+        let alice = UserId::new("alice").unwrap();
+        let enc =
+            encrypt_private_key(private_key, &password_key("right", &params), &alice).unwrap();
+        assert_eq!(
+            &decrypt_private_key(&enc, &password_key("right", &params), &alice).unwrap(),
+            private_key
+        );
+        assert!(matches!(
+            decrypt_private_key(&enc, &password_key("wrong", &params), &alice),
+            Err(Error::Decryption)
+        ));
+        let bob = UserId::new("bob").unwrap();
+        assert!(matches!(
+            decrypt_private_key(&enc, &password_key("right", &params), &bob),
+            Err(Error::Decryption)
+        ));
+    }
+
+    #[test]
+    fn tampered_private_key_is_refused_with_the_same_error() {
+        let (private_key, _) = keys();
+        let params = KdfParams::generate(MIN_ITERATIONS).unwrap();
+        let pk = password_key("pw", &params);
+        let alice = UserId::new("alice").unwrap();
+        let enc = encrypt_private_key(private_key, &pk, &alice).unwrap();
+        for i in [
+            0,
+            1,
+            enc.sealed.ciphertext.len() / 2,
+            enc.sealed.ciphertext.len() - 1,
+        ] {
+            let mut bad = enc.clone();
+            bad.sealed.ciphertext[i] ^= 0x01;
+            let err = decrypt_private_key(&bad, &pk, &alice).unwrap_err();
+            assert_eq!(err.to_string(), Error::Decryption.to_string(), "byte {i}");
+        }
+    }
+
+    #[test]
+    fn signature_tamper_is_refused() {
+        let (private_key, public_key) = keys();
+        let sig = sign_public_key(private_key, b"value").unwrap();
+        assert_eq!(sig.len(), 256);
+        verify_signature(public_key, b"value", &sig).unwrap();
+        for i in [0, 100, 255] {
+            let mut bad = sig.clone();
+            bad[i] ^= 0x01;
+            assert!(matches!(
+                verify_signature(public_key, b"value", &bad),
+                Err(Error::BadSignature)
+            ));
+        }
+        assert!(verify_signature(public_key, b"valuf", &sig).is_err());
+        assert!(verify_signature(public_key, b"value", &sig[..255]).is_err());
+    }
+
+    #[test]
+    fn public_pem_round_trips() {
+        let (_, public_key) = keys();
+        let pem = public_key_pem(public_key).unwrap();
+        assert!(pem.starts_with("-----BEGIN PUBLIC KEY-----\n"));
+        assert_eq!(&public_key_from_pem(&pem).unwrap(), public_key);
+        assert!(
+            public_key_from_pem("-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n")
+                .is_err()
+        );
+    }
+}

@@ -1,0 +1,486 @@
+//! The interactive session that `cargo run` starts, line for line as the
+//! original script ran it, plus a signed Diffie-Hellman demonstration and a
+//! status report.
+//!
+//! The session talks through a [`Console`], so that tests can script it and
+//! the binary can give it the terminal ([`TerminalConsole`]).
+
+use std::io::{self, BufRead, IsTerminal, Write};
+
+use subtle::ConstantTimeEq;
+use zeroize::Zeroizing;
+
+use crate::exchange::{
+    compute_shared_secret, derive_key_from_secret, generate_dh_parameters, generate_dh_private_key,
+};
+use crate::kdf::{DEFAULT_ITERATIONS, KdfParams, Password, PasswordKey};
+use crate::pki::{
+    generate_asymmetric_keys, sign_public_key, store_asymmetric_keys, verify_signature,
+};
+use crate::revocation::{
+    RevocationReason, RevokeOutcome, find_revocation, is_key_revoked, revoke_key,
+};
+use crate::store::{Store, UserRecord};
+use crate::symmetric::{
+    DEFAULT_EXPIRY_SECS, generate_symmetric_key, short_fingerprint, store_symmetric_key,
+};
+use crate::time;
+use crate::unlock::{UnlockedUser, unlock_user};
+use crate::user::UserId;
+use crate::{Error, Result};
+
+/// Where the session reads answers and prints lines.
+pub trait Console {
+    /// Prints one line.
+    ///
+    /// # Errors
+    /// [`Error::Console`] if the output fails.
+    fn say(&mut self, line: &str) -> Result<()>;
+
+    /// Asks a question; the answer without its line ending, or `None` when
+    /// input has ended.
+    ///
+    /// # Errors
+    /// [`Error::Console`] if reading or writing fails.
+    fn ask(&mut self, prompt: &str) -> Result<Option<String>>;
+
+    /// Asks for a password, which must not be echoed.
+    ///
+    /// # Errors
+    /// [`Error::Console`] if reading or writing fails.
+    fn ask_password(&mut self, prompt: &str) -> Result<Option<Zeroizing<String>>>;
+}
+
+/// The process's standard input and output.
+///
+/// On a terminal, the password is read from the terminal with echo off. When
+/// standard input is not a terminal (a pipe in a test or a classroom script),
+/// each answer is the next line of input, and the answers that a terminal
+/// would have echoed are printed after their prompt, so that the output reads
+/// the same either way; a password is never printed.
+pub struct TerminalConsole {
+    interactive: bool,
+    stdin: io::StdinLock<'static>,
+    stdout: io::Stdout,
+}
+
+impl TerminalConsole {
+    /// A console on this process's standard input and output.
+    pub fn new() -> Self {
+        let stdin = io::stdin();
+        TerminalConsole {
+            interactive: stdin.is_terminal(),
+            stdin: stdin.lock(),
+            stdout: io::stdout(),
+        }
+    }
+
+    fn prompt(&mut self, prompt: &str) -> Result<()> {
+        let mut out = self.stdout.lock();
+        out.write_all(prompt.as_bytes())
+            .and_then(|()| out.flush())
+            .map_err(Error::Console)
+    }
+
+    /// Reads one line into `buf`; false at end of input.
+    fn read_line(&mut self, buf: &mut String) -> Result<bool> {
+        let n = self.stdin.read_line(buf).map_err(Error::Console)?;
+        while buf.ends_with('\n') || buf.ends_with('\r') {
+            buf.pop();
+        }
+        Ok(n > 0)
+    }
+}
+
+impl Default for TerminalConsole {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Console for TerminalConsole {
+    fn say(&mut self, line: &str) -> Result<()> {
+        writeln!(self.stdout.lock(), "{line}").map_err(Error::Console)
+    }
+
+    fn ask(&mut self, prompt: &str) -> Result<Option<String>> {
+        self.prompt(prompt)?;
+        let mut answer = String::new();
+        if !self.read_line(&mut answer)? {
+            self.say("")?;
+            return Ok(None);
+        }
+        if !self.interactive {
+            self.say(&printable(&answer))?;
+        }
+        Ok(Some(answer))
+    }
+
+    fn ask_password(&mut self, prompt: &str) -> Result<Option<Zeroizing<String>>> {
+        self.prompt(prompt)?;
+        if self.interactive {
+            // rpassword turns echo off on the terminal and back on after.
+            return match rpassword::read_password() {
+                Ok(pw) => Ok(Some(Zeroizing::new(pw))),
+                Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => Ok(None),
+                Err(e) => Err(Error::Console(e)),
+            };
+        }
+        // Reserve room up front so that the password is not copied around
+        // by reallocation, leaving unzeroized copies behind.
+        let mut pw = Zeroizing::new(String::with_capacity(1024));
+        let got = self.read_line(&mut pw)?;
+        self.say("")?;
+        Ok(got.then_some(pw))
+    }
+}
+
+/// Escapes control characters, so that an answer echoed back cannot drive
+/// the terminal.
+fn printable(s: &str) -> String {
+    s.chars()
+        .flat_map(|c| {
+            let escaped: Vec<char> = if c.is_control() {
+                c.escape_debug().collect()
+            } else {
+                vec![c]
+            };
+            escaped
+        })
+        .collect()
+}
+
+/// Settings of a session; the defaults are the product's.
+#[derive(Clone, Debug)]
+pub struct SessionOptions {
+    /// PBKDF2 iterations for new keys.
+    pub iterations: u32,
+    /// Lifetime of a new symmetric key, in seconds.
+    pub expiry_time: u64,
+}
+
+impl Default for SessionOptions {
+    fn default() -> Self {
+        SessionOptions {
+            iterations: DEFAULT_ITERATIONS,
+            expiry_time: DEFAULT_EXPIRY_SECS,
+        }
+    }
+}
+
+const USER_PROMPT: &str = "Enter the user ID: ";
+const PASSWORD_PROMPT: &str = "Enter the password: ";
+const REPLACE_PROMPT: &str = "Replace them with new keys? (yes/no): ";
+const REVOKE_PROMPT: &str = "Do you want to revoke keys? (yes/no): ";
+
+const NOTHING_WRITTEN: &str = "nothing was written";
+const KEYS_KEPT: &str = "the keys stored above are kept and nothing was revoked";
+
+/// Runs the interactive session against `store`:
+/// asks for a user ID and a password, makes and stores the user's keys (or,
+/// for a known user, checks the password and asks before replacing them),
+/// shows a signed Diffie-Hellman exchange, offers to revoke the keys, reports
+/// their status and prints the final key store.
+///
+/// ```
+/// use secure_kms::session::{run_session, Console, SessionOptions};
+/// # use zeroize::Zeroizing;
+/// # struct Script(Vec<&'static str>, Vec<String>);
+/// # impl Console for Script {
+/// #     fn say(&mut self, l: &str) -> secure_kms::Result<()> { self.1.push(l.into()); Ok(()) }
+/// #     fn ask(&mut self, _: &str) -> secure_kms::Result<Option<String>> { Ok(self.0.pop().map(Into::into)) }
+/// #     fn ask_password(&mut self, _: &str) -> secure_kms::Result<Option<Zeroizing<String>>> {
+/// #         Ok(self.0.pop().map(|s| Zeroizing::new(s.to_string())))
+/// #     }
+/// # }
+/// let dir = tempfile::tempdir()?;
+/// let store = secure_kms::store::Store::new(dir.path());
+/// // Answers, last first: user ID, password, "no" to revocation.
+/// let mut console = Script(vec!["no", "mysecurepassword", "alice"], vec![]);
+/// let options = SessionOptions { iterations: 1_000, ..Default::default() };
+/// run_session(&store, &mut console, &options)?;
+/// assert!(console.1.contains(&"Asymmetric keys stored securely for alice".to_string()));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+///
+/// # Errors
+/// Any [`Error`]: a bad user ID or empty password, a wrong password,
+/// revoked keys kept in use, end of input, a broken store file.
+pub fn run_session(
+    store: &Store,
+    console: &mut dyn Console,
+    options: &SessionOptions,
+) -> Result<()> {
+    // Read the files first, so that a broken store stops the session before
+    // anyone types a password.
+    let (keys, _) = store.load()?;
+
+    let answer = ask_required(console, USER_PROMPT, NOTHING_WRITTEN)?;
+    let user_id = UserId::new(&answer)?;
+    let password = match console.ask_password(PASSWORD_PROMPT)? {
+        Some(pw) => Password::new(std::mem::take(&mut *Zeroizing::new(pw.to_string())))?,
+        None => return Err(end_of_input(PASSWORD_PROMPT, NOTHING_WRITTEN)),
+    };
+
+    let mut unlocked = match keys.get(&user_id) {
+        None => None,
+        Some(_) => {
+            let current = unlock_user(&keys, &user_id, &password)?;
+            if keep_existing(store, console, &user_id, &current)? {
+                Some(current)
+            } else {
+                None
+            }
+        }
+    };
+    if unlocked.is_none() {
+        let expected = keys.get(&user_id).cloned();
+        unlocked = Some(make_keys(
+            store, console, &user_id, &password, expected, options,
+        )?);
+    }
+    let unlocked = unlocked.expect("set on both paths above");
+
+    demonstrate(console, &user_id, &unlocked)?;
+
+    if ask_yes_no(console, REVOKE_PROMPT, KEYS_KEPT)? {
+        let outcome = store.update(|keys, revoked| {
+            if keys.get(&user_id) != Some(&unlocked.record) {
+                return Err(Error::Conflict(user_id.to_string()));
+            }
+            revoke_key(
+                revoked,
+                keys,
+                &user_id,
+                RevocationReason::Unspecified,
+                time::now(),
+            )
+        })?;
+        match outcome {
+            RevokeOutcome::Revoked(_) => console.say(&format!("Key revoked for {user_id}"))?,
+            RevokeOutcome::AlreadyRevoked(e) => console.say(&format!(
+                "Key for {user_id} was already revoked at {}",
+                e.revoked_at_text()
+            ))?,
+        }
+    }
+
+    let (keys, revoked) = store.load()?;
+    if keys.get(&user_id).is_some() && is_key_revoked(&revoked, &keys, &user_id)? {
+        console.say(&format!("Key for {user_id} has been revoked."))?;
+    }
+    report_status(console, &user_id, &keys, &revoked)?;
+    console.say("Final Key Store State:")?;
+    console.say(keys.to_json().trim_end())
+}
+
+/// For a user already in the store: says what is there and asks whether to
+/// replace it. True to keep the existing keys.
+fn keep_existing(
+    store: &Store,
+    console: &mut dyn Console,
+    user_id: &UserId,
+    current: &UnlockedUser,
+) -> Result<bool> {
+    let (keys, revoked) = store.load()?;
+    let revocation = find_revocation(&revoked, &keys, user_id)?.cloned();
+    if let Some(r) = &revocation {
+        console.say(&format!(
+            "The keys of {user_id} were revoked at {} (reason: {}).",
+            r.revoked_at_text(),
+            r.reason
+        ))?;
+    }
+    match &current.record.symmetric {
+        Some(sym) => console.say(&format!(
+            "{user_id} already has keys in the store (made {}).",
+            time::format(sym.created)
+        ))?,
+        None => console.say(&format!("{user_id} already has keys in the store."))?,
+    }
+    if ask_yes_no(console, REPLACE_PROMPT, NOTHING_WRITTEN)? {
+        return Ok(false);
+    }
+    if let Some(r) = revocation {
+        return Err(r.to_error());
+    }
+    if current.symmetric.is_none() || current.key_pair.is_none() {
+        return Err(Error::MalformedKey(format!(
+            "the keys of {user_id} are incomplete: run the session again and answer yes to replace them"
+        )));
+    }
+    console.say(&format!("Keeping the existing keys for {user_id}"))?;
+    Ok(true)
+}
+
+/// Makes and stores a new symmetric key and RSA key pair, in place of
+/// `expected` (the record the user unlocked, or none for a new user).
+fn make_keys(
+    store: &Store,
+    console: &mut dyn Console,
+    user_id: &UserId,
+    password: &Password,
+    expected: Option<UserRecord>,
+    options: &SessionOptions,
+) -> Result<UnlockedUser> {
+    let symmetric = generate_symmetric_key()?;
+    let (private_key, public_key) = generate_asymmetric_keys()?;
+    let password_key = PasswordKey::derive(password, &KdfParams::generate(options.iterations)?);
+    let record = store.update(|keys, _| {
+        // The session waited for answers without holding the lock; make sure
+        // nobody changed this user meanwhile.
+        if keys.get(user_id) != expected.as_ref() {
+            return Err(Error::Conflict(user_id.to_string()));
+        }
+        let mut fresh = crate::store::KeyStore::default();
+        store_symmetric_key(
+            &mut fresh,
+            user_id,
+            &symmetric,
+            options.expiry_time,
+            &password_key,
+        )?;
+        store_asymmetric_keys(
+            &mut fresh,
+            user_id,
+            &private_key,
+            &public_key,
+            &password_key,
+        )?;
+        let record = fresh.get(user_id).cloned().expect("just stored");
+        keys.insert(user_id, record.clone());
+        Ok(record)
+    })?;
+    console.say(&format!(
+        "Symmetric key stored for {user_id}, expires in {} seconds",
+        options.expiry_time
+    ))?;
+    console.say(&format!("Asymmetric keys stored securely for {user_id}"))?;
+    console.say("Keys Generated and Stored Securely:")?;
+    Ok(UnlockedUser {
+        record,
+        symmetric: Some(symmetric),
+        key_pair: Some((private_key, public_key)),
+    })
+}
+
+/// Shows the symmetric key's fingerprint and a Diffie-Hellman exchange whose
+/// public values are signed with the user's RSA key.
+fn demonstrate(console: &mut dyn Console, user_id: &UserId, unlocked: &UnlockedUser) -> Result<()> {
+    let (Some(symmetric), Some((private_key, public_key)), Some(sym_record)) = (
+        &unlocked.symmetric,
+        &unlocked.key_pair,
+        &unlocked.record.symmetric,
+    ) else {
+        return Err(Error::MalformedKey(format!(
+            "the keys of {user_id} are incomplete"
+        )));
+    };
+    console.say(&format!(
+        "Symmetric key (hashed): {}",
+        short_fingerprint(&symmetric.fingerprint())
+    ))?;
+    if sym_record.is_expired(time::now()) {
+        console.say(&format!(
+            "The symmetric key of {user_id} expired at {}: it is refused for new use.",
+            time::format(sym_record.expiry)
+        ))?;
+    }
+
+    console.say("Diffie-Hellman key exchange (RFC 7919 ffdhe2048: 2048-bit prime, g = 2):")?;
+    let params = generate_dh_parameters();
+    let party_a = generate_dh_private_key(&params)?;
+    let party_b = generate_dh_private_key(&params)?;
+    let (public_a, public_b) = (party_a.public_key(), party_b.public_key());
+    // Each side signs its public value; the other checks the signature
+    // against the stored public key before trusting the value.
+    let signature_a = sign_public_key(private_key, &public_a.to_bytes())?;
+    let signature_b = sign_public_key(private_key, &public_b.to_bytes())?;
+    verify_signature(public_key, &public_a.to_bytes(), &signature_a)?;
+    verify_signature(public_key, &public_b.to_bytes(), &signature_b)?;
+    console.say("Public keys authenticated!")?;
+
+    let key_a = derive_key_from_secret(compute_shared_secret(&party_a, &public_b)?.as_ref())?;
+    let key_b = derive_key_from_secret(compute_shared_secret(&party_b, &public_a)?.as_ref())?;
+    let fingerprint = |k: &[u8; 32]| crate::symmetric::hex_sha256(k);
+    console.say(&format!(
+        "Party A derived key (hashed): {}",
+        short_fingerprint(&fingerprint(&key_a))
+    ))?;
+    console.say(&format!(
+        "Party B derived key (hashed): {}",
+        short_fingerprint(&fingerprint(&key_b))
+    ))?;
+    if !bool::from(key_a.ct_eq(key_b.as_ref())) {
+        return Err(Error::InvalidPublicKey(
+            "the two parties derived different keys",
+        ));
+    }
+    console.say("Secure symmetric key derived!")
+}
+
+/// Prints whether the user's keys are expired and whether they are revoked.
+fn report_status(
+    console: &mut dyn Console,
+    user_id: &UserId,
+    keys: &crate::store::KeyStore,
+    revoked: &crate::revocation::RevocationList,
+) -> Result<()> {
+    let Some(record) = keys.get(user_id) else {
+        return Ok(());
+    };
+    console.say(&format!("Key status for {user_id}:"))?;
+    if let Some(sym) = &record.symmetric {
+        let when = time::format(sym.expiry);
+        if sym.is_expired(time::now()) {
+            console.say(&format!("  symmetric key: expired at {when}"))?;
+        } else {
+            console.say(&format!("  symmetric key: not expired (expires at {when})"))?;
+        }
+    }
+    match find_revocation(revoked, keys, user_id)? {
+        Some(r) => console.say(&format!(
+            "  revoked: yes, at {} (reason: {})",
+            r.revoked_at_text(),
+            r.reason
+        )),
+        None => console.say("  revoked: no"),
+    }
+}
+
+fn end_of_input(question: &str, state: &'static str) -> Error {
+    Error::EndOfInput {
+        question: question.trim_end().to_string(),
+        state,
+    }
+}
+
+fn ask_required(console: &mut dyn Console, prompt: &str, state: &'static str) -> Result<String> {
+    console
+        .ask(prompt)?
+        .ok_or_else(|| end_of_input(prompt, state))
+}
+
+/// Asks until the answer is yes, y, no or n, in any case.
+fn ask_yes_no(console: &mut dyn Console, prompt: &str, state: &'static str) -> Result<bool> {
+    loop {
+        let answer = ask_required(console, prompt, state)?;
+        match answer.trim().to_ascii_lowercase().as_str() {
+            "yes" | "y" => return Ok(true),
+            "no" | "n" => return Ok(false),
+            _ => console.say("Please answer yes or no.")?,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn printable_escapes_control_characters() {
+        assert_eq!(printable("alice"), "alice");
+        assert_eq!(printable("a\u{1b}[31mb"), "a\\u{1b}[31mb");
+        assert!(!printable("x\u{7}\r").chars().any(char::is_control));
+    }
+}

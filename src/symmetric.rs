@@ -1,0 +1,377 @@
+//! Centralized distribution of AES-256 keys that expire.
+//!
+//! The original script stored each user's AES key as plain base64 with an
+//! expiry time. Here the key is wrapped with AES-256-GCM under a key derived
+//! from the user's password, and the expiry, creation time and fingerprint
+//! are bound to the ciphertext as associated data: editing the expiry in the
+//! file makes the key fail to unwrap instead of extending its life.
+
+use serde::{Deserialize, Deserializer, Serialize, de::Error as _};
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+use zeroize::{ZeroizeOnDrop, Zeroizing};
+
+use crate::kdf::{KdfParams, PasswordKey};
+use crate::store::KeyStore;
+use crate::time::{self, Timestamp};
+use crate::user::UserId;
+use crate::wrap::Sealed;
+use crate::{Error, Result};
+
+/// Key length in bytes: AES-256.
+pub const KEY_LEN: usize = 32;
+
+/// The original's default lifetime of a symmetric key, in seconds.
+pub const DEFAULT_EXPIRY_SECS: u64 = 3600;
+
+const PURPOSE: &str = "symmetric key wrap";
+
+/// An AES-256 key. Zeroized on drop; `Debug` shows only its fingerprint.
+#[derive(Clone, ZeroizeOnDrop)]
+pub struct SymmetricKey(Zeroizing<[u8; KEY_LEN]>);
+
+impl SymmetricKey {
+    /// The raw key bytes.
+    pub fn as_bytes(&self) -> &[u8; KEY_LEN] {
+        &self.0
+    }
+
+    /// The SHA-256 of the key, in lower-case hex: safe to show and to store,
+    /// since a 256-bit random key cannot be recovered from its hash.
+    pub fn fingerprint(&self) -> String {
+        hex_sha256(self.0.as_ref())
+    }
+}
+
+impl PartialEq for SymmetricKey {
+    /// Compares in constant time.
+    fn eq(&self, other: &Self) -> bool {
+        self.0.ct_eq(other.0.as_ref()).into()
+    }
+}
+
+impl Eq for SymmetricKey {}
+
+impl std::fmt::Debug for SymmetricKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "SymmetricKey(sha256:{})",
+            short_fingerprint(&self.fingerprint())
+        )
+    }
+}
+
+/// Makes a new random AES-256 key from the operating system's generator.
+///
+/// ```
+/// let a = secure_kms::symmetric::generate_symmetric_key()?;
+/// let b = secure_kms::symmetric::generate_symmetric_key()?;
+/// assert_ne!(a, b);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+///
+/// # Errors
+/// [`Error::Rng`] if the system's random source fails.
+pub fn generate_symmetric_key() -> Result<SymmetricKey> {
+    let mut key = Zeroizing::new([0u8; KEY_LEN]);
+    getrandom::fill(key.as_mut())?;
+    Ok(SymmetricKey(key))
+}
+
+/// A user's symmetric key as stored: wrapped, with its lifetime.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SymmetricRecord {
+    /// The wrapped key (`key`), its nonce and cipher.
+    #[serde(flatten)]
+    pub sealed: Sealed,
+    /// When the key expires, in seconds since the epoch (the original's field).
+    #[serde(deserialize_with = "valid_timestamp")]
+    pub expiry: Timestamp,
+    /// When the key was made.
+    #[serde(deserialize_with = "valid_timestamp")]
+    pub created: Timestamp,
+    /// SHA-256 of the key, hex; also the key's identity on the revocation list.
+    #[serde(deserialize_with = "valid_fingerprint")]
+    pub fingerprint: String,
+    /// How the wrapping key was derived from the password.
+    #[serde(flatten)]
+    pub kdf: KdfParams,
+}
+
+impl SymmetricRecord {
+    /// Wraps `key` for `user_id`, valid for `expiry_time` seconds from `now`.
+    ///
+    /// # Errors
+    /// [`Error::Rng`] if the system's random source fails.
+    pub fn wrap(
+        user_id: &UserId,
+        key: &SymmetricKey,
+        created: Timestamp,
+        expiry_time: u64,
+        password_key: &PasswordKey,
+    ) -> Result<Self> {
+        let expiry = created + expiry_time as f64;
+        let fingerprint = key.fingerprint();
+        let aad = associated_data(user_id, created, expiry, &fingerprint);
+        Ok(SymmetricRecord {
+            sealed: Sealed::seal(&password_key.subkey(PURPOSE), &aad, key.as_bytes())?,
+            expiry,
+            created,
+            fingerprint,
+            kdf: password_key.params().clone(),
+        })
+    }
+
+    /// Unwraps the key. `password_key` must have been derived with
+    /// [`SymmetricRecord::kdf`].
+    ///
+    /// # Errors
+    /// [`Error::Decryption`] for a wrong password or any edited field.
+    pub fn unwrap_key(&self, user_id: &UserId, password_key: &PasswordKey) -> Result<SymmetricKey> {
+        let aad = associated_data(user_id, self.created, self.expiry, &self.fingerprint);
+        let plain = self.sealed.open(&password_key.subkey(PURPOSE), &aad)?;
+        let bytes: [u8; KEY_LEN] = plain.as_slice().try_into().map_err(|_| Error::Decryption)?;
+        let key = SymmetricKey(Zeroizing::new(bytes));
+        // The fingerprint is in the associated data already; checking it again
+        // costs nothing and guards against a record built by hand.
+        let matches: bool = key
+            .fingerprint()
+            .as_bytes()
+            .ct_eq(self.fingerprint.as_bytes())
+            .into();
+        if !matches {
+            return Err(Error::Decryption);
+        }
+        Ok(key)
+    }
+
+    /// Whether the key's lifetime is over at `now`.
+    pub fn is_expired(&self, now: Timestamp) -> bool {
+        now >= self.expiry
+    }
+}
+
+/// Binds the ciphertext to its owner, role, lifetime and fingerprint.
+fn associated_data(user_id: &UserId, created: f64, expiry: f64, fingerprint: &str) -> Vec<u8> {
+    format!("secure-kms/v1/{user_id}/symmetric/{created}/{expiry}/{fingerprint}").into_bytes()
+}
+
+/// Stores `key` for `user_id` in `store`, wrapped under `password_key`,
+/// expiring `expiry_time` seconds from now (the original's default is 3600).
+///
+/// This changes `store` in memory only; [`crate::store::Store::update`] saves it.
+///
+/// ```
+/// use secure_kms::kdf::{KdfParams, Password, PasswordKey, MIN_ITERATIONS};
+/// use secure_kms::store::KeyStore;
+/// use secure_kms::symmetric::{generate_symmetric_key, is_key_expired, store_symmetric_key};
+/// use secure_kms::user::UserId;
+///
+/// let mut store = KeyStore::default();
+/// let alice = UserId::new("alice")?;
+/// let pk = PasswordKey::derive(&Password::new("pw".into())?, &KdfParams::generate(MIN_ITERATIONS)?);
+/// store_symmetric_key(&mut store, &alice, &generate_symmetric_key()?, 3600, &pk)?;
+/// assert!(!is_key_expired(&store, &alice, secure_kms::time::now())?);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+///
+/// # Errors
+/// [`Error::Rng`] if the system's random source fails.
+pub fn store_symmetric_key(
+    store: &mut KeyStore,
+    user_id: &UserId,
+    key: &SymmetricKey,
+    expiry_time: u64,
+    password_key: &PasswordKey,
+) -> Result<()> {
+    let record = SymmetricRecord::wrap(user_id, key, time::now(), expiry_time, password_key)?;
+    store.entry(user_id).symmetric = Some(record);
+    Ok(())
+}
+
+/// Whether the symmetric key of `user_id` has expired at `now`. An expired key
+/// is invalidated: it is refused for new use.
+///
+/// # Errors
+/// [`Error::UnknownUser`] when the user has no symmetric key.
+pub fn is_key_expired(store: &KeyStore, user_id: &UserId, now: Timestamp) -> Result<bool> {
+    Ok(symmetric_record(store, user_id)?.is_expired(now))
+}
+
+/// Unwraps the symmetric key of `user_id` for new use, refusing it once
+/// expired. (Revocation is checked by [`crate::revocation`].)
+///
+/// # Errors
+/// [`Error::UnknownUser`], [`Error::Decryption`] for a wrong password, or
+/// [`Error::Expired`].
+pub fn load_symmetric_key(
+    store: &KeyStore,
+    user_id: &UserId,
+    password_key: &PasswordKey,
+    now: Timestamp,
+) -> Result<SymmetricKey> {
+    let record = symmetric_record(store, user_id)?;
+    let key = record.unwrap_key(user_id, password_key)?;
+    if record.is_expired(now) {
+        return Err(Error::Expired {
+            user: user_id.to_string(),
+            expired_at: time::format(record.expiry),
+        });
+    }
+    Ok(key)
+}
+
+fn symmetric_record<'a>(store: &'a KeyStore, user_id: &UserId) -> Result<&'a SymmetricRecord> {
+    store
+        .get(user_id)
+        .and_then(|r| r.symmetric.as_ref())
+        .ok_or_else(|| Error::UnknownUser(user_id.to_string()))
+}
+
+/// The first 16 hex digits (64 bits) of a fingerprint, as the session shows it.
+///
+/// ```
+/// assert_eq!(secure_kms::symmetric::short_fingerprint("0123456789abcdef0123"), "0123456789abcdef");
+/// ```
+pub fn short_fingerprint(fingerprint: &str) -> &str {
+    fingerprint.get(..16).unwrap_or(fingerprint)
+}
+
+/// SHA-256 of `bytes` in lower-case hex.
+pub(crate) fn hex_sha256(bytes: &[u8]) -> String {
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+fn valid_timestamp<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+    let t = f64::deserialize(d)?;
+    // Python's time.time() range: anything else is an edited file.
+    if t.is_finite() && (0.0..=253_402_300_799.0).contains(&t) {
+        Ok(t)
+    } else {
+        Err(D::Error::custom(format!(
+            "timestamp {t} is not a time between 1970 and 9999"
+        )))
+    }
+}
+
+pub(crate) fn valid_fingerprint<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    let s = String::deserialize(d)?;
+    if s.len() == 64 && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+        Ok(s)
+    } else {
+        Err(D::Error::custom(
+            "a fingerprint must be 64 lower-case hex digits (SHA-256)",
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kdf::{MIN_ITERATIONS, Password};
+
+    fn setup() -> (UserId, PasswordKey, SymmetricKey) {
+        let pk = PasswordKey::derive(
+            &Password::new("pw".into()).unwrap(),
+            &KdfParams::generate(MIN_ITERATIONS).unwrap(),
+        );
+        (
+            UserId::new("alice").unwrap(),
+            pk,
+            generate_symmetric_key().unwrap(),
+        )
+    }
+
+    #[test]
+    fn wrap_then_unwrap_gives_the_key_back() {
+        let (alice, pk, key) = setup();
+        let rec = SymmetricRecord::wrap(&alice, &key, 1000.0, 3600, &pk).unwrap();
+        assert_eq!(rec.expiry, 4600.0);
+        assert_eq!(rec.unwrap_key(&alice, &pk).unwrap(), key);
+        assert!(
+            !rec.sealed
+                .ciphertext
+                .windows(32)
+                .any(|w| w == key.as_bytes())
+        );
+    }
+
+    #[test]
+    fn edited_expiry_fingerprint_or_owner_is_refused() {
+        let (alice, pk, key) = setup();
+        let rec = SymmetricRecord::wrap(&alice, &key, 1000.0, 3600, &pk).unwrap();
+
+        let mut longer = rec.clone();
+        longer.expiry += 1e6;
+        assert!(matches!(
+            longer.unwrap_key(&alice, &pk),
+            Err(Error::Decryption)
+        ));
+
+        let mut other_fp = rec.clone();
+        other_fp.fingerprint = "0".repeat(64);
+        assert!(matches!(
+            other_fp.unwrap_key(&alice, &pk),
+            Err(Error::Decryption)
+        ));
+
+        let bob = UserId::new("bob").unwrap();
+        assert!(matches!(rec.unwrap_key(&bob, &pk), Err(Error::Decryption)));
+    }
+
+    #[test]
+    fn a_flipped_byte_in_the_wrapped_key_is_refused() {
+        let (alice, pk, key) = setup();
+        let rec = SymmetricRecord::wrap(&alice, &key, 1000.0, 3600, &pk).unwrap();
+        for i in 0..rec.sealed.ciphertext.len() {
+            let mut bad = rec.clone();
+            bad.sealed.ciphertext[i] ^= 0x40;
+            assert!(
+                matches!(bad.unwrap_key(&alice, &pk), Err(Error::Decryption)),
+                "byte {i}"
+            );
+        }
+    }
+
+    #[test]
+    fn expiry_is_enforced_for_new_use() {
+        let (alice, pk, key) = setup();
+        let mut store = KeyStore::default();
+        store_symmetric_key(&mut store, &alice, &key, 60, &pk).unwrap();
+        let now = time::now();
+        assert!(!is_key_expired(&store, &alice, now).unwrap());
+        assert!(is_key_expired(&store, &alice, now + 61.0).unwrap());
+        assert_eq!(load_symmetric_key(&store, &alice, &pk, now).unwrap(), key);
+        assert!(matches!(
+            load_symmetric_key(&store, &alice, &pk, now + 61.0),
+            Err(Error::Expired { .. })
+        ));
+    }
+
+    #[test]
+    fn unknown_users_are_reported() {
+        let (_, pk, _) = setup();
+        let bob = UserId::new("bob").unwrap();
+        let store = KeyStore::default();
+        assert!(matches!(
+            is_key_expired(&store, &bob, 0.0),
+            Err(Error::UnknownUser(_))
+        ));
+        assert!(matches!(
+            load_symmetric_key(&store, &bob, &pk, 0.0),
+            Err(Error::UnknownUser(_))
+        ));
+    }
+
+    #[test]
+    fn fingerprint_is_sha256_and_debug_hides_the_key() {
+        let (_, _, key) = setup();
+        assert_eq!(key.fingerprint(), hex_sha256(key.as_bytes()));
+        let raw_hex: String = key.as_bytes().iter().map(|b| format!("{b:02x}")).collect();
+        assert!(!format!("{key:?}").contains(&raw_hex));
+    }
+}

@@ -1,0 +1,90 @@
+//! Unlocking a user's keys with their password.
+//!
+//! One PBKDF2 run serves both keys when they were wrapped together (the usual
+//! case); a record whose two parts carry different KDF parameters costs two.
+
+use rsa::{PrivateKey, PublicKey};
+
+use crate::kdf::{KdfParams, Password, PasswordKey};
+use crate::pki::{decrypt_private_key, public_key_from_pem};
+use crate::store::{KeyStore, UserRecord};
+use crate::symmetric::SymmetricKey;
+use crate::user::UserId;
+use crate::{Error, Result};
+
+/// A user's keys in the clear, in memory only; each is zeroized on drop.
+#[derive(Debug)]
+pub struct UnlockedUser {
+    /// The record the keys came from, as it was in the store.
+    pub record: UserRecord,
+    /// The AES-256 key, if the user has one.
+    pub symmetric: Option<SymmetricKey>,
+    /// The RSA key pair, if the user has one.
+    pub key_pair: Option<(PrivateKey, PublicKey)>,
+}
+
+/// Checks `password` against every key `user_id` holds and returns them
+/// unwrapped. Nothing here checks revocation or expiry: callers that use the
+/// keys do, with [`crate::revocation::check_not_revoked`] and
+/// [`crate::symmetric::load_symmetric_key`].
+///
+/// # Errors
+/// [`Error::UnknownUser`]; [`Error::Unlock`] for a wrong password or a
+/// corrupted key, without saying which.
+pub fn unlock_user(keys: &KeyStore, user_id: &UserId, password: &Password) -> Result<UnlockedUser> {
+    let record = keys
+        .get(user_id)
+        .ok_or_else(|| Error::UnknownUser(user_id.to_string()))?;
+    let wrong = |e: Error| match e {
+        Error::Decryption => Error::Unlock(user_id.to_string()),
+        other => other,
+    };
+    let mut cached: Option<PasswordKey> = None;
+
+    let key_pair = match (&record.private, &record.public) {
+        (Some(private), Some(public_pem)) => {
+            let pk = key_for(&mut cached, password, &private.kdf);
+            let private_key = decrypt_private_key(private, pk, user_id).map_err(wrong)?;
+            let public_key = public_key_from_pem(public_pem)?;
+            if private_key.to_public_key() != public_key {
+                // The public key in the file is not the private key's.
+                return Err(Error::Unlock(user_id.to_string()));
+            }
+            Some((private_key, public_key))
+        }
+        (None, None) => None,
+        _ => {
+            return Err(Error::MalformedKey(format!(
+                "the record of {user_id} has only half of an RSA key pair"
+            )));
+        }
+    };
+    let symmetric = match &record.symmetric {
+        Some(sym) => {
+            let pk = key_for(&mut cached, password, &sym.kdf);
+            Some(sym.unwrap_key(user_id, pk).map_err(wrong)?)
+        }
+        None => None,
+    };
+    if symmetric.is_none() && key_pair.is_none() {
+        return Err(Error::UnknownUser(user_id.to_string()));
+    }
+    Ok(UnlockedUser {
+        record: record.clone(),
+        symmetric,
+        key_pair,
+    })
+}
+
+/// The password key for `params`, derived only if the cached one was derived
+/// with other parameters.
+fn key_for<'a>(
+    cached: &'a mut Option<PasswordKey>,
+    password: &Password,
+    params: &KdfParams,
+) -> &'a PasswordKey {
+    if cached.as_ref().is_none_or(|k| k.params() != params) {
+        *cached = Some(PasswordKey::derive(password, params));
+    }
+    cached.as_ref().expect("set just above")
+}

@@ -1,0 +1,173 @@
+//! Key wrapping: AES-256-GCM (NIST SP 800-38D) over key material at rest.
+//!
+//! Every wrapped value carries its own random 96-bit nonce, and is bound by
+//! GCM's associated data to the user and the role it was stored for, so a
+//! ciphertext moved to another user or field fails to open.
+
+use aes_gcm::{
+    Aes256Gcm, KeyInit, Nonce,
+    aead::{Aead, Payload},
+};
+use serde::{Deserialize, Serialize};
+use zeroize::Zeroizing;
+
+use crate::{Error, Result};
+
+/// GCM nonce length in bytes (96 bits, SP 800-38D section 8.2's recommendation).
+pub const NONCE_LEN: usize = 12;
+
+/// GCM authentication tag length in bytes.
+pub const TAG_LEN: usize = 16;
+
+/// Encrypts and authenticates `plaintext` and `aad` under `key` with `nonce`,
+/// returning the ciphertext followed by the 16-byte tag.
+///
+/// A nonce must never be used twice with one key; [`Sealed::seal`] picks a
+/// random one, and is what the rest of the crate uses.
+///
+/// ```
+/// use secure_kms::wrap::{open, seal};
+///
+/// let key = [7u8; 32];
+/// let nonce = [1u8; 12];
+/// let ct = seal(&key, &nonce, b"context", b"secret");
+/// assert_eq!(&open(&key, &nonce, b"context", &ct)?[..], b"secret");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn seal(key: &[u8; 32], nonce: &[u8; NONCE_LEN], aad: &[u8], plaintext: &[u8]) -> Vec<u8> {
+    Aes256Gcm::new(key.into())
+        .encrypt(
+            &Nonce::from(*nonce),
+            Payload {
+                msg: plaintext,
+                aad,
+            },
+        )
+        // GCM only refuses messages over 64 GiB; keys are a few kilobytes.
+        .expect("AES-GCM encrypts any message shorter than 64 GiB")
+}
+
+/// Checks and decrypts what [`seal`] produced.
+///
+/// # Errors
+/// [`Error::Decryption`] when the key, nonce, associated data or any byte of
+/// the ciphertext is wrong. The error does not say which.
+pub fn open(
+    key: &[u8; 32],
+    nonce: &[u8; NONCE_LEN],
+    aad: &[u8],
+    ciphertext: &[u8],
+) -> Result<Zeroizing<Vec<u8>>> {
+    Aes256Gcm::new(key.into())
+        .decrypt(
+            &Nonce::from(*nonce),
+            Payload {
+                msg: ciphertext,
+                aad,
+            },
+        )
+        .map(Zeroizing::new)
+        .map_err(|_| Error::Decryption)
+}
+
+/// The cipher a [`Sealed`] value was made with, stored beside it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum CipherName {
+    /// AES-256 in Galois/Counter Mode.
+    #[serde(rename = "aes-256-gcm")]
+    Aes256Gcm,
+}
+
+/// A wrapped secret as stored in `key_store.json`: the cipher, the nonce, and
+/// the ciphertext with its tag (under the original's field name, `key`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Sealed {
+    /// The ciphertext followed by the GCM tag.
+    #[serde(rename = "key", with = "crate::b64")]
+    pub ciphertext: Vec<u8>,
+    /// The random nonce used for this value only.
+    #[serde(with = "crate::b64::fixed")]
+    pub nonce: [u8; NONCE_LEN],
+    /// The cipher.
+    pub cipher: CipherName,
+}
+
+impl Sealed {
+    /// Wraps `plaintext` under `key` with a fresh random nonce.
+    ///
+    /// ```
+    /// use secure_kms::wrap::Sealed;
+    ///
+    /// let sealed = Sealed::seal(&[9u8; 32], b"alice/symmetric", b"key bytes")?;
+    /// assert_eq!(&sealed.open(&[9u8; 32], b"alice/symmetric")?[..], b"key bytes");
+    /// assert!(sealed.open(&[9u8; 32], b"bob/symmetric").is_err());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::Rng`] if the system's random source fails.
+    pub fn seal(key: &[u8; 32], aad: &[u8], plaintext: &[u8]) -> Result<Self> {
+        let mut nonce = [0u8; NONCE_LEN];
+        getrandom::fill(&mut nonce)?;
+        Ok(Sealed {
+            ciphertext: seal(key, &nonce, aad, plaintext),
+            nonce,
+            cipher: CipherName::Aes256Gcm,
+        })
+    }
+
+    /// Unwraps the value.
+    ///
+    /// # Errors
+    /// [`Error::Decryption`] for a wrong key, other associated data, or any
+    /// modified byte.
+    pub fn open(&self, key: &[u8; 32], aad: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
+        match self.cipher {
+            CipherName::Aes256Gcm => open(key, &self.nonce, aad, &self.ciphertext),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_flipped_bit_is_refused() {
+        let key = [3u8; 32];
+        let sealed = Sealed::seal(&key, b"aad", b"0123456789abcdef").unwrap();
+        for i in 0..sealed.ciphertext.len() {
+            let mut bad = sealed.clone();
+            bad.ciphertext[i] ^= 0x01;
+            assert!(
+                matches!(bad.open(&key, b"aad"), Err(Error::Decryption)),
+                "byte {i}"
+            );
+        }
+        let mut bad = sealed.clone();
+        bad.nonce[0] ^= 0x80;
+        assert!(bad.open(&key, b"aad").is_err());
+        let mut truncated = sealed.clone();
+        truncated.ciphertext.pop();
+        assert!(truncated.open(&key, b"aad").is_err());
+    }
+
+    #[test]
+    fn wrong_key_or_context_is_refused() {
+        let sealed = Sealed::seal(&[1u8; 32], b"alice/private", b"k").unwrap();
+        assert!(sealed.open(&[2u8; 32], b"alice/private").is_err());
+        assert!(sealed.open(&[1u8; 32], b"bob/private").is_err());
+        assert_eq!(
+            &sealed.open(&[1u8; 32], b"alice/private").unwrap()[..],
+            b"k"
+        );
+    }
+
+    #[test]
+    fn nonces_are_fresh() {
+        let a = Sealed::seal(&[1u8; 32], b"", b"same").unwrap();
+        let b = Sealed::seal(&[1u8; 32], b"", b"same").unwrap();
+        assert_ne!(a.nonce, b.nonce);
+        assert_ne!(a.ciphertext, b.ciphertext);
+    }
+}
