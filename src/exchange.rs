@@ -215,7 +215,7 @@ pub type SharedSecret = Zeroizing<[u8; GROUP_BYTES]>;
 /// let za = compute_shared_secret(&a, &b.public_key())?;
 /// let zb = compute_shared_secret(&b, &a.public_key())?;
 /// assert_eq!(*za, *zb);
-/// assert_eq!(*derive_key_from_secret(&za)?, *derive_key_from_secret(&zb)?);
+/// assert_eq!(*derive_key_from_secret(&za[..])?, *derive_key_from_secret(&zb[..])?);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 ///
