@@ -176,11 +176,9 @@ impl PasswordKey {
         let mut out = Zeroizing::new([0u8; 32]);
         let info = format!("secure-kms v1 {purpose}");
         // The master key is a full SHA-256-length pseudorandom key, so it can
-        // be used directly as HKDF's PRK (RFC 5869 section 3.3).
-        let hk = Hkdf::<Sha256>::from_prk(self.master.as_ref())
-            .expect("a 32-byte PRK is always valid for HKDF-SHA256");
-        hk.expand(info.as_bytes(), out.as_mut())
-            .expect("32 bytes is a valid HKDF-SHA256 output length");
+        // serve directly as HKDF's PRK (RFC 5869 section 3.3): no extract step.
+        hkdf_sha256_expand(self.master.as_ref(), info.as_bytes(), out.as_mut())
+            .expect("32 bytes from a 32-byte PRK is always valid for HKDF-SHA256");
         out
     }
 }
@@ -219,6 +217,25 @@ pub fn pbkdf2_hmac_sha256(password: &[u8], salt: &[u8], iterations: u32, out: &m
 /// the most HKDF-SHA256 can produce.
 pub fn hkdf_sha256(salt: Option<&[u8]>, ikm: &[u8], info: &[u8], out: &mut [u8]) -> Result<()> {
     Hkdf::<Sha256>::new(salt, ikm)
+        .expand(info, out)
+        .map_err(|_| Error::MalformedKey(format!("HKDF cannot produce {} bytes", out.len())))
+}
+
+/// HKDF-Expand alone (RFC 5869 section 2.3), for a key that is already
+/// pseudorandom: fills `out` from `prk` and `info`.
+///
+/// ```
+/// let mut okm = [0u8; 32];
+/// secure_kms::kdf::hkdf_sha256_expand(&[1u8; 32], b"purpose", &mut okm)?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+///
+/// # Errors
+/// [`Error::MalformedKey`] if `prk` is shorter than 32 bytes or `out` longer
+/// than 8160.
+pub fn hkdf_sha256_expand(prk: &[u8], info: &[u8], out: &mut [u8]) -> Result<()> {
+    Hkdf::<Sha256>::from_prk(prk)
+        .map_err(|_| Error::MalformedKey("an HKDF-SHA256 PRK needs at least 32 bytes".into()))?
         .expand(info, out)
         .map_err(|_| Error::MalformedKey(format!("HKDF cannot produce {} bytes", out.len())))
 }

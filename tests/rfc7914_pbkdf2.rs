@@ -1,0 +1,63 @@
+//! Test vectors from RFC 7914 section 11 (PBKDF2-HMAC-SHA256), run through
+//! secure-kms's own PBKDF2 wrapper, and the password-key derivation built on
+//! it.
+
+use hex_literal::hex;
+use secure_kms::kdf::{KdfName, KdfParams, Password, PasswordKey, pbkdf2_hmac_sha256};
+
+struct TestVector {
+    password: &'static [u8],
+    salt: &'static [u8],
+    iterations: u32,
+    dk: [u8; 64],
+}
+
+const VECTORS: &[TestVector] = &[
+    TestVector {
+        password: b"passwd",
+        salt: b"salt",
+        iterations: 1,
+        dk: hex!(
+            "55ac046e56e3089fec1691c22544b605f94185216dde0465e68b9d57c20dacbc"
+            "49ca9cccf179b645991664b39d77ef317c71b845b1e30bd509112041d3a19783"
+        ),
+    },
+    TestVector {
+        password: b"Password",
+        salt: b"NaCl",
+        iterations: 80_000,
+        dk: hex!(
+            "4ddcd8f60b98be21830cee5ef22701f9641a4418d04c0414aeff08876b34ab56"
+            "a1d425a1225833549adb841b51c9b3176a272bdebba1d078478f62b397f33c8d"
+        ),
+    },
+];
+
+#[test]
+fn rfc7914_section_11_vectors() {
+    for v in VECTORS {
+        let mut dk = [0u8; 64];
+        pbkdf2_hmac_sha256(v.password, v.salt, v.iterations, &mut dk);
+        assert_eq!(dk, v.dk, "c = {}", v.iterations);
+    }
+}
+
+#[test]
+fn password_key_is_pbkdf2_then_per_purpose_hkdf() {
+    // The master key is PBKDF2's first 32 bytes; the subkeys must differ from
+    // it and from each other, and depend on every input.
+    let params = KdfParams {
+        salt: *b"0123456789abcdef",
+        kdf: KdfName::Pbkdf2HmacSha256,
+        iterations: 1_000,
+    };
+    let pw = Password::new("Password".into()).unwrap();
+    let key = PasswordKey::derive(&pw, &params);
+    let mut master = [0u8; 32];
+    pbkdf2_hmac_sha256(b"Password", &params.salt, 1_000, &mut master);
+    let mut expected = [0u8; 32];
+    secure_kms::kdf::hkdf_sha256_expand(&master, b"secure-kms v1 purpose", &mut expected).unwrap();
+    assert_eq!(*key.subkey("purpose"), expected);
+    assert_ne!(*key.subkey("purpose"), master);
+    assert_ne!(*key.subkey("purpose"), *key.subkey("other"));
+}
