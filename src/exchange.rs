@@ -110,7 +110,7 @@ impl DhParameters {
 ///
 /// ```
 /// let params = secure_kms::exchange::generate_dh_parameters();
-/// assert_eq!(params.p().bits(), 2048);
+/// assert_eq!(params.p().bit_width(), 2048);
 /// ```
 pub fn generate_dh_parameters() -> DhParameters {
     DhParameters::ffdhe2048()

@@ -57,7 +57,7 @@ fn p_is_a_safe_prime_and_2_generates_the_order_q_subgroup() {
     // RFC 7919: the top and bottom 64 bits of p are all ones.
     let bytes = p.to_be_bytes();
     assert!(bytes[..8].iter().chain(&bytes[248..]).all(|&b| b == 0xff));
-    assert_eq!(p.bits(), 2048);
+    assert_eq!(p.bit_width(), 2048);
     assert_eq!(&q.shl_vartime(1).wrapping_add(&U2048::ONE), p);
     assert!(probably_prime(p), "p is composite");
     assert!(probably_prime(q), "q is composite");
