@@ -323,6 +323,22 @@ mod tests {
     }
 
     #[test]
+    fn timestamps_read_back_bit_for_bit() {
+        // Expiry and creation times are part of the symmetric key's
+        // associated data: a timestamp that changed in its last bit on the
+        // way through the file would make the key fail to unwrap.
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        for _ in 0..10_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let t = 1.7e9 + (x % 1_000_000_000) as f64 / 1e6 + (x % 997) as f64 * 1e-7;
+            let back: f64 = serde_json::from_str(&serde_json::to_string(&t).unwrap()).unwrap();
+            assert_eq!(back.to_bits(), t.to_bits(), "{t}");
+        }
+    }
+
+    #[test]
     fn missing_files_are_an_empty_store() {
         let dir = tempfile::tempdir().unwrap();
         let (keys, revoked) = Store::new(dir.path().join("nope")).load().unwrap();

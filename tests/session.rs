@@ -1,0 +1,593 @@
+//! The interactive session, driven through the real binary with piped
+//! standard input: every line it prints, the files it leaves, and every bad
+//! input it must refuse.
+
+mod common;
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as B64;
+use common::{kms, openssl, stderr, stdout};
+use regex::Regex;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+const PASSWORD: &str = "mysecurepassword";
+
+/// The session of a new user who does not revoke; `{hex}` is 16 hex digits
+/// and `{time}` an RFC 3339 UTC time.
+const NEW_USER_NO_REVOKE: &[&str] = &[
+    "Enter the user ID: alice",
+    "Enter the password: ",
+    "Symmetric key stored for alice, expires in 3600 seconds",
+    "Asymmetric keys stored securely for alice",
+    "Keys Generated and Stored Securely:",
+    "Symmetric key (hashed): {hex}",
+    "Diffie-Hellman key exchange (RFC 7919 ffdhe2048: 2048-bit prime, g = 2):",
+    "Public keys authenticated!",
+    "Party A derived key (hashed): {hex}",
+    "Party B derived key (hashed): {hex}",
+    "Secure symmetric key derived!",
+    "Do you want to revoke keys? (yes/no): no",
+    "Key status for alice:",
+    "  symmetric key: not expired (expires at {time})",
+    "  revoked: no",
+    "Final Key Store State:",
+];
+
+/// Checks `out` line by line against `expected`, then returns the rest.
+fn expect_lines<'a>(out: &'a str, expected: &[&str]) -> Vec<&'a str> {
+    let lines: Vec<&str> = out.lines().collect();
+    assert!(lines.len() >= expected.len(), "too few lines:\n{out}");
+    for (i, (want, got)) in expected.iter().zip(&lines).enumerate() {
+        let pattern = format!("^{}$", regex::escape(want))
+            .replace(r"\{hex\}", "[0-9a-f]{16}")
+            .replace(r"\{time\}", r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ");
+        assert!(
+            Regex::new(&pattern).unwrap().is_match(got),
+            "line {}: expected {want:?}, got {got:?}\n{out}",
+            i + 1
+        );
+    }
+    lines[expected.len()..].to_vec()
+}
+
+fn value_after<'a>(out: &'a str, prefix: &str) -> &'a str {
+    out.lines()
+        .find_map(|l| l.strip_prefix(prefix))
+        .unwrap_or_else(|| panic!("no line starting {prefix:?} in\n{out}"))
+}
+
+fn read_json(path: &Path) -> Value {
+    serde_json::from_slice(&fs::read(path).unwrap()).unwrap()
+}
+
+fn mode(path: &Path) -> u32 {
+    fs::metadata(path).unwrap().permissions().mode() & 0o777
+}
+
+fn b64(v: &Value) -> Vec<u8> {
+    B64.decode(v.as_str().unwrap()).unwrap()
+}
+
+/// A store with alice in it, made by a first session.
+fn store_with_alice() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let out = kms(dir.path(), &format!("alice\n{PASSWORD}\nno\n"));
+    assert!(out.status.success(), "{}", stderr(&out));
+    dir
+}
+
+fn snapshot(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut files: Vec<_> = fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap())
+        .filter(|e| e.file_name() != ".secure-kms.lock")
+        .map(|e| {
+            (
+                e.file_name().to_string_lossy().into_owned(),
+                fs::read(e.path()).unwrap(),
+            )
+        })
+        .collect();
+    files.sort();
+    files
+}
+
+#[test]
+fn a_new_user_session_prints_every_line_and_shows_the_final_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = kms(dir.path(), &format!("alice\n{PASSWORD}\nno\n"));
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stderr(&out), "");
+    let text = stdout(&out);
+    let rest = expect_lines(&text, NEW_USER_NO_REVOKE);
+
+    // Both parties derive the same key.
+    assert_eq!(
+        value_after(&text, "Party A derived key (hashed): "),
+        value_after(&text, "Party B derived key (hashed): ")
+    );
+    // The final state is the file, whole.
+    let shown: Value = serde_json::from_str(&rest.join("\n")).unwrap();
+    assert_eq!(shown, read_json(&dir.path().join("key_store.json")));
+}
+
+#[test]
+fn the_store_keeps_the_original_shape_with_keys_only_wrapped() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = kms(dir.path(), &format!("alice\n{PASSWORD}\nno\n"));
+    let shown_fingerprint = value_after(&stdout(&out), "Symmetric key (hashed): ").to_owned();
+    let path = dir.path().join("key_store.json");
+    assert_eq!(mode(&path), 0o600);
+    assert!(!dir.path().join("revoked_keys.json").exists());
+
+    let store = read_json(&path);
+    let alice = &store["alice"];
+    assert_eq!(store.as_object().unwrap().len(), 1);
+    assert_eq!(alice["format"], 1);
+
+    let sym = &alice["symmetric"];
+    let expiry = sym["expiry"].as_f64().unwrap();
+    let created = sym["created"].as_f64().unwrap();
+    assert!((expiry - created - 3600.0).abs() < 1e-6);
+    let fingerprint = sym["fingerprint"].as_str().unwrap();
+    assert!(fingerprint.starts_with(&shown_fingerprint));
+    // The stored key is 32 bytes of ciphertext plus a 16-byte tag, and no
+    // 32-byte run of it hashes to the key's fingerprint: it is not the key.
+    let wrapped = b64(&sym["key"]);
+    assert_eq!(wrapped.len(), 48);
+    for window in wrapped.windows(32) {
+        assert_ne!(hex(&Sha256::digest(window)), fingerprint);
+    }
+    assert_eq!(b64(&sym["nonce"]).len(), 12);
+    assert_eq!(sym["cipher"], "aes-256-gcm");
+
+    let private = &alice["private"];
+    assert_eq!(b64(&private["salt"]).len(), 16);
+    assert_eq!(private["kdf"], "pbkdf2-hmac-sha256");
+    assert_eq!(private["iterations"], 600_000);
+    assert_eq!(private["cipher"], "aes-256-gcm");
+    // The ciphertext holds no readable PKCS#8: no rsaEncryption OID.
+    let rsa_oid = [0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01];
+    assert!(
+        !b64(&private["key"])
+            .windows(rsa_oid.len())
+            .any(|w| w == rsa_oid)
+    );
+
+    let text = fs::read_to_string(&path).unwrap();
+    assert!(!text.contains("PRIVATE KEY"));
+    assert!(
+        alice["public"]
+            .as_str()
+            .unwrap()
+            .starts_with("-----BEGIN PUBLIC KEY-----\n")
+    );
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[test]
+fn the_public_key_is_a_pem_that_openssl_reads() {
+    let dir = store_with_alice();
+    let store = read_json(&dir.path().join("key_store.json"));
+    fs::write(
+        dir.path().join("alice.pem"),
+        store["alice"]["public"].as_str().unwrap(),
+    )
+    .unwrap();
+    let out = openssl(
+        &["pkey", "-pubin", "-in", "alice.pem", "-noout", "-text"],
+        dir.path(),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("Public-Key: (2048 bit)"), "{text}");
+    assert!(text.contains("Exponent: 65537"), "{text}");
+}
+
+#[test]
+fn revoking_prints_the_original_lines_and_records_the_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = kms(dir.path(), &format!("alice\n{PASSWORD}\nyes\n"));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    let mut expected = NEW_USER_NO_REVOKE[..11].to_vec();
+    expected.extend([
+        "Do you want to revoke keys? (yes/no): yes",
+        "Key revoked for alice",
+        "Key for alice has been revoked.",
+        "Key status for alice:",
+        "  symmetric key: not expired (expires at {time})",
+        "  revoked: yes, at {time} (reason: unspecified)",
+        "Final Key Store State:",
+    ]);
+    expect_lines(&text, &expected);
+
+    let revoked_path = dir.path().join("revoked_keys.json");
+    assert_eq!(mode(&revoked_path), 0o600);
+    let revoked = read_json(&revoked_path);
+    let store = read_json(&dir.path().join("key_store.json"));
+    let entry = &revoked[0];
+    assert_eq!(revoked.as_array().unwrap().len(), 1);
+    assert_eq!(entry["user_id"], "alice");
+    assert_eq!(entry["reason"], "unspecified");
+    assert_eq!(
+        entry["symmetric_fingerprint"],
+        store["alice"]["symmetric"]["fingerprint"]
+    );
+    let pem = store["alice"]["public"].as_str().unwrap();
+    let der = B64
+        .decode(
+            pem.lines()
+                .filter(|l| !l.starts_with("-----"))
+                .collect::<String>(),
+        )
+        .unwrap();
+    assert_eq!(entry["public_key_fingerprint"], hex(&Sha256::digest(der)));
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap();
+    assert!((entry["revoked_at"].as_f64().unwrap() - now.as_secs_f64()).abs() < 60.0);
+}
+
+#[test]
+fn a_wrong_password_is_refused_and_the_store_is_unchanged() {
+    let dir = store_with_alice();
+    let before = snapshot(dir.path());
+    let out = kms(dir.path(), "alice\nnot the password\nyes\nyes\n");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("error: wrong password for alice, or its stored keys are corrupted"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!stdout(&out).contains("Replace them"));
+    assert_eq!(snapshot(dir.path()), before);
+}
+
+#[test]
+fn an_existing_user_keeps_the_keys_when_asked_to() {
+    let dir = store_with_alice();
+    let first = read_json(&dir.path().join("key_store.json"));
+    let out = kms(dir.path(), &format!("alice\n{PASSWORD}\nno\nno\n"));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    expect_lines(
+        &text,
+        &[
+            "Enter the user ID: alice",
+            "Enter the password: ",
+            "alice already has keys in the store (made {time}).",
+            "Replace them with new keys? (yes/no): no",
+            "Keeping the existing keys for alice",
+            "Symmetric key (hashed): {hex}",
+        ],
+    );
+    let fingerprint = first["alice"]["symmetric"]["fingerprint"].as_str().unwrap();
+    assert!(fingerprint.starts_with(value_after(&text, "Symmetric key (hashed): ")));
+    assert!(text.contains("Secure symmetric key derived!"));
+    assert_eq!(read_json(&dir.path().join("key_store.json")), first);
+}
+
+#[test]
+fn an_existing_user_replaces_the_keys_only_after_saying_yes() {
+    let dir = store_with_alice();
+    let first = read_json(&dir.path().join("key_store.json"));
+    let out = kms(dir.path(), &format!("alice\n{PASSWORD}\ny\nno\n"));
+    assert!(out.status.success(), "{}", stderr(&out));
+    expect_lines(
+        &stdout(&out),
+        &[
+            "Enter the user ID: alice",
+            "Enter the password: ",
+            "alice already has keys in the store (made {time}).",
+            "Replace them with new keys? (yes/no): y",
+            "Symmetric key stored for alice, expires in 3600 seconds",
+            "Asymmetric keys stored securely for alice",
+            "Keys Generated and Stored Securely:",
+        ],
+    );
+    let second = read_json(&dir.path().join("key_store.json"));
+    assert_ne!(
+        second["alice"]["symmetric"]["fingerprint"],
+        first["alice"]["symmetric"]["fingerprint"]
+    );
+    assert_ne!(second["alice"]["public"], first["alice"]["public"]);
+    assert_ne!(
+        second["alice"]["private"]["salt"],
+        first["alice"]["private"]["salt"]
+    );
+}
+
+#[test]
+fn revoked_keys_are_refused_with_when_and_why_until_replaced() {
+    let dir = tempfile::tempdir().unwrap();
+    assert!(
+        kms(dir.path(), &format!("alice\n{PASSWORD}\nyes\n"))
+            .status
+            .success()
+    );
+    let revoked_before = fs::read(dir.path().join("revoked_keys.json")).unwrap();
+
+    // Keeping revoked keys is refused, with the refusal exit code.
+    let before = snapshot(dir.path());
+    let out = kms(dir.path(), &format!("alice\n{PASSWORD}\nno\n"));
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    expect_lines(
+        &stdout(&out),
+        &[
+            "Enter the user ID: alice",
+            "Enter the password: ",
+            "The keys of alice were revoked at {time} (reason: unspecified).",
+            "alice already has keys in the store (made {time}).",
+            "Replace them with new keys? (yes/no): no",
+        ],
+    );
+    let err = stderr(&out);
+    assert!(
+        err.contains("the keys of alice were revoked at") && err.contains("(reason: unspecified)"),
+        "{err}"
+    );
+    assert!(err.contains("create new keys for alice"), "{err}");
+    assert_eq!(snapshot(dir.path()), before);
+
+    // Replacing them issues fresh, unrevoked keys; the old entry stays.
+    let out = kms(dir.path(), &format!("alice\n{PASSWORD}\nyes\nno\n"));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(text.contains("Symmetric key stored for alice"), "{text}");
+    assert!(text.contains("  revoked: no"), "{text}");
+    assert!(!text.contains("has been revoked"), "{text}");
+    assert_eq!(
+        fs::read(dir.path().join("revoked_keys.json")).unwrap(),
+        revoked_before
+    );
+}
+
+#[test]
+fn yes_and_no_are_accepted_in_any_case_and_anything_else_asks_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = kms(dir.path(), &format!("alice\n{PASSWORD}\nmaybe\n\nYeS\n"));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    let asks = "Do you want to revoke keys? (yes/no): ";
+    assert!(text.contains(&format!("{asks}maybe\nPlease answer yes or no.\n{asks}\nPlease answer yes or no.\n{asks}YeS\nKey revoked for alice\n")), "{text}");
+
+    for (answer, revoked) in [("Y", true), ("N", false), ("No", false), ("YES", true)] {
+        let dir = tempfile::tempdir().unwrap();
+        let out = kms(dir.path(), &format!("bob\n{PASSWORD}\n{answer}\n"));
+        assert!(out.status.success(), "{answer}: {}", stderr(&out));
+        assert_eq!(
+            stdout(&out).contains("Key revoked for bob"),
+            revoked,
+            "{answer}"
+        );
+    }
+}
+
+#[test]
+fn end_of_input_before_the_keys_are_made_writes_nothing() {
+    for (input, question) in [
+        ("", "Enter the user ID:"),
+        ("alice\n", "Enter the password:"),
+        ("alice", "Enter the password:"),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let out = kms(dir.path(), input);
+        assert_eq!(out.status.code(), Some(1), "{input:?}");
+        let err = stderr(&out);
+        assert!(
+            err.contains(&format!(
+                "input ended at the question {question:?}; nothing was written"
+            )),
+            "{input:?}: {err}"
+        );
+        assert!(
+            snapshot(dir.path()).is_empty(),
+            "{input:?} left files behind"
+        );
+    }
+}
+
+#[test]
+fn end_of_input_at_a_later_question_keeps_complete_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = kms(dir.path(), &format!("alice\n{PASSWORD}\n"));
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("the keys stored above are kept and nothing was revoked"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(read_json(&dir.path().join("key_store.json"))["alice"]["private"].is_object());
+    assert!(!dir.path().join("revoked_keys.json").exists());
+
+    // A known user who stops at the replace question changes nothing.
+    let before = snapshot(dir.path());
+    let out = kms(dir.path(), &format!("alice\n{PASSWORD}\n"));
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("\"Replace them with new keys? (yes/no):\"; nothing was written")
+    );
+    assert_eq!(snapshot(dir.path()), before);
+}
+
+#[test]
+fn a_bad_user_id_is_refused_with_the_rule() {
+    for bad in ["bob smith", "", "ali\u{1b}[31mce", &"x".repeat(65), "a/b"] {
+        let dir = tempfile::tempdir().unwrap();
+        let out = kms(dir.path(), &format!("{bad}\n{PASSWORD}\nno\n"));
+        assert_eq!(out.status.code(), Some(1), "{bad:?}");
+        let err = stderr(&out);
+        assert!(err.contains("invalid user ID"), "{bad:?}: {err}");
+        assert!(
+            err.contains("1 to 64 characters, each a letter, a digit or one of . _ - @"),
+            "{err}"
+        );
+        assert!(
+            !err.contains('\u{1b}') && !stdout(&out).contains('\u{1b}'),
+            "escape reached the terminal"
+        );
+        assert!(
+            !stdout(&out).contains("Enter the password"),
+            "asked for a password after a bad ID"
+        );
+        assert!(snapshot(dir.path()).is_empty());
+    }
+}
+
+#[test]
+fn the_user_id_is_trimmed() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = kms(dir.path(), &format!("  alice\t\n{PASSWORD}\nno\n"));
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("Symmetric key stored for alice, expires"));
+    assert!(read_json(&dir.path().join("key_store.json"))["alice"].is_object());
+}
+
+#[test]
+fn an_empty_password_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = kms(dir.path(), "alice\n\nno\n");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("the password is empty"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(snapshot(dir.path()).is_empty());
+}
+
+#[test]
+fn the_password_never_appears_in_output_or_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let secret = "Tr0ub4dor&3-unique-marker";
+    let out = kms(dir.path(), &format!("alice\n{secret}\nyes\n"));
+    assert!(out.status.success());
+    assert!(!stdout(&out).contains(secret) && !stderr(&out).contains(secret));
+    let out = kms(dir.path(), &format!("alice\n{secret}x\n"));
+    assert!(!stdout(&out).contains(secret) && !stderr(&out).contains(secret));
+    for (name, bytes) in snapshot(dir.path()) {
+        assert!(
+            !String::from_utf8_lossy(&bytes).contains(secret),
+            "{name} holds the password"
+        );
+    }
+}
+
+#[test]
+fn a_broken_store_file_is_named_and_left_byte_for_byte() {
+    for (file, content) in [
+        ("key_store.json", &b"{\"alice\": {\"format\": 1,, }"[..]),
+        ("key_store.json", b"[1, 2, 3]"),
+        ("key_store.json", b"{\"alice\": {\"format\": 99}}"),
+        ("revoked_keys.json", b"not json\n"),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(dir.path().join(file), content).unwrap();
+        let before = snapshot(dir.path());
+        let out = kms(dir.path(), &format!("alice\n{PASSWORD}\nyes\n"));
+        assert_eq!(out.status.code(), Some(1));
+        let err = stderr(&out);
+        assert!(
+            err.contains(&format!("{file} is broken and was left unchanged")),
+            "{err}"
+        );
+        assert!(err.contains("line 1 column"), "{err}");
+        assert!(
+            !stdout(&out).contains("Enter the password"),
+            "asked before checking the store"
+        );
+        assert_eq!(snapshot(dir.path()), before, "{file} was touched");
+    }
+}
+
+#[test]
+fn the_store_folder_comes_from_store_or_kms_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = assert_cmd::Command::cargo_bin("secure-kms")
+        .unwrap()
+        .env_remove("KMS_STORE")
+        .current_dir(dir.path())
+        .args(["--store", "class/kms"])
+        .write_stdin(format!("alice\n{PASSWORD}\nno\n"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(dir.path().join("class/kms/key_store.json").exists());
+    assert!(!dir.path().join("key_store.json").exists());
+
+    let out = assert_cmd::Command::cargo_bin("secure-kms")
+        .unwrap()
+        .env("KMS_STORE", dir.path().join("env-store"))
+        .current_dir(dir.path())
+        .write_stdin(format!("bob\n{PASSWORD}\nno\n"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(read_json(&dir.path().join("env-store/key_store.json"))["bob"].is_object());
+}
+
+#[test]
+fn sessions_running_at_once_lose_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let users = ["ann", "ben", "cat", "dan"];
+    std::thread::scope(|s| {
+        for user in users {
+            let path = dir.path();
+            s.spawn(move || {
+                let out = kms(path, &format!("{user}\n{PASSWORD}\nyes\n"));
+                assert!(out.status.success(), "{user}: {}", stderr(&out));
+            });
+        }
+    });
+    let store = read_json(&dir.path().join("key_store.json"));
+    let revoked = read_json(&dir.path().join("revoked_keys.json"));
+    for user in users {
+        assert!(store[user]["private"].is_object(), "{user} was lost");
+        assert!(
+            revoked
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|e| e["user_id"] == user),
+            "{user}'s revocation was lost"
+        );
+    }
+}
+
+#[test]
+fn help_lists_the_exit_codes() {
+    let out = assert_cmd::Command::cargo_bin("secure-kms")
+        .unwrap()
+        .arg("--help")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let text = stdout(&out);
+    assert!(
+        text.contains("--store <DIR>") && text.contains("KMS_STORE"),
+        "{text}"
+    );
+    assert!(
+        text.contains("3  refused: the key is revoked or expired"),
+        "{text}"
+    );
+    let bad = assert_cmd::Command::cargo_bin("secure-kms")
+        .unwrap()
+        .arg("--nope")
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(2));
+}
