@@ -476,6 +476,154 @@ fn ask_yes_no(console: &mut dyn Console, prompt: &str, state: &'static str) -> R
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::VecDeque;
+
+    /// A scripted console: answers in order, lines recorded, and an optional
+    /// action run just before a given question is answered.
+    struct Script<'a> {
+        answers: VecDeque<&'static str>,
+        lines: Vec<String>,
+        before: Option<(&'static str, Box<dyn FnMut() + 'a>)>,
+    }
+
+    impl<'a> Script<'a> {
+        fn new(answers: &[&'static str]) -> Self {
+            Script {
+                answers: answers.iter().copied().collect(),
+                lines: Vec::new(),
+                before: None,
+            }
+        }
+
+        fn next(&mut self, prompt: &str) -> Option<&'static str> {
+            if let Some((question, action)) = &mut self.before {
+                if *question == prompt {
+                    action();
+                }
+            }
+            self.answers.pop_front()
+        }
+
+        fn has(&self, line: &str) -> bool {
+            self.lines.iter().any(|l| l.starts_with(line))
+        }
+    }
+
+    impl Console for Script<'_> {
+        fn say(&mut self, line: &str) -> Result<()> {
+            self.lines.push(line.to_owned());
+            Ok(())
+        }
+        fn ask(&mut self, prompt: &str) -> Result<Option<String>> {
+            Ok(self.next(prompt).map(str::to_owned))
+        }
+        fn ask_password(&mut self, prompt: &str) -> Result<Option<Zeroizing<String>>> {
+            Ok(self.next(prompt).map(|s| Zeroizing::new(s.to_owned())))
+        }
+    }
+
+    fn fast(expiry_time: u64) -> SessionOptions {
+        SessionOptions {
+            iterations: crate::kdf::MIN_ITERATIONS,
+            expiry_time,
+        }
+    }
+
+    #[test]
+    fn an_expired_symmetric_key_is_reported_and_refused_for_new_use() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::new(dir.path());
+        let mut first = Script::new(&["alice", "pw", "no"]);
+        run_session(&store, &mut first, &fast(0)).unwrap();
+        assert!(
+            first.has("  symmetric key: expired at "),
+            "{:?}",
+            first.lines
+        );
+
+        let mut again = Script::new(&["alice", "pw", "no", "no"]);
+        run_session(&store, &mut again, &fast(0)).unwrap();
+        assert!(again.has("Keeping the existing keys for alice"));
+        assert!(
+            again.has("The symmetric key of alice expired at "),
+            "{:?}",
+            again.lines
+        );
+        assert!(again.has("  symmetric key: expired at "));
+
+        let (keys, _) = store.load().unwrap();
+        let alice = UserId::new("alice").unwrap();
+        let record = keys.get(&alice).unwrap();
+        let pk = PasswordKey::derive(
+            &Password::new("pw".into()).unwrap(),
+            &record.private.as_ref().unwrap().kdf,
+        );
+        assert!(matches!(
+            crate::symmetric::load_symmetric_key(&keys, &alice, &pk, time::now()),
+            Err(Error::Expired { .. })
+        ));
+    }
+
+    #[test]
+    fn a_change_by_another_run_while_waiting_is_not_overwritten() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::new(dir.path());
+        run_session(
+            &store,
+            &mut Script::new(&["alice", "pw", "no"]),
+            &fast(3600),
+        )
+        .unwrap();
+
+        // While this session waits at the replace question, another run
+        // replaces alice's keys: this session must not write over them.
+        let after_other = std::cell::RefCell::new(None);
+        let other = store.clone();
+        let mut script = Script::new(&["alice", "pw", "yes", "no"]);
+        script.before = Some((
+            REPLACE_PROMPT,
+            Box::new(|| {
+                run_session(
+                    &other,
+                    &mut Script::new(&["alice", "pw", "yes", "no"]),
+                    &fast(3600),
+                )
+                .unwrap();
+                after_other.replace(Some(other.load().unwrap().0));
+            }),
+        ));
+        let err = run_session(&store, &mut script, &fast(3600)).unwrap_err();
+        drop(script);
+        assert!(
+            matches!(err, Error::Conflict(ref u) if u == "alice"),
+            "{err}"
+        );
+        let written_by_other = after_other.into_inner().expect("the other run ran");
+        assert_eq!(store.load().unwrap().0, written_by_other);
+    }
+
+    #[test]
+    fn a_revocation_needs_the_keys_this_session_showed() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::new(dir.path());
+        let mut script = Script::new(&["alice", "pw", "yes"]);
+        let other = store.clone();
+        script.before = Some((
+            REVOKE_PROMPT,
+            Box::new(move || {
+                run_session(
+                    &other,
+                    &mut Script::new(&["alice", "pw", "yes", "no"]),
+                    &fast(3600),
+                )
+                .unwrap();
+            }),
+        ));
+        let err = run_session(&store, &mut script, &fast(3600)).unwrap_err();
+        assert!(matches!(err, Error::Conflict(_)), "{err}");
+        // The other run's fresh keys were not revoked by mistake.
+        assert!(store.load().unwrap().1.is_empty());
+    }
 
     #[test]
     fn printable_escapes_control_characters() {

@@ -88,3 +88,90 @@ fn key_for<'a>(
     }
     cached.as_ref().expect("set just above")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kdf::{KdfParams, MIN_ITERATIONS};
+    use crate::pki::{generate_asymmetric_keys, store_asymmetric_keys};
+    use crate::symmetric::{generate_symmetric_key, store_symmetric_key};
+
+    fn store_for(users: &[&str]) -> KeyStore {
+        let mut keys = KeyStore::default();
+        for user in users {
+            let id = UserId::new(user).unwrap();
+            let pk = PasswordKey::derive(
+                &Password::new(format!("{user}-pw")).unwrap(),
+                &KdfParams::generate(MIN_ITERATIONS).unwrap(),
+            );
+            let (private_key, public_key) = generate_asymmetric_keys().unwrap();
+            store_symmetric_key(&mut keys, &id, &generate_symmetric_key().unwrap(), 60, &pk)
+                .unwrap();
+            store_asymmetric_keys(&mut keys, &id, &private_key, &public_key, &pk).unwrap();
+        }
+        keys
+    }
+
+    fn pw(s: &str) -> Password {
+        Password::new(s.into()).unwrap()
+    }
+
+    #[test]
+    fn the_right_password_unlocks_both_keys() {
+        let keys = store_for(&["alice"]);
+        let alice = UserId::new("alice").unwrap();
+        let unlocked = unlock_user(&keys, &alice, &pw("alice-pw")).unwrap();
+        let sym = unlocked.symmetric.unwrap();
+        assert_eq!(
+            sym.fingerprint(),
+            keys.get(&alice)
+                .unwrap()
+                .symmetric
+                .as_ref()
+                .unwrap()
+                .fingerprint
+        );
+        assert!(unlocked.key_pair.is_some());
+    }
+
+    #[test]
+    fn a_wrong_password_or_unknown_user_is_refused() {
+        let keys = store_for(&["alice"]);
+        let alice = UserId::new("alice").unwrap();
+        assert!(matches!(
+            unlock_user(&keys, &alice, &pw("nope")),
+            Err(Error::Unlock(_))
+        ));
+        let bob = UserId::new("bob").unwrap();
+        assert!(matches!(
+            unlock_user(&keys, &bob, &pw("alice-pw")),
+            Err(Error::UnknownUser(_))
+        ));
+    }
+
+    #[test]
+    fn a_public_key_swapped_in_from_another_user_is_refused() {
+        let mut keys = store_for(&["alice", "bob"]);
+        let (alice, bob) = (UserId::new("alice").unwrap(), UserId::new("bob").unwrap());
+        let bob_public = keys.get(&bob).unwrap().public.clone();
+        keys.entry(&alice).public = bob_public;
+        assert!(matches!(
+            unlock_user(&keys, &alice, &pw("alice-pw")),
+            Err(Error::Unlock(_))
+        ));
+    }
+
+    #[test]
+    fn a_wrapped_key_moved_from_another_user_is_refused() {
+        let mut keys = store_for(&["alice", "bob"]);
+        let (alice, bob) = (UserId::new("alice").unwrap(), UserId::new("bob").unwrap());
+        // Even with alice's own password-derived key, bob's record under
+        // alice's name does not open: the user ID is in the associated data.
+        let bob_record = keys.get(&bob).unwrap().clone();
+        keys.insert(&alice, bob_record);
+        assert!(matches!(
+            unlock_user(&keys, &alice, &pw("bob-pw")),
+            Err(Error::Unlock(_))
+        ));
+    }
+}

@@ -591,3 +591,43 @@ fn help_lists_the_exit_codes() {
         .unwrap();
     assert_eq!(bad.status.code(), Some(2));
 }
+
+#[test]
+fn a_key_edited_in_the_file_is_refused_like_a_wrong_password() {
+    // Extending the expiry, or flipping one byte of either wrapped key, makes
+    // the keys fail to unlock: the same opaque error as a wrong password.
+    let edits: [(&str, fn(&mut Value)); 3] = [
+        ("expiry", |v| {
+            let e = v["alice"]["symmetric"]["expiry"].as_f64().unwrap();
+            v["alice"]["symmetric"]["expiry"] = (e + 86_400.0).into();
+        }),
+        ("symmetric key byte", |v| {
+            flip_first_byte(&mut v["alice"]["symmetric"]["key"])
+        }),
+        ("private key byte", |v| {
+            flip_first_byte(&mut v["alice"]["private"]["key"])
+        }),
+    ];
+    for (what, edit) in edits {
+        let dir = store_with_alice();
+        let path = dir.path().join("key_store.json");
+        let mut store = read_json(&path);
+        edit(&mut store);
+        fs::write(&path, serde_json::to_vec_pretty(&store).unwrap()).unwrap();
+        let before = snapshot(dir.path());
+        let out = kms(dir.path(), &format!("alice\n{PASSWORD}\nno\nno\n"));
+        assert_eq!(out.status.code(), Some(1), "{what}");
+        assert!(
+            stderr(&out).contains("wrong password for alice, or its stored keys are corrupted"),
+            "{what}: {}",
+            stderr(&out)
+        );
+        assert_eq!(snapshot(dir.path()), before, "{what}");
+    }
+}
+
+fn flip_first_byte(field: &mut Value) {
+    let mut bytes = b64(field);
+    bytes[0] ^= 0x01;
+    *field = B64.encode(bytes).into();
+}
