@@ -478,12 +478,15 @@ mod tests {
     use super::*;
     use std::collections::VecDeque;
 
+    /// Something another run does while this one waits for an answer.
+    type Hook<'a> = Box<dyn FnMut() + 'a>;
+
     /// A scripted console: answers in order, lines recorded, and an optional
     /// action run just before a given question is answered.
     struct Script<'a> {
         answers: VecDeque<&'static str>,
         lines: Vec<String>,
-        before: Option<(&'static str, Box<dyn FnMut() + 'a>)>,
+        before: Option<(&'static str, Hook<'a>)>,
     }
 
     impl<'a> Script<'a> {
@@ -496,10 +499,10 @@ mod tests {
         }
 
         fn next(&mut self, prompt: &str) -> Option<&'static str> {
-            if let Some((question, action)) = &mut self.before {
-                if *question == prompt {
-                    action();
-                }
+            if let Some((question, action)) = &mut self.before
+                && *question == prompt
+            {
+                action();
             }
             self.answers.pop_front()
         }

@@ -596,7 +596,8 @@ fn help_lists_the_exit_codes() {
 fn a_key_edited_in_the_file_is_refused_like_a_wrong_password() {
     // Extending the expiry, or flipping one byte of either wrapped key, makes
     // the keys fail to unlock: the same opaque error as a wrong password.
-    let edits: [(&str, fn(&mut Value)); 3] = [
+    type Edit = fn(&mut Value);
+    let edits: [(&str, Edit); 3] = [
         ("expiry", |v| {
             let e = v["alice"]["symmetric"]["expiry"].as_f64().unwrap();
             v["alice"]["symmetric"]["expiry"] = (e + 86_400.0).into();
