@@ -32,19 +32,20 @@ pub const SALT_LEN: usize = 16;
 pub struct Password(Zeroizing<String>);
 
 impl Password {
-    /// Wraps a password, refusing an empty one.
+    /// Wraps a password (a `String` or a `Zeroizing<String>`), refusing an
+    /// empty one.
     ///
     /// ```
     /// use secure_kms::kdf::Password;
     ///
-    /// assert!(Password::new("mysecurepassword".into()).is_ok());
+    /// assert!(Password::new("mysecurepassword".to_owned()).is_ok());
     /// assert!(Password::new(String::new()).is_err());
     /// ```
     ///
     /// # Errors
     /// [`Error::EmptyPassword`] for an empty string.
-    pub fn new(password: String) -> Result<Self> {
-        let password = Zeroizing::new(password);
+    pub fn new(password: impl Into<Zeroizing<String>>) -> Result<Self> {
+        let password = password.into();
         if password.is_empty() {
             return Err(Error::EmptyPassword);
         }
@@ -144,7 +145,7 @@ impl PasswordKey {
     /// use secure_kms::kdf::{KdfParams, Password, PasswordKey, MIN_ITERATIONS};
     ///
     /// let params = KdfParams::generate(MIN_ITERATIONS)?;
-    /// let key = PasswordKey::derive(&Password::new("pw".into())?, &params);
+    /// let key = PasswordKey::derive(&Password::new("pw".to_owned())?, &params);
     /// assert_eq!(key.params(), &params);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
@@ -245,7 +246,7 @@ mod tests {
     use super::*;
 
     fn password(s: &str) -> Password {
-        Password::new(s.into()).unwrap()
+        Password::new(s.to_owned()).unwrap()
     }
 
     #[test]

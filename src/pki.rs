@@ -74,7 +74,7 @@ fn associated_data(user_id: &UserId) -> Vec<u8> {
 /// use secure_kms::user::UserId;
 ///
 /// let (private_key, _) = generate_asymmetric_keys()?;
-/// let password = Password::new("mysecurepassword".into())?;
+/// let password = Password::new("mysecurepassword".to_owned())?;
 /// let pk = PasswordKey::derive(&password, &KdfParams::generate(DEFAULT_ITERATIONS)?);
 /// let alice = UserId::new("alice")?;
 /// let encrypted = encrypt_private_key(&private_key, &pk, &alice)?;
@@ -236,7 +236,7 @@ mod tests {
     }
 
     fn password_key(pw: &str, params: &KdfParams) -> PasswordKey {
-        PasswordKey::derive(&Password::new(pw.into()).unwrap(), params)
+        PasswordKey::derive(&Password::new(pw.to_owned()).unwrap(), params)
     }
 
     #[test]

@@ -240,7 +240,7 @@ mod tests {
 
     fn store_with(user: &UserId) -> KeyStore {
         let pk = PasswordKey::derive(
-            &Password::new("pw".into()).unwrap(),
+            &Password::new("pw".to_owned()).unwrap(),
             &KdfParams::generate(MIN_ITERATIONS).unwrap(),
         );
         let mut store = KeyStore::default();

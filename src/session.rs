@@ -218,7 +218,7 @@ pub fn run_session(
     let answer = ask_required(console, USER_PROMPT, NOTHING_WRITTEN)?;
     let user_id = UserId::new(&answer)?;
     let password = match console.ask_password(PASSWORD_PROMPT)? {
-        Some(pw) => Password::new(std::mem::take(&mut *Zeroizing::new(pw.to_string())))?,
+        Some(pw) => Password::new(pw)?,
         None => return Err(end_of_input(PASSWORD_PROMPT, NOTHING_WRITTEN)),
     };
 
@@ -558,7 +558,7 @@ mod tests {
         let alice = UserId::new("alice").unwrap();
         let record = keys.get(&alice).unwrap();
         let pk = PasswordKey::derive(
-            &Password::new("pw".into()).unwrap(),
+            &Password::new("pw".to_owned()).unwrap(),
             &record.private.as_ref().unwrap().kdf,
         );
         assert!(matches!(

@@ -170,7 +170,7 @@ fn associated_data(user_id: &UserId, created: f64, expiry: f64, fingerprint: &st
 ///
 /// let mut store = KeyStore::default();
 /// let alice = UserId::new("alice")?;
-/// let pk = PasswordKey::derive(&Password::new("pw".into())?, &KdfParams::generate(MIN_ITERATIONS)?);
+/// let pk = PasswordKey::derive(&Password::new("pw".to_owned())?, &KdfParams::generate(MIN_ITERATIONS)?);
 /// store_symmetric_key(&mut store, &alice, &generate_symmetric_key()?, 3600, &pk)?;
 /// assert!(!is_key_expired(&store, &alice, secure_kms::time::now())?);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
@@ -276,7 +276,7 @@ mod tests {
 
     fn setup() -> (UserId, PasswordKey, SymmetricKey) {
         let pk = PasswordKey::derive(
-            &Password::new("pw".into()).unwrap(),
+            &Password::new("pw".to_owned()).unwrap(),
             &KdfParams::generate(MIN_ITERATIONS).unwrap(),
         );
         (

@@ -113,7 +113,7 @@ mod tests {
     }
 
     fn pw(s: &str) -> Password {
-        Password::new(s.into()).unwrap()
+        Password::new(s.to_owned()).unwrap()
     }
 
     #[test]

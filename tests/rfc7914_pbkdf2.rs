@@ -51,7 +51,7 @@ fn password_key_is_pbkdf2_then_per_purpose_hkdf() {
         kdf: KdfName::Pbkdf2HmacSha256,
         iterations: 1_000,
     };
-    let pw = Password::new("Password".into()).unwrap();
+    let pw = Password::new("Password".to_owned()).unwrap();
     let key = PasswordKey::derive(&pw, &params);
     let mut master = [0u8; 32];
     pbkdf2_hmac_sha256(b"Password", &params.salt, 1_000, &mut master);
