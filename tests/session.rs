@@ -10,7 +10,7 @@ use std::path::Path;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
-use common::{kms, openssl, stderr, stdout};
+use common::{kms, kms_command, openssl, stderr, stdout};
 use regex::Regex;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -516,10 +516,7 @@ fn a_broken_store_file_is_named_and_left_byte_for_byte() {
 #[test]
 fn the_store_folder_comes_from_store_or_kms_store() {
     let dir = tempfile::tempdir().unwrap();
-    let out = assert_cmd::Command::cargo_bin("secure-kms")
-        .unwrap()
-        .env_remove("KMS_STORE")
-        .current_dir(dir.path())
+    let out = kms_command(dir.path())
         .args(["--store", "class/kms"])
         .write_stdin(format!("alice\n{PASSWORD}\nno\n"))
         .output()
@@ -528,10 +525,8 @@ fn the_store_folder_comes_from_store_or_kms_store() {
     assert!(dir.path().join("class/kms/key_store.json").exists());
     assert!(!dir.path().join("key_store.json").exists());
 
-    let out = assert_cmd::Command::cargo_bin("secure-kms")
-        .unwrap()
+    let out = kms_command(dir.path())
         .env("KMS_STORE", dir.path().join("env-store"))
-        .current_dir(dir.path())
         .write_stdin(format!("bob\n{PASSWORD}\nno\n"))
         .output()
         .unwrap();
@@ -569,11 +564,8 @@ fn sessions_running_at_once_lose_nothing() {
 
 #[test]
 fn help_lists_the_exit_codes() {
-    let out = assert_cmd::Command::cargo_bin("secure-kms")
-        .unwrap()
-        .arg("--help")
-        .output()
-        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let out = kms_command(dir.path()).arg("--help").output().unwrap();
     assert!(out.status.success());
     let text = stdout(&out);
     assert!(
@@ -584,11 +576,7 @@ fn help_lists_the_exit_codes() {
         text.contains("3  refused: the key is revoked or expired"),
         "{text}"
     );
-    let bad = assert_cmd::Command::cargo_bin("secure-kms")
-        .unwrap()
-        .arg("--nope")
-        .output()
-        .unwrap();
+    let bad = kms_command(dir.path()).arg("--nope").output().unwrap();
     assert_eq!(bad.status.code(), Some(2));
 }
 

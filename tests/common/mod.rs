@@ -13,15 +13,16 @@ pub fn openssl(args: &[&str], dir: &Path) -> Output {
         .expect("the openssl CLI is needed for the interop tests (.ci/run installs it)")
 }
 
+/// The `secure-kms` binary, run in `dir` with no `KMS_STORE` inherited.
+pub fn kms_command(dir: &Path) -> assert_cmd::Command {
+    let mut cmd = assert_cmd::Command::cargo_bin("secure-kms").unwrap();
+    cmd.env_remove("KMS_STORE").current_dir(dir);
+    cmd
+}
+
 /// Runs the `secure-kms` binary on `stdin` with the store in `dir`.
 pub fn kms(dir: &Path, stdin: &str) -> Output {
-    assert_cmd::Command::cargo_bin("secure-kms")
-        .unwrap()
-        .env_remove("KMS_STORE")
-        .current_dir(dir)
-        .write_stdin(stdin)
-        .output()
-        .unwrap()
+    kms_command(dir).write_stdin(stdin).output().unwrap()
 }
 
 /// Standard output as text.
