@@ -16,7 +16,7 @@ use serde::{Deserialize, Deserializer, Serialize, de::Error as _};
 use sha2::Sha256;
 
 use crate::kdf::{KdfParams, PasswordKey};
-use crate::store::KeyStore;
+use crate::store::{KeyStore, NoUnknownFields};
 use crate::symmetric::hex_sha256;
 use crate::user::UserId;
 use crate::wrap::Sealed;
@@ -58,6 +58,9 @@ pub struct EncryptedPrivateKey {
     /// The encrypted PKCS#8 document.
     #[serde(flatten)]
     pub sealed: Sealed,
+    /// Refuses fields this version does not know, so none is dropped.
+    #[serde(flatten)]
+    pub unknown: NoUnknownFields,
 }
 
 fn associated_data(user_id: &UserId) -> Vec<u8> {
@@ -101,6 +104,7 @@ pub fn encrypt_private_key(
             &associated_data(user_id),
             der.as_bytes(),
         )?,
+        unknown: NoUnknownFields,
     })
 }
 

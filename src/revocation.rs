@@ -40,8 +40,10 @@ impl std::fmt::Display for RevocationReason {
     }
 }
 
-/// One entry of the revocation list.
+/// One entry of the revocation list. Unknown fields are refused, so that
+/// rewriting the list never drops one.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Revocation {
     /// The entry format; only [`FORMAT_VERSION`] is understood.
     pub format: u32,

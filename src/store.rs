@@ -44,7 +44,12 @@ pub const FORMAT_VERSION: u32 = 1;
 
 /// One user's keys. Each part is optional, as in the original, where
 /// `store_symmetric_key` and `store_asymmetric_keys` fill a record in turn.
+///
+/// Unknown fields are refused rather than ignored: a record is rewritten
+/// whole, so a field this version does not know (a typo, or a newer
+/// version's) would otherwise be dropped without a word.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct UserRecord {
     /// The record format; only [`FORMAT_VERSION`] is understood.
     #[serde(deserialize_with = "known_format")]
@@ -72,6 +77,43 @@ impl Default for UserRecord {
             private: None,
             public: None,
         }
+    }
+}
+
+/// A flattened catch-all that refuses any field the surrounding struct did
+/// not take. Records that flatten other structs cannot use
+/// `#[serde(deny_unknown_fields)]`; this does the same job.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct NoUnknownFields;
+
+impl Serialize for NoUnknownFields {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        s.serialize_map(Some(0))?.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for NoUnknownFields {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = NoUnknownFields;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("no further fields")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<Self::Value, A::Error> {
+                match map.next_key::<String>()? {
+                    None => Ok(NoUnknownFields),
+                    Some(key) => Err(A::Error::custom(format!(
+                        "unknown field `{key}`: this secure-kms does not know it, and will not rewrite the file and lose it"
+                    ))),
+                }
+            }
+        }
+        d.deserialize_map(Visitor)
     }
 }
 
@@ -368,6 +410,48 @@ mod tests {
         assert!(chain(store.load().unwrap_err()).contains("format 2"));
         fs::write(store.key_store_path(), r#"{"bad id": {"format": 1}}"#).unwrap();
         assert!(chain(store.load().unwrap_err()).contains("invalid user ID"));
+    }
+
+    #[test]
+    fn unknown_fields_are_refused_so_that_a_rewrite_cannot_drop_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::new(dir.path());
+        let alice = UserId::new("alice").unwrap();
+        let pk = crate::kdf::PasswordKey::derive(
+            &crate::kdf::Password::new("pw".to_owned()).unwrap(),
+            &crate::kdf::KdfParams::generate(crate::kdf::MIN_ITERATIONS).unwrap(),
+        );
+        let mut keys = KeyStore::default();
+        let key = crate::symmetric::generate_symmetric_key().unwrap();
+        crate::symmetric::store_symmetric_key(&mut keys, &alice, &key, 60, &pk).unwrap();
+        let good: serde_json::Value = serde_json::from_str(&keys.to_json()).unwrap();
+        // The good file loads.
+        fs::write(store.key_store_path(), keys.to_json()).unwrap();
+        assert_eq!(store.load().unwrap().0, keys);
+
+        let mut misspelled = good.clone();
+        let sym = misspelled["alice"]
+            .as_object_mut()
+            .unwrap()
+            .remove("symmetric")
+            .unwrap();
+        misspelled["alice"]["symetric"] = sym;
+        let mut extra_in_flattened = good.clone();
+        extra_in_flattened["alice"]["symmetric"]["rotation"] = 5.into();
+        for (what, bad) in [("symetric", misspelled), ("rotation", extra_in_flattened)] {
+            let text = serde_json::to_string_pretty(&bad).unwrap();
+            fs::write(store.key_store_path(), &text).unwrap();
+            let err = chain(store.update(|_, _| Ok(())).unwrap_err());
+            assert!(err.contains(&format!("unknown field `{what}`")), "{err}");
+            assert_eq!(fs::read_to_string(store.key_store_path()).unwrap(), text);
+        }
+        fs::write(store.key_store_path(), keys.to_json()).unwrap();
+        fs::write(
+            store.revoked_keys_path(),
+            r#"[{"format": 1, "user_id": "a", "revoked_at": 1.0, "reason": "unspecified", "note": "x"}]"#,
+        )
+        .unwrap();
+        assert!(chain(store.load().unwrap_err()).contains("unknown field `note`"));
     }
 
     #[test]

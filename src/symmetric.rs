@@ -12,7 +12,7 @@ use subtle::ConstantTimeEq;
 use zeroize::{ZeroizeOnDrop, Zeroizing};
 
 use crate::kdf::{KdfParams, PasswordKey};
-use crate::store::KeyStore;
+use crate::store::{KeyStore, NoUnknownFields};
 use crate::time::{self, Timestamp};
 use crate::user::UserId;
 use crate::wrap::Sealed;
@@ -97,6 +97,9 @@ pub struct SymmetricRecord {
     /// How the wrapping key was derived from the password.
     #[serde(flatten)]
     pub kdf: KdfParams,
+    /// Refuses fields this version does not know, so none is dropped.
+    #[serde(flatten)]
+    pub unknown: NoUnknownFields,
 }
 
 impl SymmetricRecord {
@@ -120,6 +123,7 @@ impl SymmetricRecord {
             created,
             fingerprint,
             kdf: password_key.params().clone(),
+            unknown: NoUnknownFields,
         })
     }
 
