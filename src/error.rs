@@ -31,7 +31,9 @@ pub enum Error {
 
     /// The password does not unlock the user's keys: it is wrong, or the
     /// stored keys were modified. Deliberately one error for both.
-    #[error("wrong password for {0}, or its stored keys are corrupted; the store was not changed")]
+    #[error(
+        "wrong password for {0}, or its stored keys are corrupted; the store was not changed (check the password and try again: a lost password cannot be recovered, so choose another user ID)"
+    )]
     Unlock(String),
 
     /// The user has no keys in the store.
@@ -40,7 +42,7 @@ pub enum Error {
 
     /// The user's keys are on the revocation list.
     #[error(
-        "the keys of {user} were revoked at {revoked_at} (reason: {reason}) and cannot be used: create new keys for {user}"
+        "the keys of {user} were revoked at {revoked_at} (reason: {reason}) and cannot be used: issue new keys for {user} (in the session, answer yes to \"Replace them with new keys?\")"
     )]
     Revoked {
         /// Whose keys.
@@ -53,7 +55,7 @@ pub enum Error {
 
     /// The symmetric key's lifetime is over: it is refused for new use.
     #[error(
-        "the symmetric key of {user} expired at {expired_at} and is refused for new use: create new keys for {user}"
+        "the symmetric key of {user} expired at {expired_at} and is refused for new use: issue new keys for {user} (in the session, answer yes to \"Replace them with new keys?\")"
     )]
     Expired {
         /// Whose key.

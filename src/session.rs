@@ -18,14 +18,14 @@ use crate::pki::{
     generate_asymmetric_keys, sign_public_key, store_asymmetric_keys, verify_signature,
 };
 use crate::revocation::{
-    RevocationReason, RevokeOutcome, find_revocation, is_key_revoked, revoke_key,
+    RevocationList, RevocationReason, RevokeOutcome, find_revocation, is_key_revoked, revoke_key,
 };
-use crate::store::{Store, UserRecord};
+use crate::store::{KeyStore, Store, UserRecord};
 use crate::symmetric::{
     DEFAULT_EXPIRY_SECS, generate_symmetric_key, short_fingerprint, store_symmetric_key,
 };
 use crate::time;
-use crate::unlock::{UnlockedUser, unlock_user};
+use crate::unlock::{UnlockedUser, check_password, unlock_user};
 use crate::user::UserId;
 use crate::{Error, Result};
 
@@ -213,7 +213,7 @@ pub fn run_session(
 ) -> Result<()> {
     // Read the files first, so that a broken store stops the session before
     // anyone types a password.
-    let (keys, _) = store.load()?;
+    let (keys, revoked) = store.load()?;
 
     let answer = ask_required(console, USER_PROMPT, NOTHING_WRITTEN)?;
     let user_id = UserId::new(&answer)?;
@@ -222,24 +222,17 @@ pub fn run_session(
         None => return Err(end_of_input(PASSWORD_PROMPT, NOTHING_WRITTEN)),
     };
 
-    let mut unlocked = match keys.get(&user_id) {
+    let kept = match keys.get(&user_id) {
         None => None,
-        Some(_) => {
-            let current = unlock_user(&keys, &user_id, &password)?;
-            if keep_existing(store, console, &user_id, &current)? {
-                Some(current)
-            } else {
-                None
-            }
+        Some(_) => keep_existing(console, &keys, &revoked, &user_id, &password)?,
+    };
+    let unlocked = match kept {
+        Some(unlocked) => unlocked,
+        None => {
+            let expected = keys.get(&user_id).cloned();
+            make_keys(store, console, &user_id, &password, expected, options)?
         }
     };
-    if unlocked.is_none() {
-        let expected = keys.get(&user_id).cloned();
-        unlocked = Some(make_keys(
-            store, console, &user_id, &password, expected, options,
-        )?);
-    }
-    let unlocked = unlocked.expect("set on both paths above");
 
     demonstrate(console, &user_id, &unlocked)?;
 
@@ -274,16 +267,26 @@ pub fn run_session(
     console.say(keys.to_json().trim_end())
 }
 
-/// For a user already in the store: says what is there and asks whether to
-/// replace it. True to keep the existing keys.
+/// For a user already in the store: checks the password, says what is there
+/// and asks whether to replace it. The keys, unlocked, if they are kept;
+/// `None` to replace them. Revoked or expired keys cannot be kept.
 fn keep_existing(
-    store: &Store,
     console: &mut dyn Console,
+    keys: &KeyStore,
+    revoked: &RevocationList,
     user_id: &UserId,
-    current: &UnlockedUser,
-) -> Result<bool> {
-    let (keys, revoked) = store.load()?;
-    let revocation = find_revocation(&revoked, &keys, user_id)?.cloned();
+    password: &Password,
+) -> Result<Option<UnlockedUser>> {
+    let revocation = find_revocation(revoked, keys, user_id)?.cloned();
+    // Revoked keys are never unlocked for use; the password is still checked,
+    // so that only their owner can replace them.
+    let current = match &revocation {
+        Some(_) => {
+            check_password(keys, user_id, password)?;
+            None
+        }
+        None => Some(unlock_user(keys, revoked, user_id, password)?),
+    };
     if let Some(r) = &revocation {
         console.say(&format!(
             "The keys of {user_id} were revoked at {} (reason: {}).",
@@ -291,26 +294,36 @@ fn keep_existing(
             r.reason
         ))?;
     }
-    match &current.record.symmetric {
+    let record = keys.get(user_id).expect("the caller found the user");
+    let now = time::now();
+    match &record.symmetric {
+        Some(sym) if sym.is_expired(now) => console.say(&format!(
+            "{user_id} already has keys in the store (made {}; the symmetric key expired at {}).",
+            time::format(sym.created),
+            time::format(sym.expiry)
+        ))?,
         Some(sym) => console.say(&format!(
-            "{user_id} already has keys in the store (made {}).",
-            time::format(sym.created)
+            "{user_id} already has keys in the store (made {}; the symmetric key expires at {}).",
+            time::format(sym.created),
+            time::format(sym.expiry)
         ))?,
         None => console.say(&format!("{user_id} already has keys in the store."))?,
     }
     if ask_yes_no(console, REPLACE_PROMPT, NOTHING_WRITTEN)? {
-        return Ok(false);
+        return Ok(None);
     }
     if let Some(r) = revocation {
         return Err(r.to_error());
     }
-    if current.symmetric.is_none() || current.key_pair.is_none() {
+    let current = current.expect("unlocked when not revoked");
+    current.symmetric_key_for_use(user_id, now)?;
+    if current.key_pair.is_none() {
         return Err(Error::MalformedKey(format!(
-            "the keys of {user_id} are incomplete: run the session again and answer yes to replace them"
+            "the keys of {user_id} are incomplete (no RSA key pair): run the session again and answer yes to replace them"
         )));
     }
     console.say(&format!("Keeping the existing keys for {user_id}"))?;
-    Ok(true)
+    Ok(Some(current))
 }
 
 /// Makes and stores a new symmetric key and RSA key pair, in place of
@@ -332,7 +345,7 @@ fn make_keys(
         if keys.get(user_id) != expected.as_ref() {
             return Err(Error::Conflict(user_id.to_string()));
         }
-        let mut fresh = crate::store::KeyStore::default();
+        let mut fresh = KeyStore::default();
         store_symmetric_key(
             &mut fresh,
             user_id,
@@ -423,8 +436,8 @@ fn demonstrate(console: &mut dyn Console, user_id: &UserId, unlocked: &UnlockedU
 fn report_status(
     console: &mut dyn Console,
     user_id: &UserId,
-    keys: &crate::store::KeyStore,
-    revoked: &crate::revocation::RevocationList,
+    keys: &KeyStore,
+    revoked: &RevocationList,
 ) -> Result<()> {
     let Some(record) = keys.get(user_id) else {
         return Ok(());
@@ -533,38 +546,52 @@ mod tests {
     }
 
     #[test]
-    fn an_expired_symmetric_key_is_reported_and_refused_for_new_use() {
+    fn an_expired_symmetric_key_is_reported_and_cannot_be_kept() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::new(dir.path());
         let mut first = Script::new(&["alice", "pw", "no"]);
         run_session(&store, &mut first, &fast(0)).unwrap();
+        assert!(
+            first.has("The symmetric key of alice expired at "),
+            "{:?}",
+            first.lines
+        );
         assert!(
             first.has("  symmetric key: expired at "),
             "{:?}",
             first.lines
         );
 
-        let mut again = Script::new(&["alice", "pw", "no", "no"]);
-        run_session(&store, &mut again, &fast(0)).unwrap();
-        assert!(again.has("Keeping the existing keys for alice"));
+        let before = store.load().unwrap();
+        let mut keep = Script::new(&["alice", "pw", "no"]);
+        let err = run_session(&store, &mut keep, &fast(0)).unwrap_err();
         assert!(
-            again.has("The symmetric key of alice expired at "),
+            matches!(err, Error::Expired { ref user, .. } if user == "alice"),
+            "{err}"
+        );
+        assert!(err.is_refusal());
+        assert!(
+            keep.has("alice already has keys in the store (made "),
             "{:?}",
-            again.lines
+            keep.lines
         );
-        assert!(again.has("  symmetric key: expired at "));
+        assert!(
+            keep.lines
+                .iter()
+                .any(|l| l.contains("the symmetric key expired at")),
+            "{:?}",
+            keep.lines
+        );
+        assert_eq!(store.load().unwrap(), before);
 
-        let (keys, _) = store.load().unwrap();
-        let alice = UserId::new("alice").unwrap();
-        let record = keys.get(&alice).unwrap();
-        let pk = PasswordKey::derive(
-            &Password::new("pw".to_owned()).unwrap(),
-            &record.private.as_ref().unwrap().kdf,
+        // Replacing it issues a key that is valid again.
+        let mut replace = Script::new(&["alice", "pw", "yes", "no"]);
+        run_session(&store, &mut replace, &fast(3600)).unwrap();
+        assert!(
+            replace.has("  symmetric key: not expired"),
+            "{:?}",
+            replace.lines
         );
-        assert!(matches!(
-            crate::symmetric::load_symmetric_key(&keys, &alice, &pk, time::now()),
-            Err(Error::Expired { .. })
-        ));
     }
 
     #[test]

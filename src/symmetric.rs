@@ -12,6 +12,7 @@ use subtle::ConstantTimeEq;
 use zeroize::{ZeroizeOnDrop, Zeroizing};
 
 use crate::kdf::{KdfParams, PasswordKey};
+use crate::revocation::{RevocationList, check_not_revoked};
 use crate::store::{KeyStore, NoUnknownFields};
 use crate::time::{self, Timestamp};
 use crate::user::UserId;
@@ -203,18 +204,20 @@ pub fn is_key_expired(store: &KeyStore, user_id: &UserId, now: Timestamp) -> Res
     Ok(symmetric_record(store, user_id)?.is_expired(now))
 }
 
-/// Unwraps the symmetric key of `user_id` for new use, refusing it once
-/// expired. (Revocation is checked by [`crate::revocation`].)
+/// Unwraps the symmetric key of `user_id` for new use, refusing it when it
+/// is revoked or has expired.
 ///
 /// # Errors
-/// [`Error::UnknownUser`], [`Error::Decryption`] for a wrong password, or
-/// [`Error::Expired`].
+/// [`Error::UnknownUser`]; [`Error::Revoked`]; [`Error::Decryption`] for a
+/// wrong password; [`Error::Expired`].
 pub fn load_symmetric_key(
     store: &KeyStore,
+    revoked: &RevocationList,
     user_id: &UserId,
     password_key: &PasswordKey,
     now: Timestamp,
 ) -> Result<SymmetricKey> {
+    check_not_revoked(revoked, store, user_id)?;
     let record = symmetric_record(store, user_id)?;
     let key = record.unwrap_key(user_id, password_key)?;
     if record.is_expired(now) {
@@ -349,10 +352,21 @@ mod tests {
         let now = time::now();
         assert!(!is_key_expired(&store, &alice, now).unwrap());
         assert!(is_key_expired(&store, &alice, now + 61.0).unwrap());
-        assert_eq!(load_symmetric_key(&store, &alice, &pk, now).unwrap(), key);
+        let none = RevocationList::default();
+        assert_eq!(
+            load_symmetric_key(&store, &none, &alice, &pk, now).unwrap(),
+            key
+        );
         assert!(matches!(
-            load_symmetric_key(&store, &alice, &pk, now + 61.0),
+            load_symmetric_key(&store, &none, &alice, &pk, now + 61.0),
             Err(Error::Expired { .. })
+        ));
+        let mut revoked = RevocationList::default();
+        crate::revocation::revoke_key(&mut revoked, &store, &alice, Default::default(), now)
+            .unwrap();
+        assert!(matches!(
+            load_symmetric_key(&store, &revoked, &alice, &pk, now),
+            Err(Error::Revoked { .. })
         ));
     }
 
@@ -366,7 +380,7 @@ mod tests {
             Err(Error::UnknownUser(_))
         ));
         assert!(matches!(
-            load_symmetric_key(&store, &bob, &pk, 0.0),
+            load_symmetric_key(&store, &RevocationList::default(), &bob, &pk, 0.0),
             Err(Error::UnknownUser(_))
         ));
     }

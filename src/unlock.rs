@@ -7,8 +7,10 @@ use rsa::{PrivateKey, PublicKey};
 
 use crate::kdf::{KdfParams, Password, PasswordKey};
 use crate::pki::{decrypt_private_key, public_key_from_pem};
+use crate::revocation::{RevocationList, check_not_revoked};
 use crate::store::{KeyStore, UserRecord};
 use crate::symmetric::SymmetricKey;
+use crate::time::{self, Timestamp};
 use crate::user::UserId;
 use crate::{Error, Result};
 
@@ -23,15 +25,75 @@ pub struct UnlockedUser {
     pub key_pair: Option<(PrivateKey, PublicKey)>,
 }
 
+impl UnlockedUser {
+    /// The symmetric key, refused once it has expired: an expired key is
+    /// invalidated for new use.
+    ///
+    /// # Errors
+    /// [`Error::Expired`]; [`Error::UnknownUser`] if there is no symmetric key.
+    pub fn symmetric_key_for_use(&self, user_id: &UserId, now: Timestamp) -> Result<&SymmetricKey> {
+        match (&self.symmetric, &self.record.symmetric) {
+            (Some(key), Some(record)) => {
+                if record.is_expired(now) {
+                    Err(Error::Expired {
+                        user: user_id.to_string(),
+                        expired_at: time::format(record.expiry),
+                    })
+                } else {
+                    Ok(key)
+                }
+            }
+            _ => Err(Error::UnknownUser(user_id.to_string())),
+        }
+    }
+}
+
 /// Checks `password` against every key `user_id` holds and returns them
-/// unwrapped. Nothing here checks revocation or expiry: callers that use the
-/// keys do, with [`crate::revocation::check_not_revoked`] and
-/// [`crate::symmetric::load_symmetric_key`].
+/// unwrapped, for use. Revoked keys are refused before anything is
+/// decrypted. Expiry is checked where the symmetric key is used
+/// ([`UnlockedUser::symmetric_key_for_use`]).
+///
+/// ```no_run
+/// use secure_kms::kdf::Password;
+/// use secure_kms::store::Store;
+/// use secure_kms::unlock::unlock_user;
+/// use secure_kms::user::UserId;
+///
+/// let (keys, revoked) = Store::new(".").load()?;
+/// let alice = UserId::new("alice")?;
+/// let unlocked = unlock_user(&keys, &revoked, &alice, &Password::new("mysecurepassword".to_owned())?)?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+///
+/// # Errors
+/// [`Error::UnknownUser`]; [`Error::Revoked`], with when and why;
+/// [`Error::Unlock`] for a wrong password or a corrupted key, without saying
+/// which.
+pub fn unlock_user(
+    keys: &KeyStore,
+    revoked: &RevocationList,
+    user_id: &UserId,
+    password: &Password,
+) -> Result<UnlockedUser> {
+    check_not_revoked(revoked, keys, user_id)?;
+    unlock_unchecked(keys, user_id, password)
+}
+
+/// Proves that `password` is the owner's, without handing out any key: what
+/// replacing revoked keys needs. Works whether or not the keys are revoked.
 ///
 /// # Errors
 /// [`Error::UnknownUser`]; [`Error::Unlock`] for a wrong password or a
-/// corrupted key, without saying which.
-pub fn unlock_user(keys: &KeyStore, user_id: &UserId, password: &Password) -> Result<UnlockedUser> {
+/// corrupted key.
+pub fn check_password(keys: &KeyStore, user_id: &UserId, password: &Password) -> Result<()> {
+    unlock_unchecked(keys, user_id, password).map(drop)
+}
+
+fn unlock_unchecked(
+    keys: &KeyStore,
+    user_id: &UserId,
+    password: &Password,
+) -> Result<UnlockedUser> {
     let record = keys
         .get(user_id)
         .ok_or_else(|| Error::UnknownUser(user_id.to_string()))?;
@@ -112,6 +174,10 @@ mod tests {
         keys
     }
 
+    fn none() -> RevocationList {
+        RevocationList::default()
+    }
+
     fn pw(s: &str) -> Password {
         Password::new(s.to_owned()).unwrap()
     }
@@ -120,7 +186,7 @@ mod tests {
     fn the_right_password_unlocks_both_keys() {
         let keys = store_for(&["alice"]);
         let alice = UserId::new("alice").unwrap();
-        let unlocked = unlock_user(&keys, &alice, &pw("alice-pw")).unwrap();
+        let unlocked = unlock_user(&keys, &none(), &alice, &pw("alice-pw")).unwrap();
         let sym = unlocked.symmetric.unwrap();
         assert_eq!(
             sym.fingerprint(),
@@ -139,12 +205,12 @@ mod tests {
         let keys = store_for(&["alice"]);
         let alice = UserId::new("alice").unwrap();
         assert!(matches!(
-            unlock_user(&keys, &alice, &pw("nope")),
+            unlock_user(&keys, &none(), &alice, &pw("nope")),
             Err(Error::Unlock(_))
         ));
         let bob = UserId::new("bob").unwrap();
         assert!(matches!(
-            unlock_user(&keys, &bob, &pw("alice-pw")),
+            unlock_user(&keys, &none(), &bob, &pw("alice-pw")),
             Err(Error::UnknownUser(_))
         ));
     }
@@ -156,7 +222,7 @@ mod tests {
         let bob_public = keys.get(&bob).unwrap().public.clone();
         keys.entry(&alice).public = bob_public;
         assert!(matches!(
-            unlock_user(&keys, &alice, &pw("alice-pw")),
+            unlock_user(&keys, &none(), &alice, &pw("alice-pw")),
             Err(Error::Unlock(_))
         ));
     }
@@ -170,8 +236,47 @@ mod tests {
         let bob_record = keys.get(&bob).unwrap().clone();
         keys.insert(&alice, bob_record);
         assert!(matches!(
-            unlock_user(&keys, &alice, &pw("bob-pw")),
+            unlock_user(&keys, &none(), &alice, &pw("bob-pw")),
             Err(Error::Unlock(_))
+        ));
+    }
+
+    #[test]
+    fn revoked_keys_are_refused_but_the_password_can_still_be_checked() {
+        use crate::revocation::{RevocationReason, revoke_key};
+        let keys = store_for(&["alice"]);
+        let alice = UserId::new("alice").unwrap();
+        let mut revoked = none();
+        revoke_key(
+            &mut revoked,
+            &keys,
+            &alice,
+            RevocationReason::KeyCompromise,
+            0.0,
+        )
+        .unwrap();
+        let err = unlock_user(&keys, &revoked, &alice, &pw("alice-pw")).unwrap_err();
+        assert!(
+            matches!(err, Error::Revoked { ref reason, .. } if reason == "keyCompromise"),
+            "{err}"
+        );
+        check_password(&keys, &alice, &pw("alice-pw")).unwrap();
+        assert!(matches!(
+            check_password(&keys, &alice, &pw("nope")),
+            Err(Error::Unlock(_))
+        ));
+    }
+
+    #[test]
+    fn an_expired_symmetric_key_is_refused_for_use() {
+        let keys = store_for(&["alice"]);
+        let alice = UserId::new("alice").unwrap();
+        let unlocked = unlock_user(&keys, &none(), &alice, &pw("alice-pw")).unwrap();
+        let now = time::now();
+        assert!(unlocked.symmetric_key_for_use(&alice, now).is_ok());
+        assert!(matches!(
+            unlocked.symmetric_key_for_use(&alice, now + 61.0),
+            Err(Error::Expired { .. })
         ));
     }
 }

@@ -268,7 +268,7 @@ fn an_existing_user_keeps_the_keys_when_asked_to() {
         &[
             "Enter the user ID: alice",
             "Enter the password: ",
-            "alice already has keys in the store (made {time}).",
+            "alice already has keys in the store (made {time}; the symmetric key expires at {time}).",
             "Replace them with new keys? (yes/no): no",
             "Keeping the existing keys for alice",
             "Symmetric key (hashed): {hex}",
@@ -291,7 +291,7 @@ fn an_existing_user_replaces_the_keys_only_after_saying_yes() {
         &[
             "Enter the user ID: alice",
             "Enter the password: ",
-            "alice already has keys in the store (made {time}).",
+            "alice already has keys in the store (made {time}; the symmetric key expires at {time}).",
             "Replace them with new keys? (yes/no): y",
             "Symmetric key stored for alice, expires in 3600 seconds",
             "Asymmetric keys stored securely for alice",
@@ -330,7 +330,7 @@ fn revoked_keys_are_refused_with_when_and_why_until_replaced() {
             "Enter the user ID: alice",
             "Enter the password: ",
             "The keys of alice were revoked at {time} (reason: unspecified).",
-            "alice already has keys in the store (made {time}).",
+            "alice already has keys in the store (made {time}; the symmetric key expires at {time}).",
             "Replace them with new keys? (yes/no): no",
         ],
     );
@@ -339,7 +339,7 @@ fn revoked_keys_are_refused_with_when_and_why_until_replaced() {
         err.contains("the keys of alice were revoked at") && err.contains("(reason: unspecified)"),
         "{err}"
     );
-    assert!(err.contains("create new keys for alice"), "{err}");
+    assert!(err.contains("issue new keys for alice (in the session, answer yes to \"Replace them with new keys?\")"), "{err}");
     assert_eq!(snapshot(dir.path()), before);
 
     // Replacing them issues fresh, unrevoked keys; the old entry stays.
