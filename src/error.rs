@@ -126,9 +126,39 @@ pub enum Error {
         state: &'static str,
     },
 
-    /// Reading from or writing to the terminal failed.
-    #[error("terminal input/output failed")]
-    Console(#[source] std::io::Error),
+    /// An answer could not be read from standard input.
+    #[error("cannot read the answer from standard input (answers are lines of UTF-8 text)")]
+    Input(#[source] std::io::Error),
+
+    /// Standard output could not be written.
+    #[error("cannot write to standard output")]
+    Output(#[source] std::io::Error),
+
+    /// An answer is longer than any valid one.
+    #[error("the answer to {question:?} is longer than {limit} bytes; nothing was written")]
+    AnswerTooLong {
+        /// The question.
+        question: String,
+        /// The limit, in bytes.
+        limit: usize,
+    },
+
+    /// Ctrl-C was pressed while a question was waiting for an answer.
+    #[error("interrupted at the question {question:?}; nothing more was written")]
+    Interrupted {
+        /// The question.
+        question: String,
+    },
+
+    /// The password and its confirmation differ.
+    #[error(
+        "the two passwords differ; nothing was written: run again and type the same password twice"
+    )]
+    PasswordMismatch,
+
+    /// A key lifetime that ends outside the times a store file can hold.
+    #[error("a key lifetime of {0} seconds ends after the year 9999: choose a shorter one")]
+    InvalidLifetime(u64),
 }
 
 impl Error {

@@ -6,8 +6,8 @@
 //! hide a trapdoor; with `g = 2` it generates the subgroup of prime order q.
 //!
 //! Private exponents stay secret in time as well as in memory: the
-//! exponentiations with them use crypto-bigint's constant-time Montgomery
-//! ladder. Peer public values are validated before use (NIST SP 800-56A
+//! exponentiations with them use crypto-bigint's constant-time fixed-window
+//! exponentiation in Montgomery form. Peer public values are validated before use (NIST SP 800-56A
 //! section 5.6.2.3.1).
 
 use crypto_bigint::modular::{FixedMontyForm, FixedMontyParams};
@@ -15,6 +15,7 @@ use crypto_bigint::{Odd, U2048};
 use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
 use crate::kdf::hkdf_sha256;
+use crate::secret::Secret;
 use crate::{Error, Result};
 
 /// The RFC 7919 appendix A.1 `ffdhe2048` prime, big-endian hex.
@@ -203,7 +204,10 @@ impl DhPublicKey {
 
 /// A shared secret Z = y^x mod p, 256 bytes big-endian (left-padded, as
 /// RFC 7919 section 5.1 and SP 800-56A require), zeroized on drop.
-pub type SharedSecret = Zeroizing<[u8; GROUP_BYTES]>;
+pub type SharedSecret = Secret<GROUP_BYTES>;
+
+/// The 32-byte key HKDF derives from a shared secret.
+pub type SessionKey = Secret<32>;
 
 /// Computes the shared secret with a peer's public value, after validating it.
 ///
@@ -214,8 +218,8 @@ pub type SharedSecret = Zeroizing<[u8; GROUP_BYTES]>;
 /// let (a, b) = (generate_dh_private_key(&params)?, generate_dh_private_key(&params)?);
 /// let za = compute_shared_secret(&a, &b.public_key())?;
 /// let zb = compute_shared_secret(&b, &a.public_key())?;
-/// assert_eq!(*za, *zb);
-/// assert_eq!(*derive_key_from_secret(&za[..])?, *derive_key_from_secret(&zb[..])?);
+/// assert_eq!(za, zb);
+/// assert_eq!(derive_key_from_secret(za.as_bytes())?, derive_key_from_secret(zb.as_bytes())?);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 ///
@@ -230,9 +234,10 @@ pub fn compute_shared_secret(
     params.validate_public_key(&peer_public_key.0)?;
     let mut z = params.pow(&peer_public_key.0, &private_key.x);
     let degenerate = z == U2048::ONE;
-    let mut out = Zeroizing::new([0u8; GROUP_BYTES]);
+    let mut out = [0u8; GROUP_BYTES];
     out.copy_from_slice(z.to_be_bytes().as_ref());
     z.zeroize();
+    let out = Secret::new(out);
     if degenerate {
         return Err(Error::InvalidPublicKey("the shared secret is 1"));
     }
@@ -244,10 +249,10 @@ pub fn compute_shared_secret(
 ///
 /// # Errors
 /// None in practice; the signature follows [`hkdf_sha256`].
-pub fn derive_key_from_secret(secret: &[u8]) -> Result<Zeroizing<[u8; 32]>> {
+pub fn derive_key_from_secret(secret: &[u8]) -> Result<SessionKey> {
     let mut key = Zeroizing::new([0u8; 32]);
     hkdf_sha256(None, secret, HKDF_INFO, key.as_mut())?;
-    Ok(key)
+    Ok(Secret::new(*key))
 }
 
 #[cfg(test)]
@@ -269,8 +274,9 @@ mod tests {
         let b = generate_dh_private_key(&params).unwrap();
         let c = generate_dh_private_key(&params).unwrap();
         let ab = compute_shared_secret(&a, &b.public_key()).unwrap();
-        assert_eq!(*ab, *compute_shared_secret(&b, &a.public_key()).unwrap());
-        assert_ne!(*ab, *compute_shared_secret(&c, &a.public_key()).unwrap());
+        assert_eq!(ab, compute_shared_secret(&b, &a.public_key()).unwrap());
+        assert_ne!(ab, compute_shared_secret(&c, &a.public_key()).unwrap());
+        assert_eq!(format!("{ab:?}"), "Secret<256>(..)");
     }
 
     #[test]

@@ -55,6 +55,12 @@ impl Password {
     fn as_bytes(&self) -> &[u8] {
         self.0.as_bytes()
     }
+
+    /// Compares two passwords in constant time.
+    pub fn ct_eq(&self, other: &Password) -> bool {
+        use subtle::ConstantTimeEq;
+        self.as_bytes().ct_eq(other.as_bytes()).into()
+    }
 }
 
 impl std::fmt::Debug for Password {

@@ -27,11 +27,13 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod console;
 pub mod error;
 pub mod exchange;
 pub mod kdf;
 pub mod pki;
 pub mod revocation;
+pub mod secret;
 pub mod session;
 pub mod store;
 pub mod symmetric;

@@ -3,15 +3,12 @@
 //! status report.
 //!
 //! The session talks through a [`Console`], so that tests can script it and
-//! the binary can give it the terminal ([`TerminalConsole`]).
+//! the binary can give it the terminal ([`crate::console::TerminalConsole`]).
 
-use std::io::{self, BufRead, IsTerminal, Write};
-
-use subtle::ConstantTimeEq;
-use zeroize::Zeroizing;
-
+use crate::console::Console;
 use crate::exchange::{
-    compute_shared_secret, derive_key_from_secret, generate_dh_parameters, generate_dh_private_key,
+    SessionKey, compute_shared_secret, derive_key_from_secret, generate_dh_parameters,
+    generate_dh_private_key,
 };
 use crate::kdf::{DEFAULT_ITERATIONS, KdfParams, Password, PasswordKey};
 use crate::pki::{
@@ -28,127 +25,6 @@ use crate::time;
 use crate::unlock::{UnlockedUser, check_password, unlock_user};
 use crate::user::UserId;
 use crate::{Error, Result};
-
-/// Where the session reads answers and prints lines.
-pub trait Console {
-    /// Prints one line.
-    ///
-    /// # Errors
-    /// [`Error::Console`] if the output fails.
-    fn say(&mut self, line: &str) -> Result<()>;
-
-    /// Asks a question; the answer without its line ending, or `None` when
-    /// input has ended.
-    ///
-    /// # Errors
-    /// [`Error::Console`] if reading or writing fails.
-    fn ask(&mut self, prompt: &str) -> Result<Option<String>>;
-
-    /// Asks for a password, which must not be echoed.
-    ///
-    /// # Errors
-    /// [`Error::Console`] if reading or writing fails.
-    fn ask_password(&mut self, prompt: &str) -> Result<Option<Zeroizing<String>>>;
-}
-
-/// The process's standard input and output.
-///
-/// On a terminal, the password is read from the terminal with echo off. When
-/// standard input is not a terminal (a pipe in a test or a classroom script),
-/// each answer is the next line of input, and the answers that a terminal
-/// would have echoed are printed after their prompt, so that the output reads
-/// the same either way; a password is never printed.
-pub struct TerminalConsole {
-    interactive: bool,
-    stdin: io::StdinLock<'static>,
-    stdout: io::Stdout,
-}
-
-impl TerminalConsole {
-    /// A console on this process's standard input and output.
-    pub fn new() -> Self {
-        let stdin = io::stdin();
-        TerminalConsole {
-            interactive: stdin.is_terminal(),
-            stdin: stdin.lock(),
-            stdout: io::stdout(),
-        }
-    }
-
-    fn prompt(&mut self, prompt: &str) -> Result<()> {
-        let mut out = self.stdout.lock();
-        out.write_all(prompt.as_bytes())
-            .and_then(|()| out.flush())
-            .map_err(Error::Console)
-    }
-
-    /// Reads one line into `buf`; false at end of input.
-    fn read_line(&mut self, buf: &mut String) -> Result<bool> {
-        let n = self.stdin.read_line(buf).map_err(Error::Console)?;
-        while buf.ends_with('\n') || buf.ends_with('\r') {
-            buf.pop();
-        }
-        Ok(n > 0)
-    }
-}
-
-impl Default for TerminalConsole {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl Console for TerminalConsole {
-    fn say(&mut self, line: &str) -> Result<()> {
-        writeln!(self.stdout.lock(), "{line}").map_err(Error::Console)
-    }
-
-    fn ask(&mut self, prompt: &str) -> Result<Option<String>> {
-        self.prompt(prompt)?;
-        let mut answer = String::new();
-        if !self.read_line(&mut answer)? {
-            self.say("")?;
-            return Ok(None);
-        }
-        if !self.interactive {
-            self.say(&printable(&answer))?;
-        }
-        Ok(Some(answer))
-    }
-
-    fn ask_password(&mut self, prompt: &str) -> Result<Option<Zeroizing<String>>> {
-        self.prompt(prompt)?;
-        if self.interactive {
-            // rpassword turns echo off on the terminal and back on after.
-            return match rpassword::read_password() {
-                Ok(pw) => Ok(Some(Zeroizing::new(pw))),
-                Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => Ok(None),
-                Err(e) => Err(Error::Console(e)),
-            };
-        }
-        // Reserve room up front so that the password is not copied around
-        // by reallocation, leaving unzeroized copies behind.
-        let mut pw = Zeroizing::new(String::with_capacity(1024));
-        let got = self.read_line(&mut pw)?;
-        self.say("")?;
-        Ok(got.then_some(pw))
-    }
-}
-
-/// Escapes control characters, so that an answer echoed back cannot drive
-/// the terminal.
-fn printable(s: &str) -> String {
-    s.chars()
-        .flat_map(|c| {
-            let escaped: Vec<char> = if c.is_control() {
-                c.escape_debug().collect()
-            } else {
-                vec![c]
-            };
-            escaped
-        })
-        .collect()
-}
 
 /// Settings of a session; the defaults are the product's.
 #[derive(Clone, Debug)]
@@ -170,6 +46,7 @@ impl Default for SessionOptions {
 
 const USER_PROMPT: &str = "Enter the user ID: ";
 const PASSWORD_PROMPT: &str = "Enter the password: ";
+const CONFIRM_PROMPT: &str = "Confirm the password: ";
 const REPLACE_PROMPT: &str = "Replace them with new keys? (yes/no): ";
 const REVOKE_PROMPT: &str = "Do you want to revoke keys? (yes/no): ";
 
@@ -183,7 +60,8 @@ const KEYS_KEPT: &str = "the keys stored above are kept and nothing was revoked"
 /// their status and prints the final key store.
 ///
 /// ```
-/// use secure_kms::session::{run_session, Console, SessionOptions};
+/// use secure_kms::console::Console;
+/// use secure_kms::session::{run_session, SessionOptions};
 /// # use zeroize::Zeroizing;
 /// # struct Script(Vec<&'static str>, Vec<String>);
 /// # impl Console for Script {
@@ -211,16 +89,23 @@ pub fn run_session(
     console: &mut dyn Console,
     options: &SessionOptions,
 ) -> Result<()> {
-    // Read the files first, so that a broken store stops the session before
-    // anyone types a password.
+    // Read the files and check that the folder is writable first, so that a
+    // broken or unwritable store stops the session before anyone types.
     let (keys, revoked) = store.load()?;
+    store.check_writable()?;
 
     let answer = ask_required(console, USER_PROMPT, NOTHING_WRITTEN)?;
     let user_id = UserId::new(&answer)?;
-    let password = match console.ask_password(PASSWORD_PROMPT)? {
-        Some(pw) => Password::new(pw)?,
-        None => return Err(end_of_input(PASSWORD_PROMPT, NOTHING_WRITTEN)),
-    };
+    let password = ask_password(console, PASSWORD_PROMPT)?;
+    if keys.get(&user_id).is_none() && console.is_interactive() {
+        // A new password typed once without echo could hold a typo that
+        // locks the keys for good. Scripts, which cannot mistype, are not
+        // asked twice, so that piped sessions keep the original's lines.
+        let again = ask_password(console, CONFIRM_PROMPT)?;
+        if !password.ct_eq(&again) {
+            return Err(Error::PasswordMismatch);
+        }
+    }
 
     let kept = match keys.get(&user_id) {
         None => None,
@@ -413,9 +298,9 @@ fn demonstrate(console: &mut dyn Console, user_id: &UserId, unlocked: &UnlockedU
     verify_signature(public_key, &public_b.to_bytes(), &signature_b)?;
     console.say("Public keys authenticated!")?;
 
-    let key_a = derive_key_from_secret(compute_shared_secret(&party_a, &public_b)?.as_ref())?;
-    let key_b = derive_key_from_secret(compute_shared_secret(&party_b, &public_a)?.as_ref())?;
-    let fingerprint = |k: &[u8; 32]| crate::symmetric::hex_sha256(k);
+    let key_a = derive_key_from_secret(compute_shared_secret(&party_a, &public_b)?.as_bytes())?;
+    let key_b = derive_key_from_secret(compute_shared_secret(&party_b, &public_a)?.as_bytes())?;
+    let fingerprint = |k: &SessionKey| crate::symmetric::hex_sha256(k.as_bytes());
     console.say(&format!(
         "Party A derived key (hashed): {}",
         short_fingerprint(&fingerprint(&key_a))
@@ -424,7 +309,7 @@ fn demonstrate(console: &mut dyn Console, user_id: &UserId, unlocked: &UnlockedU
         "Party B derived key (hashed): {}",
         short_fingerprint(&fingerprint(&key_b))
     ))?;
-    if !bool::from(key_a.ct_eq(key_b.as_ref())) {
+    if key_a != key_b {
         return Err(Error::InvalidPublicKey(
             "the two parties derived different keys",
         ));
@@ -468,6 +353,13 @@ fn end_of_input(question: &str, state: &'static str) -> Error {
     }
 }
 
+fn ask_password(console: &mut dyn Console, prompt: &str) -> Result<Password> {
+    match console.ask_password(prompt)? {
+        Some(pw) => Password::new(pw),
+        None => Err(end_of_input(prompt, NOTHING_WRITTEN)),
+    }
+}
+
 fn ask_required(console: &mut dyn Console, prompt: &str, state: &'static str) -> Result<String> {
     console
         .ask(prompt)?
@@ -490,6 +382,7 @@ fn ask_yes_no(console: &mut dyn Console, prompt: &str, state: &'static str) -> R
 mod tests {
     use super::*;
     use std::collections::VecDeque;
+    use zeroize::Zeroizing;
 
     /// Something another run does while this one waits for an answer.
     type Hook<'a> = Box<dyn FnMut() + 'a>;
@@ -500,6 +393,8 @@ mod tests {
         answers: VecDeque<&'static str>,
         lines: Vec<String>,
         before: Option<(&'static str, Hook<'a>)>,
+        interactive: bool,
+        prompts: Vec<String>,
     }
 
     impl<'a> Script<'a> {
@@ -508,10 +403,13 @@ mod tests {
                 answers: answers.iter().copied().collect(),
                 lines: Vec::new(),
                 before: None,
+                interactive: false,
+                prompts: Vec::new(),
             }
         }
 
         fn next(&mut self, prompt: &str) -> Option<&'static str> {
+            self.prompts.push(prompt.to_owned());
             if let Some((question, action)) = &mut self.before
                 && *question == prompt
             {
@@ -535,6 +433,9 @@ mod tests {
         }
         fn ask_password(&mut self, prompt: &str) -> Result<Option<Zeroizing<String>>> {
             Ok(self.next(prompt).map(|s| Zeroizing::new(s.to_owned())))
+        }
+        fn is_interactive(&self) -> bool {
+            self.interactive
         }
     }
 
@@ -656,9 +557,40 @@ mod tests {
     }
 
     #[test]
-    fn printable_escapes_control_characters() {
-        assert_eq!(printable("alice"), "alice");
-        assert_eq!(printable("a\u{1b}[31mb"), "a\\u{1b}[31mb");
-        assert!(!printable("x\u{7}\r").chars().any(char::is_control));
+    fn on_a_terminal_a_new_password_is_asked_twice() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::new(dir.path());
+        let mut typo = Script::new(&["alice", "pw", "pW"]);
+        typo.interactive = true;
+        assert!(matches!(
+            run_session(&store, &mut typo, &fast(60)),
+            Err(Error::PasswordMismatch)
+        ));
+        assert!(store.load().unwrap().0.is_empty());
+
+        let mut same = Script::new(&["alice", "pw", "pw", "no"]);
+        same.interactive = true;
+        run_session(&store, &mut same, &fast(60)).unwrap();
+        assert_eq!(
+            same.prompts[..3],
+            [USER_PROMPT, PASSWORD_PROMPT, CONFIRM_PROMPT]
+        );
+
+        // A known user proves the password by unlocking: no confirmation.
+        let mut known = Script::new(&["alice", "pw", "no", "no"]);
+        known.interactive = true;
+        run_session(&store, &mut known, &fast(60)).unwrap();
+        assert_eq!(
+            known.prompts[..3],
+            [USER_PROMPT, PASSWORD_PROMPT, REPLACE_PROMPT]
+        );
+
+        // Piped answers are never asked twice.
+        let mut piped = Script::new(&["bob", "pw", "no"]);
+        run_session(&store, &mut piped, &fast(60)).unwrap();
+        assert_eq!(
+            piped.prompts[..3],
+            [USER_PROMPT, PASSWORD_PROMPT, REVOKE_PROMPT]
+        );
     }
 }

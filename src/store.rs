@@ -276,6 +276,16 @@ impl Store {
         Ok(out)
     }
 
+    /// Creates the folder if needed and opens the lock file, so that a
+    /// folder that cannot be written is reported before any work is done.
+    ///
+    /// # Errors
+    /// [`Error::Io`] when the folder cannot be created or written.
+    pub fn check_writable(&self) -> Result<()> {
+        self.create_dir()?;
+        self.open_lock_file().map(drop)
+    }
+
     fn create_dir(&self) -> Result<()> {
         fs::DirBuilder::new()
             .recursive(true)
@@ -292,21 +302,28 @@ impl Store {
     /// is released when the returned file is dropped, or when the process
     /// dies, so a crashed run never leaves a stale lock.
     fn lock(&self) -> Result<File> {
-        let path = self.dir.join(LOCK_FILE);
-        let io = |source| Error::Io {
+        let file = self.open_lock_file()?;
+        file.lock().map_err(|source| Error::Io {
             action: "lock",
-            path: path.clone(),
+            path: self.dir.join(LOCK_FILE),
             source,
-        };
-        let file = OpenOptions::new()
+        })?;
+        Ok(file)
+    }
+
+    fn open_lock_file(&self) -> Result<File> {
+        let path = self.dir.join(LOCK_FILE);
+        OpenOptions::new()
             .create(true)
             .truncate(false)
             .write(true)
             .mode(0o600)
             .open(&path)
-            .map_err(io)?;
-        file.lock().map_err(io)?;
-        Ok(file)
+            .map_err(|source| Error::Io {
+                action: "create",
+                path,
+                source,
+            })
     }
 }
 

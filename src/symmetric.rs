@@ -27,6 +27,9 @@ pub const DEFAULT_EXPIRY_SECS: u64 = 3600;
 
 const PURPOSE: &str = "symmetric key wrap";
 
+/// The latest time a store file holds: 9999-12-31T23:59:59Z.
+const LATEST_TIME: Timestamp = 253_402_300_799.0;
+
 /// An AES-256 key. Zeroized on drop; `Debug` shows only its fingerprint.
 #[derive(Clone, ZeroizeOnDrop)]
 pub struct SymmetricKey(Zeroizing<[u8; KEY_LEN]>);
@@ -107,7 +110,8 @@ impl SymmetricRecord {
     /// Wraps `key` for `user_id`, valid for `expiry_time` seconds from `now`.
     ///
     /// # Errors
-    /// [`Error::Rng`] if the system's random source fails.
+    /// [`Error::InvalidLifetime`] if the key would expire after the year
+    /// 9999; [`Error::Rng`] if the system's random source fails.
     pub fn wrap(
         user_id: &UserId,
         key: &SymmetricKey,
@@ -116,6 +120,9 @@ impl SymmetricRecord {
         password_key: &PasswordKey,
     ) -> Result<Self> {
         let expiry = created + expiry_time as f64;
+        if expiry > LATEST_TIME {
+            return Err(Error::InvalidLifetime(expiry_time));
+        }
         let fingerprint = key.fingerprint();
         let aad = associated_data(user_id, created, expiry, &fingerprint);
         Ok(SymmetricRecord {
@@ -182,6 +189,7 @@ fn associated_data(user_id: &UserId, created: f64, expiry: f64, fingerprint: &st
 /// ```
 ///
 /// # Errors
+/// [`Error::InvalidLifetime`] for a lifetime past the year 9999;
 /// [`Error::Rng`] if the system's random source fails.
 pub fn store_symmetric_key(
     store: &mut KeyStore,
@@ -256,7 +264,7 @@ pub(crate) fn hex_sha256(bytes: &[u8]) -> String {
 fn valid_timestamp<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
     let t = f64::deserialize(d)?;
     // Python's time.time() range: anything else is an edited file.
-    if t.is_finite() && (0.0..=253_402_300_799.0).contains(&t) {
+    if t.is_finite() && (0.0..=LATEST_TIME).contains(&t) {
         Ok(t)
     } else {
         Err(D::Error::custom(format!(
@@ -368,6 +376,19 @@ mod tests {
             load_symmetric_key(&store, &revoked, &alice, &pk, now),
             Err(Error::Revoked { .. })
         ));
+    }
+
+    #[test]
+    fn a_lifetime_past_the_year_9999_is_refused_before_anything_is_stored() {
+        let (alice, pk, key) = setup();
+        let mut store = KeyStore::default();
+        let err = store_symmetric_key(&mut store, &alice, &key, u64::MAX, &pk).unwrap_err();
+        assert!(matches!(err, Error::InvalidLifetime(u64::MAX)), "{err}");
+        assert!(store.is_empty());
+        // The longest accepted lifetime still reads back from the file.
+        let rec = SymmetricRecord::wrap(&alice, &key, 0.0, LATEST_TIME as u64, &pk).unwrap();
+        let json = serde_json::to_string(&rec).unwrap();
+        assert_eq!(serde_json::from_str::<SymmetricRecord>(&json).unwrap(), rec);
     }
 
     #[test]

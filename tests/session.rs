@@ -535,6 +535,89 @@ fn the_store_folder_comes_from_store_or_kms_store() {
 }
 
 #[test]
+fn an_empty_kms_store_means_the_current_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = kms_command(dir.path())
+        .env("KMS_STORE", "")
+        .write_stdin(format!("alice\n{PASSWORD}\nno\n"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(dir.path().join("key_store.json").exists());
+}
+
+#[test]
+fn a_store_folder_that_cannot_be_made_is_reported_before_any_question() {
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(dir.path().join("a-file"), "").unwrap();
+    let out = kms_command(dir.path())
+        .args(["--store", "a-file/kms"])
+        .write_stdin(format!("alice\n{PASSWORD}\nno\n"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(
+        err.contains("a-file/kms") && err.contains("Not a directory"),
+        "{err}"
+    );
+    assert_eq!(stdout(&out), "");
+}
+
+#[test]
+fn overlong_answers_are_refused_without_echo() {
+    let long_id = "a".repeat(5000);
+    let long_password = "p".repeat(1025);
+    for (input, question, limit) in [
+        (
+            format!("{long_id}\n{PASSWORD}\nno\n"),
+            "Enter the user ID:",
+            4096,
+        ),
+        (
+            format!("alice\n{long_password}\nno\n"),
+            "Enter the password:",
+            1024,
+        ),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let out = kms(dir.path(), &input);
+        assert_eq!(out.status.code(), Some(1));
+        let err = stderr(&out);
+        assert!(
+            err.contains(&format!(
+                "the answer to {question:?} is longer than {limit} bytes"
+            )),
+            "{err}"
+        );
+        assert!(!stdout(&out).contains("aaaa") && !stdout(&out).contains("pppp"));
+        assert!(snapshot(dir.path()).is_empty());
+    }
+    // A password of exactly the limit is fine.
+    let dir = tempfile::tempdir().unwrap();
+    let out = kms(dir.path(), &format!("alice\n{}\nno\n", "p".repeat(1024)));
+    assert!(out.status.success(), "{}", stderr(&out));
+}
+
+#[test]
+fn answers_that_are_not_utf8_are_refused_clearly() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = kms_command(dir.path())
+        .write_stdin(&b"al\xffice\npw\nno\n"[..])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains(
+            "cannot read the answer from standard input (answers are lines of UTF-8 text)"
+        ),
+        "{}",
+        stderr(&out)
+    );
+    assert!(snapshot(dir.path()).is_empty());
+}
+
+#[test]
 fn sessions_running_at_once_lose_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let users = ["ann", "ben", "cat", "dan"];
@@ -573,7 +656,7 @@ fn help_lists_the_exit_codes() {
         "{text}"
     );
     assert!(
-        text.contains("3  refused: the key is revoked or expired"),
+        text.contains("3    refused: the key is revoked or expired"),
         "{text}"
     );
     let bad = kms_command(dir.path()).arg("--nope").output().unwrap();

@@ -1,0 +1,204 @@
+//! Where the session talks: a [`Console`] trait, so that tests can script
+//! the session, and [`TerminalConsole`], the process's terminal or pipes.
+//!
+//! Answers are read a line at a time with a length limit, so that a hostile
+//! or mistaken input cannot grow memory without bound, and a password line
+//! is read into a buffer reserved up front, so that no unzeroized copy of it
+//! is left behind by reallocation.
+
+use std::io::{self, BufRead, IsTerminal, Read, Write};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use zeroize::Zeroizing;
+
+use crate::{Error, Result};
+
+/// The longest answer accepted, in bytes (a user ID is at most 64).
+pub const MAX_ANSWER_BYTES: usize = 4096;
+
+/// The longest password accepted from a pipe, in bytes.
+pub const MAX_PASSWORD_BYTES: usize = 1024;
+
+/// Where the session reads answers and prints lines.
+pub trait Console {
+    /// Prints one line.
+    ///
+    /// # Errors
+    /// [`Error::Output`] if the output fails.
+    fn say(&mut self, line: &str) -> Result<()>;
+
+    /// Asks a question; the answer without its line ending, or `None` when
+    /// input has ended.
+    ///
+    /// # Errors
+    /// [`Error::Input`] or [`Error::Output`] if reading or writing fails;
+    /// [`Error::AnswerTooLong`] for an answer over [`MAX_ANSWER_BYTES`].
+    fn ask(&mut self, prompt: &str) -> Result<Option<String>>;
+
+    /// Asks for a password, which must not be echoed.
+    ///
+    /// # Errors
+    /// [`Error::Input`] or [`Error::Output`] if reading or writing fails.
+    fn ask_password(&mut self, prompt: &str) -> Result<Option<Zeroizing<String>>>;
+
+    /// Whether a person is typing (a terminal) rather than a script piping
+    /// answers. The session asks a new password twice only then.
+    fn is_interactive(&self) -> bool {
+        false
+    }
+}
+
+/// The process's standard input and output.
+///
+/// On a terminal, the password is read from the terminal with echo off. When
+/// standard input is not a terminal (a pipe in a test or a classroom script),
+/// each answer is the next line of input, and the answers that a terminal
+/// would have echoed are printed after their prompt, so that the output reads
+/// the same either way; a password is never printed.
+pub struct TerminalConsole {
+    interactive: bool,
+    stdin: io::StdinLock<'static>,
+    stdout: io::Stdout,
+}
+
+impl TerminalConsole {
+    /// A console on this process's standard input and output.
+    pub fn new() -> Self {
+        let stdin = io::stdin();
+        TerminalConsole {
+            interactive: stdin.is_terminal(),
+            stdin: stdin.lock(),
+            stdout: io::stdout(),
+        }
+    }
+
+    fn prompt(&mut self, prompt: &str) -> Result<()> {
+        let mut out = self.stdout.lock();
+        out.write_all(prompt.as_bytes())
+            .and_then(|()| out.flush())
+            .map_err(Error::Output)
+    }
+
+    /// Reads one line of at most `limit` bytes into `buf`, without its line
+    /// ending; false at end of input.
+    fn read_line(&mut self, prompt: &str, buf: &mut String, limit: usize) -> Result<bool> {
+        // One byte more than the limit tells a line that is exactly `limit`
+        // bytes long (with its newline) from one that is longer.
+        let n = (&mut self.stdin)
+            .take(limit as u64 + 1)
+            .read_line(buf)
+            .map_err(Error::Input)?;
+        if n > limit && !buf.ends_with('\n') {
+            return Err(Error::AnswerTooLong {
+                question: prompt.trim_end().to_string(),
+                limit,
+            });
+        }
+        while buf.ends_with('\n') || buf.ends_with('\r') {
+            buf.pop();
+        }
+        Ok(n > 0)
+    }
+}
+
+impl Default for TerminalConsole {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Console for TerminalConsole {
+    fn say(&mut self, line: &str) -> Result<()> {
+        writeln!(self.stdout.lock(), "{line}").map_err(Error::Output)
+    }
+
+    fn ask(&mut self, prompt: &str) -> Result<Option<String>> {
+        self.prompt(prompt)?;
+        let mut answer = String::new();
+        if !self.read_line(prompt, &mut answer, MAX_ANSWER_BYTES)? {
+            self.say("")?;
+            return Ok(None);
+        }
+        if !self.interactive {
+            self.say(&printable(&answer))?;
+        }
+        Ok(Some(answer))
+    }
+
+    fn ask_password(&mut self, prompt: &str) -> Result<Option<Zeroizing<String>>> {
+        self.prompt(prompt)?;
+        if self.interactive {
+            // rpassword turns echo off and puts the terminal back when done,
+            // also on Ctrl-C, provided the process survives the SIGINT it
+            // raises: see password_prompt_owns_ctrl_c().
+            PASSWORD_PROMPT_OWNS_CTRL_C.store(true, Ordering::SeqCst);
+            let read = rpassword::read_password();
+            // rpassword raised SIGINT itself on Ctrl-C; the handler may run
+            // only now, so keep the flag up in that case.
+            let interrupted = matches!(&read, Err(e) if e.kind() == io::ErrorKind::Interrupted);
+            PASSWORD_PROMPT_OWNS_CTRL_C.store(interrupted, Ordering::SeqCst);
+            return match read {
+                Ok(pw) => Ok(Some(Zeroizing::new(pw))),
+                Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => {
+                    // Ctrl-D: rpassword printed no newline.
+                    self.say("")?;
+                    Ok(None)
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => Err(Error::Interrupted {
+                    question: prompt.trim_end().to_string(),
+                }),
+                Err(e) => Err(Error::Input(e)),
+            };
+        }
+        // Reserve room up front so that the password is never moved by a
+        // reallocation, which would leave an unzeroized copy behind.
+        let mut pw = Zeroizing::new(String::with_capacity(MAX_PASSWORD_BYTES + 2));
+        let got = self.read_line(prompt, &mut pw, MAX_PASSWORD_BYTES)?;
+        self.say("")?;
+        Ok(got.then_some(pw))
+    }
+
+    fn is_interactive(&self) -> bool {
+        self.interactive
+    }
+}
+
+/// True while a password is read from the terminal with echo off, and for
+/// good once such a read was interrupted by Ctrl-C.
+static PASSWORD_PROMPT_OWNS_CTRL_C: AtomicBool = AtomicBool::new(false);
+
+/// Whether Ctrl-C is the password prompt's to handle: true while a password
+/// is read from the terminal, and after that read was interrupted. A Ctrl-C
+/// handler should then do nothing: the reader puts the terminal back (echo
+/// on) and reports the interruption as [`Error::Interrupted`], which the
+/// caller turns into the exit.
+pub fn password_prompt_owns_ctrl_c() -> bool {
+    PASSWORD_PROMPT_OWNS_CTRL_C.load(Ordering::SeqCst)
+}
+
+/// Escapes control characters, so that an answer echoed back cannot drive
+/// the terminal.
+pub(crate) fn printable(s: &str) -> String {
+    s.chars()
+        .flat_map(|c| {
+            let escaped: Vec<char> = if c.is_control() {
+                c.escape_debug().collect()
+            } else {
+                vec![c]
+            };
+            escaped
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn printable_escapes_control_characters() {
+        assert_eq!(printable("alice"), "alice");
+        assert_eq!(printable("a\u{1b}[31mb"), "a\\u{1b}[31mb");
+        assert!(!printable("x\u{7}\r").chars().any(char::is_control));
+    }
+}

@@ -1,0 +1,45 @@
+//! Fixed-size secret bytes: zeroized on drop, compared in constant time, and
+//! never shown by `Debug`.
+
+use subtle::ConstantTimeEq;
+use zeroize::{ZeroizeOnDrop, Zeroizing};
+
+/// `N` secret bytes, such as a Diffie-Hellman shared secret or a key derived
+/// from one.
+///
+/// ```
+/// use secure_kms::secret::Secret;
+///
+/// let a = Secret::new([7u8; 32]);
+/// assert_eq!(a, Secret::new([7u8; 32]));
+/// assert_eq!(format!("{a:?}"), "Secret<32>(..)");
+/// ```
+#[derive(Clone, ZeroizeOnDrop)]
+pub struct Secret<const N: usize>(Zeroizing<[u8; N]>);
+
+impl<const N: usize> Secret<N> {
+    /// Takes ownership of `bytes`.
+    pub fn new(bytes: [u8; N]) -> Self {
+        Secret(Zeroizing::new(bytes))
+    }
+
+    /// The bytes.
+    pub fn as_bytes(&self) -> &[u8; N] {
+        &self.0
+    }
+}
+
+impl<const N: usize> PartialEq for Secret<N> {
+    /// Compares in constant time.
+    fn eq(&self, other: &Self) -> bool {
+        self.0.ct_eq(other.0.as_ref()).into()
+    }
+}
+
+impl<const N: usize> Eq for Secret<N> {}
+
+impl<const N: usize> std::fmt::Debug for Secret<N> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Secret<{N}>(..)")
+    }
+}
