@@ -137,16 +137,38 @@ pub struct KeyStore {
 
 impl<'de> Deserialize<'de> for KeyStore {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let users = BTreeMap::<String, UserRecord>::deserialize(d)?;
-        for id in users.keys() {
-            UserId::new(id).map_err(D::Error::custom)?;
-            if id.trim() != id {
-                return Err(D::Error::custom(format!(
-                    "user ID {id:?} has surrounding white space"
-                )));
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = KeyStore;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("an object mapping user IDs to their keys")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<KeyStore, A::Error> {
+                let mut users = BTreeMap::new();
+                while let Some(id) = map.next_key::<String>()? {
+                    let checked = UserId::new(&id).map_err(A::Error::custom)?;
+                    if checked.as_str() != id {
+                        return Err(A::Error::custom(format!(
+                            "user ID {id:?} has surrounding white space"
+                        )));
+                    }
+                    // A second record under one ID would silently replace
+                    // the first, and the rewrite would lose it.
+                    if users.contains_key(&id) {
+                        return Err(A::Error::custom(format!(
+                            "user ID {id:?} appears twice; keep one record and move the other away"
+                        )));
+                    }
+                    let record = map.next_value::<UserRecord>()?;
+                    users.insert(id, record);
+                }
+                Ok(KeyStore { users })
             }
         }
-        Ok(KeyStore { users })
+        d.deserialize_map(Visitor)
     }
 }
 
@@ -340,10 +362,16 @@ fn read_json<T: DeserializeOwned + Default>(path: &Path) -> Result<T> {
             });
         }
     };
-    serde_json::from_slice(&bytes).map_err(|source| Error::CorruptFile {
+    let corrupt = |source| Error::CorruptFile {
         path: path.to_owned(),
         source,
-    })
+    };
+    if bytes.starts_with(b"\xef\xbb\xbf") {
+        return Err(corrupt(serde::de::Error::custom(
+            "it starts with a UTF-8 byte order mark (BOM), which JSON does not allow; save it without one",
+        )));
+    }
+    serde_json::from_slice(&bytes).map_err(corrupt)
 }
 
 /// Replaces `path` with `bytes` atomically: a 0600 temporary file in the same

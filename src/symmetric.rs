@@ -267,8 +267,14 @@ fn valid_timestamp<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
     if t.is_finite() && (0.0..=LATEST_TIME).contains(&t) {
         Ok(t)
     } else {
+        // Short scientific notation for huge values, not 300 digits.
+        let shown = if t.abs() < 1e15 {
+            format!("{t}")
+        } else {
+            format!("{t:e}")
+        };
         Err(D::Error::custom(format!(
-            "timestamp {t} is not a time between 1970 and 9999"
+            "timestamp {shown} is not a time between 1970 and 9999"
         )))
     }
 }
