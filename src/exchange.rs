@@ -280,6 +280,19 @@ mod tests {
     }
 
     #[test]
+    fn compute_shared_secret_validates_the_peer_value_itself() {
+        // A DhPublicKey built without from_bytes (only possible in this
+        // module) is still checked: y = 1 would make the secret 1, and
+        // y = p - 1 would leak the exponent's parity.
+        let params = generate_dh_parameters();
+        let ours = generate_dh_private_key(&params).unwrap();
+        for y in [U2048::ONE, params.p().wrapping_sub(&U2048::ONE), U2048::ZERO] {
+            let err = compute_shared_secret(&ours, &DhPublicKey(y)).unwrap_err();
+            assert!(matches!(err, Error::InvalidPublicKey(_)), "{err}");
+        }
+    }
+
+    #[test]
     fn wrong_length_public_values_are_refused() {
         let params = generate_dh_parameters();
         assert!(DhPublicKey::from_bytes(&params, &[1u8; 255]).is_err());
