@@ -286,7 +286,11 @@ mod tests {
         // y = p - 1 would leak the exponent's parity.
         let params = generate_dh_parameters();
         let ours = generate_dh_private_key(&params).unwrap();
-        for y in [U2048::ONE, params.p().wrapping_sub(&U2048::ONE), U2048::ZERO] {
+        for y in [
+            U2048::ONE,
+            params.p().wrapping_sub(&U2048::ONE),
+            U2048::ZERO,
+        ] {
             let err = compute_shared_secret(&ours, &DhPublicKey(y)).unwrap_err();
             assert!(matches!(err, Error::InvalidPublicKey(_)), "{err}");
         }
