@@ -16,8 +16,7 @@ use crate::{Error, Result};
 /// The longest answer accepted, in bytes (a user ID is at most 64).
 pub const MAX_ANSWER_BYTES: usize = 4096;
 
-/// The longest password accepted from a pipe, in bytes.
-pub const MAX_PASSWORD_BYTES: usize = 1024;
+use crate::kdf::MAX_PASSWORD_BYTES;
 
 /// Where the session reads answers and prints lines.
 pub trait Console {

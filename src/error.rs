@@ -16,7 +16,7 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 pub enum Error {
     /// A user ID breaks the naming rule.
     #[error(
-        "invalid user ID {0:?}: use 1 to 64 characters, each a letter, a digit or one of . _ - @"
+        "invalid user ID {0:?}: use 1 to 64 characters, each an ASCII letter (a-z, A-Z), a digit or one of . _ - @"
     )]
     InvalidUserId(String),
 
@@ -77,6 +77,14 @@ pub enum Error {
         source: serde_json::Error,
     },
 
+    /// A store file is a symbolic link, which an atomic replace would turn
+    /// into a plain file, silently leaving the link's target behind.
+    #[error(
+        "{} is a symbolic link; secure-kms replaces its files whole, which would break the link: point --store at the folder that holds the real file",
+        .0.display()
+    )]
+    SymbolicLink(PathBuf),
+
     /// A store file could not be read or written.
     #[error("cannot {action} {}", path.display())]
     Io {
@@ -126,6 +134,11 @@ pub enum Error {
         state: &'static str,
     },
 
+    /// The session stopped at a question asked after the keys were stored
+    /// or kept: they stay as they are, and nothing was revoked.
+    #[error("the keys above are kept and nothing was revoked")]
+    KeysKept(#[source] Box<Error>),
+
     /// An answer could not be read from standard input.
     #[error("cannot read the answer from standard input (answers are lines of UTF-8 text)")]
     Input(#[source] std::io::Error),
@@ -135,13 +148,23 @@ pub enum Error {
     Output(#[source] std::io::Error),
 
     /// An answer is longer than any valid one.
-    #[error("the answer to {question:?} is longer than {limit} bytes; nothing was written")]
+    #[error("the answer to {question:?} is longer than {limit} bytes")]
     AnswerTooLong {
         /// The question.
         question: String,
         /// The limit, in bytes.
         limit: usize,
     },
+
+    /// A password is longer than the limit.
+    #[error("the password is longer than {0} bytes: choose a shorter one")]
+    PasswordTooLong(usize),
+
+    /// A password holds a control character (a tab, an escape, ...).
+    #[error(
+        "the password holds a control character (such as a tab), which a terminal cannot type reliably: choose another"
+    )]
+    PasswordControlCharacter,
 
     /// Ctrl-C was pressed while a question was waiting for an answer.
     #[error("interrupted at the question {question:?}; nothing more was written")]

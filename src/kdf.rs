@@ -24,6 +24,9 @@ pub const MIN_ITERATIONS: u32 = 1_000;
 /// cannot make an unlock run for minutes.
 pub const MAX_ITERATIONS: u32 = 10_000_000;
 
+/// The longest password accepted, in bytes, from a terminal or a pipe alike.
+pub const MAX_PASSWORD_BYTES: usize = 1024;
+
 /// Salt length in bytes: 128 bits, NIST SP 800-132 section 5.1's minimum.
 pub const SALT_LEN: usize = 16;
 
@@ -43,11 +46,21 @@ impl Password {
     /// ```
     ///
     /// # Errors
-    /// [`Error::EmptyPassword`] for an empty string.
+    /// [`Error::EmptyPassword`] for an empty string;
+    /// [`Error::PasswordTooLong`] over [`MAX_PASSWORD_BYTES`];
+    /// [`Error::PasswordControlCharacter`] for a tab, an escape or any other
+    /// control character, which the terminal's password reader drops, so a
+    /// password piped with one could never be typed.
     pub fn new(password: impl Into<Zeroizing<String>>) -> Result<Self> {
         let password = password.into();
         if password.is_empty() {
             return Err(Error::EmptyPassword);
+        }
+        if password.len() > MAX_PASSWORD_BYTES {
+            return Err(Error::PasswordTooLong(MAX_PASSWORD_BYTES));
+        }
+        if password.chars().any(char::is_control) {
+            return Err(Error::PasswordControlCharacter);
         }
         Ok(Password(password))
     }
@@ -289,6 +302,28 @@ mod tests {
         assert!(check_iterations(MIN_ITERATIONS - 1).is_err());
         assert!(check_iterations(MAX_ITERATIONS + 1).is_err());
         assert!(check_iterations(DEFAULT_ITERATIONS).is_ok());
+    }
+
+    #[test]
+    fn passwords_that_a_terminal_cannot_type_are_refused() {
+        assert!(matches!(
+            Password::new(String::new()),
+            Err(Error::EmptyPassword)
+        ));
+        assert!(matches!(
+            Password::new("a\tb".to_owned()),
+            Err(Error::PasswordControlCharacter)
+        ));
+        assert!(matches!(
+            Password::new("a\u{1b}b".to_owned()),
+            Err(Error::PasswordControlCharacter)
+        ));
+        assert!(Password::new("p".repeat(MAX_PASSWORD_BYTES)).is_ok());
+        assert!(matches!(
+            Password::new("p".repeat(MAX_PASSWORD_BYTES + 1)),
+            Err(Error::PasswordTooLong(MAX_PASSWORD_BYTES))
+        ));
+        assert!(Password::new("correct horse battery staple, déjà vu".to_owned()).is_ok());
     }
 
     #[test]

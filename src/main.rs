@@ -46,7 +46,7 @@ fn main() -> ExitCode {
     // reader puts the terminal back first and reports the interruption.
     let handler = ctrlc::set_handler(|| {
         if !password_prompt_owns_ctrl_c() {
-            eprintln!("\ninterrupted; nothing more was written");
+            eprintln!("\nerror: interrupted; nothing more was written");
             std::process::exit(EXIT_INTERRUPTED.into());
         }
     });

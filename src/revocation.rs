@@ -46,16 +46,27 @@ impl std::fmt::Display for RevocationReason {
 #[serde(deny_unknown_fields)]
 pub struct Revocation {
     /// The entry format; only [`FORMAT_VERSION`] is understood.
+    #[serde(deserialize_with = "crate::store::known_format")]
     pub format: u32,
     /// Whose keys.
+    #[serde(deserialize_with = "valid_user_id")]
     pub user_id: String,
     /// SHA-256 of the revoked symmetric key, if the user had one.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::symmetric::valid_optional_fingerprint"
+    )]
     pub symmetric_fingerprint: Option<String>,
     /// SHA-256 of the revoked RSA public key's DER, if the user had one.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::symmetric::valid_optional_fingerprint"
+    )]
     pub public_key_fingerprint: Option<String>,
     /// When, in seconds since the epoch.
+    #[serde(deserialize_with = "time::deserialize")]
     pub revoked_at: Timestamp,
     /// Why.
     pub reason: RevocationReason,
@@ -78,29 +89,10 @@ impl Revocation {
 }
 
 /// The contents of `revoked_keys.json`: a list of [`Revocation`]s, oldest first.
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct RevocationList {
     entries: Vec<Revocation>,
-}
-
-impl<'de> Deserialize<'de> for RevocationList {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let entries = Vec::<Revocation>::deserialize(d)?;
-        for e in &entries {
-            if e.format != FORMAT_VERSION {
-                return Err(D::Error::custom(format!(
-                    "entry format {} is not understood by this secure-kms, which reads format {FORMAT_VERSION}",
-                    e.format
-                )));
-            }
-            UserId::new(&e.user_id).map_err(D::Error::custom)?;
-            if !(e.revoked_at.is_finite() && e.revoked_at >= 0.0) {
-                return Err(D::Error::custom("revoked_at must be a time after 1970"));
-            }
-        }
-        Ok(RevocationList { entries })
-    }
 }
 
 impl RevocationList {
@@ -113,6 +105,12 @@ impl RevocationList {
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
     }
+}
+
+fn valid_user_id<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    let id = String::deserialize(d)?;
+    UserId::new(&id).map_err(D::Error::custom)?;
+    Ok(id)
 }
 
 /// The fingerprints that identify the current keys of a user.

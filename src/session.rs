@@ -51,7 +51,7 @@ const REPLACE_PROMPT: &str = "Replace them with new keys? (yes/no): ";
 const REVOKE_PROMPT: &str = "Do you want to revoke keys? (yes/no): ";
 
 const NOTHING_WRITTEN: &str = "nothing was written";
-const KEYS_KEPT: &str = "the keys stored above are kept and nothing was revoked";
+const KEYS_KEPT: &str = "the keys above are kept and nothing was revoked";
 
 /// Runs the interactive session against `store`:
 /// asks for a user ID and a password, makes and stores the user's keys (or,
@@ -97,7 +97,10 @@ pub fn run_session(
     let answer = ask_required(console, USER_PROMPT, NOTHING_WRITTEN)?;
     let user_id = UserId::new(&answer)?;
     let password = ask_password(console, PASSWORD_PROMPT)?;
-    if keys.get(&user_id).is_none() && console.is_interactive() {
+    // A record that holds no key at all (possible through the library, as in
+    // the original) has nothing to protect or keep: treat the user as new.
+    let known = keys.get(&user_id).is_some_and(UserRecord::has_keys);
+    if !known && console.is_interactive() {
         // A new password typed once without echo could hold a typo that
         // locks the keys for good. Scripts, which cannot mistype, are not
         // asked twice, so that piped sessions keep the original's lines.
@@ -107,9 +110,10 @@ pub fn run_session(
         }
     }
 
-    let kept = match keys.get(&user_id) {
-        None => None,
-        Some(_) => keep_existing(console, &keys, &revoked, &user_id, &password)?,
+    let kept = if known {
+        keep_existing(console, &keys, &revoked, &user_id, &password)?
+    } else {
+        None
     };
     let unlocked = match kept {
         Some(unlocked) => unlocked,
@@ -121,7 +125,11 @@ pub fn run_session(
 
     demonstrate(console, &user_id, &unlocked)?;
 
-    if ask_yes_no(console, REVOKE_PROMPT, KEYS_KEPT)? {
+    let revoke = ask_yes_no(console, REVOKE_PROMPT, KEYS_KEPT).map_err(|e| match e {
+        e @ Error::EndOfInput { .. } => e,
+        other => Error::KeysKept(Box::new(other)),
+    })?;
+    if revoke {
         let outcome = store.update(|keys, revoked| {
             if keys.get(&user_id) != Some(&unlocked.record) {
                 return Err(Error::Conflict(user_id.to_string()));
@@ -201,12 +209,17 @@ fn keep_existing(
         return Err(r.to_error());
     }
     let current = current.expect("unlocked when not revoked");
-    current.symmetric_key_for_use(user_id, now)?;
-    if current.key_pair.is_none() {
+    let missing = match (&current.symmetric, &current.key_pair) {
+        (None, _) => Some("no symmetric key"),
+        (_, None) => Some("no RSA key pair"),
+        _ => None,
+    };
+    if let Some(missing) = missing {
         return Err(Error::MalformedKey(format!(
-            "the keys of {user_id} are incomplete (no RSA key pair): run the session again and answer yes to replace them"
+            "the keys of {user_id} are incomplete ({missing}): run the session again and answer yes to replace them"
         )));
     }
+    current.symmetric_key_for_use(user_id, now)?;
     console.say(&format!("Keeping the existing keys for {user_id}"))?;
     Ok(Some(current))
 }
@@ -592,5 +605,52 @@ mod tests {
             piped.prompts[..3],
             [USER_PROMPT, PASSWORD_PROMPT, REVOKE_PROMPT]
         );
+    }
+
+    #[test]
+    fn incomplete_records_can_be_replaced_and_are_not_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::new(dir.path());
+        let alice = UserId::new("alice").unwrap();
+        // A record with no key at all: the user is treated as new.
+        store
+            .update(|keys, _| {
+                keys.insert(&alice, UserRecord::default());
+                Ok(())
+            })
+            .unwrap();
+        let mut empty = Script::new(&["alice", "pw", "no"]);
+        run_session(&store, &mut empty, &fast(60)).unwrap();
+        assert!(
+            empty.has("Symmetric key stored for alice"),
+            "{:?}",
+            empty.lines
+        );
+
+        // A record with a symmetric key only: the password is checked, and
+        // the keys cannot be kept, only replaced.
+        store
+            .update(|keys, _| {
+                keys.entry(&alice).private = None;
+                keys.entry(&alice).public = None;
+                Ok(())
+            })
+            .unwrap();
+        let err =
+            run_session(&store, &mut Script::new(&["alice", "pw", "no"]), &fast(60)).unwrap_err();
+        assert!(
+            err.to_string().contains("incomplete (no RSA key pair)"),
+            "{err}"
+        );
+        let err = run_session(
+            &store,
+            &mut Script::new(&["alice", "wrong", "yes"]),
+            &fast(60),
+        )
+        .unwrap_err();
+        assert!(matches!(err, Error::Unlock(_)), "{err}");
+        let mut replace = Script::new(&["alice", "pw", "yes", "no"]);
+        run_session(&store, &mut replace, &fast(60)).unwrap();
+        assert!(replace.has("Asymmetric keys stored securely for alice"));
     }
 }

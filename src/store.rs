@@ -69,6 +69,13 @@ pub struct UserRecord {
     pub public: Option<String>,
 }
 
+impl UserRecord {
+    /// Whether the record holds any key.
+    pub fn has_keys(&self) -> bool {
+        self.symmetric.is_some() || self.private.is_some() || self.public.is_some()
+    }
+}
+
 impl Default for UserRecord {
     fn default() -> Self {
         UserRecord {
@@ -117,13 +124,13 @@ impl<'de> Deserialize<'de> for NoUnknownFields {
     }
 }
 
-fn known_format<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
+pub(crate) fn known_format<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
     let v = u32::deserialize(d)?;
     if v == FORMAT_VERSION {
         Ok(v)
     } else {
         Err(D::Error::custom(format!(
-            "record format {v} is not understood by this secure-kms, which reads format {FORMAT_VERSION}"
+            "format {v} is not understood by this secure-kms, which reads format {FORMAT_VERSION}"
         )))
     }
 }
@@ -159,7 +166,7 @@ impl<'de> Deserialize<'de> for KeyStore {
                     // the first, and the rewrite would lose it.
                     if users.contains_key(&id) {
                         return Err(A::Error::custom(format!(
-                            "user ID {id:?} appears twice; keep one record and move the other away"
+                            "user ID {id:?} appears twice (keep one of the two records)"
                         )));
                     }
                     let record = map.next_value::<UserRecord>()?;
@@ -298,14 +305,29 @@ impl Store {
         Ok(out)
     }
 
-    /// Creates the folder if needed and opens the lock file, so that a
-    /// folder that cannot be written is reported before any work is done.
+    /// Checks, leaving nothing behind, that the store could be written: the
+    /// folder, or the nearest folder above it that exists, takes a
+    /// temporary file. So an unwritable store is reported before any work
+    /// is done, and a run that then stops has written nothing at all.
     ///
     /// # Errors
-    /// [`Error::Io`] when the folder cannot be created or written.
+    /// [`Error::Io`] when that folder is not a folder or cannot be written.
     pub fn check_writable(&self) -> Result<()> {
-        self.create_dir()?;
-        self.open_lock_file().map(drop)
+        let mut probe: &Path = &self.dir;
+        while !probe.as_os_str().is_empty() && fs::symlink_metadata(probe).is_err() {
+            probe = probe.parent().unwrap_or(Path::new(""));
+        }
+        if probe.as_os_str().is_empty() {
+            probe = Path::new(".");
+        }
+        // An unnamed temporary file, removed when dropped.
+        tempfile::tempfile_in(probe)
+            .map(drop)
+            .map_err(|source| Error::Io {
+                action: "write in",
+                path: probe.to_owned(),
+                source,
+            })
     }
 
     fn create_dir(&self) -> Result<()> {
@@ -324,33 +346,29 @@ impl Store {
     /// is released when the returned file is dropped, or when the process
     /// dies, so a crashed run never leaves a stale lock.
     fn lock(&self) -> Result<File> {
-        let file = self.open_lock_file()?;
-        file.lock().map_err(|source| Error::Io {
-            action: "lock",
-            path: self.dir.join(LOCK_FILE),
-            source,
-        })?;
-        Ok(file)
-    }
-
-    fn open_lock_file(&self) -> Result<File> {
         let path = self.dir.join(LOCK_FILE);
-        OpenOptions::new()
+        let io = |source| Error::Io {
+            action: "lock",
+            path: path.clone(),
+            source,
+        };
+        let file = OpenOptions::new()
             .create(true)
             .truncate(false)
             .write(true)
             .mode(0o600)
             .open(&path)
-            .map_err(|source| Error::Io {
-                action: "create",
-                path,
-                source,
-            })
+            .map_err(io)?;
+        file.lock().map_err(io)?;
+        Ok(file)
     }
 }
 
 /// Reads a JSON file; a missing file gives the empty value.
 fn read_json<T: DeserializeOwned + Default>(path: &Path) -> Result<T> {
+    if fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink()) {
+        return Err(Error::SymbolicLink(path.to_owned()));
+    }
     let bytes = match fs::read(path) {
         Ok(bytes) => bytes,
         Err(e) if e.kind() == ErrorKind::NotFound => return Ok(T::default()),
@@ -522,6 +540,39 @@ mod tests {
             .filter(|e| e.file_name().to_string_lossy().ends_with(".tmp"))
             .collect();
         assert!(leftovers.is_empty());
+    }
+
+    #[test]
+    fn symbolic_links_are_refused_not_replaced() {
+        let dir = tempfile::tempdir().unwrap();
+        let real = dir.path().join("real.json");
+        fs::write(&real, "{}").unwrap();
+        let store = Store::new(dir.path().join("kms"));
+        fs::create_dir(store.dir()).unwrap();
+        std::os::unix::fs::symlink(&real, store.key_store_path()).unwrap();
+        let err = store.update(|_, _| Ok(())).unwrap_err();
+        assert!(matches!(err, Error::SymbolicLink(_)), "{err}");
+        assert!(
+            fs::symlink_metadata(store.key_store_path())
+                .unwrap()
+                .file_type()
+                .is_symlink()
+        );
+    }
+
+    #[test]
+    fn checking_writability_leaves_nothing_behind() {
+        let dir = tempfile::tempdir().unwrap();
+        Store::new(dir.path().join("a/b/c"))
+            .check_writable()
+            .unwrap();
+        Store::new(dir.path()).check_writable().unwrap();
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 0);
+        fs::write(dir.path().join("file"), "").unwrap();
+        let err = Store::new(dir.path().join("file/kms"))
+            .check_writable()
+            .unwrap_err();
+        assert!(matches!(err, Error::Io { .. }), "{err}");
     }
 
     #[test]

@@ -14,7 +14,7 @@ use zeroize::{ZeroizeOnDrop, Zeroizing};
 use crate::kdf::{KdfParams, PasswordKey};
 use crate::revocation::{RevocationList, check_not_revoked};
 use crate::store::{KeyStore, NoUnknownFields};
-use crate::time::{self, Timestamp};
+use crate::time::{self, LATEST_TIME, Timestamp};
 use crate::user::UserId;
 use crate::wrap::Sealed;
 use crate::{Error, Result};
@@ -26,9 +26,6 @@ pub const KEY_LEN: usize = 32;
 pub const DEFAULT_EXPIRY_SECS: u64 = 3600;
 
 const PURPOSE: &str = "symmetric key wrap";
-
-/// The latest time a store file holds: 9999-12-31T23:59:59Z.
-const LATEST_TIME: Timestamp = 253_402_300_799.0;
 
 /// An AES-256 key. Zeroized on drop; `Debug` shows only its fingerprint.
 #[derive(Clone, ZeroizeOnDrop)]
@@ -90,10 +87,10 @@ pub struct SymmetricRecord {
     #[serde(flatten)]
     pub sealed: Sealed,
     /// When the key expires, in seconds since the epoch (the original's field).
-    #[serde(deserialize_with = "valid_timestamp")]
+    #[serde(deserialize_with = "time::deserialize")]
     pub expiry: Timestamp,
     /// When the key was made.
-    #[serde(deserialize_with = "valid_timestamp")]
+    #[serde(deserialize_with = "time::deserialize")]
     pub created: Timestamp,
     /// SHA-256 of the key, hex; also the key's identity on the revocation list.
     #[serde(deserialize_with = "valid_fingerprint")]
@@ -261,32 +258,26 @@ pub(crate) fn hex_sha256(bytes: &[u8]) -> String {
         .collect()
 }
 
-fn valid_timestamp<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
-    let t = f64::deserialize(d)?;
-    // Python's time.time() range: anything else is an edited file.
-    if t.is_finite() && (0.0..=LATEST_TIME).contains(&t) {
-        Ok(t)
-    } else {
-        // Short scientific notation for huge values, not 300 digits.
-        let shown = if t.abs() < 1e15 {
-            format!("{t}")
-        } else {
-            format!("{t:e}")
-        };
-        Err(D::Error::custom(format!(
-            "timestamp {shown} is not a time between 1970 and 9999"
-        )))
-    }
-}
-
 pub(crate) fn valid_fingerprint<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
     let s = String::deserialize(d)?;
+    check_fingerprint(s).map_err(D::Error::custom)
+}
+
+/// Serde check for an optional fingerprint.
+pub(crate) fn valid_optional_fingerprint<'de, D: Deserializer<'de>>(
+    d: D,
+) -> Result<Option<String>, D::Error> {
+    Option::<String>::deserialize(d)?
+        .map(check_fingerprint)
+        .transpose()
+        .map_err(D::Error::custom)
+}
+
+fn check_fingerprint(s: String) -> Result<String, &'static str> {
     if s.len() == 64 && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
         Ok(s)
     } else {
-        Err(D::Error::custom(
-            "a fingerprint must be 64 lower-case hex digits (SHA-256)",
-        ))
+        Err("a fingerprint must be 64 lower-case hex digits (SHA-256)")
     }
 }
 

@@ -3,8 +3,13 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use serde::{Deserialize, Deserializer, de::Error as _};
+
 /// Seconds since the Unix epoch, as Python's `time.time()` gives them.
 pub type Timestamp = f64;
+
+/// The latest time a store file holds: 9999-12-31T23:59:59Z.
+pub const LATEST_TIME: Timestamp = 253_402_300_799.0;
 
 /// The current time.
 ///
@@ -29,9 +34,28 @@ pub fn format(t: Timestamp) -> String {
     if !t.is_finite() || t < 0.0 {
         return format!("{t} (not a valid time)");
     }
-    match UNIX_EPOCH.checked_add(Duration::from_secs_f64(t.min(253_402_300_799.0))) {
+    match UNIX_EPOCH.checked_add(Duration::from_secs_f64(t.min(LATEST_TIME))) {
         Some(when) => humantime::format_rfc3339_seconds(when).to_string(),
         None => format!("{t} (not a valid time)"),
+    }
+}
+
+/// Serde check: a timestamp read from a store file must be a time between
+/// 1970 and 9999; anything else (negative, 1e308) is an edited file.
+pub(crate) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Timestamp, D::Error> {
+    let t = f64::deserialize(d)?;
+    if t.is_finite() && (0.0..=LATEST_TIME).contains(&t) {
+        Ok(t)
+    } else {
+        // Short scientific notation for huge values, not 300 digits.
+        let shown = if t.abs() < 1e15 {
+            format!("{t}")
+        } else {
+            format!("{t:e}")
+        };
+        Err(D::Error::custom(format!(
+            "timestamp {shown} is not a time between 1970 and 9999"
+        )))
     }
 }
 

@@ -406,7 +406,7 @@ fn end_of_input_at_a_later_question_keeps_complete_files() {
     let out = kms(dir.path(), &format!("alice\n{PASSWORD}\n"));
     assert_eq!(out.status.code(), Some(1));
     assert!(
-        stderr(&out).contains("the keys stored above are kept and nothing was revoked"),
+        stderr(&out).contains("the keys above are kept and nothing was revoked"),
         "{}",
         stderr(&out)
     );
@@ -432,7 +432,9 @@ fn a_bad_user_id_is_refused_with_the_rule() {
         let err = stderr(&out);
         assert!(err.contains("invalid user ID"), "{bad:?}: {err}");
         assert!(
-            err.contains("1 to 64 characters, each a letter, a digit or one of . _ - @"),
+            err.contains(
+                "1 to 64 characters, each an ASCII letter (a-z, A-Z), a digit or one of . _ - @"
+            ),
             "{err}"
         );
         assert!(
@@ -597,6 +599,59 @@ fn overlong_answers_are_refused_without_echo() {
     let dir = tempfile::tempdir().unwrap();
     let out = kms(dir.path(), &format!("alice\n{}\nno\n", "p".repeat(1024)));
     assert!(out.status.success(), "{}", stderr(&out));
+}
+
+#[test]
+fn a_bad_answer_after_the_keys_are_stored_says_they_are_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = kms(
+        dir.path(),
+        &format!("alice\n{PASSWORD}\n{}\n", "y".repeat(5000)),
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(
+        err.contains("error: the keys above are kept and nothing was revoked: the answer to \"Do you want to revoke keys? (yes/no):\" is longer than 4096 bytes"),
+        "{err}"
+    );
+    assert!(read_json(&dir.path().join("key_store.json"))["alice"].is_object());
+    assert!(!dir.path().join("revoked_keys.json").exists());
+}
+
+#[test]
+fn a_password_a_terminal_cannot_type_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = kms(dir.path(), "alice\npass\tword\nno\n");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("control character"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(snapshot(dir.path()).is_empty());
+}
+
+#[test]
+fn a_store_file_that_is_a_symbolic_link_is_refused() {
+    let dir = store_with_alice();
+    let real = dir.path().join("real");
+    fs::create_dir(&real).unwrap();
+    fs::rename(
+        dir.path().join("key_store.json"),
+        real.join("key_store.json"),
+    )
+    .unwrap();
+    std::os::unix::fs::symlink("real/key_store.json", dir.path().join("key_store.json")).unwrap();
+    let out = kms(dir.path(), &format!("bob\n{PASSWORD}\nno\n"));
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("key_store.json is a symbolic link"),
+        "{}",
+        stderr(&out)
+    );
+    let link = fs::symlink_metadata(dir.path().join("key_store.json")).unwrap();
+    assert!(link.file_type().is_symlink());
+    assert_eq!(stdout(&out), "");
 }
 
 #[test]
