@@ -15,7 +15,7 @@ use crate::pki::{
     generate_asymmetric_keys, sign_public_key, store_asymmetric_keys, verify_signature,
 };
 use crate::revocation::{
-    RevocationList, RevocationReason, RevokeOutcome, find_revocation, is_key_revoked, revoke_key,
+    Revocation, RevocationList, RevocationReason, RevokeOutcome, find_revocation, revoke_key,
 };
 use crate::store::{KeyStore, Store, UserRecord};
 use crate::symmetric::{
@@ -151,11 +151,16 @@ pub fn run_session(
         }
     }
 
+    // Read back what is on disk now: the report shows the store, not this
+    // run's idea of it.
     let (keys, revoked) = store.load()?;
-    if keys.get(&user_id).is_some() && is_key_revoked(&revoked, &keys, &user_id)? {
-        console.say(&format!("Key for {user_id} has been revoked."))?;
+    if let Some(record) = keys.get(&user_id) {
+        let revocation = find_revocation(&revoked, &keys, &user_id)?;
+        if revocation.is_some() {
+            console.say(&format!("Key for {user_id} has been revoked."))?;
+        }
+        report_status(console, &user_id, record, revocation)?;
     }
-    report_status(console, &user_id, &keys, &revoked)?;
     console.say("Final Key Store State:")?;
     console.say(keys.to_json().trim_end())
 }
@@ -334,12 +339,9 @@ fn demonstrate(console: &mut dyn Console, user_id: &UserId, unlocked: &UnlockedU
 fn report_status(
     console: &mut dyn Console,
     user_id: &UserId,
-    keys: &KeyStore,
-    revoked: &RevocationList,
+    record: &UserRecord,
+    revocation: Option<&Revocation>,
 ) -> Result<()> {
-    let Some(record) = keys.get(user_id) else {
-        return Ok(());
-    };
     console.say(&format!("Key status for {user_id}:"))?;
     if let Some(sym) = &record.symmetric {
         let when = time::format(sym.expiry);
@@ -349,7 +351,7 @@ fn report_status(
             console.say(&format!("  symmetric key: not expired (expires at {when})"))?;
         }
     }
-    match find_revocation(revoked, keys, user_id)? {
+    match revocation {
         Some(r) => console.say(&format!(
             "  revoked: yes, at {} (reason: {})",
             r.revoked_at_text(),

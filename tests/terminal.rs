@@ -1,0 +1,135 @@
+//! The session on a real terminal: a pseudo-terminal made by `script`
+//! (util-linux), driven like `expect`: wait for each prompt, then type.
+//! These check what piped tests cannot: the password is not echoed, a new
+//! password is confirmed, and Ctrl-C at the password prompt leaves the
+//! terminal's echo on.
+
+use std::io::{Read, Write};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_secure-kms");
+
+/// A program running on a pseudo-terminal, with everything it printed so far.
+struct Terminal {
+    child: Child,
+    input: ChildStdin,
+    screen: Arc<Mutex<Vec<u8>>>,
+}
+
+impl Terminal {
+    /// Runs `shell_command` under `script`, which gives it a terminal.
+    fn start(shell_command: &str) -> Self {
+        let mut child = Command::new("script")
+            .args(["-qec", shell_command, "/dev/null"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("the `script` command (util-linux) is needed for the terminal tests");
+        let input = child.stdin.take().unwrap();
+        let mut output = child.stdout.take().unwrap();
+        let screen = Arc::new(Mutex::new(Vec::new()));
+        let sink = Arc::clone(&screen);
+        thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = output.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                sink.lock().unwrap().extend_from_slice(&buf[..n]);
+            }
+        });
+        Terminal {
+            child,
+            input,
+            screen,
+        }
+    }
+
+    fn screen(&self) -> String {
+        String::from_utf8_lossy(&self.screen.lock().unwrap()).replace('\r', "")
+    }
+
+    /// Waits until `text` has been printed `times` times in all.
+    fn wait_for(&self, text: &str, times: usize) {
+        // A bound against a hang, not a performance target.
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while self.screen().matches(text).count() < times {
+            assert!(
+                Instant::now() < deadline,
+                "never saw {text:?}; screen:\n{}",
+                self.screen()
+            );
+            thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Types `keys` once the prompt is up. The pause lets the password
+    /// reader turn echo off after printing its prompt, as a person's
+    /// reaction time always does.
+    fn type_after(&mut self, prompt: &str, times: usize, keys: &str) {
+        self.wait_for(prompt, times);
+        thread::sleep(Duration::from_millis(300));
+        self.input.write_all(keys.as_bytes()).unwrap();
+        self.input.flush().unwrap();
+    }
+
+    fn finish(mut self) -> (i32, String) {
+        let status = self.child.wait().unwrap();
+        // Let the reader thread drain what is left.
+        thread::sleep(Duration::from_millis(200));
+        (status.code().unwrap_or(-1), self.screen())
+    }
+}
+
+#[test]
+fn on_a_terminal_the_password_is_not_echoed_and_a_new_one_is_confirmed() {
+    let dir = tempfile::tempdir().unwrap();
+    let secret = "Not-Echoed-7391";
+    let mut t = Terminal::start(&format!("{BIN} --store {}", dir.path().display()));
+    t.type_after("Enter the user ID: ", 1, "alice\n");
+    t.type_after("Enter the password: ", 1, &format!("{secret}\n"));
+    t.type_after("Confirm the password: ", 1, &format!("{secret}\n"));
+    t.type_after("Do you want to revoke keys? (yes/no): ", 1, "no\n");
+    let (code, screen) = t.finish();
+    assert_eq!(code, 0, "{screen}");
+    assert!(
+        !screen.contains(secret),
+        "the password was echoed:\n{screen}"
+    );
+    assert!(screen.contains("Enter the user ID: alice\n"), "{screen}");
+    assert!(
+        screen.contains("Symmetric key stored for alice, expires in 3600 seconds"),
+        "{screen}"
+    );
+    assert!(dir.path().join("key_store.json").exists());
+}
+
+#[test]
+fn ctrl_c_at_the_password_prompt_leaves_echo_on() {
+    let dir = tempfile::tempdir().unwrap();
+    // stty runs on the same terminal after secure-kms exits and prints
+    // whether echo is on ("echo") or off ("-echo").
+    let mut t = Terminal::start(&format!(
+        "{BIN} --store {}; echo EXIT=$?; stty -a",
+        dir.path().display()
+    ));
+    t.type_after("Enter the user ID: ", 1, "alice\n");
+    t.type_after("Enter the password: ", 1, "half-typ\u{3}");
+    let (code, screen) = t.finish();
+    assert_eq!(code, 0, "{screen}");
+    assert!(screen.contains("EXIT=130"), "{screen}");
+    assert!(
+        screen.contains("interrupted at the question \"Enter the password:\""),
+        "{screen}"
+    );
+    let settings = screen.split("EXIT=130").nth(1).unwrap();
+    assert!(
+        settings.split_whitespace().any(|w| w == "echo"),
+        "echo was left off:\n{settings}"
+    );
+    assert!(!dir.path().join("key_store.json").exists());
+}
