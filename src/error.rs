@@ -118,12 +118,12 @@ pub enum Error {
     MalformedKey(String),
 
     /// The RSA implementation failed (key generation, signing).
-    #[error("RSA operation failed: {0}")]
+    #[error("RSA operation failed")]
     Rsa(#[from] rsa::Error),
 
     /// The operating system's random number generator failed.
-    #[error("the operating system's random number generator failed: {0}")]
-    Rng(getrandom::Error),
+    #[error("the operating system's random number generator failed")]
+    Rng(#[from] getrandom::Error),
 
     /// Input ended while a question was waiting for an answer.
     #[error("input ended at the question {question:?}; {state}")]
@@ -197,11 +197,5 @@ impl Error {
     /// ```
     pub fn is_refusal(&self) -> bool {
         matches!(self, Error::Revoked { .. } | Error::Expired { .. })
-    }
-}
-
-impl From<getrandom::Error> for Error {
-    fn from(e: getrandom::Error) -> Self {
-        Error::Rng(e)
     }
 }

@@ -219,7 +219,7 @@ pub type SessionKey = Secret<32>;
 /// let za = compute_shared_secret(&a, &b.public_key())?;
 /// let zb = compute_shared_secret(&b, &a.public_key())?;
 /// assert_eq!(za, zb);
-/// assert_eq!(derive_key_from_secret(za.as_bytes())?, derive_key_from_secret(zb.as_bytes())?);
+/// assert_eq!(derive_key_from_secret(za.as_bytes()), derive_key_from_secret(zb.as_bytes()));
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 ///
@@ -234,10 +234,11 @@ pub fn compute_shared_secret(
     params.validate_public_key(&peer_public_key.0)?;
     let mut z = params.pow(&peer_public_key.0, &private_key.x);
     let degenerate = z == U2048::ONE;
-    let mut out = [0u8; GROUP_BYTES];
-    out.copy_from_slice(z.to_be_bytes().as_ref());
+    let mut out = SharedSecret::zeroed();
+    let mut encoded = z.to_be_bytes();
+    out.as_mut_bytes().copy_from_slice(encoded.as_ref());
+    encoded.zeroize();
     z.zeroize();
-    let out = Secret::new(out);
     if degenerate {
         return Err(Error::InvalidPublicKey("the shared secret is 1"));
     }
@@ -247,12 +248,15 @@ pub fn compute_shared_secret(
 /// The original's key derivation: HKDF-SHA256 with no salt and info
 /// `"key exchange"`, 32 bytes.
 ///
-/// # Errors
-/// None in practice; the signature follows [`hkdf_sha256`].
-pub fn derive_key_from_secret(secret: &[u8]) -> Result<SessionKey> {
-    let mut key = Zeroizing::new([0u8; 32]);
-    hkdf_sha256(None, secret, HKDF_INFO, key.as_mut())?;
-    Ok(Secret::new(*key))
+/// ```
+/// let key = secure_kms::exchange::derive_key_from_secret(&[0x5a; 256]);
+/// assert_eq!(key.as_bytes().len(), 32);
+/// ```
+pub fn derive_key_from_secret(secret: &[u8]) -> SessionKey {
+    let mut key = SessionKey::zeroed();
+    hkdf_sha256(None, secret, HKDF_INFO, key.as_mut_bytes())
+        .expect("32 bytes is a valid HKDF-SHA256 output length");
+    key
 }
 
 #[cfg(test)]

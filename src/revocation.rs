@@ -33,10 +33,16 @@ pub enum RevocationReason {
 }
 
 impl std::fmt::Display for RevocationReason {
+    /// The RFC 5280 name, as stored.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        // The RFC 5280 names, as stored.
-        let name = serde_json::to_value(self).expect("reasons serialise");
-        f.write_str(name.as_str().unwrap_or("unspecified"))
+        f.write_str(match self {
+            RevocationReason::Unspecified => "unspecified",
+            RevocationReason::KeyCompromise => "keyCompromise",
+            RevocationReason::AffiliationChanged => "affiliationChanged",
+            RevocationReason::Superseded => "superseded",
+            RevocationReason::CessationOfOperation => "cessationOfOperation",
+            RevocationReason::PrivilegeWithdrawn => "privilegeWithdrawn",
+        })
     }
 }
 
@@ -133,7 +139,7 @@ fn current_keys(store: &KeyStore, user_id: &UserId) -> Result<CurrentKeys> {
     })
 }
 
-fn matches(entry: &Revocation, user_id: &UserId, keys: &CurrentKeys) -> bool {
+fn revokes(entry: &Revocation, user_id: &UserId, keys: &CurrentKeys) -> bool {
     let same =
         |a: &Option<String>, b: &Option<String>| matches!((a, b), (Some(a), Some(b)) if a == b);
     entry.user_id == user_id.as_str()
@@ -177,10 +183,10 @@ pub fn revoke_key(
     reason: RevocationReason,
     now: Timestamp,
 ) -> Result<RevokeOutcome> {
-    if let Some(existing) = find_revocation(list, store, user_id)? {
+    let keys = current_keys(store, user_id)?;
+    if let Some(existing) = find_in(list, user_id, &keys) {
         return Ok(RevokeOutcome::AlreadyRevoked(existing.clone()));
     }
-    let keys = current_keys(store, user_id)?;
     let entry = Revocation {
         format: FORMAT_VERSION,
         user_id: user_id.to_string(),
@@ -205,11 +211,18 @@ pub fn find_revocation<'a>(
     user_id: &UserId,
 ) -> Result<Option<&'a Revocation>> {
     let keys = current_keys(store, user_id)?;
+    Ok(find_in(list, user_id, &keys))
+}
+
+fn find_in<'a>(
+    list: &'a RevocationList,
+    user_id: &UserId,
+    keys: &CurrentKeys,
+) -> Option<&'a Revocation> {
     let keyless = keys.symmetric.is_none() && keys.public.is_none();
-    Ok(list
-        .entries
+    list.entries
         .iter()
-        .find(|e| matches(e, user_id, &keys) || (keyless && e.user_id == user_id.as_str())))
+        .find(|e| revokes(e, user_id, keys) || (keyless && e.user_id == user_id.as_str()))
 }
 
 /// Whether the current keys of `user_id` are revoked. The system refuses
@@ -338,8 +351,20 @@ mod tests {
     }
 
     #[test]
-    fn reasons_use_rfc5280_names() {
-        assert_eq!(RevocationReason::KeyCompromise.to_string(), "keyCompromise");
-        assert_eq!(RevocationReason::default().to_string(), "unspecified");
+    fn reasons_display_as_stored_with_rfc5280_names() {
+        use RevocationReason::*;
+        for reason in [
+            Unspecified,
+            KeyCompromise,
+            AffiliationChanged,
+            Superseded,
+            CessationOfOperation,
+            PrivilegeWithdrawn,
+        ] {
+            let stored = serde_json::to_value(reason).unwrap();
+            assert_eq!(stored.as_str(), Some(reason.to_string().as_str()));
+        }
+        assert_eq!(KeyCompromise.to_string(), "keyCompromise");
+        assert_eq!(RevocationReason::default(), Unspecified);
     }
 }

@@ -23,9 +23,20 @@ impl<const N: usize> Secret<N> {
         Secret(Zeroizing::new(bytes))
     }
 
+    /// All zeros, to be filled in place with [`Secret::as_mut_bytes`], so
+    /// that no copy of the secret is left on the stack.
+    pub fn zeroed() -> Self {
+        Secret(Zeroizing::new([0u8; N]))
+    }
+
     /// The bytes.
     pub fn as_bytes(&self) -> &[u8; N] {
         &self.0
+    }
+
+    /// The bytes, to fill in place.
+    pub fn as_mut_bytes(&mut self) -> &mut [u8; N] {
+        &mut self.0
     }
 }
 

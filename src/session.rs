@@ -316,8 +316,8 @@ fn demonstrate(console: &mut dyn Console, user_id: &UserId, unlocked: &UnlockedU
     verify_signature(public_key, &public_b.to_bytes(), &signature_b)?;
     console.say("Public keys authenticated!")?;
 
-    let key_a = derive_key_from_secret(compute_shared_secret(&party_a, &public_b)?.as_bytes())?;
-    let key_b = derive_key_from_secret(compute_shared_secret(&party_b, &public_a)?.as_bytes())?;
+    let key_a = derive_key_from_secret(compute_shared_secret(&party_a, &public_b)?.as_bytes());
+    let key_b = derive_key_from_secret(compute_shared_secret(&party_b, &public_a)?.as_bytes());
     let fingerprint = |k: &SessionKey| crate::symmetric::hex_sha256(k.as_bytes());
     console.say(&format!(
         "Party A derived key (hashed): {}",
@@ -634,6 +634,30 @@ mod tests {
         store
             .update(|keys, _| {
                 keys.entry(&alice).private = None;
+                keys.entry(&alice).public = None;
+                Ok(())
+            })
+            .unwrap();
+        let err =
+            run_session(&store, &mut Script::new(&["alice", "pw", "no"]), &fast(60)).unwrap_err();
+        assert!(
+            err.to_string().contains("incomplete (no RSA key pair)"),
+            "{err}"
+        );
+        let err = run_session(
+            &store,
+            &mut Script::new(&["alice", "wrong", "yes"]),
+            &fast(60),
+        )
+        .unwrap_err();
+        assert!(matches!(err, Error::Unlock(_)), "{err}");
+        let mut replace = Script::new(&["alice", "pw", "yes", "no"]);
+        run_session(&store, &mut replace, &fast(60)).unwrap();
+        assert!(replace.has("Asymmetric keys stored securely for alice"));
+
+        // Half an RSA key pair (no public key): the same.
+        store
+            .update(|keys, _| {
                 keys.entry(&alice).public = None;
                 Ok(())
             })

@@ -70,9 +70,10 @@ pub struct UserRecord {
 }
 
 impl UserRecord {
-    /// Whether the record holds any key.
+    /// Whether the record holds a secret key, which only its owner's
+    /// password unlocks. (A public key alone protects nothing.)
     pub fn has_keys(&self) -> bool {
-        self.symmetric.is_some() || self.private.is_some() || self.public.is_some()
+        self.symmetric.is_some() || self.private.is_some()
     }
 }
 

@@ -140,8 +140,12 @@ impl SymmetricRecord {
     pub fn unwrap_key(&self, user_id: &UserId, password_key: &PasswordKey) -> Result<SymmetricKey> {
         let aad = associated_data(user_id, self.created, self.expiry, &self.fingerprint);
         let plain = self.sealed.open(&password_key.subkey(PURPOSE), &aad)?;
-        let bytes: [u8; KEY_LEN] = plain.as_slice().try_into().map_err(|_| Error::Decryption)?;
-        let key = SymmetricKey(Zeroizing::new(bytes));
+        if plain.len() != KEY_LEN {
+            return Err(Error::Decryption);
+        }
+        // Copy straight into the zeroizing home: no stray copy on the stack.
+        let mut key = SymmetricKey(Zeroizing::new([0u8; KEY_LEN]));
+        key.0.copy_from_slice(&plain);
         // The fingerprint is in the associated data already; checking it again
         // costs nothing and guards against a record built by hand.
         let matches: bool = key

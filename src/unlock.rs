@@ -114,12 +114,15 @@ fn unlock_unchecked(
             }
             Some((private_key, public_key))
         }
-        (None, None) => None,
-        _ => {
-            return Err(Error::MalformedKey(format!(
-                "the record of {user_id} has only half of an RSA key pair"
-            )));
+        (Some(private), None) => {
+            // Half a pair: the private key still proves the password, and the
+            // caller sees an incomplete record that can only be replaced.
+            let pk = key_for(&mut cached, password, &private.kdf);
+            decrypt_private_key(private, pk, user_id).map_err(wrong)?;
+            None
         }
+        // A public key alone holds no secret and proves nothing.
+        (None, _) => None,
     };
     let symmetric = match &record.symmetric {
         Some(sym) => {
@@ -128,7 +131,7 @@ fn unlock_unchecked(
         }
         None => None,
     };
-    if symmetric.is_none() && key_pair.is_none() {
+    if !record.has_keys() {
         return Err(Error::UnknownUser(user_id.to_string()));
     }
     Ok(UnlockedUser {
