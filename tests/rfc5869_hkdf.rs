@@ -4,7 +4,7 @@
 
 use hex_literal::hex;
 use secure_kms::exchange::derive_key_from_secret;
-use secure_kms::kdf::hkdf_sha256;
+use secure_kms::kdf::{hkdf_sha256, hkdf_sha256_expand};
 
 struct TestVector {
     case: &'static str,
@@ -85,14 +85,25 @@ fn an_empty_salt_equals_no_salt() {
 }
 
 #[test]
-fn session_key_is_hkdf_sha256_no_salt_info_key_exchange() {
-    let secret = [0x5au8; 256];
-    let mut expected = [0u8; 32];
-    hkdf_sha256(None, &secret, b"key exchange", &mut expected).unwrap();
-    assert_eq!(derive_key_from_secret(&secret).as_bytes(), &expected);
-    let mut other_info = [0u8; 32];
-    hkdf_sha256(None, &secret, b"handshake data", &mut other_info).unwrap();
-    assert_ne!(other_info, expected);
+fn rfc5869_a1_expand_only_from_the_published_prk() {
+    // RFC 5869 A.1 gives PRK as well as OKM: HKDF-Expand alone must map one
+    // to the other.
+    let prk = hex!("077709362c2e32df0ddc3f0dc47bba6390b6c73bb50f9c3122ec844ad7c2b3e5");
+    let mut okm = [0u8; 42];
+    hkdf_sha256_expand(&prk, &hex!("f0f1f2f3f4f5f6f7f8f9"), &mut okm).unwrap();
+    assert_eq!(okm, VECTORS[0].okm);
+    assert!(
+        hkdf_sha256_expand(&prk[..31], b"", &mut okm).is_err(),
+        "a short PRK was accepted"
+    );
+}
+
+#[test]
+fn session_key_matches_openssl_hkdf_with_no_salt_and_info_key_exchange() {
+    // Made with OpenSSL 3.0: openssl kdf -keylen 32 -kdfopt digest:SHA256
+    //   -kdfopt hexkey:5a5a...5a (256 bytes) -kdfopt info:"key exchange" HKDF
+    let expected = hex!("84544f08b14c5888ed7195d5da53f716a3c142fb0296a2f128a70d81e62454cb");
+    assert_eq!(derive_key_from_secret(&[0x5a; 256]).as_bytes(), &expected);
 }
 
 #[test]

@@ -43,21 +43,21 @@ fn rfc7914_section_11_vectors() {
 }
 
 #[test]
-fn password_key_is_pbkdf2_then_per_purpose_hkdf() {
-    // The master key is PBKDF2's first 32 bytes; the subkeys must differ from
-    // it and from each other, and depend on every input.
+fn password_key_is_pbkdf2_then_per_purpose_hkdf_expand() {
+    // Made with OpenSSL 3.0, in two steps:
+    //   openssl kdf -keylen 32 -kdfopt digest:SHA256 -kdfopt pass:Password
+    //     -kdfopt salt:0123456789abcdef -kdfopt iter:1000 PBKDF2
+    //   openssl kdf -keylen 32 -kdfopt digest:SHA256 -kdfopt hexkey:<the above>
+    //     -kdfopt mode:EXPAND_ONLY -kdfopt info:"secure-kms v1 purpose" HKDF
     let params = KdfParams {
         salt: *b"0123456789abcdef",
         kdf: KdfName::Pbkdf2HmacSha256,
         iterations: 1_000,
     };
-    let pw = Password::new("Password".to_owned()).unwrap();
-    let key = PasswordKey::derive(&pw, &params);
-    let mut master = [0u8; 32];
-    pbkdf2_hmac_sha256(b"Password", &params.salt, 1_000, &mut master);
-    let mut expected = [0u8; 32];
-    secure_kms::kdf::hkdf_sha256_expand(&master, b"secure-kms v1 purpose", &mut expected).unwrap();
-    assert_eq!(*key.subkey("purpose"), expected);
-    assert_ne!(*key.subkey("purpose"), master);
+    let key = PasswordKey::derive(&Password::new("Password".to_owned()).unwrap(), &params);
+    assert_eq!(
+        *key.subkey("purpose"),
+        hex!("382d6d15405fb44c16318c516a8c5b3ff9f94eb6241738b1b874b02c1fb5b344")
+    );
     assert_ne!(*key.subkey("purpose"), *key.subkey("other"));
 }
