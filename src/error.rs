@@ -148,7 +148,7 @@ pub enum Error {
     Output(#[source] std::io::Error),
 
     /// An answer is longer than any valid one.
-    #[error("the answer to {question:?} is longer than {limit} bytes")]
+    #[error("the answer to {question:?} is longer than {limit} bytes: check what is being sent")]
     AnswerTooLong {
         /// The question.
         question: String,
@@ -178,6 +178,12 @@ pub enum Error {
         "the two passwords differ; nothing was written: run again and type the same password twice"
     )]
     PasswordMismatch,
+
+    /// A PBKDF2 iteration count outside the accepted range.
+    #[error(
+        "{0} PBKDF2 iterations is outside the accepted range 1000 to 10000000: use a count in it (600000 is the default)"
+    )]
+    InvalidIterations(u32),
 
     /// A key lifetime that ends outside the times a store file can hold.
     #[error("a key lifetime of {0} seconds ends after the year 9999: choose a shorter one")]

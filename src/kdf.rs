@@ -16,8 +16,9 @@ use crate::{Error, Result};
 /// (the original script used 100,000).
 pub const DEFAULT_ITERATIONS: u32 = 600_000;
 
-/// The fewest iterations accepted from a store file or a caller. Tests may go
-/// this low to stay fast; the product always uses [`DEFAULT_ITERATIONS`].
+/// The fewest iterations accepted from a store file or a caller: NIST
+/// SP 800-132 section 5.2's minimum of 1,000. Tests may go this low to stay
+/// fast; the product always uses [`DEFAULT_ITERATIONS`].
 pub const MIN_ITERATIONS: u32 = 1_000;
 
 /// The most iterations accepted from a store file, so that an edited file
@@ -133,16 +134,17 @@ impl KdfParams {
     /// ```
     ///
     /// # Errors
-    /// [`Error::Rng`] if the system's random source fails. An iteration count
-    /// outside [`MIN_ITERATIONS`]..=[`MAX_ITERATIONS`] is raised or lowered to
-    /// the nearest bound, never used as is.
+    /// [`Error::InvalidIterations`] for a count outside
+    /// [`MIN_ITERATIONS`]..=[`MAX_ITERATIONS`], the range a store file may
+    /// hold; [`Error::Rng`] if the system's random source fails.
     pub fn generate(iterations: u32) -> Result<Self> {
+        check_iterations(iterations).map_err(|_| Error::InvalidIterations(iterations))?;
         let mut salt = [0u8; SALT_LEN];
         getrandom::fill(&mut salt)?;
         Ok(KdfParams {
             salt,
             kdf: KdfName::Pbkdf2HmacSha256,
-            iterations: iterations.clamp(MIN_ITERATIONS, MAX_ITERATIONS),
+            iterations,
         })
     }
 }
@@ -293,11 +295,18 @@ mod tests {
     }
 
     #[test]
-    fn iteration_counts_are_clamped_and_checked() {
-        assert_eq!(KdfParams::generate(1).unwrap().iterations, MIN_ITERATIONS);
+    fn iteration_counts_outside_the_range_are_refused() {
+        assert!(matches!(
+            KdfParams::generate(1),
+            Err(Error::InvalidIterations(1))
+        ));
+        assert!(matches!(
+            KdfParams::generate(MAX_ITERATIONS + 1),
+            Err(Error::InvalidIterations(_))
+        ));
         assert_eq!(
-            KdfParams::generate(u32::MAX).unwrap().iterations,
-            MAX_ITERATIONS
+            KdfParams::generate(MIN_ITERATIONS).unwrap().iterations,
+            MIN_ITERATIONS
         );
         assert!(check_iterations(MIN_ITERATIONS - 1).is_err());
         assert!(check_iterations(MAX_ITERATIONS + 1).is_err());

@@ -313,6 +313,29 @@ mod tests {
     }
 
     #[test]
+    fn a_man_in_the_middle_swapping_the_dh_value_is_caught() {
+        use crate::exchange::{generate_dh_parameters, generate_dh_private_key};
+        let (alice_private, alice_public) = keys();
+        let params = generate_dh_parameters();
+        let alice_dh = generate_dh_private_key(&params)
+            .unwrap()
+            .public_key()
+            .to_bytes();
+        let mallory_dh = generate_dh_private_key(&params)
+            .unwrap()
+            .public_key()
+            .to_bytes();
+        let alice_sig = sign_public_key(alice_private, &alice_dh).unwrap();
+        verify_signature(alice_public, &alice_dh, &alice_sig).unwrap();
+        // Mallory forwards her own value with alice's signature...
+        assert!(verify_signature(alice_public, &mallory_dh, &alice_sig).is_err());
+        // ...or signs it with her own RSA key: neither verifies as alice's.
+        let (mallory_rsa, _) = generate_asymmetric_keys().unwrap();
+        let mallory_sig = sign_public_key(&mallory_rsa, &mallory_dh).unwrap();
+        assert!(verify_signature(alice_public, &mallory_dh, &mallory_sig).is_err());
+    }
+
+    #[test]
     fn public_pem_round_trips() {
         let (_, public_key) = keys();
         let pem = public_key_pem(public_key).unwrap();

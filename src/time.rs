@@ -8,7 +8,8 @@ use serde::{Deserialize, Deserializer, de::Error as _};
 /// Seconds since the Unix epoch, as Python's `time.time()` gives them.
 pub type Timestamp = f64;
 
-/// The latest time a store file holds: 9999-12-31T23:59:59Z.
+/// The latest time a store file holds: 9999-12-31T23:59:59Z, the last that
+/// RFC 3339's four-digit years can write.
 pub const LATEST_TIME: Timestamp = 253_402_300_799.0;
 
 /// The current time.
@@ -34,10 +35,8 @@ pub fn format(t: Timestamp) -> String {
     if !t.is_finite() || t < 0.0 {
         return format!("{t} (not a valid time)");
     }
-    match UNIX_EPOCH.checked_add(Duration::from_secs_f64(t.min(LATEST_TIME))) {
-        Some(when) => humantime::format_rfc3339_seconds(when).to_string(),
-        None => format!("{t} (not a valid time)"),
-    }
+    let when = UNIX_EPOCH + Duration::from_secs_f64(t.min(LATEST_TIME));
+    humantime::format_rfc3339_seconds(when).to_string()
 }
 
 /// Serde check: a timestamp read from a store file must be a time between

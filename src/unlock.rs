@@ -282,4 +282,32 @@ mod tests {
             Err(Error::Expired { .. })
         ));
     }
+
+    #[test]
+    fn keys_wrapped_with_different_salts_both_unlock() {
+        // Each wrapped key carries its own KDF parameters; when they differ,
+        // unlocking derives twice and still succeeds.
+        let id = UserId::new("alice").unwrap();
+        let password = pw("alice-pw");
+        let pk = |_| PasswordKey::derive(&password, &KdfParams::generate(MIN_ITERATIONS).unwrap());
+        let (sym_key, rsa_key) = (pk(1), pk(2));
+        assert_ne!(sym_key.params(), rsa_key.params());
+        let mut keys = KeyStore::default();
+        let (private_key, public_key) = generate_asymmetric_keys().unwrap();
+        store_symmetric_key(
+            &mut keys,
+            &id,
+            &generate_symmetric_key().unwrap(),
+            60,
+            &sym_key,
+        )
+        .unwrap();
+        store_asymmetric_keys(&mut keys, &id, &private_key, &public_key, &rsa_key).unwrap();
+        let unlocked = unlock_user(&keys, &none(), &id, &password).unwrap();
+        assert!(unlocked.symmetric.is_some() && unlocked.key_pair.is_some());
+        assert!(matches!(
+            unlock_user(&keys, &none(), &id, &pw("nope")),
+            Err(Error::Unlock(_))
+        ));
+    }
 }

@@ -26,11 +26,12 @@ pub const TAG_LEN: usize = 16;
 /// random one, and is what the rest of the crate uses.
 ///
 /// ```
-/// use secure_kms::wrap::{open, seal};
+/// use secure_kms::wrap::{open, seal, TAG_LEN};
 ///
 /// let key = [7u8; 32];
 /// let nonce = [1u8; 12];
 /// let ct = seal(&key, &nonce, b"context", b"secret");
+/// assert_eq!(ct.len(), b"secret".len() + TAG_LEN);
 /// assert_eq!(&open(&key, &nonce, b"context", &ct)?[..], b"secret");
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```

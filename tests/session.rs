@@ -459,6 +459,19 @@ fn the_user_id_is_trimmed() {
 }
 
 #[test]
+fn user_ids_are_case_sensitive() {
+    let dir = store_with_alice();
+    let out = kms(dir.path(), &format!("Alice\n{PASSWORD}\nno\n"));
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("Symmetric key stored for Alice"),
+        "Alice was taken for alice"
+    );
+    let store = read_json(&dir.path().join("key_store.json"));
+    assert_ne!(store["alice"]["public"], store["Alice"]["public"]);
+}
+
+#[test]
 fn an_empty_password_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let out = kms(dir.path(), "alice\n\nno\n");

@@ -133,3 +133,20 @@ fn ctrl_c_at_the_password_prompt_leaves_echo_on() {
     );
     assert!(!dir.path().join("key_store.json").exists());
 }
+
+#[test]
+fn ctrl_c_at_another_question_exits_130_and_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut t = Terminal::start(&format!(
+        "{BIN} --store {}; echo EXIT=$?",
+        dir.path().display()
+    ));
+    t.type_after("Enter the user ID: ", 1, "ali\u{3}");
+    let (_, screen) = t.finish();
+    assert!(
+        screen.contains("error: interrupted; nothing more was written"),
+        "{screen}"
+    );
+    assert!(screen.contains("EXIT=130"), "{screen}");
+    assert!(!dir.path().join("key_store.json").exists());
+}
