@@ -262,6 +262,16 @@ pub fn hkdf_sha256_expand(prk: &[u8], info: &[u8], out: &mut [u8]) -> Result<()>
         .map_err(|_| Error::MalformedKey(format!("HKDF cannot produce {} bytes", out.len())))
 }
 
+/// A password key at the fewest iterations with a fresh salt, so that unit
+/// tests stay fast. Never used by the product.
+#[cfg(test)]
+pub(crate) fn test_key(password: &str) -> PasswordKey {
+    PasswordKey::derive(
+        &Password::new(password.to_owned()).unwrap(),
+        &KdfParams::generate(MIN_ITERATIONS).unwrap(),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

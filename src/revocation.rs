@@ -248,14 +248,10 @@ pub fn check_not_revoked(list: &RevocationList, store: &KeyStore, user_id: &User
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::kdf::{KdfParams, MIN_ITERATIONS, Password, PasswordKey};
     use crate::symmetric::{generate_symmetric_key, store_symmetric_key};
 
     fn store_with(user: &UserId) -> KeyStore {
-        let pk = PasswordKey::derive(
-            &Password::new("pw".to_owned()).unwrap(),
-            &KdfParams::generate(MIN_ITERATIONS).unwrap(),
-        );
+        let pk = crate::kdf::test_key("pw");
         let mut store = KeyStore::default();
         store_symmetric_key(
             &mut store,

@@ -481,10 +481,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::new(dir.path());
         let alice = UserId::new("alice").unwrap();
-        let pk = crate::kdf::PasswordKey::derive(
-            &crate::kdf::Password::new("pw".to_owned()).unwrap(),
-            &crate::kdf::KdfParams::generate(crate::kdf::MIN_ITERATIONS).unwrap(),
-        );
+        let pk = crate::kdf::test_key("pw");
         let mut keys = KeyStore::default();
         let key = crate::symmetric::generate_symmetric_key().unwrap();
         crate::symmetric::store_symmetric_key(&mut keys, &alice, &key, 60, &pk).unwrap();

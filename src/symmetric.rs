@@ -288,13 +288,9 @@ fn check_fingerprint(s: String) -> Result<String, &'static str> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::kdf::{MIN_ITERATIONS, Password};
 
     fn setup() -> (UserId, PasswordKey, SymmetricKey) {
-        let pk = PasswordKey::derive(
-            &Password::new("pw".to_owned()).unwrap(),
-            &KdfParams::generate(MIN_ITERATIONS).unwrap(),
-        );
+        let pk = crate::kdf::test_key("pw");
         (
             UserId::new("alice").unwrap(),
             pk,

@@ -165,10 +165,7 @@ mod tests {
         let mut keys = KeyStore::default();
         for user in users {
             let id = UserId::new(user).unwrap();
-            let pk = PasswordKey::derive(
-                &Password::new(format!("{user}-pw")).unwrap(),
-                &KdfParams::generate(MIN_ITERATIONS).unwrap(),
-            );
+            let pk = crate::kdf::test_key(&format!("{user}-pw"));
             let (private_key, public_key) = generate_asymmetric_keys().unwrap();
             store_symmetric_key(&mut keys, &id, &generate_symmetric_key().unwrap(), 60, &pk)
                 .unwrap();

@@ -10,7 +10,7 @@ mod common;
 use std::fs;
 use std::path::Path;
 
-use common::{kms, stderr, stdout};
+use common::{kms, snapshot, stderr, stdout};
 
 const DATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/store");
 const PASSWORD: &str = "classroom-test-password";
@@ -42,13 +42,6 @@ fn target_of(case: &Path) -> &'static str {
     } else {
         "key_store.json"
     }
-}
-
-fn files(dir: &Path) -> Vec<(String, Vec<u8>)> {
-    ["key_store.json", "revoked_keys.json"]
-        .iter()
-        .map(|f| (f.to_string(), fs::read(dir.join(f)).unwrap()))
-        .collect()
 }
 
 /// What each case must be refused for: a part of the message, so that a case
@@ -156,7 +149,7 @@ fn every_hostile_file_is_refused_by_name_and_left_unchanged() {
     );
     for case in &cases {
         let dir = store_with(Some(case));
-        let before = files(dir.path());
+        let before = snapshot(dir.path());
         let out = kms(dir.path(), &format!("alice\n{PASSWORD}\nyes\nyes\n"));
         let err = stderr(&out);
         let name = case.file_name().unwrap().to_string_lossy();
@@ -184,7 +177,7 @@ fn every_hostile_file_is_refused_by_name_and_left_unchanged() {
             "",
             "{name}: asked a question before checking the store"
         );
-        assert_eq!(files(dir.path()), before, "{name}: a file was changed");
+        assert_eq!(snapshot(dir.path()), before, "{name}: a file was changed");
     }
 }
 

@@ -1,8 +1,9 @@
 //! The ffdhe2048 group against RFC 7919 appendix A.1, and the validation of
 //! peer public values (NIST SP 800-56A rev. 3 section 5.6.2.3.1).
 
-use std::process::Command;
+mod common;
 
+use common::openssl;
 use crypto_bigint::modular::{FixedMontyForm, FixedMontyParams};
 use crypto_bigint::{Odd, U2048};
 use secure_kms::Error;
@@ -67,33 +68,25 @@ fn p_is_a_safe_prime_and_2_generates_the_order_q_subgroup() {
 
 #[test]
 fn p_matches_openssl_builtin_ffdhe2048() {
-    let Ok(out) = Command::new("openssl")
-        .args([
-            "genpkey",
-            "-genparam",
-            "-algorithm",
-            "DH",
-            "-pkeyopt",
-            "group:ffdhe2048",
-        ])
-        .output()
-    else {
-        panic!("the openssl CLI is needed for the interop tests (.ci/run installs it)");
-    };
+    // The DH PARAMETERS PEM holds p and g explicitly (PKCS #3).
+    let dir = tempfile::tempdir().unwrap();
+    let genparam = [
+        "genpkey",
+        "-genparam",
+        "-algorithm",
+        "DH",
+        "-pkeyopt",
+        "group:ffdhe2048",
+        "-out",
+        "params.pem",
+    ];
+    let out = openssl(&genparam, dir.path());
     assert!(
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    // The DH PARAMETERS PEM holds p and g explicitly (PKCS #3).
-    let dir = tempfile::tempdir().unwrap();
-    let pem = dir.path().join("params.pem");
-    std::fs::write(&pem, &out.stdout).unwrap();
-    let parsed = Command::new("openssl")
-        .args(["asn1parse", "-in"])
-        .arg(&pem)
-        .output()
-        .unwrap();
+    let parsed = openssl(&["asn1parse", "-in", "params.pem"], dir.path());
     let text = String::from_utf8(parsed.stdout).unwrap();
     let integers: Vec<&str> = text
         .lines()

@@ -10,7 +10,7 @@ use std::path::Path;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
-use common::{kms, kms_command, openssl, stderr, stdout};
+use common::{hex, kms, kms_command, openssl, snapshot, stderr, stdout};
 use regex::Regex;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -79,22 +79,6 @@ fn store_with_alice() -> tempfile::TempDir {
     let out = kms(dir.path(), &format!("alice\n{PASSWORD}\nno\n"));
     assert!(out.status.success(), "{}", stderr(&out));
     dir
-}
-
-fn snapshot(dir: &Path) -> Vec<(String, Vec<u8>)> {
-    let mut files: Vec<_> = fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap())
-        .filter(|e| e.file_name() != ".secure-kms.lock")
-        .map(|e| {
-            (
-                e.file_name().to_string_lossy().into_owned(),
-                fs::read(e.path()).unwrap(),
-            )
-        })
-        .collect();
-    files.sort();
-    files
 }
 
 #[test]
@@ -167,10 +151,6 @@ fn the_store_keeps_the_original_shape_with_keys_only_wrapped() {
             .unwrap()
             .starts_with("-----BEGIN PUBLIC KEY-----\n")
     );
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[test]
