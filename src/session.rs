@@ -629,54 +629,33 @@ mod tests {
             empty.lines
         );
 
-        // A record with a symmetric key only: the password is checked, and
-        // the keys cannot be kept, only replaced.
-        store
-            .update(|keys, _| {
-                keys.entry(&alice).private = None;
-                keys.entry(&alice).public = None;
-                Ok(())
-            })
-            .unwrap();
-        let err =
-            run_session(&store, &mut Script::new(&["alice", "pw", "no"]), &fast(60)).unwrap_err();
-        assert!(
-            err.to_string().contains("incomplete (no RSA key pair)"),
-            "{err}"
-        );
-        let err = run_session(
-            &store,
-            &mut Script::new(&["alice", "wrong", "yes"]),
-            &fast(60),
-        )
-        .unwrap_err();
-        assert!(matches!(err, Error::Unlock(_)), "{err}");
-        let mut replace = Script::new(&["alice", "pw", "yes", "no"]);
-        run_session(&store, &mut replace, &fast(60)).unwrap();
-        assert!(replace.has("Asymmetric keys stored securely for alice"));
-
-        // Half an RSA key pair (no public key): the same.
-        store
-            .update(|keys, _| {
-                keys.entry(&alice).public = None;
-                Ok(())
-            })
-            .unwrap();
-        let err =
-            run_session(&store, &mut Script::new(&["alice", "pw", "no"]), &fast(60)).unwrap_err();
-        assert!(
-            err.to_string().contains("incomplete (no RSA key pair)"),
-            "{err}"
-        );
-        let err = run_session(
-            &store,
-            &mut Script::new(&["alice", "wrong", "yes"]),
-            &fast(60),
-        )
-        .unwrap_err();
-        assert!(matches!(err, Error::Unlock(_)), "{err}");
-        let mut replace = Script::new(&["alice", "pw", "yes", "no"]);
-        run_session(&store, &mut replace, &fast(60)).unwrap();
-        assert!(replace.has("Asymmetric keys stored securely for alice"));
+        // Half the keys: the password is still checked, and the keys cannot
+        // be kept, only replaced.
+        type Damage = fn(&mut UserRecord);
+        let damages: [(&str, Damage); 3] = [
+            ("no RSA key pair", |r| (r.private, r.public) = (None, None)),
+            ("no RSA key pair", |r| r.public = None),
+            ("no symmetric key", |r| r.symmetric = None),
+        ];
+        for (missing, damage) in damages {
+            store
+                .update(|keys, _| {
+                    damage(keys.entry(&alice));
+                    Ok(())
+                })
+                .unwrap();
+            let keep = Script::new(&["alice", "pw", "no"]);
+            let err = run_session(&store, &mut { keep }, &fast(60)).unwrap_err();
+            assert!(
+                err.to_string().contains(&format!("incomplete ({missing})")),
+                "{err}"
+            );
+            let wrong = Script::new(&["alice", "wrong", "yes"]);
+            let err = run_session(&store, &mut { wrong }, &fast(60)).unwrap_err();
+            assert!(matches!(err, Error::Unlock(_)), "{missing}: {err}");
+            let mut replace = Script::new(&["alice", "pw", "yes", "no"]);
+            run_session(&store, &mut replace, &fast(60)).unwrap();
+            assert!(replace.has("Asymmetric keys stored securely for alice"));
+        }
     }
 }
