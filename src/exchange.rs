@@ -177,6 +177,15 @@ pub struct DhPublicKey(U2048);
 impl DhPublicKey {
     /// Reads a 256-byte big-endian public value and validates it.
     ///
+    /// ```
+    /// use secure_kms::exchange::{generate_dh_parameters, DhPublicKey};
+    ///
+    /// let params = generate_dh_parameters();
+    /// let mut one = [0u8; 256];
+    /// one[255] = 1;
+    /// assert!(DhPublicKey::from_bytes(&params, &one).is_err());
+    /// ```
+    ///
     /// # Errors
     /// [`Error::InvalidPublicKey`] for a wrong length or a value that fails
     /// [`DhParameters::validate_public_key`].

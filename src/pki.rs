@@ -33,7 +33,7 @@ const PURPOSE: &str = "private key wrap";
 
 /// Makes an RSA-2048 key pair with public exponent 65537.
 ///
-/// ```no_run
+/// ```
 /// let (private_key, public_key) = secure_kms::pki::generate_asymmetric_keys()?;
 /// assert_eq!(private_key.to_public_key(), public_key);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
@@ -71,14 +71,15 @@ fn associated_data(user_id: &UserId) -> Vec<u8> {
 ///
 /// The original returned `(salt, encrypted_key)`; both are in the result.
 ///
-/// ```no_run
-/// use secure_kms::kdf::{DEFAULT_ITERATIONS, KdfParams, Password, PasswordKey};
+/// ```
+/// use secure_kms::kdf::{KdfParams, Password, PasswordKey, MIN_ITERATIONS};
 /// use secure_kms::pki::{decrypt_private_key, encrypt_private_key, generate_asymmetric_keys};
 /// use secure_kms::user::UserId;
 ///
 /// let (private_key, _) = generate_asymmetric_keys()?;
 /// let password = Password::new("mysecurepassword".to_owned())?;
-/// let pk = PasswordKey::derive(&password, &KdfParams::generate(DEFAULT_ITERATIONS)?);
+/// // The product uses DEFAULT_ITERATIONS (600,000); an example need not wait.
+/// let pk = PasswordKey::derive(&password, &KdfParams::generate(MIN_ITERATIONS)?);
 /// let alice = UserId::new("alice")?;
 /// let encrypted = encrypt_private_key(&private_key, &pk, &alice)?;
 /// assert_eq!(decrypt_private_key(&encrypted, &pk, &alice)?, private_key);
@@ -183,7 +184,7 @@ pub fn public_key_fingerprint(public_key: &PublicKey) -> Result<String> {
 /// RSA-PSS-SHA256, so that a peer can tell it came from this key and was not
 /// swapped by a man in the middle.
 ///
-/// ```no_run
+/// ```
 /// use secure_kms::pki::{generate_asymmetric_keys, sign_public_key, verify_signature};
 ///
 /// let (private_key, public_key) = generate_asymmetric_keys()?;

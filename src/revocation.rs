@@ -236,6 +236,22 @@ pub fn is_key_revoked(list: &RevocationList, store: &KeyStore, user_id: &UserId)
 
 /// Refuses revoked keys with [`Error::Revoked`], which gives when and why.
 ///
+/// ```
+/// use secure_kms::revocation::{check_not_revoked, revoke_key, RevocationList, RevocationReason};
+/// use secure_kms::store::{KeyStore, UserRecord};
+/// use secure_kms::user::UserId;
+///
+/// let mut store = KeyStore::default();
+/// let alice = UserId::new("alice")?;
+/// store.insert(&alice, UserRecord::default());
+/// let mut list = RevocationList::default();
+/// check_not_revoked(&list, &store, &alice)?;
+/// revoke_key(&mut list, &store, &alice, RevocationReason::KeyCompromise, 0.0)?;
+/// let refusal = check_not_revoked(&list, &store, &alice).unwrap_err().to_string();
+/// assert!(refusal.contains("revoked at 1970-01-01T00:00:00Z (reason: keyCompromise)"));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+///
 /// # Errors
 /// [`Error::Revoked`], or as [`find_revocation`].
 pub fn check_not_revoked(list: &RevocationList, store: &KeyStore, user_id: &UserId) -> Result<()> {

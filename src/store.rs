@@ -311,6 +311,13 @@ impl Store {
     /// temporary file. So an unwritable store is reported before any work
     /// is done, and a run that then stops has written nothing at all.
     ///
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// secure_kms::store::Store::new(dir.path().join("new/kms")).check_writable()?;
+    /// assert!(!dir.path().join("new").exists());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
     /// # Errors
     /// [`Error::Io`] when that folder is not a folder or cannot be written.
     pub fn check_writable(&self) -> Result<()> {

@@ -216,6 +216,25 @@ pub fn is_key_expired(store: &KeyStore, user_id: &UserId, now: Timestamp) -> Res
 /// Unwraps the symmetric key of `user_id` for new use, refusing it when it
 /// is revoked or has expired.
 ///
+/// ```
+/// use secure_kms::kdf::{KdfParams, Password, PasswordKey, MIN_ITERATIONS};
+/// use secure_kms::revocation::RevocationList;
+/// use secure_kms::store::KeyStore;
+/// use secure_kms::symmetric::{generate_symmetric_key, load_symmetric_key, store_symmetric_key};
+/// use secure_kms::{time, user::UserId, Error};
+///
+/// let alice = UserId::new("alice")?;
+/// let pk = PasswordKey::derive(&Password::new("pw".to_owned())?, &KdfParams::generate(MIN_ITERATIONS)?);
+/// let mut keys = KeyStore::default();
+/// let key = generate_symmetric_key()?;
+/// store_symmetric_key(&mut keys, &alice, &key, 3600, &pk)?;
+/// let none = RevocationList::default();
+/// assert_eq!(load_symmetric_key(&keys, &none, &alice, &pk, time::now())?, key);
+/// let later = time::now() + 7200.0;
+/// assert!(matches!(load_symmetric_key(&keys, &none, &alice, &pk, later), Err(Error::Expired { .. })));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+///
 /// # Errors
 /// [`Error::UnknownUser`]; [`Error::Revoked`]; [`Error::Decryption`] for a
 /// wrong password; [`Error::Expired`].

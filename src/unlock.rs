@@ -53,15 +53,26 @@ impl UnlockedUser {
 /// decrypted. Expiry is checked where the symmetric key is used
 /// ([`UnlockedUser::symmetric_key_for_use`]).
 ///
-/// ```no_run
-/// use secure_kms::kdf::Password;
-/// use secure_kms::store::Store;
-/// use secure_kms::unlock::unlock_user;
+/// ```
+/// use secure_kms::kdf::{KdfParams, Password, PasswordKey, MIN_ITERATIONS};
+/// use secure_kms::revocation::{revoke_key, RevocationList};
+/// use secure_kms::store::KeyStore;
+/// use secure_kms::symmetric::{generate_symmetric_key, store_symmetric_key};
+/// use secure_kms::unlock::{check_password, unlock_user};
 /// use secure_kms::user::UserId;
 ///
-/// let (keys, revoked) = Store::new(".").load()?;
 /// let alice = UserId::new("alice")?;
-/// let unlocked = unlock_user(&keys, &revoked, &alice, &Password::new("mysecurepassword".to_owned())?)?;
+/// let password = Password::new("mysecurepassword".to_owned())?;
+/// let pk = PasswordKey::derive(&password, &KdfParams::generate(MIN_ITERATIONS)?);
+/// let mut keys = KeyStore::default();
+/// store_symmetric_key(&mut keys, &alice, &generate_symmetric_key()?, 3600, &pk)?;
+///
+/// let mut revoked = RevocationList::default();
+/// assert!(unlock_user(&keys, &revoked, &alice, &password)?.symmetric.is_some());
+/// revoke_key(&mut revoked, &keys, &alice, Default::default(), 0.0)?;
+/// assert!(unlock_user(&keys, &revoked, &alice, &password).is_err());
+/// // The owner can still prove the password, to replace the keys.
+/// check_password(&keys, &alice, &password)?;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 ///
