@@ -30,6 +30,7 @@
 pub mod console;
 pub mod error;
 pub mod exchange;
+pub mod fingerprint;
 pub mod kdf;
 pub mod pki;
 pub mod revocation;

@@ -15,9 +15,9 @@ use rsa::{PrivateKey, PublicKey};
 use serde::{Deserialize, Deserializer, Serialize, de::Error as _};
 use sha2::Sha256;
 
+use crate::fingerprint::sha256_hex;
 use crate::kdf::{KdfParams, PasswordKey};
 use crate::store::{KeyStore, NoUnknownFields};
-use crate::symmetric::hex_sha256;
 use crate::user::UserId;
 use crate::wrap::Sealed;
 use crate::{Error, Result};
@@ -177,7 +177,7 @@ pub fn public_key_fingerprint(public_key: &PublicKey) -> Result<String> {
     let der = public_key
         .to_public_key_der()
         .map_err(|e| Error::MalformedKey(e.to_string()))?;
-    Ok(hex_sha256(der.as_bytes()))
+    Ok(sha256_hex(der.as_bytes()))
 }
 
 /// Signs `message` (in the session, a Diffie-Hellman public value) with

@@ -61,14 +61,14 @@ pub struct Revocation {
     #[serde(
         default,
         skip_serializing_if = "Option::is_none",
-        deserialize_with = "crate::symmetric::valid_optional_fingerprint"
+        deserialize_with = "crate::fingerprint::deserialize_optional"
     )]
     pub symmetric_fingerprint: Option<String>,
     /// SHA-256 of the revoked RSA public key's DER, if the user had one.
     #[serde(
         default,
         skip_serializing_if = "Option::is_none",
-        deserialize_with = "crate::symmetric::valid_optional_fingerprint"
+        deserialize_with = "crate::fingerprint::deserialize_optional"
     )]
     pub public_key_fingerprint: Option<String>,
     /// When, in seconds since the epoch.

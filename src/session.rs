@@ -10,6 +10,7 @@ use crate::exchange::{
     SessionKey, compute_shared_secret, derive_key_from_secret, generate_dh_parameters,
     generate_dh_private_key,
 };
+use crate::fingerprint;
 use crate::kdf::{DEFAULT_ITERATIONS, KdfParams, Password, PasswordKey};
 use crate::pki::{
     generate_asymmetric_keys, sign_public_key, store_asymmetric_keys, verify_signature,
@@ -18,9 +19,7 @@ use crate::revocation::{
     Revocation, RevocationList, RevocationReason, RevokeOutcome, find_revocation, revoke_key,
 };
 use crate::store::{KeyStore, Store, UserRecord};
-use crate::symmetric::{
-    DEFAULT_EXPIRY_SECS, generate_symmetric_key, short_fingerprint, store_symmetric_key,
-};
+use crate::symmetric::{DEFAULT_EXPIRY_SECS, generate_symmetric_key, store_symmetric_key};
 use crate::time;
 use crate::unlock::{UnlockedUser, check_password, unlock_user};
 use crate::user::UserId;
@@ -248,23 +247,15 @@ fn make_keys(
         if keys.get(user_id) != expected.as_ref() {
             return Err(Error::Conflict(user_id.to_string()));
         }
-        let mut fresh = KeyStore::default();
         store_symmetric_key(
-            &mut fresh,
+            keys,
             user_id,
             &symmetric,
             options.expiry_time,
             &password_key,
         )?;
-        store_asymmetric_keys(
-            &mut fresh,
-            user_id,
-            &private_key,
-            &public_key,
-            &password_key,
-        )?;
-        let record = fresh.get(user_id).cloned().expect("just stored");
-        keys.insert(user_id, record.clone());
+        store_asymmetric_keys(keys, user_id, &private_key, &public_key, &password_key)?;
+        let record = keys.get(user_id).cloned().expect("just stored");
         Ok(record)
     })?;
     console.say(&format!(
@@ -294,7 +285,7 @@ fn demonstrate(console: &mut dyn Console, user_id: &UserId, unlocked: &UnlockedU
     };
     console.say(&format!(
         "Symmetric key (hashed): {}",
-        short_fingerprint(&symmetric.fingerprint())
+        fingerprint::short(&symmetric.fingerprint())
     ))?;
     if sym_record.is_expired(time::now()) {
         console.say(&format!(
@@ -318,14 +309,14 @@ fn demonstrate(console: &mut dyn Console, user_id: &UserId, unlocked: &UnlockedU
 
     let key_a = derive_key_from_secret(compute_shared_secret(&party_a, &public_b)?.as_bytes());
     let key_b = derive_key_from_secret(compute_shared_secret(&party_b, &public_a)?.as_bytes());
-    let fingerprint = |k: &SessionKey| crate::symmetric::hex_sha256(k.as_bytes());
+    let hashed = |k: &SessionKey| fingerprint::sha256_hex(k.as_bytes());
     console.say(&format!(
         "Party A derived key (hashed): {}",
-        short_fingerprint(&fingerprint(&key_a))
+        fingerprint::short(&hashed(&key_a))
     ))?;
     console.say(&format!(
         "Party B derived key (hashed): {}",
-        short_fingerprint(&fingerprint(&key_b))
+        fingerprint::short(&hashed(&key_b))
     ))?;
     if key_a != key_b {
         return Err(Error::InvalidPublicKey(

@@ -6,11 +6,11 @@
 //! are bound to the ciphertext as associated data: editing the expiry in the
 //! file makes the key fail to unwrap instead of extending its life.
 
-use serde::{Deserialize, Deserializer, Serialize, de::Error as _};
-use sha2::{Digest, Sha256};
+use serde::{Deserialize, Serialize};
 use subtle::ConstantTimeEq;
 use zeroize::{ZeroizeOnDrop, Zeroizing};
 
+use crate::fingerprint;
 use crate::kdf::{KdfParams, PasswordKey};
 use crate::revocation::{RevocationList, check_not_revoked};
 use crate::store::{KeyStore, NoUnknownFields};
@@ -40,7 +40,7 @@ impl SymmetricKey {
     /// The SHA-256 of the key, in lower-case hex: safe to show and to store,
     /// since a 256-bit random key cannot be recovered from its hash.
     pub fn fingerprint(&self) -> String {
-        hex_sha256(self.0.as_ref())
+        fingerprint::sha256_hex(self.0.as_ref())
     }
 }
 
@@ -58,7 +58,7 @@ impl std::fmt::Debug for SymmetricKey {
         write!(
             f,
             "SymmetricKey(sha256:{})",
-            short_fingerprint(&self.fingerprint())
+            fingerprint::short(&self.fingerprint())
         )
     }
 }
@@ -93,7 +93,7 @@ pub struct SymmetricRecord {
     #[serde(deserialize_with = "time::deserialize")]
     pub created: Timestamp,
     /// SHA-256 of the key, hex; also the key's identity on the revocation list.
-    #[serde(deserialize_with = "valid_fingerprint")]
+    #[serde(deserialize_with = "fingerprint::deserialize")]
     pub fingerprint: String,
     /// How the wrapping key was derived from the password.
     #[serde(flatten)]
@@ -262,46 +262,6 @@ fn symmetric_record<'a>(store: &'a KeyStore, user_id: &UserId) -> Result<&'a Sym
         .get(user_id)
         .and_then(|r| r.symmetric.as_ref())
         .ok_or_else(|| Error::UnknownUser(user_id.to_string()))
-}
-
-/// The first 16 hex digits (64 bits) of a fingerprint, as the session shows it.
-///
-/// ```
-/// assert_eq!(secure_kms::symmetric::short_fingerprint("0123456789abcdef0123"), "0123456789abcdef");
-/// ```
-pub fn short_fingerprint(fingerprint: &str) -> &str {
-    fingerprint.get(..16).unwrap_or(fingerprint)
-}
-
-/// SHA-256 of `bytes` in lower-case hex.
-pub(crate) fn hex_sha256(bytes: &[u8]) -> String {
-    Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
-
-pub(crate) fn valid_fingerprint<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
-    let s = String::deserialize(d)?;
-    check_fingerprint(s).map_err(D::Error::custom)
-}
-
-/// Serde check for an optional fingerprint.
-pub(crate) fn valid_optional_fingerprint<'de, D: Deserializer<'de>>(
-    d: D,
-) -> Result<Option<String>, D::Error> {
-    Option::<String>::deserialize(d)?
-        .map(check_fingerprint)
-        .transpose()
-        .map_err(D::Error::custom)
-}
-
-fn check_fingerprint(s: String) -> Result<String, &'static str> {
-    if s.len() == 64 && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
-        Ok(s)
-    } else {
-        Err("a fingerprint must be 64 lower-case hex digits (SHA-256)")
-    }
 }
 
 #[cfg(test)]
