@@ -108,6 +108,13 @@ pub enum Error {
     #[error("invalid Diffie-Hellman public key: {0}")]
     InvalidPublicKey(&'static str),
 
+    /// The two sides of the demonstration exchange derived different keys,
+    /// which only a bug can cause.
+    #[error(
+        "the two parties derived different keys: this is a bug in secure-kms, please report it"
+    )]
+    KeyAgreement,
+
     /// A signature did not verify.
     #[error("signature verification failed: the data was not signed by this key, or was modified")]
     BadSignature,
@@ -120,6 +127,15 @@ pub enum Error {
     /// The RSA implementation failed (key generation, signing).
     #[error("RSA operation failed")]
     Rsa(#[from] rsa::Error),
+
+    /// An RSA-PSS signature could not be made.
+    #[error("RSA-PSS signing failed")]
+    Sign(#[source] rsa::signature::Error),
+
+    /// HKDF was asked for a length it cannot give: a PRK under 32 bytes, or
+    /// more than 8160 bytes of output.
+    #[error("HKDF-SHA256 cannot work with {0} bytes here (PRK at least 32, output at most 8160)")]
+    KdfLength(usize),
 
     /// The operating system's random number generator failed.
     #[error("the operating system's random number generator failed")]

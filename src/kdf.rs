@@ -235,12 +235,12 @@ pub fn pbkdf2_hmac_sha256(password: &[u8], salt: &[u8], iterations: u32, out: &m
 /// ```
 ///
 /// # Errors
-/// [`Error::MalformedKey`] if `out` is longer than 8160 bytes (255 blocks),
+/// [`Error::KdfLength`] if `out` is longer than 8160 bytes (255 blocks),
 /// the most HKDF-SHA256 can produce.
 pub fn hkdf_sha256(salt: Option<&[u8]>, ikm: &[u8], info: &[u8], out: &mut [u8]) -> Result<()> {
     Hkdf::<Sha256>::new(salt, ikm)
         .expand(info, out)
-        .map_err(|_| Error::MalformedKey(format!("HKDF cannot produce {} bytes", out.len())))
+        .map_err(|_| Error::KdfLength(out.len()))
 }
 
 /// HKDF-Expand alone (RFC 5869 section 2.3), for a key that is already
@@ -253,13 +253,13 @@ pub fn hkdf_sha256(salt: Option<&[u8]>, ikm: &[u8], info: &[u8], out: &mut [u8])
 /// ```
 ///
 /// # Errors
-/// [`Error::MalformedKey`] if `prk` is shorter than 32 bytes or `out` longer
+/// [`Error::KdfLength`] if `prk` is shorter than 32 bytes or `out` longer
 /// than 8160.
 pub fn hkdf_sha256_expand(prk: &[u8], info: &[u8], out: &mut [u8]) -> Result<()> {
     Hkdf::<Sha256>::from_prk(prk)
-        .map_err(|_| Error::MalformedKey("an HKDF-SHA256 PRK needs at least 32 bytes".into()))?
+        .map_err(|_| Error::KdfLength(prk.len()))?
         .expand(info, out)
-        .map_err(|_| Error::MalformedKey(format!("HKDF cannot produce {} bytes", out.len())))
+        .map_err(|_| Error::KdfLength(out.len()))
 }
 
 /// A password key at the fewest iterations with a fresh salt, so that unit

@@ -195,12 +195,12 @@ pub fn public_key_fingerprint(public_key: &PublicKey) -> Result<String> {
 /// ```
 ///
 /// # Errors
-/// [`Error::Rsa`] if signing fails (for example, the random source).
+/// [`Error::Sign`] if signing fails (for example, the random source).
 pub fn sign_public_key(private_key: &PrivateKey, message: &[u8]) -> Result<Vec<u8>> {
     let signer = SigningKey::<Sha256>::new_with_salt_len(private_key.clone(), PSS_SALT_LEN);
     let signature: Signature = signer
         .try_sign_with_rng(&mut getrandom::SysRng, message)
-        .map_err(|_| Error::Rsa(rsa::Error::Internal))?;
+        .map_err(Error::Sign)?;
     Ok(signature.to_vec())
 }
 

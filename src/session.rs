@@ -319,9 +319,7 @@ fn demonstrate(console: &mut dyn Console, user_id: &UserId, unlocked: &UnlockedU
         fingerprint::short(&hashed(&key_b))
     ))?;
     if key_a != key_b {
-        return Err(Error::InvalidPublicKey(
-            "the two parties derived different keys",
-        ));
+        return Err(Error::KeyAgreement);
     }
     console.say("Secure symmetric key derived!")
 }
