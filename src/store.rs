@@ -225,9 +225,16 @@ pub struct Store {
 }
 
 impl Store {
-    /// A store in `dir` (created with mode 0700 on the first write if missing).
+    /// A store in `dir` (created with mode 0700 on the first write if
+    /// missing); an empty path means the current folder.
     pub fn new(dir: impl Into<PathBuf>) -> Self {
-        Store { dir: dir.into() }
+        let dir = dir.into();
+        let dir = if dir.as_os_str().is_empty() {
+            PathBuf::from(".")
+        } else {
+            dir
+        };
+        Store { dir }
     }
 
     /// The folder.
@@ -562,6 +569,14 @@ mod tests {
                 .unwrap()
                 .file_type()
                 .is_symlink()
+        );
+    }
+
+    #[test]
+    fn an_empty_store_path_is_the_current_folder() {
+        assert_eq!(
+            Store::new("").key_store_path(),
+            Path::new("./key_store.json")
         );
     }
 
