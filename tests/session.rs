@@ -452,16 +452,17 @@ fn user_ids_are_case_sensitive() {
 }
 
 #[test]
-fn an_empty_password_is_refused() {
-    let dir = tempfile::tempdir().unwrap();
-    let out = kms(dir.path(), "alice\n\nno\n");
-    assert_eq!(out.status.code(), Some(1));
-    assert!(
-        stderr(&out).contains("the password is empty"),
-        "{}",
-        stderr(&out)
-    );
-    assert!(snapshot(dir.path()).is_empty());
+fn empty_passwords_and_ones_a_terminal_cannot_type_are_refused() {
+    for (password, why) in [
+        ("", "the password is empty"),
+        ("pass\tword", "control character"),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let out = kms(dir.path(), &format!("alice\n{password}\nno\n"));
+        assert_eq!(out.status.code(), Some(1), "{password:?}");
+        assert!(stderr(&out).contains(why), "{password:?}: {}", stderr(&out));
+        assert!(snapshot(dir.path()).is_empty(), "{password:?}");
+    }
 }
 
 #[test]
@@ -609,19 +610,6 @@ fn a_bad_answer_after_the_keys_are_stored_says_they_are_kept() {
     );
     assert!(read_json(&dir.path().join("key_store.json"))["alice"].is_object());
     assert!(!dir.path().join("revoked_keys.json").exists());
-}
-
-#[test]
-fn a_password_a_terminal_cannot_type_is_refused() {
-    let dir = tempfile::tempdir().unwrap();
-    let out = kms(dir.path(), "alice\npass\tword\nno\n");
-    assert_eq!(out.status.code(), Some(1));
-    assert!(
-        stderr(&out).contains("control character"),
-        "{}",
-        stderr(&out)
-    );
-    assert!(snapshot(dir.path()).is_empty());
 }
 
 #[test]
