@@ -7,7 +7,7 @@
 use std::io::{Read, Write};
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::{Arc, Mutex};
-use std::thread;
+use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 const BIN: &str = env!("CARGO_BIN_EXE_secure-kms");
@@ -17,13 +17,23 @@ struct Terminal {
     child: Child,
     input: ChildStdin,
     screen: Arc<Mutex<Vec<u8>>>,
+    reader: JoinHandle<()>,
 }
 
 impl Terminal {
     /// Runs `shell_command` under `script`, which gives it a terminal.
+    ///
+    /// `script` runs the command with `$SHELL -c`. Ctrl-C reaches that
+    /// shell too, since it shares the terminal's foreground process group
+    /// with secure-kms. bash then waits and goes on to the next command
+    /// when the program handled the signal and exited on its own, as an
+    /// interactive shell would; dash (Debian's `/bin/sh`) exits at once
+    /// and the rest of the line never runs. So the shell is named here,
+    /// not taken from whoever runs the tests.
     fn start(shell_command: &str) -> Self {
         let mut child = Command::new("script")
             .args(["-qec", shell_command, "/dev/null"])
+            .env("SHELL", "/bin/bash")
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
@@ -33,7 +43,7 @@ impl Terminal {
         let mut output = child.stdout.take().unwrap();
         let screen = Arc::new(Mutex::new(Vec::new()));
         let sink = Arc::clone(&screen);
-        thread::spawn(move || {
+        let reader = thread::spawn(move || {
             let mut buf = [0u8; 4096];
             while let Ok(n) = output.read(&mut buf) {
                 if n == 0 {
@@ -46,6 +56,7 @@ impl Terminal {
             child,
             input,
             screen,
+            reader,
         }
     }
 
@@ -79,9 +90,13 @@ impl Terminal {
 
     fn finish(mut self) -> (i32, String) {
         let status = self.child.wait().unwrap();
-        // Let the reader thread drain what is left.
-        thread::sleep(Duration::from_millis(200));
-        (status.code().unwrap_or(-1), self.screen())
+        // `script` has exited, so its output pipe is at end of file: the
+        // reader thread ends once it has drained everything. Waiting for it,
+        // not for a fixed pause, keeps a loaded machine from losing the
+        // last lines.
+        self.reader.join().unwrap();
+        let screen = String::from_utf8_lossy(&self.screen.lock().unwrap()).replace('\r', "");
+        (status.code().unwrap_or(-1), screen)
     }
 }
 
