@@ -56,6 +56,9 @@ pub trait Console {
 /// the same either way; a password is never printed.
 pub struct TerminalConsole {
     interactive: bool,
+    /// Subcommand mode: prompts on standard error and answers never echoed,
+    /// so that standard output holds only the command's result.
+    quiet: bool,
     stdin: io::StdinLock<'static>,
     stdout: io::Stdout,
 }
@@ -66,16 +69,48 @@ impl TerminalConsole {
         let stdin = io::stdin();
         TerminalConsole {
             interactive: stdin.is_terminal(),
+            quiet: false,
             stdin: stdin.lock(),
             stdout: io::stdout(),
         }
     }
 
+    /// A console for the subcommands: prompts go to standard error (on a
+    /// terminal only) and nothing is echoed, so that standard output holds
+    /// only the result, which a script may parse.
+    pub fn for_commands() -> Self {
+        TerminalConsole {
+            quiet: true,
+            ..Self::new()
+        }
+    }
+
     fn prompt(&mut self, prompt: &str) -> Result<()> {
+        if self.quiet {
+            if self.interactive {
+                let mut err = io::stderr().lock();
+                err.write_all(prompt.as_bytes())
+                    .and_then(|()| err.flush())
+                    .map_err(Error::Output)?;
+            }
+            return Ok(());
+        }
         let mut out = self.stdout.lock();
         out.write_all(prompt.as_bytes())
             .and_then(|()| out.flush())
             .map_err(Error::Output)
+    }
+
+    /// Ends the prompt's line, where the terminal did not.
+    fn end_line(&mut self) -> Result<()> {
+        if self.quiet {
+            if self.interactive {
+                eprintln!();
+            }
+            Ok(())
+        } else {
+            self.say("")
+        }
     }
 
     /// Reads one line of at most `limit` bytes into `buf`, without its line
@@ -115,10 +150,10 @@ impl Console for TerminalConsole {
         self.prompt(prompt)?;
         let mut answer = String::new();
         if !self.read_line(prompt, &mut answer, MAX_ANSWER_BYTES)? {
-            self.say("")?;
+            self.end_line()?;
             return Ok(None);
         }
-        if !self.interactive {
+        if !self.interactive && !self.quiet {
             self.say(&printable(&answer))?;
         }
         Ok(Some(answer))
@@ -140,7 +175,7 @@ impl Console for TerminalConsole {
                 Ok(pw) => Ok(Some(Zeroizing::new(pw))),
                 Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => {
                     // Ctrl-D: rpassword printed no newline.
-                    self.say("")?;
+                    self.end_line()?;
                     Ok(None)
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => Err(Error::Interrupted {
@@ -153,13 +188,55 @@ impl Console for TerminalConsole {
         // reallocation, which would leave an unzeroized copy behind.
         let mut pw = Zeroizing::new(String::with_capacity(MAX_PASSWORD_BYTES + 2));
         let got = self.read_line(prompt, &mut pw, MAX_PASSWORD_BYTES)?;
-        self.say("")?;
+        if !self.quiet {
+            self.say("")?;
+        }
         Ok(got.then_some(pw))
     }
 
     fn is_interactive(&self) -> bool {
         self.interactive
     }
+}
+
+/// Reads a password from the first line of `path`, as `--password-file`
+/// does for scripts (the line ending is not part of it).
+///
+/// ```
+/// let dir = tempfile::tempdir()?;
+/// let path = dir.path().join("pw");
+/// std::fs::write(&path, "mysecurepassword\n")?;
+/// let pw = secure_kms::console::read_password_file(&path)?;
+/// assert!(pw.ct_eq(&secure_kms::kdf::Password::new("mysecurepassword".to_owned())?));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+///
+/// # Errors
+/// [`Error::Io`] if the file cannot be read; [`Error::EmptyPassword`] and
+/// the other [`crate::kdf::Password::new`] refusals; [`Error::Input`] if the
+/// line is not UTF-8.
+pub fn read_password_file(path: &std::path::Path) -> Result<crate::kdf::Password> {
+    let io = |source| Error::Io {
+        action: "read the password file",
+        path: path.to_owned(),
+        source,
+    };
+    let file = std::fs::File::open(path).map_err(io)?;
+    let mut line = Zeroizing::new(String::with_capacity(MAX_PASSWORD_BYTES + 2));
+    let n = io::BufReader::new(file)
+        .take(MAX_PASSWORD_BYTES as u64 + 2)
+        .read_line(&mut line)
+        .map_err(|e| match e.kind() {
+            io::ErrorKind::InvalidData => Error::Input(e),
+            _ => io(e),
+        })?;
+    if n > MAX_PASSWORD_BYTES + 1 && !line.ends_with('\n') {
+        return Err(Error::PasswordTooLong(MAX_PASSWORD_BYTES));
+    }
+    while line.ends_with('\n') || line.ends_with('\r') {
+        line.pop();
+    }
+    crate::kdf::Password::new(line)
 }
 
 /// True while a password is read from the terminal with echo off, and for

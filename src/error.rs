@@ -42,7 +42,7 @@ pub enum Error {
 
     /// The user's keys are on the revocation list.
     #[error(
-        "the keys of {user} were revoked at {revoked_at} (reason: {reason}) and cannot be used: issue new keys for {user} (in the session, answer yes to \"Replace them with new keys?\")"
+        "the keys of {user} were revoked at {revoked_at} (reason: {reason}) and cannot be used: issue new keys for {user} (in the session, answer yes to \"Replace them with new keys?\"), or run `secure-kms rotate {user}`"
     )]
     Revoked {
         /// Whose keys.
@@ -55,7 +55,7 @@ pub enum Error {
 
     /// The symmetric key's lifetime is over: it is refused for new use.
     #[error(
-        "the symmetric key of {user} expired at {expired_at} and is refused for new use: issue new keys for {user} (in the session, answer yes to \"Replace them with new keys?\")"
+        "the symmetric key of {user} expired at {expired_at} and is refused for new use: issue new keys for {user} (in the session, answer yes to \"Replace them with new keys?\"), or run `secure-kms rotate {user}`"
     )]
     Expired {
         /// Whose key.
@@ -204,10 +204,70 @@ pub enum Error {
     /// A key lifetime that ends outside the times a store file can hold.
     #[error("a key lifetime of {0} seconds ends after the year 9999: choose a shorter one")]
     InvalidLifetime(u64),
+
+    /// The key version's material was erased.
+    #[error(
+        "version {version} of the keys of {user} was destroyed{} and cannot be used: use a newer version, or make one with `secure-kms rotate {user}`",
+        destroyed_at.as_ref().map(|t| format!(" at {t}")).unwrap_or_default()
+    )]
+    Destroyed {
+        /// Whose key.
+        user: String,
+        /// Which version.
+        version: u32,
+        /// When, as an RFC 3339 UTC timestamp, if known.
+        destroyed_at: Option<String>,
+    },
+
+    /// The user has no key of that version.
+    #[error("{user} has no key version {version} (see `secure-kms status {user}`)")]
+    UnknownVersion {
+        /// Whose keys.
+        user: String,
+        /// The version asked for.
+        version: u32,
+    },
+
+    /// `keygen` for a user who already has keys.
+    #[error(
+        "{0} already has keys: use `secure-kms rotate {0}` for new versions (no key is ever replaced silently)"
+    )]
+    UserExists(String),
+
+    /// Destroying this version would leave no key that can decrypt.
+    #[error(
+        "version {version} is the only key of {user} that can still decrypt data; destroying it loses that data for good: rotate first, or add --force if the data may be lost"
+    )]
+    LastDecryptingVersion {
+        /// Whose keys.
+        user: String,
+        /// The version.
+        version: u32,
+    },
+
+    /// An irreversible step was not confirmed.
+    #[error("{0} cannot be undone and was not confirmed: answer yes, or pass --yes in a script")]
+    NotConfirmed(String),
+
+    /// No version of the user's keys holds material to check a password against.
+    #[error(
+        "every key version of {0} is destroyed, so no password can be checked: the user can no longer change anything"
+    )]
+    NothingToUnlock(String),
+
+    /// The audit log's hash chain is broken.
+    #[error("audit.log is broken at line {line}: {problem}")]
+    AuditBroken {
+        /// The first line (1-based) that fails the check.
+        line: usize,
+        /// What is wrong with it.
+        problem: String,
+    },
 }
 
 impl Error {
-    /// Whether this error means "refused: the key is revoked or expired",
+    /// Whether this error means "refused: the key is revoked, expired or
+    /// destroyed",
     /// which the binary reports with its own exit code.
     ///
     /// ```
@@ -218,6 +278,9 @@ impl Error {
     /// assert!(!Error::Decryption.is_refusal());
     /// ```
     pub fn is_refusal(&self) -> bool {
-        matches!(self, Error::Revoked { .. } | Error::Expired { .. })
+        matches!(
+            self,
+            Error::Revoked { .. } | Error::Expired { .. } | Error::Destroyed { .. }
+        )
     }
 }

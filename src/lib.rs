@@ -27,11 +27,16 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod audit;
+pub mod commands;
 pub mod console;
 pub mod error;
 pub mod exchange;
 pub mod fingerprint;
 pub mod kdf;
+pub mod keyring;
+pub mod migrate;
+pub mod output;
 pub mod pki;
 pub mod revocation;
 pub mod secret;

@@ -16,10 +16,12 @@ use serde::{Deserialize, Deserializer, Serialize, de::Error as _};
 use sha2::Sha256;
 
 use crate::fingerprint::sha256_hex;
-use crate::kdf::{KdfParams, PasswordKey};
-use crate::store::{KeyStore, NoUnknownFields};
+use crate::kdf::PasswordKey;
+use crate::store::{KeyStore, UserRecord};
+use crate::symmetric::BINDING;
+use crate::time::{self, LATEST_TIME, Timestamp};
 use crate::user::UserId;
-use crate::wrap::Sealed;
+use crate::wrap::WrappedKey;
 use crate::{Error, Result};
 
 /// RSA modulus size in bits, as in the original.
@@ -50,30 +52,144 @@ pub fn generate_asymmetric_keys() -> Result<(PrivateKey, PublicKey)> {
 /// An encrypted private key as stored under `private` in `key_store.json`:
 /// the KDF parameters (`salt`, `kdf`, `iterations`) and the AES-256-GCM
 /// ciphertext of the PKCS#8 DER (`key`, `nonce`, `cipher`).
+pub type EncryptedPrivateKey = WrappedKey;
+
+/// One version of a user's RSA key pair as stored: the public key, and the
+/// encrypted private key until the version is destroyed.
+///
+/// The owner, version and public key fingerprint are bound to the private
+/// key's ciphertext, so a private key moved to another version or user
+/// fails to decrypt. The public key stays after destruction: it holds no
+/// secret, and still verifies what the key signed.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct EncryptedPrivateKey {
-    /// How the wrapping key was derived from the password.
-    #[serde(flatten)]
-    pub kdf: KdfParams,
-    /// The encrypted PKCS#8 document.
-    #[serde(flatten)]
-    pub sealed: Sealed,
-    /// Refuses fields this version does not know, so none is dropped.
-    #[serde(flatten)]
-    pub unknown: NoUnknownFields,
+#[serde(deny_unknown_fields)]
+pub struct AsymmetricVersion {
+    /// 1 for the first pair, n+1 for the pair that rotation makes after n.
+    pub version: u32,
+    /// When the pair was made, in seconds since the epoch.
+    #[serde(deserialize_with = "time::deserialize")]
+    pub created: Timestamp,
+    /// When the pair's active period (signing) ends.
+    #[serde(deserialize_with = "time::deserialize")]
+    pub expiry: Timestamp,
+    /// SHA-256 of the public key's DER: the pair's ID.
+    #[serde(deserialize_with = "crate::fingerprint::deserialize")]
+    pub fingerprint: String,
+    /// The associated-data layout (see [`crate::symmetric::BINDING`]).
+    #[serde(deserialize_with = "crate::symmetric::known_binding")]
+    pub binding: u32,
+    /// The public key, SubjectPublicKeyInfo PEM (the original's `public`).
+    #[serde(deserialize_with = "valid_public_pem")]
+    pub public: String,
+    /// The encrypted private key (the original's `private`); absent once
+    /// the version is destroyed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub private: Option<EncryptedPrivateKey>,
+    /// When the private key was erased.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "time::deserialize_optional"
+    )]
+    pub destroyed_at: Option<Timestamp>,
 }
 
-fn associated_data(user_id: &UserId) -> Vec<u8> {
-    format!("secure-kms/v1/{user_id}/private").into_bytes()
+impl AsymmetricVersion {
+    /// Stores a key pair as `version` of `user_id`, made at `created` and
+    /// active for `expiry_time` seconds.
+    ///
+    /// # Errors
+    /// [`Error::InvalidLifetime`] past the year 9999; [`Error::MalformedKey`]
+    /// if a key cannot be encoded; [`Error::Rng`] if the random source fails.
+    pub fn new(
+        user_id: &UserId,
+        version: u32,
+        private_key: &PrivateKey,
+        created: Timestamp,
+        expiry_time: u64,
+        password_key: &PasswordKey,
+    ) -> Result<Self> {
+        let expiry = created + expiry_time as f64;
+        if expiry > LATEST_TIME {
+            return Err(Error::InvalidLifetime(expiry_time));
+        }
+        let public_key = private_key.to_public_key();
+        Ok(AsymmetricVersion {
+            version,
+            created,
+            expiry,
+            fingerprint: public_key_fingerprint(&public_key)?,
+            binding: BINDING,
+            public: public_key_pem(&public_key)?,
+            private: Some(encrypt_private_key(
+                private_key,
+                password_key,
+                user_id,
+                version,
+            )?),
+            destroyed_at: None,
+        })
+    }
+
+    /// The public key.
+    ///
+    /// # Errors
+    /// [`Error::MalformedKey`] if the stored PEM does not parse.
+    pub fn public_key(&self) -> Result<PublicKey> {
+        public_key_from_pem(&self.public)
+    }
+
+    /// Decrypts the private key and checks that it belongs to the stored
+    /// public key.
+    ///
+    /// # Errors
+    /// [`Error::Destroyed`]; [`Error::Decryption`] for a wrong password, an
+    /// edited field, or a public key that is not the private key's.
+    pub fn unlock(
+        &self,
+        user_id: &UserId,
+        password_key: &PasswordKey,
+    ) -> Result<(PrivateKey, PublicKey)> {
+        let private_key = decrypt_private_key(self, password_key, user_id)?;
+        let public_key = self.public_key()?;
+        if private_key.to_public_key() != public_key {
+            return Err(Error::Decryption);
+        }
+        Ok((private_key, public_key))
+    }
+
+    /// Whether the pair's active period is over at `now`.
+    pub fn is_expired(&self, now: Timestamp) -> bool {
+        now >= self.expiry
+    }
+
+    pub(crate) fn destroyed(&self, user_id: &UserId) -> Error {
+        Error::Destroyed {
+            user: user_id.to_string(),
+            version: self.version,
+            destroyed_at: self.destroyed_at.map(crate::time::format),
+        }
+    }
 }
 
-/// Encrypts `private_key` (as PKCS#8) for `user_id` under `password_key`.
+/// Binding 1 (format 1 of the store) bound only the owner; binding 2 binds
+/// the version and the public key's fingerprint too.
+fn associated_data(user_id: &UserId, version: u32, binding: u32, fingerprint: &str) -> Vec<u8> {
+    match binding {
+        1 => format!("secure-kms/v1/{user_id}/private"),
+        _ => format!("secure-kms/v2/{user_id}/private/{version}/{fingerprint}"),
+    }
+    .into_bytes()
+}
+
+/// Encrypts `private_key` (as PKCS#8) as `version` of `user_id` under
+/// `password_key`.
 ///
 /// The original returned `(salt, encrypted_key)`; both are in the result.
 ///
 /// ```
 /// use secure_kms::kdf::{KdfParams, Password, PasswordKey, MIN_ITERATIONS};
-/// use secure_kms::pki::{decrypt_private_key, encrypt_private_key, generate_asymmetric_keys};
+/// use secure_kms::pki::{decrypt_private_key, generate_asymmetric_keys, AsymmetricVersion};
 /// use secure_kms::user::UserId;
 ///
 /// let (private_key, _) = generate_asymmetric_keys()?;
@@ -81,8 +197,9 @@ fn associated_data(user_id: &UserId) -> Vec<u8> {
 /// // The product uses DEFAULT_ITERATIONS (600,000); an example need not wait.
 /// let pk = PasswordKey::derive(&password, &KdfParams::generate(MIN_ITERATIONS)?);
 /// let alice = UserId::new("alice")?;
-/// let encrypted = encrypt_private_key(&private_key, &pk, &alice)?;
-/// assert_eq!(decrypt_private_key(&encrypted, &pk, &alice)?, private_key);
+/// // AsymmetricVersion::new calls encrypt_private_key.
+/// let stored = AsymmetricVersion::new(&alice, 1, &private_key, 0.0, 3600, &pk)?;
+/// assert_eq!(decrypt_private_key(&stored, &pk, &alice)?, private_key);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 ///
@@ -93,60 +210,76 @@ pub fn encrypt_private_key(
     private_key: &PrivateKey,
     password_key: &PasswordKey,
     user_id: &UserId,
+    version: u32,
 ) -> Result<EncryptedPrivateKey> {
+    let fingerprint = public_key_fingerprint(&private_key.to_public_key())?;
     // SecretDocument zeroizes the DER when dropped.
     let der = private_key
         .to_pkcs8_der()
         .map_err(|e| Error::MalformedKey(e.to_string()))?;
-    Ok(EncryptedPrivateKey {
-        kdf: password_key.params().clone(),
-        sealed: Sealed::seal(
-            &password_key.subkey(PURPOSE),
-            &associated_data(user_id),
-            der.as_bytes(),
-        )?,
-        unknown: NoUnknownFields,
-    })
+    WrappedKey::wrap(
+        password_key,
+        PURPOSE,
+        &associated_data(user_id, version, BINDING, &fingerprint),
+        der.as_bytes(),
+    )
 }
 
-/// Decrypts a private key. `password_key` must come from the password and
-/// [`EncryptedPrivateKey::kdf`].
+/// Decrypts the private key of a stored version. `password_key` must come
+/// from the password and the encrypted key's KDF parameters.
 ///
 /// # Errors
-/// [`Error::Decryption`] for a wrong password or a modified ciphertext: one
-/// opaque error for both.
+/// [`Error::Destroyed`] once the key is erased; [`Error::Decryption`] for a
+/// wrong password or a modified ciphertext: one opaque error for both.
 pub fn decrypt_private_key(
-    encrypted: &EncryptedPrivateKey,
+    stored: &AsymmetricVersion,
     password_key: &PasswordKey,
     user_id: &UserId,
 ) -> Result<PrivateKey> {
-    let der = encrypted
-        .sealed
-        .open(&password_key.subkey(PURPOSE), &associated_data(user_id))?;
+    let encrypted = stored
+        .private
+        .as_ref()
+        .ok_or_else(|| stored.destroyed(user_id))?;
+    let aad = associated_data(user_id, stored.version, stored.binding, &stored.fingerprint);
+    let der = encrypted.unwrap_with(password_key, PURPOSE, &aad)?;
     // Authenticated plaintext that is not PKCS#8 can only come from a bug or
     // a forged file made with the right password; keep the error opaque.
     PrivateKey::from_pkcs8_der(&der).map_err(|_| Error::Decryption)
 }
 
-/// Stores the encrypted private key and the public key PEM of `user_id` in
-/// `store` (in memory; [`crate::store::Store::update`] saves it).
+/// Stores a key pair of `user_id` in `store` (in memory;
+/// [`crate::store::Store::update`] saves it) as the user's next RSA key
+/// version, active for `expiry_time` seconds. Returns the version.
 ///
 /// # Errors
 /// [`Error::MalformedKey`] if a key cannot be encoded, [`Error::Rng`] if the
-/// random source fails.
+/// random source fails, [`Error::InvalidLifetime`] past the year 9999.
 pub fn store_asymmetric_keys(
     store: &mut KeyStore,
     user_id: &UserId,
     private_key: &PrivateKey,
     public_key: &PublicKey,
+    expiry_time: u64,
     password_key: &PasswordKey,
-) -> Result<()> {
-    let private = encrypt_private_key(private_key, password_key, user_id)?;
-    let public = public_key_pem(public_key)?;
-    let record = store.entry(user_id);
-    record.private = Some(private);
-    record.public = Some(public);
-    Ok(())
+) -> Result<u32> {
+    if &private_key.to_public_key() != public_key {
+        return Err(Error::MalformedKey(
+            "the public key is not the private key's".to_owned(),
+        ));
+    }
+    let version = store
+        .get(user_id)
+        .map_or(1, UserRecord::next_asymmetric_version);
+    let stored = AsymmetricVersion::new(
+        user_id,
+        version,
+        private_key,
+        crate::time::now(),
+        expiry_time,
+        password_key,
+    )?;
+    store.entry(user_id).asymmetric.push(stored);
+    Ok(version)
 }
 
 /// Encodes a public key as a SubjectPublicKeyInfo PEM (`BEGIN PUBLIC KEY`).
@@ -218,20 +351,25 @@ pub fn verify_signature(public_key: &PublicKey, message: &[u8], signature: &[u8]
 }
 
 /// Serde check: a `public` field must be an RSA SubjectPublicKeyInfo PEM.
-pub(crate) fn valid_public_pem<'de, D: Deserializer<'de>>(
+pub(crate) fn valid_public_pem<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    let pem = String::deserialize(d)?;
+    public_key_from_pem(&pem).map_err(D::Error::custom)?;
+    Ok(pem)
+}
+
+/// As [`valid_public_pem`], for an optional field (format 1 of the store).
+pub(crate) fn valid_optional_public_pem<'de, D: Deserializer<'de>>(
     d: D,
 ) -> Result<Option<String>, D::Error> {
-    let pem = Option::<String>::deserialize(d)?;
-    if let Some(pem) = &pem {
-        public_key_from_pem(pem).map_err(D::Error::custom)?;
-    }
-    Ok(pem)
+    #[derive(Deserialize)]
+    struct Checked(#[serde(deserialize_with = "valid_public_pem")] String);
+    Ok(Option::<Checked>::deserialize(d)?.map(|c| c.0))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::kdf::{MIN_ITERATIONS, Password};
+    use crate::kdf::{KdfParams, MIN_ITERATIONS, Password};
     use std::sync::OnceLock;
 
     /// Key generation takes tens of milliseconds; share one pair.
@@ -258,8 +396,15 @@ mod tests {
         let (private_key, _) = keys();
         let params = KdfParams::generate(MIN_ITERATIONS).unwrap();
         let alice = UserId::new("alice").unwrap();
-        let enc =
-            encrypt_private_key(private_key, &password_key("right", &params), &alice).unwrap();
+        let enc = AsymmetricVersion::new(
+            &alice,
+            1,
+            private_key,
+            0.0,
+            60,
+            &password_key("right", &params),
+        )
+        .unwrap();
         assert_eq!(
             &decrypt_private_key(&enc, &password_key("right", &params), &alice).unwrap(),
             private_key
@@ -281,18 +426,34 @@ mod tests {
         let params = KdfParams::generate(MIN_ITERATIONS).unwrap();
         let pk = password_key("pw", &params);
         let alice = UserId::new("alice").unwrap();
-        let enc = encrypt_private_key(private_key, &pk, &alice).unwrap();
-        for i in [
-            0,
-            1,
-            enc.sealed.ciphertext.len() / 2,
-            enc.sealed.ciphertext.len() - 1,
-        ] {
+        let enc = AsymmetricVersion::new(&alice, 1, private_key, 0.0, 60, &pk).unwrap();
+        let len = enc.private.as_ref().unwrap().sealed.ciphertext.len();
+        for i in [0, 1, len / 2, len - 1] {
             let mut bad = enc.clone();
-            bad.sealed.ciphertext[i] ^= 0x01;
+            bad.private.as_mut().unwrap().sealed.ciphertext[i] ^= 0x01;
             let err = decrypt_private_key(&bad, &pk, &alice).unwrap_err();
             assert_eq!(err.to_string(), Error::Decryption.to_string(), "byte {i}");
         }
+        // The version and the public key are bound to the private key.
+        let mut renumbered = enc.clone();
+        renumbered.version = 2;
+        assert!(matches!(
+            decrypt_private_key(&renumbered, &pk, &alice),
+            Err(Error::Decryption)
+        ));
+        let (other, _) = generate_asymmetric_keys().unwrap();
+        let mut swapped = enc.clone();
+        swapped.public = public_key_pem(&other.to_public_key()).unwrap();
+        assert!(matches!(
+            swapped.unlock(&alice, &pk),
+            Err(Error::Decryption)
+        ));
+        let mut destroyed = enc.clone();
+        destroyed.private = None;
+        assert!(matches!(
+            destroyed.unlock(&alice, &pk),
+            Err(Error::Destroyed { version: 1, .. })
+        ));
     }
 
     #[test]

@@ -6,7 +6,7 @@
 
 use serde::{Deserialize, Deserializer, Serialize, de::Error as _};
 
-use crate::pki::{public_key_fingerprint, public_key_from_pem};
+use crate::keyring::{KeyVersion, versions};
 use crate::store::{FORMAT_VERSION, KeyStore};
 use crate::time::{self, Timestamp};
 use crate::user::UserId;
@@ -46,25 +46,29 @@ impl std::fmt::Display for RevocationReason {
     }
 }
 
-/// One entry of the revocation list. Unknown fields are refused, so that
-/// rewriting the list never drops one.
+/// One entry of the revocation list: one key version of one user. Unknown
+/// fields are refused, so that rewriting the list never drops one.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Revocation {
-    /// The entry format; only [`FORMAT_VERSION`] is understood.
+    /// The entry format: 1 (before key versions) or [`FORMAT_VERSION`].
     #[serde(deserialize_with = "crate::store::known_format")]
     pub format: u32,
     /// Whose keys.
     #[serde(deserialize_with = "valid_user_id")]
     pub user_id: String,
-    /// SHA-256 of the revoked symmetric key, if the user had one.
+    /// Which key version (format 1 entries had none; it is filled in on
+    /// reading where the fingerprints name a version in the store).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<u32>,
+    /// SHA-256 of the revoked symmetric key: its key ID.
     #[serde(
         default,
         skip_serializing_if = "Option::is_none",
         deserialize_with = "crate::fingerprint::deserialize_optional"
     )]
     pub symmetric_fingerprint: Option<String>,
-    /// SHA-256 of the revoked RSA public key's DER, if the user had one.
+    /// SHA-256 of the revoked RSA public key's DER: its key ID.
     #[serde(
         default,
         skip_serializing_if = "Option::is_none",
@@ -92,6 +96,19 @@ impl Revocation {
             reason: self.reason.to_string(),
         }
     }
+
+    /// Whether this entry revokes `version` of `user_id`: the same user and
+    /// one of the same key IDs.
+    pub fn revokes(&self, user_id: &str, version: &KeyVersion<'_>) -> bool {
+        let same =
+            |a: &Option<String>, b: Option<&str>| matches!((a, b), (Some(a), Some(b)) if a == b);
+        self.user_id == user_id
+            && (same(&self.symmetric_fingerprint, version.symmetric_fingerprint())
+                || same(
+                    &self.public_key_fingerprint,
+                    version.public_key_fingerprint(),
+                ))
+    }
 }
 
 /// The contents of `revoked_keys.json`: a list of [`Revocation`]s, oldest first.
@@ -111,6 +128,28 @@ impl RevocationList {
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
     }
+
+    /// The entry that revokes `version` of `user_id`, if any.
+    pub fn find(&self, user_id: &str, version: &KeyVersion<'_>) -> Option<&Revocation> {
+        self.entries.iter().find(|e| e.revokes(user_id, version))
+    }
+
+    /// Brings format 1 entries to the current format: each gets the version
+    /// its fingerprints name in `keys`, where there is one.
+    pub(crate) fn migrate(&mut self, keys: &KeyStore) {
+        for entry in self.entries.iter_mut().filter(|e| e.format == 1) {
+            let found = UserId::new(&entry.user_id).ok().and_then(|id| {
+                keys.get(&id).and_then(|record| {
+                    versions(record)
+                        .into_iter()
+                        .find(|v| entry.revokes(&entry.user_id, v))
+                        .map(|v| v.version)
+                })
+            });
+            entry.version = entry.version.or(found);
+            entry.format = FORMAT_VERSION;
+        }
+    }
 }
 
 fn valid_user_id<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
@@ -119,48 +158,28 @@ fn valid_user_id<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
     Ok(id)
 }
 
-/// The fingerprints that identify the current keys of a user.
-struct CurrentKeys {
-    symmetric: Option<String>,
-    public: Option<String>,
-}
-
-fn current_keys(store: &KeyStore, user_id: &UserId) -> Result<CurrentKeys> {
-    let record = store
-        .get(user_id)
-        .ok_or_else(|| Error::UnknownUser(user_id.to_string()))?;
-    let public = match &record.public {
-        Some(pem) => Some(public_key_fingerprint(&public_key_from_pem(pem)?)?),
-        None => None,
-    };
-    Ok(CurrentKeys {
-        symmetric: record.symmetric.as_ref().map(|s| s.fingerprint.clone()),
-        public,
-    })
-}
-
-fn revokes(entry: &Revocation, user_id: &UserId, keys: &CurrentKeys) -> bool {
-    let same =
-        |a: &Option<String>, b: &Option<String>| matches!((a, b), (Some(a), Some(b)) if a == b);
-    entry.user_id == user_id.as_str()
-        && (same(&entry.symmetric_fingerprint, &keys.symmetric)
-            || same(&entry.public_key_fingerprint, &keys.public))
-}
-
 /// What [`revoke_key`] did.
-#[derive(Clone, Debug, PartialEq)]
-pub enum RevokeOutcome {
-    /// The keys were added to the list.
-    Revoked(Revocation),
-    /// The keys were on the list already; nothing changed.
-    AlreadyRevoked(Revocation),
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct RevokeOutcome {
+    /// The entries added to the list, one per version.
+    pub revoked: Vec<Revocation>,
+    /// The versions that were on the list already, with their first entry.
+    pub already: Vec<Revocation>,
 }
 
-/// Puts the current keys of `user_id` on the revocation list, at `now`, for
-/// `reason`. Revoking twice changes nothing and says so.
+impl RevokeOutcome {
+    /// Whether nothing new was revoked: revoking again changes nothing.
+    pub fn was_already_revoked(&self) -> bool {
+        self.revoked.is_empty()
+    }
+}
+
+/// Puts key versions of `user_id` on the revocation list, at `now`, for
+/// `reason`: `version`, or with `None` every version the user has. A
+/// version revoked before keeps its first entry, and the outcome says so.
 ///
 /// ```
-/// use secure_kms::revocation::{is_key_revoked, revoke_key, RevocationList, RevocationReason, RevokeOutcome};
+/// use secure_kms::revocation::{is_key_revoked, revoke_key, RevocationList, RevocationReason};
 /// use secure_kms::store::{KeyStore, UserRecord};
 /// use secure_kms::user::UserId;
 ///
@@ -168,65 +187,108 @@ pub enum RevokeOutcome {
 /// # let alice = UserId::new("alice")?;
 /// # store.insert(&alice, UserRecord::default());
 /// let mut list = RevocationList::default();
-/// assert!(matches!(revoke_key(&mut list, &store, &alice, RevocationReason::KeyCompromise, 0.0)?, RevokeOutcome::Revoked(_)));
-/// assert!(matches!(revoke_key(&mut list, &store, &alice, RevocationReason::KeyCompromise, 1.0)?, RevokeOutcome::AlreadyRevoked(_)));
+/// let reason = RevocationReason::KeyCompromise;
+/// assert!(!revoke_key(&mut list, &store, &alice, reason, None, 0.0)?.was_already_revoked());
+/// assert!(revoke_key(&mut list, &store, &alice, reason, None, 1.0)?.was_already_revoked());
 /// assert!(is_key_revoked(&list, &store, &alice)?);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 ///
 /// # Errors
-/// [`Error::UnknownUser`] if the user has no keys.
+/// [`Error::UnknownUser`] if the user is not in the store;
+/// [`Error::UnknownVersion`] for a version the user does not have.
 pub fn revoke_key(
     list: &mut RevocationList,
     store: &KeyStore,
     user_id: &UserId,
     reason: RevocationReason,
+    version: Option<u32>,
     now: Timestamp,
 ) -> Result<RevokeOutcome> {
-    let keys = current_keys(store, user_id)?;
-    if let Some(existing) = find_in(list, user_id, &keys) {
-        return Ok(RevokeOutcome::AlreadyRevoked(existing.clone()));
-    }
-    let entry = Revocation {
-        format: FORMAT_VERSION,
-        user_id: user_id.to_string(),
-        symmetric_fingerprint: keys.symmetric,
-        public_key_fingerprint: keys.public,
-        revoked_at: now,
-        reason,
+    let record = store
+        .get(user_id)
+        .ok_or_else(|| Error::UnknownUser(user_id.to_string()))?;
+    let all = versions(record);
+    let targets: Vec<&KeyVersion<'_>> = match version {
+        None => all.iter().collect(),
+        Some(n) => vec![
+            all.iter()
+                .find(|v| v.version == n)
+                .ok_or(Error::UnknownVersion {
+                    user: user_id.to_string(),
+                    version: n,
+                })?,
+        ],
     };
-    list.entries.push(entry.clone());
-    Ok(RevokeOutcome::Revoked(entry))
+    let mut outcome = RevokeOutcome::default();
+    if all.is_empty() {
+        // A record with no key at all (possible through the library): an
+        // entry under the user's name alone.
+        match list.entries.iter().find(|e| e.user_id == user_id.as_str()) {
+            Some(existing) => outcome.already.push(existing.clone()),
+            None => {
+                let entry = new_entry(user_id, None, reason, now);
+                list.entries.push(entry.clone());
+                outcome.revoked.push(entry);
+            }
+        }
+        return Ok(outcome);
+    }
+    for target in targets {
+        match list.find(user_id.as_str(), target) {
+            Some(existing) => outcome.already.push(existing.clone()),
+            None => {
+                let entry = new_entry(user_id, Some(target), reason, now);
+                list.entries.push(entry.clone());
+                outcome.revoked.push(entry);
+            }
+        }
+    }
+    Ok(outcome)
 }
 
-/// The entry that revokes the current keys of `user_id`, if any. A user with
-/// an empty record (no key at all) is revoked by any entry under its name.
+fn new_entry(
+    user_id: &UserId,
+    version: Option<&KeyVersion<'_>>,
+    reason: RevocationReason,
+    now: Timestamp,
+) -> Revocation {
+    Revocation {
+        format: FORMAT_VERSION,
+        user_id: user_id.to_string(),
+        version: version.map(|v| v.version),
+        symmetric_fingerprint: version
+            .and_then(|v| v.symmetric_fingerprint())
+            .map(str::to_owned),
+        public_key_fingerprint: version
+            .and_then(|v| v.public_key_fingerprint())
+            .map(str::to_owned),
+        revoked_at: now,
+        reason,
+    }
+}
+
+/// The entry that revokes the primary (newest) key version of `user_id`,
+/// if any. A user with no key at all is revoked by any entry under its name.
 ///
 /// # Errors
-/// [`Error::UnknownUser`] if the user is not in the store;
-/// [`Error::MalformedKey`] if its public key does not parse.
+/// [`Error::UnknownUser`] if the user is not in the store.
 pub fn find_revocation<'a>(
     list: &'a RevocationList,
     store: &KeyStore,
     user_id: &UserId,
 ) -> Result<Option<&'a Revocation>> {
-    let keys = current_keys(store, user_id)?;
-    Ok(find_in(list, user_id, &keys))
+    let record = store
+        .get(user_id)
+        .ok_or_else(|| Error::UnknownUser(user_id.to_string()))?;
+    Ok(match versions(record).last() {
+        Some(primary) => list.find(user_id.as_str(), primary),
+        None => list.entries.iter().find(|e| e.user_id == user_id.as_str()),
+    })
 }
 
-fn find_in<'a>(
-    list: &'a RevocationList,
-    user_id: &UserId,
-    keys: &CurrentKeys,
-) -> Option<&'a Revocation> {
-    let keyless = keys.symmetric.is_none() && keys.public.is_none();
-    list.entries
-        .iter()
-        .find(|e| revokes(e, user_id, keys) || (keyless && e.user_id == user_id.as_str()))
-}
-
-/// Whether the current keys of `user_id` are revoked. The system refuses
-/// revoked keys: see [`check_not_revoked`].
+/// Whether the primary key version of `user_id` is revoked. The system
+/// refuses revoked keys: see [`check_not_revoked`].
 ///
 /// # Errors
 /// As [`find_revocation`].
@@ -234,7 +296,8 @@ pub fn is_key_revoked(list: &RevocationList, store: &KeyStore, user_id: &UserId)
     Ok(find_revocation(list, store, user_id)?.is_some())
 }
 
-/// Refuses revoked keys with [`Error::Revoked`], which gives when and why.
+/// Refuses a revoked primary key version with [`Error::Revoked`], which
+/// gives when and why.
 ///
 /// ```
 /// use secure_kms::revocation::{check_not_revoked, revoke_key, RevocationList, RevocationReason};
@@ -246,7 +309,7 @@ pub fn is_key_revoked(list: &RevocationList, store: &KeyStore, user_id: &UserId)
 /// store.insert(&alice, UserRecord::default());
 /// let mut list = RevocationList::default();
 /// check_not_revoked(&list, &store, &alice)?;
-/// revoke_key(&mut list, &store, &alice, RevocationReason::KeyCompromise, 0.0)?;
+/// revoke_key(&mut list, &store, &alice, RevocationReason::KeyCompromise, None, 0.0)?;
 /// let refusal = check_not_revoked(&list, &store, &alice).unwrap_err().to_string();
 /// assert!(refusal.contains("revoked at 1970-01-01T00:00:00Z (reason: keyCompromise)"));
 /// # Ok::<(), Box<dyn std::error::Error>>(())
@@ -285,31 +348,25 @@ mod tests {
         let alice = UserId::new("alice").unwrap();
         let store = store_with(&alice);
         let mut list = RevocationList::default();
-        let RevokeOutcome::Revoked(e) = revoke_key(
+        let outcome = revoke_key(
             &mut list,
             &store,
             &alice,
             RevocationReason::KeyCompromise,
+            None,
             42.0,
         )
-        .unwrap() else {
-            panic!("expected a new revocation");
+        .unwrap();
+        let [e] = &outcome.revoked[..] else {
+            panic!("expected one new revocation: {outcome:?}");
         };
+        assert_eq!(e.version, Some(1));
         assert_eq!(e.user_id, "alice");
         assert_eq!(e.revoked_at, 42.0);
         assert_eq!(e.reason, RevocationReason::KeyCompromise);
         assert_eq!(
             e.symmetric_fingerprint.as_deref(),
-            Some(
-                store
-                    .get(&alice)
-                    .unwrap()
-                    .symmetric
-                    .as_ref()
-                    .unwrap()
-                    .fingerprint
-                    .as_str()
-            )
+            Some(store.get(&alice).unwrap().symmetric[0].fingerprint.as_str())
         );
         let err = check_not_revoked(&list, &store, &alice)
             .unwrap_err()
@@ -325,7 +382,15 @@ mod tests {
         let alice = UserId::new("alice").unwrap();
         let old = store_with(&alice);
         let mut list = RevocationList::default();
-        revoke_key(&mut list, &old, &alice, RevocationReason::Superseded, 1.0).unwrap();
+        revoke_key(
+            &mut list,
+            &old,
+            &alice,
+            RevocationReason::Superseded,
+            None,
+            1.0,
+        )
+        .unwrap();
         let new = store_with(&alice);
         assert!(is_key_revoked(&list, &old, &alice).unwrap());
         assert!(!is_key_revoked(&list, &new, &alice).unwrap());
@@ -345,6 +410,7 @@ mod tests {
             &store,
             &alice,
             RevocationReason::Unspecified,
+            None,
             1.0,
         )
         .unwrap();
@@ -356,10 +422,71 @@ mod tests {
                 &store,
                 &carol,
                 RevocationReason::Unspecified,
+                None,
                 1.0
             ),
             Err(Error::UnknownUser(_))
         ));
+    }
+
+    #[test]
+    fn one_version_can_be_revoked_and_revoking_again_changes_nothing() {
+        let alice = UserId::new("alice").unwrap();
+        let pk = crate::kdf::test_key("pw");
+        let mut store = store_with(&alice);
+        store_symmetric_key(
+            &mut store,
+            &alice,
+            &generate_symmetric_key().unwrap(),
+            60,
+            &pk,
+        )
+        .unwrap();
+        let mut list = RevocationList::default();
+        let reason = RevocationReason::AffiliationChanged;
+        let first = revoke_key(&mut list, &store, &alice, reason, Some(1), 5.0).unwrap();
+        assert_eq!(first.revoked.len(), 1);
+        // The primary (version 2) is not revoked.
+        assert!(!is_key_revoked(&list, &store, &alice).unwrap());
+        let again = revoke_key(
+            &mut list,
+            &store,
+            &alice,
+            RevocationReason::KeyCompromise,
+            Some(1),
+            9.0,
+        )
+        .unwrap();
+        assert!(again.was_already_revoked());
+        assert_eq!(again.already[0].revoked_at, 5.0);
+        assert_eq!(list.entries().len(), 1);
+        // Every version: only version 2 is new.
+        let all = revoke_key(&mut list, &store, &alice, reason, None, 10.0).unwrap();
+        assert_eq!(
+            all.revoked.iter().map(|r| r.version).collect::<Vec<_>>(),
+            [Some(2)]
+        );
+        assert_eq!(all.already.len(), 1);
+        assert!(is_key_revoked(&list, &store, &alice).unwrap());
+        assert!(matches!(
+            revoke_key(&mut list, &store, &alice, reason, Some(3), 11.0),
+            Err(Error::UnknownVersion { version: 3, .. })
+        ));
+    }
+
+    #[test]
+    fn format_1_entries_get_their_version_on_reading() {
+        let alice = UserId::new("alice").unwrap();
+        let store = store_with(&alice);
+        let fp = &store.get(&alice).unwrap().symmetric[0].fingerprint;
+        let text = format!(
+            r#"[{{"format": 1, "user_id": "alice", "symmetric_fingerprint": "{fp}", "revoked_at": 3.0, "reason": "superseded"}}]"#
+        );
+        let mut list: RevocationList = serde_json::from_str(&text).unwrap();
+        list.migrate(&store);
+        assert_eq!(list.entries()[0].version, Some(1));
+        assert_eq!(list.entries()[0].format, FORMAT_VERSION);
+        assert!(is_key_revoked(&list, &store, &alice).unwrap());
     }
 
     #[test]

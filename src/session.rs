@@ -5,6 +5,8 @@
 //! The session talks through a [`Console`], so that tests can script it and
 //! the binary can give it the terminal ([`crate::console::TerminalConsole`]).
 
+use crate::audit::{Event, EventKind};
+use crate::commands::{add_version, authenticate};
 use crate::console::Console;
 use crate::exchange::{
     SessionKey, compute_shared_secret, derive_key_from_secret, generate_dh_parameters,
@@ -12,16 +14,15 @@ use crate::exchange::{
 };
 use crate::fingerprint;
 use crate::kdf::{DEFAULT_ITERATIONS, KdfParams, Password, PasswordKey};
-use crate::pki::{
-    generate_asymmetric_keys, sign_public_key, store_asymmetric_keys, verify_signature,
-};
+use crate::keyring::versions;
+use crate::pki::{sign_public_key, verify_signature};
 use crate::revocation::{
-    Revocation, RevocationList, RevocationReason, RevokeOutcome, find_revocation, revoke_key,
+    Revocation, RevocationList, RevocationReason, find_revocation, revoke_key,
 };
 use crate::store::{KeyStore, Store, UserRecord};
-use crate::symmetric::{DEFAULT_EXPIRY_SECS, generate_symmetric_key, store_symmetric_key};
+use crate::symmetric::DEFAULT_EXPIRY_SECS;
 use crate::time;
-use crate::unlock::{UnlockedUser, check_password, unlock_user};
+use crate::unlock::{UnlockedUser, unlock_user};
 use crate::user::UserId;
 use crate::{Error, Result};
 
@@ -110,7 +111,7 @@ pub fn run_session(
     }
 
     let kept = if known {
-        keep_existing(console, &keys, &revoked, &user_id, &password)?
+        keep_existing(store, console, &keys, &revoked, &user_id, &password)?
     } else {
         None
     };
@@ -129,24 +130,38 @@ pub fn run_session(
         other => Error::KeysKept(Box::new(other)),
     })?;
     if revoke {
-        let outcome = store.update(|keys, revoked| {
+        let outcome = store.update(|keys, revoked, events| {
             if keys.get(&user_id) != Some(&unlocked.record) {
                 return Err(Error::Conflict(user_id.to_string()));
             }
-            revoke_key(
+            let outcome = revoke_key(
                 revoked,
                 keys,
                 &user_id,
                 RevocationReason::Unspecified,
+                None,
                 time::now(),
-            )
+            )?;
+            for entry in &outcome.revoked {
+                let mut event = Event::new(EventKind::Revoked, &user_id, "session");
+                if let Some(v) = entry.version {
+                    event = event.for_version(
+                        v,
+                        entry.symmetric_fingerprint.as_deref(),
+                        entry.public_key_fingerprint.as_deref(),
+                    );
+                }
+                event.reason = Some(entry.reason);
+                events.push(event);
+            }
+            Ok(outcome)
         })?;
-        match outcome {
-            RevokeOutcome::Revoked(_) => console.say(&format!("Key revoked for {user_id}"))?,
-            RevokeOutcome::AlreadyRevoked(e) => console.say(&format!(
+        match outcome.already.first() {
+            Some(e) if outcome.was_already_revoked() => console.say(&format!(
                 "Key for {user_id} was already revoked at {}",
                 e.revoked_at_text()
             ))?,
+            _ => console.say(&format!("Key revoked for {user_id}"))?,
         }
     }
 
@@ -166,8 +181,10 @@ pub fn run_session(
 
 /// For a user already in the store: checks the password, says what is there
 /// and asks whether to replace it. The keys, unlocked, if they are kept;
-/// `None` to replace them. Revoked or expired keys cannot be kept.
+/// `None` to replace them by a rotation. Revoked, destroyed or expired keys
+/// cannot be kept.
 fn keep_existing(
+    store: &Store,
     console: &mut dyn Console,
     keys: &KeyStore,
     revoked: &RevocationList,
@@ -175,14 +192,24 @@ fn keep_existing(
     password: &Password,
 ) -> Result<Option<UnlockedUser>> {
     let revocation = find_revocation(revoked, keys, user_id)?.cloned();
-    // Revoked keys are never unlocked for use; the password is still checked,
-    // so that only their owner can replace them.
-    let current = match &revocation {
-        Some(_) => {
-            check_password(keys, user_id, password)?;
-            None
-        }
-        None => Some(unlock_user(keys, revoked, user_id, password)?),
+    let record = keys.get(user_id).expect("the caller found the user");
+    let primary_destroyed = versions(record).last().is_some_and(|v| !v.has_material());
+    // Revoked or destroyed keys are never unlocked for use; the password is
+    // still checked, so that only their owner can replace them.
+    let current = if revocation.is_some() || primary_destroyed {
+        authenticate(store, keys, user_id, password, "session")?;
+        None
+    } else {
+        let unlocked = unlock_user(keys, revoked, user_id, password).inspect_err(|e| {
+            if matches!(e, Error::Unlock(_)) {
+                let _ = store.log(Event::new(
+                    EventKind::AuthenticationFailed,
+                    user_id,
+                    "session",
+                ));
+            }
+        })?;
+        Some(unlocked)
     };
     if let Some(r) = &revocation {
         console.say(&format!(
@@ -191,9 +218,8 @@ fn keep_existing(
             r.reason
         ))?;
     }
-    let record = keys.get(user_id).expect("the caller found the user");
     let now = time::now();
-    match &record.symmetric {
+    match record.symmetric.last() {
         Some(sym) if sym.is_expired(now) => console.say(&format!(
             "{user_id} already has keys in the store (made {}; the symmetric key expired at {}).",
             time::format(sym.created),
@@ -212,7 +238,17 @@ fn keep_existing(
     if let Some(r) = revocation {
         return Err(r.to_error());
     }
-    let current = current.expect("unlocked when not revoked");
+    let Some(current) = current else {
+        let primary = versions(record).last().map_or(0, |v| v.version);
+        return Err(Error::Destroyed {
+            user: user_id.to_string(),
+            version: primary,
+            destroyed_at: versions(record)
+                .last()
+                .and_then(|v| v.destroyed_at())
+                .map(time::format),
+        });
+    };
     let missing = match (&current.symmetric, &current.key_pair) {
         (None, _) => Some("no symmetric key"),
         (_, None) => Some("no RSA key pair"),
@@ -228,8 +264,9 @@ fn keep_existing(
     Ok(Some(current))
 }
 
-/// Makes and stores a new symmetric key and RSA key pair, in place of
-/// `expected` (the record the user unlocked, or none for a new user).
+/// Makes and stores a new symmetric key and RSA key pair: version 1 for a
+/// new user, or the next version (a rotation: the old ones stay) in place of
+/// `expected`, the record the user unlocked.
 fn make_keys(
     store: &Store,
     console: &mut dyn Console,
@@ -238,47 +275,51 @@ fn make_keys(
     expected: Option<UserRecord>,
     options: &SessionOptions,
 ) -> Result<UnlockedUser> {
-    let symmetric = generate_symmetric_key()?;
-    let (private_key, public_key) = generate_asymmetric_keys()?;
     let password_key = PasswordKey::derive(password, &KdfParams::generate(options.iterations)?);
-    let record = store.update(|keys, _| {
-        // The session waited for answers without holding the lock; make sure
-        // nobody changed this user meanwhile.
-        if keys.get(user_id) != expected.as_ref() {
-            return Err(Error::Conflict(user_id.to_string()));
-        }
-        store_symmetric_key(
-            keys,
-            user_id,
-            &symmetric,
-            options.expiry_time,
-            &password_key,
-        )?;
-        store_asymmetric_keys(keys, user_id, &private_key, &public_key, &password_key)?;
-        let record = keys.get(user_id).cloned().expect("just stored");
-        Ok(record)
-    })?;
+    let kind = match &expected {
+        Some(record) if record.latest_version() > 0 => EventKind::Rotated,
+        _ => EventKind::Created,
+    };
+    let made = add_version(
+        store,
+        user_id,
+        &password_key,
+        options.expiry_time,
+        expected.as_ref(),
+        kind,
+        "session",
+    )?;
     console.say(&format!(
         "Symmetric key stored for {user_id}, expires in {} seconds",
         options.expiry_time
     ))?;
     console.say(&format!("Asymmetric keys stored securely for {user_id}"))?;
     console.say("Keys Generated and Stored Securely:")?;
+    let record = made.record;
+    let sym = record.symmetric.last().expect("just stored");
+    let asym = record.asymmetric.last().expect("just stored");
+    let symmetric = sym.unwrap_key(user_id, &password_key)?;
+    let key_pair = asym.unlock(user_id, &password_key)?;
     Ok(UnlockedUser {
-        record,
+        version: made.version,
+        record: record.clone(),
         symmetric: Some(symmetric),
-        key_pair: Some((private_key, public_key)),
+        key_pair: Some(key_pair),
+        password_key,
     })
 }
 
 /// Shows the symmetric key's fingerprint and a Diffie-Hellman exchange whose
 /// public values are signed with the user's RSA key.
 fn demonstrate(console: &mut dyn Console, user_id: &UserId, unlocked: &UnlockedUser) -> Result<()> {
-    let (Some(symmetric), Some((private_key, public_key)), Some(sym_record)) = (
-        &unlocked.symmetric,
-        &unlocked.key_pair,
-        &unlocked.record.symmetric,
-    ) else {
+    let sym_record = unlocked
+        .record
+        .symmetric
+        .iter()
+        .find(|s| s.version == unlocked.version);
+    let (Some(symmetric), Some((private_key, public_key)), Some(sym_record)) =
+        (&unlocked.symmetric, &unlocked.key_pair, sym_record)
+    else {
         return Err(Error::MalformedKey(format!(
             "the keys of {user_id} are incomplete"
         )));
@@ -332,7 +373,7 @@ fn report_status(
     revocation: Option<&Revocation>,
 ) -> Result<()> {
     console.say(&format!("Key status for {user_id}:"))?;
-    if let Some(sym) = &record.symmetric {
+    if let Some(sym) = record.symmetric.last() {
         let when = time::format(sym.expiry);
         if sym.is_expired(time::now()) {
             console.say(&format!("  symmetric key: expired at {when}"))?;
@@ -605,7 +646,7 @@ mod tests {
         let alice = UserId::new("alice").unwrap();
         // A record with no key at all: the user is treated as new.
         store
-            .update(|keys, _| {
+            .update(|keys, _, _| {
                 keys.insert(&alice, UserRecord::default());
                 Ok(())
             })
@@ -621,14 +662,13 @@ mod tests {
         // Half the keys: the password is still checked, and the keys cannot
         // be kept, only replaced.
         type Damage = fn(&mut UserRecord);
-        let damages: [(&str, Damage); 3] = [
-            ("no RSA key pair", |r| (r.private, r.public) = (None, None)),
-            ("no RSA key pair", |r| r.public = None),
-            ("no symmetric key", |r| r.symmetric = None),
+        let damages: [(&str, Damage); 2] = [
+            ("no RSA key pair", |r| drop(r.asymmetric.pop())),
+            ("no symmetric key", |r| drop(r.symmetric.pop())),
         ];
         for (missing, damage) in damages {
             store
-                .update(|keys, _| {
+                .update(|keys, _, _| {
                     damage(keys.entry(&alice));
                     Ok(())
                 })

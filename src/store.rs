@@ -24,9 +24,11 @@ use std::path::{Path, PathBuf};
 use serde::de::{DeserializeOwned, Error as _};
 use serde::{Deserialize, Deserializer, Serialize};
 
-use crate::pki::EncryptedPrivateKey;
+use crate::audit::Event;
+use crate::migrate::{RecordV1, SymmetricRecordV1};
+use crate::pki::{AsymmetricVersion, EncryptedPrivateKey};
 use crate::revocation::RevocationList;
-use crate::symmetric::SymmetricRecord;
+use crate::symmetric::SymmetricVersion;
 use crate::user::UserId;
 use crate::{Error, Result};
 
@@ -39,41 +41,65 @@ pub const REVOKED_KEYS_FILE: &str = "revoked_keys.json";
 /// The lock file that serialises changes to the two files above.
 pub const LOCK_FILE: &str = ".secure-kms.lock";
 
-/// The record format this version writes and reads.
-pub const FORMAT_VERSION: u32 = 1;
+/// The record format this version writes. Format 1 (one key of each kind
+/// per user) is still read, and migrated: see [`crate::migrate`].
+pub const FORMAT_VERSION: u32 = 2;
 
-/// One user's keys. Each part is optional, as in the original, where
-/// `store_symmetric_key` and `store_asymmetric_keys` fill a record in turn.
-///
-/// Unknown fields are refused rather than ignored: a record is rewritten
-/// whole, so a field this version does not know (a typo, or a newer
-/// version's) would otherwise be dropped without a word.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+/// One user's keys: a ring of symmetric key versions and a ring of RSA key
+/// versions, oldest first. The last version of each ring is the primary:
+/// the one for new encryption and signing. Older versions stay, for
+/// decrypting and verifying, until destroyed.
+#[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct UserRecord {
-    /// The record format; only [`FORMAT_VERSION`] is understood.
-    #[serde(deserialize_with = "known_format")]
+    /// The record format, [`FORMAT_VERSION`].
     pub format: u32,
-    /// The wrapped symmetric key.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub symmetric: Option<SymmetricRecord>,
-    /// The encrypted RSA private key.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub private: Option<EncryptedPrivateKey>,
-    /// The RSA public key, SubjectPublicKeyInfo PEM.
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        deserialize_with = "crate::pki::valid_public_pem"
-    )]
-    pub public: Option<String>,
+    /// The symmetric key versions, 1, 2, 3... in order.
+    pub symmetric: Vec<SymmetricVersion>,
+    /// The RSA key pair versions, 1, 2, 3... in order.
+    pub asymmetric: Vec<AsymmetricVersion>,
 }
 
 impl UserRecord {
-    /// Whether the record holds a secret key, which only its owner's
+    /// Whether any version still holds a secret key, which only its owner's
     /// password unlocks. (A public key alone protects nothing.)
     pub fn has_keys(&self) -> bool {
-        self.symmetric.is_some() || self.private.is_some()
+        self.symmetric.iter().any(|v| v.wrapped.is_some())
+            || self.asymmetric.iter().any(|v| v.private.is_some())
+    }
+
+    /// The newest version number in either ring (0 for none).
+    pub fn latest_version(&self) -> u32 {
+        let (sym, asym) = self.last_versions();
+        sym.max(asym)
+    }
+
+    fn last_versions(&self) -> (u32, u32) {
+        (
+            self.symmetric.last().map_or(0, |v| v.version),
+            self.asymmetric.last().map_or(0, |v| v.version),
+        )
+    }
+
+    /// The number for the next symmetric key: the other ring's newest if
+    /// it has no symmetric partner yet (the two keys of one rotation share
+    /// a number), else one past the newest.
+    pub fn next_symmetric_version(&self) -> u32 {
+        let (sym, asym) = self.last_versions();
+        next_version(sym, asym)
+    }
+
+    /// The number for the next RSA pair, as [`Self::next_symmetric_version`].
+    pub fn next_asymmetric_version(&self) -> u32 {
+        let (sym, asym) = self.last_versions();
+        next_version(asym, sym)
+    }
+}
+
+fn next_version(this_ring: u32, other_ring: u32) -> u32 {
+    if other_ring > this_ring {
+        other_ring
+    } else {
+        this_ring + 1
     }
 }
 
@@ -81,11 +107,142 @@ impl Default for UserRecord {
     fn default() -> Self {
         UserRecord {
             format: FORMAT_VERSION,
-            symmetric: None,
-            private: None,
-            public: None,
+            symmetric: Vec::new(),
+            asymmetric: Vec::new(),
         }
     }
+}
+
+/// Either format, as read, before checks and migration. (In a module of
+/// its own so that serde's messages name it `UserRecord`, as users know it.)
+mod as_read {
+    use super::*;
+
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub(super) struct UserRecord {
+        #[serde(deserialize_with = "known_format")]
+        pub format: u32,
+        #[serde(default)]
+        pub symmetric: Option<RawSymmetric>,
+        #[serde(default)]
+        pub asymmetric: Option<Vec<AsymmetricVersion>>,
+        #[serde(default)]
+        pub private: Option<EncryptedPrivateKey>,
+        #[serde(default, deserialize_with = "crate::pki::valid_optional_public_pem")]
+        pub public: Option<String>,
+    }
+}
+
+/// `symmetric` is one object in format 1 and a list of versions in format 2.
+enum RawSymmetric {
+    V1(SymmetricRecordV1),
+    V2(Vec<SymmetricVersion>),
+}
+
+impl<'de> Deserialize<'de> for RawSymmetric {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::value::{MapAccessDeserializer, SeqAccessDeserializer};
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = RawSymmetric;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a list of key versions (or, in format 1, one key)")
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                seq: A,
+            ) -> Result<RawSymmetric, A::Error> {
+                Vec::deserialize(SeqAccessDeserializer::new(seq)).map(RawSymmetric::V2)
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                map: A,
+            ) -> Result<RawSymmetric, A::Error> {
+                SymmetricRecordV1::deserialize(MapAccessDeserializer::new(map))
+                    .map(RawSymmetric::V1)
+            }
+        }
+        d.deserialize_any(Visitor)
+    }
+}
+
+impl<'de> Deserialize<'de> for UserRecord {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let raw = as_read::UserRecord::deserialize(d)?;
+        let field_of_other_format = |field: &str| {
+            D::Error::custom(format!(
+                "a format {} record cannot hold `{field}` in that form (format 1 has one `symmetric` object, `private` and `public`; format 2 has lists `symmetric` and `asymmetric`)",
+                raw.format
+            ))
+        };
+        let (symmetric, asymmetric) = if raw.format == 1 {
+            if raw.asymmetric.is_some() {
+                return Err(field_of_other_format("asymmetric"));
+            }
+            let symmetric = match raw.symmetric {
+                Some(RawSymmetric::V1(s)) => Some(s),
+                Some(RawSymmetric::V2(_)) => return Err(field_of_other_format("symmetric")),
+                None => None,
+            };
+            crate::migrate::migrate(RecordV1 {
+                symmetric,
+                private: raw.private,
+                public: raw.public,
+            })
+            .map_err(D::Error::custom)?
+        } else {
+            if raw.private.is_some() {
+                return Err(field_of_other_format("private"));
+            }
+            if raw.public.is_some() {
+                return Err(field_of_other_format("public"));
+            }
+            let symmetric = match raw.symmetric {
+                Some(RawSymmetric::V2(s)) => s,
+                Some(RawSymmetric::V1(_)) => return Err(field_of_other_format("symmetric")),
+                None => Vec::new(),
+            };
+            (symmetric, raw.asymmetric.unwrap_or_default())
+        };
+        check_ring(
+            "symmetric",
+            symmetric.iter().map(|v| (v.version, v.created)),
+        )
+        .map_err(D::Error::custom)?;
+        check_ring(
+            "asymmetric",
+            asymmetric.iter().map(|v| (v.version, v.created)),
+        )
+        .map_err(D::Error::custom)?;
+        Ok(UserRecord {
+            format: FORMAT_VERSION,
+            symmetric,
+            asymmetric,
+        })
+    }
+}
+
+/// Versions are numbered from 1 upwards in the order they were made: a
+/// ring reordered by hand would change which key is primary. (A number
+/// can be missing from one ring, in a store migrated from format 1.)
+fn check_ring(name: &str, versions: impl Iterator<Item = (u32, f64)>) -> Result<(), String> {
+    let (mut last_version, mut last_created) = (0, 0.0);
+    for (version, created) in versions {
+        if version <= last_version {
+            return Err(format!(
+                "the {name} key versions must be numbered from 1 upwards, in order; version {version} follows version {last_version}"
+            ));
+        }
+        last_version = version;
+        if created < last_created {
+            return Err(format!(
+                "{name} key version {version} was made before the version above it"
+            ));
+        }
+        last_created = created;
+    }
+    Ok(())
 }
 
 /// A flattened catch-all that refuses any field the surrounding struct did
@@ -125,13 +282,15 @@ impl<'de> Deserialize<'de> for NoUnknownFields {
     }
 }
 
+/// Serde check: format 1 (before key versions) and [`FORMAT_VERSION`] are
+/// read; anything else is a newer secure-kms's file, left alone.
 pub(crate) fn known_format<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
     let v = u32::deserialize(d)?;
-    if v == FORMAT_VERSION {
+    if v == 1 || v == FORMAT_VERSION {
         Ok(v)
     } else {
         Err(D::Error::custom(format!(
-            "format {v} is not understood by this secure-kms, which reads format {FORMAT_VERSION}"
+            "format {v} is not understood by this secure-kms, which reads formats 1 and {FORMAT_VERSION}"
         )))
     }
 }
@@ -266,27 +425,32 @@ impl Store {
     /// [`Error::CorruptFile`] for a file that does not parse, [`Error::Io`]
     /// for one that cannot be read.
     pub fn load(&self) -> Result<(KeyStore, RevocationList)> {
-        Ok((
-            read_json(&self.key_store_path())?,
-            read_json(&self.revoked_keys_path())?,
-        ))
+        let keys: KeyStore = read_json(&self.key_store_path())?;
+        let mut revoked: RevocationList = read_json(&self.revoked_keys_path())?;
+        revoked.migrate(&keys);
+        Ok((keys, revoked))
     }
 
     /// Changes the store as one step: takes the lock, reads both files
-    /// afresh, lets `change` edit them, and writes back each file that
-    /// changed. If `change` fails, nothing is written.
+    /// afresh, lets `change` edit them and list the events to log, writes
+    /// back each file that changed, and appends the events to `audit.log`.
+    /// If `change` fails, nothing is written.
     ///
     /// ```
+    /// use secure_kms::audit::{Event, EventKind};
     /// use secure_kms::store::{Store, UserRecord};
     /// use secure_kms::user::UserId;
     ///
     /// let dir = tempfile::tempdir()?;
     /// let store = Store::new(dir.path());
-    /// store.update(|keys, _revoked| {
-    ///     keys.insert(&UserId::new("alice")?, UserRecord::default());
+    /// let alice = UserId::new("alice")?;
+    /// store.update(|keys, _revoked, events| {
+    ///     keys.insert(&alice, UserRecord::default());
+    ///     events.push(Event::new(EventKind::Created, &alice, "example"));
     ///     Ok(())
     /// })?;
-    /// assert!(store.load()?.0.get(&UserId::new("alice")?).is_some());
+    /// assert!(store.load()?.0.get(&alice).is_some());
+    /// assert_eq!(secure_kms::audit::verify(store.dir())?.len(), 1);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     ///
@@ -295,22 +459,37 @@ impl Store {
     /// parse; [`Error::Io`] if the folder, the lock or a file fails.
     pub fn update<T>(
         &self,
-        change: impl FnOnce(&mut KeyStore, &mut RevocationList) -> Result<T>,
+        change: impl FnOnce(&mut KeyStore, &mut RevocationList, &mut Vec<Event>) -> Result<T>,
     ) -> Result<T> {
         self.create_dir()?;
         let _lock = self.lock()?;
         let (old_keys, old_revoked) = self.load()?;
         let (mut keys, mut revoked) = (old_keys.clone(), old_revoked.clone());
-        let out = change(&mut keys, &mut revoked)?;
+        let mut events = Vec::new();
+        let out = change(&mut keys, &mut revoked, &mut events)?;
         // The revocation list first: if the run dies between the two writes,
-        // a key is revoked early rather than left usable.
+        // a key is revoked early rather than left usable. The events last:
+        // a line in the log always records a change that was made.
         if revoked != old_revoked {
             write_atomic(&self.revoked_keys_path(), to_json(&revoked).as_bytes())?;
         }
         if keys != old_keys {
             write_atomic(&self.key_store_path(), to_json(&keys).as_bytes())?;
         }
+        crate::audit::append(&self.dir, &events)?;
         Ok(out)
+    }
+
+    /// Logs one event that changes nothing else (such as a failed password),
+    /// under the store's lock.
+    ///
+    /// # Errors
+    /// As [`Store::update`].
+    pub fn log(&self, event: Event) -> Result<()> {
+        self.update(|_, _, events| {
+            events.push(event);
+            Ok(())
+        })
     }
 
     /// Checks, leaving nothing behind, that the store could be written: the
@@ -471,7 +650,7 @@ mod tests {
         let store = Store::new(dir.path());
         let broken = b"{\n  \"alice\": {\n    \"format\": 1,\n  oops\n}\n";
         fs::write(store.key_store_path(), broken).unwrap();
-        let err = store.update(|_, _| Ok(())).unwrap_err();
+        let err = store.update(|_, _, _| Ok(())).unwrap_err();
         let msg = err.to_string();
         assert!(matches!(err, Error::CorruptFile { .. }));
         assert!(msg.contains("key_store.json"), "{msg}");
@@ -484,8 +663,8 @@ mod tests {
     fn unknown_format_and_bad_user_ids_are_refused() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::new(dir.path());
-        fs::write(store.key_store_path(), r#"{"alice": {"format": 2}}"#).unwrap();
-        assert!(chain(store.load().unwrap_err()).contains("format 2"));
+        fs::write(store.key_store_path(), r#"{"alice": {"format": 9}}"#).unwrap();
+        assert!(chain(store.load().unwrap_err()).contains("format 9 is not understood"));
         fs::write(store.key_store_path(), r#"{"bad id": {"format": 1}}"#).unwrap();
         assert!(chain(store.load().unwrap_err()).contains("invalid user ID"));
     }
@@ -512,11 +691,17 @@ mod tests {
             .unwrap();
         misspelled["alice"]["symetric"] = sym;
         let mut extra_in_flattened = good.clone();
-        extra_in_flattened["alice"]["symmetric"]["rotation"] = 5.into();
-        for (what, bad) in [("symetric", misspelled), ("rotation", extra_in_flattened)] {
+        extra_in_flattened["alice"]["symmetric"][0]["wrapped"]["rotation"] = 5.into();
+        let mut extra_in_version = good.clone();
+        extra_in_version["alice"]["symmetric"][0]["state"] = "active".into();
+        for (what, bad) in [
+            ("symetric", misspelled),
+            ("rotation", extra_in_flattened),
+            ("state", extra_in_version),
+        ] {
             let text = serde_json::to_string_pretty(&bad).unwrap();
             fs::write(store.key_store_path(), &text).unwrap();
-            let err = chain(store.update(|_, _| Ok(())).unwrap_err());
+            let err = chain(store.update(|_, _, _| Ok(())).unwrap_err());
             assert!(err.contains(&format!("unknown field `{what}`")), "{err}");
             assert_eq!(fs::read_to_string(store.key_store_path()).unwrap(), text);
         }
@@ -530,11 +715,73 @@ mod tests {
     }
 
     #[test]
+    fn reordered_versions_and_mixed_formats_are_refused() {
+        let alice = UserId::new("alice").unwrap();
+        let pk = crate::kdf::test_key("pw");
+        let mut keys = KeyStore::default();
+        for _ in 0..2 {
+            let key = crate::symmetric::generate_symmetric_key().unwrap();
+            crate::symmetric::store_symmetric_key(&mut keys, &alice, &key, 60, &pk).unwrap();
+        }
+        let good: serde_json::Value = serde_json::from_str(&keys.to_json()).unwrap();
+        assert_eq!(
+            serde_json::from_value::<KeyStore>(good.clone()).unwrap(),
+            keys
+        );
+
+        let mut swapped = good.clone();
+        swapped["alice"]["symmetric"]
+            .as_array_mut()
+            .unwrap()
+            .swap(0, 1);
+        let err = serde_json::from_value::<KeyStore>(swapped)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("version 1 follows version 2"), "{err}");
+
+        let mut mixed = good.clone();
+        mixed["alice"]["private"] = good["alice"]["symmetric"][0]["wrapped"].clone();
+        let err = serde_json::from_value::<KeyStore>(mixed)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("format 2 record cannot hold `private`"),
+            "{err}"
+        );
+
+        let mut old_shape = good.clone();
+        old_shape["alice"]["format"] = 1.into();
+        old_shape["alice"]
+            .as_object_mut()
+            .unwrap()
+            .remove("asymmetric");
+        let err = serde_json::from_value::<KeyStore>(old_shape)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("format 1 record cannot hold `symmetric`"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn the_next_version_pairs_the_two_rings() {
+        assert_eq!(next_version(0, 0), 1);
+        // The symmetric key of a rotation is stored first...
+        assert_eq!(next_version(3, 3), 4);
+        // ...and the RSA pair takes the same number.
+        assert_eq!(next_version(3, 4), 4);
+        // A ring that lost step (a format 1 record without an RSA pair).
+        assert_eq!(next_version(0, 1), 1);
+        assert_eq!(next_version(1, 0), 2);
+    }
+
+    #[test]
     fn writes_are_0600_and_only_changed_files_are_written() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::new(dir.path().join("kms"));
         store
-            .update(|keys, _| {
+            .update(|keys, _, _| {
                 keys.insert(&UserId::new("alice")?, UserRecord::default());
                 Ok(())
             })
@@ -562,7 +809,7 @@ mod tests {
         let store = Store::new(dir.path().join("kms"));
         fs::create_dir(store.dir()).unwrap();
         std::os::unix::fs::symlink(&real, store.key_store_path()).unwrap();
-        let err = store.update(|_, _| Ok(())).unwrap_err();
+        let err = store.update(|_, _, _| Ok(())).unwrap_err();
         assert!(matches!(err, Error::SymbolicLink(_)), "{err}");
         assert!(
             fs::symlink_metadata(store.key_store_path())
@@ -599,7 +846,7 @@ mod tests {
     fn a_failed_change_writes_nothing() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::new(dir.path());
-        let r: Result<()> = store.update(|keys, _| {
+        let r: Result<()> = store.update(|keys, _, _| {
             keys.insert(&UserId::new("alice")?, UserRecord::default());
             Err(Error::EmptyPassword)
         });
@@ -616,7 +863,7 @@ mod tests {
                 let store = store.clone();
                 s.spawn(move || {
                     store
-                        .update(|keys, _| {
+                        .update(|keys, _, _| {
                             keys.insert(&UserId::new(&format!("user{i}"))?, UserRecord::default());
                             Ok(())
                         })

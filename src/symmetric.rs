@@ -11,12 +11,12 @@ use subtle::ConstantTimeEq;
 use zeroize::{ZeroizeOnDrop, Zeroizing};
 
 use crate::fingerprint;
-use crate::kdf::{KdfParams, PasswordKey};
+use crate::kdf::PasswordKey;
 use crate::revocation::{RevocationList, check_not_revoked};
-use crate::store::{KeyStore, NoUnknownFields};
+use crate::store::{KeyStore, UserRecord};
 use crate::time::{self, LATEST_TIME, Timestamp};
 use crate::user::UserId;
-use crate::wrap::Sealed;
+use crate::wrap::WrappedKey;
 use crate::{Error, Result};
 
 /// Key length in bytes: AES-256.
@@ -80,37 +80,68 @@ pub fn generate_symmetric_key() -> Result<SymmetricKey> {
     Ok(SymmetricKey(key))
 }
 
-/// A user's symmetric key as stored: wrapped, with its lifetime.
+/// Which associated-data layout a wrapped key was sealed with: 1 for keys
+/// written by format 1 of the store (before key versions), 2 since. A key
+/// keeps its binding for life, so migrating a store never needs a password.
+pub const BINDING: u32 = 2;
+
+/// One version of a user's symmetric key as stored: the wrapped key (until it
+/// is destroyed) and its lifetime.
+///
+/// `created`, `expiry`, `fingerprint`, `version` and the owner are bound to
+/// the ciphertext as GCM associated data, so editing any of them in the file
+/// makes the key fail to unwrap.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct SymmetricRecord {
-    /// The wrapped key (`key`), its nonce and cipher.
-    #[serde(flatten)]
-    pub sealed: Sealed,
-    /// When the key expires, in seconds since the epoch (the original's field).
-    #[serde(deserialize_with = "time::deserialize")]
-    pub expiry: Timestamp,
-    /// When the key was made.
+#[serde(deny_unknown_fields)]
+pub struct SymmetricVersion {
+    /// 1 for the first key, n+1 for the key that rotation makes after n.
+    pub version: u32,
+    /// When the key was made, in seconds since the epoch.
     #[serde(deserialize_with = "time::deserialize")]
     pub created: Timestamp,
-    /// SHA-256 of the key, hex; also the key's identity on the revocation list.
+    /// When the key's active period ends (the original's `expiry`).
+    #[serde(deserialize_with = "time::deserialize")]
+    pub expiry: Timestamp,
+    /// SHA-256 of the key, hex: the key's ID, also on the revocation list.
     #[serde(deserialize_with = "fingerprint::deserialize")]
     pub fingerprint: String,
-    /// How the wrapping key was derived from the password.
-    #[serde(flatten)]
-    pub kdf: KdfParams,
-    /// Refuses fields this version does not know, so none is dropped.
-    #[serde(flatten)]
-    pub unknown: NoUnknownFields,
+    /// The associated-data layout, [`BINDING`] for new keys.
+    #[serde(deserialize_with = "known_binding")]
+    pub binding: u32,
+    /// The wrapped key; absent once the version is destroyed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wrapped: Option<WrappedKey>,
+    /// When the key material was erased.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "time::deserialize_optional"
+    )]
+    pub destroyed_at: Option<Timestamp>,
 }
 
-impl SymmetricRecord {
-    /// Wraps `key` for `user_id`, valid for `expiry_time` seconds from `now`.
+pub(crate) fn known_binding<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
+    use serde::de::Error as _;
+    let b = u32::deserialize(d)?;
+    if b == 1 || b == BINDING {
+        Ok(b)
+    } else {
+        Err(D::Error::custom(format!(
+            "binding {b} is not understood by this secure-kms (it knows 1 and {BINDING})"
+        )))
+    }
+}
+
+impl SymmetricVersion {
+    /// Wraps `key` as `version` for `user_id`, made at `created` and active
+    /// for `expiry_time` seconds.
     ///
     /// # Errors
     /// [`Error::InvalidLifetime`] if the key would expire after the year
     /// 9999; [`Error::Rng`] if the system's random source fails.
     pub fn wrap(
         user_id: &UserId,
+        version: u32,
         key: &SymmetricKey,
         created: Timestamp,
         expiry_time: u64,
@@ -120,26 +151,36 @@ impl SymmetricRecord {
         if expiry > LATEST_TIME {
             return Err(Error::InvalidLifetime(expiry_time));
         }
-        let fingerprint = key.fingerprint();
-        let aad = associated_data(user_id, created, expiry, &fingerprint);
-        Ok(SymmetricRecord {
-            sealed: Sealed::seal(&password_key.subkey(PURPOSE), &aad, key.as_bytes())?,
-            expiry,
+        let mut record = SymmetricVersion {
+            version,
             created,
-            fingerprint,
-            kdf: password_key.params().clone(),
-            unknown: NoUnknownFields,
-        })
+            expiry,
+            fingerprint: key.fingerprint(),
+            binding: BINDING,
+            wrapped: None,
+            destroyed_at: None,
+        };
+        record.wrapped = Some(WrappedKey::wrap(
+            password_key,
+            PURPOSE,
+            &record.associated_data(user_id),
+            key.as_bytes(),
+        )?);
+        Ok(record)
     }
 
-    /// Unwraps the key. `password_key` must have been derived with
-    /// [`SymmetricRecord::kdf`].
+    /// Unwraps the key. `password_key` must have been derived with the
+    /// wrapped key's KDF parameters.
     ///
     /// # Errors
-    /// [`Error::Decryption`] for a wrong password or any edited field.
+    /// [`Error::Destroyed`] once the material is erased; [`Error::Decryption`]
+    /// for a wrong password or any edited field.
     pub fn unwrap_key(&self, user_id: &UserId, password_key: &PasswordKey) -> Result<SymmetricKey> {
-        let aad = associated_data(user_id, self.created, self.expiry, &self.fingerprint);
-        let plain = self.sealed.open(&password_key.subkey(PURPOSE), &aad)?;
+        let wrapped = self
+            .wrapped
+            .as_ref()
+            .ok_or_else(|| self.destroyed(user_id))?;
+        let plain = wrapped.unwrap_with(password_key, PURPOSE, &self.associated_data(user_id))?;
         if plain.len() != KEY_LEN {
             return Err(Error::Decryption);
         }
@@ -159,19 +200,39 @@ impl SymmetricRecord {
         Ok(key)
     }
 
-    /// Whether the key's lifetime is over at `now`.
+    /// Whether the key's active period is over at `now`.
     pub fn is_expired(&self, now: Timestamp) -> bool {
         now >= self.expiry
     }
+
+    /// The refusal for a destroyed version.
+    pub(crate) fn destroyed(&self, user_id: &UserId) -> Error {
+        Error::Destroyed {
+            user: user_id.to_string(),
+            version: self.version,
+            destroyed_at: self.destroyed_at.map(time::format),
+        }
+    }
+
+    /// Binds the ciphertext to its owner, role, version, lifetime and
+    /// fingerprint. Binding 1 (format 1 of the store) had no version.
+    fn associated_data(&self, user_id: &UserId) -> Vec<u8> {
+        let (created, expiry, fp) = (self.created, self.expiry, &self.fingerprint);
+        match self.binding {
+            1 => format!("secure-kms/v1/{user_id}/symmetric/{created}/{expiry}/{fp}"),
+            _ => format!(
+                "secure-kms/v2/{user_id}/symmetric/{}/{created}/{expiry}/{fp}",
+                self.version
+            ),
+        }
+        .into_bytes()
+    }
 }
 
-/// Binds the ciphertext to its owner, role, lifetime and fingerprint.
-fn associated_data(user_id: &UserId, created: f64, expiry: f64, fingerprint: &str) -> Vec<u8> {
-    format!("secure-kms/v1/{user_id}/symmetric/{created}/{expiry}/{fingerprint}").into_bytes()
-}
-
-/// Stores `key` for `user_id` in `store`, wrapped under `password_key`,
+/// Stores `key` for `user_id` in `store` as the user's next symmetric key
+/// version (the first for a new user), wrapped under `password_key` and
 /// expiring `expiry_time` seconds from now (the original's default is 3600).
+/// Returns the version.
 ///
 /// This changes `store` in memory only; [`crate::store::Store::update`] saves it.
 ///
@@ -184,8 +245,9 @@ fn associated_data(user_id: &UserId, created: f64, expiry: f64, fingerprint: &st
 /// let mut store = KeyStore::default();
 /// let alice = UserId::new("alice")?;
 /// let pk = PasswordKey::derive(&Password::new("pw".to_owned())?, &KdfParams::generate(MIN_ITERATIONS)?);
-/// store_symmetric_key(&mut store, &alice, &generate_symmetric_key()?, 3600, &pk)?;
+/// assert_eq!(store_symmetric_key(&mut store, &alice, &generate_symmetric_key()?, 3600, &pk)?, 1);
 /// assert!(!is_key_expired(&store, &alice, secure_kms::time::now())?);
+/// assert_eq!(store_symmetric_key(&mut store, &alice, &generate_symmetric_key()?, 3600, &pk)?, 2);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 ///
@@ -198,23 +260,34 @@ pub fn store_symmetric_key(
     key: &SymmetricKey,
     expiry_time: u64,
     password_key: &PasswordKey,
-) -> Result<()> {
-    let record = SymmetricRecord::wrap(user_id, key, time::now(), expiry_time, password_key)?;
-    store.entry(user_id).symmetric = Some(record);
-    Ok(())
+) -> Result<u32> {
+    // Nothing is added to the store unless the key is wrapped.
+    let version = store
+        .get(user_id)
+        .map_or(1, UserRecord::next_symmetric_version);
+    let wrapped = SymmetricVersion::wrap(
+        user_id,
+        version,
+        key,
+        time::now(),
+        expiry_time,
+        password_key,
+    )?;
+    store.entry(user_id).symmetric.push(wrapped);
+    Ok(version)
 }
 
-/// Whether the symmetric key of `user_id` has expired at `now`. An expired key
-/// is invalidated: it is refused for new use.
+/// Whether the primary (newest) symmetric key of `user_id` has expired at
+/// `now`. An expired key is deactivated: it is refused for new use.
 ///
 /// # Errors
 /// [`Error::UnknownUser`] when the user has no symmetric key.
 pub fn is_key_expired(store: &KeyStore, user_id: &UserId, now: Timestamp) -> Result<bool> {
-    Ok(symmetric_record(store, user_id)?.is_expired(now))
+    Ok(primary(store, user_id)?.is_expired(now))
 }
 
-/// Unwraps the symmetric key of `user_id` for new use, refusing it when it
-/// is revoked or has expired.
+/// Unwraps the primary symmetric key of `user_id` for new use, refusing it
+/// when it is revoked, destroyed or has expired.
 ///
 /// ```
 /// use secure_kms::kdf::{KdfParams, Password, PasswordKey, MIN_ITERATIONS};
@@ -236,8 +309,8 @@ pub fn is_key_expired(store: &KeyStore, user_id: &UserId, now: Timestamp) -> Res
 /// ```
 ///
 /// # Errors
-/// [`Error::UnknownUser`]; [`Error::Revoked`]; [`Error::Decryption`] for a
-/// wrong password; [`Error::Expired`].
+/// [`Error::UnknownUser`]; [`Error::Revoked`]; [`Error::Destroyed`];
+/// [`Error::Decryption`] for a wrong password; [`Error::Expired`].
 pub fn load_symmetric_key(
     store: &KeyStore,
     revoked: &RevocationList,
@@ -246,7 +319,7 @@ pub fn load_symmetric_key(
     now: Timestamp,
 ) -> Result<SymmetricKey> {
     check_not_revoked(revoked, store, user_id)?;
-    let record = symmetric_record(store, user_id)?;
+    let record = primary(store, user_id)?;
     let key = record.unwrap_key(user_id, password_key)?;
     if record.is_expired(now) {
         return Err(Error::Expired {
@@ -257,10 +330,10 @@ pub fn load_symmetric_key(
     Ok(key)
 }
 
-fn symmetric_record<'a>(store: &'a KeyStore, user_id: &UserId) -> Result<&'a SymmetricRecord> {
+fn primary<'a>(store: &'a KeyStore, user_id: &UserId) -> Result<&'a SymmetricVersion> {
     store
         .get(user_id)
-        .and_then(|r| r.symmetric.as_ref())
+        .and_then(|r| r.symmetric.last())
         .ok_or_else(|| Error::UnknownUser(user_id.to_string()))
 }
 
@@ -280,11 +353,14 @@ mod tests {
     #[test]
     fn wrap_then_unwrap_gives_the_key_back() {
         let (alice, pk, key) = setup();
-        let rec = SymmetricRecord::wrap(&alice, &key, 1000.0, 3600, &pk).unwrap();
+        let rec = SymmetricVersion::wrap(&alice, 1, &key, 1000.0, 3600, &pk).unwrap();
         assert_eq!(rec.expiry, 4600.0);
         assert_eq!(rec.unwrap_key(&alice, &pk).unwrap(), key);
         assert!(
-            !rec.sealed
+            !rec.wrapped
+                .as_ref()
+                .unwrap()
+                .sealed
                 .ciphertext
                 .windows(32)
                 .any(|w| w == key.as_bytes())
@@ -294,7 +370,7 @@ mod tests {
     #[test]
     fn edited_expiry_fingerprint_or_owner_is_refused() {
         let (alice, pk, key) = setup();
-        let rec = SymmetricRecord::wrap(&alice, &key, 1000.0, 3600, &pk).unwrap();
+        let rec = SymmetricVersion::wrap(&alice, 1, &key, 1000.0, 3600, &pk).unwrap();
 
         let mut longer = rec.clone();
         longer.expiry += 1e6;
@@ -312,15 +388,41 @@ mod tests {
 
         let bob = UserId::new("bob").unwrap();
         assert!(matches!(rec.unwrap_key(&bob, &pk), Err(Error::Decryption)));
+
+        // A version number moved to another key is caught too.
+        let mut renumbered = rec.clone();
+        renumbered.version = 2;
+        assert!(matches!(
+            renumbered.unwrap_key(&alice, &pk),
+            Err(Error::Decryption)
+        ));
+        let mut downgraded = rec.clone();
+        downgraded.binding = 1;
+        assert!(matches!(
+            downgraded.unwrap_key(&alice, &pk),
+            Err(Error::Decryption)
+        ));
+    }
+
+    #[test]
+    fn a_destroyed_version_is_refused_with_its_date() {
+        let (alice, pk, key) = setup();
+        let mut rec = SymmetricVersion::wrap(&alice, 3, &key, 1000.0, 3600, &pk).unwrap();
+        rec.wrapped = None;
+        rec.destroyed_at = Some(2000.0);
+        let err = rec.unwrap_key(&alice, &pk).unwrap_err();
+        assert!(matches!(err, Error::Destroyed { version: 3, .. }), "{err}");
+        assert!(err.to_string().contains("1970-01-01T00:33:20Z"), "{err}");
     }
 
     #[test]
     fn a_flipped_byte_in_the_wrapped_key_is_refused() {
         let (alice, pk, key) = setup();
-        let rec = SymmetricRecord::wrap(&alice, &key, 1000.0, 3600, &pk).unwrap();
-        for i in 0..rec.sealed.ciphertext.len() {
+        let rec = SymmetricVersion::wrap(&alice, 1, &key, 1000.0, 3600, &pk).unwrap();
+        let len = rec.wrapped.as_ref().unwrap().sealed.ciphertext.len();
+        for i in 0..len {
             let mut bad = rec.clone();
-            bad.sealed.ciphertext[i] ^= 0x40;
+            bad.wrapped.as_mut().unwrap().sealed.ciphertext[i] ^= 0x40;
             assert!(
                 matches!(bad.unwrap_key(&alice, &pk), Err(Error::Decryption)),
                 "byte {i}"
@@ -346,7 +448,7 @@ mod tests {
             Err(Error::Expired { .. })
         ));
         let mut revoked = RevocationList::default();
-        crate::revocation::revoke_key(&mut revoked, &store, &alice, Default::default(), now)
+        crate::revocation::revoke_key(&mut revoked, &store, &alice, Default::default(), None, now)
             .unwrap();
         assert!(matches!(
             load_symmetric_key(&store, &revoked, &alice, &pk, now),
@@ -362,9 +464,12 @@ mod tests {
         assert!(matches!(err, Error::InvalidLifetime(u64::MAX)), "{err}");
         assert!(store.is_empty());
         // The longest accepted lifetime still reads back from the file.
-        let rec = SymmetricRecord::wrap(&alice, &key, 0.0, LATEST_TIME as u64, &pk).unwrap();
+        let rec = SymmetricVersion::wrap(&alice, 1, &key, 0.0, LATEST_TIME as u64, &pk).unwrap();
         let json = serde_json::to_string(&rec).unwrap();
-        assert_eq!(serde_json::from_str::<SymmetricRecord>(&json).unwrap(), rec);
+        assert_eq!(
+            serde_json::from_str::<SymmetricVersion>(&json).unwrap(),
+            rec
+        );
     }
 
     #[test]

@@ -39,6 +39,34 @@ pub fn format(t: Timestamp) -> String {
     humantime::format_rfc3339_seconds(when).to_string()
 }
 
+/// Serialises a timestamp as RFC 3339 UTC text, for command output.
+pub(crate) fn serialize_rfc3339<S: serde::Serializer>(
+    t: &Timestamp,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&format(*t))
+}
+
+/// As [`serialize_rfc3339`], for an optional timestamp.
+pub(crate) fn serialize_rfc3339_optional<S: serde::Serializer>(
+    t: &Option<Timestamp>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    match t {
+        Some(t) => s.serialize_some(&format(*t)),
+        None => s.serialize_none(),
+    }
+}
+
+/// Serde check for an optional timestamp, as [`deserialize`].
+pub(crate) fn deserialize_optional<'de, D: Deserializer<'de>>(
+    d: D,
+) -> Result<Option<Timestamp>, D::Error> {
+    #[derive(Deserialize)]
+    struct Checked(#[serde(deserialize_with = "deserialize")] Timestamp);
+    Ok(Option::<Checked>::deserialize(d)?.map(|c| c.0))
+}
+
 /// Serde check: a timestamp read from a store file must be a time between
 /// 1970 and 9999; anything else (negative, 1e308) is an edited file.
 pub(crate) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Timestamp, D::Error> {

@@ -6,7 +6,7 @@
 use rsa::{PrivateKey, PublicKey};
 
 use crate::kdf::{KdfParams, Password, PasswordKey};
-use crate::pki::{decrypt_private_key, public_key_from_pem};
+use crate::keyring::{KeyVersion, versions};
 use crate::revocation::{RevocationList, check_not_revoked};
 use crate::store::{KeyStore, UserRecord};
 use crate::symmetric::SymmetricKey;
@@ -14,25 +14,36 @@ use crate::time::{self, Timestamp};
 use crate::user::UserId;
 use crate::{Error, Result};
 
-/// A user's keys in the clear, in memory only; each is zeroized on drop.
+/// The primary version of a user's keys in the clear, in memory only; each
+/// key is zeroized on drop.
 #[derive(Debug)]
 pub struct UnlockedUser {
     /// The record the keys came from, as it was in the store.
     pub record: UserRecord,
-    /// The AES-256 key, if the user has one.
+    /// The version unlocked: the primary.
+    pub version: u32,
+    /// The AES-256 key, if the version has one.
     pub symmetric: Option<SymmetricKey>,
-    /// The RSA key pair, if the user has one.
+    /// The RSA key pair, if the version has one.
     pub key_pair: Option<(PrivateKey, PublicKey)>,
+    /// The password-derived key that opened them, to wrap new versions
+    /// under the same password without another PBKDF2 run.
+    pub password_key: PasswordKey,
 }
 
 impl UnlockedUser {
     /// The symmetric key, refused once it has expired: an expired key is
-    /// invalidated for new use.
+    /// deactivated, not for new use.
     ///
     /// # Errors
     /// [`Error::Expired`]; [`Error::UnknownUser`] if there is no symmetric key.
     pub fn symmetric_key_for_use(&self, user_id: &UserId, now: Timestamp) -> Result<&SymmetricKey> {
-        match (&self.symmetric, &self.record.symmetric) {
+        let record = self
+            .record
+            .symmetric
+            .iter()
+            .find(|s| s.version == self.version);
+        match (&self.symmetric, record) {
             (Some(key), Some(record)) => {
                 if record.is_expired(now) {
                     Err(Error::Expired {
@@ -48,10 +59,10 @@ impl UnlockedUser {
     }
 }
 
-/// Checks `password` against every key `user_id` holds and returns them
-/// unwrapped, for use. Revoked keys are refused before anything is
-/// decrypted. Expiry is checked where the symmetric key is used
-/// ([`UnlockedUser::symmetric_key_for_use`]).
+/// Checks `password` against the primary key version of `user_id` and
+/// returns its keys unwrapped, for use. Revoked or destroyed keys are
+/// refused before anything is decrypted. Expiry is checked where the
+/// symmetric key is used ([`UnlockedUser::symmetric_key_for_use`]).
 ///
 /// ```
 /// use secure_kms::kdf::{KdfParams, Password, PasswordKey, MIN_ITERATIONS};
@@ -69,7 +80,7 @@ impl UnlockedUser {
 ///
 /// let mut revoked = RevocationList::default();
 /// assert!(unlock_user(&keys, &revoked, &alice, &password)?.symmetric.is_some());
-/// revoke_key(&mut revoked, &keys, &alice, Default::default(), 0.0)?;
+/// revoke_key(&mut revoked, &keys, &alice, Default::default(), None, 0.0)?;
 /// assert!(unlock_user(&keys, &revoked, &alice, &password).is_err());
 /// // The owner can still prove the password, to replace the keys.
 /// check_password(&keys, &alice, &password)?;
@@ -78,8 +89,8 @@ impl UnlockedUser {
 ///
 /// # Errors
 /// [`Error::UnknownUser`]; [`Error::Revoked`], with when and why;
-/// [`Error::Unlock`] for a wrong password or a corrupted key, without saying
-/// which.
+/// [`Error::Destroyed`]; [`Error::Unlock`] for a wrong password or a
+/// corrupted key, without saying which.
 pub fn unlock_user(
     keys: &KeyStore,
     revoked: &RevocationList,
@@ -87,68 +98,85 @@ pub fn unlock_user(
     password: &Password,
 ) -> Result<UnlockedUser> {
     check_not_revoked(revoked, keys, user_id)?;
-    unlock_unchecked(keys, user_id, password)
+    let record = record_of(keys, user_id)?;
+    let all = versions(record);
+    let primary = all
+        .last()
+        .ok_or_else(|| Error::UnknownUser(user_id.to_string()))?;
+    if !primary.has_material() {
+        return Err(Error::Destroyed {
+            user: user_id.to_string(),
+            version: primary.version,
+            destroyed_at: primary.destroyed_at().map(time::format),
+        });
+    }
+    unlock_version(record, primary, user_id, password)
 }
 
 /// Proves that `password` is the owner's, without handing out any key: what
-/// replacing revoked keys needs. Works whether or not the keys are revoked.
+/// revoking, rotating and destroying need. It opens the newest version that
+/// still holds key material, whether or not it is revoked or expired.
 ///
 /// # Errors
-/// [`Error::UnknownUser`]; [`Error::Unlock`] for a wrong password or a
-/// corrupted key.
-pub fn check_password(keys: &KeyStore, user_id: &UserId, password: &Password) -> Result<()> {
-    unlock_unchecked(keys, user_id, password).map(drop)
-}
-
-fn unlock_unchecked(
+/// [`Error::UnknownUser`]; [`Error::NothingToUnlock`] when every version is
+/// destroyed; [`Error::Unlock`] for a wrong password or a corrupted key.
+pub fn check_password(
     keys: &KeyStore,
     user_id: &UserId,
     password: &Password,
+) -> Result<PasswordKey> {
+    let record = record_of(keys, user_id)?;
+    let all = versions(record);
+    if all.is_empty() {
+        return Err(Error::UnknownUser(user_id.to_string()));
+    }
+    let newest = all
+        .iter()
+        .rev()
+        .find(|v| v.has_material())
+        .ok_or_else(|| Error::NothingToUnlock(user_id.to_string()))?;
+    Ok(unlock_version(record, newest, user_id, password)?.password_key)
+}
+
+fn record_of<'a>(keys: &'a KeyStore, user_id: &UserId) -> Result<&'a UserRecord> {
+    keys.get(user_id)
+        .ok_or_else(|| Error::UnknownUser(user_id.to_string()))
+}
+
+fn unlock_version(
+    record: &UserRecord,
+    version: &KeyVersion<'_>,
+    user_id: &UserId,
+    password: &Password,
 ) -> Result<UnlockedUser> {
-    let record = keys
-        .get(user_id)
-        .ok_or_else(|| Error::UnknownUser(user_id.to_string()))?;
     let wrong = |e: Error| match e {
         Error::Decryption => Error::Unlock(user_id.to_string()),
         other => other,
     };
     let mut cached: Option<PasswordKey> = None;
-
-    let key_pair = match (&record.private, &record.public) {
-        (Some(private), Some(public_pem)) => {
-            let pk = key_for(&mut cached, password, &private.kdf);
-            let private_key = decrypt_private_key(private, pk, user_id).map_err(wrong)?;
-            let public_key = public_key_from_pem(public_pem)?;
-            if private_key.to_public_key() != public_key {
-                // The public key in the file is not the private key's.
-                return Err(Error::Unlock(user_id.to_string()));
-            }
-            Some((private_key, public_key))
+    let key_pair = match version.asymmetric {
+        Some(pair) if pair.private.is_some() => {
+            let kdf = &pair.private.as_ref().expect("checked").kdf;
+            let pk = key_for(&mut cached, password, kdf);
+            Some(pair.unlock(user_id, pk).map_err(wrong)?)
         }
-        (Some(private), None) => {
-            // Half a pair: the private key still proves the password, and the
-            // caller sees an incomplete record that can only be replaced.
-            let pk = key_for(&mut cached, password, &private.kdf);
-            decrypt_private_key(private, pk, user_id).map_err(wrong)?;
-            None
-        }
-        // A public key alone holds no secret and proves nothing.
-        (None, _) => None,
+        _ => None,
     };
-    let symmetric = match &record.symmetric {
-        Some(sym) => {
-            let pk = key_for(&mut cached, password, &sym.kdf);
+    let symmetric = match version.symmetric {
+        Some(sym) if sym.wrapped.is_some() => {
+            let kdf = &sym.wrapped.as_ref().expect("checked").kdf;
+            let pk = key_for(&mut cached, password, kdf);
             Some(sym.unwrap_key(user_id, pk).map_err(wrong)?)
         }
-        None => None,
+        _ => None,
     };
-    if !record.has_keys() {
-        return Err(Error::UnknownUser(user_id.to_string()));
-    }
+    let password_key = cached.ok_or_else(|| Error::UnknownUser(user_id.to_string()))?;
     Ok(UnlockedUser {
         record: record.clone(),
+        version: version.version,
         symmetric,
         key_pair,
+        password_key,
     })
 }
 
@@ -180,7 +208,7 @@ mod tests {
             let (private_key, public_key) = generate_asymmetric_keys().unwrap();
             store_symmetric_key(&mut keys, &id, &generate_symmetric_key().unwrap(), 60, &pk)
                 .unwrap();
-            store_asymmetric_keys(&mut keys, &id, &private_key, &public_key, &pk).unwrap();
+            store_asymmetric_keys(&mut keys, &id, &private_key, &public_key, 60, &pk).unwrap();
         }
         keys
     }
@@ -201,12 +229,7 @@ mod tests {
         let sym = unlocked.symmetric.unwrap();
         assert_eq!(
             sym.fingerprint(),
-            keys.get(&alice)
-                .unwrap()
-                .symmetric
-                .as_ref()
-                .unwrap()
-                .fingerprint
+            keys.get(&alice).unwrap().symmetric[0].fingerprint
         );
         assert!(unlocked.key_pair.is_some());
     }
@@ -230,8 +253,8 @@ mod tests {
     fn a_public_key_swapped_in_from_another_user_is_refused() {
         let mut keys = store_for(&["alice", "bob"]);
         let (alice, bob) = (UserId::new("alice").unwrap(), UserId::new("bob").unwrap());
-        let bob_public = keys.get(&bob).unwrap().public.clone();
-        keys.entry(&alice).public = bob_public;
+        let bob_public = keys.get(&bob).unwrap().asymmetric[0].public.clone();
+        keys.entry(&alice).asymmetric[0].public = bob_public;
         assert!(matches!(
             unlock_user(&keys, &none(), &alice, &pw("alice-pw")),
             Err(Error::Unlock(_))
@@ -263,6 +286,7 @@ mod tests {
             &keys,
             &alice,
             RevocationReason::KeyCompromise,
+            None,
             0.0,
         )
         .unwrap();
@@ -310,7 +334,7 @@ mod tests {
             &sym_key,
         )
         .unwrap();
-        store_asymmetric_keys(&mut keys, &id, &private_key, &public_key, &rsa_key).unwrap();
+        store_asymmetric_keys(&mut keys, &id, &private_key, &public_key, 60, &rsa_key).unwrap();
         let unlocked = unlock_user(&keys, &none(), &id, &password).unwrap();
         assert!(unlocked.symmetric.is_some() && unlocked.key_pair.is_some());
         assert!(matches!(

@@ -11,6 +11,8 @@ use aes_gcm::{
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
+use crate::kdf::{KdfParams, PasswordKey};
+use crate::store::NoUnknownFields;
 use crate::{Error, Result};
 
 /// GCM nonce length in bytes (96 bits, SP 800-38D section 8.2's recommendation).
@@ -126,6 +128,55 @@ impl Sealed {
         match self.cipher {
             CipherName::Aes256Gcm => open(key, &self.nonce, aad, &self.ciphertext),
         }
+    }
+}
+
+/// A secret wrapped under a password: how the wrapping key was derived
+/// (`salt`, `kdf`, `iterations`) and the sealed bytes (`key`, `nonce`,
+/// `cipher`). Each key version in `key_store.json` holds one until it is
+/// destroyed.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct WrappedKey {
+    /// How the wrapping key was derived from the password.
+    #[serde(flatten)]
+    pub kdf: KdfParams,
+    /// The sealed secret.
+    #[serde(flatten)]
+    pub sealed: Sealed,
+    /// Refuses fields this version does not know, so none is dropped.
+    #[serde(flatten)]
+    pub unknown: NoUnknownFields,
+}
+
+impl WrappedKey {
+    /// Seals `secret` under the `purpose` subkey of `password_key`.
+    ///
+    /// # Errors
+    /// [`Error::Rng`] if the system's random source fails.
+    pub fn wrap(
+        password_key: &PasswordKey,
+        purpose: &str,
+        aad: &[u8],
+        secret: &[u8],
+    ) -> Result<Self> {
+        Ok(WrappedKey {
+            kdf: password_key.params().clone(),
+            sealed: Sealed::seal(&password_key.subkey(purpose), aad, secret)?,
+            unknown: NoUnknownFields,
+        })
+    }
+
+    /// Opens the secret. `password_key` must come from [`WrappedKey::kdf`].
+    ///
+    /// # Errors
+    /// [`Error::Decryption`] for a wrong password or any modified byte.
+    pub fn unwrap_with(
+        &self,
+        password_key: &PasswordKey,
+        purpose: &str,
+        aad: &[u8],
+    ) -> Result<Zeroizing<Vec<u8>>> {
+        self.sealed.open(&password_key.subkey(purpose), aad)
     }
 }
 

@@ -96,7 +96,7 @@ const EXPECTED: &[(&str, &str)] = &[
         "invalid type: integer `5`, expected struct UserRecord",
     ),
     ("fail_revoked_bad_user_id", "invalid user ID \"../etc\""),
-    ("fail_revoked_format_2", "format 2 is not understood"),
+    ("fail_revoked_format_9", "format 9 is not understood"),
     ("fail_revoked_negative_time", "timestamp -3 is not a time"),
     (
         "fail_revoked_not_a_list",
@@ -122,7 +122,11 @@ const EXPECTED: &[(&str, &str)] = &[
         "fail_unknown_field_in_symmetric",
         "unknown field `rotation`",
     ),
-    ("fail_unknown_format_version", "format 2 is not understood"),
+    ("fail_unknown_format_version", "format 9 is not understood"),
+    (
+        "fail_format_2_record_in_format_1_shape",
+        "a format 2 record cannot hold `private` in that form",
+    ),
     ("fail_unknown_kdf", "unknown variant `md5`"),
     ("fail_user_id_with_a_space", "invalid user ID \"bob smith\""),
     ("fail_utf8_bom", "UTF-8 byte order mark"),

@@ -1,0 +1,425 @@
+//! The audit log, `audit.log` in the store folder: one JSON line per event
+//! (keys created, rotated, revoked, destroyed, exported; a password that
+//! failed), each holding the SHA-256 of the line before it.
+//!
+//! The lines form a hash chain, as in Certificate Transparency's logs or
+//! git's commits: editing, removing, inserting or reordering a line breaks
+//! the link to the line after it, and [`verify`] names the first line where
+//! that happens. A chain does not stop someone who rewrites every line
+//! after the one they edit, or who cuts lines off the end; [`verify`]
+//! catches the second by checking that each change in the store has its
+//! event (see `README.md`, "Audit log"). No secret is ever written here:
+//! only user IDs, versions, key fingerprints, reasons and times.
+//!
+//! Lines are appended under the store's lock, in the same step as the
+//! change they record ([`crate::store::Store::update`]).
+
+use std::fs::{self, OpenOptions};
+use std::io::{ErrorKind, Write};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::fingerprint::sha256_hex;
+use crate::revocation::RevocationReason;
+use crate::time::{self, Timestamp};
+use crate::user::UserId;
+use crate::{Error, Result};
+
+/// The audit log's file name in the store folder.
+pub const AUDIT_FILE: &str = "audit.log";
+
+/// What the `prev` field of the first line holds: there is no line before.
+pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+/// The kinds of event.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EventKind {
+    /// A user's first keys were made.
+    Created,
+    /// A new key version was made and became the primary.
+    Rotated,
+    /// A version was put on the revocation list.
+    Revoked,
+    /// A version's key material was erased.
+    Destroyed,
+    /// A key left the store in a file.
+    Exported,
+    /// A password did not unlock a user's keys.
+    AuthenticationFailed,
+}
+
+impl std::fmt::Display for EventKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let v = serde_json::to_value(self).map_err(|_| std::fmt::Error)?;
+        f.write_str(v.as_str().unwrap_or_default())
+    }
+}
+
+/// One event, before it is numbered and chained.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    /// What happened.
+    pub event: EventKind,
+    /// To whose keys.
+    pub user: String,
+    /// Which key version, where one is concerned.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<u32>,
+    /// The symmetric key's ID (its SHA-256), where one is concerned.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub symmetric_fingerprint: Option<String>,
+    /// The RSA key pair's ID (its public key's SHA-256), where one is concerned.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub public_key_fingerprint: Option<String>,
+    /// Why, for a revocation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<RevocationReason>,
+    /// The command or step that caused it (`keygen`, `session`, ...).
+    pub command: String,
+}
+
+impl Event {
+    /// An event about `user`'s keys as a whole.
+    pub fn new(event: EventKind, user: &UserId, command: &str) -> Self {
+        Event {
+            event,
+            user: user.to_string(),
+            version: None,
+            symmetric_fingerprint: None,
+            public_key_fingerprint: None,
+            reason: None,
+            command: command.to_owned(),
+        }
+    }
+
+    /// The same event about one key version, with its key IDs.
+    pub fn for_version(
+        mut self,
+        version: u32,
+        symmetric_fingerprint: Option<&str>,
+        public_key_fingerprint: Option<&str>,
+    ) -> Self {
+        self.version = Some(version);
+        self.symmetric_fingerprint = symmetric_fingerprint.map(str::to_owned);
+        self.public_key_fingerprint = public_key_fingerprint.map(str::to_owned);
+        self
+    }
+}
+
+/// One line of `audit.log`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Entry {
+    /// 1 for the first line, then one more on each line.
+    pub seq: u64,
+    /// When, in seconds since the epoch.
+    pub time: Timestamp,
+    /// When, as RFC 3339 UTC, for people reading the file.
+    pub time_utc: String,
+    /// The event.
+    #[serde(flatten)]
+    pub event: Event,
+    /// SHA-256 (hex) of the previous line's bytes, without its newline;
+    /// [`GENESIS`] on the first line.
+    pub prev: String,
+}
+
+/// Appends `events` to the log in `dir`, chained to its last line, and
+/// flushes the file to disk. Call it with the store's lock held.
+///
+/// # Errors
+/// [`Error::SymbolicLink`] if the log is a symbolic link; [`Error::Io`] if
+/// it cannot be read or written.
+pub(crate) fn append(dir: &Path, events: &[Event]) -> Result<()> {
+    if events.is_empty() {
+        return Ok(());
+    }
+    let path = dir.join(AUDIT_FILE);
+    let io = |action| {
+        let path = path.clone();
+        move |source| Error::Io {
+            action,
+            path,
+            source,
+        }
+    };
+    if fs::symlink_metadata(&path).is_ok_and(|m| m.file_type().is_symlink()) {
+        return Err(Error::SymbolicLink(path));
+    }
+    let existing = match fs::read(&path) {
+        Ok(bytes) => bytes,
+        Err(e) if e.kind() == ErrorKind::NotFound => Vec::new(),
+        Err(e) => return Err(io("read")(e)),
+    };
+    let (mut seq, mut prev) = match last_line(&existing) {
+        Some(line) => {
+            // A last line that does not parse still gets chained to, so that
+            // `audit --verify` shows it as the first broken line.
+            let seq = serde_json::from_slice::<Entry>(line).map_or(0, |e| e.seq);
+            (seq, sha256_hex(line))
+        }
+        None => (0, GENESIS.to_owned()),
+    };
+    let mut text = String::new();
+    // A file cut short in the middle of a line: start on a fresh line.
+    if existing.last().is_some_and(|&b| b != b'\n') {
+        text.push('\n');
+    }
+    let now = time::now();
+    for event in events {
+        seq += 1;
+        let entry = Entry {
+            seq,
+            time: now,
+            time_utc: time::format(now),
+            event: event.clone(),
+            prev,
+        };
+        let line = serde_json::to_string(&entry).expect("audit entries always serialise");
+        prev = sha256_hex(line.as_bytes());
+        text.push_str(&line);
+        text.push('\n');
+    }
+    let mut file = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(0o600)
+        .open(&path)
+        .map_err(io("open"))?;
+    // One write call: the lines land together.
+    file.write_all(text.as_bytes()).map_err(io("write"))?;
+    file.sync_all().map_err(io("flush"))
+}
+
+fn last_line(bytes: &[u8]) -> Option<&[u8]> {
+    bytes
+        .strip_suffix(b"\n")
+        .unwrap_or(bytes)
+        .split(|&b| b == b'\n')
+        .next_back()
+        .filter(|l| !l.is_empty())
+}
+
+/// Reads the log in `dir` (empty if there is none), checking the chain.
+///
+/// ```
+/// let dir = tempfile::tempdir()?;
+/// assert!(secure_kms::audit::verify(dir.path())?.is_empty());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+///
+/// # Errors
+/// [`Error::AuditBroken`] naming the first line that is not the one the
+/// chain expects, and why; [`Error::Io`] if the file cannot be read.
+pub fn verify(dir: &Path) -> Result<Vec<Entry>> {
+    let path = dir.join(AUDIT_FILE);
+    let bytes = match fs::read(&path) {
+        Ok(bytes) => bytes,
+        Err(e) if e.kind() == ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(source) => {
+            return Err(Error::Io {
+                action: "read",
+                path,
+                source,
+            });
+        }
+    };
+    check_chain(&bytes)
+}
+
+/// The chain check of [`verify`], on the file's bytes.
+pub(crate) fn check_chain(bytes: &[u8]) -> Result<Vec<Entry>> {
+    let broken = |line: usize, problem: String| Error::AuditBroken { line, problem };
+    let body = match bytes.strip_suffix(b"\n") {
+        Some(body) => body,
+        None if bytes.is_empty() => return Ok(Vec::new()),
+        None => {
+            let line = bytes.split(|&b| b == b'\n').count();
+            return Err(broken(
+                line,
+                "the file does not end with a complete line: it was cut short".to_owned(),
+            ));
+        }
+    };
+    let mut entries = Vec::new();
+    let mut prev_hash = GENESIS.to_owned();
+    for (i, raw) in body.split(|&b| b == b'\n').enumerate() {
+        let n = i + 1;
+        let entry: Entry = serde_json::from_slice(raw).map_err(|e| {
+            broken(
+                n,
+                format!("it is not an audit event ({e}): edited, or cut short"),
+            )
+        })?;
+        if entry.seq != n as u64 {
+            let why = if entry.seq > n as u64 {
+                "a line before it was removed, or lines were reordered"
+            } else {
+                "a line was inserted before it, or lines were reordered"
+            };
+            return Err(broken(
+                n,
+                format!(
+                    "it holds event number {} where {n} was due: {why}",
+                    entry.seq
+                ),
+            ));
+        }
+        if entry.prev != prev_hash {
+            // The numbering is intact, so the line above changed after this
+            // one recorded its hash (or this line's `prev` was edited).
+            return Err(broken(
+                n - 1,
+                format!(
+                    "its SHA-256 is no longer the one line {n} recorded: line {} was edited",
+                    n - 1
+                ),
+            ));
+        }
+        prev_hash = sha256_hex(raw);
+        entries.push(entry);
+    }
+    Ok(entries)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn alice() -> UserId {
+        UserId::new("alice").unwrap()
+    }
+
+    fn log_of(n: usize) -> (tempfile::TempDir, Vec<String>) {
+        let dir = tempfile::tempdir().unwrap();
+        for i in 0..n {
+            let kind = if i == 0 {
+                EventKind::Created
+            } else {
+                EventKind::Rotated
+            };
+            let e = Event::new(kind, &alice(), "test").for_version(i as u32 + 1, None, None);
+            append(dir.path(), &[e]).unwrap();
+        }
+        let text = fs::read_to_string(dir.path().join(AUDIT_FILE)).unwrap();
+        let lines = text.lines().map(str::to_owned).collect();
+        (dir, lines)
+    }
+
+    fn broken_at(lines: &[String]) -> (usize, String) {
+        let text: String = lines.iter().map(|l| format!("{l}\n")).collect();
+        match check_chain(text.as_bytes()) {
+            Err(Error::AuditBroken { line, problem }) => (line, problem),
+            other => panic!("expected a broken chain, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn appended_lines_chain_and_verify() {
+        let (dir, lines) = log_of(4);
+        let entries = verify(dir.path()).unwrap();
+        assert_eq!(entries.len(), 4);
+        assert_eq!(entries[0].prev, GENESIS);
+        assert_eq!(entries[3].prev, sha256_hex(lines[2].as_bytes()));
+        assert_eq!(entries[3].event.version, Some(4));
+        use std::os::unix::fs::PermissionsExt;
+        let mode = fs::metadata(dir.path().join(AUDIT_FILE))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+
+    #[test]
+    fn an_edited_line_is_named() {
+        let (_dir, mut lines) = log_of(4);
+        lines[1] = lines[1].replace("\"alice\"", "\"mallory\"");
+        let (line, problem) = broken_at(&lines);
+        assert_eq!(line, 2, "{problem}");
+        assert!(problem.contains("edited"), "{problem}");
+    }
+
+    #[test]
+    fn a_removed_line_is_named() {
+        let (_dir, mut lines) = log_of(4);
+        lines.remove(1);
+        let (line, problem) = broken_at(&lines);
+        assert_eq!(line, 2);
+        assert!(problem.contains("removed"), "{problem}");
+    }
+
+    #[test]
+    fn swapped_lines_are_named() {
+        let (_dir, mut lines) = log_of(4);
+        lines.swap(1, 2);
+        let (line, problem) = broken_at(&lines);
+        assert_eq!(line, 2);
+        assert!(problem.contains("reordered"), "{problem}");
+    }
+
+    #[test]
+    fn an_inserted_line_is_named() {
+        let (_dir, mut lines) = log_of(3);
+        let copy = lines[0].clone();
+        lines.insert(2, copy);
+        let (line, problem) = broken_at(&lines);
+        assert_eq!(line, 3);
+        assert!(problem.contains("inserted"), "{problem}");
+    }
+
+    #[test]
+    fn a_file_cut_in_the_middle_of_a_line_is_named() {
+        let (_dir, lines) = log_of(3);
+        let text: String = lines.iter().map(|l| format!("{l}\n")).collect();
+        let cut = &text.as_bytes()[..lines[0].len() + 1 + lines[1].len() / 2];
+        match check_chain(cut) {
+            Err(Error::AuditBroken { line, problem }) => {
+                assert_eq!(line, 2);
+                assert!(problem.contains("cut short"), "{problem}");
+            }
+            other => panic!("{other:?}"),
+        }
+        // A line cut in the middle, with lines after it.
+        let mut lines = lines;
+        let half = lines[1].len() / 2;
+        lines[1].truncate(half);
+        let (line, problem) = broken_at(&lines);
+        assert_eq!(line, 2);
+        assert!(problem.contains("not an audit event"), "{problem}");
+    }
+
+    #[test]
+    fn appending_after_a_cut_line_starts_a_new_line() {
+        let (dir, lines) = log_of(2);
+        let path = dir.path().join(AUDIT_FILE);
+        let cut = format!("{}\n{}", lines[0], &lines[1][..10]);
+        fs::write(&path, cut).unwrap();
+        append(
+            dir.path(),
+            &[Event::new(
+                EventKind::AuthenticationFailed,
+                &alice(),
+                "test",
+            )],
+        )
+        .unwrap();
+        let text = fs::read_to_string(&path).unwrap();
+        assert_eq!(text.lines().count(), 3);
+        assert!(matches!(
+            check_chain(text.as_bytes()),
+            Err(Error::AuditBroken { line: 2, .. })
+        ));
+    }
+
+    #[test]
+    fn events_print_as_stored() {
+        assert_eq!(
+            EventKind::AuthenticationFailed.to_string(),
+            "authentication_failed"
+        );
+        assert_eq!(EventKind::Created.to_string(), "created");
+    }
+}

@@ -1,0 +1,333 @@
+//! The lifecycle operations behind the subcommands: each checks what it is
+//! given, does the slow work (PBKDF2, RSA key generation) before taking the
+//! store's lock, then changes the store and logs its events in one locked
+//! step. Each returns what happened as data, which the binary prints as a
+//! table, plain lines or JSON.
+
+use serde::Serialize;
+
+use crate::audit::{Event, EventKind};
+use crate::kdf::{KdfParams, Password, PasswordKey};
+use crate::keyring::{self, DestroyOutcome, KeyState, VersionStatus};
+use crate::pki::{generate_asymmetric_keys, store_asymmetric_keys};
+use crate::revocation::{Revocation, RevocationReason, RevokeOutcome, revoke_key};
+use crate::store::{KeyStore, Store, UserRecord};
+use crate::symmetric::{generate_symmetric_key, store_symmetric_key};
+use crate::time::{self, Timestamp};
+use crate::unlock::check_password;
+use crate::user::UserId;
+use crate::{Error, Result};
+
+/// A key version just made.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct NewVersion {
+    /// Whose keys.
+    pub user: String,
+    /// The version number.
+    pub version: u32,
+    /// The symmetric key's ID.
+    pub symmetric_fingerprint: String,
+    /// The RSA pair's ID.
+    pub public_key_fingerprint: String,
+    /// When it was made (RFC 3339 UTC in JSON output).
+    #[serde(serialize_with = "crate::time::serialize_rfc3339")]
+    pub created: Timestamp,
+    /// When its active period ends (RFC 3339 UTC in JSON output).
+    #[serde(serialize_with = "crate::time::serialize_rfc3339")]
+    pub expiry: Timestamp,
+    /// The user's whole record as stored with it.
+    #[serde(skip)]
+    pub record: UserRecord,
+}
+
+/// Makes a symmetric key and an RSA pair and adds them to `user_id`'s rings
+/// as the next version, the new primary, logging `kind` (created or rotated).
+/// `expected` is the record the caller saw: if another run changed it in
+/// the meantime, nothing is written.
+///
+/// # Errors
+/// [`Error::Conflict`]; [`Error::InvalidLifetime`]; as [`Store::update`].
+pub fn add_version(
+    store: &Store,
+    user_id: &UserId,
+    password_key: &PasswordKey,
+    expiry_time: u64,
+    expected: Option<&UserRecord>,
+    kind: EventKind,
+    command: &str,
+) -> Result<NewVersion> {
+    let symmetric = generate_symmetric_key()?;
+    let (private_key, public_key) = generate_asymmetric_keys()?;
+    store.update(|keys, _, events| {
+        if keys.get(user_id) != expected {
+            return Err(Error::Conflict(user_id.to_string()));
+        }
+        store_symmetric_key(keys, user_id, &symmetric, expiry_time, password_key)?;
+        store_asymmetric_keys(
+            keys,
+            user_id,
+            &private_key,
+            &public_key,
+            expiry_time,
+            password_key,
+        )?;
+        let record = keys.get(user_id).expect("just stored");
+        let (sym, asym) = (
+            record.symmetric.last().expect("just stored"),
+            record.asymmetric.last().expect("just stored"),
+        );
+        events.push(Event::new(kind, user_id, command).for_version(
+            sym.version,
+            Some(&sym.fingerprint),
+            Some(&asym.fingerprint),
+        ));
+        Ok(NewVersion {
+            user: user_id.to_string(),
+            version: sym.version,
+            symmetric_fingerprint: sym.fingerprint.clone(),
+            public_key_fingerprint: asym.fingerprint.clone(),
+            created: sym.created,
+            expiry: sym.expiry,
+            record: record.clone(),
+        })
+    })
+}
+
+/// `keygen`: a new user's first keys (version 1), wrapped under a key
+/// stretched from `password` with `iterations` rounds of PBKDF2.
+///
+/// # Errors
+/// [`Error::UserExists`] if the user has keys (rotation makes new ones);
+/// as [`add_version`].
+pub fn keygen(
+    store: &Store,
+    user_id: &UserId,
+    password: &Password,
+    expiry_time: u64,
+    iterations: u32,
+) -> Result<NewVersion> {
+    let (keys, _) = store.load()?;
+    let existing = keys.get(user_id);
+    if existing.is_some_and(|r| !r.symmetric.is_empty() || !r.asymmetric.is_empty()) {
+        return Err(Error::UserExists(user_id.to_string()));
+    }
+    store.check_writable()?;
+    let password_key = PasswordKey::derive(password, &KdfParams::generate(iterations)?);
+    add_version(
+        store,
+        user_id,
+        &password_key,
+        expiry_time,
+        existing,
+        EventKind::Created,
+        "keygen",
+    )
+}
+
+/// Proves that `password` is `user_id`'s before a change; a wrong one is
+/// logged as a failed authentication, and the error returned.
+///
+/// # Errors
+/// As [`check_password`].
+pub fn authenticate(
+    store: &Store,
+    keys: &KeyStore,
+    user_id: &UserId,
+    password: &Password,
+    command: &str,
+) -> Result<PasswordKey> {
+    check_password(keys, user_id, password).inspect_err(|e| {
+        if matches!(e, Error::Unlock(_)) {
+            // The refusal matters more than the log line: if the log cannot
+            // be written, the wrong password is still reported.
+            let _ = store.log(Event::new(
+                EventKind::AuthenticationFailed,
+                user_id,
+                command,
+            ));
+        }
+    })
+}
+
+/// `rotate`: makes version n+1 of both keys, under the same password. The
+/// old versions stay, deactivated. Works after a revocation too, which is
+/// how a user gets fresh keys.
+///
+/// # Errors
+/// [`Error::UnknownUser`]; [`Error::Unlock`]; as [`add_version`].
+pub fn rotate(
+    store: &Store,
+    user_id: &UserId,
+    password: &Password,
+    expiry_time: u64,
+) -> Result<NewVersion> {
+    let (keys, _) = store.load()?;
+    store.check_writable()?;
+    let password_key = authenticate(store, &keys, user_id, password, "rotate")?;
+    add_version(
+        store,
+        user_id,
+        &password_key,
+        expiry_time,
+        keys.get(user_id),
+        EventKind::Rotated,
+        "rotate",
+    )
+}
+
+/// `revoke`: puts `version` (or every version) of `user_id` on the
+/// revocation list, after the owner's password.
+///
+/// # Errors
+/// [`Error::UnknownUser`]; [`Error::UnknownVersion`]; [`Error::Unlock`].
+pub fn revoke(
+    store: &Store,
+    user_id: &UserId,
+    password: &Password,
+    reason: RevocationReason,
+    version: Option<u32>,
+    command: &str,
+) -> Result<RevokeOutcome> {
+    let (keys, _) = store.load()?;
+    check_version(&keys, user_id, version)?;
+    authenticate(store, &keys, user_id, password, command)?;
+    store.update(|keys, revoked, events| {
+        let outcome = revoke_key(revoked, keys, user_id, reason, version, time::now())?;
+        for entry in &outcome.revoked {
+            let mut event = Event::new(EventKind::Revoked, user_id, command);
+            if let Some(v) = entry.version {
+                event = event.for_version(
+                    v,
+                    entry.symmetric_fingerprint.as_deref(),
+                    entry.public_key_fingerprint.as_deref(),
+                );
+            }
+            event.reason = Some(entry.reason);
+            events.push(event);
+        }
+        Ok(outcome)
+    })
+}
+
+/// `destroy`: erases the material of `version` of `user_id`, after the
+/// owner's password (see [`keyring::destroy`] for `force`).
+///
+/// # Errors
+/// As [`keyring::destroy`]; [`Error::Unlock`].
+pub fn destroy(
+    store: &Store,
+    user_id: &UserId,
+    password: &Password,
+    version: u32,
+    force: bool,
+) -> Result<DestroyOutcome> {
+    let (keys, revoked) = store.load()?;
+    check_version(&keys, user_id, Some(version))?;
+    // Refuse before the slow password check when the answer is known.
+    keyring::destroy(&mut keys.clone(), &revoked, user_id, version, force, 0.0)?;
+    authenticate(store, &keys, user_id, password, "destroy")?;
+    store.update(|keys, revoked, events| {
+        let outcome = keyring::destroy(keys, revoked, user_id, version, force, time::now())?;
+        if outcome == DestroyOutcome::Destroyed {
+            let record = keys.get(user_id).expect("destroy found the user");
+            let v = keyring::versions(record)
+                .into_iter()
+                .find(|v| v.version == version)
+                .expect("destroy found the version");
+            events.push(
+                Event::new(EventKind::Destroyed, user_id, "destroy").for_version(
+                    version,
+                    v.symmetric_fingerprint(),
+                    v.public_key_fingerprint(),
+                ),
+            );
+        }
+        Ok(outcome)
+    })
+}
+
+fn check_version(keys: &KeyStore, user_id: &UserId, version: Option<u32>) -> Result<()> {
+    let record = keys
+        .get(user_id)
+        .ok_or_else(|| Error::UnknownUser(user_id.to_string()))?;
+    match version {
+        Some(n) if !keyring::versions(record).iter().any(|v| v.version == n) => {
+            Err(Error::UnknownVersion {
+                user: user_id.to_string(),
+                version: n,
+            })
+        }
+        _ => Ok(()),
+    }
+}
+
+/// What `status` shows for one user.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct UserStatus {
+    /// The user.
+    pub user: String,
+    /// Every version, oldest first.
+    pub versions: Vec<VersionStatus>,
+}
+
+/// `status`: the state of each of `user_id`'s key versions at `now`.
+///
+/// # Errors
+/// [`Error::UnknownUser`]; as [`Store::load`].
+pub fn status(store: &Store, user_id: &UserId, now: Timestamp) -> Result<UserStatus> {
+    let (keys, revoked) = store.load()?;
+    let record = keys
+        .get(user_id)
+        .ok_or_else(|| Error::UnknownUser(user_id.to_string()))?;
+    Ok(UserStatus {
+        user: user_id.to_string(),
+        versions: keyring::status(record, &revoked, user_id, now),
+    })
+}
+
+/// One line of `list`.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct UserSummary {
+    /// The user.
+    pub user: String,
+    /// How many versions the user has.
+    pub versions: usize,
+    /// The primary (newest) version, if any.
+    pub primary: Option<u32>,
+    /// The primary's state.
+    pub state: Option<KeyState>,
+    /// When the primary's active period ends (RFC 3339 UTC in JSON output).
+    #[serde(serialize_with = "crate::time::serialize_rfc3339_optional")]
+    pub active_until: Option<Timestamp>,
+}
+
+/// `list`: every user, with the state of the primary version at `now`.
+///
+/// # Errors
+/// As [`Store::load`].
+pub fn list(store: &Store, now: Timestamp) -> Result<Vec<UserSummary>> {
+    let (keys, revoked) = store.load()?;
+    let mut out = Vec::new();
+    for id in keys.user_ids() {
+        let user_id = UserId::new(id)?;
+        let record = keys.get(&user_id).expect("listed");
+        let versions = keyring::status(record, &revoked, &user_id, now);
+        let primary = versions.last();
+        out.push(UserSummary {
+            user: id.to_owned(),
+            versions: versions.len(),
+            primary: primary.map(|v| v.version),
+            state: primary.map(|v| v.state),
+            active_until: primary.map(|v| v.active_until),
+        });
+    }
+    Ok(out)
+}
+
+/// `revoked`: the revocation list, oldest first.
+///
+/// # Errors
+/// As [`Store::load`].
+pub fn revoked(store: &Store) -> Result<Vec<Revocation>> {
+    Ok(store.load()?.1.entries().to_vec())
+}

@@ -1,0 +1,485 @@
+//! Key versions and their states, after NIST SP 800-57 Part 1 Rev. 5,
+//! section 7 ("Key states and transitions").
+//!
+//! Each user has a ring of symmetric key versions and a ring of RSA key
+//! versions. [`crate::commands::rotate`] adds version n+1 to both, and it becomes the
+//! primary; older versions stay, for decrypting and verifying only, until
+//! [`destroy`] erases their material. A version's state follows from its
+//! timestamps and the revocation list:
+//!
+//! | state | when | may |
+//! |---|---|---|
+//! | active | from creation until its expiry, or until a newer version is made | encrypt, decrypt, sign, verify |
+//! | deactivated | its cryptoperiod has ended (expired or superseded) | decrypt, verify |
+//! | compromised | it is on the revocation list | nothing |
+//! | destroyed | its key material was erased | nothing (its metadata stays) |
+//!
+//! NIST's pre-activation state is not used: a key is active once made.
+
+use serde::Serialize;
+
+use crate::pki::AsymmetricVersion;
+use crate::revocation::{Revocation, RevocationList};
+use crate::store::{KeyStore, UserRecord};
+use crate::symmetric::SymmetricVersion;
+use crate::time::Timestamp;
+use crate::user::UserId;
+use crate::{Error, Result};
+
+/// Version `n` of a user's keys: the symmetric key and the RSA pair that
+/// carry that number (either may be missing in a store migrated from
+/// format 1).
+#[derive(Clone, Copy, Debug)]
+pub struct KeyVersion<'a> {
+    /// The version number.
+    pub version: u32,
+    /// The symmetric key of this version.
+    pub symmetric: Option<&'a SymmetricVersion>,
+    /// The RSA pair of this version.
+    pub asymmetric: Option<&'a AsymmetricVersion>,
+}
+
+impl KeyVersion<'_> {
+    /// The symmetric key's ID.
+    pub fn symmetric_fingerprint(&self) -> Option<&str> {
+        self.symmetric.map(|s| s.fingerprint.as_str())
+    }
+
+    /// The RSA pair's ID.
+    pub fn public_key_fingerprint(&self) -> Option<&str> {
+        self.asymmetric.map(|a| a.fingerprint.as_str())
+    }
+
+    /// When the version was made.
+    pub fn created(&self) -> Timestamp {
+        let times = [
+            self.symmetric.map(|s| s.created),
+            self.asymmetric.map(|a| a.created),
+        ];
+        times.into_iter().flatten().fold(f64::INFINITY, f64::min)
+    }
+
+    /// When its active period ends by its own lifetime.
+    pub fn expiry(&self) -> Timestamp {
+        let times = [
+            self.symmetric.map(|s| s.expiry),
+            self.asymmetric.map(|a| a.expiry),
+        ];
+        times.into_iter().flatten().fold(f64::INFINITY, f64::min)
+    }
+
+    /// Whether any secret of this version is still stored.
+    pub fn has_material(&self) -> bool {
+        self.symmetric.is_some_and(|s| s.wrapped.is_some())
+            || self.asymmetric.is_some_and(|a| a.private.is_some())
+    }
+
+    /// When its material was erased, if it was.
+    pub fn destroyed_at(&self) -> Option<Timestamp> {
+        let times = [
+            self.symmetric.and_then(|s| s.destroyed_at),
+            self.asymmetric.and_then(|a| a.destroyed_at),
+        ];
+        times.into_iter().flatten().reduce(f64::max)
+    }
+}
+
+/// The versions of a record, oldest first.
+pub fn versions(record: &UserRecord) -> Vec<KeyVersion<'_>> {
+    let mut numbers: Vec<u32> = record
+        .symmetric
+        .iter()
+        .map(|s| s.version)
+        .chain(record.asymmetric.iter().map(|a| a.version))
+        .collect();
+    numbers.sort_unstable();
+    numbers.dedup();
+    numbers
+        .into_iter()
+        .map(|n| KeyVersion {
+            version: n,
+            symmetric: record.symmetric.iter().find(|s| s.version == n),
+            asymmetric: record.asymmetric.iter().find(|a| a.version == n),
+        })
+        .collect()
+}
+
+/// A key state of NIST SP 800-57 Part 1 section 7.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum KeyState {
+    /// May be used for every purpose.
+    Active,
+    /// Its cryptoperiod has ended: it may decrypt or verify, never encrypt
+    /// or sign.
+    Deactivated,
+    /// Revoked: refused for every use.
+    Compromised,
+    /// Its key material was erased.
+    Destroyed,
+}
+
+impl std::fmt::Display for KeyState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            KeyState::Active => "active",
+            KeyState::Deactivated => "deactivated",
+            KeyState::Compromised => "compromised",
+            KeyState::Destroyed => "destroyed",
+        })
+    }
+}
+
+/// One timestamped change of state.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Transition {
+    /// The state entered.
+    pub state: KeyState,
+    /// When (RFC 3339 UTC in JSON output).
+    #[serde(serialize_with = "crate::time::serialize_rfc3339")]
+    pub at: Timestamp,
+    /// Why, in a few words: "created", "expired", "superseded by version 3",
+    /// an RFC 5280 revocation reason, "destroyed".
+    pub why: String,
+}
+
+/// The state of one key version and how it got there.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct VersionStatus {
+    /// The version number.
+    pub version: u32,
+    /// Whether it is the newest version: the one for new use.
+    pub primary: bool,
+    /// Its state now.
+    pub state: KeyState,
+    /// When it was made (RFC 3339 UTC in JSON output).
+    #[serde(serialize_with = "crate::time::serialize_rfc3339")]
+    pub created: Timestamp,
+    /// When its active period ends (or ended): its expiry, or the creation
+    /// of the version that superseded it, whichever came first.
+    #[serde(serialize_with = "crate::time::serialize_rfc3339")]
+    pub active_until: Timestamp,
+    /// The symmetric key's ID.
+    pub symmetric_fingerprint: Option<String>,
+    /// The RSA pair's ID.
+    pub public_key_fingerprint: Option<String>,
+    /// Every state it has entered, in order, each with its time.
+    pub transitions: Vec<Transition>,
+}
+
+/// The state of every version of `record` (the keys of `user_id`) at `now`.
+///
+/// ```
+/// use secure_kms::keyring::{status, KeyState};
+/// use secure_kms::revocation::RevocationList;
+/// use secure_kms::store::KeyStore;
+/// use secure_kms::symmetric::{generate_symmetric_key, store_symmetric_key};
+/// use secure_kms::user::UserId;
+/// # use secure_kms::kdf::{KdfParams, Password, PasswordKey, MIN_ITERATIONS};
+/// # let pk = PasswordKey::derive(&Password::new("pw".to_owned())?, &KdfParams::generate(MIN_ITERATIONS)?);
+///
+/// let alice = UserId::new("alice")?;
+/// let mut keys = KeyStore::default();
+/// store_symmetric_key(&mut keys, &alice, &generate_symmetric_key()?, 60, &pk)?;
+/// store_symmetric_key(&mut keys, &alice, &generate_symmetric_key()?, 60, &pk)?;
+/// let none = RevocationList::default();
+/// let now = secure_kms::time::now();
+/// let states: Vec<_> = status(keys.get(&alice).unwrap(), &none, &alice, now).iter().map(|v| v.state).collect();
+/// assert_eq!(states, [KeyState::Deactivated, KeyState::Active]);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn status(
+    record: &UserRecord,
+    revoked: &RevocationList,
+    user_id: &UserId,
+    now: Timestamp,
+) -> Vec<VersionStatus> {
+    let all = versions(record);
+    let mut out = Vec::with_capacity(all.len());
+    for (i, v) in all.iter().enumerate() {
+        let next = all.get(i + 1);
+        let created = v.created();
+        let expiry = v.expiry();
+        let superseded = next.map(|n| (n.version, n.created()));
+        let (active_until, end_why) = match superseded {
+            Some((n, at)) if at < expiry => (at, format!("superseded by version {n}")),
+            _ => (expiry, "expired".to_owned()),
+        };
+        let mut transitions = vec![Transition {
+            state: KeyState::Active,
+            at: created,
+            why: "created".to_owned(),
+        }];
+        if active_until <= now {
+            transitions.push(Transition {
+                state: KeyState::Deactivated,
+                at: active_until,
+                why: end_why,
+            });
+        }
+        let revocation: Option<&Revocation> = revoked.find(user_id.as_str(), v);
+        if let Some(r) = revocation {
+            transitions.push(Transition {
+                state: KeyState::Compromised,
+                at: r.revoked_at,
+                why: format!("revoked: {}", r.reason),
+            });
+        }
+        let destroyed = !v.has_material();
+        if destroyed {
+            transitions.push(Transition {
+                state: KeyState::Destroyed,
+                at: v.destroyed_at().unwrap_or(created),
+                why: "key material erased".to_owned(),
+            });
+        }
+        // Events at one moment keep the order above; otherwise time order.
+        transitions.sort_by(|a, b| a.at.total_cmp(&b.at));
+        let state = if destroyed {
+            KeyState::Destroyed
+        } else if revocation.is_some() {
+            KeyState::Compromised
+        } else if active_until <= now {
+            KeyState::Deactivated
+        } else {
+            KeyState::Active
+        };
+        out.push(VersionStatus {
+            version: v.version,
+            primary: next.is_none(),
+            state,
+            created,
+            active_until,
+            symmetric_fingerprint: v.symmetric_fingerprint().map(str::to_owned),
+            public_key_fingerprint: v.public_key_fingerprint().map(str::to_owned),
+            transitions,
+        });
+    }
+    out
+}
+
+/// What [`destroy`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DestroyOutcome {
+    /// The material of the version was erased.
+    Destroyed,
+    /// It had been erased before; nothing changed.
+    AlreadyDestroyed,
+}
+
+/// Erases the key material of `version` of `user_id` at `now`, keeping its
+/// metadata (version, times, fingerprints, the public key).
+///
+/// Destroying the only version that can still decrypt (a symmetric key
+/// that is neither destroyed nor compromised) loses every file encrypted
+/// under it, so it is refused unless `force` is set.
+///
+/// ```
+/// use secure_kms::keyring::{destroy, DestroyOutcome};
+/// use secure_kms::revocation::RevocationList;
+/// use secure_kms::store::KeyStore;
+/// use secure_kms::symmetric::{generate_symmetric_key, store_symmetric_key};
+/// use secure_kms::{user::UserId, Error};
+/// # use secure_kms::kdf::{KdfParams, Password, PasswordKey, MIN_ITERATIONS};
+/// # let pk = PasswordKey::derive(&Password::new("pw".to_owned())?, &KdfParams::generate(MIN_ITERATIONS)?);
+///
+/// let alice = UserId::new("alice")?;
+/// let mut keys = KeyStore::default();
+/// store_symmetric_key(&mut keys, &alice, &generate_symmetric_key()?, 60, &pk)?;
+/// let none = RevocationList::default();
+/// assert!(matches!(destroy(&mut keys, &none, &alice, 1, false, 0.0), Err(Error::LastDecryptingVersion { .. })));
+/// store_symmetric_key(&mut keys, &alice, &generate_symmetric_key()?, 60, &pk)?;
+/// assert_eq!(destroy(&mut keys, &none, &alice, 1, false, 0.0)?, DestroyOutcome::Destroyed);
+/// assert_eq!(destroy(&mut keys, &none, &alice, 1, false, 0.0)?, DestroyOutcome::AlreadyDestroyed);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+///
+/// # Errors
+/// [`Error::UnknownUser`]; [`Error::UnknownVersion`];
+/// [`Error::LastDecryptingVersion`] without `force`.
+pub fn destroy(
+    keys: &mut KeyStore,
+    revoked: &RevocationList,
+    user_id: &UserId,
+    version: u32,
+    force: bool,
+    now: Timestamp,
+) -> Result<DestroyOutcome> {
+    let record = keys
+        .get(user_id)
+        .ok_or_else(|| Error::UnknownUser(user_id.to_string()))?;
+    let all = versions(record);
+    let target = all
+        .iter()
+        .find(|v| v.version == version)
+        .ok_or(Error::UnknownVersion {
+            user: user_id.to_string(),
+            version,
+        })?;
+    if !target.has_material() {
+        return Ok(DestroyOutcome::AlreadyDestroyed);
+    }
+    let can_decrypt = |v: &KeyVersion<'_>| {
+        v.symmetric.is_some_and(|s| s.wrapped.is_some())
+            && revoked.find(user_id.as_str(), v).is_none()
+    };
+    let others_decrypt = all.iter().any(|v| v.version != version && can_decrypt(v));
+    if can_decrypt(target) && !others_decrypt && !force {
+        return Err(Error::LastDecryptingVersion {
+            user: user_id.to_string(),
+            version,
+        });
+    }
+    let record = keys.entry(user_id);
+    for s in record.symmetric.iter_mut().filter(|s| s.version == version) {
+        if s.wrapped.take().is_some() {
+            s.destroyed_at = Some(now);
+        }
+    }
+    for a in record
+        .asymmetric
+        .iter_mut()
+        .filter(|a| a.version == version)
+    {
+        if a.private.take().is_some() {
+            a.destroyed_at = Some(now);
+        }
+    }
+    Ok(DestroyOutcome::Destroyed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::revocation::{RevocationReason, revoke_key};
+    use crate::symmetric::{generate_symmetric_key, store_symmetric_key};
+
+    fn ring(n: usize, lifetime: u64) -> (KeyStore, UserId) {
+        let pk = crate::kdf::test_key("pw");
+        let alice = UserId::new("alice").unwrap();
+        let mut keys = KeyStore::default();
+        for _ in 0..n {
+            store_symmetric_key(
+                &mut keys,
+                &alice,
+                &generate_symmetric_key().unwrap(),
+                lifetime,
+                &pk,
+            )
+            .unwrap();
+        }
+        (keys, alice)
+    }
+
+    fn states(keys: &KeyStore, revoked: &RevocationList, user: &UserId, now: f64) -> Vec<KeyState> {
+        status(keys.get(user).unwrap(), revoked, user, now)
+            .iter()
+            .map(|v| v.state)
+            .collect()
+    }
+
+    #[test]
+    fn each_state_is_reached_with_a_timestamp() {
+        use KeyState::*;
+        let (mut keys, alice) = ring(3, 60);
+        let mut revoked = RevocationList::default();
+        let now = crate::time::now();
+        assert_eq!(
+            states(&keys, &revoked, &alice, now),
+            [Deactivated, Deactivated, Active]
+        );
+        // The primary's own lifetime ends: deactivated, at its expiry.
+        let later = now + 120.0;
+        assert_eq!(states(&keys, &revoked, &alice, later), [Deactivated; 3]);
+        let last = status(keys.get(&alice).unwrap(), &revoked, &alice, later)
+            .pop()
+            .unwrap();
+        assert_eq!(last.transitions[1].why, "expired");
+        assert_eq!(last.transitions[1].at, last.active_until);
+
+        revoke_key(
+            &mut revoked,
+            &keys,
+            &alice,
+            RevocationReason::KeyCompromise,
+            Some(2),
+            now + 1.0,
+        )
+        .unwrap();
+        assert_eq!(
+            states(&keys, &revoked, &alice, now),
+            [Deactivated, Compromised, Active]
+        );
+        destroy(&mut keys, &revoked, &alice, 1, false, now + 2.0).unwrap();
+        assert_eq!(
+            states(&keys, &revoked, &alice, now + 3.0),
+            [Destroyed, Compromised, Active]
+        );
+
+        let v2 = &status(keys.get(&alice).unwrap(), &revoked, &alice, now + 3.0)[1];
+        let whys: Vec<_> = v2
+            .transitions
+            .iter()
+            .map(|t| (t.state, t.why.as_str()))
+            .collect();
+        assert_eq!(
+            whys,
+            [
+                (Active, "created"),
+                (Deactivated, "superseded by version 3"),
+                (Compromised, "revoked: keyCompromise")
+            ]
+        );
+        let v1 = &status(keys.get(&alice).unwrap(), &revoked, &alice, now + 3.0)[0];
+        assert_eq!(v1.transitions.last().unwrap().at, now + 2.0);
+        assert!(keys.get(&alice).unwrap().symmetric[0].wrapped.is_none());
+        assert!(!v1.primary && status(keys.get(&alice).unwrap(), &revoked, &alice, now)[2].primary);
+    }
+
+    #[test]
+    fn the_last_version_that_decrypts_needs_force() {
+        let (mut keys, alice) = ring(2, 60);
+        let mut revoked = RevocationList::default();
+        // Version 2 compromised: version 1 is the only one left that decrypts.
+        revoke_key(
+            &mut revoked,
+            &keys,
+            &alice,
+            RevocationReason::Superseded,
+            Some(2),
+            0.0,
+        )
+        .unwrap();
+        let err = destroy(&mut keys, &revoked, &alice, 1, false, 0.0).unwrap_err();
+        assert!(
+            matches!(err, Error::LastDecryptingVersion { version: 1, .. }),
+            "{err}"
+        );
+        assert!(keys.get(&alice).unwrap().symmetric[0].wrapped.is_some());
+        // A compromised version decrypts nothing: destroying it needs no force.
+        assert_eq!(
+            destroy(&mut keys, &revoked, &alice, 2, false, 0.0).unwrap(),
+            DestroyOutcome::Destroyed
+        );
+        assert_eq!(
+            destroy(&mut keys, &revoked, &alice, 1, true, 0.0).unwrap(),
+            DestroyOutcome::Destroyed
+        );
+        assert!(!keys.get(&alice).unwrap().has_keys());
+    }
+
+    #[test]
+    fn unknown_users_and_versions_are_errors() {
+        let (mut keys, alice) = ring(1, 60);
+        let none = RevocationList::default();
+        assert!(matches!(
+            destroy(&mut keys, &none, &alice, 2, true, 0.0),
+            Err(Error::UnknownVersion { version: 2, .. })
+        ));
+        let bob = UserId::new("bob").unwrap();
+        assert!(matches!(
+            destroy(&mut keys, &none, &bob, 1, true, 0.0),
+            Err(Error::UnknownUser(_))
+        ));
+    }
+}

@@ -1,0 +1,104 @@
+//! Format 1 of `key_store.json` (one key of each kind per user, before key
+//! versions) and its migration to format 2 (a ring of versions per key).
+//!
+//! Migration needs no password: a format 1 key becomes version 1 with
+//! binding 1, which keeps the associated data it was sealed with. The store
+//! is migrated in memory when read, and written in format 2 on the next
+//! change; until then the file stays as it was.
+
+use serde::{Deserialize, Serialize};
+
+use crate::fingerprint;
+use crate::kdf::KdfParams;
+use crate::pki::{
+    AsymmetricVersion, EncryptedPrivateKey, public_key_fingerprint, public_key_from_pem,
+};
+use crate::store::NoUnknownFields;
+use crate::symmetric::SymmetricVersion;
+use crate::time::{self, LATEST_TIME, Timestamp};
+use crate::wrap::{Sealed, WrappedKey};
+use crate::{Error, Result};
+
+/// A format 1 symmetric key: the wrapped key with its lifetime, all in one
+/// object (`key`, `nonce`, `cipher`, `expiry`, `created`, `fingerprint`,
+/// `salt`, `kdf`, `iterations`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SymmetricRecordV1 {
+    /// The wrapped key (`key`), its nonce and cipher.
+    #[serde(flatten)]
+    pub sealed: Sealed,
+    /// When the key expires, in seconds since the epoch.
+    #[serde(deserialize_with = "time::deserialize")]
+    pub expiry: Timestamp,
+    /// When the key was made.
+    #[serde(deserialize_with = "time::deserialize")]
+    pub created: Timestamp,
+    /// SHA-256 of the key, hex.
+    #[serde(deserialize_with = "fingerprint::deserialize")]
+    pub fingerprint: String,
+    /// How the wrapping key was derived from the password.
+    #[serde(flatten)]
+    pub kdf: KdfParams,
+    /// Refuses fields this version does not know, so none is dropped.
+    #[serde(flatten)]
+    pub unknown: NoUnknownFields,
+}
+
+/// The keys of a format 1 record, as read.
+pub(crate) struct RecordV1 {
+    pub symmetric: Option<SymmetricRecordV1>,
+    pub private: Option<EncryptedPrivateKey>,
+    pub public: Option<String>,
+}
+
+/// Turns a format 1 record into format 2 rings of one version each.
+///
+/// The RSA pair of format 1 had no times of its own: it was made with the
+/// symmetric key, so it takes that key's creation time and lifetime (or,
+/// with no symmetric key, 1970 and no end).
+///
+/// # Errors
+/// [`Error::MalformedKey`] for a private key without its public key, which
+/// cannot be given a key ID without the password.
+pub(crate) fn migrate(v1: RecordV1) -> Result<(Vec<SymmetricVersion>, Vec<AsymmetricVersion>)> {
+    let (created, expiry) = v1
+        .symmetric
+        .as_ref()
+        .map_or((0.0, LATEST_TIME), |s| (s.created, s.expiry));
+    let symmetric = v1
+        .symmetric
+        .map(|s| SymmetricVersion {
+            version: 1,
+            created: s.created,
+            expiry: s.expiry,
+            fingerprint: s.fingerprint,
+            binding: 1,
+            wrapped: Some(WrappedKey {
+                kdf: s.kdf,
+                sealed: s.sealed,
+                unknown: NoUnknownFields,
+            }),
+            destroyed_at: None,
+        })
+        .into_iter()
+        .collect();
+    let asymmetric = match (v1.private, v1.public) {
+        (private, Some(public)) => vec![AsymmetricVersion {
+            version: 1,
+            created,
+            expiry,
+            fingerprint: public_key_fingerprint(&public_key_from_pem(&public)?)?,
+            binding: 1,
+            public,
+            private,
+            destroyed_at: None,
+        }],
+        (Some(_), None) => {
+            return Err(Error::MalformedKey(
+                "a format 1 private key without its public key cannot be migrated".to_owned(),
+            ));
+        }
+        (None, None) => Vec::new(),
+    };
+    Ok((symmetric, asymmetric))
+}

@@ -1,0 +1,509 @@
+//! The subcommands, driven through the real binary: each one's success and
+//! refusals, every key state transition, the `--json` shapes, and the exit
+//! codes (0 success, 1 error, 2 usage, 3 refused).
+
+mod common;
+
+use std::fs;
+use std::path::Path;
+
+use common::{kms_command, snapshot, stderr, stdout};
+use serde_json::Value;
+
+const PASSWORD: &str = "correct horse battery staple";
+
+/// A store folder and a password file beside it (not in it).
+struct Class {
+    dir: tempfile::TempDir,
+}
+
+impl Class {
+    fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(dir.path().join("pw"), format!("{PASSWORD}\n")).unwrap();
+        fs::write(dir.path().join("wrong"), "not the password\n").unwrap();
+        Class { dir }
+    }
+
+    fn store(&self) -> std::path::PathBuf {
+        self.dir.path().join("kms")
+    }
+
+    /// Runs `secure-kms --store kms ARGS` with the right password file.
+    fn run(&self, args: &[&str]) -> std::process::Output {
+        self.run_with("pw", args)
+    }
+
+    fn run_with(&self, password_file: &str, args: &[&str]) -> std::process::Output {
+        let store = self.store();
+        let pw = self.dir.path().join(password_file);
+        let mut all = vec![
+            "--store",
+            store.to_str().unwrap(),
+            "--password-file",
+            pw.to_str().unwrap(),
+        ];
+        all.extend_from_slice(args);
+        kms_command(self.dir.path()).args(&all).output().unwrap()
+    }
+
+    /// Runs and expects success; the standard output.
+    fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {}", stderr(&out));
+        stdout(&out)
+    }
+
+    fn json(&self, args: &[&str]) -> Value {
+        let mut all = vec!["--json"];
+        all.extend_from_slice(args);
+        serde_json::from_str(&self.ok(&all)).unwrap()
+    }
+
+    fn states(&self, user: &str) -> Vec<String> {
+        self.json(&["status", user])["versions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v["state"].as_str().unwrap().to_owned())
+            .collect()
+    }
+
+    fn audit_events(&self) -> Vec<String> {
+        self.json(&["audit"])
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["event"].as_str().unwrap().to_owned())
+            .collect()
+    }
+
+    fn files(&self) -> Vec<(String, Vec<u8>)> {
+        snapshot(&self.store())
+    }
+}
+
+fn code(out: &std::process::Output) -> Option<i32> {
+    out.status.code()
+}
+
+#[test]
+fn keygen_makes_version_1_and_refuses_a_second_time() {
+    let class = Class::new();
+    let made = class.json(&["keygen", "alice"]);
+    assert_eq!(made["user"], "alice");
+    assert_eq!(made["version"], 1);
+    for field in ["symmetric_fingerprint", "public_key_fingerprint"] {
+        assert_eq!(made[field].as_str().unwrap().len(), 64, "{made}");
+    }
+    // Times in JSON are RFC 3339 UTC.
+    assert!(made["expiry"].as_str().unwrap().ends_with('Z'), "{made}");
+    assert_eq!(class.states("alice"), ["active"]);
+
+    let before = class.files();
+    let again = class.run(&["keygen", "alice"]);
+    assert_eq!(code(&again), Some(1));
+    assert!(
+        stderr(&again).contains("alice already has keys: use `secure-kms rotate alice`"),
+        "{}",
+        stderr(&again)
+    );
+    assert!(class.files() == before, "a refused keygen wrote something");
+    let bad = class.run(&["keygen", "bad id"]);
+    assert_eq!(code(&bad), Some(1));
+    assert!(stderr(&bad).contains("invalid user ID"));
+}
+
+#[test]
+fn the_password_can_come_from_standard_input() {
+    let class = Class::new();
+    let out = kms_command(class.dir.path())
+        .args(["--store", "kms", "keygen", "carol"])
+        .write_stdin(format!("{PASSWORD}\n"))
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), Some(0), "{}", stderr(&out));
+    // Nothing but the result on standard output: no prompt, no password.
+    assert!(
+        stdout(&out).starts_with("carol: version 1 made"),
+        "{}",
+        stdout(&out)
+    );
+    assert!(!stdout(&out).contains(PASSWORD) && !stderr(&out).contains(PASSWORD));
+    // The same password from a file unlocks it.
+    class.ok(&["rotate", "carol"]);
+    let empty = kms_command(class.dir.path())
+        .args(["--store", "kms", "rotate", "carol"])
+        .write_stdin("")
+        .output()
+        .unwrap();
+    assert_eq!(code(&empty), Some(1));
+    assert!(stderr(&empty).contains("input ended"), "{}", stderr(&empty));
+}
+
+#[test]
+fn rotation_makes_a_new_primary_and_deactivates_the_old_version() {
+    let class = Class::new();
+    class.ok(&["keygen", "alice"]);
+    let rotated = class.json(&["rotate", "alice"]);
+    assert_eq!(rotated["version"], 2);
+    let status = class.json(&["status", "alice"]);
+    let versions = status["versions"].as_array().unwrap();
+    assert_eq!(versions.len(), 2);
+    assert_eq!(versions[0]["state"], "deactivated");
+    assert_eq!(versions[0]["primary"], false);
+    assert_eq!(versions[1]["state"], "active");
+    assert_eq!(versions[1]["primary"], true);
+    let old = versions[0]["transitions"].as_array().unwrap();
+    assert_eq!(old[0]["state"], "active");
+    assert_eq!(old[0]["why"], "created");
+    assert_eq!(old[1]["state"], "deactivated");
+    assert_eq!(old[1]["why"], "superseded by version 2");
+    assert_eq!(old[1]["at"], versions[1]["created"]);
+    // Both versions' keys are in the store, the old one still wrapped.
+    let store: Value =
+        serde_json::from_slice(&fs::read(class.store().join("key_store.json")).unwrap()).unwrap();
+    assert_eq!(store["alice"]["format"], 2);
+    assert_eq!(store["alice"]["symmetric"].as_array().unwrap().len(), 2);
+    assert!(store["alice"]["symmetric"][0]["wrapped"]["key"].is_string());
+    assert_eq!(store["alice"]["asymmetric"][1]["version"], 2);
+    assert_eq!(class.audit_events(), ["created", "rotated"]);
+
+    let wrong = class.run_with("wrong", &["rotate", "alice"]);
+    assert_eq!(code(&wrong), Some(1));
+    assert!(stderr(&wrong).contains("wrong password for alice"));
+    assert_eq!(class.states("alice").len(), 2);
+    assert_eq!(
+        class.audit_events(),
+        ["created", "rotated", "authentication_failed"]
+    );
+    let unknown = class.run(&["rotate", "bob"]);
+    assert_eq!(code(&unknown), Some(1));
+    assert!(stderr(&unknown).contains("no keys for bob"));
+}
+
+#[test]
+fn an_expired_key_is_deactivated_at_its_expiry() {
+    let class = Class::new();
+    class.ok(&["keygen", "alice", "--expiry", "0"]);
+    let status = class.json(&["status", "alice"]);
+    let v1 = &status["versions"][0];
+    assert_eq!(v1["state"], "deactivated");
+    assert_eq!(v1["transitions"][1]["why"], "expired");
+    assert_eq!(v1["transitions"][1]["at"], v1["active_until"]);
+    // Expired keys are refused for new use: the session will not keep them.
+    let out = kms_command(class.dir.path())
+        .args(["--store", "kms"])
+        .write_stdin(format!("alice\n{PASSWORD}\nno\n"))
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), Some(3), "{}", stderr(&out));
+    assert!(stderr(&out).contains("expired at"), "{}", stderr(&out));
+    // A rotation issues an active version.
+    class.ok(&["rotate", "alice"]);
+    assert_eq!(class.states("alice"), ["deactivated", "active"]);
+}
+
+#[test]
+fn revocation_takes_a_reason_and_a_version_and_is_idempotent() {
+    let class = Class::new();
+    class.ok(&["keygen", "alice"]);
+    class.ok(&["rotate", "alice"]);
+
+    // Proof of ownership first: a wrong password changes nothing but the log.
+    let before = fs::read(class.store().join("key_store.json")).unwrap();
+    let wrong = class.run_with("wrong", &["revoke", "alice"]);
+    assert_eq!(code(&wrong), Some(1));
+    assert!(!class.store().join("revoked_keys.json").exists());
+    assert_eq!(
+        fs::read(class.store().join("key_store.json")).unwrap(),
+        before
+    );
+    assert_eq!(
+        class.audit_events().last().map(String::as_str),
+        Some("authentication_failed")
+    );
+
+    let revoked = class.json(&[
+        "revoke",
+        "alice",
+        "--reason",
+        "keyCompromise",
+        "--version",
+        "1",
+    ]);
+    assert_eq!(revoked["revoked"][0]["version"], 1);
+    assert_eq!(revoked["revoked"][0]["reason"], "keyCompromise");
+    assert_eq!(revoked["already_revoked"], Value::Array(vec![]));
+    assert_eq!(class.states("alice"), ["compromised", "active"]);
+
+    let again = class.run(&[
+        "revoke",
+        "alice",
+        "--version",
+        "1",
+        "--reason",
+        "superseded",
+    ]);
+    assert_eq!(code(&again), Some(0));
+    assert!(
+        stdout(&again).contains("Already revoked, nothing changed: alice version 1"),
+        "{}",
+        stdout(&again)
+    );
+    assert!(stdout(&again).contains("(reason: keyCompromise)"));
+
+    // The list names user, key IDs, version, time and reason.
+    let list = class.json(&["revoked"]);
+    let entry = &list.as_array().unwrap()[0];
+    assert_eq!(list.as_array().unwrap().len(), 1);
+    for field in [
+        "user",
+        "version",
+        "symmetric_fingerprint",
+        "public_key_fingerprint",
+        "revoked_at",
+        "reason",
+    ] {
+        assert!(!entry[field].is_null(), "{field} missing: {entry}");
+    }
+    let file: Value =
+        serde_json::from_slice(&fs::read(class.store().join("revoked_keys.json")).unwrap())
+            .unwrap();
+    assert_eq!(file[0]["user_id"], "alice");
+    assert_eq!(file[0]["version"], 1);
+
+    for (args, message) in [
+        (
+            vec!["revoke", "alice", "--version", "7"],
+            "alice has no key version 7",
+        ),
+        (vec!["revoke", "zed"], "no keys for zed"),
+    ] {
+        let out = class.run(&args);
+        assert_eq!(code(&out), Some(1), "{args:?}");
+        assert!(stderr(&out).contains(message), "{}", stderr(&out));
+    }
+    let bad_reason = class.run(&["revoke", "alice", "--reason", "lost"]);
+    assert_eq!(code(&bad_reason), Some(2));
+    assert!(
+        stderr(&bad_reason).contains("keyCompromise"),
+        "{}",
+        stderr(&bad_reason)
+    );
+
+    // Without --version: every version not yet revoked.
+    let all = class.json(&["revoke", "alice"]);
+    assert_eq!(all["revoked"][0]["version"], 2);
+    assert_eq!(all["already_revoked"][0]["version"], 1);
+    assert_eq!(class.states("alice"), ["compromised", "compromised"]);
+    assert_eq!(
+        class.audit_events(),
+        [
+            "created",
+            "rotated",
+            "authentication_failed",
+            "revoked",
+            "revoked"
+        ]
+    );
+}
+
+#[test]
+fn a_compromised_primary_is_refused_with_date_and_reason_until_rotated() {
+    let class = Class::new();
+    class.ok(&["keygen", "alice"]);
+    class.ok(&["revoke", "alice", "--reason", "privilegeWithdrawn"]);
+    let session = |answers: &str| {
+        kms_command(class.dir.path())
+            .args(["--store", "kms"])
+            .write_stdin(answers.to_owned())
+            .output()
+            .unwrap()
+    };
+    let keep = session(&format!("alice\n{PASSWORD}\nno\n"));
+    assert_eq!(code(&keep), Some(3));
+    let err = stderr(&keep);
+    assert!(
+        err.contains("were revoked at 20") && err.contains("(reason: privilegeWithdrawn)"),
+        "{err}"
+    );
+    // Fresh keys after a revocation; the revoked records stay.
+    class.ok(&["rotate", "alice"]);
+    assert_eq!(class.states("alice"), ["compromised", "active"]);
+    assert_eq!(class.json(&["revoked"]).as_array().unwrap().len(), 1);
+    let keep = session(&format!("alice\n{PASSWORD}\nno\nno\n"));
+    assert_eq!(code(&keep), Some(0), "{}", stderr(&keep));
+    assert!(stdout(&keep).contains("Keeping the existing keys for alice"));
+}
+
+#[test]
+fn destroy_needs_confirmation_and_keeps_the_last_decrypting_version() {
+    let class = Class::new();
+    class.ok(&["keygen", "alice"]);
+    let before = class.files();
+    let unconfirmed = class.run(&["destroy", "alice", "--version", "1"]);
+    assert_eq!(code(&unconfirmed), Some(1));
+    assert!(
+        stderr(&unconfirmed).contains("pass --yes"),
+        "{}",
+        stderr(&unconfirmed)
+    );
+    let only = class.run(&["destroy", "alice", "--version", "1", "--yes"]);
+    assert_eq!(code(&only), Some(1));
+    assert!(
+        stderr(&only).contains("only key of alice that can still decrypt data"),
+        "{}",
+        stderr(&only)
+    );
+    assert!(class.files() == before, "a refused destroy wrote something");
+
+    class.ok(&["rotate", "alice"]);
+    let wrong = class.run_with("wrong", &["destroy", "alice", "--version", "1", "--yes"]);
+    assert_eq!(code(&wrong), Some(1));
+    let destroyed = class.json(&["destroy", "alice", "--version", "1", "--yes"]);
+    assert_eq!(destroyed["destroyed"], true);
+    assert_eq!(class.states("alice"), ["destroyed", "active"]);
+    let status = class.json(&["status", "alice"]);
+    let v1 = &status["versions"][0];
+    assert_eq!(
+        v1["transitions"].as_array().unwrap().last().unwrap()["state"],
+        "destroyed"
+    );
+    // The metadata stays, the material is gone.
+    assert_eq!(v1["symmetric_fingerprint"].as_str().unwrap().len(), 64);
+    let store: Value =
+        serde_json::from_slice(&fs::read(class.store().join("key_store.json")).unwrap()).unwrap();
+    let sym = &store["alice"]["symmetric"][0];
+    assert!(
+        sym.get("wrapped").is_none() && sym["destroyed_at"].is_number(),
+        "{sym}"
+    );
+    let rsa = &store["alice"]["asymmetric"][0];
+    assert!(
+        rsa.get("private").is_none() && rsa["public"].is_string(),
+        "{rsa}"
+    );
+
+    let again = class.json(&["destroy", "alice", "--version", "1", "--yes"]);
+    assert_eq!(again["already_destroyed"], true);
+    let unknown = class.run(&["destroy", "alice", "--version", "3", "--yes"]);
+    assert_eq!(code(&unknown), Some(1));
+    assert!(stderr(&unknown).contains("alice has no key version 3"));
+
+    // --force destroys the last one; the user then has nothing to unlock.
+    class.ok(&["destroy", "alice", "--version", "2", "--yes", "--force"]);
+    assert_eq!(class.states("alice"), ["destroyed", "destroyed"]);
+    let events = class.audit_events();
+    assert_eq!(
+        events.iter().filter(|e| *e == "destroyed").count(),
+        2,
+        "{events:?}"
+    );
+}
+
+#[test]
+fn list_and_revoked_print_plain_lines_when_piped() {
+    let class = Class::new();
+    assert_eq!(class.ok(&["list"]), "");
+    class.ok(&["keygen", "bob"]);
+    class.ok(&["keygen", "alice", "--expiry", "0"]);
+    let lines = class.ok(&["list"]);
+    let rows: Vec<Vec<&str>> = lines.lines().map(|l| l.split('\t').collect()).collect();
+    assert_eq!(rows.len(), 2, "{lines}");
+    assert_eq!(rows[0][..4], ["alice", "1", "1", "deactivated"]);
+    assert_eq!(rows[1][..4], ["bob", "1", "1", "active"]);
+    assert!(!lines.contains('\u{1b}'), "colour in piped output");
+
+    let status = class.ok(&["status", "bob"]);
+    assert!(status.starts_with("version\t1\tactive\t"), "{status}");
+    assert!(status.contains("\ntransition\t1\tactive\t"), "{status}");
+
+    class.ok(&["revoke", "bob", "--reason", "cessationOfOperation"]);
+    let revoked = class.ok(&["revoked"]);
+    let fields: Vec<&str> = revoked.trim_end().split('\t').collect();
+    assert_eq!(fields[0], "bob");
+    assert_eq!(fields[1], "1");
+    assert_eq!(fields[3], "cessationOfOperation");
+    let json = class.json(&["list"]);
+    assert_eq!(json[1]["user"], "bob");
+    assert_eq!(json[1]["state"], "compromised");
+    assert_eq!(json[1]["primary"], 1);
+    assert_eq!(json[1]["versions"], 1);
+}
+
+#[test]
+fn the_audit_log_verifies_and_names_an_edited_line() {
+    let class = Class::new();
+    class.ok(&["keygen", "alice"]);
+    class.ok(&["rotate", "alice"]);
+    class.ok(&["revoke", "alice", "--version", "1"]);
+    let ok = class.json(&["audit", "--verify"]);
+    assert_eq!(ok["ok"], true);
+    assert_eq!(ok["events"], 3);
+    assert_eq!(
+        class.ok(&["audit", "--verify"]),
+        "audit.log: 3 events, hash chain intact\n"
+    );
+
+    let log = class.store().join("audit.log");
+    let text = fs::read_to_string(&log).unwrap();
+    // No secret in the log: only IDs, versions, fingerprints, reasons, times.
+    assert!(!text.contains(PASSWORD));
+    for line in text.lines() {
+        let e: Value = serde_json::from_str(line).unwrap();
+        assert!(e.get("key").is_none() && e.get("salt").is_none(), "{line}");
+    }
+    let edited = text.replacen("\"rotated\"", "\"created\"", 1);
+    fs::write(&log, &edited).unwrap();
+    let out = class.run(&["audit", "--verify"]);
+    assert_eq!(code(&out), Some(1));
+    assert!(
+        stderr(&out).contains("audit.log is broken at line 2"),
+        "{}",
+        stderr(&out)
+    );
+    let json = class.run(&["--json", "audit", "--verify"]);
+    assert_eq!(code(&json), Some(1));
+    let shape: Value = serde_json::from_str(&stdout(&json)).unwrap();
+    assert_eq!(shape["ok"], false);
+    assert_eq!(shape["line"], 2);
+}
+
+#[test]
+fn usage_errors_exit_2_and_every_subcommand_shows_an_example() {
+    let class = Class::new();
+    for sub in [
+        "keygen", "status", "list", "rotate", "revoke", "revoked", "destroy", "audit",
+    ] {
+        let out = kms_command(class.dir.path())
+            .args([sub, "--help"])
+            .output()
+            .unwrap();
+        assert_eq!(code(&out), Some(0));
+        assert!(
+            stdout(&out).contains("Example:\n  secure-kms"),
+            "{sub}: {}",
+            stdout(&out)
+        );
+    }
+    let help = kms_command(class.dir.path())
+        .arg("--help")
+        .output()
+        .unwrap();
+    let text = stdout(&help);
+    for code_line in [
+        "0    success",
+        "1    error",
+        "2    usage error",
+        "3    refused",
+        "130  interrupted",
+    ] {
+        assert!(text.contains(code_line), "{code_line}: {text}");
+    }
+    for args in [vec!["frobnicate"], vec!["destroy", "alice"], vec!["--json"]] {
+        let out = kms_command(class.dir.path()).args(&args).output().unwrap();
+        assert_eq!(code(&out), Some(2), "{args:?}: {}", stderr(&out));
+    }
+    assert!(!Path::new(&class.store()).exists());
+}
