@@ -6,10 +6,12 @@
 //! git's commits: editing, removing, inserting or reordering a line breaks
 //! the link to the line after it, and [`verify`] names the first line where
 //! that happens. A chain does not stop someone who rewrites every line
-//! after the one they edit, or who cuts lines off the end; [`verify`]
-//! catches the second by checking that each change in the store has its
-//! event (see `README.md`, "Audit log"). No secret is ever written here:
-//! only user IDs, versions, key fingerprints, reasons and times.
+//! after the one they edit, or who cuts lines off the end. [`cross_check`]
+//! narrows the second: every key version, revocation and destruction this
+//! version of secure-kms made must have its event, and every revocation or
+//! destruction the log records must still be in the store. No secret is
+//! ever written here: only user IDs, versions, key fingerprints, reasons
+//! and times.
 //!
 //! Lines are appended under the store's lock, in the same step as the
 //! change they record ([`crate::store::Store::update`]).
@@ -17,12 +19,14 @@
 use std::fs::{self, OpenOptions};
 use std::io::{ErrorKind, Write};
 use std::os::unix::fs::OpenOptionsExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
 use crate::fingerprint::sha256_hex;
-use crate::revocation::RevocationReason;
+use crate::keyring::versions;
+use crate::revocation::{RevocationList, RevocationReason};
+use crate::store::KeyStore;
 use crate::time::{self, Timestamp};
 use crate::user::UserId;
 use crate::{Error, Result};
@@ -127,71 +131,97 @@ pub struct Entry {
     pub prev: String,
 }
 
-/// Appends `events` to the log in `dir`, chained to its last line, and
-/// flushes the file to disk. Call it with the store's lock held.
+/// The log, read and checked, ready to take the next lines.
 ///
-/// # Errors
-/// [`Error::SymbolicLink`] if the log is a symbolic link; [`Error::Io`] if
-/// it cannot be read or written.
-pub(crate) fn append(dir: &Path, events: &[Event]) -> Result<()> {
-    if events.is_empty() {
-        return Ok(());
-    }
-    let path = dir.join(AUDIT_FILE);
-    let io = |action| {
-        let path = path.clone();
-        move |source| Error::Io {
-            action,
-            path,
-            source,
+/// A change to the store opens it before writing anything, so that a broken
+/// log refuses the change (as HashiCorp Vault refuses requests it cannot
+/// audit) instead of chaining new lines to a broken one.
+pub(crate) struct Appender {
+    path: PathBuf,
+    seq: u64,
+    prev: String,
+}
+
+impl Appender {
+    /// Reads the log in `dir` and checks its chain.
+    ///
+    /// # Errors
+    /// [`Error::AuditBroken`], with what to do; [`Error::SymbolicLink`];
+    /// [`Error::Io`].
+    pub(crate) fn open(dir: &Path) -> Result<Self> {
+        let path = dir.join(AUDIT_FILE);
+        if fs::symlink_metadata(&path).is_ok_and(|m| m.file_type().is_symlink()) {
+            return Err(Error::SymbolicLink(path));
         }
-    };
-    if fs::symlink_metadata(&path).is_ok_and(|m| m.file_type().is_symlink()) {
-        return Err(Error::SymbolicLink(path));
-    }
-    let existing = match fs::read(&path) {
-        Ok(bytes) => bytes,
-        Err(e) if e.kind() == ErrorKind::NotFound => Vec::new(),
-        Err(e) => return Err(io("read")(e)),
-    };
-    let (mut seq, mut prev) = match last_line(&existing) {
-        Some(line) => {
-            // A last line that does not parse still gets chained to, so that
-            // `audit --verify` shows it as the first broken line.
-            let seq = serde_json::from_slice::<Entry>(line).map_or(0, |e| e.seq);
-            (seq, sha256_hex(line))
-        }
-        None => (0, GENESIS.to_owned()),
-    };
-    let mut text = String::new();
-    // A file cut short in the middle of a line: start on a fresh line.
-    if existing.last().is_some_and(|&b| b != b'\n') {
-        text.push('\n');
-    }
-    let now = time::now();
-    for event in events {
-        seq += 1;
-        let entry = Entry {
-            seq,
-            time: now,
-            time_utc: time::format(now),
-            event: event.clone(),
-            prev,
+        let existing = match fs::read(&path) {
+            Ok(bytes) => bytes,
+            Err(e) if e.kind() == ErrorKind::NotFound => Vec::new(),
+            Err(source) => {
+                return Err(Error::Io {
+                    action: "read",
+                    path,
+                    source,
+                });
+            }
         };
-        let line = serde_json::to_string(&entry).expect("audit entries always serialise");
-        prev = sha256_hex(line.as_bytes());
-        text.push_str(&line);
-        text.push('\n');
+        let entries = check_chain(&existing).map_err(|e| match e {
+            Error::AuditBroken { line, problem } => Error::AuditBroken {
+                line,
+                problem: format!(
+                    "{problem}; no change is made while the log cannot record it (keep the file as evidence, and move it aside to start a new log)"
+                ),
+            },
+            other => other,
+        })?;
+        let (seq, prev) = match (entries.last(), last_line(&existing)) {
+            (Some(last), Some(line)) => (last.seq, sha256_hex(line)),
+            _ => (0, GENESIS.to_owned()),
+        };
+        Ok(Appender { path, seq, prev })
     }
-    let mut file = OpenOptions::new()
-        .create(true)
-        .append(true)
-        .mode(0o600)
-        .open(&path)
-        .map_err(io("open"))?;
-    // One write call: the lines land together.
-    file.write_all(text.as_bytes()).map_err(io("write"))?;
-    file.sync_all().map_err(io("flush"))
+
+    /// Appends `events`, chained to the last line, and flushes the file.
+    ///
+    /// # Errors
+    /// [`Error::Io`] if the file cannot be written.
+    pub(crate) fn append(mut self, events: &[Event]) -> Result<()> {
+        if events.is_empty() {
+            return Ok(());
+        }
+        let io = |action| {
+            let path = self.path.clone();
+            move |source| Error::Io {
+                action,
+                path,
+                source,
+            }
+        };
+        let mut text = String::new();
+        let now = time::now();
+        for event in events {
+            self.seq += 1;
+            let entry = Entry {
+                seq: self.seq,
+                time: now,
+                time_utc: time::format(now),
+                event: event.clone(),
+                prev: std::mem::take(&mut self.prev),
+            };
+            let line = serde_json::to_string(&entry).expect("audit entries always serialise");
+            self.prev = sha256_hex(line.as_bytes());
+            text.push_str(&line);
+            text.push('\n');
+        }
+        let mut file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .mode(0o600)
+            .open(&self.path)
+            .map_err(io("open"))?;
+        // One write call: the lines land together.
+        file.write_all(text.as_bytes()).map_err(io("write"))?;
+        file.sync_all().map_err(io("flush"))
+    }
 }
 
 fn last_line(bytes: &[u8]) -> Option<&[u8]> {
@@ -270,11 +300,12 @@ pub(crate) fn check_chain(bytes: &[u8]) -> Result<Vec<Entry>> {
         }
         if entry.prev != prev_hash {
             // The numbering is intact, so the line above changed after this
-            // one recorded its hash (or this line's `prev` was edited).
+            // one recorded its hash, or this line's `prev` was edited: the
+            // chain cannot tell which, and says so.
             return Err(broken(
                 n - 1,
                 format!(
-                    "its SHA-256 is no longer the one line {n} recorded: line {} was edited",
+                    "its SHA-256 is no longer the one line {n} recorded: line {} was edited (or the prev field of line {n})",
                     n - 1
                 ),
             ));
@@ -283,6 +314,106 @@ pub(crate) fn check_chain(bytes: &[u8]) -> Result<Vec<Entry>> {
         entries.push(entry);
     }
     Ok(entries)
+}
+
+/// Checks the log's `entries` against the store: each change in the store
+/// that secure-kms logs must have its event, and each revocation or
+/// destruction in the log must still hold in the store. Changes older than
+/// the log's first line are not expected in it (a log moved aside starts a
+/// new one), nor are keys migrated from format 1, which predate logging.
+///
+/// # Errors
+/// [`Error::AuditDisagrees`], saying which change is missing where.
+pub fn cross_check(entries: &[Entry], keys: &KeyStore, revoked: &RevocationList) -> Result<()> {
+    let has = |kinds: &[EventKind], user: &str, version: u32| {
+        entries.iter().any(|e| {
+            kinds.contains(&e.event.event)
+                && e.event.user == user
+                && e.event.version == Some(version)
+        })
+    };
+    let log_start = entries.first().map_or(f64::INFINITY, |e| e.time);
+    // Every change the log should hold but does not, with its time; the
+    // earliest is reported, as where the log stops telling the truth.
+    let mut missing: Vec<(Timestamp, String)> = Vec::new();
+    for id in keys.user_ids() {
+        let user_id = UserId::new(id)?;
+        let record = keys.get(&user_id).expect("listed");
+        for v in versions(record) {
+            let logged_era = v.symmetric.is_some_and(|s| s.binding != 1)
+                || v.asymmetric.is_some_and(|a| a.binding != 1);
+            if logged_era && entries.is_empty() {
+                return Err(Error::AuditDisagrees(format!(
+                    "audit.log is missing or empty, but version {} of {id} was made at {} by a secure-kms that logs every change: the log was deleted or replaced (a log moved aside on purpose starts again with the next change)",
+                    v.version,
+                    time::format(v.created())
+                )));
+            }
+            if logged_era
+                && v.created() >= log_start
+                && !has(&[EventKind::Created, EventKind::Rotated], id, v.version)
+            {
+                missing.push((
+                    v.created(),
+                    format!(
+                        "version {} of {id}, made at {},",
+                        v.version,
+                        time::format(v.created())
+                    ),
+                ));
+            }
+            if let Some(at) = v.destroyed_at()
+                && at >= log_start
+                && !has(&[EventKind::Destroyed], id, v.version)
+            {
+                missing.push((
+                    at,
+                    format!(
+                        "the destruction of version {} of {id} at {}",
+                        v.version,
+                        time::format(at)
+                    ),
+                ));
+            }
+            if let Some(r) = revoked.find(id, &v)
+                && r.revoked_at >= log_start
+                && !has(&[EventKind::Revoked], id, v.version)
+            {
+                missing.push((
+                    r.revoked_at,
+                    format!(
+                        "the revocation of version {} of {id} at {}",
+                        v.version,
+                        r.revoked_at_text()
+                    ),
+                ));
+            }
+        }
+    }
+    if let Some((_, what)) = missing.into_iter().min_by(|a, b| a.0.total_cmp(&b.0)) {
+        return Err(Error::AuditDisagrees(format!(
+            "{what} has no event in audit.log: lines were removed from its end, or the log was replaced"
+        )));
+    }
+    for e in entries {
+        let (Some(version), Ok(user_id)) = (e.event.version, UserId::new(&e.event.user)) else {
+            continue;
+        };
+        let record = keys.get(&user_id);
+        let found = record.and_then(|r| versions(r).into_iter().find(|v| v.version == version));
+        let undone = match e.event.event {
+            EventKind::Revoked => found.is_none_or(|v| revoked.find(&e.event.user, &v).is_none()),
+            EventKind::Destroyed => found.is_none_or(|v| v.has_material()),
+            _ => false,
+        };
+        if undone {
+            return Err(Error::AuditDisagrees(format!(
+                "line {} records that version {version} of {} was {} at {}, but the store says otherwise: revoked_keys.json or key_store.json was edited",
+                e.seq, e.event.user, e.event.event, e.time_utc
+            )));
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -302,7 +433,7 @@ mod tests {
                 EventKind::Rotated
             };
             let e = Event::new(kind, &alice(), "test").for_version(i as u32 + 1, None, None);
-            append(dir.path(), &[e]).unwrap();
+            Appender::open(dir.path()).unwrap().append(&[e]).unwrap();
         }
         let text = fs::read_to_string(dir.path().join(AUDIT_FILE)).unwrap();
         let lines = text.lines().map(str::to_owned).collect();
@@ -392,26 +523,97 @@ mod tests {
     }
 
     #[test]
-    fn appending_after_a_cut_line_starts_a_new_line() {
+    fn a_broken_log_takes_no_more_lines() {
         let (dir, lines) = log_of(2);
         let path = dir.path().join(AUDIT_FILE);
         let cut = format!("{}\n{}", lines[0], &lines[1][..10]);
-        fs::write(&path, cut).unwrap();
-        append(
-            dir.path(),
-            &[Event::new(
-                EventKind::AuthenticationFailed,
-                &alice(),
-                "test",
-            )],
+        fs::write(&path, &cut).unwrap();
+        let err = Appender::open(dir.path()).err().unwrap().to_string();
+        assert!(err.contains("broken at line 2"), "{err}");
+        assert!(err.contains("move it aside to start a new log"), "{err}");
+        assert_eq!(fs::read_to_string(&path).unwrap(), cut);
+    }
+
+    /// A store changed through the product's own commands, with its log.
+    fn logged_store() -> (tempfile::TempDir, crate::store::Store) {
+        use crate::commands::{revoke, rotate};
+        let dir = tempfile::tempdir().unwrap();
+        let store = crate::store::Store::new(dir.path());
+        let alice = alice();
+        let pw = crate::kdf::Password::new("pw".to_owned()).unwrap();
+        let pk = crate::kdf::test_key("pw");
+        crate::commands::add_version(&store, &alice, &pk, 60, None, EventKind::Created, "test")
+            .unwrap();
+        rotate(&store, &alice, &pw, 60).unwrap();
+        revoke(
+            &store,
+            &alice,
+            &pw,
+            RevocationReason::Superseded,
+            Some(1),
+            "test",
         )
         .unwrap();
+        (dir, store)
+    }
+
+    fn check(store: &crate::store::Store) -> Result<()> {
+        let (keys, revoked) = store.load()?;
+        cross_check(&verify(store.dir())?, &keys, &revoked)
+    }
+
+    #[test]
+    fn the_log_agrees_with_the_store_it_recorded() {
+        let (_dir, store) = logged_store();
+        check(&store).unwrap();
+    }
+
+    #[test]
+    fn lines_cut_off_the_end_are_caught_by_the_store() {
+        let (_dir, store) = logged_store();
+        let path = store.dir().join(AUDIT_FILE);
         let text = fs::read_to_string(&path).unwrap();
-        assert_eq!(text.lines().count(), 3);
-        assert!(matches!(
-            check_chain(text.as_bytes()),
-            Err(Error::AuditBroken { line: 2, .. })
-        ));
+        let lines: Vec<&str> = text.lines().collect();
+        // Without its last line (the revocation), the chain itself is intact.
+        fs::write(&path, format!("{}\n{}\n", lines[0], lines[1])).unwrap();
+        let err = check(&store).unwrap_err().to_string();
+        assert!(
+            err.contains("the revocation of version 1 of alice"),
+            "{err}"
+        );
+        fs::write(&path, format!("{}\n", lines[0])).unwrap();
+        let err = check(&store).unwrap_err().to_string();
+        assert!(err.contains("version 2 of alice"), "{err}");
+    }
+
+    #[test]
+    fn an_unrevoked_key_is_caught_by_the_log() {
+        let (_dir, store) = logged_store();
+        // Someone empties the revocation list by hand.
+        fs::write(store.revoked_keys_path(), "[]").unwrap();
+        let err = check(&store).unwrap_err().to_string();
+        assert!(
+            err.contains("line 3 records that version 1 of alice was revoked"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn keys_from_before_the_log_are_not_expected_in_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/store");
+        fs::copy(
+            format!("{data}/pass_key_store.json"),
+            dir.path().join("key_store.json"),
+        )
+        .unwrap();
+        fs::copy(
+            format!("{data}/pass_revoked_keys.json"),
+            dir.path().join("revoked_keys.json"),
+        )
+        .unwrap();
+        let store = crate::store::Store::new(dir.path());
+        check(&store).unwrap();
     }
 
     #[test]

@@ -32,8 +32,12 @@ pub struct NewVersion {
     /// When it was made (RFC 3339 UTC in JSON output).
     #[serde(serialize_with = "crate::time::serialize_rfc3339")]
     pub created: Timestamp,
-    /// When its active period ends (RFC 3339 UTC in JSON output).
-    #[serde(serialize_with = "crate::time::serialize_rfc3339")]
+    /// When its active period ends: its expiry (RFC 3339 UTC in JSON
+    /// output, named as in `status`).
+    #[serde(
+        rename = "active_until",
+        serialize_with = "crate::time::serialize_rfc3339"
+    )]
     pub expiry: Timestamp,
     /// The user's whole record as stored with it.
     #[serde(skip)]
@@ -275,6 +279,7 @@ pub struct UserStatus {
 /// # Errors
 /// [`Error::UnknownUser`]; as [`Store::load`].
 pub fn status(store: &Store, user_id: &UserId, now: Timestamp) -> Result<UserStatus> {
+    store.require_existing()?;
     let (keys, revoked) = store.load()?;
     let record = keys
         .get(user_id)
@@ -291,7 +296,7 @@ pub struct UserSummary {
     /// The user.
     pub user: String,
     /// How many versions the user has.
-    pub versions: usize,
+    pub version_count: usize,
     /// The primary (newest) version, if any.
     pub primary: Option<u32>,
     /// The primary's state.
@@ -306,6 +311,7 @@ pub struct UserSummary {
 /// # Errors
 /// As [`Store::load`].
 pub fn list(store: &Store, now: Timestamp) -> Result<Vec<UserSummary>> {
+    store.require_existing()?;
     let (keys, revoked) = store.load()?;
     let mut out = Vec::new();
     for id in keys.user_ids() {
@@ -315,7 +321,7 @@ pub fn list(store: &Store, now: Timestamp) -> Result<Vec<UserSummary>> {
         let primary = versions.last();
         out.push(UserSummary {
             user: id.to_owned(),
-            versions: versions.len(),
+            version_count: versions.len(),
             primary: primary.map(|v| v.version),
             state: primary.map(|v| v.state),
             active_until: primary.map(|v| v.active_until),
@@ -324,10 +330,44 @@ pub fn list(store: &Store, now: Timestamp) -> Result<Vec<UserSummary>> {
     Ok(out)
 }
 
+/// `audit --verify`: the log's entries once its hash chain and its
+/// agreement with the store are checked.
+///
+/// # Errors
+/// [`Error::AuditBroken`]; [`Error::AuditDisagrees`]; as [`Store::load`].
+pub fn verify_audit(store: &Store) -> Result<Vec<crate::audit::Entry>> {
+    store.require_existing()?;
+    let entries = crate::audit::verify(store.dir())?;
+    let (keys, revoked) = store.load()?;
+    crate::audit::cross_check(&entries, &keys, &revoked)?;
+    Ok(entries)
+}
+
 /// `revoked`: the revocation list, oldest first.
 ///
 /// # Errors
 /// As [`Store::load`].
 pub fn revoked(store: &Store) -> Result<Vec<Revocation>> {
+    store.require_existing()?;
     Ok(store.load()?.1.entries().to_vec())
+}
+
+/// `audit`: the log's entries, its chain checked.
+///
+/// # Errors
+/// [`Error::NoStore`]; [`Error::AuditBroken`].
+pub fn audit_log(store: &Store) -> Result<Vec<crate::audit::Entry>> {
+    store.require_existing()?;
+    crate::audit::verify(store.dir())
+}
+
+/// Checks, without the password or any change, that `destroy` would be
+/// allowed, so that a refusal comes before the confirmation question.
+///
+/// # Errors
+/// As [`keyring::destroy`].
+pub fn check_destroy(store: &Store, user_id: &UserId, version: u32, force: bool) -> Result<()> {
+    let (keys, revoked) = store.load()?;
+    check_version(&keys, user_id, Some(version))?;
+    keyring::destroy(&mut keys.clone(), &revoked, user_id, version, force, 0.0).map(drop)
 }

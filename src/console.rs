@@ -227,7 +227,11 @@ pub fn read_password_file(path: &std::path::Path) -> Result<crate::kdf::Password
         .take(MAX_PASSWORD_BYTES as u64 + 2)
         .read_line(&mut line)
         .map_err(|e| match e.kind() {
-            io::ErrorKind::InvalidData => Error::Input(e),
+            io::ErrorKind::InvalidData => Error::Io {
+                action: "read the password file (its first line must be UTF-8 text)",
+                path: path.to_owned(),
+                source: e,
+            },
             _ => io(e),
         })?;
     if n > MAX_PASSWORD_BYTES + 1 && !line.ends_with('\n') {

@@ -32,12 +32,14 @@ pub enum Error {
     /// The password does not unlock the user's keys: it is wrong, or the
     /// stored keys were modified. Deliberately one error for both.
     #[error(
-        "wrong password for {0}, or its stored keys are corrupted; the store was not changed (check the password and try again: a lost password cannot be recovered, so choose another user ID)"
+        "wrong password for {0}, or its stored keys are corrupted or were edited; the store was not changed (check the password and try again: a lost password cannot be recovered, so if it is lost, choose another user ID)"
     )]
     Unlock(String),
 
     /// The user has no keys in the store.
-    #[error("no keys for {0} in the store: run the interactive session to create them")]
+    #[error(
+        "no keys for {0} in the store: create them with `secure-kms keygen {0}` or the interactive session"
+    )]
     UnknownUser(String),
 
     /// The user's keys are on the revocation list.
@@ -100,7 +102,7 @@ pub enum Error {
     /// Another run changed this user's keys while the session was waiting for
     /// input; nothing was written.
     #[error(
-        "the keys of {0} changed in the store while this session ran; nothing was written: run the session again"
+        "the keys of {0} changed in the store while this run waited; nothing was written: run it again"
     )]
     Conflict(String),
 
@@ -246,7 +248,9 @@ pub enum Error {
     },
 
     /// An irreversible step was not confirmed.
-    #[error("{0} cannot be undone and was not confirmed: answer yes, or pass --yes in a script")]
+    #[error(
+        "{0} cannot be undone and was not confirmed: answer yes at the question on a terminal, or pass --yes (standard input that is not a terminal is never taken as an answer)"
+    )]
     NotConfirmed(String),
 
     /// No version of the user's keys holds material to check a password against.
@@ -254,6 +258,17 @@ pub enum Error {
         "every key version of {0} is destroyed, so no password can be checked: the user can no longer change anything"
     )]
     NothingToUnlock(String),
+
+    /// A command that only reads was pointed at a folder with no store.
+    #[error(
+        "there is no store in {}: check --store or KMS_STORE (the folder is made by the first `secure-kms keygen USER`)",
+        .0.display()
+    )]
+    NoStore(std::path::PathBuf),
+
+    /// The audit log and the store files tell different stories.
+    #[error("audit.log and the store disagree: {0}")]
+    AuditDisagrees(String),
 
     /// The audit log's hash chain is broken.
     #[error("audit.log is broken at line {line}: {problem}")]

@@ -155,8 +155,9 @@ pub struct VersionStatus {
     /// When it was made (RFC 3339 UTC in JSON output).
     #[serde(serialize_with = "crate::time::serialize_rfc3339")]
     pub created: Timestamp,
-    /// When its active period ends (or ended): its expiry, or the creation
-    /// of the version that superseded it, whichever came first.
+    /// When its active period ends (or ended): its expiry, the creation of
+    /// the version that superseded it, or its revocation, whichever came
+    /// first.
     #[serde(serialize_with = "crate::time::serialize_rfc3339")]
     pub active_until: Timestamp,
     /// The symmetric key's ID.
@@ -201,7 +202,7 @@ pub fn status(
         let created = v.created();
         let expiry = v.expiry();
         let superseded = next.map(|n| (n.version, n.created()));
-        let (active_until, end_why) = match superseded {
+        let (mut active_until, end_why) = match superseded {
             Some((n, at)) if at < expiry => (at, format!("superseded by version {n}")),
             _ => (expiry, "expired".to_owned()),
         };
@@ -210,14 +211,21 @@ pub fn status(
             at: created,
             why: "created".to_owned(),
         }];
-        if active_until <= now {
+        let revocation: Option<&Revocation> = revoked.find(user_id.as_str(), v);
+        // NIST allows no way back from compromised but to destroyed: a key
+        // revoked while active is never "deactivated" later, and its active
+        // period ended when it was revoked.
+        let compromised_first = revocation.is_some_and(|r| r.revoked_at <= active_until);
+        if active_until <= now && !compromised_first {
             transitions.push(Transition {
                 state: KeyState::Deactivated,
                 at: active_until,
                 why: end_why,
             });
         }
-        let revocation: Option<&Revocation> = revoked.find(user_id.as_str(), v);
+        if let Some(r) = revocation {
+            active_until = active_until.min(r.revoked_at);
+        }
         if let Some(r) = revocation {
             transitions.push(Transition {
                 state: KeyState::Compromised,
@@ -434,6 +442,40 @@ mod tests {
         assert_eq!(v1.transitions.last().unwrap().at, now + 2.0);
         assert!(keys.get(&alice).unwrap().symmetric[0].wrapped.is_none());
         assert!(!v1.primary && status(keys.get(&alice).unwrap(), &revoked, &alice, now)[2].primary);
+    }
+
+    #[test]
+    fn a_compromised_key_never_goes_back_to_deactivated() {
+        use KeyState::*;
+        let (mut keys, alice) = ring(1, 3600);
+        let mut revoked = RevocationList::default();
+        let now = crate::time::now();
+        revoke_key(
+            &mut revoked,
+            &keys,
+            &alice,
+            RevocationReason::KeyCompromise,
+            None,
+            now,
+        )
+        .unwrap();
+        // A rotation after the revocation does not supersede it, and its
+        // expiry passing later changes nothing either.
+        let pk = crate::kdf::test_key("pw");
+        store_symmetric_key(
+            &mut keys,
+            &alice,
+            &generate_symmetric_key().unwrap(),
+            60,
+            &pk,
+        )
+        .unwrap();
+        let later = now + 7200.0;
+        let v1 = &status(keys.get(&alice).unwrap(), &revoked, &alice, later)[0];
+        assert_eq!(v1.state, Compromised);
+        let states: Vec<_> = v1.transitions.iter().map(|t| t.state).collect();
+        assert_eq!(states, [Active, Compromised]);
+        assert_eq!(v1.active_until, now);
     }
 
     #[test]

@@ -18,9 +18,9 @@ use secure_kms::output::{self, Format, RevocationView};
 use secure_kms::revocation::RevocationReason;
 use secure_kms::session::{SessionOptions, run_session};
 use secure_kms::store::Store;
-use secure_kms::symmetric::DEFAULT_EXPIRY_SECS;
+use secure_kms::symmetric::{DEFAULT_EXPIRY_SECS, MAX_EXPIRY_SECS};
 use secure_kms::user::UserId;
-use secure_kms::{Error, audit, time};
+use secure_kms::{Error, time};
 
 /// A teaching Key Management System: expiring AES-256 keys, RSA-2048 keys
 /// under a password, a signed Diffie-Hellman exchange, a revocation list,
@@ -55,6 +55,11 @@ Examples:
 The password: from --password-file, else typed without echo on a terminal,
 else the first line of standard input.
 
+Output: a table on a terminal (in colour unless NO_COLOR is set), one
+tab-separated line per record when piped, JSON with --json (shapes in the
+project's README.md). Errors go to standard error; with --json, an error
+object also goes to standard output.
+
 Exit codes:
   0    success
   1    error (bad input, wrong password, broken store file, broken audit chain, ...)
@@ -71,8 +76,8 @@ enum Command {
     Keygen {
         /// The user ID: 1 to 64 of A-Z a-z 0-9 . _ - @
         user: String,
-        /// Seconds until the keys' active period ends
-        #[arg(long, value_name = "SECS", default_value_t = DEFAULT_EXPIRY_SECS)]
+        /// Seconds until the keys' active period ends (1 to 10000000000)
+        #[arg(long, value_name = "SECS", default_value_t = DEFAULT_EXPIRY_SECS, value_parser = expiry_range())]
         expiry: u64,
     },
     /// Show a user's key versions, their NIST states with timestamps, and key IDs
@@ -89,8 +94,8 @@ enum Command {
     Rotate {
         /// The user ID
         user: String,
-        /// Seconds until the new version's active period ends
-        #[arg(long, value_name = "SECS", default_value_t = DEFAULT_EXPIRY_SECS)]
+        /// Seconds until the new version's active period ends (1 to 10000000000)
+        #[arg(long, value_name = "SECS", default_value_t = DEFAULT_EXPIRY_SECS, value_parser = expiry_range())]
         expiry: u64,
     },
     /// Put a user's keys (all versions, or one) on the revocation list
@@ -134,6 +139,12 @@ enum Command {
         #[arg(long)]
         verify: bool,
     },
+}
+
+/// A key must live at least a second (a key born expired is of no use)
+/// and end long before the year 9999.
+fn expiry_range() -> clap::builder::RangedU64ValueParser {
+    clap::value_parser!(u64).range(1..=MAX_EXPIRY_SECS)
 }
 
 /// RFC 5280 section 5.3.1 reason names.
@@ -213,16 +224,42 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            let code = match e.downcast_ref::<Error>() {
-                Some(e) if e.is_refusal() => ExitCode::from(EXIT_REFUSED),
-                Some(Error::Interrupted { .. }) => ExitCode::from(EXIT_INTERRUPTED),
-                _ => ExitCode::FAILURE,
-            };
+            let code = ExitCode::from(code_number(&e));
             // `{:#}` prints the whole chain: "what failed: why".
             eprintln!("error: {e:#}");
+            if cli.json && cli.command.is_some() {
+                print_json_error(&e, code_number(&e));
+            }
             code
         }
     }
+}
+
+/// The exit code's number, for the JSON error object.
+fn code_number(e: &anyhow::Error) -> u8 {
+    match e.downcast_ref::<Error>() {
+        Some(e) if e.is_refusal() => EXIT_REFUSED,
+        Some(Error::Interrupted { .. }) => EXIT_INTERRUPTED,
+        _ => 1,
+    }
+}
+
+/// With `--json`, an error is also an object on standard output, so that a
+/// program reading it always gets JSON: `{"ok": false, "error", "exit_code"}`,
+/// and `line` for a broken audit chain.
+fn print_json_error(e: &anyhow::Error, exit_code: u8) {
+    let mut shape = serde_json::json!({
+        "ok": false,
+        "error": format!("{e:#}"),
+        "exit_code": exit_code,
+    });
+    if let Some(Error::AuditBroken { line, .. }) = e.downcast_ref::<Error>() {
+        shape["line"] = (*line).into();
+    }
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&shape).expect("JSON values always serialise")
+    );
 }
 
 fn run_command(cli: &Cli, store: &Store, command: &Command) -> anyhow::Result<()> {
@@ -295,6 +332,8 @@ fn run_command(cli: &Cli, store: &Store, command: &Command) -> anyhow::Result<()
             force,
         } => {
             let user = UserId::new(user)?;
+            // A refusal that needs no password comes before the question.
+            commands::check_destroy(store, &user, *version, *force)?;
             if !yes {
                 confirm(&format!(
                     "Destroy the key material of version {version} of {user}? It cannot be undone. (yes/no): "
@@ -328,29 +367,28 @@ fn run_command(cli: &Cli, store: &Store, command: &Command) -> anyhow::Result<()
                 }
             })?
         }
-        Command::Audit { verify } => match audit::verify(store.dir()) {
-            Ok(entries) if *verify => {
-                #[derive(serde::Serialize)]
-                struct Shape {
-                    ok: bool,
-                    events: usize,
-                }
-                let shape = Shape {
-                    ok: true,
-                    events: entries.len(),
-                };
-                render(cli, &shape, || {
-                    format!("audit.log: {} events, hash chain intact\n", entries.len())
-                })?
+        Command::Audit { verify: true } => {
+            let entries = commands::verify_audit(store)?;
+            #[derive(serde::Serialize)]
+            struct Shape {
+                ok: bool,
+                events: usize,
             }
-            Ok(entries) => render(cli, &entries, || output::audit(&entries, format))?,
-            Err(Error::AuditBroken { line, problem }) if cli.json => {
-                let shape = serde_json::json!({ "ok": false, "line": line, "problem": problem });
-                print!("{}", serde_json::to_string_pretty(&shape)? + "\n");
-                return Err(Error::AuditBroken { line, problem }.into());
-            }
-            Err(e) => return Err(e.into()),
-        },
+            let shape = Shape {
+                ok: true,
+                events: entries.len(),
+            };
+            render(cli, &shape, || {
+                format!(
+                    "audit.log: {} events, hash chain intact and in agreement with the store\n",
+                    entries.len()
+                )
+            })?
+        }
+        Command::Audit { verify: false } => {
+            let entries = commands::audit_log(store)?;
+            render(cli, &entries, || output::audit(&entries, format))?
+        }
     };
     print!("{out}");
     Ok(())
@@ -423,6 +461,9 @@ fn slow<T>(what: &str, step: impl FnOnce() -> T) -> T {
         return step();
     }
     let spinner = indicatif::ProgressBar::hidden();
+    spinner.set_style(
+        indicatif::ProgressStyle::with_template("{spinner} {msg}...").expect("a valid template"),
+    );
     spinner.set_message(what.to_owned());
     let shown = spinner.clone();
     let timer = std::thread::spawn(move || {

@@ -238,7 +238,7 @@ pub fn list(users: &[UserSummary], format: Format) -> String {
             .map(|u| {
                 vec![
                     u.user.as_str().into(),
-                    u.versions.to_string().into(),
+                    u.version_count.to_string().into(),
                     u.primary.map_or("-".to_owned(), |p| p.to_string()).into(),
                     u.state.map_or(Cell::from("-"), state_cell),
                     u.active_until.map_or("-".to_owned(), time::format).into(),
@@ -324,7 +324,7 @@ pub fn revoke(user: &str, outcome: &RevokeOutcome) -> String {
     for r in &outcome.revoked {
         let _ = writeln!(
             out,
-            "Key revoked for {user}: version {} is compromised as of {} (reason: {})",
+            "Key revoked for {user}: version {} is now compromised (refused for every use) as of {} (reason: {})",
             r.version.map_or("-".to_owned(), |v| v.to_string()),
             r.revoked_at_text(),
             r.reason

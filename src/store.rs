@@ -467,6 +467,12 @@ impl Store {
         let (mut keys, mut revoked) = (old_keys.clone(), old_revoked.clone());
         let mut events = Vec::new();
         let out = change(&mut keys, &mut revoked, &mut events)?;
+        // A change that cannot be logged is not made.
+        let log = if events.is_empty() {
+            None
+        } else {
+            Some(crate::audit::Appender::open(&self.dir)?)
+        };
         // The revocation list first: if the run dies between the two writes,
         // a key is revoked early rather than left usable. The events last:
         // a line in the log always records a change that was made.
@@ -476,7 +482,9 @@ impl Store {
         if keys != old_keys {
             write_atomic(&self.key_store_path(), to_json(&keys).as_bytes())?;
         }
-        crate::audit::append(&self.dir, &events)?;
+        if let Some(log) = log {
+            log.append(&events)?;
+        }
         Ok(out)
     }
 
@@ -490,6 +498,19 @@ impl Store {
             events.push(event);
             Ok(())
         })
+    }
+
+    /// Refuses a folder that does not exist, for commands that only read: a
+    /// mistyped `--store` should not look like an empty store.
+    ///
+    /// # Errors
+    /// [`Error::NoStore`].
+    pub fn require_existing(&self) -> Result<()> {
+        if self.dir.is_dir() {
+            Ok(())
+        } else {
+            Err(Error::NoStore(self.dir.clone()))
+        }
     }
 
     /// Checks, leaving nothing behind, that the store could be written: the

@@ -25,6 +25,11 @@ pub const KEY_LEN: usize = 32;
 /// The original's default lifetime of a symmetric key, in seconds.
 pub const DEFAULT_EXPIRY_SECS: u64 = 3600;
 
+/// The longest lifetime the command line accepts: 10,000,000,000 seconds,
+/// about 317 years, which ends well before the year 9999 that the store's
+/// timestamps can hold.
+pub const MAX_EXPIRY_SECS: u64 = 10_000_000_000;
+
 const PURPOSE: &str = "symmetric key wrap";
 
 /// An AES-256 key. Zeroized on drop; `Debug` shows only its fingerprint.

@@ -97,7 +97,10 @@ fn keygen_makes_version_1_and_refuses_a_second_time() {
         assert_eq!(made[field].as_str().unwrap().len(), 64, "{made}");
     }
     // Times in JSON are RFC 3339 UTC.
-    assert!(made["expiry"].as_str().unwrap().ends_with('Z'), "{made}");
+    assert!(
+        made["active_until"].as_str().unwrap().ends_with('Z'),
+        "{made}"
+    );
     assert_eq!(class.states("alice"), ["active"]);
 
     let before = class.files();
@@ -182,10 +185,18 @@ fn rotation_makes_a_new_primary_and_deactivates_the_old_version() {
     assert!(stderr(&unknown).contains("no keys for bob"));
 }
 
+/// Waits until a key made with `--expiry 1` has expired. Not a timing
+/// target: only what makes the key expire.
+fn let_it_expire() {
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+}
+
 #[test]
 fn an_expired_key_is_deactivated_at_its_expiry() {
     let class = Class::new();
-    class.ok(&["keygen", "alice", "--expiry", "0"]);
+    class.ok(&["keygen", "alice", "--expiry", "1"]);
+    assert_eq!(class.states("alice"), ["active"]);
+    let_it_expire();
     let status = class.json(&["status", "alice"]);
     let v1 = &status["versions"][0];
     assert_eq!(v1["state"], "deactivated");
@@ -342,14 +353,8 @@ fn destroy_needs_confirmation_and_keeps_the_last_decrypting_version() {
     let class = Class::new();
     class.ok(&["keygen", "alice"]);
     let before = class.files();
-    let unconfirmed = class.run(&["destroy", "alice", "--version", "1"]);
-    assert_eq!(code(&unconfirmed), Some(1));
-    assert!(
-        stderr(&unconfirmed).contains("pass --yes"),
-        "{}",
-        stderr(&unconfirmed)
-    );
-    let only = class.run(&["destroy", "alice", "--version", "1", "--yes"]);
+    // Refused before any question: saying no needs no confirmation.
+    let only = class.run(&["destroy", "alice", "--version", "1"]);
     assert_eq!(code(&only), Some(1));
     assert!(
         stderr(&only).contains("only key of alice that can still decrypt data"),
@@ -359,6 +364,18 @@ fn destroy_needs_confirmation_and_keeps_the_last_decrypting_version() {
     assert!(class.files() == before, "a refused destroy wrote something");
 
     class.ok(&["rotate", "alice"]);
+    let before = class.files();
+    let unconfirmed = class.run(&["destroy", "alice", "--version", "1"]);
+    assert_eq!(code(&unconfirmed), Some(1));
+    assert!(
+        stderr(&unconfirmed).contains("pass --yes"),
+        "{}",
+        stderr(&unconfirmed)
+    );
+    assert!(
+        class.files() == before,
+        "an unconfirmed destroy wrote something"
+    );
     let wrong = class.run_with("wrong", &["destroy", "alice", "--version", "1", "--yes"]);
     assert_eq!(code(&wrong), Some(1));
     let destroyed = class.json(&["destroy", "alice", "--version", "1", "--yes"]);
@@ -405,9 +422,12 @@ fn destroy_needs_confirmation_and_keeps_the_last_decrypting_version() {
 #[test]
 fn list_and_revoked_print_plain_lines_when_piped() {
     let class = Class::new();
+    fs::create_dir(class.store()).unwrap();
     assert_eq!(class.ok(&["list"]), "");
+    assert_eq!(class.ok(&["revoked"]), "");
     class.ok(&["keygen", "bob"]);
-    class.ok(&["keygen", "alice", "--expiry", "0"]);
+    class.ok(&["keygen", "alice", "--expiry", "1"]);
+    let_it_expire();
     let lines = class.ok(&["list"]);
     let rows: Vec<Vec<&str>> = lines.lines().map(|l| l.split('\t').collect()).collect();
     assert_eq!(rows.len(), 2, "{lines}");
@@ -429,7 +449,7 @@ fn list_and_revoked_print_plain_lines_when_piped() {
     assert_eq!(json[1]["user"], "bob");
     assert_eq!(json[1]["state"], "compromised");
     assert_eq!(json[1]["primary"], 1);
-    assert_eq!(json[1]["versions"], 1);
+    assert_eq!(json[1]["version_count"], 1);
 }
 
 #[test]
@@ -443,7 +463,7 @@ fn the_audit_log_verifies_and_names_an_edited_line() {
     assert_eq!(ok["events"], 3);
     assert_eq!(
         class.ok(&["audit", "--verify"]),
-        "audit.log: 3 events, hash chain intact\n"
+        "audit.log: 3 events, hash chain intact and in agreement with the store\n"
     );
 
     let log = class.store().join("audit.log");
@@ -468,6 +488,18 @@ fn the_audit_log_verifies_and_names_an_edited_line() {
     let shape: Value = serde_json::from_str(&stdout(&json)).unwrap();
     assert_eq!(shape["ok"], false);
     assert_eq!(shape["line"], 2);
+
+    // The last line cut off: the chain alone cannot tell, the store can.
+    let lines: Vec<&str> = text.lines().collect();
+    fs::write(&log, format!("{}\n{}\n", lines[0], lines[1])).unwrap();
+    let out = class.run(&["audit", "--verify"]);
+    assert_eq!(code(&out), Some(1));
+    assert!(
+        stderr(&out).contains("the revocation of version 1 of alice at")
+            && stderr(&out).contains("has no event in audit.log"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[test]
@@ -501,9 +533,75 @@ fn usage_errors_exit_2_and_every_subcommand_shows_an_example() {
     ] {
         assert!(text.contains(code_line), "{code_line}: {text}");
     }
-    for args in [vec!["frobnicate"], vec!["destroy", "alice"], vec!["--json"]] {
+    for args in [
+        vec!["frobnicate"],
+        vec!["destroy", "alice"],
+        vec!["--json"],
+        vec!["keygen", "alice", "--expiry", "0"],
+        vec!["rotate", "alice", "--expiry", "10000000001"],
+    ] {
         let out = kms_command(class.dir.path()).args(&args).output().unwrap();
         assert_eq!(code(&out), Some(2), "{args:?}: {}", stderr(&out));
     }
     assert!(!Path::new(&class.store()).exists());
+}
+
+#[test]
+fn reading_commands_refuse_a_missing_store_folder() {
+    let class = Class::new();
+    for args in [
+        vec!["status", "alice"],
+        vec!["list"],
+        vec!["revoked"],
+        vec!["audit"],
+        vec!["audit", "--verify"],
+    ] {
+        let out = class.run(&args);
+        assert_eq!(code(&out), Some(1), "{args:?}");
+        assert!(
+            stderr(&out).contains("there is no store in") && stderr(&out).contains("--store"),
+            "{args:?}: {}",
+            stderr(&out)
+        );
+    }
+    assert!(!class.store().exists());
+}
+
+#[test]
+fn with_json_an_error_is_a_json_object_too() {
+    let class = Class::new();
+    class.ok(&["keygen", "alice"]);
+    let out = class.run(&["--json", "rotate", "bob"]);
+    assert_eq!(code(&out), Some(1));
+    let shape: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(shape["ok"], false);
+    assert_eq!(shape["exit_code"], 1);
+    assert!(shape["error"].as_str().unwrap().contains("no keys for bob"));
+}
+
+#[test]
+fn a_broken_audit_log_stops_every_change_until_it_is_moved_aside() {
+    let class = Class::new();
+    class.ok(&["keygen", "alice"]);
+    class.ok(&["rotate", "alice"]);
+    let log = class.store().join("audit.log");
+    let text = fs::read_to_string(&log).unwrap();
+    fs::write(&log, text.replacen("keygen", "keygem", 1)).unwrap();
+    let before = class.files();
+    let out = class.run(&["rotate", "alice"]);
+    assert_eq!(code(&out), Some(1));
+    assert!(
+        stderr(&out).contains("no change is made while the log cannot record it"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(
+        class.files() == before,
+        "a change was made without its event"
+    );
+    // Moved aside (kept as evidence), a new log starts with the next change,
+    // and older changes are not expected in it.
+    fs::rename(&log, class.store().join("audit.log.broken")).unwrap();
+    class.ok(&["rotate", "alice"]);
+    assert_eq!(class.json(&["audit", "--verify"])["events"], 1);
 }
