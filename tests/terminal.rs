@@ -1,8 +1,9 @@
 //! The session on a real terminal: a pseudo-terminal made by `script`
 //! (util-linux), driven like `expect`: wait for each prompt, then type.
-//! These check what piped tests cannot: the password is not echoed, a new
-//! password is confirmed, and Ctrl-C at the password prompt leaves the
-//! terminal's echo on.
+//! These check what piped tests cannot: the password is not echoed (in the
+//! session and in the subcommands), a new password is confirmed, Ctrl-C at
+//! the password prompt leaves the terminal's echo on, and results are
+//! tables in colour on a terminal, without colour when `NO_COLOR` is set.
 
 use std::io::{Read, Write};
 use std::process::{Child, ChildStdin, Command, Stdio};
@@ -164,4 +165,77 @@ fn ctrl_c_at_another_question_exits_130_and_writes_nothing() {
     );
     assert!(screen.contains("EXIT=130"), "{screen}");
     assert!(!dir.path().join("key_store.json").exists());
+}
+
+/// Makes alice's keys in `dir` with a password file, outside any terminal.
+fn store_with_alice(dir: &std::path::Path) {
+    std::fs::write(dir.join("pw"), "a class password\n").unwrap();
+    let out = Command::new(BIN)
+        .args(["--store"])
+        .arg(dir.join("kms"))
+        .arg("--password-file")
+        .arg(dir.join("pw"))
+        .args(["keygen", "alice"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Piped, nothing but the result: no spinner, no prompt.
+    assert!(
+        out.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn on_a_terminal_status_is_a_coloured_table_unless_no_color_is_set() {
+    let dir = tempfile::tempdir().unwrap();
+    store_with_alice(dir.path());
+    let store = dir.path().join("kms");
+    let t = Terminal::start(&format!(
+        "env -u NO_COLOR {BIN} --store {} status alice",
+        store.display()
+    ));
+    let (code, screen) = t.finish();
+    assert_eq!(code, 0, "{screen}");
+    assert!(screen.contains("Keys of alice"), "{screen}");
+    assert!(screen.contains("VERSION"), "{screen}");
+    // The state in green, and the header in bold.
+    assert!(screen.contains("\u{1b}[32mactive"), "{screen:?}");
+    assert!(screen.contains("\u{1b}[1mVERSION"), "{screen:?}");
+
+    let t = Terminal::start(&format!(
+        "NO_COLOR=1 {BIN} --store {} status alice",
+        store.display()
+    ));
+    let (code, plain) = t.finish();
+    assert_eq!(code, 0, "{plain}");
+    assert!(plain.contains("VERSION"), "{plain}");
+    assert!(
+        !plain.contains('\u{1b}'),
+        "colour with NO_COLOR set: {plain:?}"
+    );
+}
+
+#[test]
+fn on_a_terminal_a_subcommand_asks_for_the_password_without_echo() {
+    let dir = tempfile::tempdir().unwrap();
+    let secret = "Typed-Not-Shown-42";
+    let mut t = Terminal::start(&format!(
+        "{BIN} --store {} keygen carol",
+        dir.path().display()
+    ));
+    t.type_after("Enter the password: ", 1, &format!("{secret}\n"));
+    t.type_after("Confirm the password: ", 1, &format!("{secret}\n"));
+    let (code, screen) = t.finish();
+    assert_eq!(code, 0, "{screen}");
+    assert!(
+        !screen.contains(secret),
+        "the password was echoed:\n{screen}"
+    );
+    assert!(screen.contains("carol: version 1 made"), "{screen}");
 }
