@@ -34,11 +34,11 @@ struct Cli {
     #[arg(long, value_name = "DIR", global = true)]
     store: Option<PathBuf>,
 
-    /// Print the result as JSON on standard output (shapes in README.md)
+    /// Subcommands: print the result as JSON on standard output (shapes in README.md)
     #[arg(long, global = true)]
     json: bool,
 
-    /// Read the password from the first line of FILE instead of asking
+    /// Subcommands that need a password: read it from the first line of FILE instead of asking
     #[arg(long, value_name = "FILE", global = true)]
     password_file: Option<PathBuf>,
 

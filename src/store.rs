@@ -207,12 +207,12 @@ impl<'de> Deserialize<'de> for UserRecord {
         };
         check_ring(
             "symmetric",
-            symmetric.iter().map(|v| (v.version, v.created)),
+            symmetric.iter().map(|v| (v.version, v.created, v.expiry)),
         )
         .map_err(D::Error::custom)?;
         check_ring(
             "asymmetric",
-            asymmetric.iter().map(|v| (v.version, v.created)),
+            asymmetric.iter().map(|v| (v.version, v.created, v.expiry)),
         )
         .map_err(D::Error::custom)?;
         Ok(UserRecord {
@@ -225,10 +225,16 @@ impl<'de> Deserialize<'de> for UserRecord {
 
 /// Versions are numbered from 1 upwards in the order they were made: a
 /// ring reordered by hand would change which key is primary. (A number
-/// can be missing from one ring, in a store migrated from format 1.)
-fn check_ring(name: &str, versions: impl Iterator<Item = (u32, f64)>) -> Result<(), String> {
+/// can be missing from one ring, in a store migrated from format 1.) No key
+/// expires before it was made.
+fn check_ring(name: &str, versions: impl Iterator<Item = (u32, f64, f64)>) -> Result<(), String> {
     let (mut last_version, mut last_created) = (0, 0.0);
-    for (version, created) in versions {
+    for (version, created, expiry) in versions {
+        if expiry < created {
+            return Err(format!(
+                "{name} key version {version} expires before it was made"
+            ));
+        }
         if version <= last_version {
             return Err(format!(
                 "the {name} key versions must be numbered from 1 upwards, in order; version {version} follows version {last_version}"
@@ -759,6 +765,16 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("version 1 follows version 2"), "{err}");
+
+        let mut backwards = good.clone();
+        backwards["alice"]["symmetric"][1]["expiry"] = 1.0.into();
+        let err = serde_json::from_value::<KeyStore>(backwards)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("symmetric key version 2 expires before it was made"),
+            "{err}"
+        );
 
         let mut mixed = good.clone();
         mixed["alice"]["private"] = good["alice"]["symmetric"][0]["wrapped"].clone();

@@ -112,6 +112,15 @@ fn keygen_makes_version_1_and_refuses_a_second_time() {
         stderr(&again)
     );
     assert!(class.files() == before, "a refused keygen wrote something");
+    let nobody = class.run(&["status", "nobody"]);
+    assert_eq!(code(&nobody), Some(1));
+    assert!(
+        stderr(&nobody).contains(
+            "no keys for nobody in the store: create them with `secure-kms keygen nobody`"
+        ),
+        "{}",
+        stderr(&nobody)
+    );
     let bad = class.run(&["keygen", "bad id"]);
     assert_eq!(code(&bad), Some(1));
     assert!(stderr(&bad).contains("invalid user ID"));
