@@ -140,6 +140,10 @@ pub(crate) struct Appender {
     path: PathBuf,
     seq: u64,
     prev: String,
+    /// The time every line of this append carries: taken when the log is
+    /// opened, before the change, so that a key made by the change is never
+    /// older than the event that records it.
+    opened_at: Timestamp,
 }
 
 impl Appender {
@@ -177,7 +181,12 @@ impl Appender {
             (Some(last), Some(line)) => (last.seq, sha256_hex(line)),
             _ => (0, GENESIS.to_owned()),
         };
-        Ok(Appender { path, seq, prev })
+        Ok(Appender {
+            path,
+            seq,
+            prev,
+            opened_at: time::now(),
+        })
     }
 
     /// Appends `events`, chained to the last line, and flushes the file.
@@ -197,7 +206,7 @@ impl Appender {
             }
         };
         let mut text = String::new();
-        let now = time::now();
+        let now = self.opened_at;
         for event in events {
             self.seq += 1;
             let entry = Entry {
@@ -298,6 +307,12 @@ pub(crate) fn check_chain(bytes: &[u8]) -> Result<Vec<Entry>> {
                 ),
             ));
         }
+        if n == 1 && entry.prev != GENESIS {
+            return Err(broken(
+                1,
+                "it does not start a chain (its prev is not 64 zeros): lines before it were removed, or it was edited".to_owned(),
+            ));
+        }
         if entry.prev != prev_hash {
             // The numbering is intact, so the line above changed after this
             // one recorded its hash, or this line's `prev` was edited: the
@@ -324,7 +339,11 @@ pub(crate) fn check_chain(bytes: &[u8]) -> Result<Vec<Entry>> {
 ///
 /// # Errors
 /// [`Error::AuditDisagrees`], saying which change is missing where.
-pub fn cross_check(entries: &[Entry], keys: &KeyStore, revoked: &RevocationList) -> Result<()> {
+pub fn cross_check(
+    entries: &[Entry],
+    keys: &KeyStore,
+    revoked: &RevocationList,
+) -> Result<CrossCheck> {
     let has = |kinds: &[EventKind], user: &str, version: u32| {
         entries.iter().any(|e| {
             kinds.contains(&e.event.event)
@@ -336,12 +355,16 @@ pub fn cross_check(entries: &[Entry], keys: &KeyStore, revoked: &RevocationList)
     // Every change the log should hold but does not, with its time; the
     // earliest is reported, as where the log stops telling the truth.
     let mut missing: Vec<(Timestamp, String)> = Vec::new();
+    let mut unchecked_versions = 0;
     for id in keys.user_ids() {
         let user_id = UserId::new(id)?;
         let record = keys.get(&user_id).expect("listed");
         for v in versions(record) {
             let logged_era = v.symmetric.is_some_and(|s| s.binding != 1)
                 || v.asymmetric.is_some_and(|a| a.binding != 1);
+            if v.created() < log_start {
+                unchecked_versions += 1;
+            }
             if logged_era && entries.is_empty() {
                 return Err(Error::AuditDisagrees(format!(
                     "audit.log is missing or empty, but version {} of {id} was made at {} by a secure-kms that logs every change: the log was deleted or replaced (a log moved aside on purpose starts again with the next change)",
@@ -404,16 +427,38 @@ pub fn cross_check(entries: &[Entry], keys: &KeyStore, revoked: &RevocationList)
         let undone = match e.event.event {
             EventKind::Revoked => found.is_none_or(|v| revoked.find(&e.event.user, &v).is_none()),
             EventKind::Destroyed => found.is_none_or(|v| v.has_material()),
+            // A version the log saw made must still be there, with its key:
+            // a store rolled back to before a rotation would bring an old
+            // version back into use.
+            EventKind::Created | EventKind::Rotated => found.is_none_or(|v| {
+                e.event.symmetric_fingerprint.is_some()
+                    && v.symmetric_fingerprint() != e.event.symmetric_fingerprint.as_deref()
+            }),
             _ => false,
         };
         if undone {
             return Err(Error::AuditDisagrees(format!(
-                "line {} records that version {version} of {} was {} at {}, but the store says otherwise: revoked_keys.json or key_store.json was edited",
+                "line {} records that version {version} of {} was {} at {}, but the store says otherwise: revoked_keys.json or key_store.json was edited or rolled back",
                 e.seq, e.event.user, e.event.event, e.time_utc
             )));
         }
     }
-    Ok(())
+    Ok(CrossCheck {
+        log_started: entries.first().map(|e| e.time),
+        unchecked_versions,
+    })
+}
+
+/// What [`cross_check`] could not check, for `audit --verify` to say.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct CrossCheck {
+    /// When the log's first line was written (RFC 3339 UTC in JSON output).
+    #[serde(serialize_with = "crate::time::serialize_rfc3339_optional")]
+    pub log_started: Option<Timestamp>,
+    /// Key versions made before that, which the log cannot vouch for: from
+    /// before logging, or from before a log that was moved aside (or
+    /// deleted: a log that starts late is worth a look).
+    pub unchecked_versions: usize,
 }
 
 #[cfg(test)]
@@ -557,7 +602,7 @@ mod tests {
         (dir, store)
     }
 
-    fn check(store: &crate::store::Store) -> Result<()> {
+    fn check(store: &crate::store::Store) -> Result<CrossCheck> {
         let (keys, revoked) = store.load()?;
         cross_check(&verify(store.dir())?, &keys, &revoked)
     }
@@ -614,6 +659,57 @@ mod tests {
         .unwrap();
         let store = crate::store::Store::new(dir.path());
         check(&store).unwrap();
+    }
+
+    #[test]
+    fn a_first_line_that_does_not_start_the_chain_is_line_1() {
+        let (_dir, mut lines) = log_of(3);
+        lines.remove(0);
+        let (line, problem) = broken_at(&lines);
+        assert_eq!(line, 1, "{problem}");
+        // Renumbered to look like a start, it still does not start a chain.
+        lines[0] = lines[0].replace("\"seq\":2", "\"seq\":1");
+        let (line, problem) = broken_at(&lines[..1]);
+        assert_eq!(line, 1);
+        assert!(problem.contains("does not start a chain"), "{problem}");
+    }
+
+    #[test]
+    fn a_store_rolled_back_before_a_rotation_is_caught() {
+        let (_dir, store) = logged_store();
+        let alice = alice();
+        let (mut keys, _) = store.load().unwrap();
+        let record = keys.entry(&alice);
+        record.symmetric.pop();
+        record.asymmetric.pop();
+        std::fs::write(store.key_store_path(), keys.to_json()).unwrap();
+        let err = check(&store).unwrap_err().to_string();
+        assert!(
+            err.contains("line 2 records that version 2 of alice was rotated"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn versions_from_before_the_log_are_counted_not_checked() {
+        let (_dir, store) = logged_store();
+        assert_eq!(check(&store).unwrap().unchecked_versions, 0);
+        // The log moved aside: the next change starts a new one.
+        fs::rename(
+            store.dir().join(AUDIT_FILE),
+            store.dir().join("audit.log.old"),
+        )
+        .unwrap();
+        store
+            .log(Event::new(
+                EventKind::AuthenticationFailed,
+                &alice(),
+                "test",
+            ))
+            .unwrap();
+        let report = check(&store).unwrap();
+        assert_eq!(report.unchecked_versions, 2);
+        assert!(report.log_started.is_some());
     }
 
     #[test]

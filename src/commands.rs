@@ -9,10 +9,10 @@ use serde::Serialize;
 use crate::audit::{Event, EventKind};
 use crate::kdf::{KdfParams, Password, PasswordKey};
 use crate::keyring::{self, DestroyOutcome, KeyState, VersionStatus};
-use crate::pki::{generate_asymmetric_keys, store_asymmetric_keys};
+use crate::pki::{AsymmetricVersion, generate_asymmetric_keys};
 use crate::revocation::{Revocation, RevocationReason, RevokeOutcome, revoke_key};
 use crate::store::{KeyStore, Store, UserRecord};
-use crate::symmetric::{generate_symmetric_key, store_symmetric_key};
+use crate::symmetric::{SymmetricVersion, generate_symmetric_key};
 use crate::time::{self, Timestamp};
 use crate::unlock::check_password;
 use crate::user::UserId;
@@ -61,20 +61,42 @@ pub fn add_version(
     command: &str,
 ) -> Result<NewVersion> {
     let symmetric = generate_symmetric_key()?;
-    let (private_key, public_key) = generate_asymmetric_keys()?;
+    let (private_key, _) = generate_asymmetric_keys()?;
     store.update(|keys, _, events| {
         if keys.get(user_id) != expected {
             return Err(Error::Conflict(user_id.to_string()));
         }
-        store_symmetric_key(keys, user_id, &symmetric, expiry_time, password_key)?;
-        store_asymmetric_keys(
-            keys,
+        // Both keys take one number, one past the newest in either ring, so
+        // that a rotation is one version even where the rings are uneven
+        // (a format 1 record with only one kind of key).
+        let (version, last_created) = keys.get(user_id).map_or((1, 0.0), |r| {
+            let last = crate::keyring::versions(r)
+                .last()
+                .map_or(0.0, |v| v.created());
+            (r.latest_version() + 1, last)
+        });
+        // Never before the previous version, even if the clock stepped back:
+        // versions are ordered by creation.
+        let created = time::now().max(last_created);
+        let sym = SymmetricVersion::wrap(
             user_id,
-            &private_key,
-            &public_key,
+            version,
+            &symmetric,
+            created,
             expiry_time,
             password_key,
         )?;
+        let asym = AsymmetricVersion::new(
+            user_id,
+            version,
+            &private_key,
+            created,
+            expiry_time,
+            password_key,
+        )?;
+        let record = keys.entry(user_id);
+        record.symmetric.push(sym);
+        record.asymmetric.push(asym);
         let record = keys.get(user_id).expect("just stored");
         let (sym, asym) = (
             record.symmetric.last().expect("just stored"),
@@ -335,12 +357,12 @@ pub fn list(store: &Store, now: Timestamp) -> Result<Vec<UserSummary>> {
 ///
 /// # Errors
 /// [`Error::AuditBroken`]; [`Error::AuditDisagrees`]; as [`Store::load`].
-pub fn verify_audit(store: &Store) -> Result<Vec<crate::audit::Entry>> {
+pub fn verify_audit(store: &Store) -> Result<(usize, crate::audit::CrossCheck)> {
     store.require_existing()?;
     let entries = crate::audit::verify(store.dir())?;
     let (keys, revoked) = store.load()?;
-    crate::audit::cross_check(&entries, &keys, &revoked)?;
-    Ok(entries)
+    let report = crate::audit::cross_check(&entries, &keys, &revoked)?;
+    Ok((entries.len(), report))
 }
 
 /// `revoked`: the revocation list, oldest first.
@@ -370,4 +392,92 @@ pub fn check_destroy(store: &Store, user_id: &UserId, version: u32, force: bool)
     let (keys, revoked) = store.load()?;
     check_version(&keys, user_id, Some(version))?;
     keyring::destroy(&mut keys.clone(), &revoked, user_id, version, force, 0.0).map(drop)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_rotation_is_one_version_even_when_the_rings_are_uneven() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::new(dir.path());
+        let alice = UserId::new("alice").unwrap();
+        let pk = crate::kdf::test_key("pw");
+        // Only an RSA pair, as a format 1 record could have.
+        store
+            .update(|keys, _, _| {
+                let (private_key, public_key) = generate_asymmetric_keys()?;
+                crate::pki::store_asymmetric_keys(keys, &alice, &private_key, &public_key, 60, &pk)
+                    .map(drop)
+            })
+            .unwrap();
+        let before = store.load().unwrap().0.get(&alice).cloned();
+        let made = add_version(
+            &store,
+            &alice,
+            &pk,
+            60,
+            before.as_ref(),
+            EventKind::Rotated,
+            "test",
+        )
+        .unwrap();
+        assert_eq!(made.version, 2);
+        let record = store.load().unwrap().0.get(&alice).cloned().unwrap();
+        assert_eq!(
+            record
+                .symmetric
+                .iter()
+                .map(|v| v.version)
+                .collect::<Vec<_>>(),
+            [2]
+        );
+        assert_eq!(
+            record
+                .asymmetric
+                .iter()
+                .map(|v| v.version)
+                .collect::<Vec<_>>(),
+            [1, 2]
+        );
+        // The event names the version's own two keys.
+        let log = crate::audit::verify(store.dir()).unwrap();
+        let event = &log.last().unwrap().event;
+        assert_eq!(event.version, Some(2));
+        assert_eq!(
+            event.public_key_fingerprint.as_deref(),
+            Some(record.asymmetric[1].fingerprint.as_str())
+        );
+    }
+
+    #[test]
+    fn a_wrong_password_is_logged_and_a_right_one_is_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::new(dir.path());
+        let alice = UserId::new("alice").unwrap();
+        let pw = |s: &str| Password::new(s.to_owned()).unwrap();
+        add_version(
+            &store,
+            &alice,
+            &crate::kdf::test_key("pw"),
+            60,
+            None,
+            EventKind::Created,
+            "test",
+        )
+        .unwrap();
+        let (keys, _) = store.load().unwrap();
+        authenticate(&store, &keys, &alice, &pw("pw"), "test").unwrap();
+        assert!(matches!(
+            authenticate(&store, &keys, &alice, &pw("nope"), "test"),
+            Err(Error::Unlock(_))
+        ));
+        let kinds: Vec<_> = crate::audit::verify(store.dir())
+            .unwrap()
+            .iter()
+            .map(|e| e.event.event)
+            .collect();
+        assert_eq!(kinds, [EventKind::Created, EventKind::AuthenticationFailed]);
+    }
 }

@@ -295,7 +295,10 @@ impl Error {
     pub fn is_refusal(&self) -> bool {
         matches!(
             self,
-            Error::Revoked { .. } | Error::Expired { .. } | Error::Destroyed { .. }
+            Error::Revoked { .. }
+                | Error::Expired { .. }
+                | Error::Destroyed { .. }
+                | Error::NothingToUnlock(_)
         )
     }
 }

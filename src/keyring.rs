@@ -216,7 +216,9 @@ pub fn status(
         // revoked while active is never "deactivated" later, and its active
         // period ended when it was revoked.
         let compromised_first = revocation.is_some_and(|r| r.revoked_at <= active_until);
-        if active_until <= now && !compromised_first {
+        // Nor does a destroyed key: destruction is the last state.
+        let destroyed_first = v.destroyed_at().is_some_and(|d| d <= active_until);
+        if active_until <= now && !compromised_first && !destroyed_first {
             transitions.push(Transition {
                 state: KeyState::Deactivated,
                 at: active_until,
@@ -225,6 +227,9 @@ pub fn status(
         }
         if let Some(r) = revocation {
             active_until = active_until.min(r.revoked_at);
+        }
+        if let Some(d) = v.destroyed_at() {
+            active_until = active_until.min(d);
         }
         if let Some(r) = revocation {
             transitions.push(Transition {
@@ -476,6 +481,20 @@ mod tests {
         let states: Vec<_> = v1.transitions.iter().map(|t| t.state).collect();
         assert_eq!(states, [Active, Compromised]);
         assert_eq!(v1.active_until, now);
+    }
+
+    #[test]
+    fn a_destroyed_key_never_goes_back_to_deactivated() {
+        use KeyState::*;
+        let (mut keys, alice) = ring(2, 3600);
+        let none = RevocationList::default();
+        let now = crate::time::now();
+        destroy(&mut keys, &none, &alice, 2, true, now).unwrap();
+        let later = now + 7200.0;
+        let v2 = &status(keys.get(&alice).unwrap(), &none, &alice, later)[1];
+        let states: Vec<_> = v2.transitions.iter().map(|t| t.state).collect();
+        assert_eq!(states, [Active, Destroyed]);
+        assert_eq!(v2.active_until, now);
     }
 
     #[test]

@@ -368,21 +368,30 @@ fn run_command(cli: &Cli, store: &Store, command: &Command) -> anyhow::Result<()
             })?
         }
         Command::Audit { verify: true } => {
-            let entries = commands::verify_audit(store)?;
+            let (events, report) = commands::verify_audit(store)?;
             #[derive(serde::Serialize)]
             struct Shape {
                 ok: bool,
                 events: usize,
+                #[serde(flatten)]
+                report: secure_kms::audit::CrossCheck,
             }
             let shape = Shape {
                 ok: true,
-                events: entries.len(),
+                events,
+                report,
             };
             render(cli, &shape, || {
-                format!(
-                    "audit.log: {} events, hash chain intact and in agreement with the store\n",
-                    entries.len()
-                )
+                let mut text = format!(
+                    "audit.log: {events} events, hash chain intact and in agreement with the store\n"
+                );
+                if let (Some(start), n @ 1..) = (report.log_started, report.unchecked_versions) {
+                    text.push_str(&format!(
+                        "note: the log begins at {}; {n} key version(s) made before then are not checked against it (from before logging, or a log moved aside or deleted)\n",
+                        time::format(start)
+                    ));
+                }
+                text
             })?
         }
         Command::Audit { verify: false } => {

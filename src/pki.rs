@@ -114,21 +114,36 @@ impl AsymmetricVersion {
             return Err(Error::InvalidLifetime(expiry_time));
         }
         let public_key = private_key.to_public_key();
-        Ok(AsymmetricVersion {
+        let mut stored = AsymmetricVersion {
             version,
             created,
             expiry,
             fingerprint: public_key_fingerprint(&public_key)?,
             binding: BINDING,
             public: public_key_pem(&public_key)?,
-            private: Some(encrypt_private_key(
-                private_key,
-                password_key,
-                user_id,
-                version,
-            )?),
+            private: None,
             destroyed_at: None,
-        })
+        };
+        stored.private = Some(encrypt_private_key(
+            private_key,
+            password_key,
+            user_id,
+            &stored,
+        )?);
+        Ok(stored)
+    }
+
+    /// Binding 1 (format 1 of the store) bound only the owner; binding 2
+    /// binds the version, the lifetime and the public key's fingerprint too.
+    fn associated_data(&self, user_id: &UserId) -> Vec<u8> {
+        match self.binding {
+            1 => format!("secure-kms/v1/{user_id}/private"),
+            _ => format!(
+                "secure-kms/v2/{user_id}/private/{}/{}/{}/{}",
+                self.version, self.created, self.expiry, self.fingerprint
+            ),
+        }
+        .into_bytes()
     }
 
     /// The public key.
@@ -172,18 +187,8 @@ impl AsymmetricVersion {
     }
 }
 
-/// Binding 1 (format 1 of the store) bound only the owner; binding 2 binds
-/// the version and the public key's fingerprint too.
-fn associated_data(user_id: &UserId, version: u32, binding: u32, fingerprint: &str) -> Vec<u8> {
-    match binding {
-        1 => format!("secure-kms/v1/{user_id}/private"),
-        _ => format!("secure-kms/v2/{user_id}/private/{version}/{fingerprint}"),
-    }
-    .into_bytes()
-}
-
-/// Encrypts `private_key` (as PKCS#8) as `version` of `user_id` under
-/// `password_key`.
+/// Encrypts `private_key` (as PKCS#8) for `user_id` under `password_key`,
+/// bound to the metadata of `stored`, the version it is kept as.
 ///
 /// The original returned `(salt, encrypted_key)`; both are in the result.
 ///
@@ -210,9 +215,8 @@ pub fn encrypt_private_key(
     private_key: &PrivateKey,
     password_key: &PasswordKey,
     user_id: &UserId,
-    version: u32,
+    stored: &AsymmetricVersion,
 ) -> Result<EncryptedPrivateKey> {
-    let fingerprint = public_key_fingerprint(&private_key.to_public_key())?;
     // SecretDocument zeroizes the DER when dropped.
     let der = private_key
         .to_pkcs8_der()
@@ -220,7 +224,7 @@ pub fn encrypt_private_key(
     WrappedKey::wrap(
         password_key,
         PURPOSE,
-        &associated_data(user_id, version, BINDING, &fingerprint),
+        &stored.associated_data(user_id),
         der.as_bytes(),
     )
 }
@@ -240,8 +244,7 @@ pub fn decrypt_private_key(
         .private
         .as_ref()
         .ok_or_else(|| stored.destroyed(user_id))?;
-    let aad = associated_data(user_id, stored.version, stored.binding, &stored.fingerprint);
-    let der = encrypted.unwrap_with(password_key, PURPOSE, &aad)?;
+    let der = encrypted.unwrap_with(password_key, PURPOSE, &stored.associated_data(user_id))?;
     // Authenticated plaintext that is not PKCS#8 can only come from a bug or
     // a forged file made with the right password; keep the error opaque.
     PrivateKey::from_pkcs8_der(&der).map_err(|_| Error::Decryption)
@@ -270,11 +273,15 @@ pub fn store_asymmetric_keys(
     let version = store
         .get(user_id)
         .map_or(1, UserRecord::next_asymmetric_version);
+    let last = store
+        .get(user_id)
+        .and_then(|r| r.asymmetric.last())
+        .map_or(0.0, |v| v.created);
     let stored = AsymmetricVersion::new(
         user_id,
         version,
         private_key,
-        crate::time::now(),
+        crate::time::now().max(last),
         expiry_time,
         password_key,
     )?;
@@ -437,10 +444,16 @@ mod tests {
         // The version and the public key are bound to the private key.
         let mut renumbered = enc.clone();
         renumbered.version = 2;
-        assert!(matches!(
-            decrypt_private_key(&renumbered, &pk, &alice),
-            Err(Error::Decryption)
-        ));
+        let mut longer = enc.clone();
+        longer.expiry += 1e6;
+        let mut downgraded = enc.clone();
+        downgraded.binding = 1;
+        for edited in [renumbered, longer, downgraded] {
+            assert!(matches!(
+                decrypt_private_key(&edited, &pk, &alice),
+                Err(Error::Decryption)
+            ));
+        }
         let (other, _) = generate_asymmetric_keys().unwrap();
         let mut swapped = enc.clone();
         swapped.public = public_key_pem(&other.to_public_key()).unwrap();

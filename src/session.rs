@@ -97,9 +97,11 @@ pub fn run_session(
     let answer = ask_required(console, USER_PROMPT, NOTHING_WRITTEN)?;
     let user_id = UserId::new(&answer)?;
     let password = ask_password(console, PASSWORD_PROMPT)?;
-    // A record that holds no key at all (possible through the library, as in
-    // the original) has nothing to protect or keep: treat the user as new.
-    let known = keys.get(&user_id).is_some_and(UserRecord::has_keys);
+    // A record that holds no key version at all (possible through the
+    // library, as in the original) has nothing to protect or keep: treat
+    // the user as new. A user whose versions are all destroyed is not new:
+    // the password cannot be checked, and the keys are refused below.
+    let known = keys.get(&user_id).is_some_and(|r| r.latest_version() > 0);
     if !known && console.is_interactive() {
         // A new password typed once without echo could hold a typo that
         // locks the keys for good. Scripts, which cannot mistype, are not

@@ -203,16 +203,34 @@ impl<'de> Deserialize<'de> for UserRecord {
                 Some(RawSymmetric::V1(_)) => return Err(field_of_other_format("symmetric")),
                 None => Vec::new(),
             };
-            (symmetric, raw.asymmetric.unwrap_or_default())
+            let asymmetric = raw.asymmetric.unwrap_or_default();
+            // The key ID must be the public key's: revocations find keys
+            // by it, so an edited ID could hide a revoked pair.
+            for a in &asymmetric {
+                let actual = crate::pki::public_key_from_pem(&a.public)
+                    .and_then(|k| crate::pki::public_key_fingerprint(&k))
+                    .map_err(D::Error::custom)?;
+                if actual != a.fingerprint {
+                    return Err(D::Error::custom(format!(
+                        "asymmetric key version {} has fingerprint {}, but its public key's SHA-256 is {actual}",
+                        a.version, a.fingerprint
+                    )));
+                }
+            }
+            (symmetric, asymmetric)
         };
         check_ring(
             "symmetric",
-            symmetric.iter().map(|v| (v.version, v.created, v.expiry)),
+            symmetric
+                .iter()
+                .map(|v| (v.version, v.created, v.expiry, v.binding)),
         )
         .map_err(D::Error::custom)?;
         check_ring(
             "asymmetric",
-            asymmetric.iter().map(|v| (v.version, v.created, v.expiry)),
+            asymmetric
+                .iter()
+                .map(|v| (v.version, v.created, v.expiry, v.binding)),
         )
         .map_err(D::Error::custom)?;
         Ok(UserRecord {
@@ -226,10 +244,20 @@ impl<'de> Deserialize<'de> for UserRecord {
 /// Versions are numbered from 1 upwards in the order they were made: a
 /// ring reordered by hand would change which key is primary. (A number
 /// can be missing from one ring, in a store migrated from format 1.) No key
-/// expires before it was made.
-fn check_ring(name: &str, versions: impl Iterator<Item = (u32, f64, f64)>) -> Result<(), String> {
+/// expires before it was made. Binding 1 (a key from format 1, with less
+/// associated data) only ever holds version 1, so an old key cannot be
+/// moved into a newer slot.
+fn check_ring(
+    name: &str,
+    versions: impl Iterator<Item = (u32, f64, f64, u32)>,
+) -> Result<(), String> {
     let (mut last_version, mut last_created) = (0, 0.0);
-    for (version, created, expiry) in versions {
+    for (version, created, expiry, binding) in versions {
+        if binding == 1 && version != 1 {
+            return Err(format!(
+                "{name} key version {version} has binding 1, which only a version 1 migrated from format 1 can have"
+            ));
+        }
         if expiry < created {
             return Err(format!(
                 "{name} key version {version} expires before it was made"
@@ -471,14 +499,11 @@ impl Store {
         let _lock = self.lock()?;
         let (old_keys, old_revoked) = self.load()?;
         let (mut keys, mut revoked) = (old_keys.clone(), old_revoked.clone());
+        // A change that cannot be logged is not made: the log's chain is
+        // checked first.
+        let log = crate::audit::Appender::open(&self.dir)?;
         let mut events = Vec::new();
         let out = change(&mut keys, &mut revoked, &mut events)?;
-        // A change that cannot be logged is not made.
-        let log = if events.is_empty() {
-            None
-        } else {
-            Some(crate::audit::Appender::open(&self.dir)?)
-        };
         // The revocation list first: if the run dies between the two writes,
         // a key is revoked early rather than left usable. The events last:
         // a line in the log always records a change that was made.
@@ -488,9 +513,7 @@ impl Store {
         if keys != old_keys {
             write_atomic(&self.key_store_path(), to_json(&keys).as_bytes())?;
         }
-        if let Some(log) = log {
-            log.append(&events)?;
-        }
+        log.append(&events)?;
         Ok(out)
     }
 
@@ -776,6 +799,13 @@ mod tests {
             "{err}"
         );
 
+        let mut old_binding = good.clone();
+        old_binding["alice"]["symmetric"][1]["binding"] = 1.into();
+        let err = serde_json::from_value::<KeyStore>(old_binding)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("version 2 has binding 1"), "{err}");
+
         let mut mixed = good.clone();
         mixed["alice"]["private"] = good["alice"]["symmetric"][0]["wrapped"].clone();
         let err = serde_json::from_value::<KeyStore>(mixed)
@@ -801,6 +831,25 @@ mod tests {
         );
     }
 
+    #[test]
+    fn an_rsa_key_id_that_is_not_its_public_keys_is_refused() {
+        let alice = UserId::new("alice").unwrap();
+        let pk = crate::kdf::test_key("pw");
+        let mut keys = KeyStore::default();
+        let (private_key, public_key) = crate::pki::generate_asymmetric_keys().unwrap();
+        crate::pki::store_asymmetric_keys(&mut keys, &alice, &private_key, &public_key, 60, &pk)
+            .unwrap();
+        let mut edited: serde_json::Value = serde_json::from_str(&keys.to_json()).unwrap();
+        edited["alice"]["asymmetric"][0]["fingerprint"] = "ab".repeat(32).into();
+        let err = serde_json::from_value::<KeyStore>(edited)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("but its public key's SHA-256 is"), "{err}");
+    }
+
+    /// The library's `store_symmetric_key` then `store_asymmetric_keys` (the
+    /// original's two calls) give one version number to the pair they make.
+    /// (`commands::add_version`, used by rotation, numbers both itself.)
     #[test]
     fn the_next_version_pairs_the_two_rings() {
         assert_eq!(next_version(0, 0), 1);

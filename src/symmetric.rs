@@ -270,11 +270,16 @@ pub fn store_symmetric_key(
     let version = store
         .get(user_id)
         .map_or(1, UserRecord::next_symmetric_version);
+    // Never before the previous version, even if the clock stepped back.
+    let last = store
+        .get(user_id)
+        .and_then(|r| r.symmetric.last())
+        .map_or(0.0, |v| v.created);
     let wrapped = SymmetricVersion::wrap(
         user_id,
         version,
         key,
-        time::now(),
+        time::now().max(last),
         expiry_time,
         password_key,
     )?;
@@ -325,6 +330,9 @@ pub fn load_symmetric_key(
 ) -> Result<SymmetricKey> {
     check_not_revoked(revoked, store, user_id)?;
     let record = primary(store, user_id)?;
+    if record.wrapped.is_none() {
+        return Err(record.destroyed(user_id));
+    }
     let key = record.unwrap_key(user_id, password_key)?;
     if record.is_expired(now) {
         return Err(Error::Expired {
@@ -335,10 +343,12 @@ pub fn load_symmetric_key(
     Ok(key)
 }
 
+/// The symmetric key of the newest version, the one the revocation check
+/// looks at too (a version without one has no symmetric key to use).
 fn primary<'a>(store: &'a KeyStore, user_id: &UserId) -> Result<&'a SymmetricVersion> {
     store
         .get(user_id)
-        .and_then(|r| r.symmetric.last())
+        .and_then(|r| crate::keyring::versions(r).last().and_then(|v| v.symmetric))
         .ok_or_else(|| Error::UnknownUser(user_id.to_string()))
 }
 

@@ -426,6 +426,24 @@ fn destroy_needs_confirmation_and_keeps_the_last_decrypting_version() {
         2,
         "{events:?}"
     );
+    // No key is left to check a password against: nobody, whatever the
+    // password, takes the user over, in the session or on the command line.
+    for password in [PASSWORD, "anything at all"] {
+        let session = kms_command(class.dir.path())
+            .args(["--store", "kms"])
+            .write_stdin(format!("alice\n{password}\nyes\nno\n"))
+            .output()
+            .unwrap();
+        assert_eq!(code(&session), Some(3), "{}", stderr(&session));
+        assert!(
+            stderr(&session).contains("every key version of alice is destroyed"),
+            "{}",
+            stderr(&session)
+        );
+    }
+    let rotate = class.run(&["rotate", "alice"]);
+    assert_eq!(code(&rotate), Some(3));
+    assert_eq!(class.states("alice"), ["destroyed", "destroyed"]);
 }
 
 #[test]
