@@ -12,8 +12,14 @@
 //!
 //! Around them: [`kdf`] turns a password into wrapping keys (PBKDF2, HKDF),
 //! [`wrap`] seals key material with AES-256-GCM, [`store`] keeps
-//! `key_store.json` and `revoked_keys.json` safe on disk, [`user`] checks user
-//! IDs, and [`session`] is the interactive run that `cargo run` starts.
+//! `key_store.json` and `revoked_keys.json` safe on disk (and [`migrate`]
+//! reads its first format), [`user`] checks user IDs, and [`session`] is the
+//! interactive run that `cargo run` starts.
+//!
+//! A key's life: [`keyring`] holds each user's key versions and derives their
+//! NIST SP 800-57 states, [`audit`] keeps the hash-chained `audit.log`,
+//! [`commands`] are the subcommands (`keygen`, `rotate`, `revoke`, `destroy`,
+//! `status`, ...), and [`output`] prints their results.
 //!
 //! ```
 //! use secure_kms::{symmetric, user::UserId};

@@ -272,7 +272,7 @@ fn run_command(cli: &Cli, store: &Store, command: &Command) -> anyhow::Result<()
             let made = slow("making keys", || {
                 commands::keygen(store, &user, &password, *expiry, DEFAULT_ITERATIONS)
             })?;
-            render(cli, &made, || output::new_version(&made, format))?
+            render(cli, &made, || output::new_version(&made))?
         }
         Command::Rotate { user, expiry } => {
             let user = UserId::new(user)?;
@@ -280,7 +280,7 @@ fn run_command(cli: &Cli, store: &Store, command: &Command) -> anyhow::Result<()
             let made = slow("rotating keys", || {
                 commands::rotate(store, &user, &password, *expiry)
             })?;
-            render(cli, &made, || output::new_version(&made, format))?
+            render(cli, &made, || output::new_version(&made))?
         }
         Command::Status { user } => {
             let status = commands::status(store, &UserId::new(user)?, now)?;

@@ -147,8 +147,9 @@ fn short(fp: Option<&str>, format: Format) -> String {
     }
 }
 
-/// What `keygen` and `rotate` print.
-pub fn new_version(v: &NewVersion, format: Format) -> String {
+/// What `keygen` and `rotate` print: the same lines on a terminal and in a
+/// pipe, since each names its field.
+pub fn new_version(v: &NewVersion) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
@@ -159,9 +160,6 @@ pub fn new_version(v: &NewVersion, format: Format) -> String {
     );
     let _ = writeln!(out, "  symmetric key ID: {}", v.symmetric_fingerprint);
     let _ = writeln!(out, "  RSA key pair ID:  {}", v.public_key_fingerprint);
-    if !format.table {
-        return out;
-    }
     out
 }
 
