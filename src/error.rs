@@ -259,6 +259,39 @@ pub enum Error {
     )]
     NothingToUnlock(String),
 
+    /// A file given to `decrypt` or `rewrap` is not a secure-kms encrypted file.
+    #[error("not a secure-kms encrypted file: {0}")]
+    FileFormat(String),
+
+    /// The key named in an encrypted file's header does not open its data key.
+    #[error(
+        "version {version} of the key of {user} does not open this file's data key: the file's header was edited, or it was encrypted with other keys of the same name"
+    )]
+    FileKey {
+        /// The user named in the header.
+        user: String,
+        /// The key version named in the header.
+        version: u32,
+    },
+
+    /// A chunk of an encrypted file fails authentication.
+    #[error(
+        "the encrypted file fails authentication at chunk {chunk}: it was modified, cut short, extended or reordered; no output was kept"
+    )]
+    FileTampered {
+        /// The first chunk (from 0) that fails.
+        chunk: u64,
+    },
+
+    /// The file is encrypted for another user.
+    #[error("this file is encrypted for {owner}, not for {user}: decrypt it as {owner}")]
+    FileOwner {
+        /// The user named in the file.
+        owner: String,
+        /// The user asked for.
+        user: String,
+    },
+
     /// A command that only reads was pointed at a folder with no store.
     #[error(
         "there is no store in {}: check --store or KMS_STORE (the folder is made by the first `secure-kms keygen USER`)",

@@ -36,6 +36,7 @@
 pub mod audit;
 pub mod commands;
 pub mod console;
+pub mod envelope;
 pub mod error;
 pub mod exchange;
 pub mod fingerprint;
