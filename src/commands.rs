@@ -60,8 +60,36 @@ pub fn add_version(
     kind: EventKind,
     command: &str,
 ) -> Result<NewVersion> {
-    let symmetric = generate_symmetric_key()?;
     let (private_key, _) = generate_asymmetric_keys()?;
+    add_version_with(
+        store,
+        user_id,
+        password_key,
+        expiry_time,
+        expected,
+        kind,
+        command,
+        &private_key,
+    )
+}
+
+/// As [`add_version`], with a given RSA key (an imported one) instead of a
+/// new one; the symmetric key of the version is always new.
+///
+/// # Errors
+/// As [`add_version`].
+#[allow(clippy::too_many_arguments)]
+pub fn add_version_with(
+    store: &Store,
+    user_id: &UserId,
+    password_key: &PasswordKey,
+    expiry_time: u64,
+    expected: Option<&UserRecord>,
+    kind: EventKind,
+    command: &str,
+    private_key: &rsa::PrivateKey,
+) -> Result<NewVersion> {
+    let symmetric = generate_symmetric_key()?;
     store.update(|keys, _, events| {
         if keys.get(user_id) != expected {
             return Err(Error::Conflict(user_id.to_string()));
@@ -89,7 +117,7 @@ pub fn add_version(
         let asym = AsymmetricVersion::new(
             user_id,
             version,
-            &private_key,
+            private_key,
             created,
             expiry_time,
             password_key,

@@ -292,6 +292,20 @@ pub enum Error {
         user: String,
     },
 
+    /// A key file given to `import` cannot be taken.
+    #[error("cannot import the key: {0}")]
+    ImportRefused(String),
+
+    /// An output file exists and `--force` was not given.
+    #[error("{} exists and was left as it is: choose another name, or add --force to replace it", .0.display())]
+    OutputExists(std::path::PathBuf),
+
+    /// Binary output was about to go to a terminal.
+    #[error(
+        "refusing to print an encrypted file on the terminal: give an output file, or redirect standard output"
+    )]
+    BinaryToTerminal,
+
     /// A command that only reads was pointed at a folder with no store.
     #[error(
         "there is no store in {}: check --store or KMS_STORE (the folder is made by the first `secure-kms keygen USER`)",

@@ -66,7 +66,7 @@ impl Password {
         Ok(Password(password))
     }
 
-    fn as_bytes(&self) -> &[u8] {
+    pub(crate) fn as_bytes(&self) -> &[u8] {
         self.0.as_bytes()
     }
 

@@ -2,16 +2,16 @@
 //! library's interactive session or one subcommand, prints the result and
 //! any error with what to do next, and turns the outcome into an exit code.
 
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Read, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand, ValueEnum};
-use secure_kms::commands;
 use secure_kms::console::{
     Console, TerminalConsole, password_prompt_owns_ctrl_c, read_password_file,
 };
+use secure_kms::files::{self, Output};
 use secure_kms::kdf::{DEFAULT_ITERATIONS, Password};
 use secure_kms::keyring::DestroyOutcome;
 use secure_kms::output::{self, Format, RevocationView};
@@ -21,6 +21,8 @@ use secure_kms::store::Store;
 use secure_kms::symmetric::{DEFAULT_EXPIRY_SECS, MAX_EXPIRY_SECS};
 use secure_kms::user::UserId;
 use secure_kms::{Error, time};
+use secure_kms::{commands, envelope};
+use secure_kms::{signing, transfer};
 
 /// A teaching Key Management System: expiring AES-256 keys, RSA-2048 keys
 /// under a password, a signed Diffie-Hellman exchange, a revocation list,
@@ -131,6 +133,113 @@ enum Command {
         /// Destroy even the only version that could still decrypt data
         #[arg(long)]
         force: bool,
+    },
+    /// Encrypt a file for a user (envelope: a data key per file, under the primary key version)
+    #[command(
+        after_help = "Example:\n  secure-kms --password-file pw.txt encrypt alice report.pdf report.pdf.kms\n  tar c notes | secure-kms --password-file pw.txt encrypt alice - notes.tar.kms"
+    )]
+    Encrypt {
+        /// The user ID
+        user: String,
+        /// The file to encrypt (- for standard input)
+        input: PathBuf,
+        /// Where to write the encrypted file (- for standard output, not a terminal)
+        output: PathBuf,
+        /// Replace OUTPUT if it exists
+        #[arg(long)]
+        force: bool,
+    },
+    /// Decrypt a file with the key version its header names (a deactivated one will do)
+    #[command(
+        after_help = "Example:\n  secure-kms --password-file pw.txt decrypt alice report.pdf.kms report.pdf\n  secure-kms --password-file pw.txt decrypt alice notes.tar.kms - | tar t"
+    )]
+    Decrypt {
+        /// The user ID
+        user: String,
+        /// The encrypted file (- for standard input)
+        input: PathBuf,
+        /// Where to write the plaintext (- for standard output)
+        output: PathBuf,
+        /// Replace OUTPUT if it exists
+        #[arg(long)]
+        force: bool,
+    },
+    /// Re-wrap files' data keys under the newest key version, leaving their payload as it is
+    #[command(
+        after_help = "Example:\n  secure-kms --password-file pw.txt rotate alice\n  secure-kms --password-file pw.txt rewrap alice *.kms\n  secure-kms --password-file pw.txt destroy alice --version 1 --yes"
+    )]
+    Rewrap {
+        /// The user ID
+        user: String,
+        /// The encrypted files, each replaced whole
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// Sign a file with the primary RSA key (RSA-PSS, SHA-256, 32-byte salt), as openssl dgst does
+    #[command(
+        after_help = "Example:\n  secure-kms --password-file pw.txt sign alice report.pdf -o report.pdf.sig\n  openssl dgst -sha256 -sigopt rsa_padding_mode:pss -sigopt rsa_pss_saltlen:32 \\\n      -verify alice.pem -signature report.pdf.sig report.pdf"
+    )]
+    Sign {
+        /// The user ID
+        user: String,
+        /// The file to sign
+        file: PathBuf,
+        /// Where to write the signature [default: FILE.sig]
+        #[arg(short, long, value_name = "SIG")]
+        output: Option<PathBuf>,
+        /// Replace SIG if it exists
+        #[arg(long)]
+        force: bool,
+    },
+    /// Verify a signature against every key version of a user (no password needed)
+    #[command(after_help = "Example:\n  secure-kms verify alice report.pdf report.pdf.sig")]
+    Verify {
+        /// The user ID
+        user: String,
+        /// The signed file
+        file: PathBuf,
+        /// The signature (raw RSA-PSS bytes, as openssl dgst -sign writes)
+        signature: PathBuf,
+    },
+    /// Export the primary key: the public key as PEM, or the private key as encrypted PKCS#8
+    #[command(
+        after_help = "Example:\n  secure-kms export alice --public -o alice.pem\n  secure-kms --password-file pw.txt export alice --private --export-password-file export-pw.txt -o alice.key\n  openssl pkey -in alice.key -passin file:export-pw.txt -noout -text"
+    )]
+    Export {
+        /// The user ID
+        user: String,
+        /// Export the public key (SubjectPublicKeyInfo PEM)
+        #[arg(long, conflicts_with = "private", required_unless_present = "private")]
+        public: bool,
+        /// Export the private key (PKCS#8, PBES2: PBKDF2-SHA256 600000, AES-256-CBC)
+        #[arg(long, requires = "output")]
+        private: bool,
+        /// Where to write it [default for --public: standard output]
+        #[arg(short, long, value_name = "FILE")]
+        output: Option<PathBuf>,
+        /// The password for the exported private key, from the first line of FILE
+        #[arg(long, value_name = "FILE")]
+        export_password_file: Option<PathBuf>,
+        /// Replace FILE if it exists
+        #[arg(long)]
+        force: bool,
+    },
+    /// Import an encrypted PKCS#8 RSA private key (2048-4096 bits) as the next key version
+    #[command(
+        after_help = "Example:\n  openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:3072 -aes-256-cbc -pass file:key-pw.txt -out key.pem\n  secure-kms --password-file pw.txt import alice --private key.pem --import-password-file key-pw.txt"
+    )]
+    Import {
+        /// The user ID
+        user: String,
+        /// The encrypted PKCS#8 PEM file
+        #[arg(long, value_name = "FILE")]
+        private: PathBuf,
+        /// The password of the key file, from the first line of FILE
+        #[arg(long, value_name = "FILE")]
+        import_password_file: Option<PathBuf>,
+        /// Seconds until the new version's active period ends (1 to 10000000000)
+        #[arg(long, value_name = "SECS", default_value_t = DEFAULT_EXPIRY_SECS, value_parser = expiry_range())]
+        expiry: u64,
     },
     /// Show the audit log, or check its hash chain
     #[command(after_help = "Example:\n  secure-kms audit --verify")]
@@ -367,6 +476,249 @@ fn run_command(cli: &Cli, store: &Store, command: &Command) -> anyhow::Result<()
                 }
             })?
         }
+        Command::Encrypt {
+            user,
+            input,
+            output,
+            force,
+        } => {
+            let user = UserId::new(user)?;
+            if output.as_os_str() == "-" && std::io::stdout().is_terminal() {
+                return Err(Error::BinaryToTerminal.into());
+            }
+            let mut reader = open_input(input)?;
+            let mut out = Output::create(output, *force)?;
+            let password = password_for_data(cli, input)?;
+            let header = slow("encrypting", || {
+                files::encrypt_file(store, &user, &password, &mut reader, &mut out)
+            })?;
+            out.finish()?;
+            if output.as_os_str() == "-" {
+                return Ok(());
+            }
+            #[derive(serde::Serialize)]
+            struct Shape {
+                user: String,
+                key_version: u32,
+                output: String,
+            }
+            let shape = Shape {
+                user: user.to_string(),
+                key_version: header.key_version,
+                output: output.display().to_string(),
+            };
+            render(cli, &shape, || {
+                format!(
+                    "Encrypted for {user} under key version {} into {}\n",
+                    header.key_version,
+                    output.display()
+                )
+            })?
+        }
+        Command::Decrypt {
+            user,
+            input,
+            output,
+            force,
+        } => {
+            let user = UserId::new(user)?;
+            let mut reader = open_input(input)?;
+            let header = envelope::read_header(&mut reader)?;
+            // Refusals that need no password come first.
+            files::check_decryptable(store, &user, &header)?;
+            let mut out = Output::create(output, *force)?;
+            let password = password_for_data(cli, input)?;
+            slow("decrypting", || {
+                files::decrypt_file(store, &user, &password, &header, &mut reader, &mut out)
+            })?;
+            out.finish()?;
+            if output.as_os_str() == "-" {
+                return Ok(());
+            }
+            #[derive(serde::Serialize)]
+            struct Shape {
+                user: String,
+                key_version: u32,
+                output: String,
+            }
+            let shape = Shape {
+                user: user.to_string(),
+                key_version: header.key_version,
+                output: output.display().to_string(),
+            };
+            render(cli, &shape, || {
+                format!(
+                    "Decrypted with key version {} of {user} into {}\n",
+                    header.key_version,
+                    output.display()
+                )
+            })?
+        }
+        Command::Rewrap { user, files: paths } => {
+            let user = UserId::new(user)?;
+            let password = password(cli, false)?;
+            let mut rewrapper = slow("checking the password", || {
+                files::Rewrapper::new(store, &user, password)
+            })?;
+            #[derive(serde::Serialize)]
+            struct Shape {
+                file: String,
+                from_version: u32,
+                to_version: u32,
+                rewrapped: bool,
+            }
+            let mut done = Vec::new();
+            for path in paths {
+                let (from, rewrapped) = rewrap_file(&mut rewrapper, path)
+                    .map_err(|e| anyhow::Error::new(e).context(format!("{}", path.display())))?;
+                done.push(Shape {
+                    file: path.display().to_string(),
+                    from_version: from,
+                    to_version: rewrapper.newest_version(),
+                    rewrapped,
+                });
+            }
+            render(cli, &done, || {
+                done.iter()
+                    .map(|d| {
+                        if d.rewrapped {
+                            format!(
+                                "{}: data key re-wrapped from version {} to version {}\n",
+                                d.file, d.from_version, d.to_version
+                            )
+                        } else {
+                            format!(
+                                "{}: already under version {}, unchanged\n",
+                                d.file, d.to_version
+                            )
+                        }
+                    })
+                    .collect()
+            })?
+        }
+        Command::Sign {
+            user,
+            file,
+            output,
+            force,
+        } => {
+            let user = UserId::new(user)?;
+            let sig_path = output.clone().unwrap_or_else(|| {
+                let mut p = file.clone().into_os_string();
+                p.push(".sig");
+                PathBuf::from(p)
+            });
+            let mut reader = open_input(file)?;
+            let mut out = Output::create(&sig_path, *force)?;
+            let password = password_for_data(cli, file)?;
+            let signature = slow("signing", || {
+                signing::sign_file(store, &user, &password, &mut reader)
+            })?;
+            out.write_all(&signature.bytes).map_err(Error::Output)?;
+            out.finish()?;
+            #[derive(serde::Serialize)]
+            struct Shape {
+                user: String,
+                version: u32,
+                signature: String,
+            }
+            let shape = Shape {
+                user: user.to_string(),
+                version: signature.version,
+                signature: sig_path.display().to_string(),
+            };
+            render(cli, &shape, || {
+                format!(
+                    "Signed by {user} with key version {} into {}\n",
+                    signature.version,
+                    sig_path.display()
+                )
+            })?
+        }
+        Command::Verify {
+            user,
+            file,
+            signature,
+        } => {
+            let user = UserId::new(user)?;
+            let sig = read_small(signature, 64 * 1024)?;
+            let mut reader = open_input(file)?;
+            let (version, state) = signing::verify_file(store, &user, &mut reader, &sig)?;
+            #[derive(serde::Serialize)]
+            struct Shape {
+                user: String,
+                version: u32,
+                state: secure_kms::keyring::KeyState,
+                verified: bool,
+            }
+            let shape = Shape {
+                user: user.to_string(),
+                version,
+                state,
+                verified: true,
+            };
+            render(cli, &shape, || {
+                format!("Verified OK: signed by {user} with key version {version} (now {state})\n")
+            })?
+        }
+        Command::Export {
+            user,
+            public,
+            output,
+            export_password_file,
+            force,
+            ..
+        } => {
+            let user = UserId::new(user)?;
+            let target = output.clone().unwrap_or_else(|| PathBuf::from("-"));
+            if *public {
+                let (version, pem) = transfer::export_public(store, &user)?;
+                let mut out = Output::create(&target, *force)?;
+                out.write_all(pem.as_bytes()).map_err(Error::Output)?;
+                out.finish()?;
+                if target.as_os_str() == "-" {
+                    return Ok(());
+                }
+                export_note(cli, &user, version, &target, "public")?
+            } else {
+                let mut out = Output::create(&target, *force)?;
+                let password = password(cli, false)?;
+                let export_password = second_password(
+                    export_password_file.as_deref(),
+                    "for the exported key",
+                    true,
+                )?;
+                let (version, pem) = slow("exporting", || {
+                    transfer::export_private(store, &user, &password, &export_password)
+                })?;
+                out.write_all(pem.as_bytes()).map_err(Error::Output)?;
+                out.finish()?;
+                export_note(cli, &user, version, &target, "private")?
+            }
+        }
+        Command::Import {
+            user,
+            private,
+            import_password_file,
+            expiry,
+        } => {
+            let user = UserId::new(user)?;
+            let pem = read_small(private, 1024 * 1024)?;
+            let pem = String::from_utf8(pem).map_err(|_| {
+                Error::ImportRefused(format!("{} is not a PEM text file", private.display()))
+            })?;
+            let key_password =
+                second_password(import_password_file.as_deref(), "of the key file", false)?;
+            let key = slow("reading the key", || {
+                transfer::read_encrypted_private_key(&pem, &key_password)
+            })?;
+            let new_user = commands::status(store, &user, time::now()).is_err();
+            let password = password(cli, new_user)?;
+            let made = slow("importing", || {
+                transfer::import_private(store, &user, &password, &key, *expiry, DEFAULT_ITERATIONS)
+            })?;
+            render(cli, &made, || output::new_version(&made))?
+        }
         Command::Audit { verify: true } => {
             let (events, report) = commands::verify_audit(store)?;
             #[derive(serde::Serialize)]
@@ -401,6 +753,147 @@ fn run_command(cli: &Cli, store: &Store, command: &Command) -> anyhow::Result<()
     };
     print!("{out}");
     Ok(())
+}
+
+/// Reads a small file whole (a signature, a key), refusing one over `limit`.
+fn read_small(path: &std::path::Path, limit: u64) -> anyhow::Result<Vec<u8>> {
+    let io = |source| Error::Io {
+        action: "read",
+        path: path.to_owned(),
+        source,
+    };
+    let file = std::fs::File::open(path).map_err(io)?;
+    let mut bytes = Vec::new();
+    std::io::Read::take(file, limit + 1)
+        .read_to_end(&mut bytes)
+        .map_err(io)?;
+    if bytes.len() as u64 > limit {
+        anyhow::bail!(
+            "{} is larger than {limit} bytes: not what was expected",
+            path.display()
+        );
+    }
+    Ok(bytes)
+}
+
+/// A second password (for an exported or imported key file): from `file`,
+/// else asked on the terminal (twice when `new`).
+fn second_password(
+    file: Option<&std::path::Path>,
+    what: &str,
+    new: bool,
+) -> anyhow::Result<Password> {
+    if let Some(path) = file {
+        return Ok(read_password_file(path)?);
+    }
+    if !std::io::stdin().is_terminal() {
+        anyhow::bail!(
+            "the password {what} cannot be read from standard input alongside the user's: give it with a file (see --help)"
+        );
+    }
+    let mut console = TerminalConsole::for_commands();
+    let prompt = format!("Enter the password {what}: ");
+    let ask = |console: &mut TerminalConsole, prompt: &str| -> anyhow::Result<Password> {
+        match console.ask_password(prompt)? {
+            Some(pw) => Ok(Password::new(pw)?),
+            None => Err(Error::EndOfInput {
+                question: prompt.trim_end().to_owned(),
+                state: "nothing was written",
+            }
+            .into()),
+        }
+    };
+    let password = ask(&mut console, &prompt)?;
+    if new {
+        let again = ask(&mut console, &format!("Confirm the password {what}: "))?;
+        if !password.ct_eq(&again) {
+            return Err(Error::PasswordMismatch.into());
+        }
+    }
+    Ok(password)
+}
+
+/// What `export` prints once the key is written to a file.
+fn export_note(
+    cli: &Cli,
+    user: &UserId,
+    version: u32,
+    target: &std::path::Path,
+    which: &str,
+) -> anyhow::Result<String> {
+    #[derive(serde::Serialize)]
+    struct Shape<'a> {
+        user: String,
+        version: u32,
+        key: &'a str,
+        output: String,
+    }
+    let shape = Shape {
+        user: user.to_string(),
+        version,
+        key: which,
+        output: target.display().to_string(),
+    };
+    render(cli, &shape, || {
+        format!(
+            "Exported the {which} key of {user}, version {version}, into {}\n",
+            target.display()
+        )
+    })
+}
+
+/// Opens the input file, or standard input for `-`, with a large buffer.
+fn open_input(path: &std::path::Path) -> anyhow::Result<Box<dyn std::io::BufRead>> {
+    if path.as_os_str() == "-" {
+        return Ok(Box::new(std::io::BufReader::with_capacity(
+            256 * 1024,
+            std::io::stdin(),
+        )));
+    }
+    let file = std::fs::File::open(path).map_err(|source| Error::Io {
+        action: "open",
+        path: path.to_owned(),
+        source,
+    })?;
+    Ok(Box::new(std::io::BufReader::with_capacity(
+        256 * 1024,
+        file,
+    )))
+}
+
+/// The password, when the data may come from standard input: then a
+/// password cannot also be a line of it.
+fn password_for_data(cli: &Cli, input: &std::path::Path) -> anyhow::Result<Password> {
+    if input.as_os_str() == "-" && cli.password_file.is_none() && !std::io::stdin().is_terminal() {
+        anyhow::bail!(
+            "the data comes from standard input, so the password cannot: give it with --password-file"
+        );
+    }
+    password(cli, false)
+}
+
+/// Re-wraps one file in place (a whole new file renamed over it): its
+/// version before, and whether it changed.
+fn rewrap_file(
+    rewrapper: &mut files::Rewrapper<'_>,
+    path: &std::path::Path,
+) -> secure_kms::Result<(u32, bool)> {
+    let file = std::fs::File::open(path).map_err(|source| Error::Io {
+        action: "open",
+        path: path.to_owned(),
+        source,
+    })?;
+    let mut reader = std::io::BufReader::with_capacity(256 * 1024, file);
+    let header = envelope::read_header(&mut reader)?;
+    let Some(new_header) = rewrapper.rewrap(&header)? else {
+        return Ok((header.key_version, false));
+    };
+    let mut out = Output::create(path, true)?;
+    out.write_all(&new_header.to_bytes())
+        .map_err(Error::Output)?;
+    std::io::copy(&mut reader, &mut out).map_err(Error::Output)?;
+    out.finish()?;
+    Ok((header.key_version, true))
 }
 
 /// The text to print: JSON with `--json`, else what `text` renders.

@@ -138,6 +138,73 @@ pub fn check_password(
     Ok(unlock_version(record, newest, user_id, password)?.password_key)
 }
 
+/// Checks that version `version` of `user_id`'s keys may still decrypt or
+/// verify: it exists, is not compromised (refused with its date and
+/// reason) and is not destroyed. A deactivated version may.
+///
+/// # Errors
+/// [`Error::UnknownUser`]; [`Error::UnknownVersion`]; [`Error::Revoked`];
+/// [`Error::Destroyed`].
+pub fn check_usable_for_decryption(
+    keys: &KeyStore,
+    revoked: &RevocationList,
+    user_id: &UserId,
+    version: u32,
+) -> Result<()> {
+    let record = record_of(keys, user_id)?;
+    let all = versions(record);
+    let v = all
+        .iter()
+        .find(|v| v.version == version)
+        .ok_or(Error::UnknownVersion {
+            user: user_id.to_string(),
+            version,
+        })?;
+    if let Some(r) = revoked.find(user_id.as_str(), v) {
+        return Err(Error::Revoked {
+            user: user_id.to_string(),
+            revoked_at: r.revoked_at_text(),
+            reason: format!("{}; version {version}", r.reason),
+        });
+    }
+    if v.symmetric.is_none_or(|s| s.wrapped.is_none()) {
+        return Err(Error::Destroyed {
+            user: user_id.to_string(),
+            version,
+            destroyed_at: v.destroyed_at().map(time::format),
+        });
+    }
+    Ok(())
+}
+
+/// The symmetric key of version `version` of `user_id`, for decrypting
+/// (see [`check_usable_for_decryption`]), unwrapped with `password`.
+///
+/// # Errors
+/// As [`check_usable_for_decryption`]; [`Error::Unlock`] for a wrong
+/// password.
+pub fn unlock_symmetric_version(
+    keys: &KeyStore,
+    revoked: &RevocationList,
+    user_id: &UserId,
+    version: u32,
+    password: &Password,
+) -> Result<SymmetricKey> {
+    check_usable_for_decryption(keys, revoked, user_id, version)?;
+    let record = record_of(keys, user_id)?;
+    let sym = record
+        .symmetric
+        .iter()
+        .find(|s| s.version == version)
+        .expect("checked above");
+    let wrapped = sym.wrapped.as_ref().expect("checked above");
+    let pk = PasswordKey::derive(password, &wrapped.kdf);
+    sym.unwrap_key(user_id, &pk).map_err(|e| match e {
+        Error::Decryption => Error::Unlock(user_id.to_string()),
+        other => other,
+    })
+}
+
 fn record_of<'a>(keys: &'a KeyStore, user_id: &UserId) -> Result<&'a UserRecord> {
     keys.get(user_id)
         .ok_or_else(|| Error::UnknownUser(user_id.to_string()))
