@@ -7,85 +7,8 @@ mod common;
 use std::fs;
 use std::path::Path;
 
-use common::{kms_command, snapshot, stderr, stdout};
+use common::{Class, PASSWORD, code, kms_command, stderr, stdout};
 use serde_json::Value;
-
-const PASSWORD: &str = "correct horse battery staple";
-
-/// A store folder and a password file beside it (not in it).
-struct Class {
-    dir: tempfile::TempDir,
-}
-
-impl Class {
-    fn new() -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        fs::write(dir.path().join("pw"), format!("{PASSWORD}\n")).unwrap();
-        fs::write(dir.path().join("wrong"), "not the password\n").unwrap();
-        Class { dir }
-    }
-
-    fn store(&self) -> std::path::PathBuf {
-        self.dir.path().join("kms")
-    }
-
-    /// Runs `secure-kms --store kms ARGS` with the right password file.
-    fn run(&self, args: &[&str]) -> std::process::Output {
-        self.run_with("pw", args)
-    }
-
-    fn run_with(&self, password_file: &str, args: &[&str]) -> std::process::Output {
-        let store = self.store();
-        let pw = self.dir.path().join(password_file);
-        let mut all = vec![
-            "--store",
-            store.to_str().unwrap(),
-            "--password-file",
-            pw.to_str().unwrap(),
-        ];
-        all.extend_from_slice(args);
-        kms_command(self.dir.path()).args(&all).output().unwrap()
-    }
-
-    /// Runs and expects success; the standard output.
-    fn ok(&self, args: &[&str]) -> String {
-        let out = self.run(args);
-        assert_eq!(out.status.code(), Some(0), "{args:?}: {}", stderr(&out));
-        stdout(&out)
-    }
-
-    fn json(&self, args: &[&str]) -> Value {
-        let mut all = vec!["--json"];
-        all.extend_from_slice(args);
-        serde_json::from_str(&self.ok(&all)).unwrap()
-    }
-
-    fn states(&self, user: &str) -> Vec<String> {
-        self.json(&["status", user])["versions"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|v| v["state"].as_str().unwrap().to_owned())
-            .collect()
-    }
-
-    fn audit_events(&self) -> Vec<String> {
-        self.json(&["audit"])
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|e| e["event"].as_str().unwrap().to_owned())
-            .collect()
-    }
-
-    fn files(&self) -> Vec<(String, Vec<u8>)> {
-        snapshot(&self.store())
-    }
-}
-
-fn code(out: &std::process::Output) -> Option<i32> {
-    out.status.code()
-}
 
 #[test]
 fn keygen_makes_version_1_and_refuses_a_second_time() {
@@ -533,7 +456,8 @@ fn the_audit_log_verifies_and_names_an_edited_line() {
 fn usage_errors_exit_2_and_every_subcommand_shows_an_example() {
     let class = Class::new();
     for sub in [
-        "keygen", "status", "list", "rotate", "revoke", "revoked", "destroy", "audit",
+        "keygen", "status", "list", "rotate", "revoke", "revoked", "destroy", "audit", "encrypt",
+        "decrypt", "rewrap", "sign", "verify", "export", "import",
     ] {
         let out = kms_command(class.dir.path())
             .args([sub, "--help"])

@@ -105,3 +105,195 @@ fn signatures_cross_between_openssl_and_secure_kms() {
     fs::write(d.join("message"), b"another value").unwrap();
     assert!(!openssl(&verify, d).status.success());
 }
+
+/// The binary's file commands against the openssl CLI, in both directions.
+mod commands {
+    use super::common::{Class, code, openssl, stderr};
+    use std::fs;
+
+    const PSS: [&str; 4] = [
+        "-sigopt",
+        "rsa_padding_mode:pss",
+        "-sigopt",
+        "rsa_pss_saltlen:32",
+    ];
+
+    fn openssl_ok(args: &[&str], dir: &std::path::Path) -> String {
+        let out = openssl(args, dir);
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    #[test]
+    fn openssl_verifies_what_sign_makes_and_opens_what_export_writes() {
+        let class = Class::new();
+        let dir = class.dir.path();
+        class.ok(&["keygen", "alice"]);
+        fs::write(dir.join("doc"), b"a file signed by secure-kms\n").unwrap();
+        class.ok(&["sign", "alice", "doc", "-o", "doc.sig"]);
+        class.ok(&["export", "alice", "--public", "-o", "alice.pem"]);
+        let mut args = vec!["dgst", "-sha256"];
+        args.extend(PSS);
+        args.extend(["-verify", "alice.pem", "-signature", "doc.sig", "doc"]);
+        assert_eq!(openssl_ok(&args, dir).trim(), "Verified OK");
+
+        fs::write(dir.join("epw"), "export password\n").unwrap();
+        class.ok(&[
+            "export",
+            "alice",
+            "--private",
+            "--export-password-file",
+            "epw",
+            "-o",
+            "alice.key",
+        ]);
+        // PBES2 with PBKDF2-HMAC-SHA256 at 600,000 and AES-256-CBC.
+        let asn1 = openssl_ok(&["asn1parse", "-in", "alice.key"], dir);
+        for part in [
+            "PBES2",
+            "PBKDF2",
+            "hmacWithSHA256",
+            "aes-256-cbc",
+            ":0927C0",
+        ] {
+            assert!(asn1.contains(part), "{part} missing:\n{asn1}");
+        }
+        // OpenSSL opens it with the export password, and it is alice's key.
+        let from_private = openssl_ok(
+            &["pkey", "-in", "alice.key", "-passin", "file:epw", "-pubout"],
+            dir,
+        );
+        assert_eq!(
+            from_private,
+            fs::read_to_string(dir.join("alice.pem")).unwrap()
+        );
+        fs::write(dir.join("bad"), "not it\n").unwrap();
+        let wrong = openssl(&["pkey", "-in", "alice.key", "-passin", "file:bad"], dir);
+        assert!(!wrong.status.success());
+    }
+
+    #[test]
+    fn keys_and_signatures_from_openssl_are_taken() {
+        let class = Class::new();
+        let dir = class.dir.path();
+        fs::write(dir.join("kpw"), "key password\n").unwrap();
+        // genpkey's own encrypted output, and a key encrypted afterwards
+        // with pkcs8 -topk8 -v2 aes-256-cbc, at both ends of the size range.
+        openssl_ok(
+            &[
+                "genpkey",
+                "-algorithm",
+                "RSA",
+                "-pkeyopt",
+                "rsa_keygen_bits:3072",
+                "-aes-256-cbc",
+                "-pass",
+                "file:kpw",
+                "-out",
+                "k3072.pem",
+            ],
+            dir,
+        );
+        openssl_ok(
+            &[
+                "genpkey",
+                "-algorithm",
+                "RSA",
+                "-pkeyopt",
+                "rsa_keygen_bits:2048",
+                "-out",
+                "plain.pem",
+            ],
+            dir,
+        );
+        openssl_ok(
+            &[
+                "pkcs8",
+                "-topk8",
+                "-v2",
+                "aes-256-cbc",
+                "-in",
+                "plain.pem",
+                "-passout",
+                "file:kpw",
+                "-out",
+                "k2048.pem",
+            ],
+            dir,
+        );
+        let import = |file: &str| {
+            class.run(&[
+                "import",
+                "alice",
+                "--private",
+                file,
+                "--import-password-file",
+                "kpw",
+            ])
+        };
+        // A new user: version 1 with openssl's 3072-bit key.
+        let first = import("k3072.pem");
+        assert_eq!(code(&first), Some(0), "{}", stderr(&first));
+        let second = import("k2048.pem");
+        assert_eq!(code(&second), Some(0), "{}", stderr(&second));
+        assert_eq!(class.states("alice"), ["deactivated", "active"]);
+        // Our public key for version 2 is openssl's.
+        class.ok(&["export", "alice", "--public", "-o", "ours.pem"]);
+        let theirs = openssl_ok(&["pkey", "-in", "plain.pem", "-pubout"], dir);
+        assert_eq!(fs::read_to_string(dir.join("ours.pem")).unwrap(), theirs);
+
+        // openssl signs with each key; verify names the version.
+        fs::write(dir.join("doc"), b"signed by openssl\n").unwrap();
+        for (key, pass, version) in [("k3072.pem", "file:kpw", 1), ("plain.pem", "", 2)] {
+            let mut args = vec!["dgst", "-sha256"];
+            args.extend(PSS);
+            args.extend(["-sign", key]);
+            if !pass.is_empty() {
+                args.extend(["-passin", pass]);
+            }
+            args.extend(["-out", "doc.sig", "doc"]);
+            openssl_ok(&args, dir);
+            let json = class.json(&["verify", "alice", "doc", "doc.sig"]);
+            assert_eq!(json["version"], version, "{key}");
+        }
+        // The imported key signs for us too, and openssl checks it.
+        class.ok(&["sign", "alice", "doc", "-o", "ours.sig"]);
+        let mut args = vec!["dgst", "-sha256"];
+        args.extend(PSS);
+        args.extend(["-verify", "ours.pem", "-signature", "ours.sig", "doc"]);
+        assert_eq!(openssl_ok(&args, dir).trim(), "Verified OK");
+
+        // Too small a key is refused.
+        openssl_ok(
+            &[
+                "genpkey",
+                "-algorithm",
+                "RSA",
+                "-pkeyopt",
+                "rsa_keygen_bits:1024",
+                "-aes-256-cbc",
+                "-pass",
+                "file:kpw",
+                "-out",
+                "k1024.pem",
+            ],
+            dir,
+        );
+        let small = import("k1024.pem");
+        assert_eq!(code(&small), Some(1));
+        assert!(
+            stderr(&small).contains("1024 bits; 2048 to 4096"),
+            "{}",
+            stderr(&small)
+        );
+        // And a wrong password for the key file says so.
+        fs::write(dir.join("kpw"), "not the key password\n").unwrap();
+        let wrong = import("k2048.pem");
+        assert_eq!(code(&wrong), Some(1));
+        assert!(stderr(&wrong).contains("the password does not open it"));
+    }
+}

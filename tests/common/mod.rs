@@ -5,6 +5,8 @@ use std::fs;
 use std::path::Path;
 use std::process::{Command, Output};
 
+use serde_json::Value;
+
 /// Runs the `openssl` CLI, which the interop tests need (`.ci/run` installs it).
 pub fn openssl(args: &[&str], dir: &Path) -> Output {
     Command::new("openssl")
@@ -57,4 +59,92 @@ pub fn snapshot(dir: &Path) -> Vec<(String, Vec<u8>)> {
 /// Lower-case hex.
 pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The password of [`Class`]'s `pw` file.
+pub const PASSWORD: &str = "correct horse battery staple";
+
+/// A store folder for the subcommand tests, with a password file (`pw`,
+/// [`PASSWORD`]) and a wrong one (`wrong`) beside it, not in it.
+pub struct Class {
+    /// The folder: `kms/` (the store), `pw` and `wrong` (password files).
+    pub dir: tempfile::TempDir,
+}
+
+impl Class {
+    /// A new empty folder with the two password files.
+    pub fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(dir.path().join("pw"), format!("{PASSWORD}\n")).unwrap();
+        fs::write(dir.path().join("wrong"), "not the password\n").unwrap();
+        Class { dir }
+    }
+
+    /// The store folder.
+    pub fn store(&self) -> std::path::PathBuf {
+        self.dir.path().join("kms")
+    }
+
+    /// Runs `secure-kms --store kms ARGS` with the right password file.
+    pub fn run(&self, args: &[&str]) -> std::process::Output {
+        self.run_with("pw", args)
+    }
+
+    /// Runs with the password file named `password_file`.
+    pub fn run_with(&self, password_file: &str, args: &[&str]) -> std::process::Output {
+        let store = self.store();
+        let pw = self.dir.path().join(password_file);
+        let mut all = vec![
+            "--store",
+            store.to_str().unwrap(),
+            "--password-file",
+            pw.to_str().unwrap(),
+        ];
+        all.extend_from_slice(args);
+        kms_command(self.dir.path()).args(&all).output().unwrap()
+    }
+
+    /// Runs and expects success; the standard output.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {}", stderr(&out));
+        stdout(&out)
+    }
+
+    /// Runs with `--json`, expects success; the parsed output.
+    pub fn json(&self, args: &[&str]) -> Value {
+        let mut all = vec!["--json"];
+        all.extend_from_slice(args);
+        serde_json::from_str(&self.ok(&all)).unwrap()
+    }
+
+    /// The states of `user`'s versions, oldest first.
+    pub fn states(&self, user: &str) -> Vec<String> {
+        self.json(&["status", user])["versions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v["state"].as_str().unwrap().to_owned())
+            .collect()
+    }
+
+    /// The event kinds of the audit log, in order.
+    pub fn audit_events(&self) -> Vec<String> {
+        self.json(&["audit"])
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["event"].as_str().unwrap().to_owned())
+            .collect()
+    }
+
+    /// The store's files and their bytes.
+    pub fn files(&self) -> Vec<(String, Vec<u8>)> {
+        snapshot(&self.store())
+    }
+}
+
+/// The exit code.
+pub fn code(out: &std::process::Output) -> Option<i32> {
+    out.status.code()
 }
