@@ -150,7 +150,7 @@ impl FileHeader {
     /// rewrap. The payload does not change.
     ///
     /// # Errors
-    /// As [`FileHeader::open`].
+    /// [`Error::FileKey`] when `old_key` does not open the data key.
     pub fn rewrap(
         &mut self,
         old_key: &SymmetricKey,
