@@ -315,21 +315,23 @@ pub fn encrypt(
     write(writer, &header.to_bytes())?;
     let mut stream = Stream::new(&header, &data_key)?;
     // One chunk and one byte of look-ahead, so that the last chunk is known
-    // when it is sealed.
-    let mut buf = vec![0u8; CHUNK_LEN + 1];
-    let mut filled = read_full(reader, &mut buf)?;
+    // when it is sealed, and room for the tag after the chunk, so that each
+    // sealed chunk goes out in one write.
+    let mut buf = vec![0u8; CHUNK_CT_LEN];
+    let mut filled = read_full(reader, &mut buf[..CHUNK_LEN + 1])?;
     loop {
         let last = filled <= CHUNK_LEN;
         let n = filled.min(CHUNK_LEN);
+        let look_ahead = buf[CHUNK_LEN];
         let tag = stream.seal(&mut buf[..n], last);
-        write(writer, &buf[..n])?;
-        write(writer, &tag)?;
+        buf[n..n + TAG_LEN].copy_from_slice(&tag);
+        write(writer, &buf[..n + TAG_LEN])?;
         if last {
             break;
         }
         // The look-ahead byte starts the next chunk.
-        buf[0] = buf[CHUNK_LEN];
-        filled = 1 + read_full(reader, &mut buf[1..])?;
+        buf[0] = look_ahead;
+        filled = 1 + read_full(reader, &mut buf[1..CHUNK_LEN + 1])?;
     }
     writer.flush().map_err(Error::Output)?;
     Ok(header)

@@ -846,7 +846,7 @@ fn export_note(
 fn open_input(path: &std::path::Path) -> anyhow::Result<Box<dyn std::io::BufRead>> {
     if path.as_os_str() == "-" {
         return Ok(Box::new(std::io::BufReader::with_capacity(
-            256 * 1024,
+            files::IO_BUFFER,
             std::io::stdin(),
         )));
     }
@@ -856,7 +856,7 @@ fn open_input(path: &std::path::Path) -> anyhow::Result<Box<dyn std::io::BufRead
         source,
     })?;
     Ok(Box::new(std::io::BufReader::with_capacity(
-        256 * 1024,
+        files::IO_BUFFER,
         file,
     )))
 }
@@ -883,7 +883,7 @@ fn rewrap_file(
         path: path.to_owned(),
         source,
     })?;
-    let mut reader = std::io::BufReader::with_capacity(256 * 1024, file);
+    let mut reader = std::io::BufReader::with_capacity(files::IO_BUFFER, file);
     let header = envelope::read_header(&mut reader)?;
     let Some(new_header) = rewrapper.rewrap(&header)? else {
         return Ok((header.key_version, false));
