@@ -21,6 +21,11 @@
 //! [`commands`] are the subcommands (`keygen`, `rotate`, `revoke`, `destroy`,
 //! `status`, ...), and [`output`] prints their results.
 //!
+//! Using the keys: [`envelope`] is the encrypted file format (a data key
+//! per file, STREAM chunks), [`files`] encrypts, decrypts and re-wraps files
+//! under the state rules, [`signing`] signs and verifies files with RSA-PSS,
+//! and [`transfer`] exports and imports keys in OpenSSL's formats.
+//!
 //! ```
 //! use secure_kms::{symmetric, user::UserId};
 //!
