@@ -180,7 +180,7 @@ impl FileHeader {
 ///
 /// # Errors
 /// [`Error::FileFormat`] for anything that is not a version 1 header;
-/// [`Error::Input`] if reading fails.
+/// [`Error::ReadData`] if reading fails.
 pub fn read_header(reader: &mut impl BufRead) -> Result<FileHeader> {
     let mut magic = vec![0u8; MAGIC.len()];
     let got = read_full(reader, &mut magic)?;
@@ -193,7 +193,7 @@ pub fn read_header(reader: &mut impl BufRead) -> Result<FileHeader> {
     reader
         .take(MAX_HEADER_LEN as u64 + 1)
         .read_until(b'\n', &mut line)
-        .map_err(Error::Input)?;
+        .map_err(Error::ReadData)?;
     if line.pop() != Some(b'\n') {
         return Err(Error::FileFormat(
             "its header line is cut short or longer than 4096 bytes".to_owned(),
@@ -270,14 +270,14 @@ fn read_full(reader: &mut impl Read, buf: &mut [u8]) -> Result<usize> {
             Ok(0) => break,
             Ok(n) => filled += n,
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(Error::Input(e)),
+            Err(e) => return Err(Error::ReadData(e)),
         }
     }
     Ok(filled)
 }
 
 fn write(writer: &mut impl Write, bytes: &[u8]) -> Result<()> {
-    writer.write_all(bytes).map_err(Error::Output)
+    writer.write_all(bytes).map_err(Error::WriteData)
 }
 
 /// Encrypts everything `reader` gives into `writer`, for version
@@ -302,7 +302,7 @@ fn write(writer: &mut impl Write, bytes: &[u8]) -> Result<()> {
 /// ```
 ///
 /// # Errors
-/// [`Error::Input`] or [`Error::Output`] if reading or writing fails;
+/// [`Error::ReadData`] or [`Error::WriteData`] if reading or writing fails;
 /// [`Error::Rng`] if the random source fails.
 pub fn encrypt(
     reader: &mut impl Read,
@@ -317,7 +317,8 @@ pub fn encrypt(
     // One chunk and one byte of look-ahead, so that the last chunk is known
     // when it is sealed, and room for the tag after the chunk, so that each
     // sealed chunk goes out in one write.
-    let mut buf = vec![0u8; CHUNK_CT_LEN];
+    // Plaintext passes through this buffer: zeroized when dropped.
+    let mut buf = Zeroizing::new(vec![0u8; CHUNK_CT_LEN]);
     let mut filled = read_full(reader, &mut buf[..CHUNK_LEN + 1])?;
     loop {
         let last = filled <= CHUNK_LEN;
@@ -333,7 +334,7 @@ pub fn encrypt(
         buf[0] = look_ahead;
         filled = 1 + read_full(reader, &mut buf[1..CHUNK_LEN + 1])?;
     }
-    writer.flush().map_err(Error::Output)?;
+    writer.flush().map_err(Error::WriteData)?;
     Ok(header)
 }
 
@@ -347,8 +348,8 @@ pub fn encrypt(
 /// # Errors
 /// [`Error::FileKey`] if `key` does not open the header;
 /// [`Error::FileTampered`] naming the first chunk that fails (a changed,
-/// moved, missing or added chunk, or a file cut short); [`Error::Input`]
-/// or [`Error::Output`].
+/// moved, missing or added chunk, or a file cut short); [`Error::ReadData`]
+/// or [`Error::WriteData`].
 pub fn decrypt(
     header: &FileHeader,
     reader: &mut impl Read,
@@ -357,7 +358,8 @@ pub fn decrypt(
 ) -> Result<()> {
     let data_key = header.open(key)?;
     let mut stream = Stream::new(header, &data_key)?;
-    let mut buf = vec![0u8; CHUNK_CT_LEN + 1];
+    // Plaintext passes through this buffer: zeroized when dropped.
+    let mut buf = Zeroizing::new(vec![0u8; CHUNK_CT_LEN + 1]);
     let mut filled = read_full(reader, &mut buf)?;
     loop {
         let last = filled <= CHUNK_CT_LEN;
@@ -377,7 +379,7 @@ pub fn decrypt(
         buf[0] = buf[CHUNK_CT_LEN];
         filled = 1 + read_full(reader, &mut buf[1..])?;
     }
-    writer.flush().map_err(Error::Output)
+    writer.flush().map_err(Error::WriteData)
 }
 
 #[cfg(test)]

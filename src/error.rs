@@ -276,7 +276,7 @@ pub enum Error {
 
     /// A chunk of an encrypted file fails authentication.
     #[error(
-        "the encrypted file fails authentication at chunk {chunk}: it was modified, cut short, extended or reordered; no output was kept"
+        "the encrypted file fails authentication at chunk {chunk}: it was modified, cut short, extended or reordered"
     )]
     FileTampered {
         /// The first chunk (from 0) that fails.
@@ -292,9 +292,30 @@ pub enum Error {
         user: String,
     },
 
+    /// The data to encrypt, decrypt, sign or verify cannot be read.
+    #[error("cannot read the data")]
+    ReadData(#[source] std::io::Error),
+
+    /// The result cannot be written.
+    #[error("cannot write the result")]
+    WriteData(#[source] std::io::Error),
+
     /// A key file given to `import` cannot be taken.
     #[error("cannot import the key: {0}")]
     ImportRefused(String),
+
+    /// An imported key is one the user has had, or one that was revoked.
+    #[error(
+        "this key is already version {version} of {user}'s keys (now {state}): a key cannot come back as a new version, least of all a destroyed or compromised one"
+    )]
+    KeyAlreadyKnown {
+        /// Whose key it was.
+        user: String,
+        /// The version it was.
+        version: u32,
+        /// Its state.
+        state: String,
+    },
 
     /// An output file exists and `--force` was not given.
     #[error("{} exists and was left as it is: choose another name, or add --force to replace it", .0.display())]

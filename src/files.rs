@@ -185,6 +185,43 @@ impl<'a> Rewrapper<'a> {
     }
 }
 
+/// Temporary output files not yet renamed into place: what an interrupted
+/// run must remove (a decryption's holds plaintext).
+static UNFINISHED: std::sync::Mutex<Vec<std::path::PathBuf>> = std::sync::Mutex::new(Vec::new());
+
+/// Removes every temporary output file of this process that was not
+/// finished. The Ctrl-C handler calls it before the process exits, since
+/// exiting runs no destructor.
+pub fn remove_unfinished_outputs() {
+    let mut list = UNFINISHED.lock().unwrap_or_else(|e| e.into_inner());
+    for path in list.drain(..) {
+        let _ = std::fs::remove_file(path);
+    }
+}
+
+/// Keeps a temporary file on the list that [`remove_unfinished_outputs`]
+/// empties, while it lives.
+pub struct Unfinished(std::path::PathBuf);
+
+impl Unfinished {
+    fn register(path: &std::path::Path) -> Self {
+        UNFINISHED
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(path.to_owned());
+        Unfinished(path.to_owned())
+    }
+}
+
+impl Drop for Unfinished {
+    fn drop(&mut self) {
+        UNFINISHED
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .retain(|p| p != &self.0);
+    }
+}
+
 /// The I/O buffer size: one 64 KiB chunk, so that whole chunks pass
 /// straight through (larger buffers measured slower: they push the chunk
 /// being sealed out of the CPU's cache).
@@ -204,6 +241,8 @@ pub enum Output {
         path: std::path::PathBuf,
         /// Whether an existing file there may be replaced.
         force: bool,
+        /// Its place on the list of files to remove if interrupted.
+        unfinished: Unfinished,
     },
 }
 
@@ -246,10 +285,12 @@ impl Output {
                 path: path.to_owned(),
                 source,
             })?;
+        let unfinished = Unfinished::register(temp.path());
         Ok(Output::File {
             temp: std::io::BufWriter::with_capacity(IO_BUFFER, temp),
             path: path.to_owned(),
             force,
+            unfinished,
         })
     }
 
@@ -261,7 +302,12 @@ impl Output {
     pub fn finish(self) -> Result<()> {
         match self {
             Output::Stdout(mut out) => out.flush().map_err(Error::Output),
-            Output::File { temp, path, force } => {
+            Output::File {
+                temp,
+                path,
+                force,
+                unfinished,
+            } => {
                 let temp = temp
                     .into_inner()
                     .map_err(|e| Error::Output(e.into_error()))?;
@@ -285,6 +331,7 @@ impl Output {
                         }
                     })?;
                 }
+                drop(unfinished);
                 Ok(())
             }
         }

@@ -12,7 +12,7 @@
 //! | active | from creation until its expiry, or until a newer version is made | encrypt, decrypt, sign, verify |
 //! | deactivated | its cryptoperiod has ended (expired or superseded) | decrypt, verify |
 //! | compromised | it is on the revocation list | nothing |
-//! | destroyed | its key material was erased | nothing (its metadata stays) |
+//! | destroyed | its key material was erased | verify only, with the public key that stays (its metadata stays too) |
 //!
 //! NIST's pre-activation state is not used: a key is active once made.
 

@@ -297,6 +297,9 @@ fn main() -> ExitCode {
     // reader puts the terminal back first and reports the interruption.
     let handler = ctrlc::set_handler(|| {
         if !password_prompt_owns_ctrl_c() {
+            // Exiting runs no destructor: remove a half-written output (a
+            // decryption's is plaintext) by hand.
+            files::remove_unfinished_outputs();
             eprintln!("\nerror: interrupted; nothing more was written");
             std::process::exit(EXIT_INTERRUPTED.into());
         }
@@ -491,7 +494,8 @@ fn run_command(cli: &Cli, store: &Store, command: &Command) -> anyhow::Result<()
             let password = password_for_data(cli, input)?;
             let header = slow("encrypting", || {
                 files::encrypt_file(store, &user, &password, &mut reader, &mut out)
-            })?;
+            })
+            .map_err(|e| naming(e, input, Some(output)))?;
             out.finish()?;
             if output.as_os_str() == "-" {
                 return Ok(());
@@ -523,14 +527,15 @@ fn run_command(cli: &Cli, store: &Store, command: &Command) -> anyhow::Result<()
         } => {
             let user = UserId::new(user)?;
             let mut reader = open_input(input)?;
-            let header = envelope::read_header(&mut reader)?;
+            let header = envelope::read_header(&mut reader).map_err(|e| naming(e, input, None))?;
             // Refusals that need no password come first.
             files::check_decryptable(store, &user, &header)?;
             let mut out = Output::create(output, *force)?;
             let password = password_for_data(cli, input)?;
             slow("decrypting", || {
                 files::decrypt_file(store, &user, &password, &header, &mut reader, &mut out)
-            })?;
+            })
+            .map_err(|e| naming(e, input, Some(output)))?;
             out.finish()?;
             if output.as_os_str() == "-" {
                 return Ok(());
@@ -569,8 +574,25 @@ fn run_command(cli: &Cli, store: &Store, command: &Command) -> anyhow::Result<()
             }
             let mut done = Vec::new();
             for path in paths {
+                // Files already done stay done if a later one fails: say
+                // which, as each is finished.
                 let (from, rewrapped) = rewrap_file(&mut rewrapper, path)
-                    .map_err(|e| anyhow::Error::new(e).context(format!("{}", path.display())))?;
+                    .map_err(|e| e.context(format!("{}", path.display())))?;
+                if !cli.json {
+                    if rewrapped {
+                        println!(
+                            "{}: data key re-wrapped from version {from} to version {}",
+                            path.display(),
+                            rewrapper.newest_version()
+                        );
+                    } else {
+                        println!(
+                            "{}: already under version {}, unchanged",
+                            path.display(),
+                            rewrapper.newest_version()
+                        );
+                    }
+                }
                 done.push(Shape {
                     file: path.display().to_string(),
                     from_version: from,
@@ -578,23 +600,7 @@ fn run_command(cli: &Cli, store: &Store, command: &Command) -> anyhow::Result<()
                     rewrapped,
                 });
             }
-            render(cli, &done, || {
-                done.iter()
-                    .map(|d| {
-                        if d.rewrapped {
-                            format!(
-                                "{}: data key re-wrapped from version {} to version {}\n",
-                                d.file, d.from_version, d.to_version
-                            )
-                        } else {
-                            format!(
-                                "{}: already under version {}, unchanged\n",
-                                d.file, d.to_version
-                            )
-                        }
-                    })
-                    .collect()
-            })?
+            render(cli, &done, String::new)?
         }
         Command::Sign {
             user,
@@ -613,7 +619,8 @@ fn run_command(cli: &Cli, store: &Store, command: &Command) -> anyhow::Result<()
             let password = password_for_data(cli, file)?;
             let signature = slow("signing", || {
                 signing::sign_file(store, &user, &password, &mut reader)
-            })?;
+            })
+            .map_err(|e| naming(e, file, None))?;
             out.write_all(&signature.bytes).map_err(Error::Output)?;
             out.finish()?;
             #[derive(serde::Serialize)]
@@ -643,7 +650,8 @@ fn run_command(cli: &Cli, store: &Store, command: &Command) -> anyhow::Result<()
             let user = UserId::new(user)?;
             let sig = read_small(signature, 64 * 1024)?;
             let mut reader = open_input(file)?;
-            let (version, state) = signing::verify_file(store, &user, &mut reader, &sig)?;
+            let (version, state) = signing::verify_file(store, &user, &mut reader, &sig)
+                .map_err(|e| naming(e, file, None))?;
             #[derive(serde::Serialize)]
             struct Shape {
                 user: String,
@@ -693,6 +701,9 @@ fn run_command(cli: &Cli, store: &Store, command: &Command) -> anyhow::Result<()
                 })?;
                 out.write_all(pem.as_bytes()).map_err(Error::Output)?;
                 out.finish()?;
+                if target.as_os_str() == "-" {
+                    return Ok(());
+                }
                 export_note(cli, &user, version, &target, "private")?
             }
         }
@@ -753,6 +764,20 @@ fn run_command(cli: &Cli, store: &Store, command: &Command) -> anyhow::Result<()
     };
     print!("{out}");
     Ok(())
+}
+
+/// Names the file behind a read or write error of the data.
+fn naming(e: Error, input: &std::path::Path, output: Option<&std::path::Path>) -> anyhow::Error {
+    let path = match (&e, output) {
+        (Error::ReadData(_), _) => Some(input),
+        (Error::WriteData(_), Some(out)) => Some(out),
+        _ => None,
+    };
+    match path {
+        Some(p) if p.as_os_str() == "-" => anyhow::Error::new(e),
+        Some(p) => anyhow::Error::new(e).context(p.display().to_string()),
+        None => anyhow::Error::new(e),
+    }
 }
 
 /// Reads a small file whole (a signature, a key), refusing one over `limit`.
@@ -877,12 +902,21 @@ fn password_for_data(cli: &Cli, input: &std::path::Path) -> anyhow::Result<Passw
 fn rewrap_file(
     rewrapper: &mut files::Rewrapper<'_>,
     path: &std::path::Path,
-) -> secure_kms::Result<(u32, bool)> {
-    let file = std::fs::File::open(path).map_err(|source| Error::Io {
-        action: "open",
-        path: path.to_owned(),
-        source,
-    })?;
+) -> anyhow::Result<(u32, bool)> {
+    let io = |action| {
+        move |source| Error::Io {
+            action,
+            path: path.to_owned(),
+            source,
+        }
+    };
+    let meta = std::fs::symlink_metadata(path).map_err(io("read"))?;
+    if meta.file_type().is_symlink() {
+        anyhow::bail!(
+            "it is a symbolic link: rewrap replaces a file whole, which would replace the link and leave its target as it was; give the file it points to"
+        );
+    }
+    let file = std::fs::File::open(path).map_err(io("open"))?;
     let mut reader = std::io::BufReader::with_capacity(files::IO_BUFFER, file);
     let header = envelope::read_header(&mut reader)?;
     let Some(new_header) = rewrapper.rewrap(&header)? else {
@@ -890,9 +924,11 @@ fn rewrap_file(
     };
     let mut out = Output::create(path, true)?;
     out.write_all(&new_header.to_bytes())
-        .map_err(Error::Output)?;
-    std::io::copy(&mut reader, &mut out).map_err(Error::Output)?;
+        .map_err(io("write beside"))?;
+    std::io::copy(&mut reader, &mut out).map_err(io("copy the payload of"))?;
     out.finish()?;
+    // The new file keeps the old one's permissions.
+    std::fs::set_permissions(path, meta.permissions()).map_err(io("set the permissions of"))?;
     Ok((header.key_version, true))
 }
 

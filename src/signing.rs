@@ -26,7 +26,7 @@ use crate::{Error, Result};
 /// SHA-256 of everything `reader` gives, read in 64 KiB blocks.
 ///
 /// # Errors
-/// [`Error::Input`] if reading fails.
+/// [`Error::ReadData`] if reading fails.
 pub fn sha256_of(reader: &mut impl Read) -> Result<[u8; 32]> {
     let mut hasher = Sha256::new();
     let mut buf = vec![0u8; 64 * 1024];
@@ -35,7 +35,7 @@ pub fn sha256_of(reader: &mut impl Read) -> Result<[u8; 32]> {
             Ok(0) => break,
             Ok(n) => hasher.update(&buf[..n]),
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(Error::Input(e)),
+            Err(e) => return Err(Error::ReadData(e)),
         }
     }
     Ok(hasher.finalize().into())
@@ -56,7 +56,7 @@ pub struct FileSignature {
 /// # Errors
 /// [`Error::Revoked`], [`Error::Destroyed`], [`Error::Expired`] for a key
 /// that may not sign; [`Error::Unlock`] for a wrong password;
-/// [`Error::Sign`]; [`Error::Input`].
+/// [`Error::Sign`]; [`Error::ReadData`].
 pub fn sign_file(
     store: &Store,
     user_id: &UserId,
@@ -116,7 +116,7 @@ pub fn sign_file(
 /// # Errors
 /// [`Error::BadSignature`] when no version's public key verifies it;
 /// [`Error::Revoked`] when the version that signed it is compromised;
-/// [`Error::UnknownUser`]; [`Error::Input`].
+/// [`Error::UnknownUser`]; [`Error::ReadData`].
 pub fn verify_file(
     store: &Store,
     user_id: &UserId,

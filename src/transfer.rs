@@ -21,7 +21,9 @@ use crate::audit::{Event, EventKind};
 use crate::commands::{NewVersion, add_version_with, authenticate};
 use crate::kdf::{DEFAULT_ITERATIONS, KdfParams, Password, PasswordKey};
 use crate::keyring::versions;
-use crate::store::Store;
+use crate::pki::public_key_fingerprint;
+use crate::revocation::RevocationList;
+use crate::store::{KeyStore, Store};
 use crate::unlock::unlock_user;
 use crate::user::UserId;
 use crate::{Error, Result};
@@ -32,13 +34,23 @@ pub const IMPORT_BITS: std::ops::RangeInclusive<usize> = 2048..=4096;
 /// The primary version of `user_id`'s RSA key pair and its public key PEM.
 ///
 /// # Errors
-/// [`Error::UnknownUser`] when the user has no RSA key.
+/// [`Error::UnknownUser`] when the user has no RSA key; [`Error::Revoked`]
+/// when the primary version is compromised.
 pub fn export_public(store: &Store, user_id: &UserId) -> Result<(u32, String)> {
-    let (keys, _) = store.load()?;
-    let pair = keys
+    let (keys, revoked) = store.load()?;
+    let record = keys
         .get(user_id)
-        .and_then(|r| versions(r).last().and_then(|v| v.asymmetric))
         .ok_or_else(|| Error::UnknownUser(user_id.to_string()))?;
+    let all = versions(record);
+    let (version, pair) = all
+        .last()
+        .and_then(|v| v.asymmetric.map(|a| (v, a)))
+        .ok_or_else(|| Error::UnknownUser(user_id.to_string()))?;
+    // A compromised key's public key would lead others to trust what it
+    // signs. (A destroyed one's may still verify old signatures.)
+    if let Some(r) = revoked.find(user_id.as_str(), version) {
+        return Err(r.to_error());
+    }
     Ok((pair.version, pair.public.clone()))
 }
 
@@ -142,13 +154,54 @@ pub fn read_encrypted_private_key(pem: &str, password: &Password) -> Result<Priv
     Ok(key)
 }
 
+/// Refuses a key that any user of the store has had, or that was revoked:
+/// importing it again would bring a destroyed or compromised key back as an
+/// active one.
+fn refuse_known_key(
+    keys: &KeyStore,
+    revoked: &RevocationList,
+    private_key: &PrivateKey,
+) -> Result<()> {
+    let fingerprint = public_key_fingerprint(&private_key.to_public_key())?;
+    let now = crate::time::now();
+    for id in keys.user_ids() {
+        let user_id = UserId::new(id)?;
+        let record = keys.get(&user_id).expect("listed");
+        let states = crate::keyring::status(record, revoked, &user_id, now);
+        if let Some(v) = states
+            .iter()
+            .find(|v| v.public_key_fingerprint.as_deref() == Some(fingerprint.as_str()))
+        {
+            return Err(Error::KeyAlreadyKnown {
+                user: id.to_owned(),
+                version: v.version,
+                state: v.state.to_string(),
+            });
+        }
+    }
+    if let Some(r) = revoked
+        .entries()
+        .iter()
+        .find(|r| r.public_key_fingerprint.as_deref() == Some(fingerprint.as_str()))
+    {
+        return Err(Error::KeyAlreadyKnown {
+            user: r.user_id.clone(),
+            version: r.version.unwrap_or(0),
+            state: "compromised".to_owned(),
+        });
+    }
+    Ok(())
+}
+
 /// Makes `private_key` the RSA key of `user_id`'s next version (with a new
 /// symmetric key beside it), wrapped under `password`. For a user with no
 /// keys it is version 1, and `password` becomes theirs; otherwise
 /// `password` must be theirs.
 ///
 /// # Errors
-/// [`Error::Unlock`] for a wrong password; as [`add_version_with`].
+/// [`Error::KeyAlreadyKnown`] for a key the store has had (a destroyed or
+/// revoked one among them); [`Error::Unlock`] for a wrong password; as
+/// [`add_version_with`].
 pub fn import_private(
     store: &Store,
     user_id: &UserId,
@@ -157,8 +210,9 @@ pub fn import_private(
     expiry_time: u64,
     iterations: u32,
 ) -> Result<NewVersion> {
-    let (keys, _) = store.load()?;
+    let (keys, revoked) = store.load()?;
     store.check_writable()?;
+    refuse_known_key(&keys, &revoked, private_key)?;
     let existing = keys.get(user_id);
     let (password_key, kind) = match existing {
         Some(record) if record.latest_version() > 0 => (

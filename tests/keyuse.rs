@@ -439,3 +439,158 @@ fn import_takes_only_an_encrypted_rsa_key_of_2048_to_4096_bits() {
     }
     assert!(!class.store().join("key_store.json").exists());
 }
+
+#[test]
+fn a_key_the_store_has_had_cannot_come_back_by_import() {
+    let class = Class::new();
+    class.ok(&["keygen", "alice"]);
+    fs::write(class.dir.path().join("epw"), "export password\n").unwrap();
+    class.ok(&[
+        "export",
+        "alice",
+        "--private",
+        "--export-password-file",
+        "epw",
+        "-o",
+        "v1.key",
+    ]);
+    let import = |class: &Class| {
+        class.run(&[
+            "import",
+            "alice",
+            "--private",
+            "v1.key",
+            "--import-password-file",
+            "epw",
+        ])
+    };
+    // While it is still version 1...
+    let same = import(&class);
+    assert_eq!(code(&same), Some(1));
+    assert!(
+        stderr(&same).contains("already version 1 of alice's keys (now active)"),
+        "{}",
+        stderr(&same)
+    );
+    // ...and once destroyed: a destroyed key stays destroyed.
+    class.ok(&["rotate", "alice"]);
+    class.ok(&["destroy", "alice", "--version", "1", "--yes"]);
+    let back = import(&class);
+    assert_eq!(code(&back), Some(1));
+    assert!(
+        stderr(&back).contains("(now destroyed)"),
+        "{}",
+        stderr(&back)
+    );
+    assert_eq!(class.states("alice"), ["destroyed", "active"]);
+}
+
+#[test]
+fn a_compromised_public_key_is_not_exported_and_a_private_export_to_stdout_is_only_pem() {
+    let class = Class::new();
+    class.ok(&["keygen", "alice"]);
+    fs::write(class.dir.path().join("epw"), "export password\n").unwrap();
+    let pem = class.ok(&[
+        "export",
+        "alice",
+        "--private",
+        "--export-password-file",
+        "epw",
+        "-o",
+        "-",
+    ]);
+    assert!(pem.starts_with("-----BEGIN ENCRYPTED PRIVATE KEY-----\n"));
+    assert!(
+        pem.ends_with("-----END ENCRYPTED PRIVATE KEY-----\n"),
+        "{pem}"
+    );
+    class.ok(&["revoke", "alice", "--reason", "keyCompromise"]);
+    let out = class.run(&["export", "alice", "--public"]);
+    assert_eq!(code(&out), Some(3));
+    assert!(stdout(&out).is_empty());
+}
+
+#[test]
+fn rewrap_keeps_permissions_and_refuses_symbolic_links() {
+    use std::os::unix::fs::PermissionsExt;
+    let class = Class::new();
+    class.ok(&["keygen", "alice"]);
+    let plain = data(&class, "plain", 100);
+    let enc = class.dir.path().join("shared.kms");
+    class.ok(&["encrypt", "alice", s(&plain), s(&enc)]);
+    fs::set_permissions(&enc, fs::Permissions::from_mode(0o640)).unwrap();
+    let link = class.dir.path().join("link.kms");
+    std::os::unix::fs::symlink(&enc, &link).unwrap();
+    class.ok(&["rotate", "alice"]);
+    let out = class.run(&["rewrap", "alice", s(&link)]);
+    assert_eq!(code(&out), Some(1));
+    assert!(stderr(&out).contains("symbolic link"), "{}", stderr(&out));
+    assert!(
+        fs::symlink_metadata(&link)
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
+    class.ok(&["rewrap", "alice", s(&enc)]);
+    assert_eq!(
+        fs::metadata(&enc).unwrap().permissions().mode() & 0o777,
+        0o640
+    );
+}
+
+#[test]
+fn an_interrupted_decryption_leaves_no_plaintext() {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let class = Class::new();
+    class.ok(&["keygen", "alice"]);
+    let plain = data(&class, "plain", 4 * 65536);
+    let enc = class.dir.path().join("plain.kms");
+    class.ok(&["encrypt", "alice", s(&plain), s(&enc)]);
+    let bytes = fs::read(&enc).unwrap();
+    let out_dir = class.dir.path().join("out");
+    fs::create_dir(&out_dir).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_secure-kms"))
+        .args([
+            "--store",
+            "kms",
+            "--password-file",
+            "pw",
+            "decrypt",
+            "alice",
+            "-",
+        ])
+        .arg(out_dir.join("plain"))
+        .current_dir(class.dir.path())
+        .stdin(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Half the file, then wait until the plaintext so far is on disk in the
+    // temporary file.
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(&bytes[..bytes.len() / 2]).unwrap();
+    stdin.flush().unwrap();
+    let temp_with_data = || {
+        fs::read_dir(&out_dir)
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .any(|e| e.metadata().is_ok_and(|m| m.len() > 0))
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    // The temporary file is written through a 64 KiB buffer: wait for it.
+    while !temp_with_data() {
+        assert!(std::time::Instant::now() < deadline, "no output appeared");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let kill = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(130));
+    let left: Vec<_> = fs::read_dir(&out_dir).unwrap().collect();
+    assert!(left.is_empty(), "left behind: {left:?}");
+    drop(stdin);
+}
