@@ -25,6 +25,9 @@
 //! per file, STREAM chunks), [`files`] encrypts, decrypts and re-wraps files
 //! under the state rules, [`signing`] signs and verifies files with RSA-PSS,
 //! and [`transfer`] exports and imports keys in OpenSSL's formats.
+//! [`agreement`] adds X25519 and transcript-bound session keys to the
+//! exchange, and [`handshake`] runs an authenticated exchange between two
+//! users.
 //!
 //! ```
 //! use secure_kms::{symmetric, user::UserId};
@@ -47,6 +50,7 @@ pub mod error;
 pub mod exchange;
 pub mod files;
 pub mod fingerprint;
+pub mod handshake;
 pub mod kdf;
 pub mod keyring;
 pub mod migrate;

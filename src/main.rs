@@ -8,6 +8,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand, ValueEnum};
+use secure_kms::agreement::Group;
 use secure_kms::console::{
     Console, TerminalConsole, password_prompt_owns_ctrl_c, read_password_file,
 };
@@ -22,7 +23,7 @@ use secure_kms::symmetric::{DEFAULT_EXPIRY_SECS, MAX_EXPIRY_SECS};
 use secure_kms::user::UserId;
 use secure_kms::{Error, time};
 use secure_kms::{commands, envelope};
-use secure_kms::{signing, transfer};
+use secure_kms::{handshake, signing, transfer};
 
 /// A teaching Key Management System: expiring AES-256 keys, RSA-2048 keys
 /// under a password, a signed Diffie-Hellman exchange, a revocation list,
@@ -241,6 +242,25 @@ enum Command {
         #[arg(long, value_name = "SECS", default_value_t = DEFAULT_EXPIRY_SECS, value_parser = expiry_range())]
         expiry: u64,
     },
+    /// Run an authenticated key exchange between two users, in one process, and show that both get one key
+    #[command(
+        after_help = "Example:\n  secure-kms --password-file alice-pw.txt exchange alice bob --peer-password-file bob-pw.txt --group x25519 --explain"
+    )]
+    Exchange {
+        /// The user who speaks first
+        user_a: String,
+        /// The user who answers
+        user_b: String,
+        /// The group: RFC 7919 ffdhe2048 (the original's) or RFC 7748 x25519
+        #[arg(long, value_enum, default_value_t = GroupArg::Ffdhe2048)]
+        group: GroupArg,
+        /// Print every value, shortened, with what it is and why it is safe
+        #[arg(long)]
+        explain: bool,
+        /// USER_B's password, from the first line of FILE (USER_A's comes from --password-file)
+        #[arg(long, value_name = "FILE")]
+        peer_password_file: Option<PathBuf>,
+    },
     /// Show the audit log, or check its hash chain
     #[command(after_help = "Example:\n  secure-kms audit --verify")]
     Audit {
@@ -254,6 +274,31 @@ enum Command {
 /// and end long before the year 9999.
 fn expiry_range() -> clap::builder::RangedU64ValueParser {
     clap::value_parser!(u64).range(1..=MAX_EXPIRY_SECS)
+}
+
+/// The groups of `exchange`.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum GroupArg {
+    Ffdhe2048,
+    X25519,
+}
+
+impl From<GroupArg> for Group {
+    fn from(g: GroupArg) -> Self {
+        match g {
+            GroupArg::Ffdhe2048 => Group::Ffdhe2048,
+            GroupArg::X25519 => Group::X25519,
+        }
+    }
+}
+
+/// Prints an exchange's explanation lines on standard output.
+struct PrintSteps;
+
+impl handshake::Explain for PrintSteps {
+    fn step(&mut self, name: &str, value: &str, why: &str) {
+        println!("  {name}: {value}\n      {why}");
+    }
 }
 
 /// RFC 5280 section 5.3.1 reason names.
@@ -730,6 +775,53 @@ fn run_command(cli: &Cli, store: &Store, command: &Command) -> anyhow::Result<()
             })?;
             render(cli, &made, || output::new_version(&made))?
         }
+        Command::Exchange {
+            user_a,
+            user_b,
+            group,
+            explain,
+            peer_password_file,
+        } => {
+            let (a, b) = (UserId::new(user_a)?, UserId::new(user_b)?);
+            if a == b {
+                anyhow::bail!("an exchange needs two different users");
+            }
+            let password_a = match &cli.password_file {
+                Some(path) => read_password_file(path)?,
+                None => ask_named_password(&a)?,
+            };
+            let password_b = match peer_password_file {
+                Some(path) => read_password_file(path)?,
+                None => ask_named_password(&b)?,
+            };
+            let group: Group = (*group).into();
+            if *explain && !cli.json {
+                println!("Key exchange between {a} and {b} ({group}):");
+            }
+            let outcome = slow("exchanging", || {
+                let mut printer = PrintSteps;
+                let mut quiet = handshake::Quiet;
+                let explain: &mut dyn handshake::Explain = if *explain && !cli.json {
+                    &mut printer
+                } else {
+                    &mut quiet
+                };
+                handshake::exchange(store, (&a, &password_a), (&b, &password_b), group, explain)
+            })?;
+            render(cli, &outcome, || {
+                format!(
+                    "Public keys authenticated: {} (RSA version {}) and {} (RSA version {})\n{} derived key (hashed): {}\n{} derived key (hashed): {}\nSecure symmetric key derived!\n",
+                    outcome.initiator.user,
+                    outcome.initiator.key_version,
+                    outcome.responder.user,
+                    outcome.responder.key_version,
+                    outcome.initiator.user,
+                    secure_kms::fingerprint::short(&outcome.initiator_key_fingerprint),
+                    outcome.responder.user,
+                    secure_kms::fingerprint::short(&outcome.responder_key_fingerprint),
+                )
+            })?
+        }
         Command::Audit { verify: true } => {
             let (events, report) = commands::verify_audit(store)?;
             #[derive(serde::Serialize)]
@@ -836,6 +928,20 @@ fn second_password(
         }
     }
     Ok(password)
+}
+
+/// A user's password, asked by name: without echo on a terminal, else the
+/// next line of standard input.
+fn ask_named_password(user: &UserId) -> anyhow::Result<Password> {
+    let prompt = format!("Enter the password of {user}: ");
+    match TerminalConsole::for_commands().ask_password(&prompt)? {
+        Some(pw) => Ok(Password::new(pw)?),
+        None => Err(Error::EndOfInput {
+            question: prompt.trim_end().to_owned(),
+            state: "nothing was written",
+        }
+        .into()),
+    }
 }
 
 /// What `export` prints once the key is written to a file.

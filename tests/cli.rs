@@ -457,7 +457,7 @@ fn usage_errors_exit_2_and_every_subcommand_shows_an_example() {
     let class = Class::new();
     for sub in [
         "keygen", "status", "list", "rotate", "revoke", "revoked", "destroy", "audit", "encrypt",
-        "decrypt", "rewrap", "sign", "verify", "export", "import",
+        "decrypt", "rewrap", "sign", "verify", "export", "import", "exchange",
     ] {
         let out = kms_command(class.dir.path())
             .args([sub, "--help"])

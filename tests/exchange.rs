@@ -1,0 +1,131 @@
+//! `secure-kms exchange`: an authenticated key exchange between two users
+//! in one process, in both groups, with its explanation and its refusals.
+
+mod common;
+
+use std::fs;
+
+use common::{Class, code, stderr, stdout};
+
+/// A store with alice (password file `pw`) and bob (password file `bob`).
+fn two_users() -> Class {
+    let class = Class::new();
+    fs::write(class.dir.path().join("bob"), "bob's password\n").unwrap();
+    class.ok(&["keygen", "alice"]);
+    let bob = class.run_with("bob", &["keygen", "bob"]);
+    assert_eq!(code(&bob), Some(0), "{}", stderr(&bob));
+    class
+}
+
+fn exchange(class: &Class, extra: &[&str]) -> std::process::Output {
+    let mut args = vec!["exchange", "alice", "bob", "--peer-password-file", "bob"];
+    args.extend_from_slice(extra);
+    class.run(&args)
+}
+
+#[test]
+fn both_groups_give_both_sides_one_key() {
+    let class = two_users();
+    let mut seen = Vec::new();
+    for group in ["ffdhe2048", "x25519"] {
+        let json = class.json(&[
+            "exchange",
+            "alice",
+            "bob",
+            "--peer-password-file",
+            "bob",
+            "--group",
+            group,
+        ]);
+        assert_eq!(json["group"], group);
+        let (a, b) = (
+            json["initiator_key_fingerprint"].as_str().unwrap(),
+            json["responder_key_fingerprint"].as_str().unwrap(),
+        );
+        assert_eq!(a, b);
+        assert_eq!(a.len(), 64);
+        assert_eq!(json["initiator"]["user"], "alice");
+        assert_eq!(json["responder"]["key_version"], 1);
+        seen.push(a.to_owned());
+    }
+    // Each exchange has its own key.
+    let again = exchange(&class, &["--group", "x25519"]);
+    assert_eq!(code(&again), Some(0));
+    assert!(!stdout(&again).contains(&seen[1][..16]));
+    assert_ne!(seen[0], seen[1]);
+}
+
+#[test]
+fn explain_shows_every_value_and_why() {
+    let class = two_users();
+    let out = exchange(&class, &["--explain"]);
+    assert_eq!(code(&out), Some(0), "{}", stderr(&out));
+    let text = stdout(&out);
+    for item in [
+        "  p: ",
+        "  g: 2",
+        "  private values: 2047 bits",
+        "  alice's public value: ",
+        "  bob's public value: ",
+        "  signatures: alice (version 1) and bob (version 1): both verified",
+        "  validation: 2 <= y <= p - 2 and y^q = 1 (mod p)",
+        "  shared secret: SHA-256 ",
+        "  HKDF salt: ",
+        "  HKDF info: secure-kms v1 session key ffdhe2048",
+        "  session key: SHA-256 ",
+    ] {
+        assert!(text.contains(item), "{item:?} missing:\n{text}");
+    }
+    // The session key shown in the explanation is the one both sides got.
+    let shown = text
+        .lines()
+        .find_map(|l| l.strip_prefix("  session key: SHA-256 "))
+        .unwrap();
+    assert!(
+        text.contains(&format!("alice derived key (hashed): {shown}"))
+            && text.contains(&format!("bob derived key (hashed): {shown}")),
+        "{text}"
+    );
+    let x = exchange(&class, &["--explain", "--group", "x25519"]);
+    assert!(stdout(&x).contains("  private values: 255 bits"));
+    assert!(stdout(&x).contains("not all zeros"));
+}
+
+#[test]
+fn a_side_whose_key_may_not_sign_stops_the_exchange() {
+    let class = two_users();
+    class.run_with("bob", &["revoke", "bob", "--reason", "keyCompromise"]);
+    let out = exchange(&class, &[]);
+    assert_eq!(code(&out), Some(3));
+    assert!(
+        stderr(&out).contains("the keys of bob were revoked at")
+            && stderr(&out).contains("(reason: keyCompromise)"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!stdout(&out).contains("derived key"));
+
+    let class = Class::new();
+    fs::write(class.dir.path().join("bob"), "bob's password\n").unwrap();
+    class.ok(&["keygen", "alice", "--expiry", "1"]);
+    class.run_with("bob", &["keygen", "bob"]);
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let out = exchange(&class, &[]);
+    assert_eq!(code(&out), Some(3), "{}", stderr(&out));
+    assert!(stderr(&out).contains("expired at"), "{}", stderr(&out));
+}
+
+#[test]
+fn wrong_passwords_and_a_user_with_itself_are_refused() {
+    let class = two_users();
+    let out = class.run(&["exchange", "alice", "bob", "--peer-password-file", "wrong"]);
+    assert_eq!(code(&out), Some(1));
+    assert!(
+        stderr(&out).contains("wrong password for bob"),
+        "{}",
+        stderr(&out)
+    );
+    let same = class.run(&["exchange", "alice", "alice", "--peer-password-file", "pw"]);
+    assert_eq!(code(&same), Some(1));
+    assert!(stderr(&same).contains("two different users"));
+}
