@@ -86,6 +86,35 @@ impl EphemeralKey {
         Ok(EphemeralKey { inner })
     }
 
+    /// The private value, to be kept wrapped between two steps of an
+    /// exchange (256 bytes for ffdhe2048, 32 for X25519).
+    pub(crate) fn to_secret_bytes(&self) -> Zeroizing<Vec<u8>> {
+        match &self.inner {
+            Inner::Ffdhe(key) => key.to_secret_bytes(),
+            Inner::X25519(secret) => Zeroizing::new(secret.to_bytes().to_vec()),
+        }
+    }
+
+    /// A key from [`EphemeralKey::to_secret_bytes`].
+    ///
+    /// # Errors
+    /// [`Error::MalformedKey`] for bytes of the wrong length or range.
+    pub(crate) fn from_secret_bytes(group: Group, bytes: &[u8]) -> Result<Self> {
+        let inner = match group {
+            Group::Ffdhe2048 => Inner::Ffdhe(Box::new(DhPrivateKey::from_secret_bytes(
+                &DhParameters::ffdhe2048(),
+                bytes,
+            )?)),
+            Group::X25519 => {
+                let bytes: [u8; 32] = bytes.try_into().map_err(|_| {
+                    Error::MalformedKey("a stored X25519 secret is 32 bytes".to_owned())
+                })?;
+                Inner::X25519(x25519_dalek::StaticSecret::from(bytes))
+            }
+        };
+        Ok(EphemeralKey { inner })
+    }
+
     /// The group.
     pub fn group(&self) -> Group {
         match self.inner {

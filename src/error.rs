@@ -300,6 +300,10 @@ pub enum Error {
     #[error("cannot write the result")]
     WriteData(#[source] std::io::Error),
 
+    /// An exchange message fails a check.
+    #[error("exchange message refused: {0}")]
+    ExchangeRefused(String),
+
     /// A key file given to `import` cannot be taken.
     #[error("cannot import the key: {0}")]
     ImportRefused(String),

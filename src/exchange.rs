@@ -132,6 +132,36 @@ impl std::fmt::Debug for DhPrivateKey {
 }
 
 impl DhPrivateKey {
+    /// The exponent, 256 bytes big-endian, to be stored wrapped.
+    pub(crate) fn to_secret_bytes(&self) -> Zeroizing<Vec<u8>> {
+        let mut encoded = self.x.to_be_bytes();
+        let out = Zeroizing::new(encoded.as_ref().to_vec());
+        encoded.zeroize();
+        out
+    }
+
+    /// A key from a stored exponent, checked to be in [2, q - 1].
+    ///
+    /// # Errors
+    /// [`Error::MalformedKey`] for bytes that are no such exponent.
+    pub(crate) fn from_secret_bytes(params: &DhParameters, bytes: &[u8]) -> Result<Self> {
+        if bytes.len() != GROUP_BYTES {
+            return Err(Error::MalformedKey(
+                "a stored exponent is 256 bytes".to_owned(),
+            ));
+        }
+        let x = U2048::from_be_slice(bytes);
+        if x < U2048::from_u8(2) || x >= params.q {
+            return Err(Error::MalformedKey(
+                "a stored exponent is out of range".to_owned(),
+            ));
+        }
+        Ok(DhPrivateKey {
+            x,
+            params: params.clone(),
+        })
+    }
+
     /// The matching public value y = g^x mod p.
     pub fn public_key(&self) -> DhPublicKey {
         DhPublicKey(self.params.pow(&self.params.g, &self.x))

@@ -26,8 +26,8 @@
 //! under the state rules, [`signing`] signs and verifies files with RSA-PSS,
 //! and [`transfer`] exports and imports keys in OpenSSL's formats.
 //! [`agreement`] adds X25519 and transcript-bound session keys to the
-//! exchange, and [`handshake`] runs an authenticated exchange between two
-//! users.
+//! exchange, [`handshake`] runs an authenticated exchange between two
+//! users in one process, and [`protocol`] between two processes.
 //!
 //! ```
 //! use secure_kms::{symmetric, user::UserId};
@@ -56,6 +56,7 @@ pub mod keyring;
 pub mod migrate;
 pub mod output;
 pub mod pki;
+pub mod protocol;
 pub mod revocation;
 pub mod secret;
 pub mod session;

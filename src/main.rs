@@ -23,7 +23,7 @@ use secure_kms::symmetric::{DEFAULT_EXPIRY_SECS, MAX_EXPIRY_SECS};
 use secure_kms::user::UserId;
 use secure_kms::{Error, time};
 use secure_kms::{commands, envelope};
-use secure_kms::{handshake, signing, transfer};
+use secure_kms::{handshake, protocol, signing, transfer};
 
 /// A teaching Key Management System: expiring AES-256 keys, RSA-2048 keys
 /// under a password, a signed Diffie-Hellman exchange, a revocation list,
@@ -244,13 +244,20 @@ enum Command {
     },
     /// Run an authenticated key exchange between two users, in one process, and show that both get one key
     #[command(
-        after_help = "Example:\n  secure-kms --password-file alice-pw.txt exchange alice bob --peer-password-file bob-pw.txt --group x25519 --explain"
+        after_help = "Examples:\n  secure-kms --password-file alice-pw.txt exchange alice bob --peer-password-file bob-pw.txt --group x25519 --explain\n  secure-kms --password-file alice-pw.txt exchange offer alice --to bob -o offer.json\n  secure-kms --password-file bob-pw.txt exchange accept bob offer.json -o answer.json\n  secure-kms --password-file alice-pw.txt exchange finish alice answer.json",
+        args_conflicts_with_subcommands = true,
+        subcommand_negates_reqs = true
     )]
     Exchange {
+        /// Between two processes, through files: offer, accept, finish
+        #[command(subcommand)]
+        step: Option<ExchangeStep>,
         /// The user who speaks first
-        user_a: String,
+        #[arg(required = true)]
+        user_a: Option<String>,
         /// The user who answers
-        user_b: String,
+        #[arg(required = true)]
+        user_b: Option<String>,
         /// The group: RFC 7919 ffdhe2048 (the original's) or RFC 7748 x25519
         #[arg(long, value_enum, default_value_t = GroupArg::Ffdhe2048)]
         group: GroupArg,
@@ -274,6 +281,60 @@ enum Command {
 /// and end long before the year 9999.
 fn expiry_range() -> clap::builder::RangedU64ValueParser {
     clap::value_parser!(u64).range(1..=MAX_EXPIRY_SECS)
+}
+
+/// The steps of an exchange between two processes.
+#[derive(Subcommand, Debug)]
+enum ExchangeStep {
+    /// Offer an exchange to another user: writes the signed offer, keeps the private value wrapped in the store
+    #[command(
+        after_help = "Example:\n  secure-kms --password-file alice-pw.txt exchange offer alice --to bob -o offer.json"
+    )]
+    Offer {
+        /// The user who offers
+        user: String,
+        /// The user the offer is for
+        #[arg(long, value_name = "USER")]
+        to: String,
+        /// Where to write the offer
+        #[arg(short, long, value_name = "FILE")]
+        output: PathBuf,
+        /// The group
+        #[arg(long, value_enum, default_value_t = GroupArg::Ffdhe2048)]
+        group: GroupArg,
+        /// Replace FILE if it exists
+        #[arg(long)]
+        force: bool,
+    },
+    /// Accept an offer: checks it, writes the signed answer, prints the session key's fingerprint
+    #[command(
+        after_help = "Example:\n  secure-kms --password-file bob-pw.txt exchange accept bob offer.json -o answer.json"
+    )]
+    Accept {
+        /// The user the offer is for
+        user: String,
+        /// The offer
+        offer: PathBuf,
+        /// Where to write the answer
+        #[arg(short, long, value_name = "FILE")]
+        output: PathBuf,
+        /// Refuse an offer in any other group
+        #[arg(long, value_enum)]
+        group: Option<GroupArg>,
+        /// Replace FILE if it exists
+        #[arg(long)]
+        force: bool,
+    },
+    /// Finish an exchange with the answer: prints the session key's fingerprint, forgets the private value
+    #[command(
+        after_help = "Example:\n  secure-kms --password-file alice-pw.txt exchange finish alice answer.json"
+    )]
+    Finish {
+        /// The user who offered
+        user: String,
+        /// The answer
+        answer: PathBuf,
+    },
 }
 
 /// The groups of `exchange`.
@@ -776,13 +837,20 @@ fn run_command(cli: &Cli, store: &Store, command: &Command) -> anyhow::Result<()
             render(cli, &made, || output::new_version(&made))?
         }
         Command::Exchange {
+            step: Some(step), ..
+        } => run_exchange_step(cli, store, step)?,
+        Command::Exchange {
+            step: None,
             user_a,
             user_b,
             group,
             explain,
             peer_password_file,
         } => {
-            let (a, b) = (UserId::new(user_a)?, UserId::new(user_b)?);
+            let (a, b) = (
+                UserId::new(user_a.as_deref().unwrap_or_default())?,
+                UserId::new(user_b.as_deref().unwrap_or_default())?,
+            );
             if a == b {
                 anyhow::bail!("an exchange needs two different users");
             }
@@ -928,6 +996,91 @@ fn second_password(
         }
     }
     Ok(password)
+}
+
+/// One step of an exchange between two processes.
+fn run_exchange_step(cli: &Cli, store: &Store, step: &ExchangeStep) -> anyhow::Result<String> {
+    let agreed_text = |agreed: &protocol::Agreed, me: &str| {
+        format!(
+            "Exchange between {} (RSA version {}) and {} (RSA version {}) in {}: signatures verified\n{me} derived key (hashed): {}\n",
+            agreed.initiator.user,
+            agreed.initiator.key_version,
+            agreed.responder.user,
+            agreed.responder.key_version,
+            agreed.group,
+            secure_kms::fingerprint::short(&agreed.session_key_fingerprint)
+        )
+    };
+    let read_message = |path: &std::path::Path| -> anyhow::Result<protocol::Message> {
+        let bytes = read_small(path, 64 * 1024)?;
+        let text = String::from_utf8(bytes)
+            .map_err(|_| Error::ExchangeRefused("it is not UTF-8 text".to_owned()))?;
+        protocol::Message::from_json(&text)
+            .map_err(|e| anyhow::Error::new(e).context(path.display().to_string()))
+    };
+    match step {
+        ExchangeStep::Offer {
+            user,
+            to,
+            output,
+            group,
+            force,
+        } => {
+            let (user, to) = (UserId::new(user)?, UserId::new(to)?);
+            let mut out = Output::create(output, *force)?;
+            let password = password(cli, false)?;
+            let offer = slow("making the offer", || {
+                protocol::offer(store, &user, &password, &to, (*group).into())
+            })?;
+            out.write_all(offer.to_json().as_bytes())
+                .map_err(Error::Output)?;
+            out.finish()?;
+            #[derive(serde::Serialize)]
+            struct Shape {
+                offer: String,
+                nonce: String,
+            }
+            let shape = Shape {
+                offer: output.display().to_string(),
+                nonce: offer.nonce.clone(),
+            };
+            render(cli, &shape, || {
+                format!(
+                    "Offer from {user} to {to} ({}) written to {}: send it to {to}, then run `exchange finish {user}` on the answer\n",
+                    offer.group,
+                    output.display()
+                )
+            })
+        }
+        ExchangeStep::Accept {
+            user,
+            offer,
+            output,
+            group,
+            force,
+        } => {
+            let user = UserId::new(user)?;
+            let message = read_message(offer)?;
+            let mut out = Output::create(output, *force)?;
+            let password = password(cli, false)?;
+            let (answer, agreed) = slow("accepting", || {
+                protocol::accept(store, &user, &password, &message, group.map(Into::into))
+            })?;
+            out.write_all(answer.to_json().as_bytes())
+                .map_err(Error::Output)?;
+            out.finish()?;
+            render(cli, &agreed, || agreed_text(&agreed, user.as_str()))
+        }
+        ExchangeStep::Finish { user, answer } => {
+            let user = UserId::new(user)?;
+            let message = read_message(answer)?;
+            let password = password(cli, false)?;
+            let agreed = slow("finishing", || {
+                protocol::finish(store, &user, &password, &message)
+            })?;
+            render(cli, &agreed, || agreed_text(&agreed, user.as_str()))
+        }
+    }
 }
 
 /// A user's password, asked by name: without echo on a terminal, else the

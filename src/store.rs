@@ -27,6 +27,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 use crate::audit::Event;
 use crate::migrate::{RecordV1, SymmetricRecordV1};
 use crate::pki::{AsymmetricVersion, EncryptedPrivateKey};
+use crate::protocol::ExchangeState;
 use crate::revocation::RevocationList;
 use crate::symmetric::SymmetricVersion;
 use crate::user::UserId;
@@ -57,6 +58,10 @@ pub struct UserRecord {
     pub symmetric: Vec<SymmetricVersion>,
     /// The RSA key pair versions, 1, 2, 3... in order.
     pub asymmetric: Vec<AsymmetricVersion>,
+    /// Key exchanges in progress between processes, and the messages taken
+    /// (see [`crate::protocol`]).
+    #[serde(default, skip_serializing_if = "ExchangeState::is_empty")]
+    pub exchanges: ExchangeState,
 }
 
 impl UserRecord {
@@ -109,6 +114,7 @@ impl Default for UserRecord {
             format: FORMAT_VERSION,
             symmetric: Vec::new(),
             asymmetric: Vec::new(),
+            exchanges: ExchangeState::default(),
         }
     }
 }
@@ -131,6 +137,8 @@ mod as_read {
         pub private: Option<EncryptedPrivateKey>,
         #[serde(default, deserialize_with = "crate::pki::valid_optional_public_pem")]
         pub public: Option<String>,
+        #[serde(default)]
+        pub exchanges: Option<ExchangeState>,
     }
 }
 
@@ -179,6 +187,9 @@ impl<'de> Deserialize<'de> for UserRecord {
         let (symmetric, asymmetric) = if raw.format == 1 {
             if raw.asymmetric.is_some() {
                 return Err(field_of_other_format("asymmetric"));
+            }
+            if raw.exchanges.is_some() {
+                return Err(field_of_other_format("exchanges"));
             }
             let symmetric = match raw.symmetric {
                 Some(RawSymmetric::V1(s)) => Some(s),
@@ -237,6 +248,7 @@ impl<'de> Deserialize<'de> for UserRecord {
             format: FORMAT_VERSION,
             symmetric,
             asymmetric,
+            exchanges: raw.exchanges.unwrap_or_default(),
         })
     }
 }

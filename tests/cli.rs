@@ -465,7 +465,7 @@ fn usage_errors_exit_2_and_every_subcommand_shows_an_example() {
             .unwrap();
         assert_eq!(code(&out), Some(0));
         let help = stdout(&out);
-        let example = help.split("Example:\n").nth(1).unwrap_or_default();
+        let example = help.split("Example").nth(1).unwrap_or_default();
         // A line that runs secure-kms with this subcommand.
         assert!(
             example.lines().any(|l| {

@@ -1,0 +1,651 @@
+//! A key exchange between two processes, through files: `exchange offer`,
+//! `exchange accept`, `exchange finish`.
+//!
+//! 1. Alice's **offer** names the group, both parties with their RSA key
+//!    versions, her ephemeral public value and a fresh random nonce, and is
+//!    signed with her RSA key (PSS, SHA-256). Her ephemeral private value
+//!    waits in her store record, wrapped under her password.
+//! 2. Bob **accepts**: he checks that the offer is for him, is signed by the
+//!    key the store holds for Alice's version (and that it is not revoked),
+//!    is not a replay, and that its public value is valid. His **answer**
+//!    carries his public value, a nonce, the offer's nonce, and a signature
+//!    over the answer and Alice's public value (the whole transcript). He
+//!    derives the session key.
+//! 3. Alice **finishes**: the answer must be for her, answer an offer she is
+//!    still waiting on, in the same group, signed by the recipient of that
+//!    offer. She derives the same key and deletes her private value.
+//!
+//! The session key is [`crate::agreement::Transcript::session_key`]'s, bound
+//! to both identities, both public values and the group.
+
+use serde::{Deserialize, Serialize};
+
+use crate::agreement::{EphemeralKey, Group, Party, Transcript};
+use crate::fingerprint::{self, sha256_hex};
+use crate::kdf::{Password, PasswordKey};
+use crate::keyring::versions;
+use crate::pki::{sign_public_key, verify_signature};
+use crate::revocation::RevocationList;
+use crate::store::{KeyStore, Store};
+use crate::time::{self, Timestamp};
+use crate::unlock::{UnlockedUser, unlock_user};
+use crate::user::UserId;
+use crate::wrap::WrappedKey;
+use crate::{Error, Result};
+
+/// The protocol name and version every message carries.
+pub const PROTOCOL: &str = "secure-kms exchange v1";
+
+const SECRET_PURPOSE: &str = "exchange secret wrap";
+
+/// Which step a message is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Kind {
+    /// The first message, from the initiator.
+    Offer,
+    /// The reply, from the responder.
+    Answer,
+}
+
+/// An offer or an answer, as written to a file.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Message {
+    /// [`PROTOCOL`].
+    pub protocol: String,
+    /// Offer or answer.
+    pub kind: Kind,
+    /// The group.
+    pub group: Group,
+    /// Who wrote it, and the RSA key version that signs it.
+    pub sender: Party,
+    /// Whom it is for, and their RSA key version.
+    pub recipient: Party,
+    /// The sender's ephemeral public value.
+    #[serde(with = "crate::b64")]
+    pub public: Vec<u8>,
+    /// 16 random bytes, hex: names this message, so that a replay is seen.
+    pub nonce: String,
+    /// In an answer: the nonce of the offer it answers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub offer_nonce: Option<String>,
+    /// RSA-PSS-SHA256 by the sender over every field above (and, in an
+    /// answer, the offer's public value too).
+    #[serde(with = "crate::b64")]
+    pub signature: Vec<u8>,
+}
+
+impl Message {
+    /// What the sender signs: each field length-prefixed, and for an
+    /// answer the initiator's public value, which completes the transcript.
+    fn signed_bytes(&self, initiator_public: Option<&[u8]>) -> Vec<u8> {
+        let mut out = Vec::new();
+        let mut field = |bytes: &[u8]| {
+            out.extend_from_slice(&(bytes.len() as u32).to_be_bytes());
+            out.extend_from_slice(bytes);
+        };
+        field(self.protocol.as_bytes());
+        field(match self.kind {
+            Kind::Offer => b"offer",
+            Kind::Answer => b"answer",
+        });
+        field(self.group.to_string().as_bytes());
+        field(self.sender.user.as_bytes());
+        field(&self.sender.key_version.to_be_bytes());
+        field(self.recipient.user.as_bytes());
+        field(&self.recipient.key_version.to_be_bytes());
+        field(&self.public);
+        field(self.nonce.as_bytes());
+        field(self.offer_nonce.as_deref().unwrap_or_default().as_bytes());
+        field(initiator_public.unwrap_or_default());
+        out
+    }
+
+    /// Reads a message from JSON text.
+    ///
+    /// # Errors
+    /// [`Error::ExchangeRefused`] for anything that is not a message of
+    /// this protocol.
+    pub fn from_json(text: &str) -> Result<Self> {
+        let message: Message = serde_json::from_str(text)
+            .map_err(|e| refused(format!("it is not an exchange message: {e}")))?;
+        if message.protocol != PROTOCOL {
+            return Err(refused(format!(
+                "its protocol is {:?}; this secure-kms speaks {PROTOCOL:?}",
+                message.protocol
+            )));
+        }
+        Ok(message)
+    }
+
+    /// The message as JSON text.
+    pub fn to_json(&self) -> String {
+        let mut s = serde_json::to_string_pretty(self).expect("messages always serialise");
+        s.push('\n');
+        s
+    }
+}
+
+/// An offer that waits for its answer: the initiator's ephemeral private
+/// value, wrapped under their password.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PendingOffer {
+    /// The offer's nonce.
+    pub nonce: String,
+    /// The group.
+    pub group: Group,
+    /// Whom it was sent to.
+    pub recipient: String,
+    /// When it was made.
+    #[serde(deserialize_with = "crate::time::deserialize")]
+    pub created: Timestamp,
+    /// The private value, wrapped.
+    pub secret: WrappedKey,
+}
+
+/// A user's exchanges in progress and the messages they have taken.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExchangeState {
+    /// Offers made and not yet finished.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pending: Vec<PendingOffer>,
+    /// Nonces of the offers accepted and answers finished: a message seen
+    /// once is refused as a replay.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub seen: Vec<String>,
+}
+
+impl ExchangeState {
+    /// Whether there is nothing to store.
+    pub fn is_empty(&self) -> bool {
+        self.pending.is_empty() && self.seen.is_empty()
+    }
+}
+
+fn refused(why: String) -> Error {
+    Error::ExchangeRefused(why)
+}
+
+fn secret_aad(user: &str, nonce: &str, group: Group, recipient: &str) -> Vec<u8> {
+    format!("secure-kms/v1/{user}/exchange/{nonce}/{group}/{recipient}").into_bytes()
+}
+
+fn new_nonce() -> Result<String> {
+    let mut bytes = [0u8; 16];
+    getrandom::fill(&mut bytes)?;
+    Ok(fingerprint::hex(&bytes))
+}
+
+/// A side that signs: its keys unlocked, its RSA key active.
+fn signer(
+    store: &Store,
+    user_id: &UserId,
+    password: &Password,
+    command: &str,
+) -> Result<(UnlockedUser, Party)> {
+    let (keys, revoked) = store.load()?;
+    let unlocked = unlock_user(&keys, &revoked, user_id, password).map_err(|e| {
+        if matches!(e, Error::Unlock(_)) {
+            let _ = store.log(crate::audit::Event::new(
+                crate::audit::EventKind::AuthenticationFailed,
+                user_id,
+                command,
+            ));
+        }
+        e
+    })?;
+    let pair = unlocked
+        .record
+        .asymmetric
+        .iter()
+        .find(|a| a.version == unlocked.version)
+        .ok_or_else(|| Error::UnknownUser(user_id.to_string()))?;
+    if pair.is_expired(time::now()) {
+        return Err(Error::Expired {
+            user: user_id.to_string(),
+            expired_at: time::format(pair.expiry),
+        });
+    }
+    if unlocked.key_pair.is_none() {
+        return Err(Error::UnknownUser(user_id.to_string()));
+    }
+    let party = Party {
+        user: user_id.to_string(),
+        key_version: unlocked.version,
+    };
+    Ok((unlocked, party))
+}
+
+/// Checks a message's signature against the key the store holds for its
+/// sender's version, which must exist and not be compromised.
+fn check_signature(
+    keys: &KeyStore,
+    revoked: &RevocationList,
+    message: &Message,
+    initiator_public: Option<&[u8]>,
+) -> Result<()> {
+    let what = match message.kind {
+        Kind::Offer => "offer",
+        Kind::Answer => "answer",
+    };
+    let sender = UserId::new(&message.sender.user)
+        .map_err(|e| refused(format!("its sender is no valid user: {e}")))?;
+    let record = keys
+        .get(&sender)
+        .ok_or_else(|| refused(format!("its sender {sender} is not in this store")))?;
+    let all = versions(record);
+    let version = all
+        .iter()
+        .find(|v| v.version == message.sender.key_version)
+        .ok_or_else(|| {
+            refused(format!(
+                "{sender} has no key version {}",
+                message.sender.key_version
+            ))
+        })?;
+    if let Some(r) = revoked.find(sender.as_str(), version) {
+        return Err(Error::Revoked {
+            user: sender.to_string(),
+            revoked_at: r.revoked_at_text(),
+            reason: format!("{}; it signed this {what}", r.reason),
+        });
+    }
+    let pair = version
+        .asymmetric
+        .ok_or_else(|| refused(format!("{sender}'s version has no RSA key")))?;
+    verify_signature(
+        &pair.public_key()?,
+        &message.signed_bytes(initiator_public),
+        &message.signature,
+    )
+    .map_err(|_| {
+        refused(format!(
+            "its signature does not verify with {sender}'s key version {}: the {what} was edited, or signed by someone else",
+            message.sender.key_version
+        ))
+    })
+}
+
+/// `exchange offer`: `initiator` offers an exchange to `recipient` in
+/// `group`. Returns the offer to send.
+///
+/// # Errors
+/// As [`unlock_user`], [`Error::Expired`] for a key that may not sign;
+/// [`Error::UnknownUser`] for an unknown recipient; [`Error::Revoked`] when
+/// the recipient's key is compromised.
+pub fn offer(
+    store: &Store,
+    initiator: &UserId,
+    password: &Password,
+    recipient: &UserId,
+    group: Group,
+) -> Result<Message> {
+    if initiator == recipient {
+        return Err(refused("an exchange needs two different users".to_owned()));
+    }
+    let (unlocked, sender) = signer(store, initiator, password, "exchange offer")?;
+    let (keys, revoked) = store.load()?;
+    let to = keys
+        .get(recipient)
+        .and_then(|r| versions(r).last().map(|v| v.version))
+        .ok_or_else(|| Error::UnknownUser(recipient.to_string()))?;
+    crate::revocation::check_not_revoked(&revoked, &keys, recipient)?;
+    let ephemeral = EphemeralKey::generate(group)?;
+    let mut message = Message {
+        protocol: PROTOCOL.to_owned(),
+        kind: Kind::Offer,
+        group,
+        sender,
+        recipient: Party {
+            user: recipient.to_string(),
+            key_version: to,
+        },
+        public: ephemeral.public_bytes(),
+        nonce: new_nonce()?,
+        offer_nonce: None,
+        signature: Vec::new(),
+    };
+    let (private_key, _) = unlocked.key_pair.as_ref().expect("checked by signer");
+    message.signature = sign_public_key(private_key, &message.signed_bytes(None))?;
+    let secret = WrappedKey::wrap(
+        &unlocked.password_key,
+        SECRET_PURPOSE,
+        &secret_aad(
+            initiator.as_str(),
+            &message.nonce,
+            group,
+            recipient.as_str(),
+        ),
+        &ephemeral.to_secret_bytes(),
+    )?;
+    let pending = PendingOffer {
+        nonce: message.nonce.clone(),
+        group,
+        recipient: recipient.to_string(),
+        created: time::now(),
+        secret,
+    };
+    store.update(|keys, _, _| {
+        keys.entry(initiator).exchanges.pending.push(pending);
+        Ok(())
+    })?;
+    Ok(message)
+}
+
+/// What an accepted or finished exchange agreed on.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Agreed {
+    /// The group.
+    pub group: Group,
+    /// Who offered.
+    pub initiator: Party,
+    /// Who answered.
+    pub responder: Party,
+    /// SHA-256 of the session key, hex.
+    pub session_key_fingerprint: String,
+}
+
+/// `exchange accept`: `responder` checks `offer` and answers it. Returns
+/// the answer to send back and the agreed key's fingerprint.
+///
+/// # Errors
+/// [`Error::ExchangeRefused`] saying which check failed (addressed to
+/// someone else, an edited or foreign signature, a replay, a group other
+/// than `want_group`, a stale recipient version); [`Error::Revoked`] for a
+/// compromised signer; [`Error::InvalidPublicKey`]; as [`offer`].
+pub fn accept(
+    store: &Store,
+    responder: &UserId,
+    password: &Password,
+    offer: &Message,
+    want_group: Option<Group>,
+) -> Result<(Message, Agreed)> {
+    if offer.kind != Kind::Offer {
+        return Err(refused(
+            "it is an answer, not an offer: give it to `exchange finish`".to_owned(),
+        ));
+    }
+    if offer.recipient.user != responder.as_str() {
+        return Err(refused(format!(
+            "this offer is addressed to {}, not to {responder}",
+            offer.recipient.user
+        )));
+    }
+    let (keys, revoked) = store.load()?;
+    check_signature(&keys, &revoked, offer, None)?;
+    if let Some(want) = want_group
+        && want != offer.group
+    {
+        return Err(refused(format!(
+            "group mismatch: the offer is in {}, and {want} was asked for",
+            offer.group
+        )));
+    }
+    let seen = |keys: &KeyStore| {
+        keys.get(responder)
+            .is_some_and(|r| r.exchanges.seen.contains(&offer.nonce))
+    };
+    if seen(&keys) {
+        return Err(refused(format!(
+            "this offer (nonce {}) was accepted before: a replay",
+            offer.nonce
+        )));
+    }
+    let (unlocked, me) = signer(store, responder, password, "exchange accept")?;
+    if me.key_version != offer.recipient.key_version {
+        return Err(refused(format!(
+            "the offer names version {} of {responder}'s keys, but the primary is now version {}: ask for a new offer",
+            offer.recipient.key_version, me.key_version
+        )));
+    }
+    let ephemeral = EphemeralKey::generate(offer.group)?;
+    let shared = ephemeral.agree(&offer.public)?;
+    let mut answer = Message {
+        protocol: PROTOCOL.to_owned(),
+        kind: Kind::Answer,
+        group: offer.group,
+        sender: me.clone(),
+        recipient: offer.sender.clone(),
+        public: ephemeral.public_bytes(),
+        nonce: new_nonce()?,
+        offer_nonce: Some(offer.nonce.clone()),
+        signature: Vec::new(),
+    };
+    let (private_key, _) = unlocked.key_pair.as_ref().expect("checked by signer");
+    answer.signature = sign_public_key(private_key, &answer.signed_bytes(Some(&offer.public)))?;
+    let transcript = Transcript {
+        group: offer.group,
+        initiator: offer.sender.clone(),
+        responder: me.clone(),
+        initiator_public: offer.public.clone(),
+        responder_public: answer.public.clone(),
+    };
+    let key = transcript.session_key(&shared);
+    store.update(|keys, _, _| {
+        if seen(keys) {
+            return Err(refused(format!(
+                "this offer (nonce {}) was accepted before: a replay",
+                offer.nonce
+            )));
+        }
+        keys.entry(responder)
+            .exchanges
+            .seen
+            .push(offer.nonce.clone());
+        Ok(())
+    })?;
+    Ok((
+        answer,
+        Agreed {
+            group: offer.group,
+            initiator: offer.sender.clone(),
+            responder: me,
+            session_key_fingerprint: sha256_hex(key.as_bytes()),
+        },
+    ))
+}
+
+/// `exchange finish`: `initiator` checks `answer` against the offer it
+/// answers, derives the session key and forgets the private value.
+///
+/// # Errors
+/// [`Error::ExchangeRefused`] saying which check failed (addressed to
+/// someone else, no pending offer with that nonce, an answer from someone
+/// the offer did not go to, a group mismatch, an edited or foreign
+/// signature); [`Error::Revoked`] for a compromised signer;
+/// [`Error::InvalidPublicKey`]; [`Error::Unlock`].
+pub fn finish(
+    store: &Store,
+    initiator: &UserId,
+    password: &Password,
+    answer: &Message,
+) -> Result<Agreed> {
+    if answer.kind != Kind::Answer {
+        return Err(refused(
+            "it is an offer, not an answer: give it to `exchange accept`".to_owned(),
+        ));
+    }
+    if answer.recipient.user != initiator.as_str() {
+        return Err(refused(format!(
+            "this answer is addressed to {}, not to {initiator}",
+            answer.recipient.user
+        )));
+    }
+    let (keys, revoked) = store.load()?;
+    let nonce = answer
+        .offer_nonce
+        .as_deref()
+        .ok_or_else(|| refused("the answer names no offer".to_owned()))?;
+    let pending = keys
+        .get(initiator)
+        .and_then(|r| r.exchanges.pending.iter().find(|p| p.nonce == nonce))
+        .cloned()
+        .ok_or_else(|| {
+            refused(format!(
+                "{initiator} has no offer waiting with nonce {nonce}: the answer was replayed, or answers another offer"
+            ))
+        })?;
+    if answer.sender.user != pending.recipient {
+        return Err(refused(format!(
+            "the answer comes from {}, but the offer went to {}",
+            answer.sender.user, pending.recipient
+        )));
+    }
+    if answer.group != pending.group {
+        return Err(refused(format!(
+            "group mismatch: the offer was in {}, the answer is in {}",
+            pending.group, answer.group
+        )));
+    }
+    let (unlocked, me) = signer(store, initiator, password, "exchange finish")?;
+    if me.key_version != answer.recipient.key_version {
+        return Err(refused(format!(
+            "the answer names version {} of {initiator}'s keys, but the primary is now version {}",
+            answer.recipient.key_version, me.key_version
+        )));
+    }
+    let pk = if unlocked.password_key.params() == &pending.secret.kdf {
+        None
+    } else {
+        Some(PasswordKey::derive(password, &pending.secret.kdf))
+    };
+    let pk = pk.as_ref().unwrap_or(&unlocked.password_key);
+    let secret = pending
+        .secret
+        .unwrap_with(
+            pk,
+            SECRET_PURPOSE,
+            &secret_aad(
+                initiator.as_str(),
+                &pending.nonce,
+                pending.group,
+                &pending.recipient,
+            ),
+        )
+        .map_err(|_| Error::Unlock(initiator.to_string()))?;
+    let ephemeral = EphemeralKey::from_secret_bytes(pending.group, &secret)?;
+    let own_public = ephemeral.public_bytes();
+    check_signature(&keys, &revoked, answer, Some(&own_public))?;
+    let shared = ephemeral.agree(&answer.public)?;
+    let transcript = Transcript {
+        group: pending.group,
+        initiator: me.clone(),
+        responder: answer.sender.clone(),
+        initiator_public: own_public,
+        responder_public: answer.public.clone(),
+    };
+    let key = transcript.session_key(&shared);
+    store.update(|keys, _, _| {
+        let state = &mut keys.entry(initiator).exchanges;
+        let before = state.pending.len();
+        state.pending.retain(|p| p.nonce != pending.nonce);
+        if state.pending.len() == before {
+            return Err(refused(format!(
+                "{initiator} has no offer waiting with nonce {}: finished by another run",
+                pending.nonce
+            )));
+        }
+        state.seen.push(answer.nonce.clone());
+        Ok(())
+    })?;
+    Ok(Agreed {
+        group: pending.group,
+        initiator: me,
+        responder: answer.sender.clone(),
+        session_key_fingerprint: sha256_hex(key.as_bytes()),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::audit::EventKind;
+    use crate::commands::add_version;
+
+    /// A store with alice and bob, whose passwords are their names.
+    fn store() -> (tempfile::TempDir, Store, UserId, UserId) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::new(dir.path());
+        let (alice, bob) = (UserId::new("alice").unwrap(), UserId::new("bob").unwrap());
+        for user in [&alice, &bob] {
+            let pk = crate::kdf::test_key(user.as_str());
+            add_version(&store, user, &pk, 3600, None, EventKind::Created, "test").unwrap();
+        }
+        (dir, store, alice, bob)
+    }
+
+    fn pw(s: &str) -> Password {
+        Password::new(s.to_owned()).unwrap()
+    }
+
+    /// An offer from alice to bob with `public` in place of a real value,
+    /// properly signed by alice: only validation can refuse it.
+    fn signed_offer(store: &Store, alice: &UserId, group: Group, public: Vec<u8>) -> Message {
+        let (keys, revoked) = store.load().unwrap();
+        let unlocked = unlock_user(&keys, &revoked, alice, &pw("alice")).unwrap();
+        let mut message = Message {
+            protocol: PROTOCOL.to_owned(),
+            kind: Kind::Offer,
+            group,
+            sender: Party {
+                user: "alice".into(),
+                key_version: 1,
+            },
+            recipient: Party {
+                user: "bob".into(),
+                key_version: 1,
+            },
+            public,
+            nonce: new_nonce().unwrap(),
+            offer_nonce: None,
+            signature: Vec::new(),
+        };
+        let (private_key, _) = unlocked.key_pair.as_ref().unwrap();
+        message.signature = sign_public_key(private_key, &message.signed_bytes(None)).unwrap();
+        message
+    }
+
+    #[test]
+    fn a_signed_but_invalid_public_value_is_refused() {
+        let (_dir, store, alice, bob) = store();
+        let mut one = vec![0u8; 256];
+        one[255] = 1;
+        let p_minus_one = {
+            let p = crate::exchange::DhParameters::ffdhe2048().p().to_be_bytes();
+            let mut v = p.as_ref().to_vec();
+            v[255] -= 1;
+            v
+        };
+        let cases = [
+            (Group::Ffdhe2048, vec![0u8; 256]),
+            (Group::Ffdhe2048, one),
+            (Group::Ffdhe2048, p_minus_one),
+            (Group::Ffdhe2048, vec![7u8; 100]),
+            (Group::X25519, vec![0u8; 32]),
+        ];
+        for (group, public) in cases {
+            let offer = signed_offer(&store, &alice, group, public);
+            let err = accept(&store, &bob, &pw("bob"), &offer, None).unwrap_err();
+            assert!(matches!(err, Error::InvalidPublicKey(_)), "{group}: {err}");
+        }
+        // Nothing was recorded as seen: a refused offer is not taken.
+        let (keys, _) = store.load().unwrap();
+        assert!(keys.get(&bob).unwrap().exchanges.seen.is_empty());
+    }
+
+    #[test]
+    fn a_wrong_password_cannot_finish_and_the_offer_still_waits() {
+        let (_dir, store, alice, bob) = store();
+        let offer = offer(&store, &alice, &pw("alice"), &bob, Group::X25519).unwrap();
+        let (answer, agreed) = accept(&store, &bob, &pw("bob"), &offer, None).unwrap();
+        assert!(matches!(
+            finish(&store, &alice, &pw("nope"), &answer),
+            Err(Error::Unlock(_))
+        ));
+        let done = finish(&store, &alice, &pw("alice"), &answer).unwrap();
+        assert_eq!(done.session_key_fingerprint, agreed.session_key_fingerprint);
+    }
+}
