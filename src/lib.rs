@@ -27,7 +27,8 @@
 //! and [`transfer`] exports and imports keys in OpenSSL's formats.
 //! [`agreement`] adds X25519 and transcript-bound session keys to the
 //! exchange, [`handshake`] runs an authenticated exchange between two
-//! users in one process, and [`protocol`] between two processes.
+//! users in one process, [`protocol`] between two processes, and
+//! [`dhkeys`] writes and reads exchange keys in OpenSSL's formats.
 //!
 //! ```
 //! use secure_kms::{symmetric, user::UserId};
@@ -45,6 +46,7 @@ pub mod agreement;
 pub mod audit;
 pub mod commands;
 pub mod console;
+pub mod dhkeys;
 pub mod envelope;
 pub mod error;
 pub mod exchange;

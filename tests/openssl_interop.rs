@@ -297,3 +297,93 @@ mod commands {
         assert!(stderr(&wrong).contains("the password does not open it"));
     }
 }
+
+/// Key agreement against `openssl pkeyutl -derive`, both ways, in both groups.
+mod derive {
+    use super::common::openssl;
+    use secure_kms::agreement::{EphemeralKey, Group};
+    use secure_kms::dhkeys::{public_from_spki_pem, public_to_spki_pem};
+    use std::fs;
+
+    fn derive(dir: &std::path::Path, key: &str, peer: &str) -> Vec<u8> {
+        let out = openssl(
+            &["pkeyutl", "-derive", "-inkey", key, "-peerkey", peer],
+            dir,
+        );
+        assert!(
+            out.status.success(),
+            "openssl pkeyutl -derive: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out.stdout
+    }
+
+    /// OpenSSL drops a DH secret's leading zero bytes; ours keeps the
+    /// group's length (RFC 7919 section 5.1): compare the numbers.
+    fn number(bytes: &[u8]) -> &[u8] {
+        let start = bytes.iter().position(|&b| b != 0).unwrap_or(bytes.len());
+        &bytes[start..]
+    }
+
+    #[test]
+    fn openssl_and_secure_kms_derive_the_same_secret() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        for (group, algorithm) in [
+            (Group::X25519, vec!["-algorithm", "X25519"]),
+            (
+                Group::Ffdhe2048,
+                vec!["-algorithm", "DH", "-pkeyopt", "group:ffdhe2048"],
+            ),
+        ] {
+            // Theirs: made by openssl genpkey.
+            let mut args = vec!["genpkey"];
+            args.extend(&algorithm);
+            args.extend(["-out", "theirs.pem"]);
+            assert!(openssl(&args, d).status.success());
+            assert!(
+                openssl(
+                    &[
+                        "pkey",
+                        "-in",
+                        "theirs.pem",
+                        "-pubout",
+                        "-out",
+                        "theirs_pub.pem"
+                    ],
+                    d
+                )
+                .status
+                .success()
+            );
+            // Ours: exported in OpenSSL's formats.
+            let ours = EphemeralKey::generate(group).unwrap();
+            fs::write(d.join("ours.pem"), ours.to_pkcs8_pem().unwrap().as_bytes()).unwrap();
+            fs::write(
+                d.join("ours_pub.pem"),
+                public_to_spki_pem(group, &ours.public_bytes()).unwrap(),
+            )
+            .unwrap();
+
+            // openssl with our private key and their public key...
+            let by_openssl = derive(d, "ours.pem", "theirs_pub.pem");
+            // ...equals our code with the same keys.
+            let (their_group, their_public) =
+                public_from_spki_pem(&fs::read_to_string(d.join("theirs_pub.pem")).unwrap())
+                    .unwrap();
+            assert_eq!(their_group, group);
+            let by_us = ours.agree(&their_public).unwrap();
+            assert_eq!(number(&by_openssl), number(&by_us), "{group}");
+
+            // The reverse: openssl's private key read by us, with our public
+            // key, equals openssl deriving with its key and ours.
+            let theirs =
+                EphemeralKey::from_pkcs8_pem(&fs::read_to_string(d.join("theirs.pem")).unwrap())
+                    .unwrap();
+            let reverse_us = theirs.agree(&ours.public_bytes()).unwrap();
+            let reverse_openssl = derive(d, "theirs.pem", "ours_pub.pem");
+            assert_eq!(number(&reverse_openssl), number(&reverse_us), "{group}");
+            assert_eq!(number(&reverse_us), number(&by_us), "{group}");
+        }
+    }
+}
