@@ -279,6 +279,37 @@ pub fn public_from_spki_pem(text: &str) -> Result<(Group, Vec<u8>)> {
     }
 }
 
+/// A group as `openssl dhparam` writes it: PEM `DH PARAMETERS`, the
+/// PKCS #3 `SEQUENCE { p, g }`.
+///
+/// # Errors
+/// [`Error::MalformedKey`] if PEM encoding fails.
+pub fn params_to_pem(params: &DhParameters) -> Result<String> {
+    let mut p_g = integer(params.p().to_be_bytes().as_ref());
+    p_g.extend(integer(params.g().to_be_bytes().as_ref()));
+    Ok(pem("DH PARAMETERS", &tlv(SEQUENCE, &p_g))?.to_string())
+}
+
+/// Reads `DH PARAMETERS` PEM (as `openssl dhparam` writes it) and checks
+/// the group ([`DhParameters::new`]): a safe prime of 2048 bits and a
+/// generator of the subgroup of order q.
+///
+/// # Errors
+/// [`Error::MalformedKey`] for a file that is not such PEM;
+/// [`Error::InvalidGroup`] for a group that fails a check.
+pub fn params_from_pem(text: &str) -> Result<DhParameters> {
+    let mut buf = Vec::new();
+    let der = unpem(text, "DH PARAMETERS", &mut buf)?;
+    let (p_g, tail) = read(der, SEQUENCE)?;
+    if !tail.is_empty() {
+        return Err(malformed("trailing bytes"));
+    }
+    // Wide enough to see a p that is too large, and say so.
+    let (p, rest) = read_uint(p_g, 1024)?;
+    let (g, _private_value_length) = read_uint(rest, 1024)?;
+    DhParameters::new(&p, &g)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -295,6 +326,14 @@ mod tests {
                 (group, key.public_bytes())
             );
         }
+    }
+
+    #[test]
+    fn ffdhe2048_round_trips_as_dh_parameters() {
+        let pem = params_to_pem(&DhParameters::ffdhe2048()).unwrap();
+        assert!(pem.starts_with("-----BEGIN DH PARAMETERS-----\n"));
+        let back = params_from_pem(&pem).unwrap();
+        assert_eq!(back.p(), DhParameters::ffdhe2048().p());
     }
 
     #[test]

@@ -300,6 +300,10 @@ pub enum Error {
     #[error("cannot write the result")]
     WriteData(#[source] std::io::Error),
 
+    /// Diffie-Hellman parameters fail a check.
+    #[error("unsafe Diffie-Hellman group: {0}")]
+    InvalidGroup(String),
+
     /// An exchange message fails a check.
     #[error("exchange message refused: {0}")]
     ExchangeRefused(String),

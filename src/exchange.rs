@@ -59,6 +59,100 @@ impl DhParameters {
         }
     }
 
+    /// A group from a prime `p` and a generator `g` (big-endian), checked:
+    /// p is a safe prime (p = 2q + 1 with q prime) of 2048 bits, and g
+    /// generates the subgroup of order q (2 <= g <= p - 2 and g^q = 1).
+    ///
+    /// ```
+    /// use secure_kms::exchange::DhParameters;
+    ///
+    /// let ffdhe = DhParameters::ffdhe2048();
+    /// let again = DhParameters::new(ffdhe.p().to_be_bytes().as_ref(), &[2])?;
+    /// assert_eq!(again.p(), ffdhe.p());
+    /// // p - 2 is not prime.
+    /// let mut p = ffdhe.p().to_be_bytes().as_ref().to_vec();
+    /// p[255] -= 2;
+    /// assert!(DhParameters::new(&p, &[2]).is_err());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::InvalidGroup`] saying which check failed.
+    pub fn new(p: &[u8], g: &[u8]) -> Result<Self> {
+        let digits = |b: &[u8]| {
+            let start = b.iter().position(|&x| x != 0).unwrap_or(b.len());
+            b[start..].to_vec()
+        };
+        let (p_digits, g_digits) = (digits(p), digits(g));
+        let bits = p_digits.first().map_or(0, |&top| {
+            (p_digits.len() - 1) * 8 + (8 - top.leading_zeros() as usize)
+        });
+        if bits < 2048 {
+            return Err(Error::InvalidGroup(format!(
+                "p has {bits} bits; at least 2048 are needed (NIST SP 800-57: 112-bit security)"
+            )));
+        }
+        if bits > 2048 {
+            return Err(Error::InvalidGroup(format!(
+                "p has {bits} bits; this secure-kms computes in 2048-bit groups only"
+            )));
+        }
+        if g_digits.len() > GROUP_BYTES {
+            return Err(Error::InvalidGroup("g is larger than p".to_owned()));
+        }
+        let p = U2048::from_be_slice(&p_digits);
+        let mut g_bytes = [0u8; GROUP_BYTES];
+        g_bytes[GROUP_BYTES - g_digits.len()..].copy_from_slice(&g_digits);
+        let g = U2048::from_be_slice(&g_bytes);
+        if !crypto_primes::is_prime(crypto_primes::Flavor::Safe, &p) {
+            return Err(Error::InvalidGroup(
+                if crypto_primes::is_prime(crypto_primes::Flavor::Any, &p) {
+                    "p is prime but not a safe prime: (p - 1) / 2 is not prime, so the group has small subgroups".to_owned()
+                } else {
+                    "p is not prime".to_owned()
+                },
+            ));
+        }
+        let q = p.wrapping_sub(&U2048::ONE).shr_vartime(1);
+        let odd = Odd::new(p).expect("a prime above 2 is odd");
+        let params = DhParameters {
+            p,
+            q,
+            g,
+            monty: FixedMontyParams::new_vartime(odd),
+        };
+        // g must itself pass the checks a public value passes.
+        params.validate_public_key(&g).map_err(|_| {
+            Error::InvalidGroup(
+                "g does not generate the subgroup of order q (it must be 2 to p - 2 with g^q = 1 mod p)".to_owned(),
+            )
+        })?;
+        Ok(params)
+    }
+
+    /// Makes a new group, as the original's `generate_dh_parameters` did: a
+    /// random 2048-bit safe prime p with p = 23 mod 24, so that g = 2
+    /// generates the subgroup of order q (as `openssl dhparam` does). It
+    /// takes seconds to a minute: `on_candidate` is called after each safe
+    /// prime that does not fit, for a progress indicator.
+    ///
+    /// # Errors
+    /// As [`DhParameters::new`] (which it checks the result with).
+    pub fn generate(mut on_candidate: impl FnMut()) -> Result<Self> {
+        let mut rng = rand_core::UnwrapErr(getrandom::SysRng);
+        loop {
+            let p: U2048 = crypto_primes::random_prime(&mut rng, crypto_primes::Flavor::Safe, 2048);
+            // p = 2q + 1 is 3 mod 4; 2 is a square mod p (so of order q) when
+            // p = 7 mod 8; 23 mod 24 is that, with p = 2 mod 3.
+            if p.rem_vartime(&crypto_bigint::NonZero::new(U2048::from_u8(24)).expect("24"))
+                == U2048::from_u8(23)
+            {
+                return DhParameters::new(&p.to_be_bytes(), &[2]);
+            }
+            on_candidate();
+        }
+    }
+
     /// The prime p.
     pub fn p(&self) -> &U2048 {
         &self.p

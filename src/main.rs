@@ -268,6 +268,28 @@ enum Command {
         #[arg(long, value_name = "FILE")]
         peer_password_file: Option<PathBuf>,
     },
+    /// Make a fresh Diffie-Hellman group (the original's path; slow), or check one
+    #[command(
+        after_help = "Example:\n  secure-kms dh-params --generate -o group.pem\n  secure-kms dh-params --check group.pem\n  openssl dhparam -in group.pem -check -noout",
+        name = "dh-params"
+    )]
+    DhParams {
+        /// Generate a new safe-prime group (seconds to a minute)
+        #[arg(long, conflicts_with = "check", required_unless_present = "check")]
+        generate: bool,
+        /// The size of p in bits (this version computes in 2048-bit groups)
+        #[arg(long, default_value_t = 2048, requires = "generate")]
+        bits: u32,
+        /// Check a DH PARAMETERS PEM file: a safe prime of 2048 bits and a generator of the q-order subgroup
+        #[arg(long, value_name = "FILE")]
+        check: Option<PathBuf>,
+        /// Where to write the PEM [default: standard output]
+        #[arg(short, long, value_name = "FILE")]
+        output: Option<PathBuf>,
+        /// Replace FILE if it exists
+        #[arg(long)]
+        force: bool,
+    },
     /// Show the audit log, or check its hash chain
     #[command(after_help = "Example:\n  secure-kms audit --verify")]
     Audit {
@@ -890,6 +912,48 @@ fn run_command(cli: &Cli, store: &Store, command: &Command) -> anyhow::Result<()
                 )
             })?
         }
+        Command::DhParams {
+            bits,
+            check,
+            output,
+            force,
+            ..
+        } => {
+            if let Some(path) = check {
+                let text = String::from_utf8(read_small(path, 64 * 1024)?)
+                    .map_err(|_| Error::InvalidGroup("the file is not PEM text".to_owned()))?;
+                let params = secure_kms::dhkeys::params_from_pem(&text)
+                    .map_err(|e| anyhow::Error::new(e).context(path.display().to_string()))?;
+                println!(
+                    "{}: a safe prime p of 2048 bits and g = {} generating the subgroup of order (p - 1) / 2: usable",
+                    path.display(),
+                    params
+                        .g()
+                        .to_string()
+                        .trim_start_matches("0x")
+                        .trim_start_matches('0')
+                );
+                return Ok(());
+            }
+            if *bits != 2048 {
+                anyhow::bail!(
+                    "--bits {bits}: this secure-kms computes in 2048-bit groups only (ffdhe2048, the default group, is 2048 bits too)"
+                );
+            }
+            let target = output.clone().unwrap_or_else(|| PathBuf::from("-"));
+            let mut out = Output::create(&target, *force)?;
+            let params = generate_group()?;
+            let pem = secure_kms::dhkeys::params_to_pem(&params)?;
+            out.write_all(pem.as_bytes()).map_err(Error::Output)?;
+            out.finish()?;
+            if target.as_os_str() == "-" {
+                return Ok(());
+            }
+            format!(
+                "A new 2048-bit safe-prime group, g = 2, written to {}\n",
+                target.display()
+            )
+        }
         Command::Audit { verify: true } => {
             let (events, report) = commands::verify_audit(store)?;
             #[derive(serde::Serialize)]
@@ -1249,6 +1313,36 @@ fn confirm(question: &str) -> anyhow::Result<()> {
             None => return Err(Error::NotConfirmed(what).into()),
         }
     }
+}
+
+/// Generates a safe-prime group with a progress indicator on the terminal:
+/// a spinner that counts the safe primes tried.
+fn generate_group() -> anyhow::Result<secure_kms::exchange::DhParameters> {
+    let spinner = if std::io::stderr().is_terminal() {
+        let bar = indicatif::ProgressBar::new_spinner();
+        bar.set_style(
+            indicatif::ProgressStyle::with_template("{spinner} {msg} ({elapsed})")
+                .expect("a valid template"),
+        );
+        bar.set_message("searching for a 2048-bit safe prime with p = 23 mod 24");
+        bar.enable_steady_tick(Duration::from_millis(100));
+        Some(bar)
+    } else {
+        None
+    };
+    let mut tried = 0u32;
+    let params = secure_kms::exchange::DhParameters::generate(|| {
+        tried += 1;
+        if let Some(bar) = &spinner {
+            bar.set_message(format!(
+                "searching for a 2048-bit safe prime with p = 23 mod 24 ({tried} safe primes did not fit)"
+            ));
+        }
+    });
+    if let Some(bar) = spinner {
+        bar.finish_and_clear();
+    }
+    Ok(params?)
 }
 
 /// Runs a slow step (PBKDF2, RSA key generation) with a spinner on standard
