@@ -349,6 +349,33 @@ mod tests {
         }
     }
 
+    /// The u-coordinates of Curve25519's points of small order, and their
+    /// non-canonical encodings (Bernstein, "How do I validate Curve25519
+    /// public keys?", cr.yp.to/ecdh.html; the list libsodium refuses). Each
+    /// gives an all-zero shared secret with any clamped scalar.
+    #[test]
+    fn every_small_order_point_is_refused() {
+        use hex_literal::hex;
+        let points = [
+            hex!("0000000000000000000000000000000000000000000000000000000000000000"),
+            hex!("0100000000000000000000000000000000000000000000000000000000000000"),
+            hex!("e0eb7a7c3b41b8ae1656e3faf19fc46ada098deb9c32b1fd866205165f49b800"),
+            hex!("5f9c95bca3508c24b1d0b1559c83ef5b04445cc4581c8e86d8224eddd09f1157"),
+            hex!("ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f"),
+            hex!("edffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f"),
+            hex!("eeffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f"),
+        ];
+        for _ in 0..4 {
+            let key = EphemeralKey::generate(Group::X25519).unwrap();
+            for (i, point) in points.iter().enumerate() {
+                assert!(
+                    matches!(key.agree(point), Err(Error::InvalidPublicKey(_))),
+                    "point {i}"
+                );
+            }
+        }
+    }
+
     #[test]
     fn wrong_lengths_and_low_order_points_are_refused() {
         let x = EphemeralKey::generate(Group::X25519).unwrap();
