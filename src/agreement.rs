@@ -115,6 +115,17 @@ impl EphemeralKey {
         Ok(EphemeralKey { inner })
     }
 
+    /// A fresh key pair in a finite-field group loaded with
+    /// [`crate::dhkeys::params_from_pem`] (and so already checked).
+    ///
+    /// # Errors
+    /// [`Error::Rng`] if the random source fails.
+    pub fn generate_dh(params: &DhParameters) -> Result<Self> {
+        Ok(EphemeralKey {
+            inner: Inner::Ffdhe(Box::new(generate_dh_private_key(params)?)),
+        })
+    }
+
     /// The group.
     pub fn group(&self) -> Group {
         match self.inner {
@@ -162,7 +173,7 @@ impl EphemeralKey {
     pub fn agree(&self, peer: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
         match &self.inner {
             Inner::Ffdhe(key) => {
-                let peer = DhPublicKey::from_bytes(&DhParameters::ffdhe2048(), peer)?;
+                let peer = DhPublicKey::from_bytes(key.params(), peer)?;
                 let z = compute_shared_secret(key, &peer)?;
                 Ok(Zeroizing::new(z.as_bytes().to_vec()))
             }
@@ -224,6 +235,9 @@ pub struct Transcript {
     pub initiator_public: Vec<u8>,
     /// The responder's public value.
     pub responder_public: Vec<u8>,
+    /// For a finite-field group other than ffdhe2048: SHA-256 of its p and
+    /// g, so that the key is bound to the group itself, not only its kind.
+    pub params_hash: Option<[u8; 32]>,
 }
 
 impl Transcript {
@@ -243,6 +257,10 @@ impl Transcript {
         field(&self.responder.key_version.to_be_bytes());
         field(&self.initiator_public);
         field(&self.responder_public);
+        if let Some(hash) = &self.params_hash {
+            field(b"params");
+            field(hash);
+        }
         out
     }
 
@@ -253,7 +271,13 @@ impl Transcript {
 
     /// The info HKDF takes: the protocol and the group.
     pub fn info(&self) -> String {
-        format!("secure-kms v1 session key {}", self.group)
+        match &self.params_hash {
+            None => format!("secure-kms v1 session key {}", self.group),
+            Some(hash) => format!(
+                "secure-kms v1 session key dh2048 {}",
+                &crate::fingerprint::hex(hash)[..16]
+            ),
+        }
     }
 
     /// The session key: HKDF-SHA256 of the shared secret, salted with the
@@ -269,6 +293,7 @@ impl Transcript {
     ///     responder: Party { user: "bob".into(), key_version: 3 },
     ///     initiator_public: a.public_bytes(),
     ///     responder_public: b.public_bytes(),
+    ///     params_hash: None,
     /// };
     /// let key = t.session_key(&a.agree(&b.public_bytes())?);
     /// assert_eq!(key, t.session_key(&b.agree(&a.public_bytes())?));
@@ -307,6 +332,7 @@ mod tests {
             },
             initiator_public: a.public_bytes(),
             responder_public: b.public_bytes(),
+            params_hash: None,
         }
     }
 

@@ -226,6 +226,11 @@ impl std::fmt::Debug for DhPrivateKey {
 }
 
 impl DhPrivateKey {
+    /// The group this key belongs to.
+    pub(crate) fn params(&self) -> &DhParameters {
+        &self.params
+    }
+
     /// The exponent, 256 bytes big-endian, to be stored wrapped.
     pub(crate) fn to_secret_bytes(&self) -> Zeroizing<Vec<u8>> {
         let mut encoded = self.x.to_be_bytes();

@@ -11,6 +11,8 @@
 //! that may not sign (revoked, expired, destroyed) stop the exchange, with
 //! the reason.
 
+use sha2::Digest;
+
 use crate::agreement::{EphemeralKey, Group, Party, SessionKey, Transcript};
 use crate::exchange::DhParameters;
 use crate::fingerprint::{self, sha256_hex};
@@ -27,6 +29,9 @@ use crate::{Error, Result};
 pub struct ExchangeOutcome {
     /// The group.
     pub group: Group,
+    /// For a group loaded from a file: SHA-256 of its p and g.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub params_sha256: Option<String>,
     /// Who spoke first, with the RSA key version that signed.
     pub initiator: Party,
     /// Who answered.
@@ -102,7 +107,10 @@ fn side(store: &Store, user_id: &UserId, password: &Password) -> Result<(Unlocke
 }
 
 /// Runs an exchange between `a` and `b` in `group`, each with its password,
-/// telling `explain` each value.
+/// telling `explain` each value. With `params` (a finite-field group loaded
+/// and checked by [`crate::dhkeys::params_from_pem`], as the original made
+/// fresh groups), the exchange runs in that group instead of ffdhe2048, and
+/// the session key is bound to its p and g too.
 ///
 /// # Errors
 /// [`Error::Revoked`], [`Error::Expired`], [`Error::Destroyed`] for a side
@@ -114,16 +122,34 @@ pub fn exchange(
     a: (&UserId, &Password),
     b: (&UserId, &Password),
     group: Group,
+    params: Option<&DhParameters>,
     explain: &mut dyn Explain,
 ) -> Result<ExchangeOutcome> {
+    if params.is_some() && group != Group::Ffdhe2048 {
+        return Err(Error::InvalidGroup(
+            "a finite-field group from a file replaces ffdhe2048, not x25519".to_owned(),
+        ));
+    }
     let (unlocked_a, party_a) = side(store, a.0, a.1)?;
     let (unlocked_b, party_b) = side(store, b.0, b.1)?;
     let (rsa_a, rsa_b) = (
         unlocked_a.key_pair.as_ref().expect("checked in side"),
         unlocked_b.key_pair.as_ref().expect("checked in side"),
     );
-    match group {
-        Group::Ffdhe2048 => {
+    match (group, params) {
+        (Group::Ffdhe2048, Some(custom)) => {
+            explain.step(
+                "p",
+                &short_hex(custom.p().to_be_bytes().as_ref()),
+                "a prime loaded from a file and checked: a 2048-bit safe prime, p = 2q + 1 with q prime",
+            );
+            explain.step(
+                "g",
+                &short_hex(custom.g().to_be_bytes().as_ref()),
+                "checked to generate the subgroup of prime order q",
+            );
+        }
+        (Group::Ffdhe2048, None) => {
             let params = DhParameters::ffdhe2048();
             explain.step(
                 "p",
@@ -132,14 +158,23 @@ pub fn exchange(
             );
             explain.step("g", "2", "generates the subgroup of prime order q");
         }
-        Group::X25519 => explain.step(
+        (Group::X25519, _) => explain.step(
             "curve",
             "Curve25519, base point u = 9",
             "RFC 7748: 128-bit security, no parameters to choose or check",
         ),
     }
-    let eph_a = EphemeralKey::generate(group)?;
-    let eph_b = EphemeralKey::generate(group)?;
+    let fresh = || match params {
+        Some(custom) => EphemeralKey::generate_dh(custom),
+        None => EphemeralKey::generate(group),
+    };
+    let (eph_a, eph_b) = (fresh()?, fresh()?);
+    let params_hash = params.map(|custom| {
+        let mut both = custom.p().to_be_bytes().as_ref().to_vec();
+        both.extend_from_slice(custom.g().to_be_bytes().as_ref());
+        let hash: [u8; 32] = sha2::Sha256::digest(&both).into();
+        hash
+    });
     explain.step(
         "private values",
         &format!(
@@ -154,6 +189,7 @@ pub fn exchange(
         responder: party_b.clone(),
         initiator_public: eph_a.public_bytes(),
         responder_public: eph_b.public_bytes(),
+        params_hash,
     };
     explain.step(
         &format!("{}'s public value", party_a.user),
@@ -227,6 +263,7 @@ pub fn exchange(
     }
     Ok(ExchangeOutcome {
         group,
+        params_sha256: params_hash.map(|h| fingerprint::hex(&h)),
         initiator: party_a,
         responder: party_b,
         initiator_key_fingerprint: fp_a,

@@ -267,6 +267,9 @@ enum Command {
         /// USER_B's password, from the first line of FILE (USER_A's comes from --password-file)
         #[arg(long, value_name = "FILE")]
         peer_password_file: Option<PathBuf>,
+        /// Use this DH group (PEM DH PARAMETERS, as dh-params --generate writes) instead of ffdhe2048
+        #[arg(long, value_name = "FILE", conflicts_with = "group")]
+        params: Option<PathBuf>,
     },
     /// Make a fresh Diffie-Hellman group (the original's path; slow), or check one
     #[command(
@@ -375,12 +378,20 @@ impl From<GroupArg> for Group {
     }
 }
 
+/// `println!` that does not panic when standard output is closed (a pipe
+/// into `head`, say): the output is simply cut there.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
 /// Prints an exchange's explanation lines on standard output.
 struct PrintSteps;
 
 impl handshake::Explain for PrintSteps {
     fn step(&mut self, name: &str, value: &str, why: &str) {
-        println!("  {name}: {value}\n      {why}");
+        say!("  {name}: {value}\n      {why}");
     }
 }
 
@@ -496,7 +507,7 @@ fn print_json_error(e: &anyhow::Error, exit_code: u8) {
     if let Some(Error::AuditBroken { line, .. }) = e.downcast_ref::<Error>() {
         shape["line"] = (*line).into();
     }
-    println!(
+    say!(
         "{}",
         serde_json::to_string_pretty(&shape).expect("JSON values always serialise")
     );
@@ -708,13 +719,13 @@ fn run_command(cli: &Cli, store: &Store, command: &Command) -> anyhow::Result<()
                     .map_err(|e| e.context(format!("{}", path.display())))?;
                 if !cli.json {
                     if rewrapped {
-                        println!(
+                        say!(
                             "{}: data key re-wrapped from version {from} to version {}",
                             path.display(),
                             rewrapper.newest_version()
                         );
                     } else {
-                        println!(
+                        say!(
                             "{}: already under version {}, unchanged",
                             path.display(),
                             rewrapper.newest_version()
@@ -868,7 +879,21 @@ fn run_command(cli: &Cli, store: &Store, command: &Command) -> anyhow::Result<()
             group,
             explain,
             peer_password_file,
+            params,
         } => {
+            // A group from a file is checked before any password is asked.
+            let custom = match params {
+                Some(path) => {
+                    let text = String::from_utf8(read_small(path, 64 * 1024)?)
+                        .map_err(|_| Error::InvalidGroup("the file is not PEM text".to_owned()))?;
+                    Some(
+                        secure_kms::dhkeys::params_from_pem(&text).map_err(|e| {
+                            anyhow::Error::new(e).context(path.display().to_string())
+                        })?,
+                    )
+                }
+                None => None,
+            };
             let (a, b) = (
                 UserId::new(user_a.as_deref().unwrap_or_default())?,
                 UserId::new(user_b.as_deref().unwrap_or_default())?,
@@ -886,7 +911,13 @@ fn run_command(cli: &Cli, store: &Store, command: &Command) -> anyhow::Result<()
             };
             let group: Group = (*group).into();
             if *explain && !cli.json {
-                println!("Key exchange between {a} and {b} ({group}):");
+                match params {
+                    Some(path) => say!(
+                        "Key exchange between {a} and {b} (a 2048-bit group from {}):",
+                        path.display()
+                    ),
+                    None => say!("Key exchange between {a} and {b} ({group}):"),
+                }
             }
             let outcome = slow("exchanging", || {
                 let mut printer = PrintSteps;
@@ -896,7 +927,14 @@ fn run_command(cli: &Cli, store: &Store, command: &Command) -> anyhow::Result<()
                 } else {
                     &mut quiet
                 };
-                handshake::exchange(store, (&a, &password_a), (&b, &password_b), group, explain)
+                handshake::exchange(
+                    store,
+                    (&a, &password_a),
+                    (&b, &password_b),
+                    group,
+                    custom.as_ref(),
+                    explain,
+                )
             })?;
             render(cli, &outcome, || {
                 format!(
@@ -924,7 +962,7 @@ fn run_command(cli: &Cli, store: &Store, command: &Command) -> anyhow::Result<()
                     .map_err(|_| Error::InvalidGroup("the file is not PEM text".to_owned()))?;
                 let params = secure_kms::dhkeys::params_from_pem(&text)
                     .map_err(|e| anyhow::Error::new(e).context(path.display().to_string()))?;
-                println!(
+                say!(
                     "{}: a safe prime p of 2048 bits and g = {} generating the subgroup of order (p - 1) / 2: usable",
                     path.display(),
                     params
@@ -986,7 +1024,13 @@ fn run_command(cli: &Cli, store: &Store, command: &Command) -> anyhow::Result<()
             render(cli, &entries, || output::audit(&entries, format))?
         }
     };
-    print!("{out}");
+    // A closed pipe (into `head`) cuts the output; it is not an error.
+    match std::io::stdout().write_all(out.as_bytes()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+            return Err(Error::Output(e).into());
+        }
+        _ => {}
+    }
     Ok(())
 }
 

@@ -422,6 +422,7 @@ pub fn accept(
         responder: me.clone(),
         initiator_public: offer.public.clone(),
         responder_public: answer.public.clone(),
+        params_hash: None,
     };
     let key = transcript.session_key(&shared);
     store.update(|keys, _, _| {
@@ -536,6 +537,7 @@ pub fn finish(
         responder: answer.sender.clone(),
         initiator_public: own_public,
         responder_public: answer.public.clone(),
+        params_hash: None,
     };
     let key = transcript.session_key(&shared);
     store.update(|keys, _, _| {

@@ -129,3 +129,45 @@ fn wrong_passwords_and_a_user_with_itself_are_refused() {
     assert_eq!(code(&same), Some(1));
     assert!(stderr(&same).contains("two different users"));
 }
+
+#[test]
+fn a_group_from_a_file_is_checked_then_used() {
+    let class = two_users();
+    let data = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/dh");
+    let good = format!("{data}/pass_openssl_dhparam_2048.pem");
+    let json = class.json(&[
+        "exchange",
+        "alice",
+        "bob",
+        "--peer-password-file",
+        "bob",
+        "--params",
+        &good,
+    ]);
+    assert_eq!(
+        json["initiator_key_fingerprint"],
+        json["responder_key_fingerprint"]
+    );
+    // The key is bound to the group: its p and g are hashed into the
+    // transcript.
+    assert_eq!(json["params_sha256"].as_str().unwrap().len(), 64);
+    let explained = exchange(&class, &["--params", &good, "--explain"]);
+    assert!(
+        stdout(&explained).contains("a prime loaded from a file and checked"),
+        "{}",
+        stdout(&explained)
+    );
+    // An unsafe group is refused before anything else.
+    let bad = exchange(
+        &class,
+        &["--params", &format!("{data}/fail_p_prime_but_not_safe.pem")],
+    );
+    assert_eq!(code(&bad), Some(1));
+    assert!(
+        stderr(&bad).contains("not a safe prime"),
+        "{}",
+        stderr(&bad)
+    );
+    let both = exchange(&class, &["--params", &good, "--group", "x25519"]);
+    assert_eq!(code(&both), Some(2));
+}
