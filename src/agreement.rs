@@ -375,6 +375,44 @@ mod tests {
         }
     }
 
+    /// Wycheproof's x25519 vectors (a subset: see tests/data/README.md)
+    /// through our wrapper: every valid or acceptable result is computed
+    /// exactly, and every all-zero shared secret is refused.
+    #[test]
+    fn wycheproof_x25519_vectors() {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/data/wycheproof/x25519_test_1_to_32.json"
+        );
+        let file: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        let hex32 = |v: &serde_json::Value| -> [u8; 32] {
+            let s = v.as_str().unwrap();
+            let bytes: Vec<u8> = (0..32)
+                .map(|i| u8::from_str_radix(&s[2 * i..2 * i + 2], 16).unwrap())
+                .collect();
+            bytes.try_into().unwrap()
+        };
+        let tests = file["tests"].as_array().unwrap();
+        assert_eq!(tests.len(), 32);
+        for t in tests {
+            let id = &t["tcId"];
+            let key =
+                EphemeralKey::from_secret_bytes(Group::X25519, &hex32(&t["private"])).unwrap();
+            let zero = t["flags"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|f| f == "ZeroSharedSecret");
+            let got = key.agree(&hex32(&t["public"]));
+            if zero {
+                assert!(matches!(got, Err(Error::InvalidPublicKey(_))), "tcId {id}");
+            } else {
+                assert_eq!(got.unwrap().as_slice(), hex32(&t["shared"]), "tcId {id}");
+            }
+        }
+    }
+
     /// The u-coordinates of Curve25519's points of small order, and their
     /// non-canonical encodings (Bernstein, "How do I validate Curve25519
     /// public keys?", cr.yp.to/ecdh.html; the list libsodium refuses). Each
