@@ -10,11 +10,12 @@ use crate::audit::{Event, EventKind};
 use crate::kdf::{KdfParams, Password, PasswordKey};
 use crate::keyring::{self, DestroyOutcome, KeyState, VersionStatus};
 use crate::pki::{AsymmetricVersion, generate_asymmetric_keys};
+use crate::revocation::RevocationList;
 use crate::revocation::{Revocation, RevocationReason, RevokeOutcome, revoke_key};
 use crate::store::{KeyStore, Store, UserRecord};
 use crate::symmetric::{SymmetricVersion, generate_symmetric_key};
 use crate::time::{self, Timestamp};
-use crate::unlock::check_password;
+use crate::unlock::{UnlockedUser, check_password, unlock_user};
 use crate::user::UserId;
 use crate::{Error, Result};
 
@@ -190,17 +191,76 @@ pub fn authenticate(
     password: &Password,
     command: &str,
 ) -> Result<PasswordKey> {
-    check_password(keys, user_id, password).inspect_err(|e| {
-        if matches!(e, Error::Unlock(_)) {
-            // The refusal matters more than the log line: if the log cannot
-            // be written, the wrong password is still reported.
-            let _ = store.log(Event::new(
-                EventKind::AuthenticationFailed,
-                user_id,
-                command,
-            ));
-        }
-    })
+    check_password(keys, user_id, password)
+        .map_err(|e| log_if_wrong_password(store, user_id, command, e))
+}
+
+/// Passes `e` on, logging it first as a failed authentication when it is a
+/// wrong password. The refusal matters more than the log line: if the log
+/// cannot be written, the wrong password is still reported.
+pub(crate) fn log_if_wrong_password(
+    store: &Store,
+    user_id: &UserId,
+    command: &str,
+    e: Error,
+) -> Error {
+    if matches!(e, Error::Unlock(_)) {
+        let _ = store.log(Event::new(
+            EventKind::AuthenticationFailed,
+            user_id,
+            command,
+        ));
+    }
+    e
+}
+
+/// [`unlock_user`], with a wrong password logged.
+///
+/// # Errors
+/// As [`unlock_user`].
+pub(crate) fn unlock_logged(
+    store: &Store,
+    keys: &KeyStore,
+    revoked: &RevocationList,
+    user_id: &UserId,
+    password: &Password,
+    command: &str,
+) -> Result<UnlockedUser> {
+    unlock_user(keys, revoked, user_id, password)
+        .map_err(|e| log_if_wrong_password(store, user_id, command, e))
+}
+
+/// A user's primary keys for signing: unlocked (a wrong password logged),
+/// with an RSA pair, refused unless that pair is active (NIST SP 800-57: a
+/// deactivated key may verify, never sign).
+///
+/// # Errors
+/// As [`unlock_user`]; [`Error::Expired`]; [`Error::UnknownUser`] when
+/// the primary version has no RSA pair.
+pub(crate) fn signing_keys(
+    store: &Store,
+    user_id: &UserId,
+    password: &Password,
+    command: &str,
+) -> Result<UnlockedUser> {
+    let (keys, revoked) = store.load()?;
+    let unlocked = unlock_logged(store, &keys, &revoked, user_id, password, command)?;
+    let pair = unlocked
+        .record
+        .asymmetric
+        .iter()
+        .find(|a| a.version == unlocked.version)
+        .ok_or_else(|| Error::UnknownUser(user_id.to_string()))?;
+    if pair.is_expired(time::now()) {
+        return Err(Error::Expired {
+            user: user_id.to_string(),
+            expired_at: time::format(pair.expiry),
+        });
+    }
+    if unlocked.key_pair.is_none() {
+        return Err(Error::UnknownUser(user_id.to_string()));
+    }
+    Ok(unlocked)
 }
 
 /// `rotate`: makes version n+1 of both keys, under the same password. The

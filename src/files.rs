@@ -9,30 +9,16 @@
 use std::collections::HashMap;
 use std::io::{Read, Write};
 
-use crate::audit::{Event, EventKind};
+use crate::commands::log_if_wrong_password as logged;
 use crate::envelope::{self, FileHeader};
 use crate::kdf::Password;
 use crate::revocation::RevocationList;
 use crate::store::{KeyStore, Store};
 use crate::symmetric::SymmetricKey;
 use crate::time;
-use crate::unlock::{check_usable_for_decryption, unlock_symmetric_version, unlock_user};
+use crate::unlock::{check_usable_for_decryption, unlock_symmetric_version};
 use crate::user::UserId;
 use crate::{Error, Result};
-
-/// Logs a wrong password (and passes every error on).
-fn logged(store: &Store, user_id: &UserId, command: &str, e: Error) -> Error {
-    if matches!(e, Error::Unlock(_)) {
-        // The refusal matters more than the log line: if the log cannot be
-        // written, the wrong password is still reported.
-        let _ = store.log(Event::new(
-            EventKind::AuthenticationFailed,
-            user_id,
-            command,
-        ));
-    }
-    e
-}
 
 /// The primary symmetric key of `user_id` and its version, refused unless
 /// it is active.
@@ -44,8 +30,8 @@ fn key_for_encryption(
     password: &Password,
     command: &str,
 ) -> Result<(u32, SymmetricKey)> {
-    let unlocked = unlock_user(keys, revoked, user_id, password)
-        .map_err(|e| logged(store, user_id, command, e))?;
+    let unlocked =
+        crate::commands::unlock_logged(store, keys, revoked, user_id, password, command)?;
     let key = unlocked
         .symmetric_key_for_use(user_id, time::now())?
         .clone();

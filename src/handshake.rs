@@ -19,8 +19,7 @@ use crate::fingerprint::{self, sha256_hex};
 use crate::kdf::Password;
 use crate::pki::{sign_public_key, verify_signature};
 use crate::store::Store;
-use crate::time;
-use crate::unlock::{UnlockedUser, unlock_user};
+use crate::unlock::UnlockedUser;
 use crate::user::UserId;
 use crate::{Error, Result};
 
@@ -73,32 +72,7 @@ fn short_hex(bytes: &[u8]) -> String {
 /// A side of the exchange: its unlocked keys, refused unless its RSA key
 /// may sign (active).
 fn side(store: &Store, user_id: &UserId, password: &Password) -> Result<(UnlockedUser, Party)> {
-    let (keys, revoked) = store.load()?;
-    let unlocked = unlock_user(&keys, &revoked, user_id, password).map_err(|e| {
-        if matches!(e, Error::Unlock(_)) {
-            let _ = store.log(crate::audit::Event::new(
-                crate::audit::EventKind::AuthenticationFailed,
-                user_id,
-                "exchange",
-            ));
-        }
-        e
-    })?;
-    let pair = unlocked
-        .record
-        .asymmetric
-        .iter()
-        .find(|a| a.version == unlocked.version)
-        .ok_or_else(|| Error::UnknownUser(user_id.to_string()))?;
-    if pair.is_expired(time::now()) {
-        return Err(Error::Expired {
-            user: user_id.to_string(),
-            expired_at: time::format(pair.expiry),
-        });
-    }
-    if unlocked.key_pair.is_none() {
-        return Err(Error::UnknownUser(user_id.to_string()));
-    }
+    let unlocked = crate::commands::signing_keys(store, user_id, password, "exchange")?;
     let party = Party {
         user: user_id.to_string(),
         key_version: unlocked.version,

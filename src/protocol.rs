@@ -28,7 +28,7 @@ use crate::pki::{sign_public_key, verify_signature};
 use crate::revocation::RevocationList;
 use crate::store::{KeyStore, Store};
 use crate::time::{self, Timestamp};
-use crate::unlock::{UnlockedUser, unlock_user};
+use crate::unlock::UnlockedUser;
 use crate::user::UserId;
 use crate::wrap::WrappedKey;
 use crate::{Error, Result};
@@ -186,32 +186,7 @@ fn signer(
     password: &Password,
     command: &str,
 ) -> Result<(UnlockedUser, Party)> {
-    let (keys, revoked) = store.load()?;
-    let unlocked = unlock_user(&keys, &revoked, user_id, password).map_err(|e| {
-        if matches!(e, Error::Unlock(_)) {
-            let _ = store.log(crate::audit::Event::new(
-                crate::audit::EventKind::AuthenticationFailed,
-                user_id,
-                command,
-            ));
-        }
-        e
-    })?;
-    let pair = unlocked
-        .record
-        .asymmetric
-        .iter()
-        .find(|a| a.version == unlocked.version)
-        .ok_or_else(|| Error::UnknownUser(user_id.to_string()))?;
-    if pair.is_expired(time::now()) {
-        return Err(Error::Expired {
-            user: user_id.to_string(),
-            expired_at: time::format(pair.expiry),
-        });
-    }
-    if unlocked.key_pair.is_none() {
-        return Err(Error::UnknownUser(user_id.to_string()));
-    }
+    let unlocked = crate::commands::signing_keys(store, user_id, password, command)?;
     let party = Party {
         user: user_id.to_string(),
         key_version: unlocked.version,
@@ -273,7 +248,7 @@ fn check_signature(
 /// `group`. Returns the offer to send.
 ///
 /// # Errors
-/// As [`unlock_user`], [`Error::Expired`] for a key that may not sign;
+/// As [`crate::unlock::unlock_user`], [`Error::Expired`] for a key that may not sign;
 /// [`Error::UnknownUser`] for an unknown recipient; [`Error::Revoked`] when
 /// the recipient's key is compromised.
 pub fn offer(
@@ -566,6 +541,7 @@ mod tests {
     use super::*;
     use crate::audit::EventKind;
     use crate::commands::add_version;
+    use crate::unlock::unlock_user;
 
     /// A store with alice and bob, whose passwords are their names.
     fn store() -> (tempfile::TempDir, Store, UserId, UserId) {

@@ -22,7 +22,7 @@ use crate::revocation::{
 use crate::store::{KeyStore, Store, UserRecord};
 use crate::symmetric::DEFAULT_EXPIRY_SECS;
 use crate::time;
-use crate::unlock::{UnlockedUser, unlock_user};
+use crate::unlock::UnlockedUser;
 use crate::user::UserId;
 use crate::{Error, Result};
 
@@ -202,15 +202,8 @@ fn keep_existing(
         authenticate(store, keys, user_id, password, "session")?;
         None
     } else {
-        let unlocked = unlock_user(keys, revoked, user_id, password).inspect_err(|e| {
-            if matches!(e, Error::Unlock(_)) {
-                let _ = store.log(Event::new(
-                    EventKind::AuthenticationFailed,
-                    user_id,
-                    "session",
-                ));
-            }
-        })?;
+        let unlocked =
+            crate::commands::unlock_logged(store, keys, revoked, user_id, password, "session")?;
         Some(unlocked)
     };
     if let Some(r) = &revocation {

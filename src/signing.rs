@@ -19,7 +19,6 @@ use crate::keyring::{self, KeyState};
 use crate::pki::PSS_SALT_LEN;
 use crate::store::Store;
 use crate::time;
-use crate::unlock::unlock_user;
 use crate::user::UserId;
 use crate::{Error, Result};
 
@@ -63,32 +62,8 @@ pub fn sign_file(
     password: &crate::kdf::Password,
     reader: &mut impl Read,
 ) -> Result<FileSignature> {
-    let (keys, revoked) = store.load()?;
-    let unlocked = unlock_user(&keys, &revoked, user_id, password).map_err(|e| {
-        if matches!(e, Error::Unlock(_)) {
-            let _ = store.log(crate::audit::Event::new(
-                crate::audit::EventKind::AuthenticationFailed,
-                user_id,
-                "sign",
-            ));
-        }
-        e
-    })?;
-    let pair = unlocked
-        .record
-        .asymmetric
-        .iter()
-        .find(|a| a.version == unlocked.version);
-    let (Some((private_key, _)), Some(pair)) = (&unlocked.key_pair, pair) else {
-        return Err(Error::UnknownUser(user_id.to_string()));
-    };
-    if pair.is_expired(time::now()) {
-        // NIST SP 800-57: a deactivated key may verify, never sign.
-        return Err(Error::Expired {
-            user: user_id.to_string(),
-            expired_at: time::format(pair.expiry),
-        });
-    }
+    let unlocked = crate::commands::signing_keys(store, user_id, password, "sign")?;
+    let (private_key, _) = unlocked.key_pair.as_ref().expect("signing_keys checks it");
     let digest = sha256_of(reader)?;
     let signer = SigningKey::<Sha256>::new_with_salt_len(private_key.clone(), PSS_SALT_LEN);
     let signature: Signature = signer

@@ -24,7 +24,6 @@ use crate::keyring::versions;
 use crate::pki::public_key_fingerprint;
 use crate::revocation::RevocationList;
 use crate::store::{KeyStore, Store};
-use crate::unlock::unlock_user;
 use crate::user::UserId;
 use crate::{Error, Result};
 
@@ -69,16 +68,8 @@ pub fn export_private(
     export_password: &Password,
 ) -> Result<(u32, Zeroizing<String>)> {
     let (keys, revoked) = store.load()?;
-    let unlocked = unlock_user(&keys, &revoked, user_id, password).map_err(|e| {
-        if matches!(e, Error::Unlock(_)) {
-            let _ = store.log(Event::new(
-                EventKind::AuthenticationFailed,
-                user_id,
-                "export",
-            ));
-        }
-        e
-    })?;
+    let unlocked =
+        crate::commands::unlock_logged(store, &keys, &revoked, user_id, password, "export")?;
     let Some((private_key, _)) = &unlocked.key_pair else {
         return Err(Error::UnknownUser(user_id.to_string()));
     };
