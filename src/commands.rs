@@ -307,7 +307,21 @@ pub fn revoke(
     authenticate(store, &keys, user_id, password, command)?;
     store.update(|keys, revoked, events| {
         let outcome = revoke_key(revoked, keys, user_id, reason, version, time::now())?;
-        for entry in &outcome.revoked {
+        events.extend(revocation_events(&outcome, user_id, command));
+        Ok(outcome)
+    })
+}
+
+/// The audit events of a revocation: one per version newly revoked.
+pub(crate) fn revocation_events(
+    outcome: &RevokeOutcome,
+    user_id: &UserId,
+    command: &str,
+) -> Vec<Event> {
+    outcome
+        .revoked
+        .iter()
+        .map(|entry| {
             let mut event = Event::new(EventKind::Revoked, user_id, command);
             if let Some(v) = entry.version {
                 event = event.for_version(
@@ -317,10 +331,9 @@ pub fn revoke(
                 );
             }
             event.reason = Some(entry.reason);
-            events.push(event);
-        }
-        Ok(outcome)
-    })
+            event
+        })
+        .collect()
 }
 
 /// `destroy`: erases the material of `version` of `user_id`, after the
@@ -364,15 +377,10 @@ fn check_version(keys: &KeyStore, user_id: &UserId, version: Option<u32>) -> Res
     let record = keys
         .get(user_id)
         .ok_or_else(|| Error::UnknownUser(user_id.to_string()))?;
-    match version {
-        Some(n) if !keyring::versions(record).iter().any(|v| v.version == n) => {
-            Err(Error::UnknownVersion {
-                user: user_id.to_string(),
-                version: n,
-            })
-        }
-        _ => Ok(()),
+    if let Some(n) = version {
+        keyring::find_version(&keyring::versions(record), user_id, n)?;
     }
+    Ok(())
 }
 
 /// What `status` shows for one user.

@@ -64,14 +64,23 @@ pub fn encrypt_file(
 /// # Errors
 /// [`Error::FileOwner`]; as [`check_usable_for_decryption`].
 pub fn check_decryptable(store: &Store, user_id: &UserId, header: &FileHeader) -> Result<()> {
+    let (keys, revoked) = store.load()?;
+    decryptable(&keys, &revoked, user_id, header)
+}
+
+fn decryptable(
+    keys: &KeyStore,
+    revoked: &RevocationList,
+    user_id: &UserId,
+    header: &FileHeader,
+) -> Result<()> {
     if header.user != user_id.as_str() {
         return Err(Error::FileOwner {
             owner: header.user.clone(),
             user: user_id.to_string(),
         });
     }
-    let (keys, revoked) = store.load()?;
-    check_usable_for_decryption(&keys, &revoked, user_id, header.key_version)
+    check_usable_for_decryption(keys, revoked, user_id, header.key_version)
 }
 
 /// Decrypts the payload after `header` from `reader` into `writer`, with
@@ -88,8 +97,8 @@ pub fn decrypt_file(
     reader: &mut impl Read,
     writer: &mut impl Write,
 ) -> Result<()> {
-    check_decryptable(store, user_id, header)?;
     let (keys, revoked) = store.load()?;
+    decryptable(&keys, &revoked, user_id, header)?;
     let key = unlock_symmetric_version(&keys, &revoked, user_id, header.key_version, password)
         .map_err(|e| logged(store, user_id, "decrypt", e))?;
     envelope::decrypt(header, reader, writer, &key)

@@ -104,6 +104,23 @@ pub fn versions(record: &UserRecord) -> Vec<KeyVersion<'_>> {
         .collect()
 }
 
+/// Version `version` among `all`, the versions of `user_id`.
+///
+/// # Errors
+/// [`Error::UnknownVersion`] when the user has no such version.
+pub fn find_version<'a, 'b>(
+    all: &'b [KeyVersion<'a>],
+    user_id: &UserId,
+    version: u32,
+) -> Result<&'b KeyVersion<'a>> {
+    all.iter()
+        .find(|v| v.version == version)
+        .ok_or(Error::UnknownVersion {
+            user: user_id.to_string(),
+            version,
+        })
+}
+
 /// A key state of NIST SP 800-57 Part 1 section 7.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -322,13 +339,7 @@ pub fn destroy(
         .get(user_id)
         .ok_or_else(|| Error::UnknownUser(user_id.to_string()))?;
     let all = versions(record);
-    let target = all
-        .iter()
-        .find(|v| v.version == version)
-        .ok_or(Error::UnknownVersion {
-            user: user_id.to_string(),
-            version,
-        })?;
+    let target = find_version(&all, user_id, version)?;
     if !target.has_material() {
         return Ok(DestroyOutcome::AlreadyDestroyed);
     }

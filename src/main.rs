@@ -639,24 +639,13 @@ fn run_command(cli: &Cli, store: &Store, command: &Command) -> anyhow::Result<()
             if output.as_os_str() == "-" {
                 return Ok(());
             }
-            #[derive(serde::Serialize)]
-            struct Shape {
-                user: String,
-                key_version: u32,
-                output: String,
-            }
-            let shape = Shape {
-                user: user.to_string(),
-                key_version: header.key_version,
-                output: output.display().to_string(),
-            };
-            render(cli, &shape, || {
-                format!(
-                    "Encrypted for {user} under key version {} into {}\n",
-                    header.key_version,
-                    output.display()
-                )
-            })?
+            file_result(
+                cli,
+                &user,
+                header.key_version,
+                output,
+                "Encrypted for {user} under key version {version} into {output}",
+            )?
         }
         Command::Decrypt {
             user,
@@ -679,24 +668,13 @@ fn run_command(cli: &Cli, store: &Store, command: &Command) -> anyhow::Result<()
             if output.as_os_str() == "-" {
                 return Ok(());
             }
-            #[derive(serde::Serialize)]
-            struct Shape {
-                user: String,
-                key_version: u32,
-                output: String,
-            }
-            let shape = Shape {
-                user: user.to_string(),
-                key_version: header.key_version,
-                output: output.display().to_string(),
-            };
-            render(cli, &shape, || {
-                format!(
-                    "Decrypted with key version {} of {user} into {}\n",
-                    header.key_version,
-                    output.display()
-                )
-            })?
+            file_result(
+                cli,
+                &user,
+                header.key_version,
+                output,
+                "Decrypted with key version {version} of {user} into {output}",
+            )?
         }
         Command::Rewrap { user, files: paths } => {
             let user = UserId::new(user)?;
@@ -1032,6 +1010,36 @@ fn run_command(cli: &Cli, store: &Store, command: &Command) -> anyhow::Result<()
         _ => {}
     }
     Ok(())
+}
+
+/// What `encrypt` and `decrypt` print once the output file is in place:
+/// `{"user", "key_version", "output"}` with `--json`, else `sentence` with
+/// `{user}`, `{version}` and `{output}` filled in.
+fn file_result(
+    cli: &Cli,
+    user: &UserId,
+    version: u32,
+    output: &std::path::Path,
+    sentence: &str,
+) -> anyhow::Result<String> {
+    #[derive(serde::Serialize)]
+    struct Shape {
+        user: String,
+        key_version: u32,
+        output: String,
+    }
+    let shape = Shape {
+        user: user.to_string(),
+        key_version: version,
+        output: output.display().to_string(),
+    };
+    render(cli, &shape, || {
+        sentence
+            .replace("{user}", user.as_str())
+            .replace("{version}", &version.to_string())
+            .replace("{output}", &output.display().to_string())
+            + "\n"
+    })
 }
 
 /// Names the file behind a read or write error of the data.

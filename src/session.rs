@@ -5,7 +5,7 @@
 //! The session talks through a [`Console`], so that tests can script it and
 //! the binary can give it the terminal ([`crate::console::TerminalConsole`]).
 
-use crate::audit::{Event, EventKind};
+use crate::audit::EventKind;
 use crate::commands::{add_version, authenticate};
 use crate::console::Console;
 use crate::exchange::{
@@ -144,18 +144,9 @@ pub fn run_session(
                 None,
                 time::now(),
             )?;
-            for entry in &outcome.revoked {
-                let mut event = Event::new(EventKind::Revoked, &user_id, "session");
-                if let Some(v) = entry.version {
-                    event = event.for_version(
-                        v,
-                        entry.symmetric_fingerprint.as_deref(),
-                        entry.public_key_fingerprint.as_deref(),
-                    );
-                }
-                event.reason = Some(entry.reason);
-                events.push(event);
-            }
+            events.extend(crate::commands::revocation_events(
+                &outcome, &user_id, "session",
+            ));
             Ok(outcome)
         })?;
         match outcome.already.first() {

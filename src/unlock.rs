@@ -6,7 +6,7 @@
 use rsa::{PrivateKey, PublicKey};
 
 use crate::kdf::{KdfParams, Password, PasswordKey};
-use crate::keyring::{KeyVersion, versions};
+use crate::keyring::{KeyVersion, find_version, versions};
 use crate::revocation::{RevocationList, check_not_revoked};
 use crate::store::{KeyStore, UserRecord};
 use crate::symmetric::SymmetricKey;
@@ -153,13 +153,7 @@ pub fn check_usable_for_decryption(
 ) -> Result<()> {
     let record = record_of(keys, user_id)?;
     let all = versions(record);
-    let v = all
-        .iter()
-        .find(|v| v.version == version)
-        .ok_or(Error::UnknownVersion {
-            user: user_id.to_string(),
-            version,
-        })?;
+    let v = find_version(&all, user_id, version)?;
     if let Some(r) = revoked.find(user_id.as_str(), v) {
         return Err(Error::Revoked {
             user: user_id.to_string(),
