@@ -13,12 +13,11 @@
 //! The DER here is built and read by a few lines of code of its own: the
 //! structures are fixed, and reading checks each tag and length strictly.
 
-use crypto_bigint::U2048;
 use pkcs8::LineEnding;
 use zeroize::Zeroizing;
 
 use crate::agreement::{EphemeralKey, Group};
-use crate::exchange::{DhParameters, GROUP_BYTES};
+use crate::exchange::{DhParameters, GROUP_BYTES, MAX_BITS};
 use crate::{Error, Result};
 
 const OID_X25519: &[u8] = &[0x2b, 0x65, 0x6e];
@@ -64,8 +63,8 @@ fn algorithm(group: Group) -> Vec<u8> {
         Group::X25519 => tlv(SEQUENCE, &tlv(OID, OID_X25519)),
         Group::Ffdhe2048 => {
             let params = DhParameters::ffdhe2048();
-            let mut p_g = integer(params.p().to_be_bytes().as_ref());
-            p_g.extend(integer(params.g().to_be_bytes().as_ref()));
+            let mut p_g = integer(&params.p_bytes());
+            p_g.extend(integer(&params.g_bytes()));
             let mut content = tlv(OID, OID_DH);
             content.extend(tlv(SEQUENCE, &p_g));
             tlv(SEQUENCE, &content)
@@ -145,9 +144,7 @@ fn read_algorithm(bytes: &[u8]) -> Result<(Group, &[u8])> {
     // Further fields (privateValueLength) are allowed; p and g must be
     // ffdhe2048's: other groups come through `--params`, checked there.
     let _ = after_g;
-    if p.as_slice() != ffdhe.p().to_be_bytes().as_ref()
-        || g.as_slice() != ffdhe.g().to_be_bytes().as_ref()
-    {
+    if p.as_slice() != ffdhe.p_bytes() || g.as_slice() != ffdhe.g_bytes() {
         return Err(malformed("its p and g are not ffdhe2048's"));
     }
     Ok((Group::Ffdhe2048, rest))
@@ -273,7 +270,6 @@ pub fn public_from_spki_pem(text: &str) -> Result<(Group, Vec<u8>)> {
             if !tail.is_empty() {
                 return Err(malformed("trailing bytes after the public value"));
             }
-            let _ = U2048::from_be_slice(&y);
             Ok((group, y.to_vec()))
         }
     }
@@ -285,13 +281,13 @@ pub fn public_from_spki_pem(text: &str) -> Result<(Group, Vec<u8>)> {
 /// # Errors
 /// [`Error::MalformedKey`] if PEM encoding fails.
 pub fn params_to_pem(params: &DhParameters) -> Result<String> {
-    let mut p_g = integer(params.p().to_be_bytes().as_ref());
-    p_g.extend(integer(params.g().to_be_bytes().as_ref()));
+    let mut p_g = integer(&params.p_bytes());
+    p_g.extend(integer(&params.g_bytes()));
     Ok(pem("DH PARAMETERS", &tlv(SEQUENCE, &p_g))?.to_string())
 }
 
 /// Reads `DH PARAMETERS` PEM (as `openssl dhparam` writes it) and checks
-/// the group ([`DhParameters::new`]): a safe prime of 2048 bits and a
+/// the group ([`DhParameters::new`]): a safe prime of 2048 to 8192 bits and a
 /// generator of the subgroup of order q.
 ///
 /// # Errors
@@ -305,8 +301,8 @@ pub fn params_from_pem(text: &str) -> Result<DhParameters> {
         return Err(malformed("trailing bytes"));
     }
     // Wide enough to see a p that is too large, and say so.
-    let (p, rest) = read_uint(p_g, 1024)?;
-    let (g, _private_value_length) = read_uint(rest, 1024)?;
+    let (p, rest) = read_uint(p_g, 2 * MAX_BITS as usize / 8)?;
+    let (g, _private_value_length) = read_uint(rest, 2 * MAX_BITS as usize / 8)?;
     DhParameters::new(&p, &g)
 }
 

@@ -4,18 +4,24 @@
 //! from one second to a minute. RFC 7919 publishes a 2048-bit safe prime
 //! `p = 2q + 1` built from the digits of e, so nobody could have chosen it to
 //! hide a trapdoor; with `g = 2` it generates the subgroup of prime order q.
+//! Other safe-prime groups of 2048 to 8192 bits can be made
+//! ([`DhParameters::generate`]) or loaded ([`DhParameters::new`]), checked.
 //!
 //! Private exponents stay secret in time as well as in memory: the
 //! exponentiations with them use crypto-bigint's constant-time fixed-window
 //! exponentiation in Montgomery form. Peer public values are validated before use (NIST SP 800-56A
 //! section 5.6.2.3.1).
 
-use crypto_bigint::modular::{FixedMontyForm, FixedMontyParams};
-use crypto_bigint::{Odd, U2048};
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use crypto_bigint::modular::{BoxedMontyForm, BoxedMontyParams};
+use crypto_bigint::{BoxedUint, Odd, Resize};
+use crypto_primes::hazmat::{MillerRabin, SetBits, SmallFactorsSieveFactory};
 use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
 use crate::kdf::hkdf_sha256;
-use crate::secret::Secret;
+use crate::secret::{Secret, SecretBytes};
 use crate::{Error, Result};
 
 /// The RFC 7919 appendix A.1 `ffdhe2048` prime, big-endian hex.
@@ -30,8 +36,16 @@ pub const FFDHE2048_P_HEX: &str = concat!(
     "C58EF1837D1683B2C6F34A26C1B2EFFA886B423861285C97FFFFFFFFFFFFFFFF",
 );
 
-/// Size of p, a public value and a shared secret, in bytes.
+/// Size of ffdhe2048's p, public values and shared secrets, in bytes.
 pub const GROUP_BYTES: usize = 256;
+
+/// The smallest p accepted, in bits: 112-bit security (NIST SP 800-57).
+pub const MIN_BITS: u32 = 2048;
+
+/// The largest p accepted, in bits, as RFC 7919's largest group
+/// (`ffdhe8192`). Checking such a p takes seconds; anything larger is refused
+/// before any arithmetic, so a hostile file cannot make us work for minutes.
+pub const MAX_BITS: u32 = 8192;
 
 /// HKDF's info string for the session key, as in the original.
 pub const HKDF_INFO: &[u8] = b"key exchange";
@@ -39,38 +53,68 @@ pub const HKDF_INFO: &[u8] = b"key exchange";
 /// The group: prime p, generator g, and the subgroup order q = (p - 1) / 2.
 #[derive(Clone, Debug)]
 pub struct DhParameters {
-    p: U2048,
-    q: U2048,
-    g: U2048,
-    monty: FixedMontyParams<{ U2048::LIMBS }>,
+    p: BoxedUint,
+    q: BoxedUint,
+    g: BoxedUint,
+    monty: BoxedMontyParams,
+    /// The size of p in bytes: of every public value and shared secret.
+    len: usize,
+}
+
+/// Refuses a size of p outside [`MIN_BITS`] to [`MAX_BITS`].
+fn check_bits(bits: u32) -> Result<()> {
+    if bits < MIN_BITS {
+        return Err(Error::InvalidGroup(format!(
+            "p has {bits} bits; at least {MIN_BITS} are needed (NIST SP 800-57: 112-bit security)"
+        )));
+    }
+    if bits > MAX_BITS {
+        return Err(Error::InvalidGroup(format!(
+            "p has {bits} bits; at most {MAX_BITS} are taken (RFC 7919's largest group)"
+        )));
+    }
+    Ok(())
 }
 
 impl DhParameters {
     /// The RFC 7919 `ffdhe2048` group.
     pub fn ffdhe2048() -> Self {
-        let p = U2048::from_be_hex(FFDHE2048_P_HEX);
-        let q = p.wrapping_sub(&U2048::ONE).shr_vartime(1);
-        let odd = Odd::new(p).expect("the ffdhe2048 prime is odd");
+        let p = BoxedUint::from_be_hex(FFDHE2048_P_HEX, 2048).expect("the ffdhe2048 prime");
+        Self::trusted(p, 2)
+    }
+
+    /// A group from a p known to be a safe prime and a small generator,
+    /// without the (slow) primality tests.
+    fn trusted(p: BoxedUint, g: u8) -> Self {
+        let bits = p.bit_width();
+        let one = BoxedUint::one_with_precision(p.bits_precision());
+        let q = p
+            .wrapping_sub(&one)
+            .shr_vartime(1)
+            .expect("a shift by one bit");
+        let g = BoxedUint::from_be_slice(&[g], p.bits_precision()).expect("one byte fits");
+        let odd = Odd::new(p.clone()).expect("a prime above 2 is odd");
         DhParameters {
             p,
             q,
-            g: U2048::from_u8(2),
-            monty: FixedMontyParams::new_vartime(odd),
+            g,
+            monty: BoxedMontyParams::new_vartime(odd),
+            len: bits.div_ceil(8) as usize,
         }
     }
 
     /// A group from a prime `p` and a generator `g` (big-endian), checked:
-    /// p is a safe prime (p = 2q + 1 with q prime) of 2048 bits, and g
-    /// generates the subgroup of order q (2 <= g <= p - 2 and g^q = 1).
+    /// p is a safe prime (p = 2q + 1 with q prime) of 2048 to 8192 bits, and
+    /// g generates the subgroup of order q (2 <= g <= p - 2 and g^q = 1).
     ///
     /// ```
     /// use secure_kms::exchange::DhParameters;
     ///
     /// let ffdhe = DhParameters::ffdhe2048();
-    /// let again = DhParameters::new(ffdhe.p().to_be_bytes().as_ref(), &[2])?;
+    /// let again = DhParameters::new(&ffdhe.p_bytes(), &[2])?;
     /// assert_eq!(again.p(), ffdhe.p());
     /// // p - 2 is not prime.
-    /// let mut p = ffdhe.p().to_be_bytes().as_ref().to_vec();
+    /// let mut p = ffdhe.p_bytes();
     /// p[255] -= 2;
     /// assert!(DhParameters::new(&p, &[2]).is_err());
     /// # Ok::<(), Box<dyn std::error::Error>>(())
@@ -87,23 +131,13 @@ impl DhParameters {
         let bits = p_digits.first().map_or(0, |&top| {
             (p_digits.len() - 1) * 8 + (8 - top.leading_zeros() as usize)
         });
-        if bits < 2048 {
-            return Err(Error::InvalidGroup(format!(
-                "p has {bits} bits; at least 2048 are needed (NIST SP 800-57: 112-bit security)"
-            )));
-        }
-        if bits > 2048 {
-            return Err(Error::InvalidGroup(format!(
-                "p has {bits} bits; this secure-kms computes in 2048-bit groups only"
-            )));
-        }
-        if g_digits.len() > GROUP_BYTES {
+        check_bits(u32::try_from(bits).unwrap_or(u32::MAX))?;
+        if g_digits.len() > p_digits.len() {
             return Err(Error::InvalidGroup("g is larger than p".to_owned()));
         }
-        let p = U2048::from_be_slice(&p_digits);
-        let mut g_bytes = [0u8; GROUP_BYTES];
-        g_bytes[GROUP_BYTES - g_digits.len()..].copy_from_slice(&g_digits);
-        let g = U2048::from_be_slice(&g_bytes);
+        let precision = (bits as u32).next_multiple_of(64);
+        let p = BoxedUint::from_be_slice(&p_digits, precision).expect("p fits its own size");
+        let g = BoxedUint::from_be_slice(&g_digits, precision).expect("g is no longer than p");
         if !crypto_primes::is_prime(crypto_primes::Flavor::Safe, &p) {
             return Err(Error::InvalidGroup(
                 if crypto_primes::is_prime(crypto_primes::Flavor::Any, &p) {
@@ -113,16 +147,10 @@ impl DhParameters {
                 },
             ));
         }
-        let q = p.wrapping_sub(&U2048::ONE).shr_vartime(1);
-        let odd = Odd::new(p).expect("a prime above 2 is odd");
-        let params = DhParameters {
-            p,
-            q,
-            g,
-            monty: FixedMontyParams::new_vartime(odd),
-        };
+        let mut params = Self::trusted(p, 2);
+        params.g = g;
         // g must itself pass the checks a public value passes.
-        params.validate_public_key(&g).map_err(|_| {
+        params.validate_public_key(&params.g).map_err(|_| {
             Error::InvalidGroup(
                 "g does not generate the subgroup of order q (it must be 2 to p - 2 with g^q = 1 mod p)".to_owned(),
             )
@@ -130,47 +158,83 @@ impl DhParameters {
         Ok(params)
     }
 
-    /// Makes a new group, as the original's `generate_dh_parameters` did: a
-    /// random 2048-bit safe prime p with p = 23 mod 24, so that g = 2
-    /// generates the subgroup of order q (as `openssl dhparam` does). It
-    /// takes seconds to a minute: `on_candidate` is called after each safe
-    /// prime that does not fit, for a progress indicator.
+    /// Makes a new group of `bits` bits, as the original's
+    /// `generate_dh_parameters` did: a random safe prime p with
+    /// p = 23 mod 24, so that g = 2 generates the subgroup of order q (as
+    /// `openssl dhparam` does). It takes seconds to minutes, on every core:
+    /// `progress` is called with the number of candidates tested so far.
+    ///
+    /// Each candidate comes from crypto-primes' sieve, which already rules
+    /// out a small factor of p or of q. It must then be 7 mod 8 (a
+    /// comparison), and pass one Miller-Rabin round to base 2 for p, then
+    /// for q: almost every candidate fails the first, at the cost of one
+    /// modular exponentiation. Only the survivor gets the full test
+    /// (Miller-Rabin and strong Lucas, for p and q) in [`DhParameters::new`].
     ///
     /// # Errors
-    /// As [`DhParameters::new`] (which it checks the result with).
-    pub fn generate(mut on_candidate: impl FnMut()) -> Result<Self> {
-        let mut rng = rand_core::UnwrapErr(getrandom::SysRng);
-        loop {
-            let p: U2048 = crypto_primes::random_prime(&mut rng, crypto_primes::Flavor::Safe, 2048);
-            // p = 2q + 1 is 3 mod 4; 2 is a square mod p (so of order q) when
-            // p = 7 mod 8; 23 mod 24 is that, with p = 2 mod 3.
-            if p.rem_vartime(&crypto_bigint::NonZero::new(U2048::from_u8(24)).expect("24"))
-                == U2048::from_u8(23)
-            {
-                return DhParameters::new(&p.to_be_bytes(), &[2]);
-            }
-            on_candidate();
-        }
+    /// [`Error::InvalidGroup`] for a size outside 2048 to 8192 bits.
+    pub fn generate(bits: u32, progress: impl Fn(u64) + Sync) -> Result<Self> {
+        check_bits(bits)?;
+        let p = search_safe_prime(bits, progress)?;
+        DhParameters::new(&p.to_be_bytes_trimmed_vartime(), &[2])
     }
 
     /// The prime p.
-    pub fn p(&self) -> &U2048 {
+    pub fn p(&self) -> &BoxedUint {
         &self.p
     }
 
+    /// p, big-endian, in [`DhParameters::len`] bytes.
+    pub fn p_bytes(&self) -> Vec<u8> {
+        self.encode(&self.p)
+    }
+
     /// The order q = (p - 1) / 2 of the subgroup g generates.
-    pub fn q(&self) -> &U2048 {
+    pub fn q(&self) -> &BoxedUint {
         &self.q
     }
 
-    /// The generator g = 2.
-    pub fn g(&self) -> &U2048 {
+    /// The generator g.
+    pub fn g(&self) -> &BoxedUint {
         &self.g
     }
 
+    /// g, big-endian, in [`DhParameters::len`] bytes.
+    pub fn g_bytes(&self) -> Vec<u8> {
+        self.encode(&self.g)
+    }
+
+    /// The size of p in bits.
+    pub fn bits(&self) -> u32 {
+        self.p.bit_width()
+    }
+
+    /// The size of p in bytes: that of every public value and shared
+    /// secret in this group.
+    #[allow(clippy::len_without_is_empty)]
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// `x` as exactly [`DhParameters::len`] big-endian bytes (`x < p`).
+    fn encode(&self, x: &BoxedUint) -> Vec<u8> {
+        let mut all = x.to_be_bytes();
+        let out = all[all.len() - self.len..].to_vec();
+        all.zeroize();
+        out
+    }
+
+    /// Bytes as an integer of p's precision, if they are no longer than p.
+    fn decode(&self, bytes: &[u8]) -> Option<BoxedUint> {
+        if bytes.len() != self.len {
+            return None;
+        }
+        BoxedUint::from_be_slice(bytes, self.p.bits_precision()).ok()
+    }
+
     /// `base ^ exponent mod p`, in constant time with respect to `exponent`.
-    fn pow(&self, base: &U2048, exponent: &U2048) -> U2048 {
-        FixedMontyForm::new(base, &self.monty)
+    fn pow(&self, base: &BoxedUint, exponent: &BoxedUint) -> BoxedUint {
+        BoxedMontyForm::new(base.clone(), &self.monty)
             .pow(exponent)
             .retrieve()
     }
@@ -184,20 +248,69 @@ impl DhParameters {
     /// # Errors
     /// [`Error::InvalidPublicKey`], saying which check failed (the value is
     /// public, so this leaks nothing).
-    pub fn validate_public_key(&self, y: &U2048) -> Result<()> {
-        let p_minus_2 = self.p.wrapping_sub(&U2048::from_u8(2));
-        if y < &U2048::from_u8(2) || y > &p_minus_2 {
+    pub fn validate_public_key(&self, y: &BoxedUint) -> Result<()> {
+        let precision = self.p.bits_precision();
+        let two = BoxedUint::from_be_slice(&[2], precision).expect("one byte fits");
+        let p_minus_2 = self.p.wrapping_sub(&two);
+        if y.bit_width() > self.p.bit_width() || y < &two || y > &p_minus_2 {
             return Err(Error::InvalidPublicKey("not in the range 2 to p - 2"));
         }
-        // The value and q are public: a variable-time power is fine here.
-        let y_q = FixedMontyForm::new(y, &self.monty)
-            .pow_vartime(&self.q)
-            .retrieve();
-        if y_q != U2048::ONE {
+        let y = y.resize(precision);
+        if self.pow(&y, &self.q) != BoxedUint::one_with_precision(precision) {
             return Err(Error::InvalidPublicKey("not in the prime-order subgroup"));
         }
         Ok(())
     }
+}
+
+/// A safe prime p of `bits` bits with p = 7 mod 8, searched for on every
+/// core (see [`DhParameters::generate`]).
+fn search_safe_prime(bits: u32, progress: impl Fn(u64) + Sync) -> Result<BoxedUint> {
+    let factory = SmallFactorsSieveFactory::new(crypto_primes::Flavor::Safe, bits, SetBits::Msb)
+        .map_err(|e| Error::InvalidGroup(e.to_string()))?;
+    let found = OnceLock::new();
+    let tested = AtomicU64::new(0);
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    std::thread::scope(|scope| {
+        for _ in 0..threads {
+            let factory = factory.clone();
+            let (found, tested, progress) = (&found, &tested, &progress);
+            scope.spawn(move || {
+                let mut rng = rand_core::UnwrapErr(getrandom::SysRng);
+                let hit = crypto_primes::sieve_and_find(&mut rng, factory, |_, p: &BoxedUint| {
+                    // Another thread's find ends this one's search too.
+                    if found.get().is_some() {
+                        return true;
+                    }
+                    progress(tested.fetch_add(1, Ordering::Relaxed) + 1);
+                    fits_generator_two(p)
+                });
+                if let Ok(Some(p)) = hit
+                    && fits_generator_two(&p)
+                {
+                    let _ = found.set(p);
+                }
+            });
+        }
+    });
+    Ok(found
+        .into_inner()
+        .expect("each thread searches until a find"))
+}
+
+/// Whether a sieved safe-prime candidate p is worth the full test for a
+/// group with g = 2: p = 7 mod 8 (so 2 is a square mod p, of order q), and
+/// p and q = (p - 1) / 2 each pass a Miller-Rabin round to base 2.
+fn fits_generator_two(p: &BoxedUint) -> bool {
+    if p.as_words()[0] & 7 != 7 {
+        return false;
+    }
+    let probably_prime = |n: BoxedUint| {
+        Odd::new(n)
+            .into_option()
+            .is_some_and(|odd| MillerRabin::new(odd).test_base_two().is_probably_prime())
+    };
+    probably_prime(p.clone()) && probably_prime(p.shr_vartime(1).expect("a shift by one bit"))
 }
 
 /// The original's `generate_dh_parameters()`: now the fixed RFC 7919
@@ -205,7 +318,7 @@ impl DhParameters {
 ///
 /// ```
 /// let params = secure_kms::exchange::generate_dh_parameters();
-/// assert_eq!(params.p().bit_width(), 2048);
+/// assert_eq!(params.bits(), 2048);
 /// ```
 pub fn generate_dh_parameters() -> DhParameters {
     DhParameters::ffdhe2048()
@@ -214,7 +327,7 @@ pub fn generate_dh_parameters() -> DhParameters {
 /// A Diffie-Hellman private exponent x, zeroized on drop.
 #[derive(ZeroizeOnDrop)]
 pub struct DhPrivateKey {
-    x: U2048,
+    x: BoxedUint,
     #[zeroize(skip)]
     params: DhParameters,
 }
@@ -231,12 +344,9 @@ impl DhPrivateKey {
         &self.params
     }
 
-    /// The exponent, 256 bytes big-endian, to be stored wrapped.
+    /// The exponent, big-endian in p's length, to be stored wrapped.
     pub(crate) fn to_secret_bytes(&self) -> Zeroizing<Vec<u8>> {
-        let mut encoded = self.x.to_be_bytes();
-        let out = Zeroizing::new(encoded.as_ref().to_vec());
-        encoded.zeroize();
-        out
+        Zeroizing::new(self.params.encode(&self.x))
     }
 
     /// A key from a stored exponent, checked to be in [2, q - 1].
@@ -244,26 +354,30 @@ impl DhPrivateKey {
     /// # Errors
     /// [`Error::MalformedKey`] for bytes that are no such exponent.
     pub(crate) fn from_secret_bytes(params: &DhParameters, bytes: &[u8]) -> Result<Self> {
-        if bytes.len() != GROUP_BYTES {
-            return Err(Error::MalformedKey(
-                "a stored exponent is 256 bytes".to_owned(),
-            ));
-        }
-        let x = U2048::from_be_slice(bytes);
-        if x < U2048::from_u8(2) || x >= params.q {
+        let Some(x) = params.decode(bytes) else {
+            return Err(Error::MalformedKey(format!(
+                "a stored exponent is {} bytes",
+                params.len
+            )));
+        };
+        let key = DhPrivateKey {
+            x,
+            params: params.clone(),
+        };
+        if key.x.bit_width() < 2 || key.x >= params.q {
             return Err(Error::MalformedKey(
                 "a stored exponent is out of range".to_owned(),
             ));
         }
-        Ok(DhPrivateKey {
-            x,
-            params: params.clone(),
-        })
+        Ok(key)
     }
 
     /// The matching public value y = g^x mod p.
     pub fn public_key(&self) -> DhPublicKey {
-        DhPublicKey(self.params.pow(&self.params.g, &self.x))
+        DhPublicKey {
+            y: self.params.pow(&self.params.g, &self.x),
+            len: self.params.len,
+        }
     }
 }
 
@@ -282,29 +396,33 @@ impl DhPrivateKey {
 /// # Errors
 /// [`Error::Rng`] if the system's random source fails.
 pub fn generate_dh_private_key(params: &DhParameters) -> Result<DhPrivateKey> {
-    let mut bytes = Zeroizing::new([0u8; GROUP_BYTES]);
+    let mut bytes = Zeroizing::new(vec![0u8; params.len]);
+    // q has one bit fewer than p: draw that many bits and reject the rare
+    // value out of range, which keeps x uniform.
+    let q_bits = params.q.bit_width();
+    let top_mask = 0xffu8 >> (params.len as u32 * 8 - q_bits);
     loop {
         getrandom::fill(bytes.as_mut())?;
-        // q has 2047 bits; draw 2047 bits and reject the rare value out of
-        // range, which keeps x uniform.
-        bytes[0] &= 0x7f;
-        let mut x = U2048::from_be_slice(bytes.as_ref());
-        if x >= U2048::from_u8(2) && x < params.q {
-            return Ok(DhPrivateKey {
-                x,
-                params: params.clone(),
-            });
+        bytes[0] &= top_mask;
+        let key = DhPrivateKey {
+            x: params.decode(&bytes).expect("p's length"),
+            params: params.clone(),
+        };
+        if key.x.bit_width() >= 2 && key.x < params.q {
+            return Ok(key);
         }
-        x.zeroize();
     }
 }
 
 /// A Diffie-Hellman public value y.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct DhPublicKey(U2048);
+pub struct DhPublicKey {
+    y: BoxedUint,
+    len: usize,
+}
 
 impl DhPublicKey {
-    /// Reads a 256-byte big-endian public value and validates it.
+    /// Reads a big-endian public value of p's length and validates it.
     ///
     /// ```
     /// use secure_kms::exchange::{generate_dh_parameters, DhPublicKey};
@@ -319,30 +437,29 @@ impl DhPublicKey {
     /// [`Error::InvalidPublicKey`] for a wrong length or a value that fails
     /// [`DhParameters::validate_public_key`].
     pub fn from_bytes(params: &DhParameters, bytes: &[u8]) -> Result<Self> {
-        if bytes.len() != GROUP_BYTES {
-            return Err(Error::InvalidPublicKey("not 256 bytes long"));
-        }
-        let y = U2048::from_be_slice(bytes);
+        let Some(y) = params.decode(bytes) else {
+            return Err(Error::InvalidPublicKey("not as long as p"));
+        };
         params.validate_public_key(&y)?;
-        Ok(DhPublicKey(y))
+        Ok(DhPublicKey { y, len: params.len })
     }
 
-    /// The value as 256 big-endian bytes, the form that is signed and sent.
-    pub fn to_bytes(&self) -> [u8; GROUP_BYTES] {
-        let mut out = [0u8; GROUP_BYTES];
-        out.copy_from_slice(self.0.to_be_bytes().as_ref());
-        out
+    /// The value as big-endian bytes of p's length, the form that is signed
+    /// and sent.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let all = self.y.to_be_bytes();
+        all[all.len() - self.len..].to_vec()
     }
 
     /// The value as an integer.
-    pub fn as_uint(&self) -> &U2048 {
-        &self.0
+    pub fn as_uint(&self) -> &BoxedUint {
+        &self.y
     }
 }
 
-/// A shared secret Z = y^x mod p, 256 bytes big-endian (left-padded, as
+/// A shared secret Z = y^x mod p, big-endian in p's length (left-padded, as
 /// RFC 7919 section 5.1 and SP 800-56A require), zeroized on drop.
-pub type SharedSecret = Secret<GROUP_BYTES>;
+pub type SharedSecret = SecretBytes;
 
 /// The 32-byte key HKDF derives from a shared secret.
 pub type SessionKey = Secret<32>;
@@ -369,13 +486,11 @@ pub fn compute_shared_secret(
     peer_public_key: &DhPublicKey,
 ) -> Result<SharedSecret> {
     let params = &private_key.params;
-    params.validate_public_key(&peer_public_key.0)?;
-    let mut z = params.pow(&peer_public_key.0, &private_key.x);
-    let degenerate = z == U2048::ONE;
-    let mut out = SharedSecret::zeroed();
-    let mut encoded = z.to_be_bytes();
-    out.as_mut_bytes().copy_from_slice(encoded.as_ref());
-    encoded.zeroize();
+    params.validate_public_key(&peer_public_key.y)?;
+    let y = (&peer_public_key.y).resize(params.p.bits_precision());
+    let mut z = params.pow(&y, &private_key.x);
+    let degenerate = z == BoxedUint::one_with_precision(z.bits_precision());
+    let out = SharedSecret::new(params.encode(&z));
     z.zeroize();
     if degenerate {
         return Err(Error::InvalidPublicKey("the shared secret is 1"));
@@ -401,6 +516,35 @@ pub fn derive_key_from_secret(secret: &[u8]) -> SessionKey {
 mod tests {
     use super::*;
 
+    /// The search itself, at a size small enough for a test (the public
+    /// function refuses anything under 2048 bits): p is a safe prime,
+    /// 7 mod 8, so 2 generates the subgroup of order q.
+    #[test]
+    fn the_search_finds_safe_primes_where_2_generates_the_subgroup() {
+        let counted = AtomicU64::new(0);
+        for bits in [256, 512] {
+            let p = search_safe_prime(bits, |n| counted.store(n, Ordering::Relaxed)).unwrap();
+            assert_eq!(p.bit_width(), bits);
+            assert!(crypto_primes::is_prime(crypto_primes::Flavor::Safe, &p));
+            let p_mod_24 = p
+                .to_be_bytes()
+                .iter()
+                .fold(0u32, |r, &b| (r * 256 + u32::from(b)) % 24);
+            assert_eq!(p_mod_24, 23);
+            let params = DhParameters::trusted(p, 2);
+            params.validate_public_key(params.g()).unwrap();
+        }
+        assert!(counted.load(Ordering::Relaxed) > 0);
+    }
+
+    #[test]
+    fn sizes_outside_2048_to_8192_bits_are_refused() {
+        for bits in [1024, 2047, 8193] {
+            let err = DhParameters::generate(bits, |_| {}).unwrap_err();
+            assert!(matches!(err, Error::InvalidGroup(_)), "{bits}: {err}");
+        }
+    }
+
     #[test]
     fn public_values_of_fresh_keys_validate() {
         let params = generate_dh_parameters();
@@ -418,7 +562,7 @@ mod tests {
         let ab = compute_shared_secret(&a, &b.public_key()).unwrap();
         assert_eq!(ab, compute_shared_secret(&b, &a.public_key()).unwrap());
         assert_ne!(ab, compute_shared_secret(&c, &a.public_key()).unwrap());
-        assert_eq!(format!("{ab:?}"), "Secret<256>(..)");
+        assert_eq!(format!("{ab:?}"), "SecretBytes(256 bytes, ..)");
     }
 
     #[test]
@@ -428,12 +572,13 @@ mod tests {
         // y = p - 1 would leak the exponent's parity.
         let params = generate_dh_parameters();
         let ours = generate_dh_private_key(&params).unwrap();
+        let one = BoxedUint::one_with_precision(2048);
         for y in [
-            U2048::ONE,
-            params.p().wrapping_sub(&U2048::ONE),
-            U2048::ZERO,
+            one.clone(),
+            params.p().wrapping_sub(&one),
+            BoxedUint::zero_with_precision(2048),
         ] {
-            let err = compute_shared_secret(&ours, &DhPublicKey(y)).unwrap_err();
+            let err = compute_shared_secret(&ours, &DhPublicKey { y, len: 256 }).unwrap_err();
             assert!(matches!(err, Error::InvalidPublicKey(_)), "{err}");
         }
     }
@@ -450,7 +595,7 @@ mod tests {
         let params = generate_dh_parameters();
         let a = generate_dh_private_key(&params).unwrap();
         let b = generate_dh_private_key(&params).unwrap();
-        assert!(a.x >= U2048::from_u8(2) && a.x < *params.q());
+        assert!(a.x.bit_width() >= 2 && a.x < *params.q());
         assert_ne!(a.x, b.x);
         assert_eq!(format!("{a:?}"), "DhPrivateKey(..)");
     }

@@ -114,12 +114,15 @@ pub fn exchange(
         (Group::Ffdhe2048, Some(custom)) => {
             explain.step(
                 "p",
-                &short_hex(custom.p().to_be_bytes().as_ref()),
-                "a prime loaded from a file and checked: a 2048-bit safe prime, p = 2q + 1 with q prime",
+                &short_hex(&custom.p_bytes()),
+                &format!(
+                    "a prime loaded from a file and checked: a {}-bit safe prime, p = 2q + 1 with q prime",
+                    custom.bits()
+                ),
             );
             explain.step(
                 "g",
-                &short_hex(custom.g().to_be_bytes().as_ref()),
+                &short_hex(&custom.g_bytes()),
                 "checked to generate the subgroup of prime order q",
             );
         }
@@ -127,7 +130,7 @@ pub fn exchange(
             let params = DhParameters::ffdhe2048();
             explain.step(
                 "p",
-                &short_hex(&params.p().to_be_bytes()),
+                &short_hex(&params.p_bytes()),
                 "the RFC 7919 ffdhe2048 prime: a safe prime, p = 2q + 1 with q prime, so the subgroup has no small factors",
             );
             explain.step("g", "2", "generates the subgroup of prime order q");
@@ -144,8 +147,8 @@ pub fn exchange(
     };
     let (eph_a, eph_b) = (fresh()?, fresh()?);
     let params_hash = params.map(|custom| {
-        let mut both = custom.p().to_be_bytes().as_ref().to_vec();
-        both.extend_from_slice(custom.g().to_be_bytes().as_ref());
+        let mut both = custom.p_bytes();
+        both.extend_from_slice(&custom.g_bytes());
         let hash: [u8; 32] = sha2::Sha256::digest(&both).into();
         hash
     });

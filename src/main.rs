@@ -280,10 +280,10 @@ enum Command {
         /// Generate a new safe-prime group (seconds to a minute)
         #[arg(long, conflicts_with = "check", required_unless_present = "check")]
         generate: bool,
-        /// The size of p in bits (this version computes in 2048-bit groups)
+        /// The size of p in bits, 2048 to 8192 (each 1024 more takes several times longer)
         #[arg(long, default_value_t = 2048, requires = "generate")]
         bits: u32,
-        /// Check a DH PARAMETERS PEM file: a safe prime of 2048 bits and a generator of the q-order subgroup
+        /// Check a DH PARAMETERS PEM file: a safe prime of 2048 to 8192 bits and a generator of the q-order subgroup
         #[arg(long, value_name = "FILE")]
         check: Option<PathBuf>,
         /// Where to write the PEM [default: standard output]
@@ -941,8 +941,9 @@ fn run_command(cli: &Cli, store: &Store, command: &Command) -> anyhow::Result<()
                 let params = secure_kms::dhkeys::params_from_pem(&text)
                     .map_err(|e| anyhow::Error::new(e).context(path.display().to_string()))?;
                 say!(
-                    "{}: a safe prime p of 2048 bits and g = {} generating the subgroup of order (p - 1) / 2: usable",
+                    "{}: a safe prime p of {} bits and g = {} generating the subgroup of order (p - 1) / 2: usable",
                     path.display(),
+                    params.bits(),
                     params
                         .g()
                         .to_string()
@@ -951,14 +952,9 @@ fn run_command(cli: &Cli, store: &Store, command: &Command) -> anyhow::Result<()
                 );
                 return Ok(());
             }
-            if *bits != 2048 {
-                anyhow::bail!(
-                    "--bits {bits}: this secure-kms computes in 2048-bit groups only (ffdhe2048, the default group, is 2048 bits too)"
-                );
-            }
             let target = output.clone().unwrap_or_else(|| PathBuf::from("-"));
             let mut out = Output::create(&target, *force)?;
-            let params = generate_group()?;
+            let params = generate_group(*bits)?;
             let pem = secure_kms::dhkeys::params_to_pem(&params)?;
             out.write_all(pem.as_bytes()).map_err(Error::Output)?;
             out.finish()?;
@@ -966,7 +962,7 @@ fn run_command(cli: &Cli, store: &Store, command: &Command) -> anyhow::Result<()
                 return Ok(());
             }
             format!(
-                "A new 2048-bit safe-prime group, g = 2, written to {}\n",
+                "A new {bits}-bit safe-prime group, g = 2, written to {}\n",
                 target.display()
             )
         }
@@ -1368,27 +1364,24 @@ fn confirm(question: &str) -> anyhow::Result<()> {
 }
 
 /// Generates a safe-prime group with a progress indicator on the terminal:
-/// a spinner that counts the safe primes tried.
-fn generate_group() -> anyhow::Result<secure_kms::exchange::DhParameters> {
-    let spinner = if std::io::stderr().is_terminal() {
+/// a spinner that counts the candidates tested.
+fn generate_group(bits: u32) -> anyhow::Result<secure_kms::exchange::DhParameters> {
+    let what = format!("searching for a {bits}-bit safe prime p = 23 mod 24, on every core");
+    let spinner = std::io::stderr().is_terminal().then(|| {
         let bar = indicatif::ProgressBar::new_spinner();
         bar.set_style(
             indicatif::ProgressStyle::with_template("{spinner} {msg} ({elapsed})")
                 .expect("a valid template"),
         );
-        bar.set_message("searching for a 2048-bit safe prime with p = 23 mod 24");
+        bar.set_message(what.clone());
         bar.enable_steady_tick(Duration::from_millis(100));
-        Some(bar)
-    } else {
-        None
-    };
-    let mut tried = 0u32;
-    let params = secure_kms::exchange::DhParameters::generate(|| {
-        tried += 1;
-        if let Some(bar) = &spinner {
-            bar.set_message(format!(
-                "searching for a 2048-bit safe prime with p = 23 mod 24 ({tried} safe primes did not fit)"
-            ));
+        bar
+    });
+    let params = secure_kms::exchange::DhParameters::generate(bits, |tested| {
+        if let Some(bar) = &spinner
+            && tested % 16 == 0
+        {
+            bar.set_message(format!("{what}: {tested} candidates tested"));
         }
     });
     if let Some(bar) = spinner {

@@ -592,8 +592,7 @@ mod tests {
         let mut one = vec![0u8; 256];
         one[255] = 1;
         let p_minus_one = {
-            let p = crate::exchange::DhParameters::ffdhe2048().p().to_be_bytes();
-            let mut v = p.as_ref().to_vec();
+            let mut v = crate::exchange::DhParameters::ffdhe2048().p_bytes();
             v[255] -= 1;
             v
         };

@@ -1,5 +1,5 @@
-//! Fixed-size secret bytes: zeroized on drop, compared in constant time, and
-//! never shown by `Debug`.
+//! Secret bytes, of a fixed or a run-time size: zeroized on drop, compared
+//! in constant time, and never shown by `Debug`.
 
 use subtle::ConstantTimeEq;
 use zeroize::{ZeroizeOnDrop, Zeroizing};
@@ -52,5 +52,46 @@ impl<const N: usize> Eq for Secret<N> {}
 impl<const N: usize> std::fmt::Debug for Secret<N> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "Secret<{N}>(..)")
+    }
+}
+
+/// Secret bytes whose length is known only at run time, such as a
+/// Diffie-Hellman shared secret in a group loaded from a file.
+///
+/// ```
+/// use secure_kms::secret::SecretBytes;
+///
+/// let a = SecretBytes::new(vec![7u8; 256]);
+/// assert_eq!(a, SecretBytes::new(vec![7u8; 256]));
+/// assert_ne!(a, SecretBytes::new(vec![7u8; 255]));
+/// assert_eq!(format!("{a:?}"), "SecretBytes(256 bytes, ..)");
+/// ```
+#[derive(Clone, ZeroizeOnDrop)]
+pub struct SecretBytes(Zeroizing<Vec<u8>>);
+
+impl SecretBytes {
+    /// Takes ownership of `bytes`.
+    pub fn new(bytes: Vec<u8>) -> Self {
+        SecretBytes(Zeroizing::new(bytes))
+    }
+
+    /// The bytes.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl PartialEq for SecretBytes {
+    /// Compares in constant time (the lengths are public).
+    fn eq(&self, other: &Self) -> bool {
+        self.0.len() == other.0.len() && bool::from(self.0.ct_eq(&other.0))
+    }
+}
+
+impl Eq for SecretBytes {}
+
+impl std::fmt::Debug for SecretBytes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "SecretBytes({} bytes, ..)", self.0.len())
     }
 }

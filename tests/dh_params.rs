@@ -74,16 +74,36 @@ fn unsafe_groups_are_refused_saying_why() {
 }
 
 #[test]
-fn only_2048_bit_groups_are_generated() {
+fn a_larger_group_is_taken_and_sizes_outside_2048_to_8192_bits_are_not() {
+    let params = params_from_pem(&fixture("pass_rfc7919_ffdhe3072.pem")).unwrap();
+    assert_eq!(params.bits(), 3072);
+    assert_eq!(params.p_bytes().len(), 384);
+    assert_eq!(
+        params_to_pem(&params).unwrap(),
+        fixture("pass_rfc7919_ffdhe3072.pem")
+    );
     let dir = tempfile::tempdir().unwrap();
-    let out = kms_command(dir.path())
-        .args(["dh-params", "--generate", "--bits", "3072"])
+    let ok = kms_command(dir.path())
+        .args([
+            "dh-params",
+            "--check",
+            &format!("{DATA}/pass_rfc7919_ffdhe3072.pem"),
+        ])
         .output()
         .unwrap();
-    assert_eq!(code(&out), Some(1));
     assert!(
-        stderr(&out).contains("2048-bit groups only"),
+        stdout(&ok).contains("a safe prime p of 3072 bits"),
         "{}",
-        stderr(&out)
+        stderr(&ok)
     );
+    // Generation refuses a size outside the range before any work.
+    for (bits, why) in [("1024", "at least 2048"), ("9000", "at most 8192")] {
+        let out = kms_command(dir.path())
+            .args(["dh-params", "--generate", "--bits", bits])
+            .output()
+            .unwrap();
+        assert_eq!(code(&out), Some(1), "{bits}");
+        assert!(stderr(&out).contains(why), "{bits}: {}", stderr(&out));
+        assert!(!dir.path().join("key_store.json").exists());
+    }
 }

@@ -168,6 +168,15 @@ fn a_group_from_a_file_is_checked_then_used() {
         "{}",
         stderr(&bad)
     );
+    // A larger group (RFC 7919's ffdhe3072, as a file) works the same way.
+    let larger = format!("{data}/pass_rfc7919_ffdhe3072.pem");
+    let explained = exchange(&class, &["--params", &larger, "--explain"]);
+    assert_eq!(code(&explained), Some(0), "{}", stderr(&explained));
+    assert!(
+        stdout(&explained).contains("a 3072-bit safe prime"),
+        "{}",
+        stdout(&explained)
+    );
     let both = exchange(&class, &["--params", &good, "--group", "x25519"]);
     assert_eq!(code(&both), Some(2));
 }

@@ -5,7 +5,7 @@ mod common;
 
 use common::openssl;
 use crypto_bigint::modular::{FixedMontyForm, FixedMontyParams};
-use crypto_bigint::{Odd, U2048};
+use crypto_bigint::{BoxedUint, Odd, U2048};
 use secure_kms::Error;
 use secure_kms::exchange::{
     DhPublicKey, FFDHE2048_P_HEX, generate_dh_parameters, generate_dh_private_key,
@@ -48,13 +48,16 @@ fn probably_prime(n: &U2048) -> bool {
 #[test]
 fn p_is_the_rfc7919_prime() {
     assert_eq!(FFDHE2048_P_HEX, rfc_p());
-    assert_eq!(generate_dh_parameters().p(), &U2048::from_be_hex(&rfc_p()));
+    assert_eq!(
+        uint(generate_dh_parameters().p()),
+        U2048::from_be_hex(&rfc_p())
+    );
 }
 
 #[test]
 fn p_is_a_safe_prime_and_2_generates_the_order_q_subgroup() {
     let params = generate_dh_parameters();
-    let (p, q) = (params.p(), params.q());
+    let (p, q) = (&uint(params.p()), &uint(params.q()));
     // RFC 7919: the top and bottom 64 bits of p are all ones.
     let bytes = p.to_be_bytes();
     assert!(bytes[..8].iter().chain(&bytes[248..]).all(|&b| b == 0xff));
@@ -62,8 +65,9 @@ fn p_is_a_safe_prime_and_2_generates_the_order_q_subgroup() {
     assert_eq!(&q.shl_vartime(1).wrapping_add(&U2048::ONE), p);
     assert!(probably_prime(p), "p is composite");
     assert!(probably_prime(q), "q is composite");
-    assert_eq!(params.g(), &U2048::from_u8(2));
-    assert_eq!(pow_mod(params.g(), q, p), U2048::ONE);
+    let g = uint(params.g());
+    assert_eq!(g, U2048::from_u8(2));
+    assert_eq!(pow_mod(&g, q, p), U2048::ONE);
 }
 
 #[test]
@@ -97,6 +101,14 @@ fn p_matches_openssl_builtin_ffdhe2048() {
     assert_eq!(integers.get(1).copied(), Some("02"), "{text}");
 }
 
+/// The library's run-time-sized integer as this file's fixed 2048-bit one,
+/// so the checks here do not share the library's arithmetic.
+fn uint(x: &BoxedUint) -> U2048 {
+    let bytes = x.to_be_bytes();
+    assert_eq!(bytes.len(), 256);
+    U2048::from_be_slice(&bytes)
+}
+
 fn be_bytes(x: &U2048) -> Vec<u8> {
     x.to_be_bytes().as_ref().to_vec()
 }
@@ -104,7 +116,7 @@ fn be_bytes(x: &U2048) -> Vec<u8> {
 #[test]
 fn invalid_public_values_are_refused() {
     let params = generate_dh_parameters();
-    let p = *params.p();
+    let p = uint(params.p());
     let one = U2048::ONE;
     // p - 2 = -2 is a quadratic non-residue (p = 7 mod 8 makes 2 a residue
     // and -1 a non-residue), so it lies outside the order-q subgroup.
@@ -131,11 +143,13 @@ fn invalid_public_values_are_refused() {
 fn an_element_of_order_2q_is_refused() {
     // A valid y times -1 has order 2q: in range, but not in the subgroup.
     let params = generate_dh_parameters();
-    let p = *params.p();
-    let y = *generate_dh_private_key(&params)
-        .unwrap()
-        .public_key()
-        .as_uint();
+    let p = uint(params.p());
+    let y = uint(
+        generate_dh_private_key(&params)
+            .unwrap()
+            .public_key()
+            .as_uint(),
+    );
     let minus_y = p.wrapping_sub(&y);
     let err = DhPublicKey::from_bytes(&params, &be_bytes(&minus_y)).unwrap_err();
     assert!(err.to_string().contains("subgroup"), "{err}");
