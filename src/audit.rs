@@ -16,10 +16,9 @@
 //! Lines are appended under the store's lock, in the same step as the
 //! change they record ([`crate::store::Store::update`]).
 
-use std::fs::{self, OpenOptions};
-use std::io::{ErrorKind, Write};
-use std::os::unix::fs::OpenOptionsExt;
-use std::path::{Path, PathBuf};
+use std::fs;
+use std::io::ErrorKind;
+use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
@@ -137,7 +136,8 @@ pub struct Entry {
 /// log refuses the change (as HashiCorp Vault refuses requests it cannot
 /// audit) instead of chaining new lines to a broken one.
 pub(crate) struct Appender {
-    path: PathBuf,
+    /// The log's length in bytes when read.
+    length: u64,
     seq: u64,
     prev: String,
     /// The time every line of this append carries: taken when the log is
@@ -182,29 +182,21 @@ impl Appender {
             _ => (0, GENESIS.to_owned()),
         };
         Ok(Appender {
-            path,
+            length: existing.len() as u64,
             seq,
             prev,
             opened_at: time::now(),
         })
     }
 
-    /// Appends `events`, chained to the last line, and flushes the file.
-    ///
-    /// # Errors
-    /// [`Error::Io`] if the file cannot be written.
-    pub(crate) fn append(mut self, events: &[Event]) -> Result<()> {
-        if events.is_empty() {
-            return Ok(());
-        }
-        let io = |action| {
-            let path = self.path.clone();
-            move |source| Error::Io {
-                action,
-                path,
-                source,
-            }
-        };
+    /// The log's length in bytes when it was read.
+    pub(crate) fn length(&self) -> u64 {
+        self.length
+    }
+
+    /// The lines that record `events`, chained to the last line, for the
+    /// store's journal to append.
+    pub(crate) fn render(mut self, events: &[Event]) -> String {
         let mut text = String::new();
         let now = self.opened_at;
         for event in events {
@@ -221,15 +213,7 @@ impl Appender {
             text.push_str(&line);
             text.push('\n');
         }
-        let mut file = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .mode(0o600)
-            .open(&self.path)
-            .map_err(io("open"))?;
-        // One write call: the lines land together.
-        file.write_all(text.as_bytes()).map_err(io("write"))?;
-        file.sync_all().map_err(io("flush"))
+        text
     }
 }
 
@@ -478,7 +462,13 @@ mod tests {
                 EventKind::Rotated
             };
             let e = Event::new(kind, &alice(), "test").for_version(i as u32 + 1, None, None);
-            Appender::open(dir.path()).unwrap().append(&[e]).unwrap();
+            let text = Appender::open(dir.path()).unwrap().render(&[e]);
+            let mut log = fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(dir.path().join(AUDIT_FILE))
+                .unwrap();
+            std::io::Write::write_all(&mut log, text.as_bytes()).unwrap();
         }
         let text = fs::read_to_string(dir.path().join(AUDIT_FILE)).unwrap();
         let lines = text.lines().map(str::to_owned).collect();
@@ -501,12 +491,46 @@ mod tests {
         assert_eq!(entries[0].prev, GENESIS);
         assert_eq!(entries[3].prev, sha256_hex(lines[2].as_bytes()));
         assert_eq!(entries[3].event.version, Some(4));
-        use std::os::unix::fs::PermissionsExt;
-        let mode = fs::metadata(dir.path().join(AUDIT_FILE))
-            .unwrap()
-            .permissions()
-            .mode();
-        assert_eq!(mode & 0o777, 0o600);
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+
+        /// Audit lines: any events (users, commands, versions), rendered
+        /// in one or several appends, read back as the same entries, in
+        /// order, with an unbroken chain.
+        #[test]
+        fn rendered_lines_read_back_as_the_same_events(
+            events in proptest::collection::vec(("[A-Za-z0-9._@-]{1,64}", "[ -~]{0,40}", proptest::option::of(1u32..100)), 1..12),
+            split in 0usize..12,
+        ) {
+            let dir = tempfile::tempdir().unwrap();
+            let events: Vec<Event> = events
+                .iter()
+                .map(|(user, command, version)| {
+                    let e = Event::new(EventKind::Rotated, &UserId::new(user).unwrap(), command);
+                    match version {
+                        Some(v) => e.for_version(*v, None, None),
+                        None => e,
+                    }
+                })
+                .collect();
+            let (first, second) = events.split_at(split.min(events.len()));
+            for part in [first, second] {
+                let text = Appender::open(dir.path()).unwrap().render(part);
+                let mut log = fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(dir.path().join(AUDIT_FILE))
+                    .unwrap();
+                std::io::Write::write_all(&mut log, text.as_bytes()).unwrap();
+            }
+            let entries = verify(dir.path()).unwrap();
+            let read: Vec<Event> = entries.iter().map(|e| e.event.clone()).collect();
+            proptest::prop_assert_eq!(read, events);
+            let seqs: Vec<u64> = entries.iter().map(|e| e.seq).collect();
+            proptest::prop_assert_eq!(seqs, (1..=entries.len() as u64).collect::<Vec<_>>());
+        }
     }
 
     #[test]

@@ -455,8 +455,7 @@ pub fn list(store: &Store, now: Timestamp) -> Result<Vec<UserSummary>> {
 /// [`Error::AuditBroken`]; [`Error::AuditDisagrees`]; as [`Store::load`].
 pub fn verify_audit(store: &Store) -> Result<(usize, crate::audit::CrossCheck)> {
     store.require_existing()?;
-    let entries = crate::audit::verify(store.dir())?;
-    let (keys, revoked) = store.load()?;
+    let (keys, revoked, entries) = store.load_with_log()?;
     let report = crate::audit::cross_check(&entries, &keys, &revoked)?;
     Ok((entries.len(), report))
 }
@@ -476,7 +475,7 @@ pub fn revoked(store: &Store) -> Result<Vec<Revocation>> {
 /// [`Error::NoStore`]; [`Error::AuditBroken`].
 pub fn audit_log(store: &Store) -> Result<Vec<crate::audit::Entry>> {
     store.require_existing()?;
-    crate::audit::verify(store.dir())
+    Ok(store.load_with_log()?.2)
 }
 
 /// Checks, without the password or any change, that `destroy` would be

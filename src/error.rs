@@ -66,6 +66,19 @@ pub enum Error {
         expired_at: String,
     },
 
+    /// The journal of a change that a crashed run committed cannot be
+    /// applied; nothing is changed until it can be.
+    #[error(
+        "{} holds a change that a run committed but did not finish, and it cannot be finished: {problem}; no change is made until it is (keep the file as evidence, and move it aside to go on from the files as they are)",
+        path.display()
+    )]
+    BrokenJournal {
+        /// The journal file.
+        path: PathBuf,
+        /// What is wrong with it.
+        problem: String,
+    },
+
     /// A store file exists but does not parse; it is never overwritten.
     #[error(
         "{} is broken and was left unchanged (repair it, or move it away to start an empty store)",

@@ -53,6 +53,7 @@ pub mod exchange;
 pub mod files;
 pub mod fingerprint;
 pub mod handshake;
+mod journal;
 pub mod kdf;
 pub mod keyring;
 pub mod migrate;

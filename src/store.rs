@@ -11,9 +11,13 @@
 //! - every write goes to a temporary file in the same folder (mode 0600),
 //!   is flushed to disk, then renamed over the old file, so a crash leaves
 //!   the old file or the new one, never a mixture;
+//! - a change to several files (the two above and `audit.log`) is committed
+//!   first as one journal file, then applied, so a crash leaves the old
+//!   state or the new one across all three (see RELIABILITY.md);
 //! - every change happens under an exclusive lock on `.secure-kms.lock`, and
 //!   re-reads the files once the lock is held, so two runs at once never lose
-//!   each other's changes.
+//!   each other's changes; every read holds the same lock shared, so it
+//!   never sees one file before a change and the other after it.
 
 use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
@@ -25,6 +29,7 @@ use serde::de::{DeserializeOwned, Error as _};
 use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::audit::Event;
+use crate::journal::{Journal, crash_point};
 use crate::migrate::{RecordV1, SymmetricRecordV1};
 use crate::pki::{AsymmetricVersion, EncryptedPrivateKey};
 use crate::protocol::ExchangeState;
@@ -38,6 +43,10 @@ pub const KEY_STORE_FILE: &str = "key_store.json";
 
 /// The revocation list file name, as in the original.
 pub const REVOKED_KEYS_FILE: &str = "revoked_keys.json";
+
+/// How the temporary files of the store's writes begin, so that those a
+/// killed run left behind can be told apart and removed.
+const STORE_TEMP_PREFIX: &str = ".secure-kms-store-";
 
 /// The lock file that serialises changes to the two files above.
 pub const LOCK_FILE: &str = ".secure-kms.lock";
@@ -457,8 +466,8 @@ impl Store {
         self.dir.join(REVOKED_KEYS_FILE)
     }
 
-    /// Reads both files without locking: each is replaced whole by rename,
-    /// so a reader always sees a complete file.
+    /// Reads both files, under the store's lock held shared, so that a
+    /// change being made is seen whole or not at all.
     ///
     /// ```
     /// let dir = tempfile::tempdir()?;
@@ -471,6 +480,22 @@ impl Store {
     /// [`Error::CorruptFile`] for a file that does not parse, [`Error::Io`]
     /// for one that cannot be read.
     pub fn load(&self) -> Result<(KeyStore, RevocationList)> {
+        let _lock = self.read_lock()?;
+        self.load_unlocked()
+    }
+
+    /// Both files and the audit log's entries, read under one shared lock,
+    /// so that they describe the same moment.
+    ///
+    /// # Errors
+    /// As [`Store::load`] and [`crate::audit::verify`].
+    pub fn load_with_log(&self) -> Result<(KeyStore, RevocationList, Vec<crate::audit::Entry>)> {
+        let _lock = self.read_lock()?;
+        let (keys, revoked) = self.load_unlocked()?;
+        Ok((keys, revoked, crate::audit::verify(&self.dir)?))
+    }
+
+    fn load_unlocked(&self) -> Result<(KeyStore, RevocationList)> {
         let keys: KeyStore = read_json(&self.key_store_path())?;
         let mut revoked: RevocationList = read_json(&self.revoked_keys_path())?;
         revoked.migrate(&keys);
@@ -509,23 +534,29 @@ impl Store {
     ) -> Result<T> {
         self.create_dir()?;
         let _lock = self.lock()?;
-        let (old_keys, old_revoked) = self.load()?;
+        Journal::recover(&self.dir)?;
+        self.remove_stale_temporary_files();
+        let (old_keys, old_revoked) = self.load_unlocked()?;
         let (mut keys, mut revoked) = (old_keys.clone(), old_revoked.clone());
         // A change that cannot be logged is not made: the log's chain is
         // checked first.
         let log = crate::audit::Appender::open(&self.dir)?;
         let mut events = Vec::new();
         let out = change(&mut keys, &mut revoked, &mut events)?;
-        // The revocation list first: if the run dies between the two writes,
-        // a key is revoked early rather than left usable. The events last:
-        // a line in the log always records a change that was made.
-        if revoked != old_revoked {
-            write_atomic(&self.revoked_keys_path(), to_json(&revoked).as_bytes())?;
+        let journal = Journal::new(
+            (revoked != old_revoked).then(|| to_json(&revoked)),
+            (keys != old_keys).then(|| to_json(&keys)),
+            log.length(),
+            log.render(&events),
+        );
+        if journal.is_empty() {
+            return Ok(out);
         }
-        if keys != old_keys {
-            write_atomic(&self.key_store_path(), to_json(&keys).as_bytes())?;
-        }
-        log.append(&events)?;
+        // The commit point: from here the change is made, by this run or,
+        // if it dies, by the next one.
+        journal.commit(&self.dir)?;
+        crash_point("journal");
+        journal.apply(&self.dir)?;
         Ok(out)
     }
 
@@ -538,6 +569,39 @@ impl Store {
         self.update(|_, _, events| {
             events.push(event);
             Ok(())
+        })
+    }
+
+    /// A warning if the store folder can be written by its group or by
+    /// others: they could then replace or remove the files (though not read
+    /// the keys, which are wrapped, nor forge the log's chain unnoticed).
+    /// The folder secure-kms creates is 0700; this catches one moved into
+    /// a shared place, or created by hand.
+    ///
+    /// ```
+    /// use std::os::unix::fs::PermissionsExt;
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let store = secure_kms::store::Store::new(dir.path());
+    /// std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o700))?;
+    /// assert!(store.loose_permissions().is_none());
+    /// std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777))?;
+    /// assert!(store.loose_permissions().unwrap().contains("chmod 700"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn loose_permissions(&self) -> Option<String> {
+        let mode = fs::metadata(&self.dir).ok()?.permissions().mode() & 0o777;
+        (mode & 0o022 != 0).then(|| {
+            format!(
+                "the store folder {} can be written by {} (mode {mode:o}): they could replace or delete the key files; run: chmod 700 {}",
+                self.dir.display(),
+                match mode & 0o022 {
+                    0o020 => "its group",
+                    0o002 => "any user",
+                    _ => "its group and any user",
+                },
+                self.dir.display()
+            )
         })
     }
 
@@ -598,6 +662,77 @@ impl Store {
             })
     }
 
+    /// Blocks until no change is being made, and holds the store's lock
+    /// shared until the returned file is dropped. A change that a crashed
+    /// run committed but did not finish is finished first, under the
+    /// exclusive lock. A store with no lock file that this user cannot
+    /// create one in is read without a lock: nobody can be changing it.
+    fn read_lock(&self) -> Result<Option<File>> {
+        if !self.dir.is_dir() {
+            return Ok(None);
+        }
+        let path = self.dir.join(LOCK_FILE);
+        let file = match File::open(&path) {
+            Ok(file) => file,
+            Err(e) if e.kind() == ErrorKind::NotFound => match self.lock_file() {
+                Ok(file) => file,
+                Err(_) => return Ok(None),
+            },
+            Err(source) => {
+                return Err(Error::Io {
+                    action: "lock",
+                    path,
+                    source,
+                });
+            }
+        };
+        file.lock_shared().map_err(|source| Error::Io {
+            action: "lock",
+            path: path.clone(),
+            source,
+        })?;
+        if crate::journal::pending(&self.dir) {
+            drop(file);
+            let lock = self.lock()?;
+            Journal::recover(&self.dir)?;
+            return Ok(Some(lock));
+        }
+        Ok(Some(file))
+    }
+
+    /// Removes the temporary files of writes that a killed run left (a
+    /// write that finishes renames its file away). The caller holds the
+    /// exclusive lock, so no write is under way. Best effort: a file that
+    /// cannot be removed only takes space.
+    fn remove_stale_temporary_files(&self) {
+        let Ok(entries) = fs::read_dir(&self.dir) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            if name.starts_with(STORE_TEMP_PREFIX) && name.ends_with(".tmp") {
+                let _ = fs::remove_file(entry.path());
+            }
+        }
+    }
+
+    /// Opens (creating it if needed) the lock file.
+    fn lock_file(&self) -> Result<File> {
+        let path = self.dir.join(LOCK_FILE);
+        OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .mode(0o600)
+            .open(&path)
+            .map_err(|source| Error::Io {
+                action: "lock",
+                path,
+                source,
+            })
+    }
+
     /// Blocks until this process holds the store's exclusive lock; the lock
     /// is released when the returned file is dropped, or when the process
     /// dies, so a crashed run never leaves a stale lock.
@@ -608,13 +743,7 @@ impl Store {
             path: path.clone(),
             source,
         };
-        let file = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .mode(0o600)
-            .open(&path)
-            .map_err(io)?;
+        let file = self.lock_file()?;
         file.lock().map_err(io)?;
         Ok(file)
     }
@@ -636,6 +765,11 @@ fn read_json<T: DeserializeOwned + Default>(path: &Path) -> Result<T> {
             });
         }
     };
+    parse_json(path, &bytes)
+}
+
+/// Parses a store file's bytes; `path` names it in the error.
+fn parse_json<T: DeserializeOwned>(path: &Path, bytes: &[u8]) -> Result<T> {
     let corrupt = |source| Error::CorruptFile {
         path: path.to_owned(),
         source,
@@ -645,7 +779,27 @@ fn read_json<T: DeserializeOwned + Default>(path: &Path) -> Result<T> {
             "it starts with a UTF-8 byte order mark (BOM), which JSON does not allow; save it without one",
         )));
     }
-    serde_json::from_slice(&bytes).map_err(corrupt)
+    serde_json::from_slice(bytes).map_err(corrupt)
+}
+
+/// Parses the bytes of `key_store.json` and `revoked_keys.json` with every
+/// check [`Store::load`] makes (and migrates the list, as it does): the
+/// entry point for fuzzing the store's parsers.
+///
+/// ```
+/// let (keys, revoked) = secure_kms::store::parse(b"{}", b"[]")?;
+/// assert!(keys.is_empty() && revoked.is_empty());
+/// assert!(secure_kms::store::parse(b"{\"alice\": 1}", b"[]").is_err());
+/// # Ok::<(), secure_kms::Error>(())
+/// ```
+///
+/// # Errors
+/// [`Error::CorruptFile`] naming the file that does not parse.
+pub fn parse(key_store: &[u8], revoked_keys: &[u8]) -> Result<(KeyStore, RevocationList)> {
+    let keys: KeyStore = parse_json(Path::new(KEY_STORE_FILE), key_store)?;
+    let mut revoked: RevocationList = parse_json(Path::new(REVOKED_KEYS_FILE), revoked_keys)?;
+    revoked.migrate(&keys);
+    Ok((keys, revoked))
 }
 
 /// Replaces `path` with `bytes` atomically: a 0600 temporary file in the same
@@ -661,7 +815,7 @@ pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
         }
     };
     let mut tmp = tempfile::Builder::new()
-        .prefix(".secure-kms-")
+        .prefix(STORE_TEMP_PREFIX)
         .suffix(".tmp")
         .permissions(fs::Permissions::from_mode(0o600))
         .tempfile_in(dir)
