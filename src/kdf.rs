@@ -21,9 +21,12 @@ pub const DEFAULT_ITERATIONS: u32 = 600_000;
 /// fast; the product always uses [`DEFAULT_ITERATIONS`].
 pub const MIN_ITERATIONS: u32 = 1_000;
 
-/// The most iterations accepted from a store file, so that an edited file
-/// cannot make an unlock run for minutes.
-pub const MAX_ITERATIONS: u32 = 10_000_000;
+/// The most iterations accepted from a store file or an imported key: ten
+/// times [`DEFAULT_ITERATIONS`], so that an edited file cannot make an
+/// unlock run for more than about a second (release build) before the
+/// password is even checked. A file that asks for more is refused, saying
+/// so, rather than silently run with fewer (which would not open it).
+pub const MAX_ITERATIONS: u32 = 6_000_000;
 
 /// The longest password accepted, in bytes, from a terminal or a pipe alike.
 pub const MAX_PASSWORD_BYTES: usize = 1024;

@@ -19,7 +19,7 @@ use zeroize::Zeroizing;
 
 use crate::audit::{Event, EventKind};
 use crate::commands::{NewVersion, add_version_with, authenticate};
-use crate::kdf::{DEFAULT_ITERATIONS, KdfParams, Password, PasswordKey};
+use crate::kdf::{DEFAULT_ITERATIONS, KdfParams, MAX_ITERATIONS, Password, PasswordKey};
 use crate::keyring::versions;
 use crate::pki::public_key_fingerprint;
 use crate::revocation::RevocationList;
@@ -131,6 +131,7 @@ pub fn read_encrypted_private_key(pem: &str, password: &Password) -> Result<Priv
         }
         None => return Err(refuse("it is not a PEM file".to_owned())),
     }
+    check_encrypted_private_key(pem)?;
     let key = PrivateKey::from_pkcs8_encrypted_pem(pem, password.as_bytes()).map_err(|_| {
         refuse(
             "the password does not open it, or it is damaged or not an RSA key (PBES2 with PBKDF2 or scrypt and AES-CBC are read)".to_owned(),
@@ -143,6 +144,62 @@ pub fn read_encrypted_private_key(pem: &str, password: &Password) -> Result<Priv
         )));
     }
     Ok(key)
+}
+
+/// The most memory an imported file's scrypt parameters may ask for
+/// (128 * r * N bytes): 256 MiB, eight times OpenSSL's default limit.
+pub const MAX_SCRYPT_MEMORY: u64 = 256 << 20;
+
+/// Reads an `ENCRYPTED PRIVATE KEY` PEM's structure and its key-derivation
+/// parameters, without deriving anything: refuses a file whose PBKDF2
+/// iterations (above [`MAX_ITERATIONS`]) or scrypt cost (above
+/// [`MAX_SCRYPT_MEMORY`], or p above 16) would make the password check run
+/// for minutes or exhaust memory, before any of that work is done.
+///
+/// ```
+/// use secure_kms::transfer::check_encrypted_private_key;
+///
+/// assert!(check_encrypted_private_key("not a PEM").is_err());
+/// ```
+///
+/// # Errors
+/// [`Error::ImportRefused`] saying what is wrong.
+pub fn check_encrypted_private_key(pem: &str) -> Result<()> {
+    let refuse = |why: String| Error::ImportRefused(why);
+    let malformed = |e: &dyn std::fmt::Display| {
+        refuse(format!(
+            "it is not a well-formed encrypted PKCS#8 file ({e})"
+        ))
+    };
+    let (_label, der) = pkcs8::der::pem::decode_vec(pem.as_bytes()).map_err(|e| malformed(&e))?;
+    let info =
+        pkcs8::EncryptedPrivateKeyInfoRef::try_from(der.as_slice()).map_err(|e| malformed(&e))?;
+    let pkcs8::pkcs5::EncryptionScheme::Pbes2(params) = &info.encryption_algorithm else {
+        return Err(refuse(
+            "it uses PBES1 (a legacy scheme); re-encrypt it: openssl pkcs8 -topk8 -v2 aes-256-cbc"
+                .to_owned(),
+        ));
+    };
+    match &params.kdf {
+        pbes2::Kdf::Pbkdf2(p) if p.iteration_count > MAX_ITERATIONS => Err(refuse(format!(
+            "it asks for {} PBKDF2 iterations; at most {MAX_ITERATIONS} are run",
+            p.iteration_count
+        ))),
+        pbes2::Kdf::Scrypt(p) => {
+            let memory = 128u64
+                .saturating_mul(u64::from(p.block_size))
+                .saturating_mul(p.cost_parameter);
+            if memory > MAX_SCRYPT_MEMORY || p.parallelization > 16 {
+                Err(refuse(format!(
+                    "its scrypt parameters (N = {}, r = {}, p = {}) ask for more than 256 MiB or 16 lanes",
+                    p.cost_parameter, p.block_size, p.parallelization
+                )))
+            } else {
+                Ok(())
+            }
+        }
+        _ => Ok(()),
+    }
 }
 
 /// Refuses a key that any user of the store has had, or that was revoked:
@@ -225,4 +282,65 @@ pub fn import_private(
         "import",
         private_key,
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use pkcs8::der::EncodePem;
+    use pkcs8::der::asn1::OctetString;
+    use pkcs8::pkcs5::EncryptionScheme;
+
+    use super::*;
+
+    /// A structurally valid encrypted PKCS#8 PEM with the given key
+    /// derivation, holding no real key: the checks must refuse it before
+    /// deriving anything, so no derivation is ever run here.
+    fn pem_with(kdf: pbes2::Kdf) -> String {
+        let info = pkcs8::EncryptedPrivateKeyInfoOwned {
+            encryption_algorithm: EncryptionScheme::Pbes2(pbes2::Parameters {
+                kdf,
+                encryption: pbes2::EncryptionScheme::Aes256Cbc { iv: [0; 16] },
+            }),
+            encrypted_data: OctetString::new(vec![0u8; 64]).unwrap(),
+        };
+        info.to_pem(LineEnding::LF).unwrap()
+    }
+
+    #[test]
+    fn key_derivation_costs_beyond_the_caps_are_refused_before_any_work() {
+        let pbkdf2 = |n| {
+            let mut params = pbes2::Pbkdf2Params::hmac_sha256(1000, &[7; 16]).unwrap();
+            params.iteration_count = n;
+            pbes2::Kdf::Pbkdf2(params)
+        };
+        let scrypt = |n, r, p| {
+            pbes2::Kdf::Scrypt(pbes2::ScryptParams {
+                salt: pbes2::Salt::new([7u8; 16]).unwrap(),
+                cost_parameter: n,
+                block_size: r,
+                parallelization: p,
+                key_length: None,
+            })
+        };
+        for (kdf, why) in [
+            (pbkdf2(100_000_000), "100000000 PBKDF2 iterations"),
+            (pbkdf2(MAX_ITERATIONS + 1), "PBKDF2 iterations; at most"),
+            (scrypt(1 << 30, 8, 1), "scrypt parameters"),
+            (scrypt(1 << 14, 8, 1000), "scrypt parameters"),
+        ] {
+            let started = std::time::Instant::now();
+            let err = check_encrypted_private_key(&pem_with(kdf)).unwrap_err();
+            assert!(err.to_string().contains(why), "{err}");
+            let password = Password::new("pw".to_owned()).unwrap();
+            let err =
+                read_encrypted_private_key(&pem_with(pbkdf2(u32::MAX)), &password).unwrap_err();
+            assert!(matches!(err, Error::ImportRefused(_)), "{err}");
+            // Refused, not derived: these would take minutes to hours.
+            assert!(started.elapsed() < std::time::Duration::from_secs(5));
+        }
+        // Within the caps, the structure passes (the password check is
+        // what refuses this one).
+        check_encrypted_private_key(&pem_with(pbkdf2(600_000))).unwrap();
+        check_encrypted_private_key(&pem_with(scrypt(1 << 15, 8, 1))).unwrap();
+    }
 }

@@ -86,13 +86,33 @@ pub enum CipherName {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Sealed {
     /// The ciphertext followed by the GCM tag.
-    #[serde(rename = "key", with = "crate::b64")]
+    #[serde(
+        rename = "key",
+        serialize_with = "crate::b64::serialize",
+        deserialize_with = "sealed_bytes"
+    )]
     pub ciphertext: Vec<u8>,
     /// The random nonce used for this value only.
     #[serde(with = "crate::b64::fixed")]
     pub nonce: [u8; NONCE_LEN],
     /// The cipher.
     pub cipher: CipherName,
+}
+
+/// Serde check: sealed bytes hold at least the tag and one byte, so a cut
+/// key is reported where it is, not later as a failed decryption (which
+/// would look like a wrong password).
+fn sealed_bytes<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Vec<u8>, D::Error> {
+    use serde::de::Error as _;
+    let bytes = crate::b64::deserialize(d)?;
+    if bytes.len() <= TAG_LEN {
+        return Err(D::Error::custom(format!(
+            "a sealed key is at least {} bytes of base64 (the {TAG_LEN}-byte tag and the key), found {}",
+            TAG_LEN + 1,
+            bytes.len()
+        )));
+    }
+    Ok(bytes)
 }
 
 impl Sealed {

@@ -429,7 +429,7 @@ fn import_takes_only_an_encrypted_rsa_key_of_2048_to_4096_bits() {
         (
             "broken.pem",
             "-----BEGIN ENCRYPTED PRIVATE KEY-----\nAAAA\n-----END ENCRYPTED PRIVATE KEY-----\n",
-            "the password does not open it, or it is damaged",
+            "it is not a well-formed encrypted PKCS#8 file",
         ),
     ] {
         fs::write(class.dir.path().join(file), content).unwrap();

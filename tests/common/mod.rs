@@ -38,7 +38,8 @@ pub fn stderr(out: &Output) -> String {
     String::from_utf8(out.stderr.clone()).expect("stderr is UTF-8")
 }
 
-/// Every file in `dir` but the lock file, with its bytes, in name order:
+/// Every file in `dir` but the lock file, with its bytes, in name order
+/// (a folder or a symbolic link as its kind and, for a link, its target):
 /// what "left byte for byte unchanged" compares.
 pub fn snapshot(dir: &Path) -> Vec<(String, Vec<u8>)> {
     let mut files: Vec<_> = fs::read_dir(dir)
@@ -48,7 +49,14 @@ pub fn snapshot(dir: &Path) -> Vec<(String, Vec<u8>)> {
         .map(|e| {
             (
                 e.file_name().to_string_lossy().into_owned(),
-                fs::read(e.path()).unwrap(),
+                match e.file_type().unwrap() {
+                    t if t.is_dir() => b"<folder>".to_vec(),
+                    t if t.is_symlink() => {
+                        let target = fs::read_link(e.path()).unwrap();
+                        format!("<link to {}>", target.display()).into_bytes()
+                    }
+                    _ => fs::read(e.path()).unwrap(),
+                },
             )
         })
         .collect();
