@@ -40,3 +40,33 @@ pub(crate) mod fixed {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    #[derive(serde::Serialize, serde::Deserialize, Debug, PartialEq)]
+    struct Fields {
+        #[serde(with = "super")]
+        any: Vec<u8>,
+        #[serde(with = "super::fixed")]
+        twelve: [u8; 12],
+    }
+
+    proptest! {
+        /// Byte fields write as base64 and read back equal; a fixed-size
+        /// field of any other length is refused, naming both lengths.
+        #[test]
+        fn byte_fields_round_trip(any in proptest::collection::vec(any::<u8>(), 0..100), twelve in any::<[u8; 12]>(), other in 0usize..40) {
+            let fields = Fields { any, twelve };
+            let json = serde_json::to_string(&fields).unwrap();
+            prop_assert_eq!(serde_json::from_str::<Fields>(&json).unwrap(), fields);
+            if other != 12 {
+                let wrong = format!(r#"{{"any": "", "twelve": "{}"}}"#, super::encode(&vec![0u8; other]));
+                let err = serde_json::from_str::<Fields>(&wrong).unwrap_err().to_string();
+                let expected = format!("expected 12 bytes of base64, found {other}");
+                prop_assert!(err.contains(&expected), "{}", err);
+            }
+        }
+    }
+}

@@ -1,0 +1,200 @@
+//! Property tests (proptest) of the encode/decode pairs, through the public
+//! API: whatever is encoded decodes to the same value, and (for the
+//! authenticated formats) any changed byte is refused. The crate-private
+//! pairs (base64 fields, audit lines) have theirs in `src/b64.rs` and
+//! `src/audit.rs`.
+
+use std::sync::OnceLock;
+
+use proptest::prelude::*;
+use secure_kms::agreement::{Group, Party};
+use secure_kms::dhkeys::{public_from_spki_pem, public_to_spki_pem};
+use secure_kms::envelope::{decrypt, encrypt, read_header};
+use secure_kms::protocol::{Kind, Message, PROTOCOL};
+use secure_kms::revocation::{RevocationList, RevocationReason, revoke_key};
+use secure_kms::store::{KeyStore, UserRecord};
+use secure_kms::symmetric::{SymmetricKey, generate_symmetric_key};
+use secure_kms::user::UserId;
+use secure_kms::wrap::{NONCE_LEN, open, seal};
+
+fn user_id() -> impl Strategy<Value = String> {
+    "[A-Za-z0-9._@-]{1,64}"
+}
+
+fn key() -> &'static SymmetricKey {
+    static KEY: OnceLock<SymmetricKey> = OnceLock::new();
+    KEY.get_or_init(|| generate_symmetric_key().unwrap())
+}
+
+/// One real user record (RSA-2048 and a wrapped AES key, at the fewest
+/// PBKDF2 iterations), made once: records are copied under other names.
+fn record() -> &'static UserRecord {
+    static RECORD: OnceLock<UserRecord> = OnceLock::new();
+    RECORD.get_or_init(|| {
+        let mut keys = KeyStore::default();
+        let alice = UserId::new("alice").unwrap();
+        let pk = secure_kms::kdf::PasswordKey::derive(
+            &secure_kms::kdf::Password::new("pw".to_owned()).unwrap(),
+            &secure_kms::kdf::KdfParams::generate(secure_kms::kdf::MIN_ITERATIONS).unwrap(),
+        );
+        let (private_key, public_key) = secure_kms::pki::generate_asymmetric_keys().unwrap();
+        secure_kms::symmetric::store_symmetric_key(&mut keys, &alice, key(), 60, &pk).unwrap();
+        secure_kms::pki::store_asymmetric_keys(
+            &mut keys,
+            &alice,
+            &private_key,
+            &public_key,
+            60,
+            &pk,
+        )
+        .unwrap();
+        keys.get(&alice).unwrap().clone()
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    /// User IDs: every string of the allowed characters is taken as is;
+    /// any other character is refused.
+    #[test]
+    fn user_ids(id in user_id(), bad in "[^A-Za-z0-9._@-]", at in 0usize..64) {
+        let parsed = UserId::new(&id).unwrap();
+        prop_assert_eq!(parsed.as_str(), id.as_str());
+        let mut broken = id.clone();
+        broken.insert_str(at.min(broken.len()), &bad);
+        // Surrounding blanks are trimmed, so a blank at either end is not an error.
+        if broken.trim() == id {
+            return Ok(());
+        }
+        prop_assert!(UserId::new(&broken).is_err(), "{:?}", broken);
+    }
+
+    /// AES-256-GCM through `wrap`: seal then open gives the plaintext back;
+    /// a flipped bit anywhere in the sealed bytes or the associated data is
+    /// refused.
+    #[test]
+    fn seal_and_open(
+        key in any::<[u8; 32]>(),
+        nonce in any::<[u8; NONCE_LEN]>(),
+        aad in proptest::collection::vec(any::<u8>(), 0..64),
+        plain in proptest::collection::vec(any::<u8>(), 0..512),
+        flip in any::<prop::sample::Index>(),
+        bit in 0u8..8,
+    ) {
+        let sealed = seal(&key, &nonce, &aad, &plain);
+        prop_assert_eq!(&open(&key, &nonce, &aad, &sealed).unwrap()[..], &plain[..]);
+        let mut bad = sealed.clone();
+        let i = flip.index(bad.len());
+        bad[i] ^= 1 << bit;
+        prop_assert!(open(&key, &nonce, &aad, &bad).is_err());
+        let mut bad_aad = aad.clone();
+        bad_aad.push(0);
+        prop_assert!(open(&key, &nonce, &bad_aad, &sealed).is_err());
+    }
+
+    /// Encrypted files: any content (empty, under, at and over the 64 KiB
+    /// chunk) decrypts to itself; the header writes back byte for byte;
+    /// any changed byte of the file is refused.
+    #[test]
+    fn encrypted_files(
+        len in prop_oneof![0usize..300, 65_530usize..65_545, 131_060usize..131_080],
+        fill in any::<u8>(),
+        user in user_id(),
+        version in 1u32..1000,
+        flip in any::<prop::sample::Index>(),
+    ) {
+        let plain: Vec<u8> = (0..len).map(|i| fill ^ (i as u8)).collect();
+        let user = UserId::new(&user).unwrap();
+        let mut file = Vec::new();
+        let header = encrypt(&mut &plain[..], &mut file, &user, version, key()).unwrap();
+        let mut input = &file[..];
+        let read = read_header(&mut input).unwrap();
+        prop_assert_eq!(read.to_bytes(), header.to_bytes());
+        prop_assert_eq!(read.key_version, version);
+        let mut back = Vec::new();
+        decrypt(&read, &mut input, &mut back, key()).unwrap();
+        prop_assert_eq!(&back, &plain);
+        let mut bad = file.clone();
+        let i = flip.index(bad.len());
+        bad[i] ^= 0x01;
+        let mut input = &bad[..];
+        let refused = match read_header(&mut input) {
+            Err(_) => true,
+            Ok(h) => decrypt(&h, &mut input, &mut Vec::new(), key()).is_err(),
+        };
+        prop_assert!(refused, "a change at byte {} of {} was not noticed", i, bad.len());
+    }
+
+    /// Exchange messages: any message writes to JSON and reads back equal.
+    #[test]
+    fn exchange_messages(
+        answer in any::<bool>(),
+        x25519 in any::<bool>(),
+        sender in user_id(),
+        recipient in user_id(),
+        versions in any::<(u32, u32)>(),
+        public in proptest::collection::vec(any::<u8>(), 0..300),
+        nonce in "[0-9a-f]{32}",
+        offer_nonce in proptest::option::of("[0-9a-f]{32}"),
+        signature in proptest::collection::vec(any::<u8>(), 0..300),
+    ) {
+        let message = Message {
+            protocol: PROTOCOL.to_owned(),
+            kind: if answer { Kind::Answer } else { Kind::Offer },
+            group: if x25519 { Group::X25519 } else { Group::Ffdhe2048 },
+            sender: Party { user: sender, key_version: versions.0 },
+            recipient: Party { user: recipient, key_version: versions.1 },
+            public,
+            nonce,
+            offer_nonce,
+            signature,
+        };
+        prop_assert_eq!(Message::from_json(&message.to_json()).unwrap(), message);
+    }
+
+    /// Public keys as SubjectPublicKeyInfo PEM, in both groups: what is
+    /// written reads back as the same group and bytes.
+    #[test]
+    fn public_key_pems(x in any::<[u8; 32]>(), y in proptest::collection::vec(any::<u8>(), 256)) {
+        let pem = public_to_spki_pem(Group::X25519, &x).unwrap();
+        prop_assert_eq!(public_from_spki_pem(&pem).unwrap(), (Group::X25519, x.to_vec()));
+        let pem = public_to_spki_pem(Group::Ffdhe2048, &y).unwrap();
+        prop_assert_eq!(public_from_spki_pem(&pem).unwrap(), (Group::Ffdhe2048, y.clone()));
+    }
+
+    /// The two store files: any set of users, with revocations of any
+    /// reason, time and version, writes out and parses back equal.
+    #[test]
+    fn store_files(
+        users in proptest::collection::btree_set(user_id(), 0..6),
+        revocations in proptest::collection::vec((any::<prop::sample::Index>(), 0usize..6, any::<bool>(), 0.0f64..4e9), 0..6),
+    ) {
+        let mut keys = KeyStore::default();
+        let ids: Vec<UserId> = users.iter().map(|u| UserId::new(u).unwrap()).collect();
+        for id in &ids {
+            keys.insert(id, record().clone());
+        }
+        let reasons = [
+            RevocationReason::Unspecified,
+            RevocationReason::KeyCompromise,
+            RevocationReason::AffiliationChanged,
+            RevocationReason::Superseded,
+            RevocationReason::CessationOfOperation,
+            RevocationReason::PrivilegeWithdrawn,
+        ];
+        let mut revoked = RevocationList::default();
+        if !ids.is_empty() {
+            for (who, reason, one_version, at) in revocations {
+                let id = &ids[who.index(ids.len())];
+                let version = one_version.then_some(1);
+                revoke_key(&mut revoked, &keys, id, reasons[reason], version, at).unwrap();
+            }
+        }
+        let revoked_json = serde_json::to_string_pretty(&revoked).unwrap();
+        let (keys_back, revoked_back) =
+            secure_kms::store::parse(keys.to_json().as_bytes(), revoked_json.as_bytes()).unwrap();
+        prop_assert_eq!(keys_back, keys);
+        prop_assert_eq!(revoked_back, revoked);
+    }
+}
