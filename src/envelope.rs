@@ -53,7 +53,8 @@ pub const CHUNK_LEN: usize = 64 * 1024;
 pub const MAX_HEADER_LEN: usize = 4096;
 
 const FILE_NONCE_LEN: usize = 16;
-const DATA_KEY_LEN: usize = 32;
+/// The size of a file's data key, in bytes (AES-256).
+pub const DATA_KEY_LEN: usize = 32;
 const CHUNK_CT_LEN: usize = CHUNK_LEN + TAG_LEN;
 const PAYLOAD_INFO: &[u8] = b"secure-kms v1 file payload";
 
@@ -124,12 +125,14 @@ impl FileHeader {
     }
 
     /// Unwraps the data key with `key`, the symmetric key of this header's
-    /// user and version.
+    /// user and version. Public so that a test (or a curious student) can
+    /// check that the data key appears nowhere but wrapped; the command
+    /// line never shows it.
     ///
     /// # Errors
     /// [`Error::FileKey`] when the key is not the one, or any header field
     /// was edited.
-    fn open(&self, key: &SymmetricKey) -> Result<Zeroizing<[u8; DATA_KEY_LEN]>> {
+    pub fn open(&self, key: &SymmetricKey) -> Result<Zeroizing<[u8; DATA_KEY_LEN]>> {
         let plain = wrap::open(
             key.as_bytes(),
             &self.wrap_nonce,

@@ -457,6 +457,9 @@ fn main() -> ExitCode {
         })
         .unwrap_or_else(|| PathBuf::from("."));
     let store = Store::new(dir);
+    if let Some(warning) = store.loose_permissions() {
+        eprintln!("warning: {warning}");
+    }
     let result = match &cli.command {
         None if cli.json || cli.password_file.is_some() => {
             eprintln!(
