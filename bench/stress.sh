@@ -6,6 +6,7 @@
 # 1. PROCESSES processes at once, OPERATIONS changes in all: each process
 #    makes its own user, then rotates and revokes versions in turn. Checks
 #    that every change is in the store, the revocation list and the log.
+#    (PROCESSES 0 skips this part.)
 # 2. KILLS times: start `rotate`, SIGKILL it at a random moment of its
 #    run, then check that the store, the revocation list and the log hold
 #    the old state or the new one and agree (`audit --verify`
@@ -26,6 +27,7 @@ echo "a stress-test password" > "$work/pw"
 run() { "$kms" --store "$work/kms" --password-file "$work/pw" "$@"; }
 count() { python3 -c "import json,sys; d=json.load(sys.stdin); $1"; }
 
+if (( procs > 0 )); then
 echo "== $procs processes, $ops operations"
 per=$(( (ops + procs - 1) / procs ))
 start=$(date +%s.%N)
@@ -51,21 +53,27 @@ expected_revoked=$(( procs * (per / 3) ))
 echo "   $events log lines for $(( procs * per )) operations, $versions users, $revoked revocations (expected $expected_revoked), ${elapsed}s"
 [[ $events -eq $(( procs * per )) && $versions -eq $procs && $revoked -eq $expected_revoked ]] \
     || { echo "FAILED: a change is missing"; exit 1; }
+fi
 
 echo "== $kills kills of rotate at random moments"
 rm -rf "$work/kms"
 run keygen alice > /dev/null
-t0=$(date +%s%N)
-for _ in 1 2 3; do run rotate alice > /dev/null; done
-typical_ns=$(( ($(date +%s%N) - t0) / 3 ))
+# The fastest of five runs: the kills must land inside a run, not after it.
+typical_ns=0
+for _ in 1 2 3 4 5; do
+    t0=$(date +%s%N)
+    run rotate alice > /dev/null
+    t=$(( $(date +%s%N) - t0 ))
+    if (( typical_ns == 0 || t < typical_ns )); then typical_ns=$t; fi
+done
 old=0; new=0
 for k in $(seq 1 "$kills"); do
     before=$(run --json status alice | count 'print(len(d["versions"]))')
     # The binary itself, not a shell function: a kill must hit it.
     "$kms" --store "$work/kms" --password-file "$work/pw" rotate alice > /dev/null 2>&1 &
     pid=$!
-    # Somewhere from 20% to 120% of a typical run.
-    sleep "$(python3 -c "import random; print($typical_ns * (0.2 + random.random()) / 1e9)")"
+    # Anywhere from the start to just past the end of a fast run.
+    sleep "$(python3 -c "import random; print($typical_ns * 1.1 * random.random() / 1e9)")"
     kill -KILL "$pid" 2> /dev/null || true
     wait "$pid" 2> /dev/null || true
     run audit --verify > /dev/null || { echo "FAILED after kill $k: audit --verify"; exit 1; }

@@ -453,6 +453,18 @@ mod tests {
         UserId::new("alice").unwrap()
     }
 
+    /// Appends `events` to the log in `dir`, chained, as a store change
+    /// would (without the journal).
+    fn append(dir: &Path, events: &[Event]) {
+        let text = Appender::open(dir).unwrap().render(events);
+        let mut log = fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(dir.join(AUDIT_FILE))
+            .unwrap();
+        std::io::Write::write_all(&mut log, text.as_bytes()).unwrap();
+    }
+
     fn log_of(n: usize) -> (tempfile::TempDir, Vec<String>) {
         let dir = tempfile::tempdir().unwrap();
         for i in 0..n {
@@ -462,13 +474,7 @@ mod tests {
                 EventKind::Rotated
             };
             let e = Event::new(kind, &alice(), "test").for_version(i as u32 + 1, None, None);
-            let text = Appender::open(dir.path()).unwrap().render(&[e]);
-            let mut log = fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(dir.path().join(AUDIT_FILE))
-                .unwrap();
-            std::io::Write::write_all(&mut log, text.as_bytes()).unwrap();
+            append(dir.path(), &[e]);
         }
         let text = fs::read_to_string(dir.path().join(AUDIT_FILE)).unwrap();
         let lines = text.lines().map(str::to_owned).collect();
@@ -517,13 +523,7 @@ mod tests {
                 .collect();
             let (first, second) = events.split_at(split.min(events.len()));
             for part in [first, second] {
-                let text = Appender::open(dir.path()).unwrap().render(part);
-                let mut log = fs::OpenOptions::new()
-                    .create(true)
-                    .append(true)
-                    .open(dir.path().join(AUDIT_FILE))
-                    .unwrap();
-                std::io::Write::write_all(&mut log, text.as_bytes()).unwrap();
+                append(dir.path(), part);
             }
             let entries = verify(dir.path()).unwrap();
             let read: Vec<Event> = entries.iter().map(|e| e.event.clone()).collect();

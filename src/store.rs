@@ -665,8 +665,9 @@ impl Store {
     /// Blocks until no change is being made, and holds the store's lock
     /// shared until the returned file is dropped. A change that a crashed
     /// run committed but did not finish is finished first, under the
-    /// exclusive lock. A store with no lock file that this user cannot
-    /// create one in is read without a lock: nobody can be changing it.
+    /// exclusive lock. A folder with no store files yet is read without a
+    /// lock (and none is made); so is a store with no lock file that this
+    /// user cannot create one in: nobody can be changing it.
     fn read_lock(&self) -> Result<Option<File>> {
         if !self.dir.is_dir() {
             return Ok(None);
@@ -674,6 +675,14 @@ impl Store {
         let path = self.dir.join(LOCK_FILE);
         let file = match File::open(&path) {
             Ok(file) => file,
+            // No store yet: nothing to read, and no lock file made for it.
+            Err(e)
+                if e.kind() == ErrorKind::NotFound
+                    && !self.key_store_path().exists()
+                    && !self.revoked_keys_path().exists() =>
+            {
+                return Ok(None);
+            }
             Err(e) if e.kind() == ErrorKind::NotFound => match self.lock_file() {
                 Ok(file) => file,
                 Err(_) => return Ok(None),

@@ -208,10 +208,18 @@ fn session_without_root(dir: &Path, stdin: &str) -> std::process::Output {
     use std::io::Write;
     use std::os::unix::fs::MetadataExt;
     let root = fs::metadata(dir).unwrap().uid() == 0;
+    // A copy nobody can run: the build folder may sit under a home folder
+    // that nobody cannot enter.
+    let bin_dir = tempfile::tempdir().unwrap();
     let mut command = if root {
+        use std::os::unix::fs::PermissionsExt;
+        fs::set_permissions(bin_dir.path(), fs::Permissions::from_mode(0o755)).unwrap();
+        let copy = bin_dir.path().join("secure-kms");
+        fs::copy(env!("CARGO_BIN_EXE_secure-kms"), &copy).unwrap();
+        fs::set_permissions(&copy, fs::Permissions::from_mode(0o755)).unwrap();
         let mut c = std::process::Command::new("setpriv");
         c.args(["--reuid=65534", "--regid=65534", "--clear-groups"])
-            .arg(env!("CARGO_BIN_EXE_secure-kms"));
+            .arg(copy);
         c
     } else {
         std::process::Command::new(env!("CARGO_BIN_EXE_secure-kms"))
