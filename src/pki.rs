@@ -360,8 +360,80 @@ pub fn verify_signature(public_key: &PublicKey, message: &[u8], signature: &[u8]
 /// Serde check: a `public` field must be an RSA SubjectPublicKeyInfo PEM.
 pub(crate) fn valid_public_pem<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
     let pem = String::deserialize(d)?;
-    public_key_from_pem(&pem).map_err(D::Error::custom)?;
+    check_public_pem(&pem).map_err(D::Error::custom)?;
     Ok(pem)
+}
+
+/// Checks that `pem` is an RSA SubjectPublicKeyInfo PEM, as
+/// [`public_key_from_pem`] would take it, by its structure alone: the PEM
+/// label and base64, the DER, the rsaEncryption algorithm with NULL
+/// parameters, and an RSAPublicKey whose modulus and exponent are odd and
+/// of sane sizes. It does not build the key, whose Montgomery
+/// precomputation made loading a 10,000-user store take most of a second;
+/// the key is built when it is used.
+///
+/// ```
+/// let (_, public) = secure_kms::pki::generate_asymmetric_keys()?;
+/// let pem = secure_kms::pki::public_key_pem(&public)?;
+/// secure_kms::pki::check_public_pem(&pem)?;
+/// assert!(secure_kms::pki::check_public_pem(&pem.replace("MII", "MIJ")).is_err());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+///
+/// # Errors
+/// [`Error::MalformedKey`] saying what is wrong.
+pub fn check_public_pem(pem: &str) -> Result<()> {
+    public_der(pem).map(drop)
+}
+
+/// The fingerprint of a public key PEM, as [`public_key_fingerprint`]
+/// gives it for the key (the SHA-256 of its DER), checked as
+/// [`check_public_pem`] checks it but without building the key.
+///
+/// ```
+/// use secure_kms::pki::*;
+///
+/// let (_, public) = generate_asymmetric_keys()?;
+/// let pem = public_key_pem(&public)?;
+/// assert_eq!(public_pem_fingerprint(&pem)?, public_key_fingerprint(&public)?);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+///
+/// # Errors
+/// As [`check_public_pem`].
+pub fn public_pem_fingerprint(pem: &str) -> Result<String> {
+    public_der(pem).map(|der| sha256_hex(&der))
+}
+
+/// The DER of an RSA SubjectPublicKeyInfo PEM, checked by its structure.
+fn public_der(pem: &str) -> Result<Vec<u8>> {
+    use pkcs8::der::Decode;
+    let bad = |why: String| Error::MalformedKey(format!("not an RSA public key PEM: {why}"));
+    let (label, der) =
+        pkcs8::der::pem::decode_vec(pem.as_bytes()).map_err(|e| bad(e.to_string()))?;
+    if label != "PUBLIC KEY" {
+        return Err(bad(format!("its label is {label:?}, not \"PUBLIC KEY\"")));
+    }
+    let spki = pkcs8::SubjectPublicKeyInfoRef::from_der(&der).map_err(|e| bad(e.to_string()))?;
+    if spki.algorithm.oid != rsa::pkcs1::ALGORITHM_OID
+        || spki.algorithm.parameters_any().ok() != Some(pkcs8::der::asn1::Null.into())
+    {
+        return Err(bad("its algorithm is not rsaEncryption".to_owned()));
+    }
+    let bits = spki
+        .subject_public_key
+        .as_bytes()
+        .ok_or_else(|| bad("its key has unused bits".to_owned()))?;
+    let key = rsa::pkcs1::RsaPublicKeyRef::from_der(bits).map_err(|e| bad(e.to_string()))?;
+    let (n, e) = (key.modulus.as_bytes(), key.public_exponent.as_bytes());
+    let odd = |x: &[u8]| x.last().is_some_and(|b| b & 1 == 1);
+    let n_bits = n.len() * 8 - n.first().map_or(8, |b| b.leading_zeros() as usize);
+    if !(1024..=16384).contains(&n_bits) || !odd(n) || !odd(e) || e.len() > 8 || e == [1] {
+        return Err(bad(format!(
+            "its modulus ({n_bits} bits) or exponent is not one of an RSA key"
+        )));
+    }
+    Ok(der)
 }
 
 /// As [`valid_public_pem`], for an optional field (format 1 of the store).

@@ -227,9 +227,8 @@ impl<'de> Deserialize<'de> for UserRecord {
             // The key ID must be the public key's: revocations find keys
             // by it, so an edited ID could hide a revoked pair.
             for a in &asymmetric {
-                let actual = crate::pki::public_key_from_pem(&a.public)
-                    .and_then(|k| crate::pki::public_key_fingerprint(&k))
-                    .map_err(D::Error::custom)?;
+                let actual =
+                    crate::pki::public_pem_fingerprint(&a.public).map_err(D::Error::custom)?;
                 if actual != a.fingerprint {
                     return Err(D::Error::custom(format!(
                         "asymmetric key version {} has fingerprint {}, but its public key's SHA-256 is {actual}",

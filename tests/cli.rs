@@ -561,3 +561,26 @@ fn a_broken_audit_log_stops_every_change_until_it_is_moved_aside() {
     class.ok(&["rotate", "alice"]);
     assert_eq!(class.json(&["audit", "--verify"])["events"], 1);
 }
+
+/// User IDs as arguments with a newline, an ANSI escape, a bell or 100,000
+/// characters: refused with the rule, shown escaped (so nothing reaches
+/// the terminal as a control sequence), and no store is made.
+#[test]
+fn hostile_user_id_arguments_are_refused_escaped_and_change_nothing() {
+    let class = Class::new();
+    let long = "x".repeat(100_000);
+    for id in ["ali\nce", "a\u{1b}[31mb", "a\u{7}b", long.as_str()] {
+        for command in ["keygen", "status", "rotate", "revoke"] {
+            let out = class.run(&[command, id]);
+            assert_eq!(code(&out), Some(1), "{command} {id:.20?}");
+            let err = stderr(&out);
+            assert!(err.contains("invalid user ID"), "{command}: {err:.200}");
+            // One line, no escape or bell: the newline and the rest are
+            // shown escaped.
+            assert_eq!(err.trim_end().lines().count(), 1, "{command}: {err:.200?}");
+            assert!(!err.contains(['\u{1b}', '\u{7}']), "{command}: {err:.200?}");
+            assert!(err.len() < 2000, "{command}: the error echoes the whole ID");
+        }
+    }
+    assert!(!class.store().exists());
+}
