@@ -146,8 +146,8 @@ impl EphemeralKey {
     /// The size of the private value, in bits, for explanations.
     pub fn private_bits(&self) -> usize {
         match self.inner {
-            // The exponent is below q = (p - 1) / 2: one bit fewer than p.
-            Inner::Ffdhe(ref key) => key.params().bits() as usize - 1,
+            // Short exponents, as RFC 7919 section 5.2 sizes them.
+            Inner::Ffdhe(ref key) => key.params().exponent_bits() as usize,
             // A clamped scalar: bit 254 set, the three low bits clear.
             Inner::X25519(_) => 255,
         }

@@ -239,11 +239,44 @@ impl DhParameters {
             .retrieve()
     }
 
+    /// The size of the private exponents made in this group: RFC 7919
+    /// section 5.2's table (225 bits for a 2048-bit p, up to 400 for 8192),
+    /// twice the group's security strength and more, as NIST SP 800-56A
+    /// rev. 3 section 5.6.1.1.4 allows for safe-prime groups. OpenSSL uses
+    /// the same sizes for the named groups.
+    pub fn exponent_bits(&self) -> u32 {
+        match self.bits() {
+            0..=2048 => 225,
+            2049..=3072 => 275,
+            3073..=4096 => 325,
+            4097..=6144 => 375,
+            _ => 400,
+        }
+    }
+
+    /// `base ^ x mod p` for a private exponent x: in constant time over
+    /// [`DhParameters::exponent_bits`] bits for a short exponent (all those
+    /// we make), over all of q's bits for a longer one (an imported key).
+    fn pow_secret(&self, base: &BoxedUint, x: &BoxedUint) -> BoxedUint {
+        let short = self.exponent_bits();
+        if x.bit_width() <= short {
+            BoxedMontyForm::new(base.clone(), &self.monty)
+                .pow_bounded_exp(x, short)
+                .retrieve()
+        } else {
+            self.pow(base, x)
+        }
+    }
+
     /// Checks a peer's public value (NIST SP 800-56A rev. 3 section
     /// 5.6.2.3.1, full validation): 2 <= y <= p - 2, which rules out 0, 1,
     /// p - 1 and anything not reduced mod p, and y^q = 1 mod p, which rules
     /// out the elements outside the prime-order subgroup that would leak bits
-    /// of our private exponent.
+    /// of our private exponent. Since p = 2q + 1, y^q = 1 exactly when y is
+    /// a square mod p (Euler's criterion), so the check computes the
+    /// Legendre symbol (y | p) with a binary Jacobi algorithm instead of a
+    /// 2048-bit exponentiation: the same answer, about a hundred times
+    /// faster (a test checks the two agree).
     ///
     /// # Errors
     /// [`Error::InvalidPublicKey`], saying which check failed (the value is
@@ -255,11 +288,29 @@ impl DhParameters {
         if y.bit_width() > self.p.bit_width() || y < &two || y > &p_minus_2 {
             return Err(Error::InvalidPublicKey("not in the range 2 to p - 2"));
         }
-        let y = y.resize(precision);
-        if self.pow(&y, &self.q) != BoxedUint::one_with_precision(precision) {
+        if legendre(y, &self.p) != crypto_bigint::JacobiSymbol::One {
             return Err(Error::InvalidPublicKey("not in the prime-order subgroup"));
         }
         Ok(())
+    }
+}
+
+/// The Legendre symbol (y | p) of public values, in variable time, through
+/// crypto-bigint's Jacobi symbol on a fixed-size integer wide enough for p.
+fn legendre(y: &BoxedUint, p: &BoxedUint) -> crypto_bigint::JacobiSymbol {
+    fn fixed<const L: usize>(y: &BoxedUint, p: &BoxedUint) -> crypto_bigint::JacobiSymbol {
+        let widen = |x: &BoxedUint| {
+            let mut words = [0 as crypto_bigint::Word; L];
+            words[..x.as_words().len()].copy_from_slice(x.as_words());
+            crypto_bigint::Uint::<L>::from_words(words)
+        };
+        let p = Odd::new(widen(p)).expect("p is an odd prime");
+        widen(y).jacobi_symbol_vartime(&p)
+    }
+    match p.bits_precision() {
+        0..=2048 => fixed::<{ 2048 / crypto_bigint::Word::BITS as usize }>(y, p),
+        2049..=4096 => fixed::<{ 4096 / crypto_bigint::Word::BITS as usize }>(y, p),
+        _ => fixed::<{ MAX_BITS as usize / crypto_bigint::Word::BITS as usize }>(y, p),
     }
 }
 
@@ -375,14 +426,18 @@ impl DhPrivateKey {
     /// The matching public value y = g^x mod p.
     pub fn public_key(&self) -> DhPublicKey {
         DhPublicKey {
-            y: self.params.pow(&self.params.g, &self.x),
+            y: self.params.pow_secret(&self.params.g, &self.x),
             len: self.params.len,
         }
     }
 }
 
-/// Makes a private exponent x uniformly at random in [2, q - 1], as NIST
-/// SP 800-56A section 5.6.1.1.1 asks (it allows 1 too; 1 is pointless).
+/// Makes a private exponent x uniformly at random in [2, 2^N - 1], with N
+/// = [`DhParameters::exponent_bits`] (225 for ffdhe2048): NIST SP 800-56A
+/// rev. 3 section 5.6.1.1.4 for safe-prime groups, where N >= 2s keeps the
+/// best attack on x (Pollard's lambda, 2^(N/2)) above the group's own
+/// security s. It is what RFC 7919 section 5.2 and OpenSSL use, and makes
+/// each exponentiation about eight times cheaper than with x up to q.
 ///
 /// ```
 /// use secure_kms::exchange::{generate_dh_parameters, generate_dh_private_key};
@@ -397,13 +452,12 @@ impl DhPrivateKey {
 /// [`Error::Rng`] if the system's random source fails.
 pub fn generate_dh_private_key(params: &DhParameters) -> Result<DhPrivateKey> {
     let mut bytes = Zeroizing::new(vec![0u8; params.len]);
-    // q has one bit fewer than p: draw that many bits and reject the rare
-    // value out of range, which keeps x uniform.
-    let q_bits = params.q.bit_width();
-    let top_mask = 0xffu8 >> (params.len as u32 * 8 - q_bits);
+    // Draw N bits (the bytes below them stay zero) and reject 0 and 1.
+    let n = params.exponent_bits() as usize;
+    let first = params.len - n.div_ceil(8);
     loop {
-        getrandom::fill(bytes.as_mut())?;
-        bytes[0] &= top_mask;
+        getrandom::fill(&mut bytes[first..])?;
+        bytes[first] &= 0xffu8 >> (n.div_ceil(8) * 8 - n);
         let key = DhPrivateKey {
             x: params.decode(&bytes).expect("p's length"),
             params: params.clone(),
@@ -488,7 +542,7 @@ pub fn compute_shared_secret(
     let params = &private_key.params;
     params.validate_public_key(&peer_public_key.y)?;
     let y = (&peer_public_key.y).resize(params.p.bits_precision());
-    let mut z = params.pow(&y, &private_key.x);
+    let mut z = params.pow_secret(&y, &private_key.x);
     let degenerate = z == BoxedUint::one_with_precision(z.bits_precision());
     let out = SharedSecret::new(params.encode(&z));
     z.zeroize();
@@ -535,6 +589,59 @@ mod tests {
             params.validate_public_key(params.g()).unwrap();
         }
         assert!(counted.load(Ordering::Relaxed) > 0);
+    }
+
+    /// The Legendre symbol and Euler's criterion (y^q = 1) agree on
+    /// members of the subgroup, their negations (order 2q), and random
+    /// values, in ffdhe2048 and in a 512-bit group.
+    #[test]
+    fn the_legendre_check_is_the_subgroup_check() {
+        let small = DhParameters::trusted(search_safe_prime(512, |_| {}).unwrap(), 2);
+        for params in [generate_dh_parameters(), small] {
+            let one = BoxedUint::one_with_precision(params.p.bits_precision());
+            let (mut members, mut others) = (0, 0);
+            for i in 0..40 {
+                let y = match i % 3 {
+                    0 => generate_dh_private_key(&params).unwrap().public_key().y,
+                    1 => {
+                        let y = generate_dh_private_key(&params).unwrap().public_key().y;
+                        params.p.wrapping_sub(&y)
+                    }
+                    _ => {
+                        let mut bytes = vec![0u8; params.len];
+                        getrandom::fill(&mut bytes[1..]).unwrap();
+                        params.decode(&bytes).unwrap()
+                    }
+                };
+                let euler = params.pow(&y, &params.q) == one;
+                let by_legendre = legendre(&y, &params.p) == crypto_bigint::JacobiSymbol::One;
+                assert_eq!(euler, by_legendre, "case {i}");
+                if euler { members += 1 } else { others += 1 }
+            }
+            assert!(members >= 13 && others >= 13, "{members} {others}");
+        }
+    }
+
+    #[test]
+    fn private_exponents_are_short_as_rfc_7919_sizes_them() {
+        let params = generate_dh_parameters();
+        assert_eq!(params.exponent_bits(), 225);
+        let widths: Vec<u32> = (0..20)
+            .map(|_| generate_dh_private_key(&params).unwrap().x.bit_width())
+            .collect();
+        assert!(widths.iter().all(|&w| (2..=225).contains(&w)), "{widths:?}");
+        assert!(widths.iter().any(|&w| w >= 220), "{widths:?}");
+        // A long exponent (as an imported key may hold) still agrees.
+        let long = DhPrivateKey::from_secret_bytes(
+            &params,
+            &params.encode(&params.q.wrapping_sub(BoxedUint::one_with_precision(2048))),
+        )
+        .unwrap();
+        let short = generate_dh_private_key(&params).unwrap();
+        assert_eq!(
+            compute_shared_secret(&long, &short.public_key()).unwrap(),
+            compute_shared_secret(&short, &long.public_key()).unwrap()
+        );
     }
 
     #[test]

@@ -64,7 +64,7 @@ fn explain_shows_every_value_and_why() {
     for item in [
         "  p: ",
         "  g: 2",
-        "  private values: 2047 bits",
+        "  private values: 225 bits",
         "  alice's public value: ",
         "  bob's public value: ",
         "  signatures: alice (version 1) and bob (version 1): both verified",
