@@ -1,0 +1,73 @@
+//! Loading and saving the store at 10, 1,000 and 10,000 users
+//! (BENCHMARKS.md): `cargo bench --bench store`. The stores are made as
+//! `examples/make_store.rs` makes them: one real record, copied under
+//! other names.
+
+use std::time::Duration;
+
+use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
+use secure_kms::kdf::{KdfParams, MIN_ITERATIONS, Password, PasswordKey};
+use secure_kms::store::Store;
+use secure_kms::user::UserId;
+
+fn store_of(users: usize) -> (tempfile::TempDir, Store) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::new(dir.path());
+    let alice = UserId::new("alice").unwrap();
+    let key = PasswordKey::derive(
+        &Password::new("pw".to_owned()).unwrap(),
+        &KdfParams::generate(MIN_ITERATIONS).unwrap(),
+    );
+    secure_kms::commands::add_version(
+        &store,
+        &alice,
+        &key,
+        3600,
+        None,
+        secure_kms::audit::EventKind::Created,
+        "bench",
+    )
+    .unwrap();
+    let record = store.load().unwrap().0.get(&alice).cloned().unwrap();
+    store
+        .update(|keys, _, _| {
+            for i in 1..users {
+                keys.insert(&UserId::new(&format!("user{i:05}"))?, record.clone());
+            }
+            Ok(())
+        })
+        .unwrap();
+    (dir, store)
+}
+
+fn load_and_save(c: &mut Criterion) {
+    let mut group = c.benchmark_group("store");
+    group
+        .sample_size(10)
+        .measurement_time(Duration::from_secs(10));
+    for users in [10, 1_000, 10_000] {
+        let (_dir, store) = store_of(users);
+        group.bench_function(BenchmarkId::new("load", users), |b| {
+            b.iter(|| store.load().unwrap())
+        });
+        let alice = UserId::new("alice").unwrap();
+        let mut flip = 0u32;
+        // A save: one user's record changes, the whole file is written
+        // (through the journal, as every change is).
+        group.bench_function(BenchmarkId::new("save", users), |b| {
+            b.iter(|| {
+                flip += 1;
+                store
+                    .update(|keys, _, _| {
+                        keys.entry(&alice).symmetric[0].expiry = 4e9 + f64::from(flip % 2);
+                        Ok(())
+                    })
+                    .unwrap()
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, load_and_save);
+criterion_main!(benches);
