@@ -5,19 +5,21 @@
 //! `key_store.json`, each replaced whole by rename, and `audit.log`, which
 //! grows. No single rename covers all three, so a process killed between two
 //! of them would leave a key rotated but not logged, or logged but not
-//! revoked. Instead, every change is first written in full to
-//! `.secure-kms.journal` (by temporary file and rename, flushed): that
-//! rename is the commit point. Then the three files are written, and the
-//! journal is removed.
+//! revoked. Instead, every change first writes each new JSON file whole
+//! beside the one it replaces (flushed), then `.secure-kms.journal`, which
+//! names those files (with their SHA-256) and holds the log's lines; the
+//! journal's rename is the commit point. Then the prepared files are renamed
+//! into place, the lines appended, and the journal removed. Each byte of a
+//! file is written once.
 //!
 //! Whoever next takes the store's lock and finds a journal finishes the
 //! change it records before doing anything else ([`Journal::recover`]).
-//! Applying a journal is idempotent: each JSON file is replaced by the
-//! recorded text, and the log is cut back to its recorded length and the
-//! recorded lines appended, so applying it twice gives the same bytes as
-//! applying it once. A crash at any moment therefore leaves the old state
-//! (no journal yet) or the new one (a journal, finished on the next run),
-//! never a mixture.
+//! Applying a journal is idempotent: a prepared file already renamed is
+//! checked against its hash instead, and the log is cut back to its
+//! recorded length before the lines are appended, so applying it twice
+//! gives the same bytes as applying it once. A crash at any moment
+//! therefore leaves the old state (no journal yet) or the new one (a
+//! journal, finished on the next run), never a mixture.
 
 use std::fs::{self, OpenOptions};
 use std::io::{ErrorKind, Seek, SeekFrom, Write};
@@ -27,6 +29,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use crate::audit::AUDIT_FILE;
+use crate::fingerprint::sha256_hex;
 use crate::revocation::RevocationList;
 use crate::store::{KEY_STORE_FILE, KeyStore, REVOKED_KEYS_FILE, write_atomic};
 use crate::{Error, Result};
@@ -35,22 +38,37 @@ use crate::{Error, Result};
 pub const JOURNAL_FILE: &str = ".secure-kms.journal";
 
 /// The journal format this version writes and reads.
-const JOURNAL_FORMAT: u32 = 1;
+const JOURNAL_FORMAT: u32 = 2;
 
-/// One change, in full: the new text of each JSON file that changes, and
-/// the lines to add to the audit log at the length it had before.
+/// A file written in full beside the one it replaces, flushed, waiting to
+/// be renamed over it.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Replacement {
+    /// The prepared file's name, in the store folder.
+    prepared: String,
+    /// The file it replaces: `key_store.json` or `revoked_keys.json`.
+    target: String,
+    /// SHA-256 of the prepared file, hex: once it has been renamed, the
+    /// target must hold exactly this.
+    sha256: String,
+}
+
+/// One change: the new JSON files (prepared beside the old ones, whole)
+/// and the lines to add to the audit log at the length it had before.
 #[derive(Debug, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct Journal {
     format: u32,
-    /// The new `revoked_keys.json`, if it changes.
-    revoked_keys: Option<String>,
-    /// The new `key_store.json`, if it changes.
-    key_store: Option<String>,
+    /// The files to rename into place, revocation list first.
+    replace: Vec<Replacement>,
     /// The length of `audit.log` before the change.
     audit_length: u64,
     /// The lines the change adds to `audit.log`.
     audit_lines: String,
+    /// The new files' text, until [`Journal::commit`] writes them.
+    #[serde(skip)]
+    pending: Vec<(&'static str, String)>,
 }
 
 impl Journal {
@@ -61,61 +79,101 @@ impl Journal {
         audit_length: u64,
         audit_lines: String,
     ) -> Self {
+        let mut pending = Vec::new();
+        // The revocation list first: should anything stop between the two
+        // renames, a key is revoked early rather than left usable.
+        if let Some(text) = revoked_keys {
+            pending.push((REVOKED_KEYS_FILE, text));
+        }
+        if let Some(text) = key_store {
+            pending.push((KEY_STORE_FILE, text));
+        }
         Journal {
             format: JOURNAL_FORMAT,
-            revoked_keys,
-            key_store,
+            replace: Vec::new(),
             audit_length,
             audit_lines,
+            pending,
         }
     }
 
     /// Whether the change writes nothing at all.
     pub(crate) fn is_empty(&self) -> bool {
-        self.revoked_keys.is_none() && self.key_store.is_none() && self.audit_lines.is_empty()
+        self.pending.is_empty() && self.replace.is_empty() && self.audit_lines.is_empty()
     }
 
-    /// Commits the change: writes the journal, flushed, by rename. From
-    /// here on, the change happens even if this process dies.
+    /// Commits the change: writes each new file whole beside the one it
+    /// replaces (mode 0600, flushed), then the journal naming them (by
+    /// rename, flushed). From here on, the change happens even if this
+    /// process dies. Each file's bytes are written once: applying the
+    /// journal only renames them.
     ///
     /// # Errors
-    /// [`Error::Io`] if the journal cannot be written (then nothing changed).
-    pub(crate) fn commit(&self, dir: &Path) -> Result<()> {
+    /// [`Error::Io`] if a file cannot be written (then nothing changed; a
+    /// prepared file left behind is removed by the next change).
+    pub(crate) fn commit(&mut self, dir: &Path) -> Result<()> {
+        for (target, text) in std::mem::take(&mut self.pending) {
+            let prepared = write_prepared(dir, text.as_bytes())?;
+            self.replace.push(Replacement {
+                prepared,
+                target: target.to_owned(),
+                sha256: sha256_hex(text.as_bytes()),
+            });
+        }
         let text = serde_json::to_string(self).expect("a journal always serialises");
         write_atomic(&dir.join(JOURNAL_FILE), text.as_bytes())
     }
 
-    /// Writes the three files as the journal says, then removes it.
+    /// Renames the prepared files into place, appends the log's lines, then
+    /// removes the journal. A file already renamed (by a run that died
+    /// after it) is checked against its recorded hash instead.
     ///
     /// # Errors
-    /// [`Error::Io`] if a file cannot be written; [`Error::AuditBroken`] if
-    /// the log is shorter than it was when the change was committed.
+    /// [`Error::Io`] if a file cannot be renamed or written;
+    /// [`Error::BrokenJournal`] if a prepared file is gone and its target
+    /// does not hold it; [`Error::AuditBroken`] if the log is shorter than
+    /// it was when the change was committed.
     pub(crate) fn apply(&self, dir: &Path) -> Result<()> {
-        if let Some(text) = &self.revoked_keys {
-            write_atomic(&dir.join(REVOKED_KEYS_FILE), text.as_bytes())?;
-            crash_point("revoked_keys.json");
-        }
-        if let Some(text) = &self.key_store {
-            write_atomic(&dir.join(KEY_STORE_FILE), text.as_bytes())?;
-            crash_point("key_store.json");
+        let io = |action, path: &Path| {
+            let path = path.to_owned();
+            move |source| Error::Io {
+                action,
+                path,
+                source,
+            }
+        };
+        for r in &self.replace {
+            let (prepared, target) = (dir.join(&r.prepared), dir.join(&r.target));
+            match fs::rename(&prepared, &target) {
+                Ok(()) => {}
+                Err(e) if e.kind() == ErrorKind::NotFound => {
+                    let now = fs::read(&target).map_err(io("read", &target))?;
+                    if sha256_hex(&now) != r.sha256 {
+                        return Err(Error::BrokenJournal {
+                            path: dir.join(JOURNAL_FILE),
+                            problem: format!(
+                                "the prepared {} ({}) is gone, and {} is not it",
+                                r.target, r.prepared, r.target
+                            ),
+                        });
+                    }
+                }
+                Err(source) => return Err(io("replace", &target)(source)),
+            }
+            fs::File::open(dir)
+                .and_then(|d| d.sync_all())
+                .map_err(io("flush the folder of", &target))?;
+            crash_point(&r.target);
         }
         if !self.audit_lines.is_empty() {
             self.append_to_log(&dir.join(AUDIT_FILE))?;
             crash_point("audit.log");
         }
         let path = dir.join(JOURNAL_FILE);
-        fs::remove_file(&path).map_err(|source| Error::Io {
-            action: "remove",
-            path: path.clone(),
-            source,
-        })?;
+        fs::remove_file(&path).map_err(io("remove", &path))?;
         fs::File::open(dir)
             .and_then(|d| d.sync_all())
-            .map_err(|source| Error::Io {
-                action: "flush the folder of",
-                path,
-                source,
-            })
+            .map_err(io("flush the folder of", &path))
     }
 
     /// Cuts the log back to its length before the change (dropping any
@@ -158,8 +216,9 @@ impl Journal {
     /// caller holds the store's exclusive lock.
     ///
     /// # Errors
-    /// [`Error::BrokenJournal`] for a journal that does not parse, or that
-    /// holds a file that does not; otherwise as [`Journal::apply`].
+    /// [`Error::BrokenJournal`] for a journal that does not parse, names a
+    /// file it may not, or prepared a file that does not parse; otherwise
+    /// as [`Journal::apply`].
     pub(crate) fn recover(dir: &Path) -> Result<bool> {
         let path = dir.join(JOURNAL_FILE);
         let bytes = match fs::read(&path) {
@@ -184,19 +243,63 @@ impl Journal {
                 journal.format
             )));
         }
-        // What it holds must parse as what it replaces, so a forged journal
-        // cannot write a file that the next run would refuse.
-        if let Some(text) = &journal.revoked_keys {
-            serde_json::from_str::<RevocationList>(text)
-                .map_err(|e| broken(format!("its {REVOKED_KEYS_FILE}: {e}")))?;
-        }
-        if let Some(text) = &journal.key_store {
-            serde_json::from_str::<KeyStore>(text)
-                .map_err(|e| broken(format!("its {KEY_STORE_FILE}: {e}")))?;
+        // What it renames must be one of ours, and parse as what it
+        // replaces, so a forged journal can neither write outside the two
+        // files nor leave one the next run would refuse.
+        for r in &journal.replace {
+            let ours = r.prepared.starts_with(PREPARED_PREFIX)
+                && !r.prepared.contains('/')
+                && [KEY_STORE_FILE, REVOKED_KEYS_FILE].contains(&r.target.as_str());
+            if !ours {
+                return Err(broken(format!(
+                    "it names {:?} and {:?}",
+                    r.prepared, r.target
+                )));
+            }
+            let Ok(text) = fs::read(dir.join(&r.prepared)) else {
+                continue; // renamed already: apply checks the hash
+            };
+            let parsed = if r.target == KEY_STORE_FILE {
+                serde_json::from_slice::<KeyStore>(&text).map(drop)
+            } else {
+                serde_json::from_slice::<RevocationList>(&text).map(drop)
+            };
+            parsed.map_err(|e| broken(format!("its prepared {}: {e}", r.target)))?;
         }
         journal.apply(dir)?;
         Ok(true)
     }
+}
+
+/// How prepared files' names begin. They are the store's temporary files:
+/// one a killed run left before its journal was written is removed by the
+/// next change.
+pub(crate) const PREPARED_PREFIX: &str = ".secure-kms-store-";
+
+/// Writes `bytes` to a new file in `dir` (mode 0600, flushed) and keeps
+/// it, returning its name.
+fn write_prepared(dir: &Path, bytes: &[u8]) -> Result<String> {
+    let io = |action| {
+        move |source| Error::Io {
+            action,
+            path: dir.to_owned(),
+            source,
+        }
+    };
+    let mut tmp = tempfile::Builder::new()
+        .prefix(PREPARED_PREFIX)
+        .suffix(".tmp")
+        .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o600))
+        .tempfile_in(dir)
+        .map_err(io("create a file in"))?;
+    tmp.write_all(bytes).map_err(io("write a file in"))?;
+    tmp.as_file().sync_all().map_err(io("flush a file in"))?;
+    let (_, path) = tmp.keep().map_err(|e| io("keep a file in")(e.error))?;
+    Ok(path
+        .file_name()
+        .expect("a temporary file has a name")
+        .to_string_lossy()
+        .into_owned())
 }
 
 /// Whether a journal waits to be finished in `dir`.
@@ -239,15 +342,16 @@ mod tests {
         )
     }
 
-    /// A crash can stop `apply` after any write, the log's in the middle of
-    /// a line; recovery from each of those states gives the bytes one
-    /// uninterrupted apply gives.
+    /// A crash can stop `apply` after any rename, or with the log cut in
+    /// the middle of a line; recovery from each of those states gives the
+    /// bytes one uninterrupted apply gives.
     #[test]
     fn recovery_after_any_partial_apply_gives_the_same_files() {
         let whole = tempfile::tempdir().unwrap();
         fs::write(whole.path().join(AUDIT_FILE), "old.\n").unwrap();
-        journal().commit(whole.path()).unwrap();
-        journal().apply(whole.path()).unwrap();
+        let mut j = journal();
+        j.commit(whole.path()).unwrap();
+        j.apply(whole.path()).unwrap();
         let expected = files(whole.path());
         assert_eq!(expected[3], None, "the journal is removed");
         let partial_logs = [
@@ -256,22 +360,25 @@ mod tests {
             "old.\nline 2\n",
             "old.\nline 2\nline 3\n",
         ];
-        for (i, log) in partial_logs.iter().enumerate() {
-            let dir = tempfile::tempdir().unwrap();
-            fs::write(dir.path().join(AUDIT_FILE), log).unwrap();
-            if i >= 1 {
-                fs::write(dir.path().join(REVOKED_KEYS_FILE), "[]").unwrap();
+        for renamed in 0..=2 {
+            for (i, log) in partial_logs.iter().enumerate() {
+                let case = format!("{renamed} renamed, log {i}");
+                let dir = tempfile::tempdir().unwrap();
+                fs::write(dir.path().join(AUDIT_FILE), "old.\n").unwrap();
+                let mut j = journal();
+                j.commit(dir.path()).unwrap();
+                for r in &j.replace[..renamed] {
+                    fs::rename(dir.path().join(&r.prepared), dir.path().join(&r.target)).unwrap();
+                }
+                fs::write(dir.path().join(AUDIT_FILE), log).unwrap();
+                assert!(pending(dir.path()));
+                assert!(Journal::recover(dir.path()).unwrap(), "{case}");
+                assert_eq!(files(dir.path()), expected, "{case}");
+                // Nothing left to do, and no prepared file left over.
+                assert!(!Journal::recover(dir.path()).unwrap());
+                assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 3, "{case}");
             }
-            journal().commit(dir.path()).unwrap();
-            assert!(pending(dir.path()));
-            assert!(Journal::recover(dir.path()).unwrap(), "case {i}");
-            assert_eq!(files(dir.path()), expected, "case {i}");
-            // Nothing left to do.
-            assert!(!Journal::recover(dir.path()).unwrap());
         }
-        let mode = fs::metadata(whole.path().join(JOURNAL_FILE.replace(".journal", ".lock")))
-            .map(|m| m.permissions().mode());
-        assert!(mode.is_err(), "no lock file is made here");
         for name in [REVOKED_KEYS_FILE, KEY_STORE_FILE] {
             let mode = fs::metadata(whole.path().join(name))
                 .unwrap()
@@ -292,26 +399,52 @@ mod tests {
         assert!(pending(dir.path()), "the journal is kept as evidence");
     }
 
+    /// A journal that does not parse, prepared a file that does not, names
+    /// a file it may not, or whose prepared file is gone while the target
+    /// is something else, is refused and nothing is renamed.
     #[test]
-    fn a_journal_holding_a_file_that_does_not_parse_is_refused() {
-        let dir = tempfile::tempdir().unwrap();
-        for bad in [
-            "not json".to_owned(),
-            serde_json::to_string(&Journal::new(Some("{}".to_owned()), None, 0, String::new()))
-                .unwrap(),
-            serde_json::to_string(&Journal::new(
-                None,
-                Some("{\"alice\": 7}".to_owned()),
+    fn a_journal_that_cannot_be_trusted_is_refused() {
+        let commit = |revoked: Option<&str>, keys: Option<&str>| {
+            let dir = tempfile::tempdir().unwrap();
+            let mut j = Journal::new(
+                revoked.map(str::to_owned),
+                keys.map(str::to_owned),
                 0,
                 String::new(),
-            ))
-            .unwrap(),
+            );
+            j.commit(dir.path()).unwrap();
+            (dir, j)
+        };
+        let (not_json, _) = commit(None, None);
+        fs::write(not_json.path().join(JOURNAL_FILE), "not json").unwrap();
+        let (bad_list, _) = commit(Some("{}"), None);
+        let (bad_store, _) = commit(None, Some("{\"alice\": 7}"));
+        let (forged, mut j) = commit(Some("[]"), None);
+        j.replace[0].target = "../escape.json".to_owned();
+        fs::write(
+            forged.path().join(JOURNAL_FILE),
+            serde_json::to_string(&j).unwrap(),
+        )
+        .unwrap();
+        let (gone, j) = commit(Some("[]"), None);
+        fs::remove_file(gone.path().join(&j.replace[0].prepared)).unwrap();
+        fs::write(gone.path().join(REVOKED_KEYS_FILE), "[ ]").unwrap();
+        for (name, dir) in [
+            ("not JSON", &not_json),
+            ("a bad list", &bad_list),
+            ("a bad store", &bad_store),
+            ("a forged target", &forged),
+            ("a prepared file gone", &gone),
         ] {
-            fs::write(dir.path().join(JOURNAL_FILE), &bad).unwrap();
             let err = Journal::recover(dir.path()).unwrap_err();
-            assert!(matches!(err, Error::BrokenJournal { .. }), "{bad}: {err}");
-            assert!(!dir.path().join(KEY_STORE_FILE).exists());
-            assert!(!dir.path().join(REVOKED_KEYS_FILE).exists());
+            assert!(matches!(err, Error::BrokenJournal { .. }), "{name}: {err}");
+            assert!(!dir.path().join(KEY_STORE_FILE).exists(), "{name}");
+            assert!(pending(dir.path()), "{name}: the journal is kept");
         }
+        assert_eq!(
+            fs::read(gone.path().join(REVOKED_KEYS_FILE)).unwrap(),
+            b"[ ]"
+        );
+        assert!(!forged.path().parent().unwrap().join("escape.json").exists());
     }
 }

@@ -46,7 +46,7 @@ pub const REVOKED_KEYS_FILE: &str = "revoked_keys.json";
 
 /// How the temporary files of the store's writes begin, so that those a
 /// killed run left behind can be told apart and removed.
-const STORE_TEMP_PREFIX: &str = ".secure-kms-store-";
+const STORE_TEMP_PREFIX: &str = crate::journal::PREPARED_PREFIX;
 
 /// The lock file that serialises changes to the two files above.
 pub const LOCK_FILE: &str = ".secure-kms.lock";
@@ -542,7 +542,7 @@ impl Store {
         let log = crate::audit::Appender::open(&self.dir)?;
         let mut events = Vec::new();
         let out = change(&mut keys, &mut revoked, &mut events)?;
-        let journal = Journal::new(
+        let mut journal = Journal::new(
             (revoked != old_revoked).then(|| to_json(&revoked)),
             (keys != old_keys).then(|| to_json(&keys)),
             log.length(),
