@@ -31,7 +31,7 @@ use serde::{Deserialize, Serialize};
 use crate::audit::AUDIT_FILE;
 use crate::fingerprint::sha256_hex;
 use crate::revocation::RevocationList;
-use crate::store::{KEY_STORE_FILE, KeyStore, REVOKED_KEYS_FILE, write_atomic};
+use crate::store::{KEY_STORE_FILE, KeyStore, REVOKED_KEYS_FILE, write_atomic, write_beside};
 use crate::{Error, Result};
 
 /// The journal's file name, in the store folder.
@@ -113,9 +113,13 @@ impl Journal {
     /// prepared file left behind is removed by the next change).
     pub(crate) fn commit(&mut self, dir: &Path) -> Result<()> {
         for (target, text) in std::mem::take(&mut self.pending) {
-            let prepared = write_prepared(dir, text.as_bytes())?;
+            let prepared = write_beside(&dir.join(target), text.as_bytes())?;
             self.replace.push(Replacement {
-                prepared,
+                prepared: prepared
+                    .file_name()
+                    .expect("a temporary file has a name")
+                    .to_string_lossy()
+                    .into_owned(),
                 target: target.to_owned(),
                 sha256: sha256_hex(text.as_bytes()),
             });
@@ -275,32 +279,6 @@ impl Journal {
 /// one a killed run left before its journal was written is removed by the
 /// next change.
 pub(crate) const PREPARED_PREFIX: &str = ".secure-kms-store-";
-
-/// Writes `bytes` to a new file in `dir` (mode 0600, flushed) and keeps
-/// it, returning its name.
-fn write_prepared(dir: &Path, bytes: &[u8]) -> Result<String> {
-    let io = |action| {
-        move |source| Error::Io {
-            action,
-            path: dir.to_owned(),
-            source,
-        }
-    };
-    let mut tmp = tempfile::Builder::new()
-        .prefix(PREPARED_PREFIX)
-        .suffix(".tmp")
-        .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o600))
-        .tempfile_in(dir)
-        .map_err(io("create a file in"))?;
-    tmp.write_all(bytes).map_err(io("write a file in"))?;
-    tmp.as_file().sync_all().map_err(io("flush a file in"))?;
-    let (_, path) = tmp.keep().map_err(|e| io("keep a file in")(e.error))?;
-    Ok(path
-        .file_name()
-        .expect("a temporary file has a name")
-        .to_string_lossy()
-        .into_owned())
-}
 
 /// Whether a journal waits to be finished in `dir`.
 pub(crate) fn pending(dir: &Path) -> bool {

@@ -822,6 +822,26 @@ pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
             source,
         }
     };
+    let tmp = write_beside(path, bytes)?;
+    fs::rename(&tmp, path).map_err(io("replace"))?;
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(io("flush the folder of"))?;
+    Ok(())
+}
+
+/// Writes `bytes` to a new file in `path`'s folder (mode 0600, named
+/// [`STORE_TEMP_PREFIX`]...`.tmp`, flushed to disk) and keeps it: the first
+/// half of [`write_atomic`], and how a change prepares its files.
+pub(crate) fn write_beside(path: &Path, bytes: &[u8]) -> Result<PathBuf> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let io = |action| {
+        move |source| Error::Io {
+            action,
+            path: path.to_owned(),
+            source,
+        }
+    };
     let mut tmp = tempfile::Builder::new()
         .prefix(STORE_TEMP_PREFIX)
         .suffix(".tmp")
@@ -830,11 +850,10 @@ pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
         .map_err(io("create a temporary file beside"))?;
     tmp.write_all(bytes).map_err(io("write"))?;
     tmp.as_file().sync_all().map_err(io("flush"))?;
-    tmp.persist(path).map_err(|e| io("replace")(e.error))?;
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(io("flush the folder of"))?;
-    Ok(())
+    let (_, kept) = tmp
+        .keep()
+        .map_err(|e| io("keep a temporary file beside")(e.error))?;
+    Ok(kept)
 }
 
 #[cfg(test)]
