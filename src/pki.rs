@@ -368,7 +368,8 @@ pub(crate) fn valid_public_pem<'de, D: Deserializer<'de>>(d: D) -> Result<String
 /// [`public_key_from_pem`] would take it, by its structure alone: the PEM
 /// label and base64, the DER, the rsaEncryption algorithm with NULL
 /// parameters, and an RSAPublicKey whose modulus and exponent are odd and
-/// of sane sizes. It does not build the key, whose Montgomery
+/// within the bounds the `rsa` crate takes (a modulus of 1,024 to 8,192
+/// bits, an exponent of 3 to 2^33 - 1). It does not build the key, whose Montgomery
 /// precomputation made loading a 10,000-user store take most of a second;
 /// the key is built when it is used.
 ///
@@ -428,7 +429,16 @@ fn public_der(pem: &str) -> Result<Vec<u8>> {
     let (n, e) = (key.modulus.as_bytes(), key.public_exponent.as_bytes());
     let odd = |x: &[u8]| x.last().is_some_and(|b| b & 1 == 1);
     let n_bits = n.len() * 8 - n.first().map_or(8, |b| b.leading_zeros() as usize);
-    if !(1024..=16384).contains(&n_bits) || !odd(n) || !odd(e) || e.len() > 8 || e == [1] {
+    let e_value = (e.len() <= 8).then(|| e.iter().fold(0u64, |acc, &b| (acc << 8) | u64::from(b)));
+    // The bounds the `rsa` crate checks when it builds the key, so that a
+    // key taken here is one it will use.
+    let sizes = PublicKey::MIN_SIZE..=PublicKey::MAX_SIZE;
+    let exponents = PublicKey::MIN_PUB_EXPONENT..=PublicKey::MAX_PUB_EXPONENT;
+    if !sizes.contains(&n_bits)
+        || !odd(n)
+        || !odd(e)
+        || !e_value.is_some_and(|v| exponents.contains(&v))
+    {
         return Err(bad(format!(
             "its modulus ({n_bits} bits) or exponent is not one of an RSA key"
         )));
@@ -450,6 +460,67 @@ mod tests {
     use super::*;
     use crate::kdf::{KdfParams, MIN_ITERATIONS, Password};
     use std::sync::OnceLock;
+
+    /// A public key PEM with modulus `n` and exponent `e` (big-endian),
+    /// built by hand, so that keys the `rsa` crate would not make can be.
+    fn pem_of(n: &[u8], e: &[u8]) -> String {
+        use pkcs8::der::asn1::{BitStringRef, Null, UintRef};
+        use pkcs8::der::{Encode, EncodePem};
+        let rsa_key = rsa::pkcs1::RsaPublicKey {
+            modulus: UintRef::new(n).unwrap(),
+            public_exponent: UintRef::new(e).unwrap(),
+        }
+        .to_der()
+        .unwrap();
+        let spki = pkcs8::SubjectPublicKeyInfo {
+            algorithm: pkcs8::spki::AlgorithmIdentifier {
+                oid: rsa::pkcs1::ALGORITHM_OID,
+                parameters: Some(pkcs8::der::Any::from(Null)),
+            },
+            subject_public_key: BitStringRef::from_bytes(&rsa_key).unwrap(),
+        };
+        spki.to_pem(LineEnding::LF).unwrap()
+    }
+
+    /// The structural check takes exactly the keys the `rsa` crate builds:
+    /// moduli of 1,024 to 8,192 bits and exponents of 3 to 2^33 - 1, odd.
+    #[test]
+    fn the_structural_check_takes_what_the_rsa_crate_takes() {
+        let odd_n = |bits: usize| {
+            let mut n = vec![0xffu8; bits / 8];
+            n[0] = 0xc0;
+            n
+        };
+        let cases: [(&str, Vec<u8>, Vec<u8>, bool); 7] = [
+            (
+                "a 2048-bit key, e = 65537",
+                odd_n(2048),
+                vec![1, 0, 1],
+                true,
+            ),
+            ("a 1024-bit key", odd_n(1024), vec![3], true),
+            ("an 8192-bit key", odd_n(8192), vec![1, 0, 1], true),
+            ("a 1016-bit key", odd_n(1016), vec![1, 0, 1], false),
+            ("an 8200-bit key", odd_n(8200), vec![1, 0, 1], false),
+            ("e = 2^33 + 1", odd_n(2048), vec![2, 0, 0, 0, 1], false),
+            ("e = 1", odd_n(2048), vec![1], false),
+        ];
+        for (name, n, e, taken) in cases {
+            let pem = pem_of(&n, &e);
+            assert_eq!(check_public_pem(&pem).is_ok(), taken, "{name}");
+            assert_eq!(
+                public_key_from_pem(&pem).is_ok(),
+                taken,
+                "{name}: the rsa crate"
+            );
+        }
+        // And the fingerprint is the key's.
+        let pem = public_key_pem(&keys().1).unwrap();
+        assert_eq!(
+            public_pem_fingerprint(&pem).unwrap(),
+            public_key_fingerprint(&keys().1).unwrap()
+        );
+    }
 
     /// Key generation takes tens of milliseconds; share one pair.
     fn keys() -> &'static (PrivateKey, PublicKey) {
