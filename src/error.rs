@@ -370,6 +370,27 @@ pub enum Error {
 }
 
 impl Error {
+    /// A function that wraps an operating-system error as [`Error::Io`],
+    /// for `map_err`: `fs::read(path).map_err(Error::io("read", path))`.
+    ///
+    /// ```
+    /// use secure_kms::Error;
+    ///
+    /// let e = std::fs::read("/no/such/file").map_err(Error::io("read", "/no/such/file"));
+    /// assert_eq!(e.unwrap_err().to_string(), "cannot read /no/such/file");
+    /// ```
+    pub fn io(
+        action: &'static str,
+        path: impl AsRef<std::path::Path>,
+    ) -> impl FnOnce(std::io::Error) -> Error {
+        let path = path.as_ref().to_owned();
+        move |source| Error::Io {
+            action,
+            path,
+            source,
+        }
+    }
+
     /// Whether this error means "refused: the key is revoked, expired or
     /// destroyed",
     /// which the binary reports with its own exit code.

@@ -306,14 +306,7 @@ impl Output {
                 let temp = temp
                     .into_inner()
                     .map_err(|e| Error::Output(e.into_error()))?;
-                let io = |action| {
-                    let path = path.clone();
-                    move |source| Error::Io {
-                        action,
-                        path,
-                        source,
-                    }
-                };
+                let io = |action| Error::io(action, &path);
                 temp.as_file().sync_all().map_err(io("flush"))?;
                 if force {
                     temp.persist(&path).map_err(|e| io("replace")(e.error))?;

@@ -31,7 +31,9 @@ use serde::{Deserialize, Serialize};
 use crate::audit::AUDIT_FILE;
 use crate::fingerprint::sha256_hex;
 use crate::revocation::RevocationList;
-use crate::store::{KEY_STORE_FILE, KeyStore, REVOKED_KEYS_FILE, write_atomic, write_beside};
+use crate::store::{
+    KEY_STORE_FILE, KeyStore, REVOKED_KEYS_FILE, sync_folder_of, write_atomic, write_beside,
+};
 use crate::{Error, Result};
 
 /// The journal's file name, in the store folder.
@@ -138,20 +140,12 @@ impl Journal {
     /// does not hold it; [`Error::AuditBroken`] if the log is shorter than
     /// it was when the change was committed.
     pub(crate) fn apply(&self, dir: &Path) -> Result<()> {
-        let io = |action, path: &Path| {
-            let path = path.to_owned();
-            move |source| Error::Io {
-                action,
-                path,
-                source,
-            }
-        };
         for r in &self.replace {
             let (prepared, target) = (dir.join(&r.prepared), dir.join(&r.target));
             match fs::rename(&prepared, &target) {
                 Ok(()) => {}
                 Err(e) if e.kind() == ErrorKind::NotFound => {
-                    let now = fs::read(&target).map_err(io("read", &target))?;
+                    let now = fs::read(&target).map_err(Error::io("read", &target))?;
                     if sha256_hex(&now) != r.sha256 {
                         return Err(Error::BrokenJournal {
                             path: dir.join(JOURNAL_FILE),
@@ -162,11 +156,9 @@ impl Journal {
                         });
                     }
                 }
-                Err(source) => return Err(io("replace", &target)(source)),
+                Err(source) => return Err(Error::io("replace", &target)(source)),
             }
-            fs::File::open(dir)
-                .and_then(|d| d.sync_all())
-                .map_err(io("flush the folder of", &target))?;
+            sync_folder_of(&target)?;
             crash_point(&r.target);
         }
         if !self.audit_lines.is_empty() {
@@ -174,23 +166,15 @@ impl Journal {
             crash_point("audit.log");
         }
         let path = dir.join(JOURNAL_FILE);
-        fs::remove_file(&path).map_err(io("remove", &path))?;
-        fs::File::open(dir)
-            .and_then(|d| d.sync_all())
-            .map_err(io("flush the folder of", &path))
+        fs::remove_file(&path).map_err(Error::io("remove", &path))?;
+        sync_folder_of(&path)
     }
 
     /// Cuts the log back to its length before the change (dropping any
     /// lines of this change a crash left, whole or in part) and appends
     /// the change's lines in one write.
     fn append_to_log(&self, path: &Path) -> Result<()> {
-        let io = |action| {
-            move |source| Error::Io {
-                action,
-                path: path.to_owned(),
-                source,
-            }
-        };
+        let io = |action| Error::io(action, path);
         let mut file = OpenOptions::new()
             .create(true)
             .truncate(false)

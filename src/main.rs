@@ -1277,13 +1277,7 @@ fn rewrap_file(
     rewrapper: &mut files::Rewrapper<'_>,
     path: &std::path::Path,
 ) -> anyhow::Result<(u32, bool)> {
-    let io = |action| {
-        move |source| Error::Io {
-            action,
-            path: path.to_owned(),
-            source,
-        }
-    };
+    let io = |action| Error::io(action, path);
     let meta = std::fs::symlink_metadata(path).map_err(io("read"))?;
     if meta.file_type().is_symlink() {
         anyhow::bail!(

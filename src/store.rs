@@ -814,20 +814,18 @@ pub fn parse(key_store: &[u8], revoked_keys: &[u8]) -> Result<(KeyStore, Revocat
 /// folder, written and flushed to disk, renamed over `path`, then the folder
 /// itself flushed so that the rename survives a power cut.
 pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let io = |action| {
-        move |source| Error::Io {
-            action,
-            path: path.to_owned(),
-            source,
-        }
-    };
     let tmp = write_beside(path, bytes)?;
-    fs::rename(&tmp, path).map_err(io("replace"))?;
+    fs::rename(&tmp, path).map_err(Error::io("replace", path))?;
+    sync_folder_of(path)
+}
+
+/// Flushes the folder holding `path` to disk, so that a rename or removal
+/// of `path` survives a power cut.
+pub(crate) fn sync_folder_of(path: &Path) -> Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
     File::open(dir)
         .and_then(|d| d.sync_all())
-        .map_err(io("flush the folder of"))?;
-    Ok(())
+        .map_err(Error::io("flush the folder of", path))
 }
 
 /// Writes `bytes` to a new file in `path`'s folder (mode 0600, named
@@ -835,13 +833,7 @@ pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
 /// half of [`write_atomic`], and how a change prepares its files.
 pub(crate) fn write_beside(path: &Path, bytes: &[u8]) -> Result<PathBuf> {
     let dir = path.parent().unwrap_or(Path::new("."));
-    let io = |action| {
-        move |source| Error::Io {
-            action,
-            path: path.to_owned(),
-            source,
-        }
-    };
+    let io = |action| Error::io(action, path);
     let mut tmp = tempfile::Builder::new()
         .prefix(STORE_TEMP_PREFIX)
         .suffix(".tmp")

@@ -163,6 +163,18 @@ proptest! {
         prop_assert_eq!(public_from_spki_pem(&pem).unwrap(), (Group::Ffdhe2048, y.clone()));
     }
 
+    /// Private keys as PKCS#8 PEM, in both groups: any key made writes out
+    /// and reads back as the same key (the same public value).
+    #[test]
+    fn private_key_pems(x25519 in any::<bool>()) {
+        use secure_kms::agreement::EphemeralKey;
+        let group = if x25519 { Group::X25519 } else { Group::Ffdhe2048 };
+        let key = EphemeralKey::generate(group).unwrap();
+        let back = EphemeralKey::from_pkcs8_pem(&key.to_pkcs8_pem().unwrap()).unwrap();
+        prop_assert_eq!(back.group(), group);
+        prop_assert_eq!(back.public_bytes(), key.public_bytes());
+    }
+
     /// The two store files: any set of users, with revocations of any
     /// reason, time and version, writes out and parses back equal.
     #[test]
