@@ -28,7 +28,14 @@ fn store_of(users: usize) -> (tempfile::TempDir, Store) {
         "bench",
     )
     .unwrap();
-    let record = store.load().unwrap().0.get(&alice).cloned().unwrap();
+    let record = store
+        .load()
+        .unwrap()
+        .0
+        .get(&alice)
+        .unwrap()
+        .cloned()
+        .unwrap();
     store
         .update(|keys, _, _| {
             for i in 1..users {
@@ -59,7 +66,7 @@ fn load_and_save(c: &mut Criterion) {
                 flip += 1;
                 store
                     .update(|keys, _, _| {
-                        keys.entry(&alice).symmetric[0].expiry = 4e9 + f64::from(flip % 2);
+                        keys.entry(&alice)?.symmetric[0].expiry = 4e9 + f64::from(flip % 2);
                         Ok(())
                     })
                     .unwrap()

@@ -42,7 +42,7 @@ fn main() -> anyhow::Result<()> {
         EventKind::Created,
         "make_store",
     )?;
-    let record = store.load()?.0.get(&alice).cloned().expect("just made");
+    let record = store.load()?.0.get(&alice)?.cloned().expect("just made");
     store.update(|keys, _, events| {
         for i in 1..users {
             let id = UserId::new(&format!("user{i:05}"))?;

@@ -342,7 +342,7 @@ pub fn cross_check(
     let mut unchecked_versions = 0;
     for id in keys.user_ids() {
         let user_id = UserId::new(id)?;
-        let record = keys.get(&user_id).expect("listed");
+        let record = keys.get(&user_id)?.expect("listed");
         for v in versions(record) {
             let logged_era = v.symmetric.is_some_and(|s| s.binding != 1)
                 || v.asymmetric.is_some_and(|a| a.binding != 1);
@@ -406,7 +406,7 @@ pub fn cross_check(
         let (Some(version), Ok(user_id)) = (e.event.version, UserId::new(&e.event.user)) else {
             continue;
         };
-        let record = keys.get(&user_id);
+        let record = keys.get(&user_id)?;
         let found = record.and_then(|r| versions(r).into_iter().find(|v| v.version == version));
         let undone = match e.event.event {
             EventKind::Revoked => found.is_none_or(|v| revoked.find(&e.event.user, &v).is_none()),
@@ -703,10 +703,10 @@ mod tests {
         let (_dir, store) = logged_store();
         let alice = alice();
         let (mut keys, _) = store.load().unwrap();
-        let record = keys.entry(&alice);
+        let record = keys.entry(&alice).unwrap();
         record.symmetric.pop();
         record.asymmetric.pop();
-        std::fs::write(store.key_store_path(), keys.to_json()).unwrap();
+        std::fs::write(store.key_store_path(), keys.to_json().unwrap().as_bytes()).unwrap();
         let err = check(&store).unwrap_err().to_string();
         assert!(
             err.contains("line 2 records that version 2 of alice was rotated"),

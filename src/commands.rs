@@ -92,13 +92,13 @@ pub fn add_version_with(
 ) -> Result<NewVersion> {
     let symmetric = generate_symmetric_key()?;
     store.update(|keys, _, events| {
-        if keys.get(user_id) != expected {
+        if keys.get(user_id)? != expected {
             return Err(Error::Conflict(user_id.to_string()));
         }
         // Both keys take one number, one past the newest in either ring, so
         // that a rotation is one version even where the rings are uneven
         // (a format 1 record with only one kind of key).
-        let (version, last_created) = keys.get(user_id).map_or((1, 0.0), |r| {
+        let (version, last_created) = keys.get(user_id)?.map_or((1, 0.0), |r| {
             let last = crate::keyring::versions(r)
                 .last()
                 .map_or(0.0, |v| v.created());
@@ -123,10 +123,10 @@ pub fn add_version_with(
             expiry_time,
             password_key,
         )?;
-        let record = keys.entry(user_id);
+        let record = keys.entry(user_id)?;
         record.symmetric.push(sym);
         record.asymmetric.push(asym);
-        let record = keys.get(user_id).expect("just stored");
+        let record = keys.get(user_id)?.expect("just stored");
         let (sym, asym) = (
             record.symmetric.last().expect("just stored"),
             record.asymmetric.last().expect("just stored"),
@@ -162,7 +162,7 @@ pub fn keygen(
     iterations: u32,
 ) -> Result<NewVersion> {
     let (keys, _) = store.load()?;
-    let existing = keys.get(user_id);
+    let existing = keys.get(user_id)?;
     if existing.is_some_and(|r| !r.symmetric.is_empty() || !r.asymmetric.is_empty()) {
         return Err(Error::UserExists(user_id.to_string()));
     }
@@ -283,7 +283,7 @@ pub fn rotate(
         user_id,
         &password_key,
         expiry_time,
-        keys.get(user_id),
+        keys.get(user_id)?,
         EventKind::Rotated,
         "rotate",
     )
@@ -356,7 +356,7 @@ pub fn destroy(
     store.update(|keys, revoked, events| {
         let outcome = keyring::destroy(keys, revoked, user_id, version, force, time::now())?;
         if outcome == DestroyOutcome::Destroyed {
-            let record = keys.get(user_id).expect("destroy found the user");
+            let record = keys.get(user_id)?.expect("destroy found the user");
             let v = keyring::versions(record)
                 .into_iter()
                 .find(|v| v.version == version)
@@ -375,7 +375,7 @@ pub fn destroy(
 
 fn check_version(keys: &KeyStore, user_id: &UserId, version: Option<u32>) -> Result<()> {
     let record = keys
-        .get(user_id)
+        .get(user_id)?
         .ok_or_else(|| Error::UnknownUser(user_id.to_string()))?;
     if let Some(n) = version {
         keyring::find_version(&keyring::versions(record), user_id, n)?;
@@ -400,7 +400,7 @@ pub fn status(store: &Store, user_id: &UserId, now: Timestamp) -> Result<UserSta
     store.require_existing()?;
     let (keys, revoked) = store.load()?;
     let record = keys
-        .get(user_id)
+        .get(user_id)?
         .ok_or_else(|| Error::UnknownUser(user_id.to_string()))?;
     Ok(UserStatus {
         user: user_id.to_string(),
@@ -434,7 +434,7 @@ pub fn list(store: &Store, now: Timestamp) -> Result<Vec<UserSummary>> {
     let mut out = Vec::new();
     for id in keys.user_ids() {
         let user_id = UserId::new(id)?;
-        let record = keys.get(&user_id).expect("listed");
+        let record = keys.get(&user_id)?.expect("listed");
         let versions = keyring::status(record, &revoked, &user_id, now);
         let primary = versions.last();
         out.push(UserSummary {
@@ -507,7 +507,7 @@ mod tests {
                     .map(drop)
             })
             .unwrap();
-        let before = store.load().unwrap().0.get(&alice).cloned();
+        let before = store.load().unwrap().0.get(&alice).unwrap().cloned();
         let made = add_version(
             &store,
             &alice,
@@ -519,7 +519,14 @@ mod tests {
         )
         .unwrap();
         assert_eq!(made.version, 2);
-        let record = store.load().unwrap().0.get(&alice).cloned().unwrap();
+        let record = store
+            .load()
+            .unwrap()
+            .0
+            .get(&alice)
+            .unwrap()
+            .cloned()
+            .unwrap();
         assert_eq!(
             record
                 .symmetric

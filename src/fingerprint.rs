@@ -19,7 +19,7 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 
 /// Bytes in lower-case hex.
 pub(crate) fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    base16ct::lower::encode_string(bytes)
 }
 
 /// The first 16 hex digits (64 bits) of a fingerprint, as the session shows it.

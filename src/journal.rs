@@ -68,7 +68,7 @@ pub(crate) struct Journal {
     audit_length: u64,
     /// The lines the change adds to `audit.log`.
     audit_lines: String,
-    /// The new files' text, until [`Journal::commit`] writes them.
+    /// The new files' text, which [`Journal::commit`] writes.
     #[serde(skip)]
     pending: Vec<(&'static str, String)>,
 }
@@ -114,7 +114,7 @@ impl Journal {
     /// [`Error::Io`] if a file cannot be written (then nothing changed; a
     /// prepared file left behind is removed by the next change).
     pub(crate) fn commit(&mut self, dir: &Path) -> Result<()> {
-        for (target, text) in std::mem::take(&mut self.pending) {
+        for (target, text) in &self.pending {
             let prepared = write_beside(&dir.join(target), text.as_bytes())?;
             self.replace.push(Replacement {
                 prepared: prepared
@@ -122,12 +122,19 @@ impl Journal {
                     .expect("a temporary file has a name")
                     .to_string_lossy()
                     .into_owned(),
-                target: target.to_owned(),
+                target: (*target).to_owned(),
                 sha256: sha256_hex(text.as_bytes()),
             });
         }
         let text = serde_json::to_string(self).expect("a journal always serialises");
         write_atomic(&dir.join(JOURNAL_FILE), text.as_bytes())
+    }
+
+    /// The text of `key_store.json` this change writes, if it writes one.
+    pub(crate) fn into_key_store_text(self) -> Option<String> {
+        self.pending
+            .into_iter()
+            .find_map(|(target, text)| (target == KEY_STORE_FILE).then_some(text))
     }
 
     /// Renames the prepared files into place, appends the log's lines, then
@@ -248,11 +255,22 @@ impl Journal {
                 continue; // renamed already: apply checks the hash
             };
             let parsed = if r.target == KEY_STORE_FILE {
-                serde_json::from_slice::<KeyStore>(&text).map(drop)
+                KeyStore::from_json(KEY_STORE_FILE, text).and_then(|keys| keys.check_all())
             } else {
-                serde_json::from_slice::<RevocationList>(&text).map(drop)
+                serde_json::from_slice::<RevocationList>(&text)
+                    .map(drop)
+                    .map_err(|source| Error::CorruptFile {
+                        path: REVOKED_KEYS_FILE.into(),
+                        source,
+                    })
             };
-            parsed.map_err(|e| broken(format!("its prepared {}: {e}", r.target)))?;
+            parsed.map_err(|e| {
+                let why = match e {
+                    Error::CorruptFile { source, .. } => source.to_string(),
+                    other => other.to_string(),
+                };
+                broken(format!("its prepared {}: {why}", r.target))
+            })?;
         }
         journal.apply(dir)?;
         Ok(true)

@@ -202,7 +202,7 @@ pub struct VersionStatus {
 /// store_symmetric_key(&mut keys, &alice, &generate_symmetric_key()?, 60, &pk)?;
 /// let none = RevocationList::default();
 /// let now = secure_kms::time::now();
-/// let states: Vec<_> = status(keys.get(&alice).unwrap(), &none, &alice, now).iter().map(|v| v.state).collect();
+/// let states: Vec<_> = status(keys.get(&alice)?.unwrap(), &none, &alice, now).iter().map(|v| v.state).collect();
 /// assert_eq!(states, [KeyState::Deactivated, KeyState::Active]);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
@@ -336,7 +336,7 @@ pub fn destroy(
     now: Timestamp,
 ) -> Result<DestroyOutcome> {
     let record = keys
-        .get(user_id)
+        .get(user_id)?
         .ok_or_else(|| Error::UnknownUser(user_id.to_string()))?;
     let all = versions(record);
     let target = find_version(&all, user_id, version)?;
@@ -354,7 +354,7 @@ pub fn destroy(
             version,
         });
     }
-    let record = keys.entry(user_id);
+    let record = keys.entry(user_id)?;
     for s in record.symmetric.iter_mut().filter(|s| s.version == version) {
         if s.wrapped.take().is_some() {
             s.destroyed_at = Some(now);
@@ -396,7 +396,7 @@ mod tests {
     }
 
     fn states(keys: &KeyStore, revoked: &RevocationList, user: &UserId, now: f64) -> Vec<KeyState> {
-        status(keys.get(user).unwrap(), revoked, user, now)
+        status(keys.get(user).unwrap().unwrap(), revoked, user, now)
             .iter()
             .map(|v| v.state)
             .collect()
@@ -415,7 +415,7 @@ mod tests {
         // The primary's own lifetime ends: deactivated, at its expiry.
         let later = now + 120.0;
         assert_eq!(states(&keys, &revoked, &alice, later), [Deactivated; 3]);
-        let last = status(keys.get(&alice).unwrap(), &revoked, &alice, later)
+        let last = status(keys.get(&alice).unwrap().unwrap(), &revoked, &alice, later)
             .pop()
             .unwrap();
         assert_eq!(last.transitions[1].why, "expired");
@@ -440,7 +440,12 @@ mod tests {
             [Destroyed, Compromised, Active]
         );
 
-        let v2 = &status(keys.get(&alice).unwrap(), &revoked, &alice, now + 3.0)[1];
+        let v2 = &status(
+            keys.get(&alice).unwrap().unwrap(),
+            &revoked,
+            &alice,
+            now + 3.0,
+        )[1];
         let whys: Vec<_> = v2
             .transitions
             .iter()
@@ -454,10 +459,22 @@ mod tests {
                 (Compromised, "revoked: keyCompromise")
             ]
         );
-        let v1 = &status(keys.get(&alice).unwrap(), &revoked, &alice, now + 3.0)[0];
+        let v1 = &status(
+            keys.get(&alice).unwrap().unwrap(),
+            &revoked,
+            &alice,
+            now + 3.0,
+        )[0];
         assert_eq!(v1.transitions.last().unwrap().at, now + 2.0);
-        assert!(keys.get(&alice).unwrap().symmetric[0].wrapped.is_none());
-        assert!(!v1.primary && status(keys.get(&alice).unwrap(), &revoked, &alice, now)[2].primary);
+        assert!(
+            keys.get(&alice).unwrap().unwrap().symmetric[0]
+                .wrapped
+                .is_none()
+        );
+        assert!(
+            !v1.primary
+                && status(keys.get(&alice).unwrap().unwrap(), &revoked, &alice, now)[2].primary
+        );
     }
 
     #[test]
@@ -487,7 +504,7 @@ mod tests {
         )
         .unwrap();
         let later = now + 7200.0;
-        let v1 = &status(keys.get(&alice).unwrap(), &revoked, &alice, later)[0];
+        let v1 = &status(keys.get(&alice).unwrap().unwrap(), &revoked, &alice, later)[0];
         assert_eq!(v1.state, Compromised);
         let states: Vec<_> = v1.transitions.iter().map(|t| t.state).collect();
         assert_eq!(states, [Active, Compromised]);
@@ -502,7 +519,7 @@ mod tests {
         let now = crate::time::now();
         destroy(&mut keys, &none, &alice, 2, true, now).unwrap();
         let later = now + 7200.0;
-        let v2 = &status(keys.get(&alice).unwrap(), &none, &alice, later)[1];
+        let v2 = &status(keys.get(&alice).unwrap().unwrap(), &none, &alice, later)[1];
         let states: Vec<_> = v2.transitions.iter().map(|t| t.state).collect();
         assert_eq!(states, [Active, Destroyed]);
         assert_eq!(v2.active_until, now);
@@ -527,7 +544,11 @@ mod tests {
             matches!(err, Error::LastDecryptingVersion { version: 1, .. }),
             "{err}"
         );
-        assert!(keys.get(&alice).unwrap().symmetric[0].wrapped.is_some());
+        assert!(
+            keys.get(&alice).unwrap().unwrap().symmetric[0]
+                .wrapped
+                .is_some()
+        );
         // A compromised version decrypts nothing: destroying it needs no force.
         assert_eq!(
             destroy(&mut keys, &revoked, &alice, 2, false, 0.0).unwrap(),
@@ -537,7 +558,7 @@ mod tests {
             destroy(&mut keys, &revoked, &alice, 1, true, 0.0).unwrap(),
             DestroyOutcome::Destroyed
         );
-        assert!(!keys.get(&alice).unwrap().has_keys());
+        assert!(!keys.get(&alice).unwrap().unwrap().has_keys());
     }
 
     #[test]

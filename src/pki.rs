@@ -271,10 +271,10 @@ pub fn store_asymmetric_keys(
         ));
     }
     let version = store
-        .get(user_id)
+        .get(user_id)?
         .map_or(1, UserRecord::next_asymmetric_version);
     let last = store
-        .get(user_id)
+        .get(user_id)?
         .and_then(|r| r.asymmetric.last())
         .map_or(0.0, |v| v.created);
     let stored = AsymmetricVersion::new(
@@ -285,7 +285,7 @@ pub fn store_asymmetric_keys(
         expiry_time,
         password_key,
     )?;
-    store.entry(user_id).asymmetric.push(stored);
+    store.entry(user_id)?.asymmetric.push(stored);
     Ok(version)
 }
 

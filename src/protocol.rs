@@ -209,7 +209,7 @@ fn check_signature(
     let sender = UserId::new(&message.sender.user)
         .map_err(|e| refused(format!("its sender is no valid user: {e}")))?;
     let record = keys
-        .get(&sender)
+        .get(&sender)?
         .ok_or_else(|| refused(format!("its sender {sender} is not in this store")))?;
     let all = versions(record);
     let version = all
@@ -264,7 +264,7 @@ pub fn offer(
     let (unlocked, sender) = signer(store, initiator, password, "exchange offer")?;
     let (keys, revoked) = store.load()?;
     let to = keys
-        .get(recipient)
+        .get(recipient)?
         .and_then(|r| versions(r).last().map(|v| v.version))
         .ok_or_else(|| Error::UnknownUser(recipient.to_string()))?;
     crate::revocation::check_not_revoked(&revoked, &keys, recipient)?;
@@ -304,7 +304,7 @@ pub fn offer(
         secret,
     };
     store.update(|keys, _, _| {
-        keys.entry(initiator).exchanges.pending.push(pending);
+        keys.entry(initiator)?.exchanges.pending.push(pending);
         Ok(())
     })?;
     Ok(message)
@@ -359,11 +359,12 @@ pub fn accept(
             offer.group
         )));
     }
-    let seen = |keys: &KeyStore| {
-        keys.get(responder)
-            .is_some_and(|r| r.exchanges.seen.contains(&offer.nonce))
+    let seen = |keys: &KeyStore| -> Result<bool> {
+        Ok(keys
+            .get(responder)?
+            .is_some_and(|r| r.exchanges.seen.contains(&offer.nonce)))
     };
-    if seen(&keys) {
+    if seen(&keys)? {
         return Err(refused(format!(
             "this offer (nonce {}) was accepted before: a replay",
             offer.nonce
@@ -401,13 +402,13 @@ pub fn accept(
     };
     let key = transcript.session_key(&shared);
     store.update(|keys, _, _| {
-        if seen(keys) {
+        if seen(keys)? {
             return Err(refused(format!(
                 "this offer (nonce {}) was accepted before: a replay",
                 offer.nonce
             )));
         }
-        keys.entry(responder)
+        keys.entry(responder)?
             .exchanges
             .seen
             .push(offer.nonce.clone());
@@ -456,7 +457,7 @@ pub fn finish(
         .as_deref()
         .ok_or_else(|| refused("the answer names no offer".to_owned()))?;
     let pending = keys
-        .get(initiator)
+        .get(initiator)?
         .and_then(|r| r.exchanges.pending.iter().find(|p| p.nonce == nonce))
         .cloned()
         .ok_or_else(|| {
@@ -516,7 +517,7 @@ pub fn finish(
     };
     let key = transcript.session_key(&shared);
     store.update(|keys, _, _| {
-        let state = &mut keys.entry(initiator).exchanges;
+        let state = &mut keys.entry(initiator)?.exchanges;
         let before = state.pending.len();
         state.pending.retain(|p| p.nonce != pending.nonce);
         if state.pending.len() == before {
@@ -610,7 +611,7 @@ mod tests {
         }
         // Nothing was recorded as seen: a refused offer is not taken.
         let (keys, _) = store.load().unwrap();
-        assert!(keys.get(&bob).unwrap().exchanges.seen.is_empty());
+        assert!(keys.get(&bob).unwrap().unwrap().exchanges.seen.is_empty());
     }
 
     #[test]

@@ -136,19 +136,25 @@ impl RevocationList {
 
     /// Brings format 1 entries to the current format: each gets the version
     /// its fingerprints name in `keys`, where there is one.
-    pub(crate) fn migrate(&mut self, keys: &KeyStore) {
+    ///
+    /// # Errors
+    /// [`Error::CorruptFile`] if the record of a user it names is broken.
+    pub(crate) fn migrate(&mut self, keys: &KeyStore) -> Result<()> {
         for entry in self.entries.iter_mut().filter(|e| e.format == 1) {
-            let found = UserId::new(&entry.user_id).ok().and_then(|id| {
-                keys.get(&id).and_then(|record| {
-                    versions(record)
-                        .into_iter()
-                        .find(|v| entry.revokes(&entry.user_id, v))
-                        .map(|v| v.version)
-                })
+            let record = match UserId::new(&entry.user_id) {
+                Ok(id) => keys.get(&id)?,
+                Err(_) => None,
+            };
+            let found = record.and_then(|record| {
+                versions(record)
+                    .into_iter()
+                    .find(|v| entry.revokes(&entry.user_id, v))
+                    .map(|v| v.version)
             });
             entry.version = entry.version.or(found);
             entry.format = FORMAT_VERSION;
         }
+        Ok(())
     }
 }
 
@@ -206,7 +212,7 @@ pub fn revoke_key(
     now: Timestamp,
 ) -> Result<RevokeOutcome> {
     let record = store
-        .get(user_id)
+        .get(user_id)?
         .ok_or_else(|| Error::UnknownUser(user_id.to_string()))?;
     let all = versions(record);
     let targets: Vec<&KeyVersion<'_>> = match version {
@@ -279,7 +285,7 @@ pub fn find_revocation<'a>(
     user_id: &UserId,
 ) -> Result<Option<&'a Revocation>> {
     let record = store
-        .get(user_id)
+        .get(user_id)?
         .ok_or_else(|| Error::UnknownUser(user_id.to_string()))?;
     Ok(match versions(record).last() {
         Some(primary) => list.find(user_id.as_str(), primary),
@@ -366,7 +372,11 @@ mod tests {
         assert_eq!(e.reason, RevocationReason::KeyCompromise);
         assert_eq!(
             e.symmetric_fingerprint.as_deref(),
-            Some(store.get(&alice).unwrap().symmetric[0].fingerprint.as_str())
+            Some(
+                store.get(&alice).unwrap().unwrap().symmetric[0]
+                    .fingerprint
+                    .as_str()
+            )
         );
         let err = check_not_revoked(&list, &store, &alice)
             .unwrap_err()
@@ -403,7 +413,7 @@ mod tests {
         let bob = UserId::new("bob").unwrap();
         let mut store = store_with(&alice);
         let bob_store = store_with(&bob);
-        store.insert(&bob, bob_store.get(&bob).unwrap().clone());
+        store.insert(&bob, bob_store.get(&bob).unwrap().unwrap().clone());
         let mut list = RevocationList::default();
         revoke_key(
             &mut list,
@@ -478,12 +488,12 @@ mod tests {
     fn format_1_entries_get_their_version_on_reading() {
         let alice = UserId::new("alice").unwrap();
         let store = store_with(&alice);
-        let fp = &store.get(&alice).unwrap().symmetric[0].fingerprint;
+        let fp = &store.get(&alice).unwrap().unwrap().symmetric[0].fingerprint;
         let text = format!(
             r#"[{{"format": 1, "user_id": "alice", "symmetric_fingerprint": "{fp}", "revoked_at": 3.0, "reason": "superseded"}}]"#
         );
         let mut list: RevocationList = serde_json::from_str(&text).unwrap();
-        list.migrate(&store);
+        list.migrate(&store).unwrap();
         assert_eq!(list.entries()[0].version, Some(1));
         assert_eq!(list.entries()[0].format, FORMAT_VERSION);
         assert!(is_key_revoked(&list, &store, &alice).unwrap());

@@ -96,12 +96,15 @@ pub fn run_session(
 
     let answer = ask_required(console, USER_PROMPT, NOTHING_WRITTEN)?;
     let user_id = UserId::new(&answer)?;
+    // The user's record is parsed (and checked) now, before a password is
+    // typed for it; other users' records are not read at all.
+    let record = keys.get(&user_id)?;
     let password = ask_password(console, PASSWORD_PROMPT)?;
     // A record that holds no key version at all (possible through the
     // library, as in the original) has nothing to protect or keep: treat
     // the user as new. A user whose versions are all destroyed is not new:
     // the password cannot be checked, and the keys are refused below.
-    let known = keys.get(&user_id).is_some_and(|r| r.latest_version() > 0);
+    let known = record.is_some_and(|r| r.latest_version() > 0);
     if !known && console.is_interactive() {
         // A new password typed once without echo could hold a typo that
         // locks the keys for good. Scripts, which cannot mistype, are not
@@ -120,7 +123,7 @@ pub fn run_session(
     let unlocked = match kept {
         Some(unlocked) => unlocked,
         None => {
-            let expected = keys.get(&user_id).cloned();
+            let expected = keys.get(&user_id)?.cloned();
             make_keys(store, console, &user_id, &password, expected, options)?
         }
     };
@@ -133,7 +136,7 @@ pub fn run_session(
     })?;
     if revoke {
         let outcome = store.update(|keys, revoked, events| {
-            if keys.get(&user_id) != Some(&unlocked.record) {
+            if keys.get(&user_id)? != Some(&unlocked.record) {
                 return Err(Error::Conflict(user_id.to_string()));
             }
             let outcome = revoke_key(
@@ -161,7 +164,7 @@ pub fn run_session(
     // Read back what is on disk now: the report shows the store, not this
     // run's idea of it.
     let (keys, revoked) = store.load()?;
-    if let Some(record) = keys.get(&user_id) {
+    if let Some(record) = keys.get(&user_id)? {
         let revocation = find_revocation(&revoked, &keys, &user_id)?;
         if revocation.is_some() {
             console.say(&format!("Key for {user_id} has been revoked."))?;
@@ -169,7 +172,7 @@ pub fn run_session(
         report_status(console, &user_id, record, revocation)?;
     }
     console.say("Final Key Store State:")?;
-    console.say(keys.to_json().trim_end())
+    console.say(keys.to_json()?.trim_end())
 }
 
 /// For a user already in the store: checks the password, says what is there
@@ -185,7 +188,7 @@ fn keep_existing(
     password: &Password,
 ) -> Result<Option<UnlockedUser>> {
     let revocation = find_revocation(revoked, keys, user_id)?.cloned();
-    let record = keys.get(user_id).expect("the caller found the user");
+    let record = keys.get(user_id)?.expect("the caller found the user");
     let primary_destroyed = versions(record).last().is_some_and(|v| !v.has_material());
     // Revoked or destroyed keys are never unlocked for use; the password is
     // still checked, so that only their owner can replace them.
@@ -655,7 +658,7 @@ mod tests {
         for (missing, damage) in damages {
             store
                 .update(|keys, _, _| {
-                    damage(keys.entry(&alice));
+                    damage(keys.entry(&alice).unwrap());
                     Ok(())
                 })
                 .unwrap();

@@ -100,7 +100,7 @@ pub fn verify_file(
 ) -> Result<(u32, KeyState)> {
     let (keys, revoked) = store.load()?;
     let record = keys
-        .get(user_id)
+        .get(user_id)?
         .ok_or_else(|| Error::UnknownUser(user_id.to_string()))?;
     let digest = sha256_of(reader)?;
     let signature = Signature::try_from(signature).map_err(|_| Error::BadSignature)?;

@@ -19,14 +19,19 @@
 //!   each other's changes; every read holds the same lock shared, so it
 //!   never sees one file before a change and the other after it.
 
+use std::borrow::Cow;
+use std::cell::OnceCell;
 use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
-use std::io::{ErrorKind, Write};
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::io::{ErrorKind, Read, Write};
+use std::ops::Range;
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 use serde::de::{DeserializeOwned, Error as _};
 use serde::{Deserialize, Deserializer, Serialize};
+use serde_json::value::RawValue;
 
 use crate::audit::Event;
 use crate::journal::{Journal, crash_point};
@@ -350,24 +355,338 @@ pub(crate) fn known_format<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Er
 }
 
 /// The contents of `key_store.json`: user ID to record, in ID order.
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
-#[serde(transparent)]
+///
+/// Loading checks the file's JSON and its user IDs, and keeps each record
+/// as the text it is in the file; a record is parsed, with every check, the
+/// first time it is asked for. A single-user command on a store of 10,000
+/// users so parses one record, not 10,000 (BENCHMARKS.md, "Store scale").
+/// Writing copies the records nobody changed back as they were, byte for
+/// byte, and serialises only the others.
+///
+/// ```
+/// use secure_kms::store::{KeyStore, UserRecord};
+/// use secure_kms::user::UserId;
+///
+/// let alice = UserId::new("alice")?;
+/// let mut keys = KeyStore::default();
+/// keys.insert(&alice, UserRecord::default());
+/// let text = keys.to_json()?.into_owned();
+/// let again = KeyStore::from_json("key_store.json", text.clone().into_bytes())?;
+/// assert_eq!(again.get(&alice)?, Some(&UserRecord::default()));
+/// assert_eq!(again.to_json()?, text);
+/// # Ok::<(), secure_kms::Error>(())
+/// ```
+#[derive(Clone, Debug)]
 pub struct KeyStore {
-    users: BTreeMap<String, UserRecord>,
+    /// The file the records came from, to name in errors.
+    path: PathBuf,
+    /// The file's text, which the records not yet parsed point into.
+    text: Arc<String>,
+    users: BTreeMap<String, Slot>,
+    /// Whether `text` is, byte for byte, what [`KeyStore::to_json`] would
+    /// write for `users` (so it need not be written again to be shown).
+    verbatim: bool,
 }
 
-impl<'de> Deserialize<'de> for KeyStore {
+/// The text of `key_store.json` and, in user ID order, where each record
+/// lies in it.
+struct Rendered {
+    text: String,
+    spans: Vec<Range<usize>>,
+}
+
+/// One user's record: where it lies in the file, and its parsed form once
+/// asked for.
+#[derive(Clone, Debug, Default)]
+struct Slot {
+    /// The record's JSON in [`KeyStore::text`]; `None` for a new user.
+    raw: Option<Range<usize>>,
+    parsed: OnceCell<UserRecord>,
+    /// Whether the record was handed out to be changed.
+    touched: bool,
+}
+
+/// How a record that this version wrote begins in the file (records sit one
+/// level deep, so two spaces in): one that begins so can be written back
+/// as it is, any other (format 1, or edited by hand) is written anew.
+const CANONICAL_RECORD_START: &str = "{\n    \"format\": 2,\n";
+
+/// Two stores are equal when they hold the same users with equal records;
+/// a record that does not parse equals only the same text.
+impl PartialEq for KeyStore {
+    fn eq(&self, other: &Self) -> bool {
+        self.users.len() == other.users.len()
+            && self
+                .users
+                .iter()
+                .zip(&other.users)
+                .all(|((a, sa), (b, sb))| {
+                    a == b
+                        && match (self.parsed(sa), other.parsed(sb)) {
+                            (Ok(ra), Ok(rb)) => ra == rb,
+                            _ => self.raw_text(sa) == other.raw_text(sb),
+                        }
+                })
+    }
+}
+
+impl Default for KeyStore {
+    fn default() -> Self {
+        KeyStore {
+            path: PathBuf::from(KEY_STORE_FILE),
+            text: Arc::default(),
+            users: BTreeMap::new(),
+            verbatim: false,
+        }
+    }
+}
+
+impl KeyStore {
+    /// Reads the text of `key_store.json` (named `path` in errors): checks
+    /// that it is a JSON object of valid, distinct user IDs, and keeps each
+    /// record to parse when it is asked for.
+    ///
+    /// # Errors
+    /// [`Error::CorruptFile`], naming `path` with the line and the column.
+    pub fn from_json(path: impl Into<PathBuf>, bytes: Vec<u8>) -> Result<KeyStore> {
+        let path = path.into();
+        let corrupt = |source| Error::CorruptFile {
+            path: path.clone(),
+            source,
+        };
+        refuse_bom(&path, &bytes)?;
+        let spans = serde_json::from_slice::<Spans>(&bytes).map_err(corrupt)?;
+        let base = bytes.as_ptr() as usize;
+        let users = spans
+            .0
+            .into_iter()
+            .map(|(id, raw)| {
+                let start = raw.get().as_ptr() as usize - base;
+                let slot = Slot {
+                    raw: Some(start..start + raw.get().len()),
+                    ..Slot::default()
+                };
+                (id, slot)
+            })
+            .collect();
+        // serde_json checked every string; what lies between is ASCII.
+        let text = String::from_utf8(bytes)
+            .map_err(|e| corrupt(serde::de::Error::custom(format!("it is not UTF-8: {e}"))))?;
+        Ok(KeyStore {
+            path,
+            text: Arc::new(text),
+            users,
+            verbatim: false,
+        })
+    }
+
+    /// The record of `user_id`, if any, parsed (and checked) on first use.
+    ///
+    /// # Errors
+    /// [`Error::CorruptFile`] if that record is broken.
+    pub fn get(&self, user_id: &UserId) -> Result<Option<&UserRecord>> {
+        match self.users.get(user_id.as_str()) {
+            Some(slot) => self.parsed(slot).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// The record of `user_id` to change, made empty first if there is none.
+    ///
+    /// # Errors
+    /// [`Error::CorruptFile`] if that record is broken.
+    pub fn entry(&mut self, user_id: &UserId) -> Result<&mut UserRecord> {
+        self.verbatim = false;
+        let slot = self.users.entry(user_id.to_string()).or_default();
+        if let Some(raw) = &slot.raw
+            && slot.parsed.get().is_none()
+        {
+            let record = parse_record(&self.path, &self.text, raw.clone())?;
+            let _ = slot.parsed.set(record);
+        }
+        if slot.parsed.get().is_none() {
+            let _ = slot.parsed.set(UserRecord::default());
+        }
+        slot.touched = true;
+        Ok(slot.parsed.get_mut().expect("set above"))
+    }
+
+    /// Puts a whole record in place of any there was.
+    pub fn insert(&mut self, user_id: &UserId, record: UserRecord) {
+        self.verbatim = false;
+        let slot = self.users.entry(user_id.to_string()).or_default();
+        slot.parsed = OnceCell::from(record);
+        slot.touched = true;
+    }
+
+    /// The user IDs, in order.
+    pub fn user_ids(&self) -> impl Iterator<Item = &str> {
+        self.users.keys().map(String::as_str)
+    }
+
+    /// Whether the store holds no user.
+    pub fn is_empty(&self) -> bool {
+        self.users.is_empty()
+    }
+
+    /// Parses every record not parsed yet: the full check of the file that
+    /// loading alone does not make (`list` and `audit --verify` make it by
+    /// reading every record).
+    ///
+    /// # Errors
+    /// [`Error::CorruptFile`] for the first broken record.
+    pub fn check_all(&self) -> Result<()> {
+        self.users
+            .values()
+            .try_for_each(|slot| self.parsed(slot).map(drop))
+    }
+
+    /// Whether a record was changed since the file was read.
+    ///
+    /// # Errors
+    /// [`Error::CorruptFile`] if a record handed out cannot be compared
+    /// (which [`KeyStore::entry`] would have refused already).
+    pub fn changed(&self) -> Result<bool> {
+        for slot in self.users.values().filter(|slot| slot.touched) {
+            let Some(raw) = &slot.raw else {
+                return Ok(true);
+            };
+            if slot.parsed.get() != Some(&parse_record(&self.path, &self.text, raw.clone())?) {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
+    /// The store as the file holds it: pretty-printed JSON, with each record
+    /// nobody changed copied from the file as it was.
+    ///
+    /// # Errors
+    /// [`Error::CorruptFile`] for a broken record that has to be written
+    /// anew (one in format 1, or not as this version writes it).
+    pub fn to_json(&self) -> Result<Cow<'_, str>> {
+        if self.verbatim {
+            return Ok(Cow::Borrowed(self.text.as_str()));
+        }
+        Ok(Cow::Owned(self.render()?.text))
+    }
+
+    /// [`KeyStore::to_json`], with where each record lies in the text.
+    fn render(&self) -> Result<Rendered> {
+        let mut out = String::with_capacity(self.text.len() + 4096);
+        let mut spans = Vec::with_capacity(self.users.len());
+        if self.users.is_empty() {
+            out.push_str("{}\n");
+        } else {
+            out.push('{');
+        }
+        for (i, (id, slot)) in self.users.iter().enumerate() {
+            out.push_str(if i == 0 { "\n  " } else { ",\n  " });
+            out.push_str(&serde_json::to_string(id).expect("a string serialises"));
+            out.push_str(": ");
+            let start = out.len();
+            match &slot.raw {
+                Some(raw)
+                    if !slot.touched
+                        && self.text[raw.clone()].starts_with(CANONICAL_RECORD_START) =>
+                {
+                    out.push_str(&self.text[raw.clone()]);
+                }
+                _ => {
+                    let record = serde_json::to_string_pretty(self.parsed(slot)?)
+                        .expect("store types always serialise");
+                    out.push_str(&record.replace('\n', "\n  "));
+                }
+            }
+            spans.push(start..out.len());
+        }
+        if !self.users.is_empty() {
+            out.push_str("\n}\n");
+        }
+        Ok(Rendered { text: out, spans })
+    }
+
+    /// This store as read back from `rendered`, its own rendering: the
+    /// records parsed so far stay parsed, and nothing is changed.
+    fn reread(&self, rendered: Rendered) -> KeyStore {
+        let users = self
+            .users
+            .iter()
+            .zip(rendered.spans)
+            .map(|((id, slot), span)| {
+                let slot = Slot {
+                    raw: Some(span),
+                    parsed: slot.parsed.clone(),
+                    touched: false,
+                };
+                (id.clone(), slot)
+            })
+            .collect();
+        KeyStore {
+            path: self.path.clone(),
+            text: Arc::new(rendered.text),
+            users,
+            verbatim: true,
+        }
+    }
+
+    fn raw_text(&self, slot: &Slot) -> Option<&str> {
+        slot.raw.clone().map(|raw| &self.text[raw])
+    }
+
+    fn parsed<'a>(&'a self, slot: &'a Slot) -> Result<&'a UserRecord> {
+        if let Some(record) = slot.parsed.get() {
+            return Ok(record);
+        }
+        let raw = slot.raw.clone().expect("a new record is always parsed");
+        let record = parse_record(&self.path, &self.text, raw)?;
+        Ok(slot.parsed.get_or_init(|| record))
+    }
+}
+
+/// Parses the record at `raw` in `text`. On failure it parses again with
+/// everything before the record blanked out (new lines kept), so that
+/// serde_json's line and column are the file's. (The record is parsed
+/// there as a list's one element, as it was a map's value in the file:
+/// serde_json gives a position to an error inside a value, and the checks
+/// made after a record's fields are read raise theirs there.)
+fn parse_record(path: &Path, text: &str, raw: Range<usize>) -> Result<UserRecord> {
+    serde_json::from_str(&text[raw.clone()]).map_err(|first| {
+        // A record always follows its `"id":`, so there is room for `[`.
+        let before = raw.start.saturating_sub(1);
+        let blanked: String = text[..before]
+            .chars()
+            .map(|c| if c == '\n' { '\n' } else { ' ' })
+            .chain(text[before..raw.start].chars().map(|_| '['))
+            .chain(text[raw].chars())
+            .chain(std::iter::once(']'))
+            .collect();
+        let source = serde_json::from_str::<(UserRecord,)>(&blanked)
+            .err()
+            .unwrap_or(first);
+        Error::CorruptFile {
+            path: path.to_owned(),
+            source,
+        }
+    })
+}
+
+/// The top level of `key_store.json`, checked, with each record left as
+/// its text.
+struct Spans<'a>(BTreeMap<String, &'a RawValue>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for Spans<'a> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> serde::de::Visitor<'de> for Visitor {
-            type Value = KeyStore;
+        struct Visitor<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> serde::de::Visitor<'de> for Visitor<'a> {
+            type Value = Spans<'a>;
             fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
                 f.write_str("an object mapping user IDs to their keys")
             }
             fn visit_map<A: serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> Result<KeyStore, A::Error> {
+            ) -> Result<Spans<'a>, A::Error> {
                 let mut users = BTreeMap::new();
                 while let Some(id) = map.next_key::<String>()? {
                     let checked = UserId::new(&id).map_err(A::Error::custom)?;
@@ -383,45 +702,13 @@ impl<'de> Deserialize<'de> for KeyStore {
                             "user ID {id:?} appears twice (keep one of the two records)"
                         )));
                     }
-                    let record = map.next_value::<UserRecord>()?;
+                    let record: &'a RawValue = map.next_value()?;
                     users.insert(id, record);
                 }
-                Ok(KeyStore { users })
+                Ok(Spans(users))
             }
         }
-        d.deserialize_map(Visitor)
-    }
-}
-
-impl KeyStore {
-    /// The record of `user_id`, if any.
-    pub fn get(&self, user_id: &UserId) -> Option<&UserRecord> {
-        self.users.get(user_id.as_str())
-    }
-
-    /// The record of `user_id`, made empty first if there is none.
-    pub fn entry(&mut self, user_id: &UserId) -> &mut UserRecord {
-        self.users.entry(user_id.to_string()).or_default()
-    }
-
-    /// Puts a whole record in place of any there was.
-    pub fn insert(&mut self, user_id: &UserId, record: UserRecord) {
-        self.users.insert(user_id.to_string(), record);
-    }
-
-    /// The user IDs, in order.
-    pub fn user_ids(&self) -> impl Iterator<Item = &str> {
-        self.users.keys().map(String::as_str)
-    }
-
-    /// Whether the store holds no user.
-    pub fn is_empty(&self) -> bool {
-        self.users.is_empty()
-    }
-
-    /// The store as the file holds it: pretty-printed JSON.
-    pub fn to_json(&self) -> String {
-        to_json(self)
+        d.deserialize_map(Visitor(std::marker::PhantomData))
     }
 }
 
@@ -432,9 +719,55 @@ fn to_json<T: Serialize>(value: &T) -> String {
 }
 
 /// The store folder and its files.
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub struct Store {
     dir: PathBuf,
+    /// `key_store.json` as this value last read it (see [`KeyStoreRead`]).
+    last_read: Mutex<Option<KeyStoreRead>>,
+}
+
+/// A clone starts with nothing read.
+impl Clone for Store {
+    fn clone(&self) -> Self {
+        Store::new(self.dir.clone())
+    }
+}
+
+/// `key_store.json` as read, with the file kept open. A command that reads
+/// the store, then changes it under the lock (keygen, rotate, revoke, the
+/// session), reads the file twice; if the path still names the same file,
+/// unchanged, the second read is this one. secure-kms never changes a
+/// store file in place: it renames a new file over it, which has a new
+/// inode number, and the file held open here keeps its own number from
+/// being reused. So the same inode with the same size and times is the
+/// same text. (An edit made in place by hand changes the times.)
+#[derive(Debug)]
+struct KeyStoreRead {
+    _open: File,
+    identity: FileIdentity,
+    keys: KeyStore,
+}
+
+/// What tells one state of a file from another without reading it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct FileIdentity {
+    dev: u64,
+    ino: u64,
+    len: u64,
+    mtime: (i64, i64),
+    ctime: (i64, i64),
+}
+
+impl FileIdentity {
+    fn of(m: &fs::Metadata) -> Self {
+        FileIdentity {
+            dev: m.dev(),
+            ino: m.ino(),
+            len: m.len(),
+            mtime: (m.mtime(), m.mtime_nsec()),
+            ctime: (m.ctime(), m.ctime_nsec()),
+        }
+    }
 }
 
 impl Store {
@@ -447,7 +780,10 @@ impl Store {
         } else {
             dir
         };
-        Store { dir }
+        Store {
+            dir,
+            last_read: Mutex::new(None),
+        }
     }
 
     /// The folder.
@@ -495,10 +831,72 @@ impl Store {
     }
 
     fn load_unlocked(&self) -> Result<(KeyStore, RevocationList)> {
-        let keys: KeyStore = read_json(&self.key_store_path())?;
-        let mut revoked: RevocationList = read_json(&self.revoked_keys_path())?;
-        revoked.migrate(&keys);
+        let keys = self.read_key_store()?;
+        let revoked_path = self.revoked_keys_path();
+        let mut revoked: RevocationList = match read_file(&revoked_path)? {
+            Some(bytes) => parse_json(&revoked_path, &bytes)?,
+            None => RevocationList::default(),
+        };
+        revoked.migrate(&keys)?;
         Ok((keys, revoked))
+    }
+
+    /// Keeps `keys`, which this process has just written to
+    /// `key_store.json` under the exclusive lock, as the last read.
+    fn remember(&self, keys: KeyStore) {
+        let path = self.key_store_path();
+        let Ok(file) = File::open(&path) else {
+            return;
+        };
+        let Ok(metadata) = file.metadata() else {
+            return;
+        };
+        *self.last_read.lock().unwrap_or_else(|e| e.into_inner()) = Some(KeyStoreRead {
+            _open: file,
+            identity: FileIdentity::of(&metadata),
+            keys,
+        });
+    }
+
+    /// Reads `key_store.json`, or takes the last read if the file has not
+    /// changed since (see [`KeyStoreRead`]).
+    fn read_key_store(&self) -> Result<KeyStore> {
+        let path = self.key_store_path();
+        let mut last_read = self.last_read.lock().unwrap_or_else(|e| e.into_inner());
+        let now = match fs::symlink_metadata(&path) {
+            Ok(m) if m.file_type().is_symlink() => return Err(Error::SymbolicLink(path)),
+            Ok(m) => FileIdentity::of(&m),
+            Err(e) if e.kind() == ErrorKind::NotFound => {
+                *last_read = None;
+                return Ok(KeyStore::default());
+            }
+            Err(source) => {
+                return Err(Error::Io {
+                    action: "read",
+                    path,
+                    source,
+                });
+            }
+        };
+        if let Some(read) = last_read.as_ref()
+            && read.identity == now
+        {
+            return Ok(read.keys.clone());
+        }
+        *last_read = None;
+        let io = Error::io("read", &path);
+        let mut file = File::open(&path).map_err(io)?;
+        let identity = FileIdentity::of(&file.metadata().map_err(Error::io("read", &path))?);
+        let mut bytes = Vec::with_capacity(usize::try_from(identity.len).unwrap_or(0));
+        file.read_to_end(&mut bytes)
+            .map_err(Error::io("read", &path))?;
+        let keys = KeyStore::from_json(path, bytes)?;
+        *last_read = Some(KeyStoreRead {
+            _open: file,
+            identity,
+            keys: keys.clone(),
+        });
+        Ok(keys)
     }
 
     /// Changes the store as one step: takes the lock, reads both files
@@ -519,7 +917,7 @@ impl Store {
     ///     events.push(Event::new(EventKind::Created, &alice, "example"));
     ///     Ok(())
     /// })?;
-    /// assert!(store.load()?.0.get(&alice).is_some());
+    /// assert!(store.load()?.0.get(&alice)?.is_some());
     /// assert_eq!(secure_kms::audit::verify(store.dir())?.len(), 1);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
@@ -535,16 +933,17 @@ impl Store {
         let _lock = self.lock()?;
         Journal::recover(&self.dir)?;
         self.remove_stale_temporary_files();
-        let (old_keys, old_revoked) = self.load_unlocked()?;
-        let (mut keys, mut revoked) = (old_keys.clone(), old_revoked.clone());
+        let (mut keys, mut revoked) = self.load_unlocked()?;
+        let old_revoked = revoked.clone();
         // A change that cannot be logged is not made: the log's chain is
         // checked first.
         let log = crate::audit::Appender::open(&self.dir)?;
         let mut events = Vec::new();
         let out = change(&mut keys, &mut revoked, &mut events)?;
+        let mut rendered = keys.changed()?.then(|| keys.render()).transpose()?;
         let mut journal = Journal::new(
             (revoked != old_revoked).then(|| to_json(&revoked)),
-            (keys != old_keys).then(|| to_json(&keys)),
+            rendered.as_mut().map(|r| std::mem::take(&mut r.text)),
             log.length(),
             log.render(&events),
         );
@@ -556,6 +955,12 @@ impl Store {
         journal.commit(&self.dir)?;
         crash_point("journal");
         journal.apply(&self.dir)?;
+        // The file now holds what was just written: a read that follows
+        // (the session shows the store at its end) takes it from here.
+        if let (Some(mut rendered), Some(text)) = (rendered, journal.into_key_store_text()) {
+            rendered.text = text;
+            self.remember(keys.reread(rendered));
+        }
         Ok(out)
     }
 
@@ -757,42 +1162,49 @@ impl Store {
     }
 }
 
-/// Reads a JSON file; a missing file gives the empty value.
-fn read_json<T: DeserializeOwned + Default>(path: &Path) -> Result<T> {
+/// Reads a store file; `None` if it is missing (an empty store).
+fn read_file(path: &Path) -> Result<Option<Vec<u8>>> {
     if fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink()) {
         return Err(Error::SymbolicLink(path.to_owned()));
     }
-    let bytes = match fs::read(path) {
-        Ok(bytes) => bytes,
-        Err(e) if e.kind() == ErrorKind::NotFound => return Ok(T::default()),
-        Err(source) => {
-            return Err(Error::Io {
-                action: "read",
-                path: path.to_owned(),
-                source,
-            });
-        }
-    };
-    parse_json(path, &bytes)
+    match fs::read(path) {
+        Ok(bytes) => Ok(Some(bytes)),
+        Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
+        Err(source) => Err(Error::Io {
+            action: "read",
+            path: path.to_owned(),
+            source,
+        }),
+    }
 }
 
 /// Parses a store file's bytes; `path` names it in the error.
 fn parse_json<T: DeserializeOwned>(path: &Path, bytes: &[u8]) -> Result<T> {
-    let corrupt = |source| Error::CorruptFile {
+    refuse_bom(path, bytes)?;
+    serde_json::from_slice(bytes).map_err(|source| Error::CorruptFile {
         path: path.to_owned(),
         source,
-    };
+    })
+}
+
+/// Refuses a file that starts with a byte order mark, with a message that
+/// says so (serde_json's would point at an odd character).
+fn refuse_bom(path: &Path, bytes: &[u8]) -> Result<()> {
     if bytes.starts_with(b"\xef\xbb\xbf") {
-        return Err(corrupt(serde::de::Error::custom(
-            "it starts with a UTF-8 byte order mark (BOM), which JSON does not allow; save it without one",
-        )));
+        return Err(Error::CorruptFile {
+            path: path.to_owned(),
+            source: serde::de::Error::custom(
+                "it starts with a UTF-8 byte order mark (BOM), which JSON does not allow; save it without one",
+            ),
+        });
     }
-    serde_json::from_slice(bytes).map_err(corrupt)
+    Ok(())
 }
 
 /// Parses the bytes of `key_store.json` and `revoked_keys.json` with every
-/// check [`Store::load`] makes (and migrates the list, as it does): the
-/// entry point for fuzzing the store's parsers.
+/// check [`Store::load`] makes, and every record's (which `load` leaves to
+/// first use), and migrates the list as it does: the entry point for
+/// fuzzing the store's parsers.
 ///
 /// ```
 /// let (keys, revoked) = secure_kms::store::parse(b"{}", b"[]")?;
@@ -804,9 +1216,10 @@ fn parse_json<T: DeserializeOwned>(path: &Path, bytes: &[u8]) -> Result<T> {
 /// # Errors
 /// [`Error::CorruptFile`] naming the file that does not parse.
 pub fn parse(key_store: &[u8], revoked_keys: &[u8]) -> Result<(KeyStore, RevocationList)> {
-    let keys: KeyStore = parse_json(Path::new(KEY_STORE_FILE), key_store)?;
+    let keys = KeyStore::from_json(KEY_STORE_FILE, key_store.to_vec())?;
+    keys.check_all()?;
     let mut revoked: RevocationList = parse_json(Path::new(REVOKED_KEYS_FILE), revoked_keys)?;
-    revoked.migrate(&keys);
+    revoked.migrate(&keys)?;
     Ok((keys, revoked))
 }
 
@@ -856,6 +1269,14 @@ mod tests {
         format!("{:#}", anyhow::Error::new(e))
     }
 
+    /// The store `value` as a file, with every record checked.
+    fn checked(value: serde_json::Value) -> std::result::Result<KeyStore, String> {
+        let keys = KeyStore::from_json(KEY_STORE_FILE, serde_json::to_vec(&value).unwrap())
+            .map_err(chain)?;
+        keys.check_all().map_err(chain)?;
+        Ok(keys)
+    }
+
     #[test]
     fn timestamps_read_back_bit_for_bit() {
         // Expiry and creation times are part of the symmetric key's
@@ -898,8 +1319,13 @@ mod tests {
     fn unknown_format_and_bad_user_ids_are_refused() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::new(dir.path());
+        let alice = UserId::new("alice").unwrap();
         fs::write(store.key_store_path(), r#"{"alice": {"format": 9}}"#).unwrap();
-        assert!(chain(store.load().unwrap_err()).contains("format 9 is not understood"));
+        let (keys, _) = store.load().unwrap();
+        let err = chain(keys.get(&alice).unwrap_err());
+        assert!(err.contains("format 9 is not understood"), "{err}");
+        // The position is the file's, not the record's.
+        assert!(err.contains("line 1 column 23"), "{err}");
         fs::write(store.key_store_path(), r#"{"bad id": {"format": 1}}"#).unwrap();
         assert!(chain(store.load().unwrap_err()).contains("invalid user ID"));
     }
@@ -913,9 +1339,9 @@ mod tests {
         let mut keys = KeyStore::default();
         let key = crate::symmetric::generate_symmetric_key().unwrap();
         crate::symmetric::store_symmetric_key(&mut keys, &alice, &key, 60, &pk).unwrap();
-        let good: serde_json::Value = serde_json::from_str(&keys.to_json()).unwrap();
+        let good: serde_json::Value = serde_json::from_str(&keys.to_json().unwrap()).unwrap();
         // The good file loads.
-        fs::write(store.key_store_path(), keys.to_json()).unwrap();
+        fs::write(store.key_store_path(), keys.to_json().unwrap().as_bytes()).unwrap();
         assert_eq!(store.load().unwrap().0, keys);
 
         let mut misspelled = good.clone();
@@ -936,11 +1362,43 @@ mod tests {
         ] {
             let text = serde_json::to_string_pretty(&bad).unwrap();
             fs::write(store.key_store_path(), &text).unwrap();
-            let err = chain(store.update(|_, _, _| Ok(())).unwrap_err());
+            // A change to alice parses her record, and is refused.
+            let err = chain(
+                store
+                    .update(|keys, _, _| keys.entry(&alice).map(drop))
+                    .unwrap_err(),
+            );
+            assert!(err.contains(&format!("unknown field `{what}`")), "{err}");
+            assert_eq!(fs::read_to_string(store.key_store_path()).unwrap(), text);
+            // So is a change to another user: alice's record, laid out
+            // otherwise than this version writes, would be written anew.
+            let err = chain(
+                store
+                    .update(|keys, _, _| {
+                        keys.insert(&UserId::new("bob")?, UserRecord::default());
+                        Ok(())
+                    })
+                    .unwrap_err(),
+            );
             assert!(err.contains(&format!("unknown field `{what}`")), "{err}");
             assert_eq!(fs::read_to_string(store.key_store_path()).unwrap(), text);
         }
-        fs::write(store.key_store_path(), keys.to_json()).unwrap();
+        // Laid out as this version writes it, an unknown field in alice's
+        // record is kept byte for byte when bob is added.
+        let written = keys.to_json().unwrap();
+        let edited = written.replacen("\"symmetric\"", "\"symetric\"", 1);
+        fs::write(store.key_store_path(), &edited).unwrap();
+        store
+            .update(|keys, _, _| {
+                keys.insert(&UserId::new("bob")?, UserRecord::default());
+                Ok(())
+            })
+            .unwrap();
+        let after = fs::read_to_string(store.key_store_path()).unwrap();
+        let alice_text = &edited[edited.find("\"alice\"").unwrap()..edited.rfind('}').unwrap()];
+        assert!(after.contains(alice_text.trim_end()), "{after}");
+        assert!(after.contains("\"bob\""));
+        fs::write(store.key_store_path(), keys.to_json().unwrap().as_bytes()).unwrap();
         fs::write(
             store.revoked_keys_path(),
             r#"[{"format": 1, "user_id": "a", "revoked_at": 1.0, "reason": "unspecified", "note": "x"}]"#,
@@ -958,27 +1416,20 @@ mod tests {
             let key = crate::symmetric::generate_symmetric_key().unwrap();
             crate::symmetric::store_symmetric_key(&mut keys, &alice, &key, 60, &pk).unwrap();
         }
-        let good: serde_json::Value = serde_json::from_str(&keys.to_json()).unwrap();
-        assert_eq!(
-            serde_json::from_value::<KeyStore>(good.clone()).unwrap(),
-            keys
-        );
+        let good: serde_json::Value = serde_json::from_str(&keys.to_json().unwrap()).unwrap();
+        assert_eq!(checked(good.clone()).unwrap(), keys);
 
         let mut swapped = good.clone();
         swapped["alice"]["symmetric"]
             .as_array_mut()
             .unwrap()
             .swap(0, 1);
-        let err = serde_json::from_value::<KeyStore>(swapped)
-            .unwrap_err()
-            .to_string();
+        let err = checked(swapped).unwrap_err().to_string();
         assert!(err.contains("version 1 follows version 2"), "{err}");
 
         let mut backwards = good.clone();
         backwards["alice"]["symmetric"][1]["expiry"] = 1.0.into();
-        let err = serde_json::from_value::<KeyStore>(backwards)
-            .unwrap_err()
-            .to_string();
+        let err = checked(backwards).unwrap_err().to_string();
         assert!(
             err.contains("symmetric key version 2 expires before it was made"),
             "{err}"
@@ -986,16 +1437,12 @@ mod tests {
 
         let mut old_binding = good.clone();
         old_binding["alice"]["symmetric"][1]["binding"] = 1.into();
-        let err = serde_json::from_value::<KeyStore>(old_binding)
-            .unwrap_err()
-            .to_string();
+        let err = checked(old_binding).unwrap_err().to_string();
         assert!(err.contains("version 2 has binding 1"), "{err}");
 
         let mut mixed = good.clone();
         mixed["alice"]["private"] = good["alice"]["symmetric"][0]["wrapped"].clone();
-        let err = serde_json::from_value::<KeyStore>(mixed)
-            .unwrap_err()
-            .to_string();
+        let err = checked(mixed).unwrap_err().to_string();
         assert!(
             err.contains("format 2 record cannot hold `private`"),
             "{err}"
@@ -1007,9 +1454,7 @@ mod tests {
             .as_object_mut()
             .unwrap()
             .remove("asymmetric");
-        let err = serde_json::from_value::<KeyStore>(old_shape)
-            .unwrap_err()
-            .to_string();
+        let err = checked(old_shape).unwrap_err().to_string();
         assert!(
             err.contains("format 1 record cannot hold `symmetric`"),
             "{err}"
@@ -1024,11 +1469,9 @@ mod tests {
         let (private_key, public_key) = crate::pki::generate_asymmetric_keys().unwrap();
         crate::pki::store_asymmetric_keys(&mut keys, &alice, &private_key, &public_key, 60, &pk)
             .unwrap();
-        let mut edited: serde_json::Value = serde_json::from_str(&keys.to_json()).unwrap();
+        let mut edited: serde_json::Value = serde_json::from_str(&keys.to_json().unwrap()).unwrap();
         edited["alice"]["asymmetric"][0]["fingerprint"] = "ab".repeat(32).into();
-        let err = serde_json::from_value::<KeyStore>(edited)
-            .unwrap_err()
-            .to_string();
+        let err = checked(edited).unwrap_err().to_string();
         assert!(err.contains("but its public key's SHA-256 is"), "{err}");
     }
 
@@ -1123,6 +1566,46 @@ mod tests {
         });
         assert!(r.is_err());
         assert!(!store.key_store_path().exists());
+    }
+
+    #[test]
+    fn a_second_read_of_an_unchanged_file_is_the_first_and_any_change_is_seen() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = (Store::new(dir.path()), Store::new(dir.path()));
+        let (alice, bob) = (UserId::new("alice").unwrap(), UserId::new("bob").unwrap());
+        let add = |store: &Store, id: &UserId| {
+            store
+                .update(|keys, _, _| {
+                    keys.insert(id, UserRecord::default());
+                    Ok(())
+                })
+                .unwrap()
+        };
+        add(&a, &alice);
+        // What a wrote, it reads back as the file holds it.
+        let text = fs::read_to_string(a.key_store_path()).unwrap();
+        let (keys, _) = a.load().unwrap();
+        assert_eq!(keys.to_json().unwrap(), text);
+        assert_eq!(keys.get(&alice).unwrap(), Some(&UserRecord::default()));
+        // Another writer's change (a new file, renamed over) is seen.
+        add(&b, &bob);
+        assert!(a.load().unwrap().0.get(&bob).unwrap().is_some());
+        assert!(b.load().unwrap().0.get(&bob).unwrap().is_some());
+        // So is an edit made in place, of the same size (after a pause, so
+        // that the file's change time moves on coarse clocks too).
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        let edited = fs::read_to_string(a.key_store_path())
+            .unwrap()
+            .replacen("\"bob\"", "\"bod\"", 1);
+        let mut file = OpenOptions::new()
+            .write(true)
+            .open(a.key_store_path())
+            .unwrap();
+        file.write_all(edited.as_bytes()).unwrap();
+        drop(file);
+        let (keys, _) = a.load().unwrap();
+        assert!(keys.get(&bob).unwrap().is_none());
+        assert!(keys.get(&UserId::new("bod").unwrap()).unwrap().is_some());
     }
 
     #[test]

@@ -268,11 +268,11 @@ pub fn store_symmetric_key(
 ) -> Result<u32> {
     // Nothing is added to the store unless the key is wrapped.
     let version = store
-        .get(user_id)
+        .get(user_id)?
         .map_or(1, UserRecord::next_symmetric_version);
     // Never before the previous version, even if the clock stepped back.
     let last = store
-        .get(user_id)
+        .get(user_id)?
         .and_then(|r| r.symmetric.last())
         .map_or(0.0, |v| v.created);
     let wrapped = SymmetricVersion::wrap(
@@ -283,7 +283,7 @@ pub fn store_symmetric_key(
         expiry_time,
         password_key,
     )?;
-    store.entry(user_id).symmetric.push(wrapped);
+    store.entry(user_id)?.symmetric.push(wrapped);
     Ok(version)
 }
 
@@ -347,7 +347,7 @@ pub fn load_symmetric_key(
 /// looks at too (a version without one has no symmetric key to use).
 fn primary<'a>(store: &'a KeyStore, user_id: &UserId) -> Result<&'a SymmetricVersion> {
     store
-        .get(user_id)
+        .get(user_id)?
         .and_then(|r| crate::keyring::versions(r).last().and_then(|v| v.symmetric))
         .ok_or_else(|| Error::UnknownUser(user_id.to_string()))
 }

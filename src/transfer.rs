@@ -38,7 +38,7 @@ pub const IMPORT_BITS: std::ops::RangeInclusive<usize> = 2048..=4096;
 pub fn export_public(store: &Store, user_id: &UserId) -> Result<(u32, String)> {
     let (keys, revoked) = store.load()?;
     let record = keys
-        .get(user_id)
+        .get(user_id)?
         .ok_or_else(|| Error::UnknownUser(user_id.to_string()))?;
     let all = versions(record);
     let (version, pair) = all
@@ -214,7 +214,7 @@ fn refuse_known_key(
     let now = crate::time::now();
     for id in keys.user_ids() {
         let user_id = UserId::new(id)?;
-        let record = keys.get(&user_id).expect("listed");
+        let record = keys.get(&user_id)?.expect("listed");
         let states = crate::keyring::status(record, revoked, &user_id, now);
         if let Some(v) = states
             .iter()
@@ -261,7 +261,7 @@ pub fn import_private(
     let (keys, revoked) = store.load()?;
     store.check_writable()?;
     refuse_known_key(&keys, &revoked, private_key)?;
-    let existing = keys.get(user_id);
+    let existing = keys.get(user_id)?;
     let (password_key, kind) = match existing {
         Some(record) if record.latest_version() > 0 => (
             authenticate(store, &keys, user_id, password, "import")?,

@@ -200,7 +200,7 @@ pub fn unlock_symmetric_version(
 }
 
 fn record_of<'a>(keys: &'a KeyStore, user_id: &UserId) -> Result<&'a UserRecord> {
-    keys.get(user_id)
+    keys.get(user_id)?
         .ok_or_else(|| Error::UnknownUser(user_id.to_string()))
 }
 
@@ -290,7 +290,7 @@ mod tests {
         let sym = unlocked.symmetric.unwrap();
         assert_eq!(
             sym.fingerprint(),
-            keys.get(&alice).unwrap().symmetric[0].fingerprint
+            keys.get(&alice).unwrap().unwrap().symmetric[0].fingerprint
         );
         assert!(unlocked.key_pair.is_some());
     }
@@ -314,8 +314,10 @@ mod tests {
     fn a_public_key_swapped_in_from_another_user_is_refused() {
         let mut keys = store_for(&["alice", "bob"]);
         let (alice, bob) = (UserId::new("alice").unwrap(), UserId::new("bob").unwrap());
-        let bob_public = keys.get(&bob).unwrap().asymmetric[0].public.clone();
-        keys.entry(&alice).asymmetric[0].public = bob_public;
+        let bob_public = keys.get(&bob).unwrap().unwrap().asymmetric[0]
+            .public
+            .clone();
+        keys.entry(&alice).unwrap().asymmetric[0].public = bob_public;
         assert!(matches!(
             unlock_user(&keys, &none(), &alice, &pw("alice-pw")),
             Err(Error::Unlock(_))
@@ -328,7 +330,7 @@ mod tests {
         let (alice, bob) = (UserId::new("alice").unwrap(), UserId::new("bob").unwrap());
         // Even with alice's own password-derived key, bob's record under
         // alice's name does not open: the user ID is in the associated data.
-        let bob_record = keys.get(&bob).unwrap().clone();
+        let bob_record = keys.get(&bob).unwrap().unwrap().clone();
         keys.insert(&alice, bob_record);
         assert!(matches!(
             unlock_user(&keys, &none(), &alice, &pw("bob-pw")),

@@ -136,6 +136,34 @@ const EXPECTED: &[(&str, &str)] = &[
     ("fail_utf8_bom", "UTF-8 byte order mark"),
 ];
 
+/// The cases whose damage is inside alice's record. Loading checks a file's
+/// JSON and its user IDs; a record is parsed when it is used, so these are
+/// refused once the session knows the user, before it asks the password.
+const INSIDE_A_RECORD: &[&str] = &[
+    "fail_expiry_1e308",
+    "fail_expiry_is_a_string",
+    "fail_expiry_missing",
+    "fail_expiry_negative",
+    "fail_fingerprint_not_hex",
+    "fail_format_2_record_in_format_1_shape",
+    "fail_invalid_base64_key",
+    "fail_iterations_1",
+    "fail_iterations_10000000_over_the_cap",
+    "fail_iterations_negative",
+    "fail_missing_format",
+    "fail_misspelled_field",
+    "fail_nonce_of_16_bytes",
+    "fail_public_not_a_pem",
+    "fail_public_pem_garbage",
+    "fail_record_not_an_object",
+    "fail_salt_of_8_bytes",
+    "fail_symmetric_key_of_8_bytes",
+    "fail_unknown_cipher",
+    "fail_unknown_field_in_symmetric",
+    "fail_unknown_format_version",
+    "fail_unknown_kdf",
+];
+
 #[test]
 fn every_hostile_file_is_refused_by_name_and_left_unchanged() {
     let mut cases: Vec<_> = fs::read_dir(DATA)
@@ -180,13 +208,74 @@ fn every_hostile_file_is_refused_by_name_and_left_unchanged() {
         if name != "fail_utf8_bom.json" {
             assert!(err.contains(" at line "), "{name}: no position in {err}");
         }
+        let asked = if INSIDE_A_RECORD.contains(&stem) {
+            "Enter the user ID: alice\n"
+        } else {
+            ""
+        };
         assert_eq!(
             stdout(&out),
-            "",
+            asked,
             "{name}: asked a question before checking the store"
         );
         assert_eq!(snapshot(dir.path()), before, "{name}: a file was changed");
     }
+}
+
+/// A broken record of one user does not stop another's work, is written
+/// back byte for byte by every change, and is refused, by file and line,
+/// by whatever reads it: `status` of that user, `list` and `audit --verify`,
+/// which read every record.
+#[test]
+fn a_broken_record_is_kept_as_it_is_and_refused_where_it_is_read() {
+    let dir = store_with(None);
+    fs::write(dir.path().join("pw"), PASSWORD).unwrap();
+    let run = |args: &[&str]| {
+        common::kms_command(dir.path())
+            .args(["--store", ".", "--password-file", "pw"])
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    // carol's record, as this version writes it, is the one broken.
+    assert!(run(&["keygen", "carol"]).status.success());
+    let path = dir.path().join("key_store.json");
+    let text = fs::read_to_string(&path).unwrap();
+    let carol_at = text.find("\"carol\": {").unwrap();
+    let edited = format!(
+        "{}{}",
+        &text[..carol_at],
+        text[carol_at..].replacen(
+            "\"format\": 2,",
+            "\"format\": 2,\n    \"note\": \"edited\",",
+            1
+        )
+    );
+    fs::write(&path, &edited).unwrap();
+    let carol_record = &edited[carol_at..edited.rfind('}').unwrap()];
+    let line = edited[..edited.find("\"note\"").unwrap()]
+        .matches('\n')
+        .count()
+        + 1;
+
+    for args in [&["status", "carol"][..], &["list"], &["audit", "--verify"]] {
+        let out = run(args);
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
+        assert!(err.contains("key_store.json is broken"), "{args:?}: {err}");
+        assert!(err.contains("unknown field `note`"), "{args:?}: {err}");
+        assert!(err.contains(&format!("at line {line} ")), "{args:?}: {err}");
+    }
+    // alice's keys, her session and her changes work, and keep carol's text.
+    assert!(run(&["status", "alice"]).status.success());
+    let out = kms(dir.path(), &format!("alice\n{PASSWORD}\nno\nno\n"));
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains(carol_record.trim_end()));
+    let out = run(&["rotate", "alice"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let after = fs::read_to_string(&path).unwrap();
+    assert_ne!(after, edited, "the rotation was not written");
+    assert!(after.contains(carol_record.trim_end()), "{after}");
 }
 
 #[test]
@@ -270,9 +359,9 @@ fn hostile_store_paths_are_refused_by_name_and_left_unchanged() {
         (
             "key_store.json is 50 MB",
             |dir| {
-                let mut big = b"{\"alice\": \"".to_vec();
+                let mut big = b"{\"".to_vec();
                 big.resize(50 << 20, b'A');
-                big.extend_from_slice(b"\"}\n");
+                big.extend_from_slice(b"\": {\"format\": 2}}\n");
                 fs::write(dir.join("key_store.json"), big).unwrap();
             },
             "./key_store.json is broken and was left unchanged",

@@ -48,7 +48,7 @@ fn record() -> &'static UserRecord {
             &pk,
         )
         .unwrap();
-        keys.get(&alice).unwrap().clone()
+        keys.get(&alice).unwrap().unwrap().clone()
     })
 }
 
@@ -204,8 +204,18 @@ proptest! {
             }
         }
         let revoked_json = serde_json::to_string_pretty(&revoked).unwrap();
+        let text = keys.to_json().unwrap();
+        // The store's own writer lays the file out as serde_json's pretty
+        // printer lays out the map of records.
+        let map: std::collections::BTreeMap<&str, UserRecord> = ids
+            .iter()
+            .map(|id| (id.as_str(), record().clone()))
+            .collect();
+        prop_assert_eq!(&text, &format!("{}\n", serde_json::to_string_pretty(&map).unwrap()));
         let (keys_back, revoked_back) =
-            secure_kms::store::parse(keys.to_json().as_bytes(), revoked_json.as_bytes()).unwrap();
+            secure_kms::store::parse(text.as_bytes(), revoked_json.as_bytes()).unwrap();
+        // Read and written again, untouched, it is the same bytes.
+        prop_assert_eq!(&keys_back.to_json().unwrap(), &text);
         prop_assert_eq!(keys_back, keys);
         prop_assert_eq!(revoked_back, revoked);
     }

@@ -161,7 +161,7 @@ fn no_secret_appears_in_any_output_or_file_except_wrapped() {
     let mut symmetric_keys = Vec::new();
     for user in ["alice", "bob", "carol"] {
         let id = UserId::new(user).unwrap();
-        let record = keys.get(&id).unwrap();
+        let record = keys.get(&id).unwrap().unwrap();
         for sym in &record.symmetric {
             if sym.wrapped.is_none() {
                 continue; // destroyed

@@ -1,6 +1,7 @@
 //! `key_store.json` and `revoked_keys.json` as the store reads them: the
 //! input is the first file, then a 0xFF byte (never in UTF-8 JSON), then
-//! the second. What parses is then walked as `status` and `list` walk it.
+//! the second. What parses is then walked as `status` and `list` walk it,
+//! and written back: the text must parse again, to the same store.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -17,9 +18,13 @@ fuzz_target!(|data: &[u8]| {
     let now = secure_kms::time::now();
     for id in keys.user_ids() {
         let Ok(user) = UserId::new(id) else { continue };
-        if let Some(record) = keys.get(&user) {
+        if let Ok(Some(record)) = keys.get(&user) {
             let _ = secure_kms::keyring::status(record, &revoked, &user, now);
             let _ = secure_kms::revocation::is_key_revoked(&revoked, &keys, &user);
         }
     }
+    let text = keys.to_json().expect("a store that parsed writes back");
+    let (again, _) = secure_kms::store::parse(text.as_bytes(), revoked_keys)
+        .expect("what the store writes parses");
+    assert!(again == keys, "written back, the store reads differently");
 });
