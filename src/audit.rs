@@ -168,7 +168,7 @@ impl Appender {
                 });
             }
         };
-        let entries = check_chain(&existing).map_err(|e| match e {
+        let seq = check_links(&existing).map_err(|e| match e {
             Error::AuditBroken { line, problem } => Error::AuditBroken {
                 line,
                 problem: format!(
@@ -177,9 +177,9 @@ impl Appender {
             },
             other => other,
         })?;
-        let (seq, prev) = match (entries.last(), last_line(&existing)) {
-            (Some(last), Some(line)) => (last.seq, sha256_hex(line)),
-            _ => (0, GENESIS.to_owned()),
+        let prev = match last_line(&existing) {
+            Some(line) if seq > 0 => sha256_hex(line),
+            _ => GENESIS.to_owned(),
         };
         Ok(Appender {
             length: existing.len() as u64,
@@ -255,10 +255,54 @@ pub fn verify(dir: &Path) -> Result<Vec<Entry>> {
 
 /// The chain check of [`verify`], on the file's bytes.
 pub(crate) fn check_chain(bytes: &[u8]) -> Result<Vec<Entry>> {
+    let mut entries = Vec::new();
+    walk_chain(bytes, |raw| {
+        let entry: Entry = serde_json::from_slice(raw)?;
+        let link = Link {
+            seq: entry.seq,
+            prev: entry.prev.clone(),
+        };
+        entries.push(entry);
+        Ok(link)
+    })?;
+    Ok(entries)
+}
+
+/// What chains one line to the one before it.
+#[derive(Deserialize)]
+struct Link {
+    seq: u64,
+    prev: String,
+}
+
+/// The chain check a change makes before it appends: every line's number
+/// and hash link, as [`check_chain`], with only the last line read whole
+/// (the lines before it are vouched for by the hashes that follow them).
+/// Reading each line as an event costs most of the check, and a change
+/// makes it on every run: [`verify`] reads them all. The last line's
+/// number, 0 for an empty log.
+fn check_links(bytes: &[u8]) -> Result<u64> {
+    let lines = walk_chain(bytes, |raw| serde_json::from_slice::<Link>(raw))?;
+    if let Some(line) = last_line(bytes) {
+        serde_json::from_slice::<Entry>(line).map_err(|e| Error::AuditBroken {
+            line: lines,
+            problem: format!("it is not an audit event ({e}): edited, or cut short"),
+        })?;
+    }
+    Ok(lines as u64)
+}
+
+/// Walks the log's lines, reading each with `read`, and checks that they
+/// are numbered 1, 2, 3... and that each holds the SHA-256 of the one
+/// before. The number of lines.
+fn walk_chain(
+    bytes: &[u8],
+    mut read: impl FnMut(&[u8]) -> serde_json::Result<Link>,
+) -> Result<usize> {
     let broken = |line: usize, problem: String| Error::AuditBroken { line, problem };
     let body = match bytes.strip_suffix(b"\n") {
         Some(body) => body,
-        None if bytes.is_empty() => return Ok(Vec::new()),
+        None if bytes.is_empty() => return Ok(0),
         None => {
             let line = bytes.split(|&b| b == b'\n').count();
             return Err(broken(
@@ -267,18 +311,18 @@ pub(crate) fn check_chain(bytes: &[u8]) -> Result<Vec<Entry>> {
             ));
         }
     };
-    let mut entries = Vec::new();
     let mut prev_hash = GENESIS.to_owned();
+    let mut lines = 0;
     for (i, raw) in body.split(|&b| b == b'\n').enumerate() {
         let n = i + 1;
-        let entry: Entry = serde_json::from_slice(raw).map_err(|e| {
+        let link = read(raw).map_err(|e| {
             broken(
                 n,
                 format!("it is not an audit event ({e}): edited, or cut short"),
             )
         })?;
-        if entry.seq != n as u64 {
-            let why = if entry.seq > n as u64 {
+        if link.seq != n as u64 {
+            let why = if link.seq > n as u64 {
                 "a line before it was removed, or lines were reordered"
             } else {
                 "a line was inserted before it, or lines were reordered"
@@ -287,17 +331,17 @@ pub(crate) fn check_chain(bytes: &[u8]) -> Result<Vec<Entry>> {
                 n,
                 format!(
                     "it holds event number {} where {n} was due: {why}",
-                    entry.seq
+                    link.seq
                 ),
             ));
         }
-        if n == 1 && entry.prev != GENESIS {
+        if n == 1 && link.prev != GENESIS {
             return Err(broken(
                 1,
                 "it does not start a chain (its prev is not 64 zeros): lines before it were removed, or it was edited".to_owned(),
             ));
         }
-        if entry.prev != prev_hash {
+        if link.prev != prev_hash {
             // The numbering is intact, so the line above changed after this
             // one recorded its hash, or this line's `prev` was edited: the
             // chain cannot tell which, and says so.
@@ -310,9 +354,9 @@ pub(crate) fn check_chain(bytes: &[u8]) -> Result<Vec<Entry>> {
             ));
         }
         prev_hash = sha256_hex(raw);
-        entries.push(entry);
+        lines = n;
     }
-    Ok(entries)
+    Ok(lines)
 }
 
 /// Checks the log's `entries` against the store: each change in the store
@@ -481,12 +525,33 @@ mod tests {
         (dir, lines)
     }
 
+    /// Where the full check finds the chain broken; the check a change
+    /// makes (links only, the last line whole) must find the same.
     fn broken_at(lines: &[String]) -> (usize, String) {
         let text: String = lines.iter().map(|l| format!("{l}\n")).collect();
-        match check_chain(text.as_bytes()) {
+        let found = match check_chain(text.as_bytes()) {
             Err(Error::AuditBroken { line, problem }) => (line, problem),
             other => panic!("expected a broken chain, got {other:?}"),
+        };
+        match check_links(text.as_bytes()) {
+            Err(Error::AuditBroken { line, problem }) => assert_eq!((line, problem), found),
+            other => panic!("the links check missed {found:?}: {other:?}"),
         }
+        found
+    }
+
+    #[test]
+    fn a_last_line_that_links_but_is_no_event_is_refused() {
+        let (dir, mut lines) = log_of(3);
+        assert_eq!(
+            check_links(&fs::read(dir.path().join(AUDIT_FILE)).unwrap()).unwrap(),
+            3
+        );
+        let prev = sha256_hex(lines[2].as_bytes());
+        lines.push(format!(r#"{{"seq": 4, "prev": "{prev}"}}"#));
+        let (line, problem) = broken_at(&lines);
+        assert_eq!(line, 4);
+        assert!(problem.contains("not an audit event"), "{problem}");
     }
 
     #[test]

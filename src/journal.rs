@@ -23,7 +23,7 @@
 
 use std::fs::{self, OpenOptions};
 use std::io::{ErrorKind, Seek, SeekFrom, Write};
-use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
@@ -40,7 +40,11 @@ use crate::{Error, Result};
 pub const JOURNAL_FILE: &str = ".secure-kms.journal";
 
 /// The journal format this version writes and reads.
-const JOURNAL_FORMAT: u32 = 2;
+const JOURNAL_FORMAT: u32 = 3;
+
+/// The older journal format this version still finishes: a run that died
+/// mid-change under the previous version leaves one.
+const JOURNAL_FORMAT_2: u32 = 2;
 
 /// A file written in full beside the one it replaces, flushed, waiting to
 /// be renamed over it.
@@ -51,9 +55,39 @@ struct Replacement {
     prepared: String,
     /// The file it replaces: `key_store.json` or `revoked_keys.json`.
     target: String,
-    /// SHA-256 of the prepared file, hex: once it has been renamed, the
-    /// target must hold exactly this.
-    sha256: String,
+    /// The prepared file's inode, size and modification time: once it has
+    /// been renamed, the target is this file. (Format 3; it replaced a
+    /// SHA-256 of the whole file, which cost more than writing a 30 MB
+    /// store. The size and time tell it from a file made later that reuses
+    /// the inode number of one deleted.)
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    stamp: Option<Stamp>,
+    /// SHA-256 of the prepared file, hex, as format 2 journals record it:
+    /// once it has been renamed, the target must hold exactly this.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    sha256: Option<String>,
+}
+
+/// What tells a file from any other in its folder, without reading it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Stamp {
+    inode: u64,
+    len: u64,
+    mtime: i64,
+    mtime_nsec: i64,
+}
+
+impl Stamp {
+    fn of(path: &Path) -> Result<Self> {
+        let m = fs::symlink_metadata(path).map_err(Error::io("read", path))?;
+        Ok(Stamp {
+            inode: m.ino(),
+            len: m.len(),
+            mtime: m.mtime(),
+            mtime_nsec: m.mtime_nsec(),
+        })
+    }
 }
 
 /// One change: the new JSON files (prepared beside the old ones, whole)
@@ -116,6 +150,7 @@ impl Journal {
     pub(crate) fn commit(&mut self, dir: &Path) -> Result<()> {
         for (target, text) in &self.pending {
             let prepared = write_beside(&dir.join(target), text.as_bytes())?;
+            let stamp = Stamp::of(&prepared)?;
             self.replace.push(Replacement {
                 prepared: prepared
                     .file_name()
@@ -123,7 +158,8 @@ impl Journal {
                     .to_string_lossy()
                     .into_owned(),
                 target: (*target).to_owned(),
-                sha256: sha256_hex(text.as_bytes()),
+                stamp: Some(stamp),
+                sha256: None,
             });
         }
         let text = serde_json::to_string(self).expect("a journal always serialises");
@@ -152,8 +188,15 @@ impl Journal {
             match fs::rename(&prepared, &target) {
                 Ok(()) => {}
                 Err(e) if e.kind() == ErrorKind::NotFound => {
-                    let now = fs::read(&target).map_err(Error::io("read", &target))?;
-                    if sha256_hex(&now) != r.sha256 {
+                    let renamed = match (r.stamp, &r.sha256) {
+                        (Some(stamp), _) => Stamp::of(&target)? == stamp,
+                        (None, Some(sha256)) => {
+                            let now = fs::read(&target).map_err(Error::io("read", &target))?;
+                            sha256_hex(&now) == *sha256
+                        }
+                        (None, None) => false,
+                    };
+                    if !renamed {
                         return Err(Error::BrokenJournal {
                             path: dir.join(JOURNAL_FILE),
                             problem: format!(
@@ -232,7 +275,7 @@ impl Journal {
             problem,
         };
         let journal: Journal = serde_json::from_slice(&bytes).map_err(|e| broken(e.to_string()))?;
-        if journal.format != JOURNAL_FORMAT {
+        if journal.format != JOURNAL_FORMAT && journal.format != JOURNAL_FORMAT_2 {
             return Err(broken(format!(
                 "journal format {} is not one this version reads ({JOURNAL_FORMAT})",
                 journal.format
@@ -365,6 +408,53 @@ mod tests {
                 .permissions()
                 .mode();
             assert_eq!(mode & 0o777, 0o600, "{name}");
+        }
+    }
+
+    /// A journal the previous format wrote (a SHA-256 of each prepared
+    /// file, not its inode) is still finished, and still checked.
+    #[test]
+    fn a_format_2_journal_is_finished_by_its_hashes() {
+        for target_holds_it in [true, false] {
+            let dir = tempfile::tempdir().unwrap();
+            fs::write(dir.path().join(AUDIT_FILE), "old.\n").unwrap();
+            let mut j = journal();
+            j.commit(dir.path()).unwrap();
+            j.format = JOURNAL_FORMAT_2;
+            for r in &mut j.replace {
+                let text = fs::read(dir.path().join(&r.prepared)).unwrap();
+                (r.stamp, r.sha256) = (None, Some(sha256_hex(&text)));
+            }
+            fs::write(
+                dir.path().join(JOURNAL_FILE),
+                serde_json::to_string(&j).unwrap(),
+            )
+            .unwrap();
+            // The run died after renaming the revocation list into place.
+            let first = &j.replace[0];
+            fs::rename(
+                dir.path().join(&first.prepared),
+                dir.path().join(&first.target),
+            )
+            .unwrap();
+            if !target_holds_it {
+                fs::write(dir.path().join(&first.target), "[ ]").unwrap();
+            }
+            let result = Journal::recover(dir.path());
+            if target_holds_it {
+                assert!(result.unwrap());
+                assert_eq!(
+                    fs::read_to_string(dir.path().join(KEY_STORE_FILE)).unwrap(),
+                    "{}"
+                );
+                assert_eq!(
+                    fs::read_to_string(dir.path().join(AUDIT_FILE)).unwrap(),
+                    "old.\nline 2\nline 3\n"
+                );
+            } else {
+                let err = result.unwrap_err();
+                assert!(matches!(err, Error::BrokenJournal { .. }), "{err}");
+            }
         }
     }
 
