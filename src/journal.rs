@@ -32,7 +32,8 @@ use crate::audit::AUDIT_FILE;
 use crate::fingerprint::sha256_hex;
 use crate::revocation::RevocationList;
 use crate::store::{
-    KEY_STORE_FILE, KeyStore, REVOKED_KEYS_FILE, sync_folder_of, write_atomic, write_beside,
+    Contents, KEY_STORE_FILE, KeyStore, REVOKED_KEYS_FILE, sync_folder_of, write_atomic,
+    write_beside_with,
 };
 use crate::{Error, Result};
 
@@ -104,14 +105,14 @@ pub(crate) struct Journal {
     audit_lines: String,
     /// The new files' text, which [`Journal::commit`] writes.
     #[serde(skip)]
-    pending: Vec<(&'static str, String)>,
+    pending: Vec<(&'static str, Contents)>,
 }
 
 impl Journal {
     /// A journal for one change.
     pub(crate) fn new(
         revoked_keys: Option<String>,
-        key_store: Option<String>,
+        key_store: Option<Contents>,
         audit_length: u64,
         audit_lines: String,
     ) -> Self {
@@ -119,10 +120,10 @@ impl Journal {
         // The revocation list first: should anything stop between the two
         // renames, a key is revoked early rather than left usable.
         if let Some(text) = revoked_keys {
-            pending.push((REVOKED_KEYS_FILE, text));
+            pending.push((REVOKED_KEYS_FILE, Contents::Text(text)));
         }
-        if let Some(text) = key_store {
-            pending.push((KEY_STORE_FILE, text));
+        if let Some(contents) = key_store {
+            pending.push((KEY_STORE_FILE, contents));
         }
         Journal {
             format: JOURNAL_FORMAT,
@@ -148,8 +149,9 @@ impl Journal {
     /// [`Error::Io`] if a file cannot be written (then nothing changed; a
     /// prepared file left behind is removed by the next change).
     pub(crate) fn commit(&mut self, dir: &Path) -> Result<()> {
-        for (target, text) in &self.pending {
-            let prepared = write_beside(&dir.join(target), text.as_bytes())?;
+        for (target, contents) in &self.pending {
+            let path = dir.join(target);
+            let prepared = write_beside_with(&path, |out| contents.write_to(out, &path))?;
             let stamp = Stamp::of(&prepared)?;
             self.replace.push(Replacement {
                 prepared: prepared
@@ -166,11 +168,14 @@ impl Journal {
         write_atomic(&dir.join(JOURNAL_FILE), text.as_bytes())
     }
 
-    /// The text of `key_store.json` this change writes, if it writes one.
-    pub(crate) fn into_key_store_text(self) -> Option<String> {
+    /// The key store this change writes, if it writes one.
+    pub(crate) fn into_key_store(self) -> Option<KeyStore> {
         self.pending
             .into_iter()
-            .find_map(|(target, text)| (target == KEY_STORE_FILE).then_some(text))
+            .find_map(|(_, contents)| match contents {
+                Contents::Keys(keys) => Some(keys),
+                Contents::Text(_) => None,
+            })
     }
 
     /// Renames the prepared files into place, appends the log's lines, then
@@ -359,7 +364,7 @@ mod tests {
     fn journal() -> Journal {
         Journal::new(
             Some("[]".to_owned()),
-            Some("{}".to_owned()),
+            Some(Contents::Text("{}".to_owned())),
             5,
             "line 2\nline 3\n".to_owned(),
         )
@@ -478,7 +483,7 @@ mod tests {
             let dir = tempfile::tempdir().unwrap();
             let mut j = Journal::new(
                 revoked.map(str::to_owned),
-                keys.map(str::to_owned),
+                keys.map(|k| Contents::Text(k.to_owned())),
                 0,
                 String::new(),
             );

@@ -19,7 +19,6 @@
 //!   each other's changes; every read holds the same lock shared, so it
 //!   never sees one file before a change and the other after it.
 
-use std::borrow::Cow;
 use std::cell::OnceCell;
 use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
@@ -370,7 +369,7 @@ pub(crate) fn known_format<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Er
 /// let alice = UserId::new("alice")?;
 /// let mut keys = KeyStore::default();
 /// keys.insert(&alice, UserRecord::default());
-/// let text = keys.to_json()?.into_owned();
+/// let text = keys.to_json()?;
 /// let again = KeyStore::from_json("key_store.json", text.clone().into_bytes())?;
 /// assert_eq!(again.get(&alice)?, Some(&UserRecord::default()));
 /// assert_eq!(again.to_json()?, text);
@@ -383,16 +382,6 @@ pub struct KeyStore {
     /// The file's text, which the records not yet parsed point into.
     text: Arc<String>,
     users: BTreeMap<String, Slot>,
-    /// Whether `text` is, byte for byte, what [`KeyStore::to_json`] would
-    /// write for `users` (so it need not be written again to be shown).
-    verbatim: bool,
-}
-
-/// The text of `key_store.json` and, in user ID order, where each record
-/// lies in it.
-struct Rendered {
-    text: String,
-    spans: Vec<Range<usize>>,
 }
 
 /// One user's record: where it lies in the file, and its parsed form once
@@ -436,7 +425,6 @@ impl Default for KeyStore {
             path: PathBuf::from(KEY_STORE_FILE),
             text: Arc::default(),
             users: BTreeMap::new(),
-            verbatim: false,
         }
     }
 }
@@ -476,7 +464,6 @@ impl KeyStore {
             path,
             text: Arc::new(text),
             users,
-            verbatim: false,
         })
     }
 
@@ -496,7 +483,6 @@ impl KeyStore {
     /// # Errors
     /// [`Error::CorruptFile`] if that record is broken.
     pub fn entry(&mut self, user_id: &UserId) -> Result<&mut UserRecord> {
-        self.verbatim = false;
         let slot = self.users.entry(user_id.to_string()).or_default();
         if let Some(raw) = &slot.raw
             && slot.parsed.get().is_none()
@@ -513,7 +499,6 @@ impl KeyStore {
 
     /// Puts a whole record in place of any there was.
     pub fn insert(&mut self, user_id: &UserId, record: UserRecord) {
-        self.verbatim = false;
         let slot = self.users.entry(user_id.to_string()).or_default();
         slot.parsed = OnceCell::from(record);
         slot.touched = true;
@@ -564,70 +549,69 @@ impl KeyStore {
     /// # Errors
     /// [`Error::CorruptFile`] for a broken record that has to be written
     /// anew (one in format 1, or not as this version writes it).
-    pub fn to_json(&self) -> Result<Cow<'_, str>> {
-        if self.verbatim {
-            return Ok(Cow::Borrowed(self.text.as_str()));
-        }
-        Ok(Cow::Owned(self.render()?.text))
+    pub fn to_json(&self) -> Result<String> {
+        let mut out = Vec::with_capacity(self.text.len() + 4096);
+        self.write_json(&mut out)?;
+        Ok(String::from_utf8(out).expect("the store writes UTF-8"))
     }
 
-    /// [`KeyStore::to_json`], with where each record lies in the text.
-    fn render(&self) -> Result<Rendered> {
-        let mut out = String::with_capacity(self.text.len() + 4096);
-        let mut spans = Vec::with_capacity(self.users.len());
+    /// Writes [`KeyStore::to_json`] to `out` piece by piece, each untouched
+    /// record straight from the text it was read from: a change to one
+    /// user of a large store makes no copy of the file in memory.
+    fn write_json(&self, out: &mut dyn Write) -> Result<()> {
+        self.write_pieces(out)
+            .map_err(|e| match e.downcast::<Error>() {
+                Ok(e) => e,
+                Err(e) => Error::io("write", &self.path)(e),
+            })
+    }
+
+    fn write_pieces(&self, out: &mut dyn Write) -> std::io::Result<()> {
         if self.users.is_empty() {
-            out.push_str("{}\n");
-        } else {
-            out.push('{');
+            return out.write_all(b"{}\n");
         }
+        out.write_all(b"{")?;
         for (i, (id, slot)) in self.users.iter().enumerate() {
-            out.push_str(if i == 0 { "\n  " } else { ",\n  " });
-            out.push_str(&serde_json::to_string(id).expect("a string serialises"));
-            out.push_str(": ");
-            let start = out.len();
-            match &slot.raw {
-                Some(raw)
-                    if !slot.touched
-                        && self.text[raw.clone()].starts_with(CANONICAL_RECORD_START) =>
-                {
-                    out.push_str(&self.text[raw.clone()]);
-                }
-                _ => {
-                    let record = serde_json::to_string_pretty(self.parsed(slot)?)
-                        .expect("store types always serialise");
-                    out.push_str(&record.replace('\n', "\n  "));
+            out.write_all(if i == 0 { b"\n  " } else { b",\n  " })?;
+            serde_json::to_writer(&mut *out, id)?;
+            out.write_all(b": ")?;
+            match self.kept_as_read(slot) {
+                Some(raw) => out.write_all(self.text[raw].as_bytes())?,
+                None => {
+                    let record = self.parsed(slot).map_err(std::io::Error::other)?;
+                    let record =
+                        serde_json::to_string_pretty(record).expect("store types always serialise");
+                    out.write_all(record.replace('\n', "\n  ").as_bytes())?;
                 }
             }
-            spans.push(start..out.len());
         }
-        if !self.users.is_empty() {
-            out.push_str("\n}\n");
-        }
-        Ok(Rendered { text: out, spans })
+        out.write_all(b"\n}\n")
     }
 
-    /// This store as read back from `rendered`, its own rendering: the
-    /// records parsed so far stay parsed, and nothing is changed.
-    fn reread(&self, rendered: Rendered) -> KeyStore {
-        let users = self
+    /// Where in the text the record of `slot` is, if it is written back as
+    /// it was read: untouched, and laid out as this version writes it.
+    fn kept_as_read(&self, slot: &Slot) -> Option<Range<usize>> {
+        slot.raw.clone().filter(|raw| {
+            !slot.touched && self.text[raw.clone()].starts_with(CANONICAL_RECORD_START)
+        })
+    }
+
+    /// This store as the file it was just written to holds it: the records
+    /// copied as they were keep their place in the text, the ones written
+    /// anew are kept parsed, and nothing is changed any more.
+    fn into_written(mut self) -> KeyStore {
+        let kept: Vec<bool> = self
             .users
-            .iter()
-            .zip(rendered.spans)
-            .map(|((id, slot), span)| {
-                let slot = Slot {
-                    raw: Some(span),
-                    parsed: slot.parsed.clone(),
-                    touched: false,
-                };
-                (id.clone(), slot)
-            })
+            .values()
+            .map(|slot| self.kept_as_read(slot).is_some())
             .collect();
-        KeyStore {
-            path: self.path.clone(),
-            text: Arc::new(rendered.text),
-            users,
-            verbatim: true,
+        for (slot, kept) in self.users.values_mut().zip(kept) {
+            if !kept {
+                slot.raw = None;
+            }
+            slot.touched = false;
         }
+        self
     }
 
     fn raw_text(&self, slot: &Slot) -> Option<&str> {
@@ -940,10 +924,10 @@ impl Store {
         let log = crate::audit::Appender::open(&self.dir)?;
         let mut events = Vec::new();
         let out = change(&mut keys, &mut revoked, &mut events)?;
-        let mut rendered = keys.changed()?.then(|| keys.render()).transpose()?;
+        let changed = keys.changed()?;
         let mut journal = Journal::new(
             (revoked != old_revoked).then(|| to_json(&revoked)),
-            rendered.as_mut().map(|r| std::mem::take(&mut r.text)),
+            changed.then_some(Contents::Keys(keys)),
             log.length(),
             log.render(&events),
         );
@@ -957,9 +941,8 @@ impl Store {
         journal.apply(&self.dir)?;
         // The file now holds what was just written: a read that follows
         // (the session shows the store at its end) takes it from here.
-        if let (Some(mut rendered), Some(text)) = (rendered, journal.into_key_store_text()) {
-            rendered.text = text;
-            self.remember(keys.reread(rendered));
+        if let Some(keys) = journal.into_key_store() {
+            self.remember(keys.into_written());
         }
         Ok(out)
     }
@@ -1241,10 +1224,42 @@ pub(crate) fn sync_folder_of(path: &Path) -> Result<()> {
         .map_err(Error::io("flush the folder of", path))
 }
 
+/// What a change writes to one store file.
+#[derive(Debug)]
+pub(crate) enum Contents {
+    /// The whole text.
+    Text(String),
+    /// The key store, written record by record ([`KeyStore::write_json`]).
+    Keys(KeyStore),
+}
+
+impl Contents {
+    /// Writes the contents to `out`; `path` names the file in errors.
+    pub(crate) fn write_to(&self, out: &mut dyn Write, path: &Path) -> Result<()> {
+        match self {
+            Contents::Text(text) => out
+                .write_all(text.as_bytes())
+                .map_err(Error::io("write", path)),
+            Contents::Keys(keys) => keys.write_json(out),
+        }
+    }
+}
+
 /// Writes `bytes` to a new file in `path`'s folder (mode 0600, named
 /// [`STORE_TEMP_PREFIX`]...`.tmp`, flushed to disk) and keeps it: the first
 /// half of [`write_atomic`], and how a change prepares its files.
 pub(crate) fn write_beside(path: &Path, bytes: &[u8]) -> Result<PathBuf> {
+    write_beside_with(path, |out| {
+        out.write_all(bytes).map_err(Error::io("write", path))
+    })
+}
+
+/// [`write_beside`], with the bytes written by `write` (through a buffer);
+/// if it fails, the new file is removed.
+pub(crate) fn write_beside_with(
+    path: &Path,
+    write: impl FnOnce(&mut dyn Write) -> Result<()>,
+) -> Result<PathBuf> {
     let dir = path.parent().unwrap_or(Path::new("."));
     let io = |action| Error::io(action, path);
     let mut tmp = tempfile::Builder::new()
@@ -1253,7 +1268,10 @@ pub(crate) fn write_beside(path: &Path, bytes: &[u8]) -> Result<PathBuf> {
         .permissions(fs::Permissions::from_mode(0o600))
         .tempfile_in(dir)
         .map_err(io("create a temporary file beside"))?;
-    tmp.write_all(bytes).map_err(io("write"))?;
+    let mut buffered = std::io::BufWriter::with_capacity(256 << 10, &mut tmp);
+    write(&mut buffered)?;
+    buffered.flush().map_err(io("write"))?;
+    drop(buffered);
     tmp.as_file().sync_all().map_err(io("flush"))?;
     let (_, kept) = tmp
         .keep()
@@ -1382,6 +1400,13 @@ mod tests {
             );
             assert!(err.contains(&format!("unknown field `{what}`")), "{err}");
             assert_eq!(fs::read_to_string(store.key_store_path()).unwrap(), text);
+            // The new file, refused part-way through, is gone.
+            let left: Vec<_> = fs::read_dir(dir.path())
+                .unwrap()
+                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .filter(|name| name.starts_with(STORE_TEMP_PREFIX))
+                .collect();
+            assert!(left.is_empty(), "{left:?}");
         }
         // Laid out as this version writes it, an unknown field in alice's
         // record is kept byte for byte when bob is added.
