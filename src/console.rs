@@ -40,6 +40,20 @@ pub trait Console {
     /// [`Error::Input`] or [`Error::Output`] if reading or writing fails.
     fn ask_password(&mut self, prompt: &str) -> Result<Option<Zeroizing<String>>>;
 
+    /// Prints the lines `write` writes, which end with a new line: a block
+    /// that can be tens of megabytes (a whole store file). By default they
+    /// are collected and passed to [`Console::say`]; a console on a stream
+    /// writes them straight out.
+    ///
+    /// # Errors
+    /// [`Error::Output`] if the output fails; an error of ours that
+    /// `write` passes through the writer, as it is.
+    fn say_written(&mut self, write: &dyn Fn(&mut dyn Write) -> io::Result<()>) -> Result<()> {
+        let mut text = Vec::new();
+        write(&mut text).map_err(|e| Error::from_writer(e, Error::Output))?;
+        self.say(String::from_utf8_lossy(&text).trim_end())
+    }
+
     /// Whether a person is typing (a terminal) rather than a script piping
     /// answers. The session asks a new password twice only then.
     fn is_interactive(&self) -> bool {
@@ -144,6 +158,13 @@ impl Default for TerminalConsole {
 impl Console for TerminalConsole {
     fn say(&mut self, line: &str) -> Result<()> {
         writeln!(self.stdout.lock(), "{line}").map_err(Error::Output)
+    }
+
+    fn say_written(&mut self, write: &dyn Fn(&mut dyn Write) -> io::Result<()>) -> Result<()> {
+        let mut out = io::BufWriter::with_capacity(256 << 10, self.stdout.lock());
+        write(&mut out)
+            .and_then(|()| out.flush())
+            .map_err(|e| Error::from_writer(e, Error::Output))
     }
 
     fn ask(&mut self, prompt: &str) -> Result<Option<String>> {

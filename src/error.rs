@@ -370,6 +370,20 @@ pub enum Error {
 }
 
 impl Error {
+    /// An error from a writer that may carry one of ours (a record found
+    /// broken while the store is being written out, passed through the
+    /// writer as [`std::io::Error::other`]): ours as it is, any other
+    /// through `other`.
+    pub(crate) fn from_writer(
+        e: std::io::Error,
+        other: impl FnOnce(std::io::Error) -> Error,
+    ) -> Error {
+        match e.downcast::<Error>() {
+            Ok(ours) => ours,
+            Err(e) => other(e),
+        }
+    }
+
     /// A function that wraps an operating-system error as [`Error::Io`],
     /// for `map_err`: `fs::read(path).map_err(Error::io("read", path))`.
     ///

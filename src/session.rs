@@ -172,7 +172,7 @@ pub fn run_session(
         report_status(console, &user_id, record, revocation)?;
     }
     console.say("Final Key Store State:")?;
-    console.say(keys.to_json()?.trim_end())
+    console.say_written(&|out| keys.write_json(out))
 }
 
 /// For a user already in the store: checks the password, says what is there

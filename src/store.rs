@@ -551,22 +551,21 @@ impl KeyStore {
     /// anew (one in format 1, or not as this version writes it).
     pub fn to_json(&self) -> Result<String> {
         let mut out = Vec::with_capacity(self.text.len() + 4096);
-        self.write_json(&mut out)?;
+        self.write_json(&mut out)
+            .map_err(|e| Error::from_writer(e, Error::Output))?;
         Ok(String::from_utf8(out).expect("the store writes UTF-8"))
     }
 
     /// Writes [`KeyStore::to_json`] to `out` piece by piece, each untouched
     /// record straight from the text it was read from: a change to one
-    /// user of a large store makes no copy of the file in memory.
-    fn write_json(&self, out: &mut dyn Write) -> Result<()> {
-        self.write_pieces(out)
-            .map_err(|e| match e.downcast::<Error>() {
-                Ok(e) => e,
-                Err(e) => Error::io("write", &self.path)(e),
-            })
-    }
-
-    fn write_pieces(&self, out: &mut dyn Write) -> std::io::Result<()> {
+    /// user of a large store, or showing it, makes no copy of the file in
+    /// memory. The text ends with a new line.
+    ///
+    /// # Errors
+    /// The writer's error; a broken record that has to be written anew
+    /// comes as an [`std::io::Error::other`] holding
+    /// [`Error::CorruptFile`].
+    pub fn write_json(&self, out: &mut dyn Write) -> std::io::Result<()> {
         if self.users.is_empty() {
             return out.write_all(b"{}\n");
         }
@@ -1240,7 +1239,9 @@ impl Contents {
             Contents::Text(text) => out
                 .write_all(text.as_bytes())
                 .map_err(Error::io("write", path)),
-            Contents::Keys(keys) => keys.write_json(out),
+            Contents::Keys(keys) => keys
+                .write_json(out)
+                .map_err(|e| Error::from_writer(e, Error::io("write", path))),
         }
     }
 }

@@ -195,6 +195,12 @@ fn revoking_prints_the_original_lines_and_records_the_keys() {
         "Final Key Store State:",
     ]);
     expect_lines(&text, &expected);
+    // The store shown at the end is the file, byte for byte.
+    let shown = text.split_once("Final Key Store State:\n").unwrap().1;
+    assert_eq!(
+        shown,
+        std::fs::read_to_string(dir.path().join("key_store.json")).unwrap()
+    );
 
     let revoked_path = dir.path().join("revoked_keys.json");
     assert_eq!(mode(&revoked_path), 0o600);
