@@ -6,8 +6,11 @@
 //! carries a `format` version so that later versions can migrate it.
 //!
 //! Safety on disk:
-//! - a missing file is an empty store; a file that does not parse is never
-//!   overwritten, and the error names the file, the line and the column;
+//! - a missing file is an empty store; a file that is not JSON, or holds a
+//!   bad or repeated user ID, is never overwritten, and the error names the
+//!   file, the line and the column. Each record is checked when it is used
+//!   (see [`KeyStore`]), and a change writes the records it did not touch
+//!   back byte for byte;
 //! - every write goes to a temporary file in the same folder (mode 0600),
 //!   is flushed to disk, then renamed over the old file, so a crash leaves
 //!   the old file or the new one, never a mixture;
@@ -15,8 +18,8 @@
 //!   first as one journal file, then applied, so a crash leaves the old
 //!   state or the new one across all three (see RELIABILITY.md);
 //! - every change happens under an exclusive lock on `.secure-kms.lock`, and
-//!   re-reads the files once the lock is held, so two runs at once never lose
-//!   each other's changes; every read holds the same lock shared, so it
+//!   re-reads the files once the lock is held (or finds them unchanged since
+//!   its own read), so two runs at once never lose each other's changes; every read holds the same lock shared, so it
 //!   never sees one file before a change and the other after it.
 
 use std::cell::OnceCell;
@@ -566,6 +569,13 @@ impl KeyStore {
     /// comes as an [`std::io::Error::other`] holding
     /// [`Error::CorruptFile`].
     pub fn write_json(&self, out: &mut dyn Write) -> std::io::Result<()> {
+        // Every record to be written anew is parsed before the first byte,
+        // so that a broken one stops the write before it starts.
+        for slot in self.users.values() {
+            if self.kept_as_read(slot).is_none() {
+                self.parsed(slot).map_err(std::io::Error::other)?;
+            }
+        }
         if self.users.is_empty() {
             return out.write_all(b"{}\n");
         }
@@ -635,16 +645,23 @@ impl KeyStore {
 /// made after a record's fields are read raise theirs there.)
 fn parse_record(path: &Path, text: &str, raw: Range<usize>) -> Result<UserRecord> {
     serde_json::from_str(&text[raw.clone()]).map_err(|first| {
-        // A record always follows its `"id":`, so there is room for `[`.
-        let before = raw.start.saturating_sub(1);
-        let blanked: String = text[..before]
-            .chars()
-            .map(|c| if c == '\n' { '\n' } else { ' ' })
-            .chain(text[before..raw.start].chars().map(|_| '['))
-            .chain(text[raw].chars())
-            .chain(std::iter::once(']'))
+        // A record always follows its `"id":` and white space: the colon
+        // becomes `[`, and every byte before it a space (serde_json counts
+        // columns in bytes), new lines kept.
+        let colon = text[..raw.start].rfind(':').unwrap_or(0);
+        let mut blanked: Vec<u8> = text.as_bytes()[..raw.end]
+            .iter()
+            .enumerate()
+            .map(|(i, &b)| match b {
+                _ if i >= raw.start => b,
+                b'\n' => b'\n',
+                _ if i == colon => b'[',
+                _ if i > colon => b,
+                _ => b' ',
+            })
             .collect();
-        let source = serde_json::from_str::<(UserRecord,)>(&blanked)
+        blanked.push(b']');
+        let source = serde_json::from_slice::<(UserRecord,)>(&blanked)
             .err()
             .unwrap_or(first);
         Error::CorruptFile {
@@ -883,7 +900,8 @@ impl Store {
     }
 
     /// Changes the store as one step: takes the lock, reads both files
-    /// afresh, lets `change` edit them and list the events to log, writes
+    /// afresh (or finds `key_store.json` unchanged since this value read
+    /// it), lets `change` edit them and list the events to log, writes
     /// back each file that changed, and appends the events to `audit.log`.
     /// If `change` fails, nothing is written.
     ///
@@ -1343,8 +1361,20 @@ mod tests {
         let (keys, _) = store.load().unwrap();
         let err = chain(keys.get(&alice).unwrap_err());
         assert!(err.contains("format 9 is not understood"), "{err}");
-        // The position is the file's, not the record's.
+        // The position is the file's, not the record's: after a record on
+        // its own line, and after multi-byte characters on its line (for
+        // serde_json, columns count bytes).
         assert!(err.contains("line 1 column 23"), "{err}");
+        fs::write(store.key_store_path(), "{\"alice\":\n{\"format\": 9}}").unwrap();
+        let err = chain(store.load().unwrap().0.get(&alice).unwrap_err());
+        assert!(err.contains("line 2 column 13"), "{err}");
+        fs::write(
+            store.key_store_path(),
+            r#"{"bob": {"x": "ééé"}, "alice": {"format": 9}}"#,
+        )
+        .unwrap();
+        let err = chain(store.load().unwrap().0.get(&alice).unwrap_err());
+        assert!(err.contains("line 1 column 47"), "{err}");
         fs::write(store.key_store_path(), r#"{"bad id": {"format": 1}}"#).unwrap();
         assert!(chain(store.load().unwrap_err()).contains("invalid user ID"));
     }
