@@ -52,6 +52,8 @@ pub enum EventKind {
     Exported,
     /// A password did not unlock a user's keys.
     AuthenticationFailed,
+    /// The store's CA issued a certificate for a version's RSA pair.
+    Certified,
 }
 
 impl std::fmt::Display for EventKind {

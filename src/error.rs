@@ -174,6 +174,36 @@ pub enum Error {
     #[error("cannot read the answer from standard input (answers are lines of UTF-8 text)")]
     Input(#[source] std::io::Error),
 
+    /// `ca init` on a store that has a certificate authority.
+    #[error(
+        "{} exists: this store has a certificate authority already (a second would orphan every certificate the first issued; move the CA files aside to start over)",
+        .0.display()
+    )]
+    CaExists(PathBuf),
+
+    /// The certificate authority's files are missing one another, or do
+    /// not belong together.
+    #[error("the certificate authority's files are broken: {0}")]
+    CaBroken(String),
+
+    /// A certificate or CRL could not be built or parsed.
+    #[error("X.509: {0}")]
+    Certificate(String),
+
+    /// A command needs the store's certificate authority, and it has none.
+    #[error("this store has no certificate authority: make one with `secure-kms ca init`")]
+    NoCa,
+
+    /// The user's primary RSA pair has no certificate.
+    #[error(
+        "the primary RSA pair of {0} has no certificate: issue one with `secure-kms cert issue {0}`"
+    )]
+    NoCertificate(String),
+
+    /// A key size that this command does not make.
+    #[error("{0}-bit keys are not made here: use 2048 or 3072")]
+    InvalidKeySize(usize),
+
     /// Standard output could not be written.
     #[error("cannot write to standard output")]
     Output(#[source] std::io::Error),

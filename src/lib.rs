@@ -44,6 +44,7 @@
 
 pub mod agreement;
 pub mod audit;
+pub mod ca;
 pub mod commands;
 pub mod console;
 pub mod dhkeys;

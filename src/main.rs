@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use secure_kms::agreement::Group;
+use secure_kms::ca;
 use secure_kms::console::{
     Console, TerminalConsole, password_prompt_owns_ctrl_c, read_password_file,
 };
@@ -293,6 +294,24 @@ enum Command {
         #[arg(long)]
         force: bool,
     },
+    /// The store's certificate authority: make it, or show its root
+    #[command(
+        after_help = "Example:\n  secure-kms --password-file admin-pw.txt ca init\n  secure-kms ca show > root.pem\n  openssl x509 -in root.pem -noout -text",
+        subcommand_required = true
+    )]
+    Ca {
+        #[command(subcommand)]
+        action: CaAction,
+    },
+    /// X.509 certificates for users' RSA pairs, issued by the store's CA
+    #[command(
+        after_help = "Example:\n  secure-kms --password-file admin-pw.txt cert issue alice\n  secure-kms cert export alice -o alice.pem\n  openssl verify -CAfile root.pem alice.pem",
+        subcommand_required = true
+    )]
+    Cert {
+        #[command(subcommand)]
+        action: CertAction,
+    },
     /// Show the audit log, or check its hash chain
     #[command(after_help = "Example:\n  secure-kms audit --verify")]
     Audit {
@@ -306,6 +325,49 @@ enum Command {
 /// and end long before the year 9999.
 fn expiry_range() -> clap::builder::RangedU64ValueParser {
     clap::value_parser!(u64).range(1..=MAX_EXPIRY_SECS)
+}
+
+/// What `ca` does.
+#[derive(Subcommand, Debug)]
+enum CaAction {
+    /// Make the CA: an RSA key under an administrator password (--password-file, or asked) and a self-signed root, valid 10 years
+    Init {
+        /// The CA key's size
+        #[arg(long, default_value_t = ca::DEFAULT_CA_KEY_BITS)]
+        bits: usize,
+    },
+    /// Print the root certificate (PEM), or with --text what it holds
+    Show {
+        /// Describe it instead of printing the PEM
+        #[arg(long)]
+        text: bool,
+    },
+}
+
+/// What `cert` does.
+#[derive(Subcommand, Debug)]
+enum CertAction {
+    /// Issue a certificate for USER's primary RSA pair (the administrator password: --password-file, or asked)
+    Issue {
+        /// The user ID
+        user: String,
+    },
+    /// Describe USER's certificate
+    Show {
+        /// The user ID
+        user: String,
+    },
+    /// Write USER's certificate as PEM
+    Export {
+        /// The user ID
+        user: String,
+        /// Where to write it [default: standard output]
+        #[arg(short, long, value_name = "FILE")]
+        output: Option<PathBuf>,
+        /// Replace FILE if it exists
+        #[arg(long)]
+        force: bool,
+    },
 }
 
 /// The steps of an exchange between two processes.
@@ -996,6 +1058,79 @@ fn run_command(cli: &Cli, store: &Store, command: &Command) -> anyhow::Result<()
                 text
             })?
         }
+        Command::Ca {
+            action: CaAction::Init { bits },
+        } => {
+            let password = admin_password(cli, true)?;
+            let made = slow("making the CA key", || {
+                ca::init(store, &password, *bits, DEFAULT_ITERATIONS)
+            })?;
+            #[derive(serde::Serialize)]
+            struct Shape<'a> {
+                root: &'a str,
+                key: &'a str,
+                bits: usize,
+                key_fingerprint: &'a str,
+            }
+            let root = store.dir().join(ca::ROOT_FILE);
+            let key = store.dir().join(ca::CA_KEY_FILE);
+            let shape = Shape {
+                root: &root.to_string_lossy(),
+                key: &key.to_string_lossy(),
+                bits: *bits,
+                key_fingerprint: &made.key.fingerprint,
+            };
+            render(cli, &shape, || {
+                format!(
+                    "CA made: an RSA-{bits} key, encrypted under the administrator password, in {}\nroot certificate ({}, valid 10 years) in {}\nkey ID (SHA-256 of its public key): {}\nsee it with: openssl x509 -in {} -noout -text\n",
+                    key.display(),
+                    ca::ROOT_SUBJECT,
+                    root.display(),
+                    made.key.fingerprint,
+                    root.display()
+                )
+            })?
+        }
+        Command::Ca {
+            action: CaAction::Show { text },
+        } => {
+            let found = ca::Ca::load(store.dir())?.ok_or(Error::NoCa)?;
+            if *text {
+                let shape = ca::describe_root(&found)?;
+                render(cli, &shape, || shape.to_string())?
+            } else {
+                found.root_pem.clone()
+            }
+        }
+        Command::Cert {
+            action: CertAction::Issue { user },
+        } => {
+            let user = UserId::new(user)?;
+            let password = admin_password(cli, false)?;
+            let issued = slow("issuing", || ca::issue(store, &user, &password))?;
+            render(cli, &issued, || issued.to_string())?
+        }
+        Command::Cert {
+            action: CertAction::Show { user },
+        } => {
+            let found = ca::certificate_of(store, &UserId::new(user)?)?;
+            render(cli, &found, || found.to_string())?
+        }
+        Command::Cert {
+            action:
+                CertAction::Export {
+                    user,
+                    output,
+                    force,
+                },
+        } => {
+            let found = ca::certificate_of(store, &UserId::new(user)?)?;
+            let target = output.clone().unwrap_or_else(|| PathBuf::from("-"));
+            let mut out = Output::create(&target, *force)?;
+            out.write_all(found.pem.as_bytes()).map_err(Error::Output)?;
+            out.finish()?;
+            String::new()
+        }
         Command::Audit { verify: false } => {
             let entries = commands::audit_log(store)?;
             render(cli, &entries, || output::audit(&entries, format))?
@@ -1311,6 +1446,35 @@ fn render<T: serde::Serialize>(
     } else {
         Ok(text())
     }
+}
+
+/// The administrator password (of the CA key): from `--password-file`,
+/// else asked on the terminal (twice when `new`).
+fn admin_password(cli: &Cli, new: bool) -> anyhow::Result<Password> {
+    if let Some(path) = &cli.password_file {
+        return Ok(read_password_file(path)?);
+    }
+    if !std::io::stdin().is_terminal() {
+        anyhow::bail!(
+            "the administrator password is read from a file or a terminal, not a pipe: give it with --password-file"
+        );
+    }
+    let mut console = TerminalConsole::for_commands();
+    let mut ask = |prompt: &str| -> anyhow::Result<Password> {
+        match console.ask_password(prompt)? {
+            Some(pw) => Ok(Password::new(pw)?),
+            None => Err(Error::EndOfInput {
+                question: prompt.trim_end().to_owned(),
+                state: "nothing was written",
+            }
+            .into()),
+        }
+    };
+    let password = ask("Enter the administrator password: ")?;
+    if new && !password.ct_eq(&ask("Confirm the administrator password: ")?) {
+        return Err(Error::PasswordMismatch.into());
+    }
+    Ok(password)
 }
 
 /// The password: from `--password-file`, else asked (without echo on a

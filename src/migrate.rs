@@ -92,6 +92,7 @@ pub(crate) fn migrate(v1: RecordV1) -> Result<(Vec<SymmetricVersion>, Vec<Asymme
             public,
             private,
             destroyed_at: None,
+            certificate: None,
         }],
         (Some(_), None) => {
             return Err(Error::MalformedKey(

@@ -92,6 +92,10 @@ pub struct AsymmetricVersion {
         deserialize_with = "time::deserialize_optional"
     )]
     pub destroyed_at: Option<Timestamp>,
+    /// The X.509 certificate the store's CA issued for this pair, PEM
+    /// (`cert issue`; see [`crate::ca`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub certificate: Option<String>,
 }
 
 impl AsymmetricVersion {
@@ -123,6 +127,7 @@ impl AsymmetricVersion {
             public: public_key_pem(&public_key)?,
             private: None,
             destroyed_at: None,
+            certificate: None,
         };
         stored.private = Some(encrypt_private_key(
             private_key,
@@ -407,7 +412,7 @@ pub fn public_pem_fingerprint(pem: &str) -> Result<String> {
 }
 
 /// The DER of an RSA SubjectPublicKeyInfo PEM, checked by its structure.
-fn public_der(pem: &str) -> Result<Vec<u8>> {
+pub(crate) fn public_der(pem: &str) -> Result<Vec<u8>> {
     use pkcs8::der::Decode;
     let bad = |why: String| Error::MalformedKey(format!("not an RSA public key PEM: {why}"));
     let (label, der) =

@@ -236,6 +236,11 @@ impl<'de> Deserialize<'de> for UserRecord {
             for a in &asymmetric {
                 let actual =
                     crate::pki::public_pem_fingerprint(&a.public).map_err(D::Error::custom)?;
+                if let Some(pem) = &a.certificate {
+                    crate::ca::check_certificate_of(pem, &a.fingerprint).map_err(|e| {
+                        D::Error::custom(format!("asymmetric key version {}: {e}", a.version))
+                    })?;
+                }
                 if actual != a.fingerprint {
                     return Err(D::Error::custom(format!(
                         "asymmetric key version {} has fingerprint {}, but its public key's SHA-256 is {actual}",
@@ -962,6 +967,26 @@ impl Store {
             self.remember(keys.into_written());
         }
         Ok(out)
+    }
+
+    /// Writes other files of the store (the certificate authority's), each
+    /// atomically and mode 0600, in order, under the exclusive lock, once
+    /// `check` passes under it.
+    ///
+    /// # Errors
+    /// Whatever `check` returns; [`Error::Io`].
+    pub(crate) fn write_files(
+        &self,
+        files: &[(&str, &[u8])],
+        check: impl FnOnce() -> Result<()>,
+    ) -> Result<()> {
+        self.create_dir()?;
+        let _lock = self.lock()?;
+        check()?;
+        for (name, bytes) in files {
+            write_atomic(&self.dir.join(name), bytes)?;
+        }
+        Ok(())
     }
 
     /// Logs one event that changes nothing else (such as a failed password),

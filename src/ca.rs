@@ -1,0 +1,783 @@
+//! The KMS certificate authority: an RSA key encrypted under an
+//! administrator password, and a self-signed X.509 v3 root certificate.
+//!
+//! `ca init` makes both. The key is RSA-3072 by default (RSA-2048 on
+//! request), and it is wrapped exactly as users' private keys are: PKCS#8
+//! sealed with AES-256-GCM under a key stretched from the password by
+//! PBKDF2-HMAC-SHA256 (600,000 rounds, 16-byte salt). The root holds what
+//! RFC 5280 asks of a CA certificate (section 4.2.1): basicConstraints
+//! CA:TRUE, critical; keyUsage keyCertSign and cRLSign, critical; a
+//! subjectKeyIdentifier (the SHA-1 of the public key, the first method of
+//! RFC 5280 section 4.2.1.2) and the matching authorityKeyIdentifier; a
+//! random 16-byte serial and ten calendar years of validity.
+//!
+//! Certificates and CRLs are signed sha256WithRSAEncryption (PKCS #1 v1.5,
+//! SHA-256), as `openssl ca`, step-ca and the Web PKI's roots sign by
+//! default: every X.509 verifier takes it, the signature needs no
+//! parameters, and the attacks on PKCS #1 v1.5 are on encryption and on
+//! careless verifiers, not on signing. (RSA-PSS, which the key exchange
+//! uses, is also valid in X.509, but needs parameters in every signature
+//! field and is refused by parts of the ecosystem, browsers' root stores
+//! among them.) Signing blinds the private key with fresh randomness.
+//!
+//! The files sit in the store folder: `ca_key.json` (mode 0600) and
+//! `ca_root.pem`, both written atomically under the store's lock. Without
+//! them, everything else works as it does without a CA.
+
+use std::fs;
+use std::io::ErrorKind;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::Duration;
+
+use rsa::pkcs1v15::{Signature as Pkcs1v15Signature, SigningKey};
+use rsa::pkcs8::{DecodePrivateKey, EncodePrivateKey, EncodePublicKey};
+use rsa::signature::RandomizedSigner;
+use rsa::{PrivateKey, PublicKey};
+use serde::{Deserialize, Serialize};
+use sha2::Sha256;
+use x509_cert::Certificate;
+use x509_cert::builder::profile::BuilderProfile;
+use x509_cert::builder::{Builder, CertificateBuilder};
+use x509_cert::certificate::TbsCertificate;
+use x509_cert::der::{Decode, DecodePem, Encode, EncodePem, pem::LineEnding};
+use x509_cert::ext::pkix::{
+    AuthorityKeyIdentifier, BasicConstraints, KeyUsage, KeyUsages, SubjectKeyIdentifier,
+};
+use x509_cert::ext::{Extension, ToExtension};
+use x509_cert::name::Name;
+use x509_cert::serial_number::SerialNumber;
+use x509_cert::spki::{SignatureBitStringEncoding, SubjectPublicKeyInfo, SubjectPublicKeyInfoRef};
+use x509_cert::time::Validity;
+
+use crate::audit::{Event, EventKind};
+use crate::fingerprint::sha256_hex;
+use crate::kdf::{KdfParams, Password, PasswordKey};
+use crate::store::Store;
+use crate::time::{self, Timestamp};
+use crate::user::UserId;
+use crate::wrap::WrappedKey;
+use crate::{Error, Result};
+
+/// The encrypted CA key's file, in the store folder.
+pub const CA_KEY_FILE: &str = "ca_key.json";
+
+/// The root certificate's file (PEM), in the store folder.
+pub const ROOT_FILE: &str = "ca_root.pem";
+
+/// The root's subject (and issuer).
+pub const ROOT_SUBJECT: &str = "CN=secure-kms root CA,O=secure-kms";
+
+/// The root's validity, in calendar years.
+pub const ROOT_VALIDITY_YEARS: u16 = 10;
+
+/// The CA key sizes `ca init` makes.
+pub const CA_KEY_BITS: [usize; 2] = [2048, 3072];
+
+/// The size `ca init` makes unless told otherwise.
+pub const DEFAULT_CA_KEY_BITS: usize = 3072;
+
+/// The `ca_key.json` format this version writes.
+const CA_KEY_FORMAT: u32 = 1;
+
+/// The purpose the CA key's wrapping key is derived for (see
+/// [`PasswordKey::subkey`]): a users' key-wrapping key never opens it.
+const PURPOSE: &str = "secure-kms ca private key";
+
+/// `ca_key.json`: the encrypted CA key.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CaKey {
+    /// The file format, 1.
+    pub format: u32,
+    /// When the CA was made, in seconds since the epoch.
+    #[serde(deserialize_with = "time::deserialize")]
+    pub created: Timestamp,
+    /// SHA-256 of the public key's DER (SubjectPublicKeyInfo), hex: the
+    /// key's ID, bound into the ciphertext.
+    #[serde(deserialize_with = "crate::fingerprint::deserialize")]
+    pub fingerprint: String,
+    /// The PKCS#8 private key, sealed under the administrator password.
+    pub key: WrappedKey,
+}
+
+impl CaKey {
+    fn associated_data(&self) -> Vec<u8> {
+        associated_data(self.format, self.created, &self.fingerprint)
+    }
+
+    /// Opens the CA key with the administrator password.
+    ///
+    /// # Errors
+    /// [`Error::Decryption`] for a wrong password or a modified file: one
+    /// opaque error for both.
+    pub fn unlock(&self, password: &Password) -> Result<PrivateKey> {
+        let password_key = PasswordKey::derive(password, &self.key.kdf);
+        let der = self
+            .key
+            .unwrap_with(&password_key, PURPOSE, &self.associated_data())?;
+        PrivateKey::from_pkcs8_der(&der).map_err(|_| Error::Decryption)
+    }
+}
+
+/// What the CA key's ciphertext is bound to: its format, when it was made
+/// and its public key's fingerprint.
+fn associated_data(format: u32, created: Timestamp, fingerprint: &str) -> Vec<u8> {
+    format!("secure-kms/ca/v{format}/{created}/{fingerprint}").into_bytes()
+}
+
+/// The certificate authority as stored: its root and its encrypted key.
+#[derive(Clone, Debug)]
+pub struct Ca {
+    /// The self-signed root certificate.
+    pub root: Certificate,
+    /// The root as PEM, as the file holds it.
+    pub root_pem: String,
+    /// The encrypted key.
+    pub key: CaKey,
+}
+
+impl Ca {
+    /// The CA of the store in `dir`, if it has one.
+    ///
+    /// # Errors
+    /// [`Error::CorruptFile`] or [`Error::CaBroken`] for files that do not
+    /// parse or do not belong together; [`Error::Io`].
+    pub fn load(dir: &Path) -> Result<Option<Ca>> {
+        let key_path = dir.join(CA_KEY_FILE);
+        let root_path = dir.join(ROOT_FILE);
+        let (key, root_pem) = match (read_text(&key_path)?, read_text(&root_path)?) {
+            (None, None) => return Ok(None),
+            (Some(key), Some(root)) => (key, root),
+            (Some(_), None) => {
+                return Err(Error::CaBroken(format!(
+                    "{} is missing (if `ca init` was interrupted, move {} aside and run it again)",
+                    root_path.display(),
+                    key_path.display()
+                )));
+            }
+            (None, Some(_)) => {
+                return Err(Error::CaBroken(format!(
+                    "{} is missing",
+                    key_path.display()
+                )));
+            }
+        };
+        let key: CaKey = serde_json::from_str(&key).map_err(|source| Error::CorruptFile {
+            path: key_path.clone(),
+            source,
+        })?;
+        if key.format != CA_KEY_FORMAT {
+            return Err(Error::CaBroken(format!(
+                "{} has format {}, which this version does not read",
+                key_path.display(),
+                key.format
+            )));
+        }
+        let root = Certificate::from_pem(root_pem.as_bytes()).map_err(|e| {
+            Error::CaBroken(format!(
+                "{} is not a PEM certificate: {e}",
+                root_path.display()
+            ))
+        })?;
+        let spki = root
+            .tbs_certificate()
+            .subject_public_key_info()
+            .to_der()
+            .map_err(|e| Error::CaBroken(e.to_string()))?;
+        if sha256_hex(&spki) != key.fingerprint {
+            return Err(Error::CaBroken(format!(
+                "{} does not certify the key in {}",
+                root_path.display(),
+                key_path.display()
+            )));
+        }
+        Ok(Some(Ca {
+            root,
+            root_pem,
+            key,
+        }))
+    }
+
+    /// The root's public key.
+    ///
+    /// # Errors
+    /// [`Error::CaBroken`] if it is not an RSA key.
+    pub fn public_key(&self) -> Result<PublicKey> {
+        use rsa::pkcs8::DecodePublicKey;
+        let der = self
+            .root
+            .tbs_certificate()
+            .subject_public_key_info()
+            .to_der()
+            .map_err(|e| Error::CaBroken(e.to_string()))?;
+        PublicKey::from_public_key_der(&der)
+            .map_err(|e| Error::CaBroken(format!("the root's key is not RSA: {e}")))
+    }
+}
+
+/// Makes the store's certificate authority: an RSA key of `bits` bits,
+/// encrypted under `password`, and its self-signed root. Refuses if the
+/// store has one.
+///
+/// ```
+/// use secure_kms::ca::{Ca, init};
+/// use secure_kms::kdf::{Password, MIN_ITERATIONS};
+///
+/// let dir = tempfile::tempdir()?;
+/// let store = secure_kms::store::Store::new(dir.path());
+/// let password = Password::new("admin password".to_owned())?;
+/// // The product uses 600,000 PBKDF2 rounds; an example need not wait.
+/// let ca = init(&store, &password, 2048, MIN_ITERATIONS)?;
+/// let again = Ca::load(dir.path())?.expect("made");
+/// assert_eq!(again.root_pem, ca.root_pem);
+/// assert!(again.key.unlock(&password).is_ok());
+/// assert!(init(&store, &password, 2048, MIN_ITERATIONS).is_err());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+///
+/// # Errors
+/// [`Error::CaExists`] if the store has a CA; [`Error::InvalidKeySize`]
+/// for a size other than 2048 or 3072; [`Error::Rsa`] or [`Error::Rng`]
+/// if key generation fails; [`Error::Io`] if a file cannot be written.
+pub fn init(store: &Store, password: &Password, bits: usize, iterations: u32) -> Result<Ca> {
+    if !CA_KEY_BITS.contains(&bits) {
+        return Err(Error::InvalidKeySize(bits));
+    }
+    refuse_existing(store.dir())?;
+    store.check_writable()?;
+    let private_key = PrivateKey::new(&mut getrandom::SysRng, bits)?;
+    let public_key = private_key.to_public_key();
+    let spki_der = public_key
+        .to_public_key_der()
+        .map_err(|e| Error::MalformedKey(e.to_string()))?;
+    let password_key = PasswordKey::derive(password, &KdfParams::generate(iterations)?);
+    let (created, fingerprint) = (time::now(), sha256_hex(spki_der.as_bytes()));
+    // SecretDocument zeroizes the DER when dropped.
+    let pkcs8 = private_key
+        .to_pkcs8_der()
+        .map_err(|e| Error::MalformedKey(e.to_string()))?;
+    let key = CaKey {
+        format: CA_KEY_FORMAT,
+        created,
+        key: WrappedKey::wrap(
+            &password_key,
+            PURPOSE,
+            &associated_data(CA_KEY_FORMAT, created, &fingerprint),
+            pkcs8.as_bytes(),
+        )?,
+        fingerprint,
+    };
+
+    let subject = Name::from_str(ROOT_SUBJECT).map_err(x509_error)?;
+    let profile = Profile::Root(subject);
+    let spki = SubjectPublicKeyInfo::from_der(spki_der.as_bytes()).map_err(x509_error)?;
+    let validity = root_validity(time::now())?;
+    let builder =
+        CertificateBuilder::new(profile, random_serial()?, validity, spki).map_err(x509_error)?;
+    let root = sign(builder, &private_key)?;
+    let root_pem = root.to_pem(LineEnding::LF).map_err(x509_error)?;
+
+    let key_json = serde_json::to_string_pretty(&key).expect("a CA key always serialises") + "\n";
+    store.write_files(
+        &[
+            (CA_KEY_FILE, key_json.as_bytes()),
+            (ROOT_FILE, root_pem.as_bytes()),
+        ],
+        || refuse_existing(store.dir()),
+    )?;
+    Ok(Ca {
+        root,
+        root_pem,
+        key,
+    })
+}
+
+/// What a certificate is for: the root, or a user's key pair.
+pub(crate) enum Profile {
+    /// The self-signed root, with this subject.
+    Root(Name),
+    /// A user's certificate: its subject, and the root's subject as issuer.
+    User {
+        /// CN=the user ID.
+        subject: Name,
+        /// The root's subject.
+        issuer: Name,
+    },
+}
+
+impl BuilderProfile for Profile {
+    fn get_issuer(&self, subject: &Name) -> Name {
+        match self {
+            Profile::Root(_) => subject.clone(),
+            Profile::User { issuer, .. } => issuer.clone(),
+        }
+    }
+
+    fn get_subject(&self) -> Name {
+        match self {
+            Profile::Root(subject) | Profile::User { subject, .. } => subject.clone(),
+        }
+    }
+
+    /// The root: basicConstraints CA:TRUE and keyUsage keyCertSign,
+    /// cRLSign. A user: basicConstraints CA:FALSE and keyUsage
+    /// digitalSignature, keyEncipherment. Both critical; both with a
+    /// subjectKeyIdentifier, and an authorityKeyIdentifier naming the
+    /// root's (RFC 5280 section 4.2.1.1-4.2.1.3, 4.2.1.9).
+    fn build_extensions(
+        &self,
+        spk: SubjectPublicKeyInfoRef<'_>,
+        issuer_spk: SubjectPublicKeyInfoRef<'_>,
+        tbs: &TbsCertificate,
+    ) -> x509_cert::builder::Result<Vec<Extension>> {
+        let (ca, usage) = match self {
+            Profile::Root(_) => (true, KeyUsages::KeyCertSign | KeyUsages::CRLSign),
+            Profile::User { .. } => (
+                false,
+                KeyUsages::DigitalSignature | KeyUsages::KeyEncipherment,
+            ),
+        };
+        let ski = SubjectKeyIdentifier::try_from(spk)?;
+        let aki = AuthorityKeyIdentifier {
+            key_identifier: Some(SubjectKeyIdentifier::try_from(issuer_spk)?.0),
+            ..Default::default()
+        };
+        let mut extensions = Vec::new();
+        let subject = tbs.subject();
+        extensions.push(
+            BasicConstraints {
+                ca,
+                path_len_constraint: None,
+            }
+            .to_extension(subject, &extensions)?,
+        );
+        extensions.push(KeyUsage(usage).to_extension(subject, &extensions)?);
+        extensions.push(ski.to_extension(subject, &extensions)?);
+        extensions.push(aki.to_extension(subject, &extensions)?);
+        Ok(extensions)
+    }
+}
+
+/// A certificate issued for a user's key pair.
+#[derive(Clone, Debug, Serialize)]
+pub struct UserCertificate {
+    /// The user ID: the subject's CN.
+    pub user: String,
+    /// The key version it certifies.
+    pub version: u32,
+    /// The serial number, hex.
+    pub serial: String,
+    /// The subject, as RFC 4514 text.
+    pub subject: String,
+    /// The issuer (the root's subject).
+    pub issuer: String,
+    /// Not valid before, RFC 3339.
+    pub not_before: String,
+    /// Not valid after, RFC 3339.
+    pub not_after: String,
+    /// The certificate, PEM.
+    pub pem: String,
+}
+
+impl std::fmt::Display for UserCertificate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(
+            f,
+            "certificate of {}, key version {}",
+            self.user, self.version
+        )?;
+        writeln!(f, "  subject: {}", self.subject)?;
+        writeln!(f, "  issuer:  {}", self.issuer)?;
+        writeln!(f, "  serial:  {}", self.serial)?;
+        writeln!(f, "  valid:   {} to {}", self.not_before, self.not_after)?;
+        writeln!(
+            f,
+            "  X.509 v3, sha256WithRSAEncryption; CA:FALSE; digitalSignature, keyEncipherment"
+        )
+    }
+}
+
+/// What `ca show --text` says of the root.
+#[derive(Clone, Debug, Serialize)]
+pub struct RootDescription {
+    /// The subject (and issuer).
+    pub subject: String,
+    /// The serial number, hex.
+    pub serial: String,
+    /// Not valid before, RFC 3339.
+    pub not_before: String,
+    /// Not valid after, RFC 3339.
+    pub not_after: String,
+    /// The key's size in bits.
+    pub bits: usize,
+    /// SHA-256 of the key's SubjectPublicKeyInfo DER.
+    pub key_fingerprint: String,
+}
+
+impl std::fmt::Display for RootDescription {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(f, "root certificate of the store's CA")?;
+        writeln!(f, "  subject: {} (self-signed)", self.subject)?;
+        writeln!(f, "  serial:  {}", self.serial)?;
+        writeln!(f, "  valid:   {} to {}", self.not_before, self.not_after)?;
+        writeln!(
+            f,
+            "  key:     RSA-{}, ID {}",
+            self.bits, self.key_fingerprint
+        )?;
+        writeln!(
+            f,
+            "  X.509 v3, sha256WithRSAEncryption; CA:TRUE (critical); keyCertSign, cRLSign (critical)"
+        )
+    }
+}
+
+/// Describes the root of `ca`.
+///
+/// # Errors
+/// [`Error::CaBroken`] if its key is not RSA.
+pub fn describe_root(ca: &Ca) -> Result<RootDescription> {
+    use rsa::traits::PublicKeyParts;
+    let tbs = ca.root.tbs_certificate();
+    let when = |t: x509_cert::time::Time| time::format(t.to_unix_duration().as_secs_f64());
+    Ok(RootDescription {
+        subject: tbs.subject().to_string(),
+        serial: crate::fingerprint::hex(tbs.serial_number().as_bytes()),
+        not_before: when(tbs.validity().not_before),
+        not_after: when(tbs.validity().not_after),
+        bits: ca.public_key()?.n().bit_width() as usize,
+        key_fingerprint: ca.key.fingerprint.clone(),
+    })
+}
+
+/// Issues a certificate for the primary RSA pair of `user_id`, signed by
+/// the store's CA (opened with the administrator `password`), and stores
+/// it beside the pair. Its subject is CN=`user_id`, its serial random, and
+/// its validity the pair's active period.
+///
+/// # Errors
+/// [`Error::NoCa`] without a CA; [`Error::Decryption`] for a wrong
+/// administrator password; [`Error::UnknownUser`]; [`Error::Revoked`],
+/// [`Error::Destroyed`] or [`Error::Certificate`] (its active period over) for a pair that cannot
+/// be certified; [`Error::Conflict`] if the pair changed meanwhile.
+pub fn issue(store: &Store, user_id: &UserId, password: &Password) -> Result<UserCertificate> {
+    let ca = Ca::load(store.dir())?.ok_or(Error::NoCa)?;
+    let (keys, revoked) = store.load()?;
+    let record = keys
+        .get(user_id)?
+        .ok_or_else(|| Error::UnknownUser(user_id.to_string()))?;
+    let pair = record
+        .asymmetric
+        .last()
+        .ok_or_else(|| Error::UnknownUser(user_id.to_string()))?
+        .clone();
+    if pair.private.is_none() {
+        return Err(pair.destroyed(user_id));
+    }
+    crate::revocation::check_not_revoked(&revoked, &keys, user_id)?;
+    let now = time::now();
+    if pair.is_expired(now) {
+        return Err(Error::Certificate(format!(
+            "the RSA pair of {user_id} (version {}) ended its active period at {}: rotate, then issue a certificate for the new pair",
+            pair.version,
+            time::format(pair.expiry)
+        )));
+    }
+    let ca_key = ca.key.unlock(password)?;
+
+    let subject = Name::from_str(&format!("CN={user_id}")).map_err(x509_error)?;
+    let profile = Profile::User {
+        subject,
+        issuer: ca.root.tbs_certificate().subject().clone(),
+    };
+    let validity = Validity::new(x509_time(pair.created)?, x509_time(pair.expiry)?);
+    let spki = SubjectPublicKeyInfo::from_der(&crate::pki::public_der(&pair.public)?)
+        .map_err(x509_error)?;
+    let builder =
+        CertificateBuilder::new(profile, random_serial()?, validity, spki).map_err(x509_error)?;
+    let certificate = sign(builder, &ca_key)?;
+    let pem = certificate.to_pem(LineEnding::LF).map_err(x509_error)?;
+
+    store.update(|keys, _, events| {
+        let record = keys.entry(user_id)?;
+        match record.asymmetric.last_mut() {
+            Some(stored) if *stored == pair => stored.certificate = Some(pem.clone()),
+            _ => return Err(Error::Conflict(user_id.to_string())),
+        }
+        events.push(
+            Event::new(EventKind::Certified, user_id, "cert issue").for_version(
+                pair.version,
+                None,
+                Some(&pair.fingerprint),
+            ),
+        );
+        Ok(())
+    })?;
+    Ok(describe(user_id, pair.version, &certificate, pem))
+}
+
+/// The certificate stored for the primary RSA pair of `user_id`.
+///
+/// # Errors
+/// [`Error::UnknownUser`]; [`Error::NoCertificate`] if the pair has none.
+pub fn certificate_of(store: &Store, user_id: &UserId) -> Result<UserCertificate> {
+    let (keys, _) = store.load()?;
+    let record = keys
+        .get(user_id)?
+        .ok_or_else(|| Error::UnknownUser(user_id.to_string()))?;
+    let pair = record
+        .asymmetric
+        .last()
+        .ok_or_else(|| Error::UnknownUser(user_id.to_string()))?;
+    let pem = pair
+        .certificate
+        .clone()
+        .ok_or_else(|| Error::NoCertificate(user_id.to_string()))?;
+    let certificate = Certificate::from_pem(pem.as_bytes()).map_err(x509_error)?;
+    Ok(describe(user_id, pair.version, &certificate, pem))
+}
+
+fn describe(
+    user_id: &UserId,
+    version: u32,
+    certificate: &Certificate,
+    pem: String,
+) -> UserCertificate {
+    let tbs = certificate.tbs_certificate();
+    let when = |t: x509_cert::time::Time| time::format(t.to_unix_duration().as_secs_f64());
+    UserCertificate {
+        user: user_id.to_string(),
+        version,
+        serial: crate::fingerprint::hex(tbs.serial_number().as_bytes()),
+        subject: tbs.subject().to_string(),
+        issuer: tbs.issuer().to_string(),
+        not_before: when(tbs.validity().not_before),
+        not_after: when(tbs.validity().not_after),
+        pem,
+    }
+}
+
+/// Checks a stored certificate: a PEM X.509 certificate whose key is the
+/// one with `fingerprint` (SHA-256 of its SubjectPublicKeyInfo DER).
+///
+/// # Errors
+/// [`Error::Certificate`], saying what is wrong.
+pub fn check_certificate_of(pem: &str, fingerprint: &str) -> Result<()> {
+    let certificate = Certificate::from_pem(pem.as_bytes()).map_err(|e| {
+        Error::Certificate(format!("its certificate is not a PEM certificate: {e}"))
+    })?;
+    let spki = certificate
+        .tbs_certificate()
+        .subject_public_key_info()
+        .to_der()
+        .map_err(x509_error)?;
+    if sha256_hex(&spki) != fingerprint {
+        return Err(Error::Certificate(
+            "its certificate is for another public key".to_owned(),
+        ));
+    }
+    Ok(())
+}
+
+/// From `now` (to the second) to the same date and time
+/// [`ROOT_VALIDITY_YEARS`] later (28 February for a 29 February).
+fn root_validity(now: Timestamp) -> Result<Validity> {
+    use x509_cert::der::DateTime;
+    let start = DateTime::from_unix_duration(Duration::from_secs(now.max(0.0) as u64))
+        .map_err(x509_error)?;
+    let day = if start.month() == 2 && start.day() == 29 {
+        28
+    } else {
+        start.day()
+    };
+    let end = DateTime::new(
+        start.year() + ROOT_VALIDITY_YEARS,
+        start.month(),
+        day,
+        start.hour(),
+        start.minutes(),
+        start.seconds(),
+    )
+    .map_err(x509_error)?;
+    Ok(Validity::new(start.into(), end.into()))
+}
+
+/// A time of ours as X.509 validity time (UTCTime to 2049, then
+/// GeneralizedTime, as RFC 5280 section 4.1.2.5 says), to the second.
+fn x509_time(t: Timestamp) -> Result<x509_cert::time::Time> {
+    let secs = Duration::from_secs(t.max(0.0) as u64);
+    x509_cert::time::Time::try_from(std::time::UNIX_EPOCH + secs).map_err(x509_error)
+}
+
+fn refuse_existing(dir: &Path) -> Result<()> {
+    for name in [CA_KEY_FILE, ROOT_FILE] {
+        let path = dir.join(name);
+        if fs::symlink_metadata(&path).is_ok() {
+            return Err(Error::CaExists(path));
+        }
+    }
+    Ok(())
+}
+
+/// Signs what `builder` holds with the CA key: sha256WithRSAEncryption,
+/// blinded with fresh randomness.
+pub(crate) fn sign<B: Builder>(mut builder: B, ca_key: &PrivateKey) -> Result<B::Output> {
+    let signer = SigningKey::<Sha256>::new(ca_key.clone());
+    let tbs = builder.finalize(&signer).map_err(x509_error)?;
+    let signature: Pkcs1v15Signature = signer
+        .try_sign_with_rng(&mut getrandom::SysRng, &tbs)
+        .map_err(Error::Sign)?;
+    let signature = signature.to_bitstring().map_err(x509_error)?;
+    builder.assemble(signature, &signer).map_err(x509_error)
+}
+
+/// A random positive serial number of 16 bytes (RFC 5280 allows up to 20;
+/// the CA/Browser Forum asks for at least 64 random bits).
+pub(crate) fn random_serial() -> Result<SerialNumber> {
+    let mut bytes = [0u8; 16];
+    getrandom::fill(&mut bytes)?;
+    // Positive, and 16 bytes long: DER drops a leading zero byte.
+    bytes[0] = (bytes[0] & 0x7f) | 0x40;
+    SerialNumber::new(&bytes).map_err(x509_error)
+}
+
+pub(crate) fn x509_error(e: impl std::fmt::Display) -> Error {
+    Error::Certificate(e.to_string())
+}
+
+fn read_text(path: &PathBuf) -> Result<Option<String>> {
+    if fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink()) {
+        return Err(Error::SymbolicLink(path.clone()));
+    }
+    match fs::read_to_string(path) {
+        Ok(text) => Ok(Some(text)),
+        Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(Error::io("read", path)(e)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use x509_cert::der::referenced::OwnedToRef;
+    use x509_cert::ext::pkix::{BasicConstraints, KeyUsage, KeyUsages, SubjectKeyIdentifier};
+
+    use super::*;
+    use crate::kdf::MIN_ITERATIONS;
+
+    fn password() -> Password {
+        Password::new("admin".to_owned()).unwrap()
+    }
+
+    #[test]
+    fn the_root_is_a_v3_ca_certificate_with_its_extensions() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::new(dir.path());
+        let ca = init(&store, &password(), 2048, MIN_ITERATIONS).unwrap();
+        let tbs = ca.root.tbs_certificate();
+        assert_eq!(tbs.version(), x509_cert::certificate::Version::V3);
+        assert_eq!(tbs.subject(), tbs.issuer());
+        assert_eq!(
+            tbs.subject().to_string(),
+            "CN=secure-kms root CA,O=secure-kms"
+        );
+        assert_eq!(tbs.serial_number().as_bytes().len(), 16);
+        let (from, to) = (
+            tbs.validity().not_before.to_date_time(),
+            tbs.validity().not_after.to_date_time(),
+        );
+        assert_eq!(to.year(), from.year() + 10);
+        assert_eq!(
+            (to.month(), to.day(), to.hour(), to.minutes(), to.seconds()),
+            (
+                from.month(),
+                from.day(),
+                from.hour(),
+                from.minutes(),
+                from.seconds()
+            )
+        );
+
+        let (critical, bc) = tbs.get_extension::<BasicConstraints>().unwrap().unwrap();
+        assert!(critical && bc.ca);
+        let (critical, ku) = tbs.get_extension::<KeyUsage>().unwrap().unwrap();
+        assert!(critical);
+        assert_eq!(ku.0, KeyUsages::KeyCertSign | KeyUsages::CRLSign);
+        let (_, ski) = tbs
+            .get_extension::<SubjectKeyIdentifier>()
+            .unwrap()
+            .unwrap();
+        let expected =
+            SubjectKeyIdentifier::try_from(tbs.subject_public_key_info().owned_to_ref()).unwrap();
+        assert_eq!(ski, expected);
+
+        // The key opens with the password only; the files are 0600.
+        assert!(ca.key.unlock(&password()).is_ok());
+        let wrong = Password::new("not it".to_owned()).unwrap();
+        assert!(matches!(ca.key.unlock(&wrong), Err(Error::Decryption)));
+        use std::os::unix::fs::PermissionsExt;
+        for name in [CA_KEY_FILE, ROOT_FILE] {
+            let mode = fs::metadata(dir.path().join(name))
+                .unwrap()
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o600, "{name}");
+        }
+    }
+
+    #[test]
+    fn a_key_and_a_root_that_do_not_belong_together_are_refused() {
+        let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        init(&Store::new(a.path()), &password(), 2048, MIN_ITERATIONS).unwrap();
+        init(&Store::new(b.path()), &password(), 2048, MIN_ITERATIONS).unwrap();
+        fs::copy(b.path().join(ROOT_FILE), a.path().join(ROOT_FILE)).unwrap();
+        let err = Ca::load(a.path()).unwrap_err().to_string();
+        assert!(err.contains("does not certify the key"), "{err}");
+        fs::remove_file(a.path().join(ROOT_FILE)).unwrap();
+        let err = Ca::load(a.path()).unwrap_err().to_string();
+        assert!(err.contains("ca_root.pem is missing"), "{err}");
+    }
+
+    #[test]
+    fn ten_years_from_29_february_end_on_28_february() {
+        // 2028-02-29T12:00:00Z
+        let v = root_validity(1_835_438_400.0).unwrap();
+        let (from, to) = (v.not_before.to_date_time(), v.not_after.to_date_time());
+        assert_eq!((from.year(), from.month(), from.day()), (2028, 2, 29));
+        assert_eq!(
+            (to.year(), to.month(), to.day(), to.hour()),
+            (2038, 2, 28, 12)
+        );
+        // 2050 and later are GeneralizedTime (RFC 5280 section 4.1.2.5).
+        assert!(matches!(v.not_after, x509_cert::time::Time::UtcTime(_)));
+        let late = root_validity(2_524_608_000.0).unwrap(); // 2050-01-01
+        assert!(matches!(
+            late.not_after,
+            x509_cert::time::Time::GeneralTime(_)
+        ));
+    }
+
+    #[test]
+    fn a_stored_certificate_must_be_one_for_its_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let ca = init(&Store::new(dir.path()), &password(), 2048, MIN_ITERATIONS).unwrap();
+        // The root certifies the CA key: its fingerprint passes, another fails.
+        assert!(check_certificate_of(&ca.root_pem, &ca.key.fingerprint).is_ok());
+        let err = check_certificate_of(&ca.root_pem, &"ab".repeat(32)).unwrap_err();
+        assert!(err.to_string().contains("for another public key"), "{err}");
+        let err = check_certificate_of(
+            "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n",
+            &ca.key.fingerprint,
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("not a PEM certificate"), "{err}");
+    }
+
+    #[test]
+    fn only_2048_and_3072_bits_are_made() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = init(&Store::new(dir.path()), &password(), 1024, MIN_ITERATIONS).unwrap_err();
+        assert!(matches!(err, Error::InvalidKeySize(1024)), "{err}");
+        assert!(Ca::load(dir.path()).unwrap().is_none());
+    }
+}

@@ -1,0 +1,189 @@
+//! The store's certificate authority and the certificates it issues, read
+//! back by the OpenSSL CLI (`openssl x509`, `openssl verify`) and checked
+//! extension by extension.
+
+mod common;
+
+use std::fs;
+
+use common::{Class, code, openssl, stderr, stdout};
+
+/// A store with a CA (administrator password in `admin`) and alice.
+fn class_with_ca() -> Class {
+    let class = Class::new();
+    fs::write(class.dir.path().join("admin"), "administrator password\n").unwrap();
+    let out = class.run_with("admin", &["ca", "init"]);
+    assert_eq!(code(&out), Some(0), "{}", stderr(&out));
+    class.ok(&["keygen", "alice"]);
+    class
+}
+
+fn text_of(class: &Class, cert: &str) -> String {
+    let out = openssl(&["x509", "-in", cert, "-noout", "-text"], class.dir.path());
+    assert!(out.status.success(), "{}", stderr(&out));
+    stdout(&out)
+}
+
+/// The lines after `heading` in `openssl x509 -text`'s output, up to the
+/// next extension's heading.
+fn extension(text: &str, heading: &str) -> String {
+    let start = text
+        .find(heading)
+        .unwrap_or_else(|| panic!("no {heading} in {text}"));
+    text[start..].lines().take(2).collect::<Vec<_>>().join("\n")
+}
+
+#[test]
+fn openssl_reads_the_root_as_a_ten_year_v3_ca() {
+    let class = class_with_ca();
+    let root = class.store().join("ca_root.pem");
+    let text = text_of(&class, root.to_str().unwrap());
+    assert!(text.contains("Version: 3 (0x2)"), "{text}");
+    assert!(text.contains("Public-Key: (3072 bit)"), "{text}");
+    assert!(text.contains("Signature Algorithm: sha256WithRSAEncryption"));
+    assert!(text.contains("Issuer: O = secure-kms, CN = secure-kms root CA"));
+    assert!(text.contains("Subject: O = secure-kms, CN = secure-kms root CA"));
+    assert_eq!(
+        extension(&text, "X509v3 Basic Constraints"),
+        "X509v3 Basic Constraints: critical\n                CA:TRUE"
+    );
+    assert_eq!(
+        extension(&text, "X509v3 Key Usage"),
+        "X509v3 Key Usage: critical\n                Certificate Sign, CRL Sign"
+    );
+    let ski = extension(&text, "X509v3 Subject Key Identifier");
+    let aki = extension(&text, "X509v3 Authority Key Identifier");
+    assert_eq!(ski.lines().nth(1), aki.lines().nth(1), "{text}");
+    // Self-signed and valid: openssl verifies it against itself.
+    let out = openssl(
+        &[
+            "verify",
+            "-CAfile",
+            root.to_str().unwrap(),
+            root.to_str().unwrap(),
+        ],
+        class.dir.path(),
+    );
+    assert!(stdout(&out).ends_with(": OK\n"), "{}", stderr(&out));
+    // Ten calendar years.
+    let dates = stdout(&openssl(
+        &[
+            "x509",
+            "-in",
+            root.to_str().unwrap(),
+            "-noout",
+            "-startdate",
+            "-enddate",
+        ],
+        class.dir.path(),
+    ));
+    let year = |line: &str| -> u32 { line.split_whitespace().nth(3).unwrap().parse().unwrap() };
+    let lines: Vec<&str> = dates.lines().collect();
+    assert_eq!(year(lines[1]), year(lines[0]) + 10, "{dates}");
+    assert_eq!(lines[0][10..25], lines[1][9..24], "{dates}");
+}
+
+#[test]
+fn a_user_certificate_verifies_against_the_root_with_its_extensions() {
+    let class = class_with_ca();
+    let out = class.run_with("admin", &["--json", "cert", "issue", "alice"]);
+    assert_eq!(code(&out), Some(0), "{}", stderr(&out));
+    let issued: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(issued["subject"], "CN=alice");
+    assert_eq!(issued["serial"].as_str().unwrap().len(), 32, "16 bytes");
+    class.ok(&["cert", "export", "alice", "-o", "alice.pem"]);
+    let alice = class.dir.path().join("alice.pem");
+    let root = class.store().join("ca_root.pem");
+
+    let out = openssl(
+        &[
+            "verify",
+            "-CAfile",
+            root.to_str().unwrap(),
+            alice.to_str().unwrap(),
+        ],
+        class.dir.path(),
+    );
+    assert_eq!(
+        stdout(&out),
+        format!("{}: OK\n", alice.display()),
+        "{}",
+        stderr(&out)
+    );
+
+    let text = text_of(&class, alice.to_str().unwrap());
+    assert!(text.contains("Subject: CN = alice"), "{text}");
+    assert!(text.contains("Signature Algorithm: sha256WithRSAEncryption"));
+    assert_eq!(
+        extension(&text, "X509v3 Basic Constraints"),
+        "X509v3 Basic Constraints: critical\n                CA:FALSE"
+    );
+    assert_eq!(
+        extension(&text, "X509v3 Key Usage"),
+        "X509v3 Key Usage: critical\n                Digital Signature, Key Encipherment"
+    );
+    // The authority key ID is the root's subject key ID.
+    let root_text = text_of(&class, root.to_str().unwrap());
+    assert_eq!(
+        extension(&text, "X509v3 Authority Key Identifier")
+            .lines()
+            .nth(1),
+        extension(&root_text, "X509v3 Subject Key Identifier")
+            .lines()
+            .nth(1)
+    );
+    assert!(text.contains("X509v3 Subject Key Identifier"));
+    // The certified key is alice's: the public key she exports.
+    class.ok(&["export", "alice", "--public", "-o", "alice-key.pem"]);
+    let certified = openssl(
+        &["x509", "-in", "alice.pem", "-noout", "-pubkey"],
+        class.dir.path(),
+    );
+    assert_eq!(
+        stdout(&certified),
+        fs::read_to_string(class.dir.path().join("alice-key.pem")).unwrap()
+    );
+    // The validity is the pair's active period.
+    let status = class.json(&["status", "alice"]);
+    let version = &status["versions"][0];
+    assert_eq!(issued["not_before"], version["created"]);
+    assert_eq!(issued["not_after"], version["active_until"]);
+    // `cert show` says the same, and the log records the issue.
+    let shown = class.json(&["cert", "show", "alice"]);
+    assert_eq!(shown["serial"], issued["serial"]);
+    assert!(class.audit_events().contains(&"certified".to_owned()));
+}
+
+#[test]
+fn a_wrong_administrator_password_or_no_ca_issues_nothing() {
+    let class = class_with_ca();
+    let before = class.files();
+    let out = class.run_with("wrong", &["cert", "issue", "alice"]);
+    assert_eq!(code(&out), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains("wrong password"), "{}", stderr(&out));
+    assert!(class.files() == before, "a file changed");
+    let out = class.run(&["cert", "show", "alice"]);
+    assert!(
+        stderr(&out).contains("has no certificate: issue one with `secure-kms cert issue alice`")
+    );
+
+    // A second CA would orphan the first's certificates.
+    let out = class.run_with("admin", &["ca", "init"]);
+    assert_eq!(code(&out), Some(1));
+    assert!(
+        stderr(&out).contains("has a certificate authority already"),
+        "{}",
+        stderr(&out)
+    );
+
+    let bare = Class::new();
+    bare.ok(&["keygen", "bob"]);
+    let out = bare.run(&["cert", "issue", "bob"]);
+    assert!(stderr(&out).contains("no certificate authority: make one with `secure-kms ca init`"));
+    let out = bare.run(&["ca", "init", "--bits", "1024"]);
+    assert!(
+        stderr(&out).contains("1024-bit keys are not made here"),
+        "{}",
+        stderr(&out)
+    );
+}
