@@ -558,6 +558,17 @@ fn describe(
     }
 }
 
+/// The serial number (hex) of a PEM certificate.
+///
+/// # Errors
+/// [`Error::Certificate`] if it is not one.
+pub fn serial_of(pem: &str) -> Result<String> {
+    let certificate = Certificate::from_pem(pem.as_bytes()).map_err(x509_error)?;
+    Ok(crate::fingerprint::hex(
+        certificate.tbs_certificate().serial_number().as_bytes(),
+    ))
+}
+
 /// Checks a stored certificate: a PEM X.509 certificate whose key is the
 /// one with `fingerprint` (SHA-256 of its SubjectPublicKeyInfo DER).
 ///

@@ -200,6 +200,26 @@ pub enum Error {
     )]
     NoCertificate(String),
 
+    /// The store's CA has not signed a CRL yet.
+    #[error(
+        "the store's CA has no CRL yet: an administrator can sign one with `secure-kms crl refresh`"
+    )]
+    NoCrl,
+
+    /// `crl.pem` does not parse, or is not the store's CA's.
+    #[error("crl.pem is refused: {0}")]
+    CrlBroken(String),
+
+    /// The CRL's nextUpdate has passed.
+    #[error(
+        "the CRL expired at {0} (its nextUpdate): an administrator must sign a new one with `secure-kms crl refresh`"
+    )]
+    CrlExpired(String),
+
+    /// The CRL and `revoked_keys.json` name different certificates.
+    #[error("the CRL and revoked_keys.json disagree: {0}")]
+    CrlDisagrees(String),
+
     /// A key size that this command does not make.
     #[error("{0}-bit keys are not made here: use 2048 or 3072")]
     InvalidKeySize(usize),

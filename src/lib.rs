@@ -47,6 +47,7 @@ pub mod audit;
 pub mod ca;
 pub mod commands;
 pub mod console;
+pub mod crl;
 pub mod dhkeys;
 pub mod envelope;
 pub mod error;

@@ -9,7 +9,6 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use secure_kms::agreement::Group;
-use secure_kms::ca;
 use secure_kms::console::{
     Console, TerminalConsole, password_prompt_owns_ctrl_c, read_password_file,
 };
@@ -23,6 +22,7 @@ use secure_kms::store::Store;
 use secure_kms::symmetric::{DEFAULT_EXPIRY_SECS, MAX_EXPIRY_SECS};
 use secure_kms::user::UserId;
 use secure_kms::{Error, time};
+use secure_kms::{ca, crl};
 use secure_kms::{commands, envelope};
 use secure_kms::{handshake, protocol, signing, transfer};
 
@@ -115,6 +115,9 @@ enum Command {
         /// Revoke only this version [default: every version]
         #[arg(long, value_name = "N")]
         version: Option<u32>,
+        /// With a CA: the administrator password, from the first line of FILE, to sign the new CRL now (else run `crl refresh`)
+        #[arg(long, value_name = "FILE")]
+        admin_password_file: Option<PathBuf>,
     },
     /// Show the revocation list
     #[command(after_help = "Example:\n  secure-kms revoked --json")]
@@ -312,6 +315,15 @@ enum Command {
         #[command(subcommand)]
         action: CertAction,
     },
+    /// The CA's signed certificate revocation list (crl.pem)
+    #[command(
+        after_help = "Example:\n  secure-kms --password-file admin-pw.txt crl refresh\n  secure-kms crl verify\n  openssl crl -in crl.pem -CAfile ca_root.pem -verify -noout",
+        subcommand_required = true
+    )]
+    Crl {
+        #[command(subcommand)]
+        action: CrlAction,
+    },
     /// Show the audit log, or check its hash chain
     #[command(after_help = "Example:\n  secure-kms audit --verify")]
     Audit {
@@ -342,6 +354,15 @@ enum CaAction {
         #[arg(long)]
         text: bool,
     },
+}
+
+/// What `crl` does.
+#[derive(Subcommand, Debug)]
+enum CrlAction {
+    /// Sign a new CRL from revoked_keys.json, valid 7 days (the administrator password: --password-file, or asked)
+    Refresh,
+    /// Check crl.pem: the CA's signature, its dates, and that it names exactly the certificates revoked_keys.json revokes
+    Verify,
 }
 
 /// What `cert` does.
@@ -610,7 +631,12 @@ fn run_command(cli: &Cli, store: &Store, command: &Command) -> anyhow::Result<()
             user,
             reason,
             version,
+            admin_password_file,
         } => {
+            let admin = admin_password_file
+                .as_deref()
+                .map(read_password_file)
+                .transpose()?;
             let user = UserId::new(user)?;
             let password = password(cli, false)?;
             let outcome = slow("checking the password", || {
@@ -634,7 +660,25 @@ fn run_command(cli: &Cli, store: &Store, command: &Command) -> anyhow::Result<()
                 revoked: outcome.revoked.iter().map(Into::into).collect(),
                 already_revoked: outcome.already.iter().map(Into::into).collect(),
             };
-            render(cli, &shape, || output::revoke(user.as_str(), &outcome))?
+            let mut text = render(cli, &shape, || output::revoke(user.as_str(), &outcome))?;
+            let has_ca = ca::Ca::load(store.dir())?.is_some();
+            match admin {
+                Some(admin) if has_ca && !outcome.revoked.is_empty() => {
+                    let crl = slow("signing the CRL", || crl::publish(store, &admin))?;
+                    if !cli.json {
+                        text.push_str(&format!(
+                            "CRL number {} signed: {} revoked certificate(s)\n",
+                            crl.number,
+                            crl.serials.len()
+                        ));
+                    }
+                }
+                None if has_ca && !outcome.revoked.is_empty() && !cli.json => text.push_str(
+                    "note: the CRL is now behind revoked_keys.json; an administrator must run `secure-kms crl refresh`\n",
+                ),
+                _ => {}
+            }
+            text
         }
         Command::Revoked => {
             let entries = commands::revoked(store)?;
@@ -1101,6 +1145,23 @@ fn run_command(cli: &Cli, store: &Store, command: &Command) -> anyhow::Result<()
             } else {
                 found.root_pem.clone()
             }
+        }
+        Command::Crl {
+            action: CrlAction::Refresh,
+        } => {
+            let password = admin_password(cli, false)?;
+            let signed = slow("signing the CRL", || crl::publish(store, &password))?;
+            render(cli, &signed, || signed.to_string())?
+        }
+        Command::Crl {
+            action: CrlAction::Verify,
+        } => {
+            let checked = crl::verify(store)?;
+            render(cli, &checked, || {
+                format!(
+                    "crl.pem: signature valid (the store's root), current, and in agreement with revoked_keys.json\n{checked}"
+                )
+            })?
         }
         Command::Cert {
             action: CertAction::Issue { user },

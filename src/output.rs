@@ -267,6 +267,9 @@ pub struct RevocationView {
     pub revoked_at: String,
     /// Why: an RFC 5280 reason name.
     pub reason: String,
+    /// The serial of the revoked pair's certificate, if the CA issued one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub serial: Option<String>,
 }
 
 impl From<&Revocation> for RevocationView {
@@ -278,6 +281,7 @@ impl From<&Revocation> for RevocationView {
             public_key_fingerprint: r.public_key_fingerprint.clone(),
             revoked_at: r.revoked_at_text(),
             reason: r.reason.to_string(),
+            serial: r.serial.clone(),
         }
     }
 }

@@ -80,6 +80,10 @@ pub struct Revocation {
     pub revoked_at: Timestamp,
     /// Why.
     pub reason: RevocationReason,
+    /// The serial number (hex) of the certificate the store's CA issued
+    /// for the revoked RSA pair, if it had one: the CRL's entry for it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub serial: Option<String>,
 }
 
 impl Revocation {
@@ -271,6 +275,10 @@ fn new_entry(
             .map(str::to_owned),
         revoked_at: now,
         reason,
+        serial: version
+            .and_then(|v| v.asymmetric)
+            .and_then(|a| a.certificate.as_deref())
+            .and_then(|pem| crate::ca::serial_of(pem).ok()),
     }
 }
 

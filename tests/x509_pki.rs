@@ -187,3 +187,187 @@ fn a_wrong_administrator_password_or_no_ca_issues_nothing() {
         stderr(&out)
     );
 }
+
+/// alice's certificate, exported as `alice.pem`, and the store's root.
+fn certified(class: &Class) -> (String, String) {
+    let out = class.run_with("admin", &["cert", "issue", "alice"]);
+    assert_eq!(code(&out), Some(0), "{}", stderr(&out));
+    class.ok(&["cert", "export", "alice", "-o", "alice.pem"]);
+    (
+        class
+            .dir
+            .path()
+            .join("alice.pem")
+            .to_string_lossy()
+            .into_owned(),
+        class
+            .store()
+            .join("ca_root.pem")
+            .to_string_lossy()
+            .into_owned(),
+    )
+}
+
+#[test]
+fn openssl_verifies_the_crl_and_refuses_a_revoked_certificate_with_its_reason() {
+    let class = class_with_ca();
+    let (alice, root) = certified(&class);
+    let crl = class.store().join("crl.pem").to_string_lossy().into_owned();
+    let out = class.run_with("admin", &["--json", "crl", "refresh"]);
+    assert_eq!(code(&out), Some(0), "{}", stderr(&out));
+    let first: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(first["number"], 1);
+    let out = openssl(
+        &["crl", "-in", &crl, "-CAfile", &root, "-verify", "-noout"],
+        class.dir.path(),
+    );
+    assert!(stderr(&out).contains("verify OK"), "{}", stderr(&out));
+    let out = openssl(
+        &[
+            "verify",
+            "-crl_check",
+            "-CAfile",
+            &root,
+            "-CRLfile",
+            &crl,
+            &alice,
+        ],
+        class.dir.path(),
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+
+    // Revoking with the administrator password signs CRL number 2.
+    let admin = class.dir.path().join("admin");
+    let out = class.run(&[
+        "revoke",
+        "alice",
+        "--reason",
+        "keyCompromise",
+        "--admin-password-file",
+        admin.to_str().unwrap(),
+    ]);
+    assert_eq!(code(&out), Some(0), "{}", stderr(&out));
+    assert!(stdout(&out).contains("CRL number 2 signed: 1 revoked certificate(s)"));
+    let listed = class.json(&["revoked"]);
+    let serial = class.json(&["cert", "show", "alice"])["serial"].clone();
+    assert_eq!(listed[0]["serial"], serial, "{listed}");
+
+    let out = openssl(
+        &[
+            "verify",
+            "-crl_check",
+            "-CAfile",
+            &root,
+            "-CRLfile",
+            &crl,
+            &alice,
+        ],
+        class.dir.path(),
+    );
+    assert!(!out.status.success());
+    assert!(
+        stdout(&out).contains("certificate revoked")
+            || stderr(&out).contains("certificate revoked"),
+        "{} {}",
+        stdout(&out),
+        stderr(&out)
+    );
+    let text = stdout(&openssl(
+        &["crl", "-in", &crl, "-noout", "-text"],
+        class.dir.path(),
+    ));
+    assert!(text.contains("Version 2 (0x1)"), "{text}");
+    assert!(
+        text.contains("X509v3 CRL Number: \n                2"),
+        "{text}"
+    );
+    assert!(text.contains("X509v3 Authority Key Identifier"), "{text}");
+    assert!(
+        text.contains(&format!(
+            "Serial Number: {}",
+            serial.as_str().unwrap().to_uppercase()
+        )),
+        "{text}"
+    );
+    assert!(
+        text.contains("X509v3 CRL Reason Code: \n                Key Compromise"),
+        "{text}"
+    );
+    let dates = stdout(&openssl(
+        &["crl", "-in", &crl, "-noout", "-lastupdate", "-nextupdate"],
+        class.dir.path(),
+    ));
+    assert!(
+        dates.contains("lastUpdate=") && dates.contains("nextUpdate="),
+        "{dates}"
+    );
+    let verified = class.json(&["crl", "verify"]);
+    assert_eq!(verified["number"], 2);
+}
+
+#[test]
+fn a_tampered_crl_or_an_edited_list_is_caught() {
+    let class = class_with_ca();
+    certified(&class);
+    let admin = class.dir.path().join("admin");
+    class.ok(&[
+        "revoke",
+        "alice",
+        "--admin-password-file",
+        admin.to_str().unwrap(),
+    ]);
+    class.ok(&["crl", "verify"]);
+    let crl_path = class.store().join("crl.pem");
+    let good = fs::read(&crl_path).unwrap();
+
+    // One byte of the CRL changed: its signature no longer verifies.
+    let der_at = good.len() / 2;
+    let mut tampered = good.clone();
+    tampered[der_at] = if tampered[der_at] == b'A' { b'B' } else { b'A' };
+    fs::write(&crl_path, &tampered).unwrap();
+    let out = class.run(&["crl", "verify"]);
+    assert_eq!(code(&out), Some(1));
+    assert!(
+        stderr(&out).contains("crl.pem is refused"),
+        "{}",
+        stderr(&out)
+    );
+    fs::write(&crl_path, &good).unwrap();
+
+    // alice's entry removed from revoked_keys.json by hand: the signed CRL
+    // still revokes her certificate.
+    let list_path = class.store().join("revoked_keys.json");
+    let list = fs::read(&list_path).unwrap();
+    fs::write(&list_path, "[]\n").unwrap();
+    let out = class.run(&["crl", "verify"]);
+    assert_eq!(code(&out), Some(1));
+    assert!(
+        stderr(&out).contains("which revoked_keys.json no longer lists"),
+        "{}",
+        stderr(&out)
+    );
+    fs::write(&list_path, &list).unwrap();
+    class.ok(&["crl", "verify"]);
+
+    // A revocation the CRL has not caught up with is named.
+    class.ok(&["rotate", "alice"]);
+    let out = class.run_with("admin", &["cert", "issue", "alice"]);
+    assert_eq!(code(&out), Some(0), "{}", stderr(&out));
+    let out = class.run(&["revoke", "alice", "--version", "2"]);
+    assert!(stdout(&out).contains("an administrator must run `secure-kms crl refresh`"));
+    let out = class.run(&["crl", "verify"]);
+    assert!(
+        stderr(&out).contains("but the CRL does not"),
+        "{}",
+        stderr(&out)
+    );
+    let out = class.run_with("admin", &["crl", "refresh"]);
+    assert_eq!(code(&out), Some(0), "{}", stderr(&out));
+    assert_eq!(
+        class.json(&["crl", "verify"])["serials"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+}

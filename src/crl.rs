@@ -1,0 +1,329 @@
+//! The CA's certificate revocation list: `crl.pem`, an X.509 v2 CRL (RFC
+//! 5280 section 5) that the store's CA signs.
+//!
+//! `revoked_keys.json` stays the original's list, and anyone who can write
+//! the store folder can edit it. The CRL is the signed copy: each entry is
+//! a revoked certificate's serial, its revocation date and its reason code
+//! (the list's RFC 5280 reason); the CRL carries a cRLNumber that grows on
+//! every change, thisUpdate and nextUpdate (seven days later), and the
+//! CA's authorityKeyIdentifier. Signing it needs the administrator
+//! password: `crl refresh`, or `revoke --admin-password-file`.
+//!
+//! [`verify`] checks the signature against the root, the issuer and the
+//! dates, and that the CRL and `revoked_keys.json` name the same serials:
+//! an entry removed from the list (a key "un-revoked" by hand) or added to
+//! it is caught, and so is any edit to the CRL itself, which breaks its
+//! signature.
+
+use std::collections::BTreeSet;
+use std::fs;
+use std::io::ErrorKind;
+use std::time::Duration;
+
+use rsa::pkcs1v15::{Signature, VerifyingKey};
+use rsa::signature::Verifier;
+use serde::Serialize;
+use sha2::Sha256;
+use x509_cert::builder::CrlBuilder;
+use x509_cert::crl::{CertificateList, RevokedCert};
+use x509_cert::der::{DecodePem, Encode, EncodePem, pem::LineEnding};
+use x509_cert::ext::pkix::{CrlNumber, CrlReason};
+use x509_cert::ext::{Extension, ToExtension};
+use x509_cert::serial_number::SerialNumber;
+use x509_cert::time::Time;
+
+use crate::ca::{Ca, x509_error};
+use crate::kdf::Password;
+use crate::revocation::{RevocationList, RevocationReason};
+use crate::store::Store;
+use crate::time::{self, Timestamp};
+use crate::{Error, Result};
+
+/// The CRL's file, in the store folder.
+pub const CRL_FILE: &str = "crl.pem";
+
+/// How long a CRL is current: its nextUpdate is this long after its
+/// thisUpdate.
+pub const CRL_LIFETIME: Duration = Duration::from_secs(7 * 86_400);
+
+/// What a CRL holds, as `crl refresh` and `crl verify` report it.
+#[derive(Clone, Debug, Serialize)]
+pub struct CrlSummary {
+    /// The cRLNumber.
+    pub number: u64,
+    /// thisUpdate, RFC 3339.
+    pub this_update: String,
+    /// nextUpdate, RFC 3339.
+    pub next_update: String,
+    /// The revoked certificates' serial numbers, hex, in the CRL's order.
+    pub serials: Vec<String>,
+}
+
+impl std::fmt::Display for CrlSummary {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(
+            f,
+            "CRL number {}: {} revoked certificate(s), signed by the store's CA",
+            self.number,
+            self.serials.len()
+        )?;
+        writeln!(
+            f,
+            "  this update: {}\n  next update: {} (run `secure-kms crl refresh` before then)",
+            self.this_update, self.next_update
+        )?;
+        for serial in &self.serials {
+            writeln!(f, "  revoked serial: {serial}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Signs a new CRL from `revoked_keys.json`, numbered one past the current
+/// one, and writes it to `crl.pem`.
+///
+/// # Errors
+/// [`Error::NoCa`]; [`Error::Decryption`] for a wrong administrator
+/// password; [`Error::CrlBroken`] if the current CRL does not verify (it is
+/// left for someone to look at); [`Error::Io`].
+pub fn publish(store: &Store, password: &Password) -> Result<CrlSummary> {
+    publish_at(store, password, time::now())
+}
+
+/// [`publish`], with thisUpdate `now`.
+fn publish_at(store: &Store, password: &Password, now: Timestamp) -> Result<CrlSummary> {
+    let ca = Ca::load(store.dir())?.ok_or(Error::NoCa)?;
+    let ca_key = ca.key.unlock(password)?;
+    let previous = current(store, &ca)?;
+    let number = previous.as_ref().map_or(0, |(summary, _)| summary.number) + 1;
+    let (_, revoked) = store.load()?;
+
+    let this_update = x509_time(now)?;
+    let next_update = x509_time(now + CRL_LIFETIME.as_secs_f64())?;
+    let entries = revoked_certificates(&revoked)?;
+    let builder = CrlBuilder::new_with_this_update(
+        &ca.root,
+        CrlNumber::try_from(number).map_err(x509_error)?,
+        this_update,
+    )
+    .map_err(x509_error)?
+    .with_next_update(Some(next_update))
+    .with_certificates(entries.into_iter());
+    let crl: CertificateList = crate::ca::sign(builder, &ca_key)?;
+    let pem = crl.to_pem(LineEnding::LF).map_err(x509_error)?;
+    let before = previous.map(|(_, pem)| pem);
+    store.write_files(&[(CRL_FILE, pem.as_bytes())], || {
+        // Another refresh in between would be overwritten by an older view.
+        if read(store)? != before {
+            return Err(Error::Conflict("the CRL".to_owned()));
+        }
+        Ok(())
+    })?;
+    summarise(&crl)
+}
+
+/// Checks `crl.pem`: signed by the store's CA, issued by its root,
+/// current, and naming exactly the serials `revoked_keys.json` lists.
+///
+/// # Errors
+/// [`Error::NoCa`]; [`Error::NoCrl`]; [`Error::CrlBroken`] for a CRL that
+/// does not parse or whose signature or issuer is wrong;
+/// [`Error::CrlExpired`] past its nextUpdate; [`Error::CrlDisagrees`] when
+/// it and the list differ.
+pub fn verify(store: &Store) -> Result<CrlSummary> {
+    let ca = Ca::load(store.dir())?.ok_or(Error::NoCa)?;
+    let (summary, _) = current(store, &ca)?.ok_or(Error::NoCrl)?;
+    let (_, revoked) = store.load()?;
+    let listed: BTreeSet<String> = revoked
+        .entries()
+        .iter()
+        .filter_map(|e| e.serial.clone())
+        .collect();
+    let signed: BTreeSet<String> = summary.serials.iter().cloned().collect();
+    if let Some(serial) = listed.difference(&signed).next() {
+        let entry = revoked
+            .entries()
+            .iter()
+            .find(|e| e.serial.as_deref() == Some(serial))
+            .expect("listed");
+        return Err(Error::CrlDisagrees(format!(
+            "revoked_keys.json revokes certificate {serial} ({} version {}) but the CRL does not: the list was edited, or the CRL is older than it (an administrator can run `secure-kms crl refresh`)",
+            entry.user_id,
+            entry.version.map_or("?".to_owned(), |v| v.to_string())
+        )));
+    }
+    if let Some(serial) = signed.difference(&listed).next() {
+        return Err(Error::CrlDisagrees(format!(
+            "the CRL revokes certificate {serial}, which revoked_keys.json no longer lists: an entry was removed from the list by hand, and the key is still revoked"
+        )));
+    }
+    let next = parse_time(&summary.next_update);
+    if next <= time::now() {
+        return Err(Error::CrlExpired(summary.next_update.clone()));
+    }
+    Ok(summary)
+}
+
+/// The serials the current CRL revokes, checked as [`verify`] checks its
+/// signature, issuer and dates; `None` when the store has no CA or no CRL.
+///
+/// # Errors
+/// As [`verify`], except that the list is not compared.
+pub fn revoked_serials(store: &Store) -> Result<Option<BTreeSet<String>>> {
+    let Some(ca) = Ca::load(store.dir())? else {
+        return Ok(None);
+    };
+    let Some((summary, _)) = current(store, &ca)? else {
+        return Ok(None);
+    };
+    if parse_time(&summary.next_update) <= time::now() {
+        return Err(Error::CrlExpired(summary.next_update));
+    }
+    Ok(Some(summary.serials.into_iter().collect()))
+}
+
+/// The current CRL, verified against `ca`, and its text.
+fn current(store: &Store, ca: &Ca) -> Result<Option<(CrlSummary, String)>> {
+    let Some(pem) = read(store)? else {
+        return Ok(None);
+    };
+    let broken = |why: String| Error::CrlBroken(why);
+    let crl = CertificateList::from_pem(pem.as_bytes())
+        .map_err(|e| broken(format!("it is not a PEM X.509 CRL: {e}")))?;
+    if crl.tbs_cert_list.issuer != *ca.root.tbs_certificate().subject() {
+        return Err(broken("it was not issued by the store's root".to_owned()));
+    }
+    let tbs = crl.tbs_cert_list.to_der().map_err(x509_error)?;
+    let signature = crl
+        .signature
+        .as_bytes()
+        .and_then(|bytes| Signature::try_from(bytes).ok())
+        .ok_or_else(|| broken("its signature is not an RSA signature".to_owned()))?;
+    VerifyingKey::<Sha256>::new(ca.public_key()?)
+        .verify(&tbs, &signature)
+        .map_err(|_| {
+            broken("its signature does not verify with the root's key: it was edited".to_owned())
+        })?;
+    Ok(Some((summarise(&crl)?, pem)))
+}
+
+fn read(store: &Store) -> Result<Option<String>> {
+    let path = store.dir().join(CRL_FILE);
+    match fs::read_to_string(&path) {
+        Ok(text) => Ok(Some(text)),
+        Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(Error::io("read", &path)(e)),
+    }
+}
+
+fn summarise(crl: &CertificateList) -> Result<CrlSummary> {
+    let tbs = &crl.tbs_cert_list;
+    let number = tbs
+        .crl_extensions
+        .iter()
+        .flatten()
+        .find(|e| e.extn_id == <CrlNumber as x509_cert::der::oid::AssociatedOid>::OID)
+        .and_then(|e| {
+            use x509_cert::der::Decode;
+            CrlNumber::from_der(e.extn_value.as_bytes()).ok()
+        })
+        .and_then(|n| {
+            let bytes = n.0.as_bytes();
+            (bytes.len() <= 8).then(|| bytes.iter().fold(0u64, |acc, &b| acc << 8 | u64::from(b)))
+        })
+        .ok_or_else(|| Error::CrlBroken("it has no cRLNumber".to_owned()))?;
+    let when = |t: &Time| time::format(t.to_unix_duration().as_secs_f64());
+    Ok(CrlSummary {
+        number,
+        this_update: when(&tbs.this_update),
+        next_update: tbs
+            .next_update
+            .as_ref()
+            .map(when)
+            .ok_or_else(|| Error::CrlBroken("it has no nextUpdate".to_owned()))?,
+        serials: tbs
+            .revoked_certificates
+            .iter()
+            .flatten()
+            .map(|r| crate::fingerprint::hex(r.serial_number.as_bytes()))
+            .collect(),
+    })
+}
+
+/// One CRL entry per revoked certificate: its serial, the revocation's
+/// time and its reason code.
+fn revoked_certificates(revoked: &RevocationList) -> Result<Vec<RevokedCert>> {
+    revoked
+        .entries()
+        .iter()
+        .filter_map(|e| e.serial.as_ref().map(|serial| (e, serial)))
+        .map(|(entry, serial)| {
+            let bytes = base16ct::mixed::decode_vec(serial)
+                .map_err(|_| Error::CrlBroken(format!("serial {serial:?} is not hex")))?;
+            let reason: Extension = reason_code(entry.reason)
+                .to_extension(&Default::default(), &[])
+                .map_err(x509_error)?;
+            Ok(RevokedCert {
+                serial_number: SerialNumber::new(&bytes).map_err(x509_error)?,
+                revocation_date: x509_time(entry.revoked_at)?,
+                crl_entry_extensions: Some(vec![reason]),
+            })
+        })
+        .collect()
+}
+
+/// The CRL reason code of a revocation reason (RFC 5280 section 5.3.1).
+pub fn reason_code(reason: RevocationReason) -> CrlReason {
+    match reason {
+        RevocationReason::Unspecified => CrlReason::Unspecified,
+        RevocationReason::KeyCompromise => CrlReason::KeyCompromise,
+        RevocationReason::AffiliationChanged => CrlReason::AffiliationChanged,
+        RevocationReason::Superseded => CrlReason::Superseded,
+        RevocationReason::CessationOfOperation => CrlReason::CessationOfOperation,
+        RevocationReason::PrivilegeWithdrawn => CrlReason::PrivilegeWithdrawn,
+    }
+}
+
+fn x509_time(t: Timestamp) -> Result<Time> {
+    let secs = Duration::from_secs(t.max(0.0) as u64);
+    Time::try_from(std::time::UNIX_EPOCH + secs).map_err(x509_error)
+}
+
+fn parse_time(rfc3339: &str) -> Timestamp {
+    humantime::parse_rfc3339(rfc3339)
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map_or(0.0, |d| d.as_secs_f64())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kdf::MIN_ITERATIONS;
+
+    #[test]
+    fn a_crl_past_its_next_update_is_refused_and_a_refresh_renews_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::new(dir.path());
+        let admin = Password::new("admin".to_owned()).unwrap();
+        crate::ca::init(&store, &admin, 2048, MIN_ITERATIONS).unwrap();
+        assert!(matches!(verify(&store), Err(Error::NoCrl)));
+        let eight_days_ago = time::now() - 8.0 * 86_400.0;
+        let old = publish_at(&store, &admin, eight_days_ago).unwrap();
+        assert_eq!(old.number, 1);
+        let err = verify(&store).unwrap_err();
+        assert!(
+            matches!(err, Error::CrlExpired(ref at) if *at == old.next_update),
+            "{err}"
+        );
+        assert!(matches!(revoked_serials(&store), Err(Error::CrlExpired(_))));
+        let new = publish(&store, &admin).unwrap();
+        assert_eq!(new.number, 2);
+        assert_eq!(verify(&store).unwrap().number, 2);
+        assert_eq!(revoked_serials(&store).unwrap(), Some(BTreeSet::new()));
+        // A wrong administrator password signs nothing.
+        let wrong = Password::new("not it".to_owned()).unwrap();
+        assert!(matches!(publish(&store, &wrong), Err(Error::Decryption)));
+        assert_eq!(verify(&store).unwrap().number, 2);
+    }
+}
