@@ -133,7 +133,7 @@ fn publish_at(store: &Store, password: &Password, now: Timestamp) -> Result<CrlS
 pub fn verify(store: &Store) -> Result<CrlSummary> {
     let ca = Ca::load(store.dir())?.ok_or(Error::NoCa)?;
     let (summary, _) = current(store, &ca)?.ok_or(Error::NoCrl)?;
-    let (_, revoked) = store.load()?;
+    let (_, revoked) = store.load_as_stored()?;
     let listed: BTreeSet<String> = revoked
         .entries()
         .iter()
@@ -180,6 +180,89 @@ pub fn revoked_serials(store: &Store) -> Result<Option<BTreeSet<String>>> {
         return Err(Error::CrlExpired(summary.next_update));
     }
     Ok(Some(summary.serials.into_iter().collect()))
+}
+
+/// Adds to `revoked` an entry for each certificate the CA's CRL revokes
+/// and `revoked` does not list (one removed from `revoked_keys.json` by
+/// hand): the key version that certificate is for, with the CRL's date and
+/// reason. Nothing happens without a CA or a CRL. Only then are all
+/// records read, to find the certificate.
+///
+/// # Errors
+/// [`Error::CrlBroken`] for a CRL that does not verify: every command
+/// stops until it is looked at (move it aside, and an administrator signs
+/// a new one); as [`crate::store::KeyStore::get`].
+pub(crate) fn add_signed_revocations(
+    store: &Store,
+    keys: &crate::store::KeyStore,
+    revoked: &mut RevocationList,
+) -> Result<()> {
+    let Some(ca) = Ca::load(store.dir())? else {
+        return Ok(());
+    };
+    let Some((_, pem)) = current(store, &ca)? else {
+        return Ok(());
+    };
+    let crl: CertificateList = CertificateList::from_pem(pem.as_bytes()).map_err(x509_error)?;
+    let listed: BTreeSet<String> = revoked
+        .entries()
+        .iter()
+        .filter_map(|e| e.serial.clone())
+        .collect();
+    for entry in crl.tbs_cert_list.revoked_certificates.iter().flatten() {
+        let serial = crate::fingerprint::hex(entry.serial_number.as_bytes());
+        if listed.contains(&serial) {
+            continue;
+        }
+        let reason = entry
+            .crl_entry_extensions
+            .iter()
+            .flatten()
+            .find(|e| e.extn_id == <CrlReason as x509_cert::der::oid::AssociatedOid>::OID)
+            .and_then(|e| {
+                use x509_cert::der::Decode;
+                CrlReason::from_der(e.extn_value.as_bytes()).ok()
+            })
+            .map_or(RevocationReason::Unspecified, reason_of);
+        for id in keys.user_ids() {
+            let user = crate::user::UserId::new(id)?;
+            let Some(record) = keys.get(&user)? else {
+                continue;
+            };
+            for version in crate::keyring::versions(record) {
+                let certified = version
+                    .asymmetric
+                    .and_then(|a| a.certificate.as_deref())
+                    .and_then(|pem| crate::ca::serial_of(pem).ok());
+                if certified.as_deref() == Some(serial.as_str()) {
+                    revoked.push(crate::revocation::Revocation {
+                        format: crate::store::FORMAT_VERSION,
+                        user_id: id.to_owned(),
+                        version: Some(version.version),
+                        symmetric_fingerprint: version.symmetric_fingerprint().map(str::to_owned),
+                        public_key_fingerprint: version.public_key_fingerprint().map(str::to_owned),
+                        revoked_at: entry.revocation_date.to_unix_duration().as_secs_f64(),
+                        reason,
+                        serial: Some(serial.clone()),
+                    });
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The revocation reason of a CRL reason code; codes with no counterpart
+/// (certificateHold, and the CA's own) as unspecified.
+fn reason_of(code: CrlReason) -> RevocationReason {
+    match code {
+        CrlReason::KeyCompromise => RevocationReason::KeyCompromise,
+        CrlReason::AffiliationChanged => RevocationReason::AffiliationChanged,
+        CrlReason::Superseded => RevocationReason::Superseded,
+        CrlReason::CessationOfOperation => RevocationReason::CessationOfOperation,
+        CrlReason::PrivilegeWithdrawn => RevocationReason::PrivilegeWithdrawn,
+        _ => RevocationReason::Unspecified,
+    }
 }
 
 /// The current CRL, verified against `ca`, and its text.

@@ -207,7 +207,9 @@ pub enum Error {
     NoCrl,
 
     /// `crl.pem` does not parse, or is not the store's CA's.
-    #[error("crl.pem is refused: {0}")]
+    #[error(
+        "crl.pem is refused: {0} (keep it as evidence and move it aside; an administrator can then sign a new one with `secure-kms crl refresh`)"
+    )]
     CrlBroken(String),
 
     /// The CRL's nextUpdate has passed.

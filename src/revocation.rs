@@ -133,6 +133,11 @@ impl RevocationList {
         self.entries.is_empty()
     }
 
+    /// Adds an entry (one the CA's CRL holds and the list lacks).
+    pub(crate) fn push(&mut self, entry: Revocation) {
+        self.entries.push(entry);
+    }
+
     /// The entry that revokes `version` of `user_id`, if any.
     pub fn find(&self, user_id: &str, version: &KeyVersion<'_>) -> Option<&Revocation> {
         self.entries.iter().find(|e| e.revokes(user_id, version))

@@ -836,6 +836,24 @@ impl Store {
     }
 
     fn load_unlocked(&self) -> Result<(KeyStore, RevocationList)> {
+        let (keys, mut revoked) = self.load_as_stored_unlocked()?;
+        // With a CA, its signed CRL counts too: a certificate it revokes
+        // stays revoked even if its entry was removed from the list.
+        crate::crl::add_signed_revocations(self, &keys, &mut revoked)?;
+        Ok((keys, revoked))
+    }
+
+    /// Both files as they are, without the revocations the CA's CRL adds
+    /// (what `crl verify` compares the CRL with).
+    ///
+    /// # Errors
+    /// As [`Store::load`].
+    pub fn load_as_stored(&self) -> Result<(KeyStore, RevocationList)> {
+        let _lock = self.read_lock()?;
+        self.load_as_stored_unlocked()
+    }
+
+    fn load_as_stored_unlocked(&self) -> Result<(KeyStore, RevocationList)> {
         let keys = self.read_key_store()?;
         let revoked_path = self.revoked_keys_path();
         let mut revoked: RevocationList = match read_file(&revoked_path)? {

@@ -236,6 +236,11 @@ fn openssl_verifies_the_crl_and_refuses_a_revoked_certificate_with_its_reason() 
     );
     assert!(out.status.success(), "{}", stderr(&out));
 
+    // alice signs a file while her certificate is good.
+    fs::write(class.dir.path().join("doc.txt"), "a document").unwrap();
+    class.ok(&["sign", "alice", "doc.txt"]);
+    class.ok(&["verify", "alice", "doc.txt", "doc.txt.sig"]);
+
     // Revoking with the administrator password signs CRL number 2.
     let admin = class.dir.path().join("admin");
     let out = class.run(&[
@@ -303,6 +308,18 @@ fn openssl_verifies_the_crl_and_refuses_a_revoked_certificate_with_its_reason() 
     );
     let verified = class.json(&["crl", "verify"]);
     assert_eq!(verified["number"], 2);
+    // A signature by the revoked pair is refused, even with alice's entry
+    // removed from revoked_keys.json: the signed CRL still revokes it.
+    let out = class.run(&["verify", "alice", "doc.txt", "doc.txt.sig"]);
+    assert_eq!(code(&out), Some(3), "{}", stderr(&out));
+    fs::write(class.store().join("revoked_keys.json"), "[]\n").unwrap();
+    let out = class.run(&["verify", "alice", "doc.txt", "doc.txt.sig"]);
+    assert_eq!(code(&out), Some(3), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("keyCompromise; the signature is by version 1"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[test]
@@ -346,6 +363,12 @@ fn a_tampered_crl_or_an_edited_list_is_caught() {
         "{}",
         stderr(&out)
     );
+    // And the key stays revoked: every check consults the signed CRL.
+    assert_eq!(class.states("alice"), ["compromised"]);
+    fs::write(class.dir.path().join("note.txt"), "a note").unwrap();
+    let out = class.run(&["encrypt", "alice", "note.txt", "note.enc"]);
+    assert_eq!(code(&out), Some(3), "{}", stderr(&out));
+    assert!(stderr(&out).contains("were revoked at"), "{}", stderr(&out));
     fs::write(&list_path, &list).unwrap();
     class.ok(&["crl", "verify"]);
 
