@@ -83,6 +83,9 @@ enum Command {
         /// Seconds until the keys' active period ends (1 to 10000000000)
         #[arg(long, value_name = "SECS", default_value_t = DEFAULT_EXPIRY_SECS, value_parser = expiry_range())]
         expiry: u64,
+        /// With a CA: the administrator password, from the first line of FILE, to certify the new pair now (on a terminal it is asked; empty skips)
+        #[arg(long, value_name = "FILE")]
+        admin_password_file: Option<PathBuf>,
     },
     /// Show a user's key versions, their NIST states with timestamps, and key IDs
     #[command(after_help = "Example:\n  secure-kms status alice\n  secure-kms status alice --json")]
@@ -101,6 +104,9 @@ enum Command {
         /// Seconds until the new version's active period ends (1 to 10000000000)
         #[arg(long, value_name = "SECS", default_value_t = DEFAULT_EXPIRY_SECS, value_parser = expiry_range())]
         expiry: u64,
+        /// With a CA: the administrator password, from the first line of FILE, to certify the new pair now (on a terminal it is asked; empty skips)
+        #[arg(long, value_name = "FILE")]
+        admin_password_file: Option<PathBuf>,
     },
     /// Put a user's keys (all versions, or one) on the revocation list
     #[command(
@@ -603,21 +609,31 @@ fn run_command(cli: &Cli, store: &Store, command: &Command) -> anyhow::Result<()
     let format = Format::detect();
     let now = time::now();
     let out = match command {
-        Command::Keygen { user, expiry } => {
+        Command::Keygen {
+            user,
+            expiry,
+            admin_password_file,
+        } => {
             let user = UserId::new(user)?;
             let password = password(cli, true)?;
             let made = slow("making keys", || {
                 commands::keygen(store, &user, &password, *expiry, DEFAULT_ITERATIONS)
             })?;
-            render(cli, &made, || output::new_version(&made))?
+            let certified = certify_new_pair(store, &user, admin_password_file.as_deref())?;
+            render(cli, &made, || output::new_version(&made) + &certified)?
         }
-        Command::Rotate { user, expiry } => {
+        Command::Rotate {
+            user,
+            expiry,
+            admin_password_file,
+        } => {
             let user = UserId::new(user)?;
             let password = password(cli, false)?;
             let made = slow("rotating keys", || {
                 commands::rotate(store, &user, &password, *expiry)
             })?;
-            render(cli, &made, || output::new_version(&made))?
+            let certified = certify_new_pair(store, &user, admin_password_file.as_deref())?;
+            render(cli, &made, || output::new_version(&made) + &certified)?
         }
         Command::Status { user } => {
             let status = commands::status(store, &UserId::new(user)?, now)?;
@@ -1507,6 +1523,41 @@ fn render<T: serde::Serialize>(
     } else {
         Ok(text())
     }
+}
+
+/// With a CA in the store, issues a certificate for `user`'s new pair with
+/// the administrator password from `file`, or asked on a terminal (an
+/// empty answer skips it). The line to print: what was issued, or how to
+/// issue it later.
+fn certify_new_pair(
+    store: &Store,
+    user: &UserId,
+    file: Option<&std::path::Path>,
+) -> anyhow::Result<String> {
+    if ca::Ca::load(store.dir())?.is_none() {
+        return Ok(String::new());
+    }
+    let later = format!("no certificate issued: run `secure-kms cert issue {user}` to issue one");
+    let password = match file {
+        Some(path) => read_password_file(path)?,
+        None if std::io::stdin().is_terminal() => {
+            let mut console = TerminalConsole::for_commands();
+            match console.ask_password(
+                "Enter the administrator password to certify the new pair (empty to skip): ",
+            )? {
+                Some(pw) if !pw.is_empty() => Password::new(pw)?,
+                _ => return Ok(format!("{later}\n")),
+            }
+        }
+        None => return Ok(format!("{later} (or pass --admin-password-file)\n")),
+    };
+    let issued = slow("issuing the certificate", || {
+        ca::issue(store, user, &password)
+    })?;
+    Ok(format!(
+        "certificate issued by the KMS CA: serial {}, valid {} to {}\n",
+        issued.serial, issued.not_before, issued.not_after
+    ))
 }
 
 /// The administrator password (of the CA key): from `--password-file`,

@@ -49,6 +49,9 @@ const PASSWORD_PROMPT: &str = "Enter the password: ";
 const CONFIRM_PROMPT: &str = "Confirm the password: ";
 const REPLACE_PROMPT: &str = "Replace them with new keys? (yes/no): ";
 const REVOKE_PROMPT: &str = "Do you want to revoke keys? (yes/no): ";
+/// Asked only when the store has a certificate authority.
+const CERTIFY_PROMPT: &str =
+    "Enter the administrator password to certify the keys (empty to skip): ";
 
 const NOTHING_WRITTEN: &str = "nothing was written";
 const KEYS_KEPT: &str = "the keys above are kept and nothing was revoked";
@@ -283,8 +286,18 @@ fn make_keys(
         options.expiry_time
     ))?;
     console.say(&format!("Asymmetric keys stored securely for {user_id}"))?;
+    let record = if certify(store, console, user_id)? {
+        // The record now holds the certificate too.
+        store
+            .load()?
+            .0
+            .get(user_id)?
+            .cloned()
+            .ok_or_else(|| Error::Conflict(user_id.to_string()))?
+    } else {
+        made.record
+    };
     console.say("Keys Generated and Stored Securely:")?;
-    let record = made.record;
     let sym = record.symmetric.last().expect("just stored");
     let asym = record.asymmetric.last().expect("just stored");
     let symmetric = sym.unwrap_key(user_id, &password_key)?;
@@ -296,6 +309,38 @@ fn make_keys(
         key_pair: Some(key_pair),
         password_key,
     })
+}
+
+/// With a certificate authority in the store: asks the administrator
+/// password and issues a certificate for the user's new pair. An empty
+/// answer skips it, and so does a wrong password (the keys are made
+/// already); both say how to issue it later. Whether one was issued.
+fn certify(store: &Store, console: &mut dyn Console, user_id: &UserId) -> Result<bool> {
+    if crate::ca::Ca::load(store.dir())?.is_none() {
+        return Ok(false);
+    }
+    let later = format!("run `secure-kms cert issue {user_id}` to issue it later");
+    let answer = console.ask_password(CERTIFY_PROMPT)?;
+    let Some(answer) = answer.filter(|a| !a.is_empty()) else {
+        console.say(&format!("No certificate issued for {user_id}: {later}"))?;
+        return Ok(false);
+    };
+    match crate::ca::issue(store, user_id, &Password::new(answer)?) {
+        Ok(issued) => {
+            console.say(&format!(
+                "Certificate issued for {user_id} by the KMS CA (serial {})",
+                issued.serial
+            ))?;
+            Ok(true)
+        }
+        Err(Error::Decryption) => {
+            console.say(&format!(
+                "Wrong administrator password: no certificate issued for {user_id}; {later}"
+            ))?;
+            Ok(false)
+        }
+        Err(e) => Err(e),
+    }
 }
 
 /// Shows the symmetric key's fingerprint and a Diffie-Hellman exchange whose

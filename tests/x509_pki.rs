@@ -394,3 +394,59 @@ fn a_tampered_crl_or_an_edited_list_is_caught() {
         2
     );
 }
+
+#[test]
+fn keygen_rotate_and_the_session_certify_new_pairs_when_a_ca_exists() {
+    let class = class_with_ca();
+    let admin = class.dir.path().join("admin");
+    let admin = admin.to_str().unwrap();
+    // Without the administrator password, keygen says how to certify.
+    let out = class.ok(&["keygen", "carol"]);
+    assert!(
+        out.contains("no certificate issued: run `secure-kms cert issue carol`"),
+        "{out}"
+    );
+    // With it, keygen and rotate certify the new pair.
+    let out = class.ok(&["keygen", "dave", "--admin-password-file", admin]);
+    assert!(
+        out.contains("certificate issued by the KMS CA: serial"),
+        "{out}"
+    );
+    assert_eq!(class.json(&["cert", "show", "dave"])["version"], 1);
+    class.ok(&["rotate", "dave", "--admin-password-file", admin]);
+    let shown = class.json(&["cert", "show", "dave"]);
+    assert_eq!(shown["version"], 2);
+    class.ok(&["cert", "export", "dave", "-o", "dave.pem"]);
+    let root = class.store().join("ca_root.pem");
+    let out = openssl(
+        &["verify", "-CAfile", root.to_str().unwrap(), "dave.pem"],
+        class.dir.path(),
+    );
+    assert_eq!(stdout(&out), "dave.pem: OK\n", "{}", stderr(&out));
+
+    // The session asks the administrator password after making the keys;
+    // an empty answer skips the certificate.
+    let session = |input: &str| {
+        common::kms_command(class.dir.path())
+            .args(["--store", "kms"])
+            .write_stdin(input)
+            .output()
+            .unwrap()
+    };
+    let out = session(&format!(
+        "erin\n{}\nadministrator password\nno\n",
+        common::PASSWORD
+    ));
+    assert_eq!(code(&out), Some(0), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(text.contains("Asymmetric keys stored securely for erin\nEnter the administrator password to certify the keys (empty to skip): \nCertificate issued for erin by the KMS CA (serial "), "{text}");
+    assert!(text.contains("Public keys authenticated!"), "{text}");
+    assert_eq!(class.json(&["cert", "show", "erin"])["user"], "erin");
+    let out = session(&format!("frank\n{}\n\nno\n", common::PASSWORD));
+    assert_eq!(code(&out), Some(0), "{}", stderr(&out));
+    assert!(stdout(&out).contains(
+        "No certificate issued for frank: run `secure-kms cert issue frank` to issue it later"
+    ));
+    let out = class.run(&["cert", "show", "frank"]);
+    assert_eq!(code(&out), Some(1));
+}
