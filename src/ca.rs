@@ -784,6 +784,83 @@ mod tests {
         assert!(err.to_string().contains("not a PEM certificate"), "{err}");
     }
 
+    /// A user's certificate, read back with x509-cert: every field and
+    /// extension, and the root's signature over it.
+    #[test]
+    fn a_user_certificate_holds_its_fields_and_extensions() {
+        use rsa::signature::Verifier;
+        use x509_cert::der::oid::db::rfc5912::SHA_256_WITH_RSA_ENCRYPTION;
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::new(dir.path());
+        let ca = init(&store, &password(), 2048, MIN_ITERATIONS).unwrap();
+        let alice = UserId::new("alice").unwrap();
+        let made = crate::commands::add_version(
+            &store,
+            &alice,
+            &crate::kdf::test_key("pw"),
+            3600,
+            None,
+            EventKind::Created,
+            "test",
+        )
+        .unwrap();
+        let issued = issue(&store, &alice, &password()).unwrap();
+        let cert = Certificate::from_pem(issued.pem.as_bytes()).unwrap();
+        let tbs = cert.tbs_certificate();
+        assert_eq!(tbs.version(), x509_cert::certificate::Version::V3);
+        assert_eq!(tbs.subject().to_string(), "CN=alice");
+        assert_eq!(tbs.issuer(), ca.root.tbs_certificate().subject());
+        assert_eq!(tbs.serial_number().as_bytes().len(), 16);
+        assert_eq!(tbs.signature().oid, SHA_256_WITH_RSA_ENCRYPTION);
+        assert_eq!(cert.signature_algorithm().oid, SHA_256_WITH_RSA_ENCRYPTION);
+        let pair = &made.record.asymmetric[0];
+        let secs = |t: x509_cert::time::Time| t.to_unix_duration().as_secs();
+        assert_eq!(secs(tbs.validity().not_before), pair.created as u64);
+        assert_eq!(secs(tbs.validity().not_after), pair.expiry as u64);
+        let spki = tbs.subject_public_key_info().to_der().unwrap();
+        assert_eq!(sha256_hex(&spki), pair.fingerprint);
+
+        let (critical, bc) = tbs.get_extension::<BasicConstraints>().unwrap().unwrap();
+        assert!(critical && !bc.ca);
+        let (critical, ku) = tbs.get_extension::<KeyUsage>().unwrap().unwrap();
+        assert!(critical);
+        assert_eq!(
+            ku.0,
+            KeyUsages::DigitalSignature | KeyUsages::KeyEncipherment
+        );
+        let (_, ski) = tbs
+            .get_extension::<SubjectKeyIdentifier>()
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            ski,
+            SubjectKeyIdentifier::try_from(tbs.subject_public_key_info().owned_to_ref()).unwrap()
+        );
+        let (_, aki) = tbs
+            .get_extension::<AuthorityKeyIdentifier>()
+            .unwrap()
+            .unwrap();
+        let (_, root_ski) = ca
+            .root
+            .tbs_certificate()
+            .get_extension::<SubjectKeyIdentifier>()
+            .unwrap()
+            .unwrap();
+        assert_eq!(aki.key_identifier, Some(root_ski.0));
+
+        let signature = Pkcs1v15Signature::try_from(cert.signature().as_bytes().unwrap()).unwrap();
+        rsa::pkcs1v15::VerifyingKey::<Sha256>::new(ca.public_key().unwrap())
+            .verify(&tbs.to_der().unwrap(), &signature)
+            .unwrap();
+        // Stored beside the pair, and recorded in the log.
+        assert_eq!(
+            certificate_of(&store, &alice).unwrap().serial,
+            issued.serial
+        );
+        let log = crate::audit::verify(dir.path()).unwrap();
+        assert_eq!(log.last().unwrap().event.event, EventKind::Certified);
+    }
+
     #[test]
     fn only_2048_and_3072_bits_are_made() {
         let dir = tempfile::tempdir().unwrap();

@@ -384,6 +384,95 @@ mod tests {
     use super::*;
     use crate::kdf::MIN_ITERATIONS;
 
+    /// The CRL read back with x509-cert: version, issuer, cRLNumber,
+    /// authority key ID, dates, and each entry's serial, date and reason.
+    #[test]
+    fn the_crl_holds_its_fields_and_extensions() {
+        use x509_cert::der::Decode;
+        use x509_cert::ext::pkix::{AuthorityKeyIdentifier, SubjectKeyIdentifier};
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::new(dir.path());
+        let admin = Password::new("admin".to_owned()).unwrap();
+        let ca = crate::ca::init(&store, &admin, 2048, MIN_ITERATIONS).unwrap();
+        let alice = crate::user::UserId::new("alice").unwrap();
+        crate::commands::add_version(
+            &store,
+            &alice,
+            &crate::kdf::test_key("pw"),
+            3600,
+            None,
+            crate::audit::EventKind::Created,
+            "test",
+        )
+        .unwrap();
+        let issued = crate::ca::issue(&store, &alice, &admin).unwrap();
+        store
+            .update(|keys, revoked, _| {
+                crate::revocation::revoke_key(
+                    revoked,
+                    keys,
+                    &alice,
+                    RevocationReason::KeyCompromise,
+                    None,
+                    time::now(),
+                )
+            })
+            .unwrap();
+        let summary = publish(&store, &admin).unwrap();
+        assert_eq!(summary.serials, std::slice::from_ref(&issued.serial));
+
+        let pem = fs::read_to_string(dir.path().join(CRL_FILE)).unwrap();
+        let crl: CertificateList = CertificateList::from_pem(pem.as_bytes()).unwrap();
+        let tbs = &crl.tbs_cert_list;
+        assert_eq!(tbs.version, x509_cert::certificate::Version::V2);
+        assert_eq!(tbs.issuer, *ca.root.tbs_certificate().subject());
+        let lifetime =
+            tbs.next_update.unwrap().to_unix_duration() - tbs.this_update.to_unix_duration();
+        assert_eq!(lifetime, CRL_LIFETIME);
+        let ext = |oid| {
+            tbs.crl_extensions
+                .iter()
+                .flatten()
+                .find(|e| e.extn_id == oid)
+                .unwrap()
+                .extn_value
+                .as_bytes()
+                .to_vec()
+        };
+        use x509_cert::der::oid::AssociatedOid;
+        let number = CrlNumber::from_der(&ext(CrlNumber::OID)).unwrap();
+        assert_eq!(number.0.as_bytes(), [1]);
+        let aki = AuthorityKeyIdentifier::from_der(&ext(AuthorityKeyIdentifier::OID)).unwrap();
+        let (_, root_ski) = ca
+            .root
+            .tbs_certificate()
+            .get_extension::<SubjectKeyIdentifier>()
+            .unwrap()
+            .unwrap();
+        assert_eq!(aki.key_identifier, Some(root_ski.0));
+
+        let entries = tbs.revoked_certificates.as_ref().unwrap();
+        assert_eq!(entries.len(), 1);
+        let entry = &entries[0];
+        assert_eq!(
+            crate::fingerprint::hex(entry.serial_number.as_bytes()),
+            issued.serial
+        );
+        let (_, revoked) = store.load().unwrap();
+        assert_eq!(
+            entry.revocation_date.to_unix_duration().as_secs(),
+            revoked.entries()[0].revoked_at as u64
+        );
+        let reason = entry.crl_entry_extensions.as_ref().unwrap();
+        assert_eq!(reason[0].extn_id, CrlReason::OID);
+        assert_eq!(
+            CrlReason::from_der(reason[0].extn_value.as_bytes()).unwrap(),
+            CrlReason::KeyCompromise
+        );
+        // A second CRL takes the next number.
+        assert_eq!(publish(&store, &admin).unwrap().number, 2);
+    }
+
     #[test]
     fn a_crl_past_its_next_update_is_refused_and_a_refresh_renews_it() {
         let dir = tempfile::tempdir().unwrap();

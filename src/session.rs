@@ -49,6 +49,9 @@ const PASSWORD_PROMPT: &str = "Enter the password: ";
 const CONFIRM_PROMPT: &str = "Confirm the password: ";
 const REPLACE_PROMPT: &str = "Replace them with new keys? (yes/no): ";
 const REVOKE_PROMPT: &str = "Do you want to revoke keys? (yes/no): ";
+/// Asked only when the store has a certificate authority, after revoking
+/// a certified pair.
+const CRL_PROMPT: &str = "Enter the administrator password to sign the new CRL (empty to skip): ";
 /// Asked only when the store has a certificate authority.
 const CERTIFY_PROMPT: &str =
     "Enter the administrator password to certify the keys (empty to skip): ";
@@ -161,6 +164,9 @@ pub fn run_session(
                 e.revoked_at_text()
             ))?,
             _ => console.say(&format!("Key revoked for {user_id}"))?,
+        }
+        if outcome.revoked.iter().any(|r| r.serial.is_some()) {
+            sign_crl(store, console)?;
         }
     }
 
@@ -339,6 +345,29 @@ fn certify(store: &Store, console: &mut dyn Console, user_id: &UserId) -> Result
             ))?;
             Ok(false)
         }
+        Err(e) => Err(e),
+    }
+}
+
+/// After revoking a certified pair: asks the administrator password and
+/// signs a new CRL. An empty answer or a wrong password leaves the CRL
+/// behind the list, and says how to catch it up.
+fn sign_crl(store: &Store, console: &mut dyn Console) -> Result<()> {
+    let later = "run `secure-kms crl refresh` to sign it later";
+    let answer = console.ask_password(CRL_PROMPT)?;
+    let Some(answer) = answer.filter(|a| !a.is_empty()) else {
+        console.say(&format!("The CRL was not signed: {later}"))?;
+        return Ok(());
+    };
+    match crate::crl::publish(store, &Password::new(answer)?) {
+        Ok(crl) => console.say(&format!(
+            "CRL number {} signed by the KMS CA: {} revoked certificate(s)",
+            crl.number,
+            crl.serials.len()
+        )),
+        Err(Error::Decryption) => console.say(&format!(
+            "Wrong administrator password: the CRL was not signed; {later}"
+        )),
         Err(e) => Err(e),
     }
 }

@@ -442,6 +442,17 @@ fn keygen_rotate_and_the_session_certify_new_pairs_when_a_ca_exists() {
     assert!(text.contains("Asymmetric keys stored securely for erin\nEnter the administrator password to certify the keys (empty to skip): \nCertificate issued for erin by the KMS CA (serial "), "{text}");
     assert!(text.contains("Public keys authenticated!"), "{text}");
     assert_eq!(class.json(&["cert", "show", "erin"])["user"], "erin");
+    // erin, certified, revokes in the session: it asks the administrator
+    // password again, for the CRL, which then revokes her certificate.
+    let serial = class.json(&["cert", "show", "erin"])["serial"].clone();
+    let out = session(&format!(
+        "erin\n{}\nno\nyes\nadministrator password\n",
+        common::PASSWORD
+    ));
+    assert_eq!(code(&out), Some(0), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(text.contains("Key revoked for erin\nEnter the administrator password to sign the new CRL (empty to skip): \nCRL number 1 signed by the KMS CA: 1 revoked certificate(s)"), "{text}");
+    assert_eq!(class.json(&["crl", "verify"])["serials"][0], serial);
     let out = session(&format!("frank\n{}\n\nno\n", common::PASSWORD));
     assert_eq!(code(&out), Some(0), "{}", stderr(&out));
     assert!(stdout(&out).contains(
