@@ -192,11 +192,31 @@ impl Ca {
                 key_path.display()
             )));
         }
-        Ok(Some(Ca {
+        let ca = Ca {
             root,
             root_pem,
             key,
-        }))
+        };
+        // Self-signed by that key: an edited subject or extension breaks it.
+        let tbs = ca.root.tbs_certificate().to_der().map_err(x509_error)?;
+        let signature = ca
+            .root
+            .signature()
+            .as_bytes()
+            .and_then(|b| Pkcs1v15Signature::try_from(b).ok())
+            .ok_or_else(|| {
+                Error::CaBroken(format!("{} has no RSA signature", root_path.display()))
+            })?;
+        use rsa::signature::Verifier;
+        rsa::pkcs1v15::VerifyingKey::<Sha256>::new(ca.public_key()?)
+            .verify(&tbs, &signature)
+            .map_err(|_| {
+                Error::CaBroken(format!(
+                    "{}'s self-signature does not verify: it was edited",
+                    root_path.display()
+                ))
+            })?;
+        Ok(Some(ca))
     }
 
     /// The root's public key.
@@ -475,6 +495,15 @@ pub fn issue(store: &Store, user_id: &UserId, password: &Password) -> Result<Use
     if pair.private.is_none() {
         return Err(pair.destroyed(user_id));
     }
+    if let Some(pem) = &pair.certificate {
+        // A second certificate for one pair would stay valid, unrevoked,
+        // beside the first: revocation names one serial per pair.
+        return Err(Error::Certificate(format!(
+            "the primary RSA pair of {user_id} (version {}) is certified already (serial {}): rotate to certify a new pair",
+            pair.version,
+            serial_of(pem)?
+        )));
+    }
     crate::revocation::check_not_revoked(&revoked, &keys, user_id)?;
     let now = time::now();
     if pair.is_expired(now) {
@@ -491,7 +520,15 @@ pub fn issue(store: &Store, user_id: &UserId, password: &Password) -> Result<Use
         subject,
         issuer: ca.root.tbs_certificate().subject().clone(),
     };
-    let validity = Validity::new(x509_time(pair.created)?, x509_time(pair.expiry)?);
+    // Never past the root's own end: a verifier would refuse the rest.
+    let root_end = ca.root.tbs_certificate().validity().not_after;
+    let end = x509_time(pair.expiry)?;
+    let end = if end.to_unix_duration() > root_end.to_unix_duration() {
+        root_end
+    } else {
+        end
+    };
+    let validity = Validity::new(x509_time(pair.created)?, end);
     let spki = SubjectPublicKeyInfo::from_der(&crate::pki::public_der(&pair.public)?)
         .map_err(x509_error)?;
     let builder =
@@ -499,7 +536,9 @@ pub fn issue(store: &Store, user_id: &UserId, password: &Password) -> Result<Use
     let certificate = sign(builder, &ca_key)?;
     let pem = certificate.to_pem(LineEnding::LF).map_err(x509_error)?;
 
-    store.update(|keys, _, events| {
+    store.update(|keys, revoked, events| {
+        // Revoked in the meantime: its serial could reach no CRL.
+        crate::revocation::check_not_revoked(revoked, keys, user_id)?;
         let record = keys.entry(user_id)?;
         match record.asymmetric.last_mut() {
             Some(stored) if *stored == pair => stored.certificate = Some(pem.clone()),
@@ -569,6 +608,19 @@ pub fn serial_of(pem: &str) -> Result<String> {
     ))
 }
 
+/// Checks `password` against the CA key before a command changes anything
+/// (keygen, rotate or revoke with `--admin-password-file`), so that a wrong
+/// one stops it first. `Ok(false)` without a CA.
+///
+/// # Errors
+/// [`Error::Decryption`] for a wrong password; as [`Ca::load`].
+pub fn check_admin_password(store: &Store, password: &Password) -> Result<bool> {
+    match Ca::load(store.dir())? {
+        Some(ca) => ca.key.unlock(password).map(|_| true),
+        None => Ok(false),
+    }
+}
+
 /// Checks a stored certificate: a PEM X.509 certificate whose key is the
 /// one with `fingerprint` (SHA-256 of its SubjectPublicKeyInfo DER).
 ///
@@ -622,7 +674,8 @@ fn x509_time(t: Timestamp) -> Result<x509_cert::time::Time> {
 }
 
 fn refuse_existing(dir: &Path) -> Result<()> {
-    for name in [CA_KEY_FILE, ROOT_FILE] {
+    // An old CA's CRL would not verify against a new root.
+    for name in [CA_KEY_FILE, ROOT_FILE, crate::crl::CRL_FILE] {
         let path = dir.join(name);
         if fs::symlink_metadata(&path).is_ok() {
             return Err(Error::CaExists(path));

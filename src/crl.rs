@@ -94,8 +94,11 @@ pub fn publish(store: &Store, password: &Password) -> Result<CrlSummary> {
 fn publish_at(store: &Store, password: &Password, now: Timestamp) -> Result<CrlSummary> {
     let ca = Ca::load(store.dir())?.ok_or(Error::NoCa)?;
     let ca_key = ca.key.unlock(password)?;
+    let list_before = fs::read(store.revoked_keys_path()).ok();
     let previous = current(store, &ca)?;
     let number = previous.as_ref().map_or(0, |(summary, _)| summary.number) + 1;
+    // The list with the current CRL's revocations added: an entry removed
+    // from revoked_keys.json by hand stays on the new CRL too.
     let (_, revoked) = store.load()?;
 
     let this_update = x509_time(now)?;
@@ -107,15 +110,22 @@ fn publish_at(store: &Store, password: &Password, now: Timestamp) -> Result<CrlS
         this_update,
     )
     .map_err(x509_error)?
-    .with_next_update(Some(next_update))
-    .with_certificates(entries.into_iter());
+    .with_next_update(Some(next_update));
+    // With no entry, revokedCertificates is left out (RFC 5280 5.1.2.6).
+    let builder = if entries.is_empty() {
+        builder
+    } else {
+        builder.with_certificates(entries.into_iter())
+    };
     let crl: CertificateList = crate::ca::sign(builder, &ca_key)?;
     let pem = crl.to_pem(LineEnding::LF).map_err(x509_error)?;
     let before = previous.map(|(_, pem)| pem);
     store.write_files(&[(CRL_FILE, pem.as_bytes())], || {
-        // Another refresh in between would be overwritten by an older view.
-        if read(store)? != before {
-            return Err(Error::Conflict("the CRL".to_owned()));
+        // A revocation or another refresh in between would be lost.
+        if read(store)? != before || fs::read(store.revoked_keys_path()).ok() != list_before {
+            return Err(Error::CrlBroken(
+                "the revocation list or the CRL changed while the new CRL was being signed; nothing was written: run `secure-kms crl refresh` again".to_owned(),
+            ));
         }
         Ok(())
     })?;
@@ -204,14 +214,37 @@ pub(crate) fn add_signed_revocations(
         return Ok(());
     };
     let crl: CertificateList = CertificateList::from_pem(pem.as_bytes()).map_err(x509_error)?;
-    let listed: BTreeSet<String> = revoked
-        .entries()
-        .iter()
-        .filter_map(|e| e.serial.clone())
-        .collect();
+    let mut all_certificates: Option<Vec<(String, u32, String)>> = None;
     for entry in crl.tbs_cert_list.revoked_certificates.iter().flatten() {
         let serial = crate::fingerprint::hex(entry.serial_number.as_bytes());
-        if listed.contains(&serial) {
+        // The fast path: a list entry with this serial that revokes the
+        // very version whose certificate carries it. An entry whose user,
+        // version or key IDs were edited does not count.
+        if listed_for_its_certificate(keys, revoked, &serial)? {
+            continue;
+        }
+        // Otherwise find the certificate among every record (read once).
+        if all_certificates.is_none() {
+            all_certificates = Some(certificates(keys)?);
+        }
+        let (user, version) = all_certificates
+            .as_ref()
+            .expect("just read")
+            .iter()
+            .find(|(_, _, s)| *s == serial)
+            .map(|(user, version, _)| (user.clone(), *version))
+            .ok_or_else(|| {
+                Error::CrlDisagrees(format!(
+                    "the CRL revokes certificate {serial}, which no key pair in key_store.json carries any more: its certificate was removed or replaced by hand, and no key is used until that is resolved"
+                ))
+            })?;
+        let user_id = crate::user::UserId::new(&user)?;
+        let record = keys.get(&user_id)?.expect("listed");
+        let version = crate::keyring::versions(record)
+            .into_iter()
+            .find(|v| v.version == version)
+            .expect("listed");
+        if revoked.find(&user, &version).is_some() {
             continue;
         }
         let reason = entry
@@ -224,32 +257,73 @@ pub(crate) fn add_signed_revocations(
                 CrlReason::from_der(e.extn_value.as_bytes()).ok()
             })
             .map_or(RevocationReason::Unspecified, reason_of);
-        for id in keys.user_ids() {
-            let user = crate::user::UserId::new(id)?;
-            let Some(record) = keys.get(&user)? else {
-                continue;
-            };
-            for version in crate::keyring::versions(record) {
-                let certified = version
-                    .asymmetric
-                    .and_then(|a| a.certificate.as_deref())
-                    .and_then(|pem| crate::ca::serial_of(pem).ok());
-                if certified.as_deref() == Some(serial.as_str()) {
-                    revoked.push(crate::revocation::Revocation {
-                        format: crate::store::FORMAT_VERSION,
-                        user_id: id.to_owned(),
-                        version: Some(version.version),
-                        symmetric_fingerprint: version.symmetric_fingerprint().map(str::to_owned),
-                        public_key_fingerprint: version.public_key_fingerprint().map(str::to_owned),
-                        revoked_at: entry.revocation_date.to_unix_duration().as_secs_f64(),
-                        reason,
-                        serial: Some(serial.clone()),
-                    });
-                }
+        revoked.push(crate::revocation::Revocation {
+            format: crate::store::FORMAT_VERSION,
+            user_id: user,
+            version: Some(version.version),
+            symmetric_fingerprint: version.symmetric_fingerprint().map(str::to_owned),
+            public_key_fingerprint: version.public_key_fingerprint().map(str::to_owned),
+            revoked_at: entry.revocation_date.to_unix_duration().as_secs_f64(),
+            reason,
+            serial: Some(serial),
+        });
+    }
+    Ok(())
+}
+
+/// Whether `revoked` has an entry with `serial` that revokes the version
+/// (of the user and version it names) whose certificate carries `serial`.
+fn listed_for_its_certificate(
+    keys: &crate::store::KeyStore,
+    revoked: &RevocationList,
+    serial: &str,
+) -> Result<bool> {
+    for entry in revoked
+        .entries()
+        .iter()
+        .filter(|e| e.serial.as_deref() == Some(serial))
+    {
+        let (Ok(user), Some(number)) = (crate::user::UserId::new(&entry.user_id), entry.version)
+        else {
+            continue;
+        };
+        let Some(record) = keys.get(&user)? else {
+            continue;
+        };
+        let versions = crate::keyring::versions(record);
+        let Some(version) = versions.iter().find(|v| v.version == number) else {
+            continue;
+        };
+        let certified = version
+            .asymmetric
+            .and_then(|a| a.certificate.as_deref())
+            .and_then(|pem| crate::ca::serial_of(pem).ok());
+        if certified.as_deref() == Some(serial) && entry.revokes(&entry.user_id, version) {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+/// Every certificate in the store: user, version and serial.
+fn certificates(keys: &crate::store::KeyStore) -> Result<Vec<(String, u32, String)>> {
+    let mut found = Vec::new();
+    for id in keys.user_ids() {
+        let user = crate::user::UserId::new(id)?;
+        let Some(record) = keys.get(&user)? else {
+            continue;
+        };
+        for pair in &record.asymmetric {
+            if let Some(serial) = pair
+                .certificate
+                .as_deref()
+                .and_then(|pem| crate::ca::serial_of(pem).ok())
+            {
+                found.push((id.to_owned(), pair.version, serial));
             }
         }
     }
-    Ok(())
+    Ok(found)
 }
 
 /// The revocation reason of a CRL reason code; codes with no counterpart
@@ -290,13 +364,27 @@ fn current(store: &Store, ca: &Ca) -> Result<Option<(CrlSummary, String)>> {
     Ok(Some((summarise(&crl)?, pem)))
 }
 
+/// The largest `crl.pem` read: some 200,000 entries.
+const MAX_CRL_BYTES: u64 = 16 << 20;
+
 fn read(store: &Store) -> Result<Option<String>> {
     let path = store.dir().join(CRL_FILE);
-    match fs::read_to_string(&path) {
-        Ok(text) => Ok(Some(text)),
-        Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(Error::io("read", &path)(e)),
+    let metadata = match fs::symlink_metadata(&path) {
+        Ok(m) => m,
+        Err(e) if e.kind() == ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(Error::io("read", &path)(e)),
+    };
+    if metadata.file_type().is_symlink() {
+        return Err(Error::SymbolicLink(path));
     }
+    if !metadata.is_file() || metadata.len() > MAX_CRL_BYTES {
+        return Err(Error::CrlBroken(format!(
+            "it is not a regular file of at most {MAX_CRL_BYTES} bytes"
+        )));
+    }
+    fs::read_to_string(&path)
+        .map(Some)
+        .map_err(Error::io("read", &path))
 }
 
 fn summarise(crl: &CertificateList) -> Result<CrlSummary> {

@@ -616,10 +616,11 @@ fn run_command(cli: &Cli, store: &Store, command: &Command) -> anyhow::Result<()
         } => {
             let user = UserId::new(user)?;
             let password = password(cli, true)?;
+            let admin = admin_for_new_pair(store, &user, admin_password_file.as_deref())?;
             let made = slow("making keys", || {
                 commands::keygen(store, &user, &password, *expiry, DEFAULT_ITERATIONS)
             })?;
-            let certified = certify_new_pair(store, &user, admin_password_file.as_deref())?;
+            let certified = certify_new_pair(store, &user, admin)?;
             render(cli, &made, || output::new_version(&made) + &certified)?
         }
         Command::Rotate {
@@ -629,10 +630,11 @@ fn run_command(cli: &Cli, store: &Store, command: &Command) -> anyhow::Result<()
         } => {
             let user = UserId::new(user)?;
             let password = password(cli, false)?;
+            let admin = admin_for_new_pair(store, &user, admin_password_file.as_deref())?;
             let made = slow("rotating keys", || {
                 commands::rotate(store, &user, &password, *expiry)
             })?;
-            let certified = certify_new_pair(store, &user, admin_password_file.as_deref())?;
+            let certified = certify_new_pair(store, &user, admin)?;
             render(cli, &made, || output::new_version(&made) + &certified)?
         }
         Command::Status { user } => {
@@ -653,6 +655,13 @@ fn run_command(cli: &Cli, store: &Store, command: &Command) -> anyhow::Result<()
                 .as_deref()
                 .map(read_password_file)
                 .transpose()?;
+            // A wrong administrator password stops the command before the
+            // revocation, not after it.
+            if let Some(admin) = &admin {
+                slow("checking the administrator password", || {
+                    ca::check_admin_password(store, admin)
+                })?;
+            }
             let user = UserId::new(user)?;
             let password = password(cli, false)?;
             let outcome = slow("checking the password", || {
@@ -1525,17 +1534,26 @@ fn render<T: serde::Serialize>(
     }
 }
 
-/// With a CA in the store, issues a certificate for `user`'s new pair with
-/// the administrator password from `file`, or asked on a terminal (an
-/// empty answer skips it). The line to print: what was issued, or how to
-/// issue it later.
-fn certify_new_pair(
+/// Whether, and with which administrator password, to certify a new pair.
+enum Certify {
+    /// The store has no CA.
+    NoCa,
+    /// Not now: the line saying how to do it later.
+    Later(String),
+    /// With this password, checked against the CA key.
+    With(Password),
+}
+
+/// Before keygen or rotate changes anything: with a CA in the store, the
+/// administrator password from `file`, or asked on a terminal (an empty
+/// answer skips), checked, so that a wrong one stops the command first.
+fn admin_for_new_pair(
     store: &Store,
     user: &UserId,
     file: Option<&std::path::Path>,
-) -> anyhow::Result<String> {
+) -> anyhow::Result<Certify> {
     if ca::Ca::load(store.dir())?.is_none() {
-        return Ok(String::new());
+        return Ok(Certify::NoCa);
     }
     let later = format!("no certificate issued: run `secure-kms cert issue {user}` to issue one");
     let password = match file {
@@ -1546,10 +1564,28 @@ fn certify_new_pair(
                 "Enter the administrator password to certify the new pair (empty to skip): ",
             )? {
                 Some(pw) if !pw.is_empty() => Password::new(pw)?,
-                _ => return Ok(format!("{later}\n")),
+                _ => return Ok(Certify::Later(format!("{later}\n"))),
             }
         }
-        None => return Ok(format!("{later} (or pass --admin-password-file)\n")),
+        None => {
+            return Ok(Certify::Later(format!(
+                "{later} (or pass --admin-password-file)\n"
+            )));
+        }
+    };
+    slow("checking the administrator password", || {
+        ca::check_admin_password(store, &password)
+    })?;
+    Ok(Certify::With(password))
+}
+
+/// After keygen or rotate: issues the new pair's certificate as `admin`
+/// says. The line to print: what was issued, or how to issue it later.
+fn certify_new_pair(store: &Store, user: &UserId, admin: Certify) -> anyhow::Result<String> {
+    let password = match admin {
+        Certify::NoCa => return Ok(String::new()),
+        Certify::Later(line) => return Ok(line),
+        Certify::With(password) => password,
     };
     let issued = slow("issuing the certificate", || {
         ca::issue(store, user, &password)

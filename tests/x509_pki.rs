@@ -176,6 +176,26 @@ fn a_wrong_administrator_password_or_no_ca_issues_nothing() {
         stderr(&out)
     );
 
+    // One certificate per pair: a second would stay valid beside the first.
+    let out = class.run_with("admin", &["cert", "issue", "alice"]);
+    assert_eq!(code(&out), Some(0), "{}", stderr(&out));
+    let out = class.run_with("admin", &["cert", "issue", "alice"]);
+    assert!(
+        stderr(&out).contains("is certified already"),
+        "{}",
+        stderr(&out)
+    );
+    // A wrong administrator password stops keygen before any key is made.
+    let wrong = class.dir.path().join("wrong");
+    let out = class.run(&[
+        "keygen",
+        "zoe",
+        "--admin-password-file",
+        wrong.to_str().unwrap(),
+    ]);
+    assert_eq!(code(&out), Some(1), "{}", stderr(&out));
+    assert!(class.run(&["status", "zoe"]).status.code() != Some(0));
+
     let bare = Class::new();
     bare.ok(&["keygen", "bob"]);
     let out = bare.run(&["cert", "issue", "bob"]);
@@ -337,23 +357,73 @@ fn a_tampered_crl_or_an_edited_list_is_caught() {
     let crl_path = class.store().join("crl.pem");
     let good = fs::read(&crl_path).unwrap();
 
-    // One byte of the CRL changed: its signature no longer verifies.
-    let der_at = good.len() / 2;
-    let mut tampered = good.clone();
-    tampered[der_at] = if tampered[der_at] == b'A' { b'B' } else { b'A' };
+    // One byte of the CRL's DER changed (in its signature): it no longer
+    // verifies, and every command stops rather than trust the list alone.
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let pem = String::from_utf8(good.clone()).unwrap();
+    let body: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
+    let mut der = b64.decode(body).unwrap();
+    let at = der.len() - 10;
+    der[at] ^= 0x01;
+    let encoded = b64.encode(&der);
+    let lines: Vec<&str> = encoded
+        .as_bytes()
+        .chunks(64)
+        .map(|c| std::str::from_utf8(c).unwrap())
+        .collect();
+    let tampered = format!(
+        "-----BEGIN X509 CRL-----\n{}\n-----END X509 CRL-----\n",
+        lines.join("\n")
+    );
     fs::write(&crl_path, &tampered).unwrap();
-    let out = class.run(&["crl", "verify"]);
+    for args in [&["crl", "verify"][..], &["status", "alice"]] {
+        let out = class.run(args);
+        assert_eq!(code(&out), Some(1), "{args:?}");
+        assert!(
+            stderr(&out)
+                .contains("its signature does not verify with the root's key: it was edited"),
+            "{args:?}: {}",
+            stderr(&out)
+        );
+    }
+    fs::write(&crl_path, &good).unwrap();
+
+    // The entry kept, but its key IDs removed by hand: it revokes nothing
+    // by itself, and the CRL still revokes the pair.
+    let list_path = class.store().join("revoked_keys.json");
+    let original = fs::read_to_string(&list_path).unwrap();
+    let mut edited: serde_json::Value = serde_json::from_str(&original).unwrap();
+    let entry = edited[0].as_object_mut().unwrap();
+    entry.remove("symmetric_fingerprint");
+    entry.remove("public_key_fingerprint");
+    fs::write(&list_path, serde_json::to_string_pretty(&edited).unwrap()).unwrap();
+    assert_eq!(class.states("alice"), ["compromised"]);
+    fs::write(&list_path, &original).unwrap();
+
+    // The certificate removed from key_store.json and the entry from the
+    // list: the CRL names a certificate no pair carries, and nothing runs.
+    let keys_path = class.store().join("key_store.json");
+    let keys_before = fs::read_to_string(&keys_path).unwrap();
+    let mut keys: serde_json::Value = serde_json::from_str(&keys_before).unwrap();
+    keys["alice"]["asymmetric"][0]
+        .as_object_mut()
+        .unwrap()
+        .remove("certificate");
+    fs::write(&keys_path, serde_json::to_string_pretty(&keys).unwrap()).unwrap();
+    fs::write(&list_path, "[]\n").unwrap();
+    let out = class.run(&["status", "alice"]);
     assert_eq!(code(&out), Some(1));
     assert!(
-        stderr(&out).contains("crl.pem is refused"),
+        stderr(&out).contains("which no key pair in key_store.json carries"),
         "{}",
         stderr(&out)
     );
-    fs::write(&crl_path, &good).unwrap();
+    fs::write(&keys_path, &keys_before).unwrap();
+    fs::write(&list_path, &original).unwrap();
 
     // alice's entry removed from revoked_keys.json by hand: the signed CRL
     // still revokes her certificate.
-    let list_path = class.store().join("revoked_keys.json");
     let list = fs::read(&list_path).unwrap();
     fs::write(&list_path, "[]\n").unwrap();
     let out = class.run(&["crl", "verify"]);
