@@ -668,7 +668,7 @@ fn root_validity(now: Timestamp) -> Result<Validity> {
 
 /// A time of ours as X.509 validity time (UTCTime to 2049, then
 /// GeneralizedTime, as RFC 5280 section 4.1.2.5 says), to the second.
-fn x509_time(t: Timestamp) -> Result<x509_cert::time::Time> {
+pub(crate) fn x509_time(t: Timestamp) -> Result<x509_cert::time::Time> {
     let secs = Duration::from_secs(t.max(0.0) as u64);
     x509_cert::time::Time::try_from(std::time::UNIX_EPOCH + secs).map_err(x509_error)
 }
