@@ -479,19 +479,12 @@ pub fn describe_root(ca: &Ca) -> Result<RootDescription> {
 /// # Errors
 /// [`Error::NoCa`] without a CA; [`Error::Decryption`] for a wrong
 /// administrator password; [`Error::UnknownUser`]; [`Error::Revoked`],
-/// [`Error::Destroyed`] or [`Error::Certificate`] (its active period over) for a pair that cannot
-/// be certified; [`Error::Conflict`] if the pair changed meanwhile.
+/// [`Error::Destroyed`] or [`Error::Certificate`] (its active period
+/// over, or certified already) for a pair that cannot be certified; [`Error::Conflict`] if the pair changed meanwhile.
 pub fn issue(store: &Store, user_id: &UserId, password: &Password) -> Result<UserCertificate> {
     let ca = Ca::load(store.dir())?.ok_or(Error::NoCa)?;
     let (keys, revoked) = store.load()?;
-    let record = keys
-        .get(user_id)?
-        .ok_or_else(|| Error::UnknownUser(user_id.to_string()))?;
-    let pair = record
-        .asymmetric
-        .last()
-        .ok_or_else(|| Error::UnknownUser(user_id.to_string()))?
-        .clone();
+    let pair = primary_pair(&keys, user_id)?.clone();
     if pair.private.is_none() {
         return Err(pair.destroyed(user_id));
     }
@@ -556,19 +549,23 @@ pub fn issue(store: &Store, user_id: &UserId, password: &Password) -> Result<Use
     Ok(describe(user_id, pair.version, &certificate, pem))
 }
 
+/// The primary (newest) RSA pair of `user_id`.
+fn primary_pair<'a>(
+    keys: &'a crate::store::KeyStore,
+    user_id: &UserId,
+) -> Result<&'a crate::pki::AsymmetricVersion> {
+    keys.get(user_id)?
+        .and_then(|record| record.asymmetric.last())
+        .ok_or_else(|| Error::UnknownUser(user_id.to_string()))
+}
+
 /// The certificate stored for the primary RSA pair of `user_id`.
 ///
 /// # Errors
 /// [`Error::UnknownUser`]; [`Error::NoCertificate`] if the pair has none.
 pub fn certificate_of(store: &Store, user_id: &UserId) -> Result<UserCertificate> {
     let (keys, _) = store.load()?;
-    let record = keys
-        .get(user_id)?
-        .ok_or_else(|| Error::UnknownUser(user_id.to_string()))?;
-    let pair = record
-        .asymmetric
-        .last()
-        .ok_or_else(|| Error::UnknownUser(user_id.to_string()))?;
+    let pair = primary_pair(&keys, user_id)?;
     let pem = pair
         .certificate
         .clone()
