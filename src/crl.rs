@@ -229,15 +229,7 @@ pub(crate) fn add_signed_revocations(
         if revoked.find(&user, &version).is_some() {
             continue;
         }
-        let reason = entry
-            .crl_entry_extensions
-            .iter()
-            .flatten()
-            .find(|e| e.extn_id == <CrlReason as x509_cert::der::oid::AssociatedOid>::OID)
-            .and_then(|e| {
-                use x509_cert::der::Decode;
-                CrlReason::from_der(e.extn_value.as_bytes()).ok()
-            })
+        let reason = extension::<CrlReason>(entry.crl_entry_extensions.as_deref())
             .map_or(RevocationReason::Unspecified, reason_of);
         revoked.push(crate::revocation::Revocation {
             format: crate::store::FORMAT_VERSION,
@@ -276,10 +268,7 @@ fn listed_for_its_certificate(
         let Some(version) = versions.iter().find(|v| v.version == number) else {
             continue;
         };
-        let certified = version
-            .asymmetric
-            .and_then(|a| a.certificate.as_deref())
-            .and_then(|pem| crate::ca::serial_of(pem).ok());
+        let certified = version.asymmetric.and_then(|a| a.certificate_serial());
         if certified.as_deref() == Some(serial) && entry.revokes(&entry.user_id, version) {
             return Ok(true);
         }
@@ -296,11 +285,7 @@ fn certificates(keys: &crate::store::KeyStore) -> Result<Vec<(String, u32, Strin
             continue;
         };
         for pair in &record.asymmetric {
-            if let Some(serial) = pair
-                .certificate
-                .as_deref()
-                .and_then(|pem| crate::ca::serial_of(pem).ok())
-            {
+            if let Some(serial) = pair.certificate_serial() {
                 found.push((id.to_owned(), pair.version, serial));
             }
         }
@@ -376,17 +361,20 @@ fn read(store: &Store) -> Result<Option<String>> {
         .map_err(Error::io("read", &path))
 }
 
+/// The extension `T` among `extensions`, decoded, if present and valid.
+fn extension<T>(extensions: Option<&[Extension]>) -> Option<T>
+where
+    T: x509_cert::der::oid::AssociatedOid + for<'a> x509_cert::der::Decode<'a>,
+{
+    extensions?
+        .iter()
+        .find(|e| e.extn_id == T::OID)
+        .and_then(|e| T::from_der(e.extn_value.as_bytes()).ok())
+}
+
 fn summarise(crl: &CertificateList) -> Result<CrlSummary> {
     let tbs = &crl.tbs_cert_list;
-    let number = tbs
-        .crl_extensions
-        .iter()
-        .flatten()
-        .find(|e| e.extn_id == <CrlNumber as x509_cert::der::oid::AssociatedOid>::OID)
-        .and_then(|e| {
-            use x509_cert::der::Decode;
-            CrlNumber::from_der(e.extn_value.as_bytes()).ok()
-        })
+    let number = extension::<CrlNumber>(tbs.crl_extensions.as_deref())
         .and_then(|n| {
             let bytes = n.0.as_bytes();
             (bytes.len() <= 8).then(|| bytes.iter().fold(0u64, |acc, &b| acc << 8 | u64::from(b)))

@@ -151,6 +151,14 @@ impl AsymmetricVersion {
         .into_bytes()
     }
 
+    /// The serial number (hex) of the pair's certificate, if it has one
+    /// that parses (the store checks it on load).
+    pub fn certificate_serial(&self) -> Option<String> {
+        self.certificate
+            .as_deref()
+            .and_then(|pem| crate::ca::serial_of(pem).ok())
+    }
+
     /// The public key.
     ///
     /// # Errors

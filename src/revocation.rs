@@ -282,8 +282,7 @@ fn new_entry(
         reason,
         serial: version
             .and_then(|v| v.asymmetric)
-            .and_then(|a| a.certificate.as_deref())
-            .and_then(|pem| crate::ca::serial_of(pem).ok()),
+            .and_then(|a| a.certificate_serial()),
     }
 }
 
