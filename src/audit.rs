@@ -54,6 +54,11 @@ pub enum EventKind {
     AuthenticationFailed,
     /// The store's CA issued a certificate for a version's RSA pair.
     Certified,
+    /// The store's certificate authority was made (`ca init`).
+    CaCreated,
+    /// The CA signed a new CRL; the event holds its cRLNumber, and a CRL
+    /// older than the newest one logged is refused as a replay.
+    CrlSigned,
 }
 
 impl std::fmt::Display for EventKind {
@@ -68,7 +73,8 @@ impl std::fmt::Display for EventKind {
 pub struct Event {
     /// What happened.
     pub event: EventKind,
-    /// To whose keys.
+    /// To whose keys; empty for the CA's own events.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub user: String,
     /// Which key version, where one is concerned.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -82,6 +88,13 @@ pub struct Event {
     /// Why, for a revocation.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<RevocationReason>,
+    /// A CRL's cRLNumber, for `crl_signed`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub crl_number: Option<u64>,
+    /// SHA-256 (hex) of the file the event wrote, as `sha256sum` prints
+    /// it: `ca_root.pem` for `ca_created`, `crl.pem` for `crl_signed`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file_sha256: Option<String>,
     /// The command or step that caused it (`keygen`, `session`, ...).
     pub command: String,
 }
@@ -96,6 +109,24 @@ impl Event {
             symmetric_fingerprint: None,
             public_key_fingerprint: None,
             reason: None,
+            crl_number: None,
+            file_sha256: None,
+            command: command.to_owned(),
+        }
+    }
+
+    /// An event of the store's certificate authority, about the file it
+    /// wrote (`contents`).
+    pub fn for_ca(event: EventKind, contents: &[u8], command: &str) -> Self {
+        Event {
+            event,
+            user: String::new(),
+            version: None,
+            symmetric_fingerprint: None,
+            public_key_fingerprint: None,
+            reason: None,
+            crl_number: None,
+            file_sha256: Some(sha256_hex(contents)),
             command: command.to_owned(),
         }
     }
@@ -359,6 +390,38 @@ fn walk_chain(
         lines = n;
     }
     Ok(lines)
+}
+
+/// The newest CRL the log records the CA signing: the `crl_signed` line
+/// with the highest cRLNumber. `crl.pem` must be that CRL: an older one
+/// put back (a replay, which its signature alone cannot tell) or a deleted
+/// one is refused ([`crate::crl`]). The log's chain is checked by
+/// [`verify`]; this only looks for its `crl_signed` lines.
+///
+/// # Errors
+/// [`Error::Io`] if the log cannot be read.
+pub(crate) fn newest_crl(dir: &Path) -> Result<Option<Entry>> {
+    let path = dir.join(AUDIT_FILE);
+    let bytes = match fs::read(&path) {
+        Ok(bytes) => bytes,
+        Err(e) if e.kind() == ErrorKind::NotFound => return Ok(None),
+        Err(source) => {
+            return Err(Error::Io {
+                action: "read",
+                path,
+                source,
+            });
+        }
+    };
+    let marker = br#""event":"crl_signed""#;
+    Ok(memchr::memmem::find_iter(&bytes, marker)
+        .filter_map(|at| {
+            let start = memchr::memrchr(b'\n', &bytes[..at]).map_or(0, |i| i + 1);
+            let end = memchr::memchr(b'\n', &bytes[at..]).map_or(bytes.len(), |i| at + i);
+            serde_json::from_slice::<Entry>(&bytes[start..end]).ok()
+        })
+        .filter(|e| e.event.event == EventKind::CrlSigned && e.event.crl_number.is_some())
+        .max_by_key(|e| e.event.crl_number))
 }
 
 /// Checks the log's `entries` against the store: each change in the store

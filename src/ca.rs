@@ -51,6 +51,7 @@ use x509_cert::spki::{SignatureBitStringEncoding, SubjectPublicKeyInfo, SubjectP
 use x509_cert::time::Validity;
 
 use crate::audit::{Event, EventKind};
+use crate::crl::CrlRead;
 use crate::fingerprint::sha256_hex;
 use crate::kdf::{KdfParams, Password, PasswordKey};
 use crate::store::Store;
@@ -299,13 +300,16 @@ pub fn init(store: &Store, password: &Password, bits: usize, iterations: u32) ->
     let root_pem = root.to_pem(LineEnding::LF).map_err(x509_error)?;
 
     let key_json = serde_json::to_string_pretty(&key).expect("a CA key always serialises") + "\n";
-    store.write_files(
-        &[
-            (CA_KEY_FILE, key_json.as_bytes()),
-            (ROOT_FILE, root_pem.as_bytes()),
-        ],
-        || refuse_existing(store.dir()),
-    )?;
+    // The files and a `ca_created` line, in one journaled step.
+    store.update_with_ca_files(CrlRead::Required, |_, _, events, files| {
+        refuse_existing(store.dir())?;
+        let mut event = Event::for_ca(EventKind::CaCreated, root_pem.as_bytes(), "ca init");
+        event.public_key_fingerprint = Some(key.fingerprint.clone());
+        events.push(event);
+        files.push((CA_KEY_FILE, key_json));
+        files.push((ROOT_FILE, root_pem.clone()));
+        Ok(())
+    })?;
     Ok(Ca {
         root,
         root_pem,
@@ -670,9 +674,34 @@ pub(crate) fn x509_time(t: Timestamp) -> Result<x509_cert::time::Time> {
     x509_cert::time::Time::try_from(std::time::UNIX_EPOCH + secs).map_err(x509_error)
 }
 
+/// The certificate authority's files, which a store change may write
+/// beside the key files (through its journal).
+pub(crate) const FILES: [&str; 3] = [CA_KEY_FILE, ROOT_FILE, crate::crl::CRL_FILE];
+
+/// Checks that `text` parses as the CA file `name` holds, for a journal
+/// that would put it in place.
+///
+/// # Errors
+/// [`Error::CaBroken`] or [`Error::CrlBroken`], saying why.
+pub(crate) fn check_file(name: &str, text: &[u8]) -> Result<()> {
+    let parsed = match name {
+        CA_KEY_FILE => serde_json::from_slice::<CaKey>(text).map(drop).is_ok(),
+        ROOT_FILE => Certificate::from_pem(text).is_ok(),
+        crate::crl::CRL_FILE => <x509_cert::crl::CertificateList>::from_pem(text).is_ok(),
+        _ => false,
+    };
+    if parsed {
+        Ok(())
+    } else {
+        Err(Error::CaBroken(format!(
+            "{name} is not what that file holds"
+        )))
+    }
+}
+
 fn refuse_existing(dir: &Path) -> Result<()> {
     // An old CA's CRL would not verify against a new root.
-    for name in [CA_KEY_FILE, ROOT_FILE, crate::crl::CRL_FILE] {
+    for name in FILES {
         let path = dir.join(name);
         if fs::symlink_metadata(&path).is_ok() {
             return Err(Error::CaExists(path));

@@ -32,7 +32,9 @@ use x509_cert::ext::{Extension, ToExtension};
 use x509_cert::serial_number::SerialNumber;
 use x509_cert::time::Time;
 
+use crate::audit::{Event, EventKind};
 use crate::ca::{Ca, x509_error, x509_time};
+use crate::fingerprint::sha256_hex;
 use crate::kdf::Password;
 use crate::revocation::{RevocationList, RevocationReason};
 use crate::store::Store;
@@ -79,61 +81,73 @@ impl std::fmt::Display for CrlSummary {
     }
 }
 
-/// Signs a new CRL from `revoked_keys.json`, numbered one past the current
-/// one, and writes it to `crl.pem`.
+/// Signs a new CRL from `revoked_keys.json`, numbered one past both the
+/// current one and the newest the audit log records, writes it to
+/// `crl.pem` and logs it (`crl_signed`, with `command`), in one step.
 ///
 /// # Errors
 /// [`Error::NoCa`]; [`Error::Decryption`] for a wrong administrator
-/// password; [`Error::CrlBroken`] if the current CRL does not verify (it is
-/// left for someone to look at); [`Error::Io`].
-pub fn publish(store: &Store, password: &Password) -> Result<CrlSummary> {
-    publish_at(store, password, time::now())
+/// password; [`Error::CrlBroken`] if the current CRL does not verify or is
+/// older than the log's newest (it is left for someone to look at);
+/// [`Error::Io`].
+pub fn publish(store: &Store, password: &Password, command: &str) -> Result<CrlSummary> {
+    publish_at(store, password, time::now(), command)
 }
 
 /// [`publish`], with thisUpdate `now`.
-fn publish_at(store: &Store, password: &Password, now: Timestamp) -> Result<CrlSummary> {
+fn publish_at(
+    store: &Store,
+    password: &Password,
+    now: Timestamp,
+    command: &str,
+) -> Result<CrlSummary> {
     let ca = Ca::load(store.dir())?.ok_or(Error::NoCa)?;
     let ca_key = ca.key.unlock(password)?;
-    let list_before = fs::read(store.revoked_keys_path()).ok();
-    let previous = current(store, &ca)?;
-    let number = previous.as_ref().map_or(0, |(summary, _)| summary.number) + 1;
-    // The list with the current CRL's revocations added: an entry removed
-    // from revoked_keys.json by hand stays on the new CRL too.
-    let (_, revoked) = store.load()?;
-
-    let this_update = x509_time(now)?;
-    let next_update = x509_time(now + CRL_LIFETIME.as_secs_f64())?;
-    let entries = revoked_certificates(&revoked)?;
-    let builder = CrlBuilder::new_with_this_update(
-        &ca.root,
-        CrlNumber::try_from(number).map_err(x509_error)?,
-        this_update,
-    )
-    .map_err(x509_error)?
-    .with_next_update(Some(next_update));
-    // With no entry, revokedCertificates is left out (RFC 5280 5.1.2.6).
-    let builder = if entries.is_empty() {
-        builder
-    } else {
-        builder.with_certificates(entries.into_iter())
-    };
-    let crl: CertificateList = crate::ca::sign(builder, &ca_key)?;
-    let pem = crl.to_pem(LineEnding::LF).map_err(x509_error)?;
-    let before = previous.map(|(_, pem)| pem);
-    store.write_files(&[(CRL_FILE, pem.as_bytes())], || {
-        // A revocation or another refresh in between would be lost.
-        if read(store)? != before || fs::read(store.revoked_keys_path()).ok() != list_before {
-            return Err(Error::CrlBroken(
-                "the revocation list or the CRL changed while the new CRL was being signed; nothing was written: run `secure-kms crl refresh` again".to_owned(),
-            ));
-        }
-        Ok(())
-    })?;
-    summarise(&crl)
+    // One step under the lock: the list read, the CRL signed from it, the
+    // file written and its `crl_signed` line logged, so no revocation made
+    // meanwhile is left off and no CRL goes unlogged.
+    store.update_with_ca_files(CrlRead::Replacing, |_, revoked, events, files| {
+        // The number follows both the current CRL and the newest the log
+        // records, so a deleted crl.pem does not start the count again.
+        let previous = current(store, &ca, CrlRead::Replacing)?;
+        let logged = crate::audit::newest_crl(store.dir())?.and_then(|e| e.event.crl_number);
+        let number = previous
+            .as_ref()
+            .map(|(summary, _)| summary.number)
+            .max(logged)
+            .unwrap_or(0)
+            + 1;
+        // `revoked` holds the current CRL's revocations too: an entry
+        // removed from revoked_keys.json by hand stays on the new CRL.
+        let this_update = x509_time(now)?;
+        let next_update = x509_time(now + CRL_LIFETIME.as_secs_f64())?;
+        let entries = revoked_certificates(revoked)?;
+        let builder = CrlBuilder::new_with_this_update(
+            &ca.root,
+            CrlNumber::try_from(number).map_err(x509_error)?,
+            this_update,
+        )
+        .map_err(x509_error)?
+        .with_next_update(Some(next_update));
+        // With no entry, revokedCertificates is left out (RFC 5280 5.1.2.6).
+        let builder = if entries.is_empty() {
+            builder
+        } else {
+            builder.with_certificates(entries.into_iter())
+        };
+        let crl: CertificateList = crate::ca::sign(builder, &ca_key)?;
+        let pem = crl.to_pem(LineEnding::LF).map_err(x509_error)?;
+        let mut event = Event::for_ca(EventKind::CrlSigned, pem.as_bytes(), command);
+        event.crl_number = Some(number);
+        events.push(event);
+        files.push((CRL_FILE, pem));
+        summarise(&crl)
+    })
 }
 
-/// Checks `crl.pem`: signed by the store's CA, issued by its root,
-/// current, and naming exactly the serials `revoked_keys.json` lists.
+/// Checks `crl.pem`: signed by the store's CA, issued by its root, the
+/// newest the audit log records, current, and naming exactly the serials
+/// `revoked_keys.json` lists, each with the list's reason and date.
 ///
 /// # Errors
 /// [`Error::NoCa`]; [`Error::NoCrl`]; [`Error::CrlBroken`] for a CRL that
@@ -142,7 +156,7 @@ fn publish_at(store: &Store, password: &Password, now: Timestamp) -> Result<CrlS
 /// it and the list differ.
 pub fn verify(store: &Store) -> Result<CrlSummary> {
     let ca = Ca::load(store.dir())?.ok_or(Error::NoCa)?;
-    let (summary, _) = current(store, &ca)?.ok_or(Error::NoCrl)?;
+    let (summary, pem) = current(store, &ca, CrlRead::Required)?.ok_or(Error::NoCrl)?;
     let (_, revoked) = store.load_as_stored()?;
     let listed: BTreeSet<String> = revoked
         .entries()
@@ -167,6 +181,30 @@ pub fn verify(store: &Store) -> Result<CrlSummary> {
             "the CRL revokes certificate {serial}, which revoked_keys.json no longer lists: an entry was removed from the list by hand, and the key is still revoked"
         )));
     }
+    // The same serials; now each entry's reason and date.
+    let crl: CertificateList = CertificateList::from_pem(pem.as_bytes()).map_err(x509_error)?;
+    for signed in crl.tbs_cert_list.revoked_certificates.iter().flatten() {
+        let serial = crate::fingerprint::hex(signed.serial_number.as_bytes());
+        let entry = revoked
+            .entries()
+            .iter()
+            .find(|e| e.serial.as_deref() == Some(serial.as_str()))
+            .expect("the same serials");
+        let reason = extension::<CrlReason>(signed.crl_entry_extensions.as_deref())
+            .map_or(RevocationReason::Unspecified, reason_of);
+        let date = signed.revocation_date.to_unix_duration().as_secs();
+        if reason != entry.reason || date != entry.revoked_at.max(0.0) as u64 {
+            return Err(Error::CrlDisagrees(format!(
+                "revoked_keys.json says certificate {serial} ({} version {}) was revoked at {} ({}), but the CRL says at {} ({}): the list was edited",
+                entry.user_id,
+                entry.version.map_or("?".to_owned(), |v| v.to_string()),
+                entry.revoked_at_text(),
+                entry.reason,
+                time::format(date as f64),
+                reason
+            )));
+        }
+    }
     let next = parse_time(&summary.next_update);
     if next <= time::now() {
         return Err(Error::CrlExpired(summary.next_update.clone()));
@@ -188,11 +226,12 @@ pub(crate) fn add_signed_revocations(
     store: &Store,
     keys: &crate::store::KeyStore,
     revoked: &mut RevocationList,
+    read: CrlRead,
 ) -> Result<()> {
     let Some(ca) = Ca::load(store.dir())? else {
         return Ok(());
     };
-    let Some((_, pem)) = current(store, &ca)? else {
+    let Some((_, pem)) = current(store, &ca, read)? else {
         return Ok(());
     };
     let crl: CertificateList = CertificateList::from_pem(pem.as_bytes()).map_err(x509_error)?;
@@ -306,10 +345,35 @@ fn reason_of(code: CrlReason) -> RevocationReason {
     }
 }
 
-/// The current CRL, verified against `ca`, and its text.
-fn current(store: &Store, ca: &Ca) -> Result<Option<(CrlSummary, String)>> {
+/// How a command reads the CA's CRL.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum CrlRead {
+    /// A CRL the audit log records the CA signing must be there: a
+    /// deleted `crl.pem` stops the command ([`Error::CrlDeleted`]).
+    Required,
+    /// It may be missing: the change signs the next one.
+    Replacing,
+}
+
+/// The current CRL, verified against `ca` and against the newest CRL the
+/// audit log records, and its text.
+///
+/// A CRL's signature proves the CA signed it, not that it is the CA's
+/// latest: an older CRL put back in place of the current one (a replay)
+/// would un-revoke what was revoked since. The log's `crl_signed` lines
+/// remember the newest number, so an older one, or a deleted one, is
+/// refused, as a relying party refuses a CRL whose cRLNumber went down.
+fn current(store: &Store, ca: &Ca, read_as: CrlRead) -> Result<Option<(CrlSummary, String)>> {
+    let logged = crate::audit::newest_crl(store.dir())?;
     let Some(pem) = read(store)? else {
-        return Ok(None);
+        return match logged {
+            Some(entry) if read_as == CrlRead::Required => Err(Error::CrlDeleted {
+                number: entry.event.crl_number.unwrap_or_default(),
+                line: entry.seq,
+                at: entry.time_utc,
+            }),
+            _ => Ok(None),
+        };
     };
     let broken = |why: String| Error::CrlBroken(why);
     let crl = CertificateList::from_pem(pem.as_bytes())
@@ -335,7 +399,25 @@ fn current(store: &Store, ca: &Ca) -> Result<Option<(CrlSummary, String)>> {
         .map_err(|_| {
             broken("its signature does not verify with the root's key: it was edited".to_owned())
         })?;
-    Ok(Some((summarise(&crl)?, pem)))
+    let summary = summarise(&crl)?;
+    if let Some(entry) = logged {
+        let newest = entry.event.crl_number.unwrap_or_default();
+        if summary.number < newest {
+            return Err(broken(format!(
+                "it is CRL number {}, but audit.log line {} records that the CA signed number {newest} at {}: an older CRL was put back in its place (its signature is genuine, its list out of date)",
+                summary.number, entry.seq, entry.time_utc
+            )));
+        }
+        if summary.number == newest
+            && entry.event.file_sha256.as_deref() != Some(sha256_hex(pem.as_bytes()).as_str())
+        {
+            return Err(broken(format!(
+                "it is not the CRL number {newest} that audit.log line {} records (its SHA-256 differs)",
+                entry.seq
+            )));
+        }
+    }
+    Ok(Some((summary, pem)))
 }
 
 /// The largest `crl.pem` read: some 200,000 entries.
@@ -478,7 +560,7 @@ mod tests {
                 )
             })
             .unwrap();
-        let summary = publish(&store, &admin).unwrap();
+        let summary = publish(&store, &admin, "test").unwrap();
         assert_eq!(summary.serials, std::slice::from_ref(&issued.serial));
 
         let pem = fs::read_to_string(dir.path().join(CRL_FILE)).unwrap();
@@ -530,7 +612,7 @@ mod tests {
             CrlReason::KeyCompromise
         );
         // A second CRL takes the next number.
-        assert_eq!(publish(&store, &admin).unwrap().number, 2);
+        assert_eq!(publish(&store, &admin, "test").unwrap().number, 2);
     }
 
     #[test]
@@ -541,19 +623,128 @@ mod tests {
         crate::ca::init(&store, &admin, 2048, MIN_ITERATIONS).unwrap();
         assert!(matches!(verify(&store), Err(Error::NoCrl)));
         let eight_days_ago = time::now() - 8.0 * 86_400.0;
-        let old = publish_at(&store, &admin, eight_days_ago).unwrap();
+        let old = publish_at(&store, &admin, eight_days_ago, "test").unwrap();
         assert_eq!(old.number, 1);
         let err = verify(&store).unwrap_err();
         assert!(
             matches!(err, Error::CrlExpired(ref at) if *at == old.next_update),
             "{err}"
         );
-        let new = publish(&store, &admin).unwrap();
+        let new = publish(&store, &admin, "test").unwrap();
         assert_eq!(new.number, 2);
         assert_eq!(verify(&store).unwrap().number, 2);
         // A wrong administrator password signs nothing.
         let wrong = Password::new("not it".to_owned()).unwrap();
-        assert!(matches!(publish(&store, &wrong), Err(Error::Decryption)));
+        assert!(matches!(
+            publish(&store, &wrong, "test"),
+            Err(Error::Decryption)
+        ));
         assert_eq!(verify(&store).unwrap().number, 2);
+    }
+
+    /// A CRL's signature proves who signed it, not that it is the newest:
+    /// the audit log's `crl_signed` lines do. An older CRL put back, or a
+    /// deleted one, stops every command; a refresh numbers past both.
+    #[test]
+    fn an_older_or_deleted_crl_is_refused_and_the_number_keeps_growing() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::new(dir.path());
+        let admin = Password::new("admin".to_owned()).unwrap();
+        crate::ca::init(&store, &admin, 2048, MIN_ITERATIONS).unwrap();
+        let path = dir.path().join(CRL_FILE);
+        assert_eq!(publish(&store, &admin, "test").unwrap().number, 1);
+        let first = fs::read(&path).unwrap();
+        assert_eq!(publish(&store, &admin, "test").unwrap().number, 2);
+
+        fs::write(&path, &first).unwrap();
+        for err in [
+            verify(&store).unwrap_err(),
+            store.load().unwrap_err(),
+            publish(&store, &admin, "test").unwrap_err(),
+        ] {
+            assert!(
+                matches!(&err, Error::CrlBroken(why) if why.contains("CRL number 1") && why.contains("signed number 2")),
+                "{err}"
+            );
+        }
+        assert_eq!(fs::read(&path).unwrap(), first, "a refused CRL is kept");
+
+        fs::remove_file(&path).unwrap();
+        for err in [verify(&store).unwrap_err(), store.load().unwrap_err()] {
+            assert!(matches!(err, Error::CrlDeleted { number: 2, .. }), "{err}");
+        }
+        assert_eq!(publish(&store, &admin, "test").unwrap().number, 3);
+        assert_eq!(verify(&store).unwrap().number, 3);
+
+        let log = crate::audit::verify(dir.path()).unwrap();
+        let kinds: Vec<_> = log
+            .iter()
+            .map(|e| (e.event.event, e.event.crl_number))
+            .collect();
+        assert_eq!(
+            kinds,
+            [
+                (EventKind::CaCreated, None),
+                (EventKind::CrlSigned, Some(1)),
+                (EventKind::CrlSigned, Some(2)),
+                (EventKind::CrlSigned, Some(3)),
+            ]
+        );
+        let root = fs::read(dir.path().join(crate::ca::ROOT_FILE)).unwrap();
+        assert_eq!(log[0].event.file_sha256, Some(sha256_hex(&root)));
+        assert_eq!(
+            log[3].event.file_sha256,
+            Some(sha256_hex(&fs::read(&path).unwrap()))
+        );
+    }
+
+    /// `crl verify` compares each entry's reason and date with the list's,
+    /// not only its serial: a reason edited by hand is caught.
+    #[test]
+    fn an_edited_reason_or_date_in_the_list_is_caught() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::new(dir.path());
+        let admin = Password::new("admin".to_owned()).unwrap();
+        crate::ca::init(&store, &admin, 2048, MIN_ITERATIONS).unwrap();
+        let alice = crate::user::UserId::new("alice").unwrap();
+        crate::commands::add_version(
+            &store,
+            &alice,
+            &crate::kdf::test_key("pw"),
+            3600,
+            None,
+            EventKind::Created,
+            "test",
+        )
+        .unwrap();
+        crate::ca::issue(&store, &alice, &admin).unwrap();
+        store
+            .update(|keys, revoked, _| {
+                crate::revocation::revoke_key(
+                    revoked,
+                    keys,
+                    &alice,
+                    RevocationReason::KeyCompromise,
+                    None,
+                    time::now(),
+                )
+            })
+            .unwrap();
+        publish(&store, &admin, "test").unwrap();
+        verify(&store).unwrap();
+        let list = store.revoked_keys_path();
+        let original = fs::read_to_string(&list).unwrap();
+        for (from, to) in [
+            ("\"keyCompromise\"", "\"superseded\""),
+            ("\"revoked_at\": ", "\"revoked_at\": 1"),
+        ] {
+            assert!(original.contains(from), "{original}");
+            fs::write(&list, original.replacen(from, to, 1)).unwrap();
+            let err = verify(&store).unwrap_err();
+            assert!(
+                matches!(&err, Error::CrlDisagrees(why) if why.contains("keyCompromise") && why.contains("was edited")),
+                "{from}: {err}"
+            );
+        }
     }
 }

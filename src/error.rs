@@ -218,6 +218,19 @@ pub enum Error {
     )]
     CrlExpired(String),
 
+    /// `crl.pem` is gone, but the audit log records the CA signing one.
+    #[error(
+        "crl.pem is missing, but audit.log line {line} records that the CA signed CRL number {number} at {at}: it was deleted, and no revocation can be checked against it; an administrator must sign a new one with `secure-kms crl refresh`"
+    )]
+    CrlDeleted {
+        /// The newest cRLNumber the log records.
+        number: u64,
+        /// The log line that records it.
+        line: u64,
+        /// When it was signed, RFC 3339.
+        at: String,
+    },
+
     /// The CRL and `revoked_keys.json` name different certificates.
     #[error("the CRL and revoked_keys.json disagree: {0}")]
     CrlDisagrees(String),

@@ -1,9 +1,9 @@
-//! The commit record that makes one change to the store's three files
-//! atomic.
+//! The commit record that makes one change to the store's files atomic.
 //!
 //! A change touches up to three files: `revoked_keys.json` and
 //! `key_store.json`, each replaced whole by rename, and `audit.log`, which
-//! grows. No single rename covers all three, so a process killed between two
+//! grows (and the certificate authority's files, when it makes them or
+//! signs a CRL). No single rename covers all three, so a process killed between two
 //! of them would leave a key rotated but not logged, or logged but not
 //! revoked. Instead, every change first writes each new JSON file whole
 //! beside the one it replaces (flushed), then `.secure-kms.journal`, which
@@ -54,7 +54,8 @@ const JOURNAL_FORMAT_2: u32 = 2;
 struct Replacement {
     /// The prepared file's name, in the store folder.
     prepared: String,
-    /// The file it replaces: `key_store.json` or `revoked_keys.json`.
+    /// The file it replaces: `key_store.json`, `revoked_keys.json`, or
+    /// one of the certificate authority's files.
     target: String,
     /// The prepared file's inode, size and modification time: once it has
     /// been renamed, the target is this file. (Format 3; it replaced a
@@ -113,6 +114,7 @@ impl Journal {
     pub(crate) fn new(
         revoked_keys: Option<String>,
         key_store: Option<Contents>,
+        ca_files: Vec<(&'static str, String)>,
         audit_length: u64,
         audit_lines: String,
     ) -> Self {
@@ -125,6 +127,11 @@ impl Journal {
         if let Some(contents) = key_store {
             pending.push((KEY_STORE_FILE, contents));
         }
+        pending.extend(
+            ca_files
+                .into_iter()
+                .map(|(name, text)| (name, Contents::Text(text))),
+        );
         Journal {
             format: JOURNAL_FORMAT,
             replace: Vec::new(),
@@ -287,12 +294,13 @@ impl Journal {
             )));
         }
         // What it renames must be one of ours, and parse as what it
-        // replaces, so a forged journal can neither write outside the two
-        // files nor leave one the next run would refuse.
+        // replaces, so a forged journal can neither write outside the
+        // store's files nor leave one the next run would refuse.
         for r in &journal.replace {
             let ours = r.prepared.starts_with(PREPARED_PREFIX)
                 && !r.prepared.contains('/')
-                && [KEY_STORE_FILE, REVOKED_KEYS_FILE].contains(&r.target.as_str());
+                && ([KEY_STORE_FILE, REVOKED_KEYS_FILE].contains(&r.target.as_str())
+                    || crate::ca::FILES.contains(&r.target.as_str()));
             if !ours {
                 return Err(broken(format!(
                     "it names {:?} and {:?}",
@@ -306,6 +314,8 @@ impl Journal {
                 // As a load checks it: the JSON and the user IDs. (A change
                 // copies a broken record it did not touch as it was.)
                 KeyStore::from_json(KEY_STORE_FILE, text).map(drop)
+            } else if r.target != REVOKED_KEYS_FILE {
+                crate::ca::check_file(&r.target, &text)
             } else {
                 serde_json::from_slice::<RevocationList>(&text)
                     .map(drop)
@@ -367,6 +377,7 @@ mod tests {
         Journal::new(
             Some("[]".to_owned()),
             Some(Contents::Text("{}".to_owned())),
+            Vec::new(),
             5,
             "line 2\nline 3\n".to_owned(),
         )
@@ -486,6 +497,7 @@ mod tests {
             let mut j = Journal::new(
                 revoked.map(str::to_owned),
                 keys.map(|k| Contents::Text(k.to_owned())),
+                Vec::new(),
                 0,
                 String::new(),
             );
@@ -503,6 +515,16 @@ mod tests {
             serde_json::to_string(&j).unwrap(),
         )
         .unwrap();
+        let bad_crl = tempfile::tempdir().unwrap();
+        Journal::new(
+            None,
+            None,
+            vec![(crate::crl::CRL_FILE, "not a CRL".to_owned())],
+            0,
+            String::new(),
+        )
+        .commit(bad_crl.path())
+        .unwrap();
         let (gone, j) = commit(Some("[]"), None);
         fs::remove_file(gone.path().join(&j.replace[0].prepared)).unwrap();
         fs::write(gone.path().join(REVOKED_KEYS_FILE), "[ ]").unwrap();
@@ -511,6 +533,7 @@ mod tests {
             ("a bad list", &bad_list),
             ("a bad store", &bad_store),
             ("a forged target", &forged),
+            ("a CRL that is not one", &bad_crl),
             ("a prepared file gone", &gone),
         ] {
             let err = Journal::recover(dir.path()).unwrap_err();
@@ -523,5 +546,6 @@ mod tests {
             b"[ ]"
         );
         assert!(!forged.path().parent().unwrap().join("escape.json").exists());
+        assert!(!bad_crl.path().join(crate::crl::CRL_FILE).exists());
     }
 }

@@ -689,7 +689,7 @@ fn run_command(cli: &Cli, store: &Store, command: &Command) -> anyhow::Result<()
             let has_ca = ca::Ca::load(store.dir())?.is_some();
             match admin {
                 Some(admin) if has_ca && !outcome.revoked.is_empty() => {
-                    let crl = slow("signing the CRL", || crl::publish(store, &admin))?;
+                    let crl = slow("signing the CRL", || crl::publish(store, &admin, "revoke"))?;
                     if !cli.json {
                         text.push_str(&format!(
                             "CRL number {} signed: {} revoked certificate(s)\n",
@@ -1175,7 +1175,9 @@ fn run_command(cli: &Cli, store: &Store, command: &Command) -> anyhow::Result<()
             action: CrlAction::Refresh,
         } => {
             let password = admin_password(cli, false)?;
-            let signed = slow("signing the CRL", || crl::publish(store, &password))?;
+            let signed = slow("signing the CRL", || {
+                crl::publish(store, &password, "crl refresh")
+            })?;
             render(cli, &signed, || signed.to_string())?
         }
         Command::Crl {

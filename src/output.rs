@@ -358,7 +358,12 @@ pub fn audit(entries: &[Entry], format: Format) -> String {
                     e.seq.to_string().into(),
                     e.time_utc.as_str().into(),
                     e.event.event.to_string().into(),
-                    e.event.user.as_str().into(),
+                    // The CA's own events have no user.
+                    if e.event.user.is_empty() {
+                        "(CA)".into()
+                    } else {
+                        e.event.user.as_str().into()
+                    },
                     e.event
                         .version
                         .map_or("-".to_owned(), |v| v.to_string())

@@ -359,7 +359,7 @@ fn sign_crl(store: &Store, console: &mut dyn Console) -> Result<()> {
         console.say(&format!("The CRL was not signed: {later}"))?;
         return Ok(());
     };
-    match crate::crl::publish(store, &Password::new(answer)?) {
+    match crate::crl::publish(store, &Password::new(answer)?, "session") {
         Ok(crl) => console.say(&format!(
             "CRL number {} signed by the KMS CA: {} revoked certificate(s)",
             crl.number,

@@ -36,6 +36,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::value::RawValue;
 
 use crate::audit::Event;
+use crate::crl::CrlRead;
 use crate::journal::{Journal, crash_point};
 use crate::migrate::{RecordV1, SymmetricRecordV1};
 use crate::pki::{AsymmetricVersion, EncryptedPrivateKey};
@@ -836,10 +837,14 @@ impl Store {
     }
 
     fn load_unlocked(&self) -> Result<(KeyStore, RevocationList)> {
+        self.load_unlocked_with(CrlRead::Required)
+    }
+
+    fn load_unlocked_with(&self, crl: CrlRead) -> Result<(KeyStore, RevocationList)> {
         let (keys, mut revoked) = self.load_as_stored_unlocked()?;
         // With a CA, its signed CRL counts too: a certificate it revokes
         // stays revoked even if its entry was removed from the list.
-        crate::crl::add_signed_revocations(self, &keys, &mut revoked)?;
+        crate::crl::add_signed_revocations(self, &keys, &mut revoked, crl)?;
         Ok((keys, revoked))
     }
 
@@ -953,21 +958,47 @@ impl Store {
         &self,
         change: impl FnOnce(&mut KeyStore, &mut RevocationList, &mut Vec<Event>) -> Result<T>,
     ) -> Result<T> {
+        self.update_with_ca_files(CrlRead::Required, |keys, revoked, events, _| {
+            change(keys, revoked, events)
+        })
+    }
+
+    /// [`Store::update`] for a change that also writes files of the
+    /// certificate authority (`ca init`, a new CRL): `change` lists them,
+    /// and they are written in the same journaled step as the key files
+    /// and the log's lines. `crl` says whether a CRL the log records must
+    /// be there ([`CrlRead::Required`]), or may be missing because this
+    /// change signs its successor.
+    ///
+    /// # Errors
+    /// As [`Store::update`].
+    pub(crate) fn update_with_ca_files<T>(
+        &self,
+        crl: CrlRead,
+        change: impl FnOnce(
+            &mut KeyStore,
+            &mut RevocationList,
+            &mut Vec<Event>,
+            &mut Vec<(&'static str, String)>,
+        ) -> Result<T>,
+    ) -> Result<T> {
         self.create_dir()?;
         let _lock = self.lock()?;
         Journal::recover(&self.dir)?;
         self.remove_stale_temporary_files();
-        let (mut keys, mut revoked) = self.load_unlocked()?;
+        let (mut keys, mut revoked) = self.load_unlocked_with(crl)?;
         let old_revoked = revoked.clone();
         // A change that cannot be logged is not made: the log's chain is
         // checked first.
         let log = crate::audit::Appender::open(&self.dir)?;
         let mut events = Vec::new();
-        let out = change(&mut keys, &mut revoked, &mut events)?;
+        let mut ca_files = Vec::new();
+        let out = change(&mut keys, &mut revoked, &mut events, &mut ca_files)?;
         let changed = keys.changed()?;
         let mut journal = Journal::new(
             (revoked != old_revoked).then(|| to_json(&revoked)),
             changed.then_some(Contents::Keys(keys)),
+            ca_files,
             log.length(),
             log.render(&events),
         );
@@ -985,26 +1016,6 @@ impl Store {
             self.remember(keys.into_written());
         }
         Ok(out)
-    }
-
-    /// Writes other files of the store (the certificate authority's), each
-    /// atomically and mode 0600, in order, under the exclusive lock, once
-    /// `check` passes under it.
-    ///
-    /// # Errors
-    /// Whatever `check` returns; [`Error::Io`].
-    pub(crate) fn write_files(
-        &self,
-        files: &[(&str, &[u8])],
-        check: impl FnOnce() -> Result<()>,
-    ) -> Result<()> {
-        self.create_dir()?;
-        let _lock = self.lock()?;
-        check()?;
-        for (name, bytes) in files {
-            write_atomic(&self.dir.join(name), bytes)?;
-        }
-        Ok(())
     }
 
     /// Logs one event that changes nothing else (such as a failed password),
