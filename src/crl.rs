@@ -271,7 +271,7 @@ pub(crate) fn add_signed_revocations(
         let reason = extension::<CrlReason>(entry.crl_entry_extensions.as_deref())
             .map_or(RevocationReason::Unspecified, reason_of);
         revoked.push(crate::revocation::Revocation {
-            format: crate::store::FORMAT_VERSION,
+            format: crate::revocation::ENTRY_FORMAT,
             user_id: user,
             version: Some(version.version),
             symmetric_fingerprint: version.symmetric_fingerprint().map(str::to_owned),

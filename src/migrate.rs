@@ -1,9 +1,9 @@
 //! Format 1 of `key_store.json` (one key of each kind per user, before key
-//! versions) and its migration to format 2 (a ring of versions per key).
+//! versions) and its migration to rings of versions (formats 2 and 3).
 //!
 //! Migration needs no password: a format 1 key becomes version 1 with
 //! binding 1, which keeps the associated data it was sealed with. The store
-//! is migrated in memory when read, and written in format 2 on the next
+//! is migrated in memory when read, and written in the current format on the next
 //! change; until then the file stays as it was.
 
 use serde::{Deserialize, Serialize};
@@ -19,11 +19,13 @@ use crate::time::{self, LATEST_TIME, Timestamp};
 use crate::wrap::{Sealed, WrappedKey};
 use crate::{Error, Result};
 
-/// A format 1 symmetric key: the wrapped key with its lifetime, all in one
-/// object (`key`, `nonce`, `cipher`, `expiry`, `created`, `fingerprint`,
-/// `salt`, `kdf`, `iterations`).
+/// A symmetric key in the original's shape: the wrapped key with its
+/// lifetime, all in one object (`key`, `nonce`, `cipher`, `expiry`,
+/// `created`, `fingerprint`, `salt`, `kdf`, `iterations`). Format 1 held a
+/// user's one key so; format 3 holds a user's newest key so, with its
+/// `version` and `binding`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct SymmetricRecordV1 {
+pub struct FlatSymmetric {
     /// The wrapped key (`key`), its nonce and cipher.
     #[serde(flatten)]
     pub sealed: Sealed,
@@ -39,6 +41,16 @@ pub struct SymmetricRecordV1 {
     /// How the wrapping key was derived from the password.
     #[serde(flatten)]
     pub kdf: KdfParams,
+    /// The key's version (format 3; format 1 had one key, and none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<u32>,
+    /// The associated-data layout (format 3).
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::symmetric::known_binding_optional"
+    )]
+    pub binding: Option<u32>,
     /// Refuses fields this version does not know, so none is dropped.
     #[serde(flatten)]
     pub unknown: NoUnknownFields,
@@ -46,12 +58,12 @@ pub struct SymmetricRecordV1 {
 
 /// The keys of a format 1 record, as read.
 pub(crate) struct RecordV1 {
-    pub symmetric: Option<SymmetricRecordV1>,
+    pub symmetric: Option<FlatSymmetric>,
     pub private: Option<EncryptedPrivateKey>,
     pub public: Option<String>,
 }
 
-/// Turns a format 1 record into format 2 rings of one version each.
+/// Turns a format 1 record into rings of one version each.
 ///
 /// The RSA pair of format 1 had no times of its own: it was made with the
 /// symmetric key, so it takes that key's creation time and lifetime (or,

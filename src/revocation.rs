@@ -7,7 +7,7 @@
 use serde::{Deserialize, Deserializer, Serialize, de::Error as _};
 
 use crate::keyring::{KeyVersion, versions};
-use crate::store::{FORMAT_VERSION, KeyStore};
+use crate::store::KeyStore;
 use crate::time::{self, Timestamp};
 use crate::user::UserId;
 use crate::{Error, Result};
@@ -51,8 +51,8 @@ impl std::fmt::Display for RevocationReason {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Revocation {
-    /// The entry format: 1 (before key versions) or [`FORMAT_VERSION`].
-    #[serde(deserialize_with = "crate::store::known_format")]
+    /// The entry format: 1 (before key versions) or [`ENTRY_FORMAT`].
+    #[serde(deserialize_with = "known_entry_format")]
     pub format: u32,
     /// Whose keys.
     #[serde(deserialize_with = "valid_user_id")]
@@ -161,9 +161,25 @@ impl RevocationList {
                     .map(|v| v.version)
             });
             entry.version = entry.version.or(found);
-            entry.format = FORMAT_VERSION;
+            entry.format = ENTRY_FORMAT;
         }
         Ok(())
+    }
+}
+
+/// The entry format this version writes: 2, entries that name their key
+/// version. Format 1 entries (before key versions) are read and given
+/// their version.
+pub const ENTRY_FORMAT: u32 = 2;
+
+fn known_entry_format<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
+    let v = u32::deserialize(d)?;
+    if v == 1 || v == ENTRY_FORMAT {
+        Ok(v)
+    } else {
+        Err(D::Error::custom(format!(
+            "format {v} is not understood by this secure-kms, which reads formats 1 and {ENTRY_FORMAT}"
+        )))
     }
 }
 
@@ -269,7 +285,7 @@ fn new_entry(
     now: Timestamp,
 ) -> Revocation {
     Revocation {
-        format: FORMAT_VERSION,
+        format: ENTRY_FORMAT,
         user_id: user_id.to_string(),
         version: version.map(|v| v.version),
         symmetric_fingerprint: version
@@ -507,7 +523,7 @@ mod tests {
         let mut list: RevocationList = serde_json::from_str(&text).unwrap();
         list.migrate(&store).unwrap();
         assert_eq!(list.entries()[0].version, Some(1));
-        assert_eq!(list.entries()[0].format, FORMAT_VERSION);
+        assert_eq!(list.entries()[0].format, ENTRY_FORMAT);
         assert!(is_key_revoked(&list, &store, &alice).unwrap());
     }
 

@@ -1,9 +1,11 @@
 //! The store on disk: `key_store.json` and `revoked_keys.json` in one folder.
 //!
 //! Both files keep the original script's shape. `key_store.json` maps each
-//! user ID to `symmetric` (the wrapped key and its `expiry`), `private` (the
-//! `salt` and the encrypted `key`) and `public` (a PEM), and each record
-//! carries a `format` version so that later versions can migrate it.
+//! user ID to `symmetric` (the newest wrapped key and its `expiry`),
+//! `private` (the newest pair's `salt` and encrypted `key`) and `public`
+//! (its PEM); older key versions sit under `previous`. Each record carries
+//! a `format` version so that later versions can migrate it (format 3;
+//! formats 1 and 2 are read, and rewritten as 3 by the next change).
 //!
 //! Safety on disk:
 //! - a missing file is an empty store; a file that is not JSON, or holds a
@@ -38,7 +40,7 @@ use serde_json::value::RawValue;
 use crate::audit::Event;
 use crate::crl::CrlRead;
 use crate::journal::{Journal, crash_point};
-use crate::migrate::{RecordV1, SymmetricRecordV1};
+use crate::migrate::{FlatSymmetric, RecordV1};
 use crate::pki::{AsymmetricVersion, EncryptedPrivateKey};
 use crate::protocol::ExchangeState;
 use crate::revocation::RevocationList;
@@ -59,15 +61,28 @@ const STORE_TEMP_PREFIX: &str = crate::journal::PREPARED_PREFIX;
 /// The lock file that serialises changes to the two files above.
 pub const LOCK_FILE: &str = ".secure-kms.lock";
 
-/// The record format this version writes. Format 1 (one key of each kind
-/// per user) is still read, and migrated: see [`crate::migrate`].
-pub const FORMAT_VERSION: u32 = 2;
+/// The record format this version writes: 3, the original's shape
+/// (`symmetric`, `private`, `public`) for the newest keys, older versions
+/// under `previous`. Format 1 (one key of each kind per user, see
+/// [`crate::migrate`]) and format 2 (the two rings as lists `symmetric`
+/// and `asymmetric`) are still read, and written as format 3 by the next
+/// change.
+pub const FORMAT_VERSION: u32 = 3;
+
+/// Format 2: the same rings as format 3, laid out as two lists.
+const FORMAT_2: u32 = 2;
 
 /// One user's keys: a ring of symmetric key versions and a ring of RSA key
 /// versions, oldest first. The last version of each ring is the primary:
 /// the one for new encryption and signing. Older versions stay, for
 /// decrypting and verifying, until destroyed.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+///
+/// In the file (format 3), the primary versions take the original's
+/// fields, `symmetric` (the wrapped `key` with its `expiry`), `private` and
+/// `public`, with the pair's other fields in `key_pair`; the versions
+/// before them are under `previous` (`symmetric` and `asymmetric` lists).
+/// A primary version whose key was destroyed stays under `previous` too.
+#[derive(Clone, Debug, PartialEq)]
 pub struct UserRecord {
     /// The record format, [`FORMAT_VERSION`].
     pub format: u32,
@@ -77,8 +92,128 @@ pub struct UserRecord {
     pub asymmetric: Vec<AsymmetricVersion>,
     /// Key exchanges in progress between processes, and the messages taken
     /// (see [`crate::protocol`]).
-    #[serde(default, skip_serializing_if = "ExchangeState::is_empty")]
     pub exchanges: ExchangeState,
+}
+
+/// A primary RSA pair's fields other than `private` and `public`, which
+/// sit beside it at the top of a format 3 record.
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct KeyPair {
+    version: u32,
+    #[serde(deserialize_with = "crate::time::deserialize")]
+    created: crate::time::Timestamp,
+    #[serde(deserialize_with = "crate::time::deserialize")]
+    expiry: crate::time::Timestamp,
+    #[serde(deserialize_with = "crate::fingerprint::deserialize")]
+    fingerprint: String,
+    #[serde(deserialize_with = "crate::symmetric::known_binding")]
+    binding: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    certificate: Option<String>,
+}
+
+/// The versions before the primary ones, in a format 3 record, as read.
+#[derive(Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Previous {
+    #[serde(default)]
+    symmetric: Vec<SymmetricVersion>,
+    #[serde(default)]
+    asymmetric: Vec<AsymmetricVersion>,
+}
+
+/// [`Previous`], as written.
+#[derive(Serialize)]
+struct PreviousOut<'a> {
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    symmetric: &'a [SymmetricVersion],
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    asymmetric: &'a [AsymmetricVersion],
+}
+
+/// The newest symmetric key, in the original's shape (`key`, `expiry`),
+/// as written: the sealed key first, then what a reader looks for next.
+#[derive(Serialize)]
+struct PrimarySymmetric<'a> {
+    #[serde(serialize_with = "crate::b64::serialize")]
+    key: &'a [u8],
+    expiry: crate::time::Timestamp,
+    version: u32,
+    created: crate::time::Timestamp,
+    fingerprint: &'a str,
+    binding: u32,
+    cipher: &'a crate::wrap::CipherName,
+    #[serde(serialize_with = "crate::b64::serialize")]
+    nonce: &'a [u8],
+    #[serde(serialize_with = "crate::b64::serialize")]
+    salt: &'a [u8],
+    kdf: &'a crate::kdf::KdfName,
+    iterations: u32,
+}
+
+impl Serialize for UserRecord {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        // The last version of each ring is at the top if it holds its key.
+        let (primary_symmetric, older_symmetric) = match self.symmetric.split_last() {
+            Some((last, older)) if last.wrapped.is_some() => (Some(last), older),
+            _ => (None, self.symmetric.as_slice()),
+        };
+        let (primary_pair, older_pairs) = match self.asymmetric.split_last() {
+            Some((last, older)) if last.private.is_some() => (Some(last), older),
+            _ => (None, self.asymmetric.as_slice()),
+        };
+        let mut map = s.serialize_map(None)?;
+        map.serialize_entry("format", &FORMAT_VERSION)?;
+        if let Some(v) = primary_symmetric {
+            let wrapped = v.wrapped.as_ref().expect("checked above");
+            map.serialize_entry(
+                "symmetric",
+                &PrimarySymmetric {
+                    key: &wrapped.sealed.ciphertext,
+                    expiry: v.expiry,
+                    version: v.version,
+                    created: v.created,
+                    fingerprint: &v.fingerprint,
+                    binding: v.binding,
+                    cipher: &wrapped.sealed.cipher,
+                    nonce: &wrapped.sealed.nonce,
+                    salt: &wrapped.kdf.salt,
+                    kdf: &wrapped.kdf.kdf,
+                    iterations: wrapped.kdf.iterations,
+                },
+            )?;
+        }
+        if let Some(pair) = primary_pair {
+            map.serialize_entry("private", pair.private.as_ref().expect("checked above"))?;
+            map.serialize_entry("public", &pair.public)?;
+            map.serialize_entry(
+                "key_pair",
+                &KeyPair {
+                    version: pair.version,
+                    created: pair.created,
+                    expiry: pair.expiry,
+                    fingerprint: pair.fingerprint.clone(),
+                    binding: pair.binding,
+                    certificate: pair.certificate.clone(),
+                },
+            )?;
+        }
+        if !older_symmetric.is_empty() || !older_pairs.is_empty() {
+            map.serialize_entry(
+                "previous",
+                &PreviousOut {
+                    symmetric: older_symmetric,
+                    asymmetric: older_pairs,
+                },
+            )?;
+        }
+        if !self.exchanges.is_empty() {
+            map.serialize_entry("exchanges", &self.exchanges)?;
+        }
+        map.end()
+    }
 }
 
 impl UserRecord {
@@ -136,8 +271,8 @@ impl Default for UserRecord {
     }
 }
 
-/// Either format, as read, before checks and migration. (In a module of
-/// its own so that serde's messages name it `UserRecord`, as users know it.)
+/// Any format, as read, before checks and migration. (In a module of its
+/// own so that serde's messages name it `UserRecord`, as users know it.)
 mod as_read {
     use super::*;
 
@@ -155,14 +290,19 @@ mod as_read {
         #[serde(default, deserialize_with = "crate::pki::valid_optional_public_pem")]
         pub public: Option<String>,
         #[serde(default)]
+        pub key_pair: Option<KeyPair>,
+        #[serde(default)]
+        pub previous: Option<Previous>,
+        #[serde(default)]
         pub exchanges: Option<ExchangeState>,
     }
 }
 
-/// `symmetric` is one object in format 1 and a list of versions in format 2.
+/// `symmetric` is one object in formats 1 and 3 (the original's shape) and
+/// a list of versions in format 2.
 enum RawSymmetric {
-    V1(SymmetricRecordV1),
-    V2(Vec<SymmetricVersion>),
+    Flat(FlatSymmetric),
+    List(Vec<SymmetricVersion>),
 }
 
 impl<'de> Deserialize<'de> for RawSymmetric {
@@ -172,20 +312,19 @@ impl<'de> Deserialize<'de> for RawSymmetric {
         impl<'de> serde::de::Visitor<'de> for Visitor {
             type Value = RawSymmetric;
             fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str("a list of key versions (or, in format 1, one key)")
+                f.write_str("one key (or, in format 2, a list of key versions)")
             }
             fn visit_seq<A: serde::de::SeqAccess<'de>>(
                 self,
                 seq: A,
             ) -> Result<RawSymmetric, A::Error> {
-                Vec::deserialize(SeqAccessDeserializer::new(seq)).map(RawSymmetric::V2)
+                Vec::deserialize(SeqAccessDeserializer::new(seq)).map(RawSymmetric::List)
             }
             fn visit_map<A: serde::de::MapAccess<'de>>(
                 self,
                 map: A,
             ) -> Result<RawSymmetric, A::Error> {
-                SymmetricRecordV1::deserialize(MapAccessDeserializer::new(map))
-                    .map(RawSymmetric::V1)
+                FlatSymmetric::deserialize(MapAccessDeserializer::new(map)).map(RawSymmetric::Flat)
             }
         }
         d.deserialize_any(Visitor)
@@ -195,45 +334,118 @@ impl<'de> Deserialize<'de> for RawSymmetric {
 impl<'de> Deserialize<'de> for UserRecord {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let raw = as_read::UserRecord::deserialize(d)?;
+        let format = raw.format;
         let field_of_other_format = |field: &str| {
             D::Error::custom(format!(
-                "a format {} record cannot hold `{field}` in that form (format 1 has one `symmetric` object, `private` and `public`; format 2 has lists `symmetric` and `asymmetric`)",
-                raw.format
+                "a format {format} record cannot hold `{field}` in that form (formats 1 and 3 have one `symmetric` object, `private` and `public`, and format 3 adds `key_pair` and `previous`; format 2 has lists `symmetric` and `asymmetric`)"
             ))
         };
-        let (symmetric, asymmetric) = if raw.format == 1 {
-            if raw.asymmetric.is_some() {
-                return Err(field_of_other_format("asymmetric"));
+        let (symmetric, asymmetric) = match format {
+            1 => {
+                if raw.asymmetric.is_some() {
+                    return Err(field_of_other_format("asymmetric"));
+                }
+                for (field, present) in [
+                    ("exchanges", raw.exchanges.is_some()),
+                    ("key_pair", raw.key_pair.is_some()),
+                    ("previous", raw.previous.is_some()),
+                ] {
+                    if present {
+                        return Err(field_of_other_format(field));
+                    }
+                }
+                let symmetric = match raw.symmetric {
+                    Some(RawSymmetric::Flat(s)) if s.version.is_none() && s.binding.is_none() => {
+                        Some(s)
+                    }
+                    Some(_) => return Err(field_of_other_format("symmetric")),
+                    None => None,
+                };
+                crate::migrate::migrate(RecordV1 {
+                    symmetric,
+                    private: raw.private,
+                    public: raw.public,
+                })
+                .map_err(D::Error::custom)?
             }
-            if raw.exchanges.is_some() {
-                return Err(field_of_other_format("exchanges"));
+            FORMAT_2 => {
+                for (field, present) in [
+                    ("private", raw.private.is_some()),
+                    ("public", raw.public.is_some()),
+                    ("key_pair", raw.key_pair.is_some()),
+                    ("previous", raw.previous.is_some()),
+                ] {
+                    if present {
+                        return Err(field_of_other_format(field));
+                    }
+                }
+                let symmetric = match raw.symmetric {
+                    Some(RawSymmetric::List(s)) => s,
+                    Some(RawSymmetric::Flat(_)) => return Err(field_of_other_format("symmetric")),
+                    None => Vec::new(),
+                };
+                (symmetric, raw.asymmetric.unwrap_or_default())
             }
-            let symmetric = match raw.symmetric {
-                Some(RawSymmetric::V1(s)) => Some(s),
-                Some(RawSymmetric::V2(_)) => return Err(field_of_other_format("symmetric")),
-                None => None,
-            };
-            crate::migrate::migrate(RecordV1 {
-                symmetric,
-                private: raw.private,
-                public: raw.public,
-            })
-            .map_err(D::Error::custom)?
-        } else {
-            if raw.private.is_some() {
-                return Err(field_of_other_format("private"));
+            _ => {
+                if raw.asymmetric.is_some() {
+                    return Err(field_of_other_format("asymmetric"));
+                }
+                let previous = raw.previous.unwrap_or_default();
+                let mut symmetric = previous.symmetric;
+                match raw.symmetric {
+                    Some(RawSymmetric::Flat(s)) => {
+                        let (Some(version), Some(binding)) = (s.version, s.binding) else {
+                            return Err(D::Error::custom(
+                                "a format 3 `symmetric` key names its `version` and `binding`",
+                            ));
+                        };
+                        symmetric.push(SymmetricVersion {
+                            version,
+                            created: s.created,
+                            expiry: s.expiry,
+                            fingerprint: s.fingerprint,
+                            binding,
+                            wrapped: Some(crate::wrap::WrappedKey {
+                                kdf: s.kdf,
+                                sealed: s.sealed,
+                                unknown: NoUnknownFields,
+                            }),
+                            destroyed_at: None,
+                        });
+                    }
+                    Some(RawSymmetric::List(_)) => {
+                        return Err(field_of_other_format("symmetric"));
+                    }
+                    None => {}
+                }
+                let mut asymmetric = previous.asymmetric;
+                match (raw.private, raw.public, raw.key_pair) {
+                    (Some(private), Some(public), Some(pair)) => {
+                        asymmetric.push(AsymmetricVersion {
+                            version: pair.version,
+                            created: pair.created,
+                            expiry: pair.expiry,
+                            fingerprint: pair.fingerprint,
+                            binding: pair.binding,
+                            public,
+                            private: Some(private),
+                            destroyed_at: None,
+                            certificate: pair.certificate,
+                        });
+                    }
+                    (None, None, None) => {}
+                    _ => {
+                        return Err(D::Error::custom(
+                            "a format 3 record holds `private`, `public` and `key_pair` together, or none of them",
+                        ));
+                    }
+                }
+                (symmetric, asymmetric)
             }
-            if raw.public.is_some() {
-                return Err(field_of_other_format("public"));
-            }
-            let symmetric = match raw.symmetric {
-                Some(RawSymmetric::V2(s)) => s,
-                Some(RawSymmetric::V1(_)) => return Err(field_of_other_format("symmetric")),
-                None => Vec::new(),
-            };
-            let asymmetric = raw.asymmetric.unwrap_or_default();
-            // The key ID must be the public key's: revocations find keys
-            // by it, so an edited ID could hide a revoked pair.
+        };
+        // The key ID must be the public key's: revocations find keys by
+        // it, so an edited ID could hide a revoked pair.
+        if format != 1 {
             for a in &asymmetric {
                 let actual =
                     crate::pki::public_pem_fingerprint(&a.public).map_err(D::Error::custom)?;
@@ -249,8 +461,7 @@ impl<'de> Deserialize<'de> for UserRecord {
                     )));
                 }
             }
-            (symmetric, asymmetric)
-        };
+        }
         check_ring(
             "symmetric",
             symmetric
@@ -349,15 +560,15 @@ impl<'de> Deserialize<'de> for NoUnknownFields {
     }
 }
 
-/// Serde check: format 1 (before key versions) and [`FORMAT_VERSION`] are
-/// read; anything else is a newer secure-kms's file, left alone.
-pub(crate) fn known_format<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
+/// Serde check: formats 1 (before key versions), 2 and [`FORMAT_VERSION`]
+/// are read; anything else is a newer secure-kms's file, left alone.
+fn known_format<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
     let v = u32::deserialize(d)?;
-    if v == 1 || v == FORMAT_VERSION {
+    if (1..=FORMAT_VERSION).contains(&v) {
         Ok(v)
     } else {
         Err(D::Error::custom(format!(
-            "format {v} is not understood by this secure-kms, which reads formats 1 and {FORMAT_VERSION}"
+            "format {v} is not understood by this secure-kms, which reads formats 1 to {FORMAT_VERSION}"
         )))
     }
 }
@@ -407,7 +618,7 @@ struct Slot {
 /// How a record that this version wrote begins in the file (records sit one
 /// level deep, so two spaces in): one that begins so can be written back
 /// as it is, any other (format 1, or edited by hand) is written anew.
-const CANONICAL_RECORD_START: &str = "{\n    \"format\": 2,\n";
+const CANONICAL_RECORD_START: &str = "{\n    \"format\": 3,\n";
 
 /// Two stores are equal when they hold the same users with equal records;
 /// a record that does not parse equals only the same text.
@@ -1440,8 +1651,10 @@ mod tests {
         let alice = UserId::new("alice").unwrap();
         let pk = crate::kdf::test_key("pw");
         let mut keys = KeyStore::default();
-        let key = crate::symmetric::generate_symmetric_key().unwrap();
-        crate::symmetric::store_symmetric_key(&mut keys, &alice, &key, 60, &pk).unwrap();
+        for _ in 0..2 {
+            let key = crate::symmetric::generate_symmetric_key().unwrap();
+            crate::symmetric::store_symmetric_key(&mut keys, &alice, &key, 60, &pk).unwrap();
+        }
         let good: serde_json::Value = serde_json::from_str(&keys.to_json().unwrap()).unwrap();
         // The good file loads.
         fs::write(store.key_store_path(), keys.to_json().unwrap().as_bytes()).unwrap();
@@ -1455,13 +1668,16 @@ mod tests {
             .unwrap();
         misspelled["alice"]["symetric"] = sym;
         let mut extra_in_flattened = good.clone();
-        extra_in_flattened["alice"]["symmetric"][0]["wrapped"]["rotation"] = 5.into();
+        extra_in_flattened["alice"]["previous"]["symmetric"][0]["wrapped"]["rotation"] = 5.into();
         let mut extra_in_version = good.clone();
-        extra_in_version["alice"]["symmetric"][0]["state"] = "active".into();
+        extra_in_version["alice"]["previous"]["symmetric"][0]["state"] = "active".into();
+        let mut extra_in_primary = good.clone();
+        extra_in_primary["alice"]["symmetric"]["rotated"] = true.into();
         for (what, bad) in [
             ("symetric", misspelled),
             ("rotation", extra_in_flattened),
             ("state", extra_in_version),
+            ("rotated", extra_in_primary),
         ] {
             let text = serde_json::to_string_pretty(&bad).unwrap();
             fs::write(store.key_store_path(), &text).unwrap();
@@ -1473,8 +1689,11 @@ mod tests {
             );
             assert!(err.contains(&format!("unknown field `{what}`")), "{err}");
             assert_eq!(fs::read_to_string(store.key_store_path()).unwrap(), text);
-            // So is a change to another user: alice's record, laid out
-            // otherwise than this version writes, would be written anew.
+            // So is a change to another user when alice's record, laid out
+            // otherwise than this version writes (here on one line), would
+            // be written anew.
+            let text = serde_json::to_string(&bad).unwrap();
+            fs::write(store.key_store_path(), &text).unwrap();
             let err = chain(
                 store
                     .update(|keys, _, _| {
@@ -1530,15 +1749,13 @@ mod tests {
         assert_eq!(checked(good.clone()).unwrap(), keys);
 
         let mut swapped = good.clone();
-        swapped["alice"]["symmetric"]
-            .as_array_mut()
-            .unwrap()
-            .swap(0, 1);
+        swapped["alice"]["previous"]["symmetric"][0]["version"] = 2.into();
+        swapped["alice"]["symmetric"]["version"] = 1.into();
         let err = checked(swapped).unwrap_err().to_string();
         assert!(err.contains("version 1 follows version 2"), "{err}");
 
         let mut backwards = good.clone();
-        backwards["alice"]["symmetric"][1]["expiry"] = 1.0.into();
+        backwards["alice"]["symmetric"]["expiry"] = 1.0.into();
         let err = checked(backwards).unwrap_err().to_string();
         assert!(
             err.contains("symmetric key version 2 expires before it was made"),
@@ -1546,15 +1763,40 @@ mod tests {
         );
 
         let mut old_binding = good.clone();
-        old_binding["alice"]["symmetric"][1]["binding"] = 1.into();
+        old_binding["alice"]["symmetric"]["binding"] = 1.into();
         let err = checked(old_binding).unwrap_err().to_string();
         assert!(err.contains("version 2 has binding 1"), "{err}");
 
+        let mut unnamed = good.clone();
+        unnamed["alice"]["symmetric"]
+            .as_object_mut()
+            .unwrap()
+            .remove("version");
+        let err = checked(unnamed).unwrap_err().to_string();
+        assert!(err.contains("names its `version` and `binding`"), "{err}");
+
         let mut mixed = good.clone();
-        mixed["alice"]["private"] = good["alice"]["symmetric"][0]["wrapped"].clone();
+        mixed["alice"]["asymmetric"] = serde_json::json!([]);
         let err = checked(mixed).unwrap_err().to_string();
         assert!(
-            err.contains("format 2 record cannot hold `private`"),
+            err.contains("format 3 record cannot hold `asymmetric`"),
+            "{err}"
+        );
+
+        let mut half_a_pair = good.clone();
+        half_a_pair["alice"]["private"] =
+            good["alice"]["previous"]["symmetric"][0]["wrapped"].clone();
+        let err = checked(half_a_pair).unwrap_err().to_string();
+        assert!(
+            err.contains("`private`, `public` and `key_pair` together"),
+            "{err}"
+        );
+
+        let mut format_2 = good.clone();
+        format_2["alice"]["format"] = 2.into();
+        let err = checked(format_2).unwrap_err().to_string();
+        assert!(
+            err.contains("format 2 record cannot hold `previous`"),
             "{err}"
         );
 
@@ -1563,7 +1805,7 @@ mod tests {
         old_shape["alice"]
             .as_object_mut()
             .unwrap()
-            .remove("asymmetric");
+            .remove("previous");
         let err = checked(old_shape).unwrap_err().to_string();
         assert!(
             err.contains("format 1 record cannot hold `symmetric`"),
@@ -1580,7 +1822,7 @@ mod tests {
         crate::pki::store_asymmetric_keys(&mut keys, &alice, &private_key, &public_key, 60, &pk)
             .unwrap();
         let mut edited: serde_json::Value = serde_json::from_str(&keys.to_json().unwrap()).unwrap();
-        edited["alice"]["asymmetric"][0]["fingerprint"] = "ab".repeat(32).into();
+        edited["alice"]["key_pair"]["fingerprint"] = "ab".repeat(32).into();
         let err = checked(edited).unwrap_err().to_string();
         assert!(err.contains("but its public key's SHA-256 is"), "{err}");
     }

@@ -125,6 +125,12 @@ pub struct SymmetricVersion {
     pub destroyed_at: Option<Timestamp>,
 }
 
+pub(crate) fn known_binding_optional<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<u32>, D::Error> {
+    known_binding(d).map(Some)
+}
+
 pub(crate) fn known_binding<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
     use serde::de::Error as _;
     let b = u32::deserialize(d)?;

@@ -98,10 +98,14 @@ fn rotation_makes_a_new_primary_and_deactivates_the_old_version() {
     // Both versions' keys are in the store, the old one still wrapped.
     let store: Value =
         serde_json::from_slice(&fs::read(class.store().join("key_store.json")).unwrap()).unwrap();
-    assert_eq!(store["alice"]["format"], 2);
-    assert_eq!(store["alice"]["symmetric"].as_array().unwrap().len(), 2);
-    assert!(store["alice"]["symmetric"][0]["wrapped"]["key"].is_string());
-    assert_eq!(store["alice"]["asymmetric"][1]["version"], 2);
+    assert_eq!(store["alice"]["format"], 3);
+    // Version 2 at the top, in the original's shape; version 1 kept.
+    assert_eq!(store["alice"]["symmetric"]["version"], 2);
+    assert_eq!(store["alice"]["key_pair"]["version"], 2);
+    let previous = &store["alice"]["previous"];
+    assert_eq!(previous["symmetric"].as_array().unwrap().len(), 1);
+    assert!(previous["symmetric"][0]["wrapped"]["key"].is_string());
+    assert_eq!(previous["asymmetric"][0]["version"], 1);
     assert_eq!(class.audit_events(), ["created", "rotated"]);
 
     let wrong = class.run_with("wrong", &["rotate", "alice"]);
@@ -323,12 +327,12 @@ fn destroy_needs_confirmation_and_keeps_the_last_decrypting_version() {
     assert_eq!(v1["symmetric_fingerprint"].as_str().unwrap().len(), 64);
     let store: Value =
         serde_json::from_slice(&fs::read(class.store().join("key_store.json")).unwrap()).unwrap();
-    let sym = &store["alice"]["symmetric"][0];
+    let sym = &store["alice"]["previous"]["symmetric"][0];
     assert!(
         sym.get("wrapped").is_none() && sym["destroyed_at"].is_number(),
         "{sym}"
     );
-    let rsa = &store["alice"]["asymmetric"][0];
+    let rsa = &store["alice"]["previous"]["asymmetric"][0];
     assert!(
         rsa.get("private").is_none() && rsa["public"].is_string(),
         "{rsa}"

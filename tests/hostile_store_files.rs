@@ -246,8 +246,8 @@ fn a_broken_record_is_kept_as_it_is_and_refused_where_it_is_read() {
         "{}{}",
         &text[..carol_at],
         text[carol_at..].replacen(
-            "\"format\": 2,",
-            "\"format\": 2,\n    \"note\": \"edited\",",
+            "\"format\": 3,",
+            "\"format\": 3,\n    \"note\": \"edited\",",
             1
         )
     );

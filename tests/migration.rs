@@ -1,7 +1,8 @@
-//! A store written by format 1 (one key of each kind per user, before key
-//! versions) loads as it is and is migrated to format 2 on the next write.
-//! The fixture `tests/data/store/pass_*.json` was written by secure-kms
-//! 0.1.0's format 1 (users alice and bob, password
+//! Stores written in older formats load as they are and are migrated to
+//! format 3 on the next write: format 1 (one key of each kind per user,
+//! before key versions; `tests/data/store/pass_*.json`) and format 2 (the
+//! two rings of versions as lists; `tests/data/store/format2/`). Both were
+//! written by secure-kms itself (users alice and bob, password
 //! `classroom-test-password`, bob revoked; see `tests/data/README.md`).
 
 mod common;
@@ -80,20 +81,28 @@ fn the_next_write_migrates_every_record_and_old_keys_still_unlock() {
     assert_eq!(json(dir.path(), &["rotate", "alice"])["version"], 2);
 
     let new = read(dir.path(), "key_store.json");
-    for user in ["alice", "bob"] {
-        assert_eq!(new[user]["format"], 2, "{user}");
-        let v1 = &new[user]["symmetric"][0];
+    // alice's version 1 is now under `previous`; bob's is still his newest,
+    // at the top, in the original's shape.
+    let alice_v1 = &new["alice"]["previous"]["symmetric"][0];
+    let bob_v1 = &new["bob"]["symmetric"];
+    for (user, v1, key) in [
+        ("alice", alice_v1, &alice_v1["wrapped"]["key"]),
+        ("bob", bob_v1, &bob_v1["key"]),
+    ] {
+        assert_eq!(new[user]["format"], 3, "{user}");
         assert_eq!(v1["version"], 1);
         // Keys keep the associated data they were sealed with (binding 1),
         // so no password was needed to migrate bob.
         assert_eq!(v1["binding"], 1);
-        assert_eq!(v1["wrapped"]["key"], old[user]["symmetric"]["key"]);
+        assert_eq!(*key, old[user]["symmetric"]["key"]);
         assert_eq!(v1["expiry"], old[user]["symmetric"]["expiry"]);
-        let rsa = &new[user]["asymmetric"][0];
-        assert_eq!(rsa["public"], old[user]["public"]);
-        assert_eq!(rsa["private"]["key"], old[user]["private"]["key"]);
     }
-    assert_eq!(new["alice"]["symmetric"][1]["binding"], 2);
+    let alice_rsa = &new["alice"]["previous"]["asymmetric"][0];
+    assert_eq!(alice_rsa["public"], old["alice"]["public"]);
+    assert_eq!(alice_rsa["private"]["key"], old["alice"]["private"]["key"]);
+    assert_eq!(new["bob"]["public"], old["bob"]["public"]);
+    assert_eq!(new["bob"]["private"]["key"], old["bob"]["private"]["key"]);
+    assert_eq!(new["alice"]["symmetric"]["binding"], 2);
 
     // Version 1, migrated, still unlocks: with version 2 destroyed, the
     // revocation proves the password against version 1.
@@ -116,6 +125,71 @@ fn the_next_write_migrates_every_record_and_old_keys_still_unlock() {
     assert!(stderr(&keep).contains("version 2 of the keys of alice was destroyed at"));
     let alice = kms(dir.path(), &format!("alice\n{PASSWORD}\nyes\nno\n"));
     assert!(alice.status.success(), "{}", stderr(&alice));
-    let versions = read(dir.path(), "key_store.json")["alice"]["symmetric"].clone();
-    assert_eq!(versions.as_array().unwrap().len(), 3);
+    let alice = read(dir.path(), "key_store.json")["alice"].clone();
+    assert_eq!(alice["symmetric"]["version"], 3);
+    assert_eq!(alice["previous"]["symmetric"].as_array().unwrap().len(), 2);
+}
+
+/// A format 2 store (the rings as lists `symmetric` and `asymmetric`) is
+/// read as it is, and the next change writes every record in format 3:
+/// the newest keys in the original's shape, older versions under
+/// `previous`, each wrapped key byte for byte as it was.
+#[test]
+fn a_format_2_store_is_read_and_rewritten_in_the_original_shape() {
+    let dir = tempfile::tempdir().unwrap();
+    for file in ["key_store.json", "revoked_keys.json", "audit.log"] {
+        fs::copy(format!("{DATA}/format2/{file}"), dir.path().join(file)).unwrap();
+    }
+    fs::write(dir.path().join("pw"), PASSWORD).unwrap();
+    let old = read(dir.path(), "key_store.json");
+    assert_eq!(old["alice"]["format"], 2);
+    let before = snapshot(dir.path());
+    let alice = json(dir.path(), &["status", "alice"]);
+    assert_eq!(alice["versions"][1]["state"], "active");
+    assert_eq!(
+        json(dir.path(), &["status", "bob"])["versions"][0]["state"],
+        "compromised"
+    );
+    assert!(snapshot(dir.path()) == before, "reading rewrote a file");
+
+    // A change to alice rewrites bob's record too.
+    assert_eq!(
+        json(dir.path(), &["rotate", "alice", "--expiry", "60"])["version"],
+        3
+    );
+    let new = read(dir.path(), "key_store.json");
+    for user in ["alice", "bob"] {
+        assert_eq!(new[user]["format"], 3, "{user}");
+        assert!(new[user].get("asymmetric").is_none(), "{user}");
+    }
+    let bob = &new["bob"];
+    let bob_old = &old["bob"];
+    assert_eq!(
+        bob["symmetric"]["key"],
+        bob_old["symmetric"][0]["wrapped"]["key"]
+    );
+    assert_eq!(
+        bob["symmetric"]["expiry"],
+        bob_old["symmetric"][0]["expiry"]
+    );
+    assert_eq!(bob["private"], bob_old["asymmetric"][0]["private"]);
+    assert_eq!(bob["public"], bob_old["asymmetric"][0]["public"]);
+    assert_eq!(
+        bob["key_pair"]["fingerprint"],
+        bob_old["asymmetric"][0]["fingerprint"]
+    );
+    assert!(bob.get("previous").is_none());
+    let previous = &new["alice"]["previous"];
+    for ring in ["symmetric", "asymmetric"] {
+        assert_eq!(previous[ring][0], old["alice"][ring][0], "{ring}");
+        assert_eq!(previous[ring][1], old["alice"][ring][1], "{ring}");
+    }
+    assert_eq!(new["alice"]["symmetric"]["version"], 3);
+
+    // Every key still unlocks, the log still agrees, bob is still refused.
+    let out = kms(dir.path(), &format!("alice\n{PASSWORD}\nno\nno\n"));
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(json(dir.path(), &["audit", "--verify"])["events"], 5);
+    let bob = kms(dir.path(), &format!("bob\n{PASSWORD}\nno\n"));
+    assert_eq!(bob.status.code(), Some(3), "{}", stderr(&bob));
 }

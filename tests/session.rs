@@ -112,10 +112,12 @@ fn the_store_keeps_the_original_shape_with_keys_only_wrapped() {
     let store = read_json(&path);
     let alice = &store["alice"];
     assert_eq!(store.as_object().unwrap().len(), 1);
-    assert_eq!(alice["format"], 2);
+    assert_eq!(alice["format"], 3);
 
-    // Format 2: a ring of versions per key; a new user has version 1.
-    let sym = &alice["symmetric"][0];
+    // The original's shape: `symmetric` {`key`, `expiry`}, `private`
+    // {`salt`, `key`} and `public`, for the newest keys; a new user has
+    // version 1 and nothing older.
+    let sym = &alice["symmetric"];
     assert_eq!(sym["version"], 1);
     let expiry = sym["expiry"].as_f64().unwrap();
     let created = sym["created"].as_f64().unwrap();
@@ -124,15 +126,16 @@ fn the_store_keeps_the_original_shape_with_keys_only_wrapped() {
     assert!(fingerprint.starts_with(&shown_fingerprint));
     // The stored key is 32 bytes of ciphertext plus a 16-byte tag, and no
     // 32-byte run of it hashes to the key's fingerprint: it is not the key.
-    let wrapped = b64(&sym["wrapped"]["key"]);
+    let wrapped = b64(&sym["key"]);
     assert_eq!(wrapped.len(), 48);
     for window in wrapped.windows(32) {
         assert_ne!(hex(&Sha256::digest(window)), fingerprint);
     }
-    assert_eq!(b64(&sym["wrapped"]["nonce"]).len(), 12);
-    assert_eq!(sym["wrapped"]["cipher"], "aes-256-gcm");
+    assert_eq!(b64(&sym["nonce"]).len(), 12);
+    assert_eq!(sym["cipher"], "aes-256-gcm");
+    assert!(alice.get("previous").is_none());
 
-    let private = &alice["asymmetric"][0]["private"];
+    let private = &alice["private"];
     assert_eq!(b64(&private["salt"]).len(), 16);
     assert_eq!(private["kdf"], "pbkdf2-hmac-sha256");
     assert_eq!(private["iterations"], 600_000);
@@ -148,7 +151,7 @@ fn the_store_keeps_the_original_shape_with_keys_only_wrapped() {
     let text = fs::read_to_string(&path).unwrap();
     assert!(!text.contains("PRIVATE KEY"));
     assert!(
-        alice["asymmetric"][0]["public"]
+        alice["public"]
             .as_str()
             .unwrap()
             .starts_with("-----BEGIN PUBLIC KEY-----\n")
@@ -161,7 +164,7 @@ fn the_public_key_is_a_pem_that_openssl_reads() {
     let store = read_json(&dir.path().join("key_store.json"));
     fs::write(
         dir.path().join("alice.pem"),
-        store["alice"]["asymmetric"][0]["public"].as_str().unwrap(),
+        store["alice"]["public"].as_str().unwrap(),
     )
     .unwrap();
     let out = openssl(
@@ -212,9 +215,9 @@ fn revoking_prints_the_original_lines_and_records_the_keys() {
     assert_eq!(entry["reason"], "unspecified");
     assert_eq!(
         entry["symmetric_fingerprint"],
-        store["alice"]["symmetric"][0]["fingerprint"]
+        store["alice"]["symmetric"]["fingerprint"]
     );
-    let pem = store["alice"]["asymmetric"][0]["public"].as_str().unwrap();
+    let pem = store["alice"]["public"].as_str().unwrap();
     let der = B64
         .decode(
             pem.lines()
@@ -277,9 +280,7 @@ fn an_existing_user_keeps_the_keys_when_asked_to() {
             "Symmetric key (hashed): {hex}",
         ],
     );
-    let fingerprint = first["alice"]["symmetric"][0]["fingerprint"]
-        .as_str()
-        .unwrap();
+    let fingerprint = first["alice"]["symmetric"]["fingerprint"].as_str().unwrap();
     assert!(fingerprint.starts_with(value_after(&text, "Symmetric key (hashed): ")));
     assert!(text.contains("Secure symmetric key derived!"));
     assert_eq!(read_json(&dir.path().join("key_store.json")), first);
@@ -303,25 +304,39 @@ fn an_existing_user_replaces_the_keys_only_after_saying_yes() {
             "Keys Generated and Stored Securely:",
         ],
     );
-    // Replacing is a rotation: version 2 is new, version 1 is kept as it
-    // was, so no key is lost silently.
+    // Replacing is a rotation: version 2 is new and takes the original's
+    // fields at the top; version 1 is kept as it was, under `previous`, so
+    // no key is lost silently.
     let second = read_json(&dir.path().join("key_store.json"));
-    for ring in ["symmetric", "asymmetric"] {
-        assert_eq!(second["alice"][ring].as_array().unwrap().len(), 2, "{ring}");
-        assert_eq!(second["alice"][ring][0], first["alice"][ring][0], "{ring}");
-        assert_eq!(second["alice"][ring][1]["version"], 2, "{ring}");
+    assert_eq!(second["alice"]["symmetric"]["version"], 2);
+    assert_eq!(second["alice"]["key_pair"]["version"], 2);
+    let previous = &second["alice"]["previous"];
+    assert_eq!(previous["symmetric"].as_array().unwrap().len(), 1);
+    assert_eq!(previous["asymmetric"].as_array().unwrap().len(), 1);
+    let old_symmetric = &previous["symmetric"][0];
+    assert_eq!(old_symmetric["version"], 1);
+    for field in ["expiry", "created", "fingerprint"] {
+        assert_eq!(old_symmetric[field], first["alice"]["symmetric"][field]);
     }
-    assert_ne!(
-        second["alice"]["symmetric"][1]["fingerprint"],
-        first["alice"]["symmetric"][0]["fingerprint"]
+    assert_eq!(
+        old_symmetric["wrapped"]["key"],
+        first["alice"]["symmetric"]["key"]
+    );
+    let old_pair = &previous["asymmetric"][0];
+    assert_eq!(old_pair["public"], first["alice"]["public"]);
+    assert_eq!(old_pair["private"], first["alice"]["private"]);
+    assert_eq!(
+        old_pair["fingerprint"],
+        first["alice"]["key_pair"]["fingerprint"]
     );
     assert_ne!(
-        second["alice"]["asymmetric"][1]["public"],
-        first["alice"]["asymmetric"][0]["public"]
+        second["alice"]["symmetric"]["fingerprint"],
+        first["alice"]["symmetric"]["fingerprint"]
     );
+    assert_ne!(second["alice"]["public"], first["alice"]["public"]);
     assert_ne!(
-        second["alice"]["asymmetric"][1]["private"]["salt"],
-        first["alice"]["asymmetric"][0]["private"]["salt"]
+        second["alice"]["private"]["salt"],
+        first["alice"]["private"]["salt"]
     );
 }
 
@@ -425,10 +440,7 @@ fn end_of_input_at_a_later_question_keeps_complete_files() {
         "{}",
         stderr(&out)
     );
-    assert!(
-        read_json(&dir.path().join("key_store.json"))["alice"]["asymmetric"][0]["private"]
-            .is_object()
-    );
+    assert!(read_json(&dir.path().join("key_store.json"))["alice"]["private"].is_object());
     assert!(!dir.path().join("revoked_keys.json").exists());
 
     // A known user who stops at the replace question changes nothing.
@@ -486,10 +498,7 @@ fn user_ids_are_case_sensitive() {
         "Alice was taken for alice"
     );
     let store = read_json(&dir.path().join("key_store.json"));
-    assert_ne!(
-        store["alice"]["asymmetric"][0]["public"],
-        store["Alice"]["asymmetric"][0]["public"]
-    );
+    assert_ne!(store["alice"]["public"], store["Alice"]["public"]);
 }
 
 #[test]
@@ -711,10 +720,7 @@ fn sessions_running_at_once_lose_nothing() {
     let store = read_json(&dir.path().join("key_store.json"));
     let revoked = read_json(&dir.path().join("revoked_keys.json"));
     for user in users {
-        assert!(
-            store[user]["asymmetric"][0]["private"].is_object(),
-            "{user} was lost"
-        );
+        assert!(store[user]["private"].is_object(), "{user} was lost");
         assert!(
             revoked
                 .as_array()
@@ -751,14 +757,14 @@ fn a_key_edited_in_the_file_is_refused_like_a_wrong_password() {
     type Edit = fn(&mut Value);
     let edits: [(&str, Edit); 3] = [
         ("expiry", |v| {
-            let e = v["alice"]["symmetric"][0]["expiry"].as_f64().unwrap();
-            v["alice"]["symmetric"][0]["expiry"] = (e + 86_400.0).into();
+            let e = v["alice"]["symmetric"]["expiry"].as_f64().unwrap();
+            v["alice"]["symmetric"]["expiry"] = (e + 86_400.0).into();
         }),
         ("symmetric key byte", |v| {
-            flip_first_byte(&mut v["alice"]["symmetric"][0]["wrapped"]["key"])
+            flip_first_byte(&mut v["alice"]["symmetric"]["key"])
         }),
         ("private key byte", |v| {
-            flip_first_byte(&mut v["alice"]["asymmetric"][0]["private"]["key"])
+            flip_first_byte(&mut v["alice"]["private"]["key"])
         }),
     ];
     for (what, edit) in edits {

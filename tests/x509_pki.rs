@@ -406,7 +406,7 @@ fn a_tampered_crl_or_an_edited_list_is_caught() {
     let keys_path = class.store().join("key_store.json");
     let keys_before = fs::read_to_string(&keys_path).unwrap();
     let mut keys: serde_json::Value = serde_json::from_str(&keys_before).unwrap();
-    keys["alice"]["asymmetric"][0]
+    keys["alice"]["key_pair"]
         .as_object_mut()
         .unwrap()
         .remove("certificate");
