@@ -658,9 +658,13 @@ fn run_command(cli: &Cli, store: &Store, command: &Command) -> anyhow::Result<()
             // A wrong administrator password stops the command before the
             // revocation, not after it.
             if let Some(admin) = &admin {
-                slow("checking the administrator password", || {
+                let has_ca = slow("checking the administrator password", || {
                     ca::check_admin_password(store, admin)
                 })?;
+                // An option that would do nothing is refused, not ignored.
+                if !has_ca {
+                    return Err(Error::NoCa.into());
+                }
             }
             let user = UserId::new(user)?;
             let password = password(cli, false)?;
@@ -1555,7 +1559,11 @@ fn admin_for_new_pair(
     file: Option<&std::path::Path>,
 ) -> anyhow::Result<Certify> {
     if ca::Ca::load(store.dir())?.is_none() {
-        return Ok(Certify::NoCa);
+        // An option that would do nothing is refused, not ignored.
+        return match file {
+            Some(_) => Err(Error::NoCa.into()),
+            None => Ok(Certify::NoCa),
+        };
     }
     let later = format!("no certificate issued: run `secure-kms cert issue {user}` to issue one");
     let password = match file {

@@ -200,6 +200,25 @@ fn a_wrong_administrator_password_or_no_ca_issues_nothing() {
     bare.ok(&["keygen", "bob"]);
     let out = bare.run(&["cert", "issue", "bob"]);
     assert!(stderr(&out).contains("no certificate authority: make one with `secure-kms ca init`"));
+    // Without a CA, an administrator password would do nothing: keygen,
+    // rotate and revoke refuse it before changing anything.
+    fs::write(bare.dir.path().join("admin"), "administrator password\n").unwrap();
+    let admin = bare.dir.path().join("admin");
+    let before = bare.files();
+    for args in [
+        &["keygen", "carol"][..],
+        &["rotate", "bob"],
+        &["revoke", "bob"],
+    ] {
+        let out = bare.run(&[args, &["--admin-password-file", admin.to_str().unwrap()]].concat());
+        assert_eq!(code(&out), Some(1), "{args:?}: {}", stderr(&out));
+        assert!(
+            stderr(&out).contains("no certificate authority"),
+            "{args:?}: {}",
+            stderr(&out)
+        );
+        assert!(bare.files() == before, "{args:?}: a file changed");
+    }
     let out = bare.run(&["ca", "init", "--bits", "1024"]);
     assert!(
         stderr(&out).contains("1024-bit keys are not made here"),
