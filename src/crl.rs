@@ -37,7 +37,7 @@ use crate::ca::{Ca, x509_error, x509_time};
 use crate::fingerprint::sha256_hex;
 use crate::kdf::Password;
 use crate::revocation::{RevocationList, RevocationReason};
-use crate::store::Store;
+use crate::store::{KeyStore, Store};
 use crate::time::{self, Timestamp};
 use crate::{Error, Result};
 
@@ -106,7 +106,7 @@ fn publish_at(
     // One step under the lock: the list read, the CRL signed from it, the
     // file written and its `crl_signed` line logged, so no revocation made
     // meanwhile is left off and no CRL goes unlogged.
-    store.update_with_ca_files(CrlRead::Replacing, |_, revoked, events, files| {
+    store.update_with_ca_files(CrlRead::Replacing, |keys, revoked, events, files| {
         // The number follows both the current CRL and the newest the log
         // records, so a deleted crl.pem does not start the count again.
         let previous = current(store, &ca, CrlRead::Replacing)?;
@@ -121,7 +121,7 @@ fn publish_at(
         // removed from revoked_keys.json by hand stays on the new CRL.
         let this_update = x509_time(now)?;
         let next_update = x509_time(now + CRL_LIFETIME.as_secs_f64())?;
-        let entries = revoked_certificates(revoked)?;
+        let entries = revoked_certificates(&expected_entries(keys, revoked)?)?;
         let builder = CrlBuilder::new_with_this_update(
             &ca.root,
             CrlNumber::try_from(number).map_err(x509_error)?,
@@ -145,6 +145,26 @@ fn publish_at(
     })
 }
 
+/// Whether a certificate that a rotation superseded is missing from the
+/// CA's current CRL (or there is none yet): the old pair's certificate is
+/// still valid, until an administrator signs a new CRL. False without a
+/// CA.
+///
+/// # Errors
+/// As [`verify`], for a CRL that is broken, older than the log's, or gone.
+pub fn is_behind(store: &Store) -> Result<bool> {
+    let Some(ca) = Ca::load(store.dir())? else {
+        return Ok(false);
+    };
+    let (keys, _) = store.load()?;
+    let on_crl: BTreeSet<String> = current(store, &ca, CrlRead::Required)?
+        .map(|(summary, _)| summary.serials.into_iter().collect())
+        .unwrap_or_default();
+    Ok(superseded_certificates(&keys)?
+        .iter()
+        .any(|(_, _, serial, _)| !on_crl.contains(serial)))
+}
+
 /// Checks `crl.pem`: signed by the store's CA, issued by its root, the
 /// newest the audit log records, current, and naming exactly the serials
 /// `revoked_keys.json` lists, each with the list's reason and date.
@@ -157,24 +177,28 @@ fn publish_at(
 pub fn verify(store: &Store) -> Result<CrlSummary> {
     let ca = Ca::load(store.dir())?.ok_or(Error::NoCa)?;
     let (summary, pem) = current(store, &ca, CrlRead::Required)?.ok_or(Error::NoCrl)?;
-    let (_, revoked) = store.load_as_stored()?;
-    let listed: BTreeSet<String> = revoked
-        .entries()
-        .iter()
-        .filter_map(|e| e.serial.clone())
-        .collect();
-    let signed: BTreeSet<String> = summary.serials.iter().cloned().collect();
+    let (keys, revoked) = store.load_as_stored()?;
+    let expected = expected_entries(&keys, &revoked)?;
+    let listed: BTreeSet<&str> = expected.iter().map(|e| e.serial.as_str()).collect();
+    let signed: BTreeSet<&str> = summary.serials.iter().map(String::as_str).collect();
     if let Some(serial) = listed.difference(&signed).next() {
-        let entry = revoked
-            .entries()
+        let entry = expected
             .iter()
-            .find(|e| e.serial.as_deref() == Some(serial))
+            .find(|e| e.serial == *serial)
             .expect("listed");
-        return Err(Error::CrlDisagrees(format!(
-            "revoked_keys.json revokes certificate {serial} ({} version {}) but the CRL does not: the list was edited, or the CRL is older than it (an administrator can run `secure-kms crl refresh`)",
-            entry.user_id,
-            entry.version.map_or("?".to_owned(), |v| v.to_string())
-        )));
+        return Err(Error::CrlDisagrees(if entry.withdrawn {
+            format!(
+                "the certificate {serial} of {} version {} was superseded by a rotation at {}, but the CRL does not withdraw it yet (an administrator can run `secure-kms crl refresh`)",
+                entry.user,
+                entry.version,
+                time::format(entry.at)
+            )
+        } else {
+            format!(
+                "revoked_keys.json revokes certificate {serial} ({} version {}) but the CRL does not: the list was edited, or the CRL is older than it (an administrator can run `secure-kms crl refresh`)",
+                entry.user, entry.version
+            )
+        }));
     }
     if let Some(serial) = signed.difference(&listed).next() {
         return Err(Error::CrlDisagrees(format!(
@@ -185,20 +209,24 @@ pub fn verify(store: &Store) -> Result<CrlSummary> {
     let crl: CertificateList = CertificateList::from_pem(pem.as_bytes()).map_err(x509_error)?;
     for signed in crl.tbs_cert_list.revoked_certificates.iter().flatten() {
         let serial = crate::fingerprint::hex(signed.serial_number.as_bytes());
-        let entry = revoked
-            .entries()
+        let entry = expected
             .iter()
-            .find(|e| e.serial.as_deref() == Some(serial.as_str()))
+            .find(|e| e.serial == serial)
             .expect("the same serials");
         let reason = extension::<CrlReason>(signed.crl_entry_extensions.as_deref())
             .map_or(RevocationReason::Unspecified, reason_of);
         let date = signed.revocation_date.to_unix_duration().as_secs();
-        if reason != entry.reason || date != entry.revoked_at.max(0.0) as u64 {
+        if reason != entry.reason || date != entry.at.max(0.0) as u64 {
+            let what = if entry.withdrawn {
+                "key_store.json says"
+            } else {
+                "revoked_keys.json says"
+            };
             return Err(Error::CrlDisagrees(format!(
-                "revoked_keys.json says certificate {serial} ({} version {}) was revoked at {} ({}), but the CRL says at {} ({}): the list was edited",
-                entry.user_id,
-                entry.version.map_or("?".to_owned(), |v| v.to_string()),
-                entry.revoked_at_text(),
+                "{what} certificate {serial} ({} version {}) was revoked at {} ({}), but the CRL says at {} ({}): the list was edited",
+                entry.user,
+                entry.version,
+                time::format(entry.at),
                 entry.reason,
                 time::format(date as f64),
                 reason
@@ -215,8 +243,10 @@ pub fn verify(store: &Store) -> Result<CrlSummary> {
 /// Adds to `revoked` an entry for each certificate the CA's CRL revokes
 /// and `revoked` does not list (one removed from `revoked_keys.json` by
 /// hand): the key version that certificate is for, with the CRL's date and
-/// reason. Nothing happens without a CA or a CRL. Only then are all
-/// records read, to find the certificate.
+/// reason. A certificate the CRL withdraws because a rotation superseded
+/// its pair revokes nothing. Nothing happens without a CA or a CRL. Only
+/// for a CRL entry that the list does not name are all records read, to
+/// find the certificate.
 ///
 /// # Errors
 /// [`Error::CrlBroken`] for a CRL that does not verify: every command
@@ -270,6 +300,19 @@ pub(crate) fn add_signed_revocations(
         }
         let reason = extension::<CrlReason>(entry.crl_entry_extensions.as_deref())
             .map_or(RevocationReason::Unspecified, reason_of);
+        // A certificate withdrawn because a rotation superseded its pair
+        // (reason superseded, dated when the next pair was made) revokes no
+        // key. One dated otherwise was a revocation, removed from the list.
+        let superseded_at = record
+            .asymmetric
+            .windows(2)
+            .find(|pair| pair[0].version == version.version)
+            .map(|pair| pair[1].created.max(0.0) as u64);
+        if reason == RevocationReason::Superseded
+            && superseded_at == Some(entry.revocation_date.to_unix_duration().as_secs())
+        {
+            continue;
+        }
         revoked.push(crate::revocation::Revocation {
             format: crate::revocation::ENTRY_FORMAT,
             user_id: user,
@@ -480,22 +523,85 @@ fn summarise(crl: &CertificateList) -> Result<CrlSummary> {
     })
 }
 
-/// One CRL entry per revoked certificate: its serial, the revocation's
-/// time and its reason code.
-fn revoked_certificates(revoked: &RevocationList) -> Result<Vec<RevokedCert>> {
-    revoked
+/// A certificate the CRL must name: one whose key version is revoked
+/// (from `revoked_keys.json`), or one withdrawn because a rotation
+/// superseded its pair.
+struct Expected {
+    serial: String,
+    user: String,
+    version: String,
+    at: Timestamp,
+    reason: RevocationReason,
+    /// Withdrawn by a rotation, not revoked: the key is not compromised,
+    /// and stays usable for decrypting and verifying, as a deactivated key
+    /// is.
+    withdrawn: bool,
+}
+
+/// What the CRL must hold: every revocation with a certificate serial, and
+/// the certificate of every pair a rotation superseded (reason
+/// superseded, dated when the next pair was made) that is not revoked.
+fn expected_entries(keys: &KeyStore, revoked: &RevocationList) -> Result<Vec<Expected>> {
+    let mut expected: Vec<Expected> = revoked
         .entries()
         .iter()
-        .filter_map(|e| e.serial.as_ref().map(|serial| (e, serial)))
-        .map(|(entry, serial)| {
-            let bytes = base16ct::mixed::decode_vec(serial)
-                .map_err(|_| Error::CrlBroken(format!("serial {serial:?} is not hex")))?;
+        .filter_map(|e| {
+            e.serial.as_ref().map(|serial| Expected {
+                serial: serial.clone(),
+                user: e.user_id.clone(),
+                version: e.version.map_or("?".to_owned(), |v| v.to_string()),
+                at: e.revoked_at,
+                reason: e.reason,
+                withdrawn: false,
+            })
+        })
+        .collect();
+    for (user, version, serial, at) in superseded_certificates(keys)? {
+        if !expected.iter().any(|e| e.serial == serial) {
+            expected.push(Expected {
+                serial,
+                user,
+                version: version.to_string(),
+                at,
+                reason: RevocationReason::Superseded,
+                withdrawn: true,
+            });
+        }
+    }
+    Ok(expected)
+}
+
+/// Every certified pair that a rotation superseded: user, version, the
+/// certificate's serial, and when the next pair was made.
+fn superseded_certificates(keys: &KeyStore) -> Result<Vec<(String, u32, String, Timestamp)>> {
+    let mut found = Vec::new();
+    for id in keys.user_ids() {
+        let Some(record) = keys.get(&crate::user::UserId::new(id)?)? else {
+            continue;
+        };
+        for pair in record.asymmetric.windows(2) {
+            if let Some(serial) = pair[0].certificate_serial() {
+                found.push((id.to_owned(), pair[0].version, serial, pair[1].created));
+            }
+        }
+    }
+    Ok(found)
+}
+
+/// One CRL entry per certificate: its serial, the revocation's time and
+/// its reason code.
+fn revoked_certificates(expected: &[Expected]) -> Result<Vec<RevokedCert>> {
+    expected
+        .iter()
+        .map(|entry| {
+            let bytes = base16ct::mixed::decode_vec(&entry.serial)
+                .map_err(|_| Error::CrlBroken(format!("serial {:?} is not hex", entry.serial)))?;
             let reason: Extension = reason_code(entry.reason)
                 .to_extension(&Default::default(), &[])
                 .map_err(x509_error)?;
             Ok(RevokedCert {
                 serial_number: SerialNumber::new(&bytes).map_err(x509_error)?,
-                revocation_date: x509_time(entry.revoked_at)?,
+                revocation_date: x509_time(entry.at)?,
                 crl_entry_extensions: Some(vec![reason]),
             })
         })
@@ -746,5 +852,62 @@ mod tests {
                 "{from}: {err}"
             );
         }
+    }
+
+    /// A certificate withdrawn because a rotation superseded its pair
+    /// revokes no key; a revocation (here with the same reason,
+    /// superseded) removed from the list by hand still revokes it, as the
+    /// CRL dates it otherwise.
+    #[test]
+    fn a_withdrawal_revokes_no_key_but_a_removed_revocation_still_does() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::new(dir.path());
+        let admin = Password::new("admin".to_owned()).unwrap();
+        crate::ca::init(&store, &admin, 2048, MIN_ITERATIONS).unwrap();
+        let alice = crate::user::UserId::new("alice").unwrap();
+        let pk = crate::kdf::test_key("pw");
+        let add = |kind| {
+            let record = store.load().unwrap().0.get(&alice).unwrap().cloned();
+            crate::commands::add_version(&store, &alice, &pk, 3600, record.as_ref(), kind, "test")
+                .unwrap();
+        };
+        add(EventKind::Created);
+        let v1 = crate::ca::issue(&store, &alice, &admin).unwrap().serial;
+        assert!(!is_behind(&store).unwrap(), "nothing superseded yet");
+        add(EventKind::Rotated);
+        assert!(
+            is_behind(&store).unwrap(),
+            "v1's certificate is still valid"
+        );
+        publish(&store, &admin, "test").unwrap();
+        assert!(!is_behind(&store).unwrap());
+        assert_eq!(verify(&store).unwrap().serials, std::slice::from_ref(&v1));
+        let (keys, revoked) = store.load().unwrap();
+        assert!(revoked.is_empty(), "a withdrawal revokes nothing");
+        assert!(!crate::revocation::is_key_revoked(&revoked, &keys, &alice).unwrap());
+
+        store
+            .update(|keys, revoked, _| {
+                crate::revocation::revoke_key(
+                    revoked,
+                    keys,
+                    &alice,
+                    RevocationReason::Superseded,
+                    Some(1),
+                    time::now() + 5.0,
+                )
+            })
+            .unwrap();
+        publish(&store, &admin, "test").unwrap();
+        verify(&store).unwrap();
+        fs::write(store.revoked_keys_path(), "[]\n").unwrap();
+        let (_, revoked) = store.load().unwrap();
+        assert_eq!(revoked.entries().len(), 1, "the CRL's revocation stands");
+        assert_eq!(revoked.entries()[0].version, Some(1));
+        let err = verify(&store).unwrap_err();
+        assert!(
+            matches!(&err, Error::CrlDisagrees(why) if why.contains(&v1)),
+            "{err}"
+        );
     }
 }

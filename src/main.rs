@@ -620,7 +620,7 @@ fn run_command(cli: &Cli, store: &Store, command: &Command) -> anyhow::Result<()
             let made = slow("making keys", || {
                 commands::keygen(store, &user, &password, *expiry, DEFAULT_ITERATIONS)
             })?;
-            let certified = certify_new_pair(store, &user, admin)?;
+            let certified = certify_new_pair(store, &user, &admin)?;
             render(cli, &made, || output::new_version(&made) + &certified)?
         }
         Command::Rotate {
@@ -634,7 +634,25 @@ fn run_command(cli: &Cli, store: &Store, command: &Command) -> anyhow::Result<()
             let made = slow("rotating keys", || {
                 commands::rotate(store, &user, &password, *expiry)
             })?;
-            let certified = certify_new_pair(store, &user, admin)?;
+            let mut certified = certify_new_pair(store, &user, &admin)?;
+            // The pair rotated out keeps its certificate until the CRL
+            // withdraws it (reason superseded; its key stays usable for
+            // decrypting and verifying).
+            match &admin {
+                Certify::With(password) if crl::is_behind(store)? => {
+                    let crl = slow("signing the CRL", || {
+                        crl::publish(store, password, "rotate")
+                    })?;
+                    certified.push_str(&format!(
+                        "CRL number {} signed: the superseded pair's certificate is withdrawn\n",
+                        crl.number
+                    ));
+                }
+                Certify::Later(_) if crl::is_behind(store)? => certified.push_str(
+                    "note: the superseded pair's certificate stays valid until an administrator runs `secure-kms crl refresh`\n",
+                ),
+                _ => {}
+            }
             render(cli, &made, || output::new_version(&made) + &certified)?
         }
         Command::Status { user } => {
@@ -1190,7 +1208,7 @@ fn run_command(cli: &Cli, store: &Store, command: &Command) -> anyhow::Result<()
             let checked = crl::verify(store)?;
             render(cli, &checked, || {
                 format!(
-                    "crl.pem: signature valid (the store's root), current, and in agreement with revoked_keys.json\n{checked}"
+                    "crl.pem: signature valid (the store's root), current, and in agreement with revoked_keys.json and key_store.json\n{checked}"
                 )
             })?
         }
@@ -1591,14 +1609,14 @@ fn admin_for_new_pair(
 
 /// After keygen or rotate: issues the new pair's certificate as `admin`
 /// says. The line to print: what was issued, or how to issue it later.
-fn certify_new_pair(store: &Store, user: &UserId, admin: Certify) -> anyhow::Result<String> {
+fn certify_new_pair(store: &Store, user: &UserId, admin: &Certify) -> anyhow::Result<String> {
     let password = match admin {
         Certify::NoCa => return Ok(String::new()),
-        Certify::Later(line) => return Ok(line),
+        Certify::Later(line) => return Ok(line.clone()),
         Certify::With(password) => password,
     };
     let issued = slow("issuing the certificate", || {
-        ca::issue(store, user, &password)
+        ca::issue(store, user, password)
     })?;
     Ok(format!(
         "certificate issued by the KMS CA: serial {}, valid {} to {}\n",

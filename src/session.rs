@@ -331,12 +331,22 @@ fn certify(store: &Store, console: &mut dyn Console, user_id: &UserId) -> Result
         console.say(&format!("No certificate issued for {user_id}: {later}"))?;
         return Ok(false);
     };
-    match crate::ca::issue(store, user_id, &Password::new(answer)?) {
+    let password = Password::new(answer)?;
+    match crate::ca::issue(store, user_id, &password) {
         Ok(issued) => {
             console.say(&format!(
                 "Certificate issued for {user_id} by the KMS CA (serial {})",
                 issued.serial
             ))?;
+            // Replaced keys: the CRL withdraws the old pair's certificate
+            // (superseded), with the password just given.
+            if crate::crl::is_behind(store)? {
+                let crl = crate::crl::publish(store, &password, "session")?;
+                console.say(&format!(
+                    "CRL number {} signed by the KMS CA: the replaced pair's certificate is withdrawn (superseded)",
+                    crl.number
+                ))?;
+            }
             Ok(true)
         }
         Err(Error::Decryption) => {

@@ -502,11 +502,51 @@ fn keygen_rotate_and_the_session_certify_new_pairs_when_a_ca_exists() {
         "{out}"
     );
     assert_eq!(class.json(&["cert", "show", "dave"])["version"], 1);
-    class.ok(&["rotate", "dave", "--admin-password-file", admin]);
+    class.ok(&["cert", "export", "dave", "-o", "dave1.pem"]);
+    let plain = class.dir.path().join("plain.txt");
+    fs::write(&plain, "sealed under dave's version 1\n").unwrap();
+    let p = |name: &str| class.dir.path().join(name).to_str().unwrap().to_owned();
+    class.ok(&["encrypt", "dave", &p("plain.txt"), &p("plain.enc")]);
+    // The rotation certifies the new pair and signs a CRL that withdraws
+    // the old pair's certificate (superseded): openssl refuses it, but the
+    // old key is only deactivated, and still decrypts.
+    let out = class.ok(&["rotate", "dave", "--admin-password-file", admin]);
+    assert!(
+        out.contains("CRL number 1 signed: the superseded pair's certificate is withdrawn"),
+        "{out}"
+    );
     let shown = class.json(&["cert", "show", "dave"]);
     assert_eq!(shown["version"], 2);
-    class.ok(&["cert", "export", "dave", "-o", "dave.pem"]);
     let root = class.store().join("ca_root.pem");
+    let crl = class.store().join("crl.pem");
+    let out = openssl(
+        &[
+            "verify",
+            "-crl_check",
+            "-CAfile",
+            root.to_str().unwrap(),
+            "-CRLfile",
+            crl.to_str().unwrap(),
+            "dave1.pem",
+        ],
+        class.dir.path(),
+    );
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("certificate revoked"),
+        "{}",
+        stderr(&out)
+    );
+    let crl_text = stdout(&openssl(
+        &["crl", "-in", crl.to_str().unwrap(), "-noout", "-text"],
+        class.dir.path(),
+    ));
+    assert!(crl_text.contains("Superseded"), "{crl_text}");
+    assert_eq!(class.states("dave"), ["deactivated", "active"]);
+    class.ok(&["decrypt", "dave", &p("plain.enc"), &p("back.txt")]);
+    assert_eq!(fs::read(&plain).unwrap(), fs::read(p("back.txt")).unwrap());
+    class.ok(&["crl", "verify"]);
+    class.ok(&["cert", "export", "dave", "-o", "dave.pem"]);
     let out = openssl(
         &["verify", "-CAfile", root.to_str().unwrap(), "dave.pem"],
         class.dir.path(),
@@ -540,8 +580,9 @@ fn keygen_rotate_and_the_session_certify_new_pairs_when_a_ca_exists() {
     ));
     assert_eq!(code(&out), Some(0), "{}", stderr(&out));
     let text = stdout(&out);
-    assert!(text.contains("Key revoked for erin\nEnter the administrator password to sign the new CRL (empty to skip): \nCRL number 1 signed by the KMS CA: 1 revoked certificate(s)"), "{text}");
-    assert_eq!(class.json(&["crl", "verify"])["serials"][0], serial);
+    assert!(text.contains("Key revoked for erin\nEnter the administrator password to sign the new CRL (empty to skip): \nCRL number 2 signed by the KMS CA: 2 revoked certificate(s)"), "{text}");
+    let serials = class.json(&["crl", "verify"])["serials"].clone();
+    assert!(serials.as_array().unwrap().contains(&serial), "{serials}");
     let out = session(&format!("frank\n{}\n\nno\n", common::PASSWORD));
     assert_eq!(code(&out), Some(0), "{}", stderr(&out));
     assert!(stdout(&out).contains(
@@ -549,4 +590,27 @@ fn keygen_rotate_and_the_session_certify_new_pairs_when_a_ca_exists() {
     ));
     let out = class.run(&["cert", "show", "frank"]);
     assert_eq!(code(&out), Some(1));
+
+    // dave replaces his keys in the session: the new pair is certified
+    // and, with the same password, the CRL withdraws the replaced one.
+    let old_serial = class.json(&["cert", "show", "dave"])["serial"].clone();
+    let out = session(&format!(
+        "dave\n{}\nyes\nadministrator password\nno\n",
+        common::PASSWORD
+    ));
+    assert_eq!(code(&out), Some(0), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(
+        text.contains("CRL number 3 signed by the KMS CA: the replaced pair's certificate is withdrawn (superseded)"),
+        "{text}"
+    );
+    let serials = class.json(&["crl", "verify"])["serials"].clone();
+    assert!(
+        serials.as_array().unwrap().contains(&old_serial),
+        "{serials}"
+    );
+    assert_eq!(
+        class.states("dave"),
+        ["deactivated", "deactivated", "active"]
+    );
 }
