@@ -239,3 +239,59 @@ fn on_a_terminal_a_subcommand_asks_for_the_password_without_echo() {
     );
     assert!(screen.contains("carol: version 1 made"), "{screen}");
 }
+
+/// With a CA in the store, keygen and rotate on a terminal ask the
+/// administrator password, without echo, to certify the new pair; an
+/// empty answer skips it, and rotate then says the old pair's certificate
+/// stays valid until the CRL is signed.
+#[test]
+fn on_a_terminal_keygen_and_rotate_ask_the_administrator_password() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("kms");
+    let admin = "Admin-Not-Shown-77";
+    std::fs::write(dir.path().join("admin"), format!("{admin}\n")).unwrap();
+    let out = Command::new(BIN)
+        .arg("--store")
+        .arg(&store)
+        .arg("--password-file")
+        .arg(dir.path().join("admin"))
+        .args(["ca", "init", "--bits", "2048"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let secret = "User-Not-Shown-13";
+    let prompt = "Enter the administrator password to certify the new pair (empty to skip): ";
+    let mut t = Terminal::start(&format!("{BIN} --store {} keygen dave", store.display()));
+    t.type_after("Enter the password: ", 1, &format!("{secret}\n"));
+    t.type_after("Confirm the password: ", 1, &format!("{secret}\n"));
+    t.type_after(prompt, 1, &format!("{admin}\n"));
+    let (code, screen) = t.finish();
+    assert_eq!(code, 0, "{screen}");
+    assert!(
+        !screen.contains(secret) && !screen.contains(admin),
+        "echoed:\n{screen}"
+    );
+    assert!(
+        screen.contains("certificate issued by the KMS CA: serial"),
+        "{screen}"
+    );
+
+    let mut t = Terminal::start(&format!("{BIN} --store {} rotate dave", store.display()));
+    t.type_after("Enter the password: ", 1, &format!("{secret}\n"));
+    t.type_after(prompt, 1, "\n");
+    let (code, screen) = t.finish();
+    assert_eq!(code, 0, "{screen}");
+    assert!(
+        screen.contains("no certificate issued: run `secure-kms cert issue dave` to issue one"),
+        "{screen}"
+    );
+    assert!(
+        screen.contains("the superseded pair's certificate stays valid until an administrator runs `secure-kms crl refresh`"),
+        "{screen}"
+    );
+}
