@@ -392,19 +392,31 @@ fn walk_chain(
     Ok(lines)
 }
 
-/// The newest CRL the log records the CA signing: the `crl_signed` line
-/// with the highest cRLNumber. `crl.pem` must be that CRL: an older one
-/// put back (a replay, which its signature alone cannot tell) or a deleted
-/// one is refused ([`crate::crl`]). The log's chain is checked by
-/// [`verify`]; this only looks for its `crl_signed` lines.
+/// What the log records of the store's certificate authority: its newest
+/// `ca_created` line (the root's SHA-256), and the `crl_signed` line with
+/// the highest cRLNumber since. The CA's files must be that root, and
+/// `crl.pem` that CRL or a newer one: a deleted or replaced CA, and an
+/// older CRL put back (a replay, which its signature alone cannot tell) or
+/// a deleted one, are refused ([`crate::crl`]).
+#[derive(Clone, Debug, Default)]
+pub(crate) struct CaHistory {
+    /// The newest `ca_created` line.
+    pub created: Option<Entry>,
+    /// The `crl_signed` line with the highest number after it.
+    pub newest_crl: Option<Entry>,
+}
+
+/// Reads [`CaHistory`] from the log in `dir`. A log with no CA line is
+/// only searched; one with CA lines has its chain links checked first, so
+/// that no line before the last can be edited to hide a CRL or a CA.
 ///
 /// # Errors
-/// [`Error::Io`] if the log cannot be read.
-pub(crate) fn newest_crl(dir: &Path) -> Result<Option<Entry>> {
+/// [`Error::AuditBroken`] for a broken chain; [`Error::Io`].
+pub(crate) fn ca_history(dir: &Path) -> Result<CaHistory> {
     let path = dir.join(AUDIT_FILE);
     let bytes = match fs::read(&path) {
         Ok(bytes) => bytes,
-        Err(e) if e.kind() == ErrorKind::NotFound => return Ok(None),
+        Err(e) if e.kind() == ErrorKind::NotFound => return Ok(CaHistory::default()),
         Err(source) => {
             return Err(Error::Io {
                 action: "read",
@@ -413,15 +425,35 @@ pub(crate) fn newest_crl(dir: &Path) -> Result<Option<Entry>> {
             });
         }
     };
-    let marker = br#""event":"crl_signed""#;
-    Ok(memchr::memmem::find_iter(&bytes, marker)
-        .filter_map(|at| {
-            let start = memchr::memrchr(b'\n', &bytes[..at]).map_or(0, |i| i + 1);
-            let end = memchr::memchr(b'\n', &bytes[at..]).map_or(bytes.len(), |i| at + i);
-            serde_json::from_slice::<Entry>(&bytes[start..end]).ok()
+    let lines_with = |marker: &[u8]| -> Vec<Entry> {
+        memchr::memmem::find_iter(&bytes, marker)
+            .filter_map(|at| {
+                let start = memchr::memrchr(b'\n', &bytes[..at]).map_or(0, |i| i + 1);
+                let end = memchr::memchr(b'\n', &bytes[at..]).map_or(bytes.len(), |i| at + i);
+                serde_json::from_slice::<Entry>(&bytes[start..end]).ok()
+            })
+            .collect()
+    };
+    let created = lines_with(br#""event":"ca_created""#)
+        .into_iter()
+        .filter(|e| e.event.event == EventKind::CaCreated)
+        .max_by_key(|e| e.seq);
+    let signed = lines_with(br#""event":"crl_signed""#);
+    if created.is_none() && signed.is_empty() {
+        return Ok(CaHistory::default());
+    }
+    check_links(&bytes)?;
+    let since = created.as_ref().map_or(0, |e| e.seq);
+    let newest_crl = signed
+        .into_iter()
+        .filter(|e| {
+            e.event.event == EventKind::CrlSigned && e.event.crl_number.is_some() && e.seq > since
         })
-        .filter(|e| e.event.event == EventKind::CrlSigned && e.event.crl_number.is_some())
-        .max_by_key(|e| e.event.crl_number))
+        .max_by_key(|e| e.event.crl_number);
+    Ok(CaHistory {
+        created,
+        newest_crl,
+    })
 }
 
 /// Checks the log's `entries` against the store: each change in the store

@@ -301,7 +301,7 @@ pub fn init(store: &Store, password: &Password, bits: usize, iterations: u32) ->
 
     let key_json = serde_json::to_string_pretty(&key).expect("a CA key always serialises") + "\n";
     // The files and a `ca_created` line, in one journaled step.
-    store.update_with_ca_files(CrlRead::Required, |_, _, events, files| {
+    store.update_with_ca_files(CrlRead::NewCa, |_, _, events, files| {
         refuse_existing(store.dir())?;
         let mut event = Event::for_ca(EventKind::CaCreated, root_pem.as_bytes(), "ca init");
         event.public_key_fingerprint = Some(key.fingerprint.clone());
@@ -679,10 +679,12 @@ pub(crate) fn x509_time(t: Timestamp) -> Result<x509_cert::time::Time> {
 pub(crate) const FILES: [&str; 3] = [CA_KEY_FILE, ROOT_FILE, crate::crl::CRL_FILE];
 
 /// Checks that `text` parses as the CA file `name` holds, for a journal
-/// that would put it in place.
+/// that would put it in place. (Only that it parses: whether the files
+/// belong together is checked by every read, as for files written by
+/// hand.)
 ///
 /// # Errors
-/// [`Error::CaBroken`] or [`Error::CrlBroken`], saying why.
+/// [`Error::CaBroken`], naming the file.
 pub(crate) fn check_file(name: &str, text: &[u8]) -> Result<()> {
     let parsed = match name {
         CA_KEY_FILE => serde_json::from_slice::<CaKey>(text).map(drop).is_ok(),

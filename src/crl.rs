@@ -26,16 +26,18 @@ use serde::Serialize;
 use sha2::Sha256;
 use x509_cert::builder::CrlBuilder;
 use x509_cert::crl::{CertificateList, RevokedCert};
+use x509_cert::der::asn1::{GeneralizedTime, OctetString};
 use x509_cert::der::{DecodePem, Encode, EncodePem, pem::LineEnding};
 use x509_cert::ext::pkix::{CrlNumber, CrlReason};
 use x509_cert::ext::{Extension, ToExtension};
 use x509_cert::serial_number::SerialNumber;
 use x509_cert::time::Time;
 
-use crate::audit::{Event, EventKind};
+use crate::audit::{CaHistory, Event, EventKind};
 use crate::ca::{Ca, x509_error, x509_time};
 use crate::fingerprint::sha256_hex;
 use crate::kdf::Password;
+use crate::pki::AsymmetricVersion;
 use crate::revocation::{RevocationList, RevocationReason};
 use crate::store::{KeyStore, Store};
 use crate::time::{self, Timestamp};
@@ -101,27 +103,49 @@ fn publish_at(
     now: Timestamp,
     command: &str,
 ) -> Result<CrlSummary> {
-    let ca = Ca::load(store.dir())?.ok_or(Error::NoCa)?;
+    let (ca, _) = ca_state(store, CrlRead::Replacing)?.ok_or(Error::NoCa)?;
     let ca_key = ca.key.unlock(password)?;
     // One step under the lock: the list read, the CRL signed from it, the
     // file written and its `crl_signed` line logged, so no revocation made
     // meanwhile is left off and no CRL goes unlogged.
     store.update_with_ca_files(CrlRead::Replacing, |keys, revoked, events, files| {
+        let (ca, history) = ca_state(store, CrlRead::Replacing)?.ok_or(Error::NoCa)?;
+        // The CA signs only a store its log agrees with: a revocation
+        // removed from the list by hand (with crl.pem deleted, so the CRL
+        // could not restore it) is not signed away.
+        let log = crate::audit::verify(store.dir())?;
+        crate::audit::cross_check(&log, keys, revoked).map_err(|e| {
+            Error::CrlDisagrees(format!(
+                "no CRL is signed from a store its log disagrees with: {e}"
+            ))
+        })?;
         // The number follows both the current CRL and the newest the log
         // records, so a deleted crl.pem does not start the count again.
-        let previous = current(store, &ca, CrlRead::Replacing)?;
-        let logged = crate::audit::newest_crl(store.dir())?.and_then(|e| e.event.crl_number);
+        let previous = current(store, &ca, &history, CrlRead::Replacing)?;
+        let logged = history.newest_crl.as_ref().and_then(|e| e.event.crl_number);
         let number = previous
             .as_ref()
             .map(|(summary, _)| summary.number)
             .max(logged)
             .unwrap_or(0)
-            + 1;
+            .checked_add(1)
+            .filter(|n| i64::try_from(*n).is_ok())
+            .ok_or_else(|| Error::CrlBroken("its cRLNumber cannot grow any further".to_owned()))?;
         // `revoked` holds the current CRL's revocations too: an entry
         // removed from revoked_keys.json by hand stays on the new CRL.
         let this_update = x509_time(now)?;
         let next_update = x509_time(now + CRL_LIFETIME.as_secs_f64())?;
-        let entries = revoked_certificates(&expected_entries(keys, revoked)?)?;
+        let mut expected = expected_entries(keys, revoked)?;
+        // A CRL never drops an entry: one the list no longer names (its
+        // serial edited away, say) is carried over as it was signed.
+        if let Some((_, pem)) = &previous {
+            for old in signed_entries(pem)? {
+                if !expected.iter().any(|e| e.serial == old.serial) {
+                    expected.push(old);
+                }
+            }
+        }
+        let entries = revoked_certificates(&expected)?;
         let builder = CrlBuilder::new_with_this_update(
             &ca.root,
             CrlNumber::try_from(number).map_err(x509_error)?,
@@ -145,23 +169,24 @@ fn publish_at(
     })
 }
 
-/// Whether a certificate that a rotation superseded is missing from the
-/// CA's current CRL (or there is none yet): the old pair's certificate is
-/// still valid, until an administrator signs a new CRL. False without a
-/// CA.
+/// Whether a certificate that a rotation superseded (of `user`, or of
+/// anyone) is missing from the CA's current CRL (or there is none yet):
+/// the old pair's certificate is still valid, until an administrator signs
+/// a new CRL. False without a CA.
 ///
 /// # Errors
 /// As [`verify`], for a CRL that is broken, older than the log's, or gone.
-pub fn is_behind(store: &Store) -> Result<bool> {
-    let Some(ca) = Ca::load(store.dir())? else {
+pub fn is_behind(store: &Store, user: Option<&crate::user::UserId>) -> Result<bool> {
+    let Some((ca, history)) = ca_state(store, CrlRead::Required)? else {
         return Ok(false);
     };
     let (keys, _) = store.load()?;
-    let on_crl: BTreeSet<String> = current(store, &ca, CrlRead::Required)?
+    let on_crl: BTreeSet<String> = current(store, &ca, &history, CrlRead::Required)?
         .map(|(summary, _)| summary.serials.into_iter().collect())
         .unwrap_or_default();
     Ok(superseded_certificates(&keys)?
         .iter()
+        .filter(|(id, ..)| user.is_none_or(|u| u.as_str() == id))
         .any(|(_, _, serial, _)| !on_crl.contains(serial)))
 }
 
@@ -175,8 +200,8 @@ pub fn is_behind(store: &Store) -> Result<bool> {
 /// [`Error::CrlExpired`] past its nextUpdate; [`Error::CrlDisagrees`] when
 /// it and the list differ.
 pub fn verify(store: &Store) -> Result<CrlSummary> {
-    let ca = Ca::load(store.dir())?.ok_or(Error::NoCa)?;
-    let (summary, pem) = current(store, &ca, CrlRead::Required)?.ok_or(Error::NoCrl)?;
+    let (ca, history) = ca_state(store, CrlRead::Required)?.ok_or(Error::NoCa)?;
+    let (summary, pem) = current(store, &ca, &history, CrlRead::Required)?.ok_or(Error::NoCrl)?;
     let (keys, revoked) = store.load_as_stored()?;
     let expected = expected_entries(&keys, &revoked)?;
     let listed: BTreeSet<&str> = expected.iter().map(|e| e.serial.as_str()).collect();
@@ -213,21 +238,26 @@ pub fn verify(store: &Store) -> Result<CrlSummary> {
             .iter()
             .find(|e| e.serial == serial)
             .expect("the same serials");
-        let reason = extension::<CrlReason>(signed.crl_entry_extensions.as_deref())
-            .map_or(RevocationReason::Unspecified, reason_of);
+        let reason = entry_reason(signed);
         let date = signed.revocation_date.to_unix_duration().as_secs();
-        if reason != entry.reason || date != entry.at.max(0.0) as u64 {
+        if reason != entry.reason
+            || date != entry.at.max(0.0) as u64
+            || is_revocation(signed) == entry.withdrawn
+        {
             let what = if entry.withdrawn {
                 "key_store.json says"
             } else {
                 "revoked_keys.json says"
             };
+            let kind = |withdrawn: bool| if withdrawn { "withdrawn" } else { "revoked" };
             return Err(Error::CrlDisagrees(format!(
-                "{what} certificate {serial} ({} version {}) was revoked at {} ({}), but the CRL says at {} ({}): the list was edited",
+                "{what} certificate {serial} ({} version {}) was {} at {} ({}), but the CRL says {} at {} ({}): the list or the store was edited, or the CRL is older than they are (an administrator can run `secure-kms crl refresh` once sure which)",
                 entry.user,
                 entry.version,
+                kind(entry.withdrawn),
                 time::format(entry.at),
                 entry.reason,
+                kind(!is_revocation(signed)),
                 time::format(date as f64),
                 reason
             )));
@@ -258,10 +288,13 @@ pub(crate) fn add_signed_revocations(
     revoked: &mut RevocationList,
     read: CrlRead,
 ) -> Result<()> {
-    let Some(ca) = Ca::load(store.dir())? else {
+    if read == CrlRead::NewCa {
+        return Ok(());
+    }
+    let Some((ca, history)) = ca_state(store, read)? else {
         return Ok(());
     };
-    let Some((_, pem)) = current(store, &ca, read)? else {
+    let Some((_, pem)) = current(store, &ca, &history, read)? else {
         return Ok(());
     };
     let crl: CertificateList = CertificateList::from_pem(pem.as_bytes()).map_err(x509_error)?;
@@ -298,17 +331,18 @@ pub(crate) fn add_signed_revocations(
         if revoked.find(&user, &version).is_some() {
             continue;
         }
-        let reason = extension::<CrlReason>(entry.crl_entry_extensions.as_deref())
-            .map_or(RevocationReason::Unspecified, reason_of);
+        let reason = entry_reason(entry);
         // A certificate withdrawn because a rotation superseded its pair
-        // (reason superseded, dated when the next pair was made) revokes no
-        // key. One dated otherwise was a revocation, removed from the list.
+        // revokes no key: the CA signed it without invalidityDate, with
+        // reason superseded, dated when the next pair was made. An entry
+        // that fails any of these was a revocation, removed from the list.
         let superseded_at = record
             .asymmetric
             .windows(2)
             .find(|pair| pair[0].version == version.version)
             .map(|pair| pair[1].created.max(0.0) as u64);
-        if reason == RevocationReason::Superseded
+        if !is_revocation(entry)
+            && reason == RevocationReason::Superseded
             && superseded_at == Some(entry.revocation_date.to_unix_duration().as_secs())
         {
             continue;
@@ -396,6 +430,36 @@ pub(crate) enum CrlRead {
     Required,
     /// It may be missing: the change signs the next one.
     Replacing,
+    /// The change makes the CA (`ca init`): whatever the log says of an
+    /// earlier CA, moved aside, does not apply.
+    NewCa,
+}
+
+/// The store's CA, checked against what the audit log records of it: the
+/// root must be the one the newest `ca_created` line names, and a CA the
+/// log records cannot have gone (removing it would switch every CRL check
+/// off). `None` for a store that never had one.
+fn ca_state(store: &Store, read: CrlRead) -> Result<Option<(Ca, CaHistory)>> {
+    let history = crate::audit::ca_history(store.dir())?;
+    let ca = Ca::load(store.dir())?;
+    match (ca, &history.created) {
+        (None, None) => Ok(None),
+        (None, Some(_)) if read == CrlRead::NewCa => Ok(None),
+        (None, Some(made)) => Err(Error::CaBroken(format!(
+            "ca_key.json and ca_root.pem are gone, but audit.log line {} records the CA made at {}: they were deleted or moved, and no revocation can be checked without them (put them back; to start a new CA on purpose, run `secure-kms ca init`)",
+            made.seq, made.time_utc
+        ))),
+        (Some(ca), Some(made))
+            if made.event.file_sha256.as_deref()
+                != Some(sha256_hex(ca.root_pem.as_bytes()).as_str()) =>
+        {
+            Err(Error::CaBroken(format!(
+                "ca_root.pem is not the root that audit.log line {} records (its SHA-256 differs): the CA was replaced",
+                made.seq
+            )))
+        }
+        (Some(ca), _) => Ok(Some((ca, history))),
+    }
 }
 
 /// The current CRL, verified against `ca` and against the newest CRL the
@@ -406,8 +470,13 @@ pub(crate) enum CrlRead {
 /// would un-revoke what was revoked since. The log's `crl_signed` lines
 /// remember the newest number, so an older one, or a deleted one, is
 /// refused, as a relying party refuses a CRL whose cRLNumber went down.
-fn current(store: &Store, ca: &Ca, read_as: CrlRead) -> Result<Option<(CrlSummary, String)>> {
-    let logged = crate::audit::newest_crl(store.dir())?;
+fn current(
+    store: &Store,
+    ca: &Ca,
+    history: &CaHistory,
+    read_as: CrlRead,
+) -> Result<Option<(CrlSummary, String)>> {
+    let logged = history.newest_crl.clone();
     let Some(pem) = read(store)? else {
         return match logged {
             Some(entry) if read_as == CrlRead::Required => Err(Error::CrlDeleted {
@@ -542,20 +611,25 @@ struct Expected {
 /// the certificate of every pair a rotation superseded (reason
 /// superseded, dated when the next pair was made) that is not revoked.
 fn expected_entries(keys: &KeyStore, revoked: &RevocationList) -> Result<Vec<Expected>> {
-    let mut expected: Vec<Expected> = revoked
-        .entries()
-        .iter()
-        .filter_map(|e| {
-            e.serial.as_ref().map(|serial| Expected {
-                serial: serial.clone(),
+    let mut expected = Vec::new();
+    for e in revoked.entries() {
+        // An entry whose serial was edited away still revokes a certified
+        // pair: its serial is the certificate's.
+        let serial = match &e.serial {
+            Some(serial) => Some(serial.clone()),
+            None => certificate_serial_of(keys, &e.user_id, e.version)?,
+        };
+        if let Some(serial) = serial {
+            expected.push(Expected {
+                serial,
                 user: e.user_id.clone(),
                 version: e.version.map_or("?".to_owned(), |v| v.to_string()),
                 at: e.revoked_at,
                 reason: e.reason,
                 withdrawn: false,
-            })
-        })
-        .collect();
+            });
+        }
+    }
     for (user, version, serial, at) in superseded_certificates(keys)? {
         if !expected.iter().any(|e| e.serial == serial) {
             expected.push(Expected {
@@ -569,6 +643,24 @@ fn expected_entries(keys: &KeyStore, revoked: &RevocationList) -> Result<Vec<Exp
         }
     }
     Ok(expected)
+}
+
+/// The serial of the certificate of `user`'s pair `version`, if it has one.
+fn certificate_serial_of(
+    keys: &KeyStore,
+    user: &str,
+    version: Option<u32>,
+) -> Result<Option<String>> {
+    let (Ok(id), Some(version)) = (crate::user::UserId::new(user), version) else {
+        return Ok(None);
+    };
+    Ok(keys.get(&id)?.and_then(|record| {
+        record
+            .asymmetric
+            .iter()
+            .find(|pair| pair.version == version)
+            .and_then(AsymmetricVersion::certificate_serial)
+    }))
 }
 
 /// Every certified pair that a rotation superseded: user, version, the
@@ -599,14 +691,71 @@ fn revoked_certificates(expected: &[Expected]) -> Result<Vec<RevokedCert>> {
             let reason: Extension = reason_code(entry.reason)
                 .to_extension(&Default::default(), &[])
                 .map_err(x509_error)?;
+            let mut extensions = vec![reason];
+            // A revoked key's certificate carries invalidityDate, the
+            // revocation's time; a rotation's withdrawal does not (no key
+            // became invalid). The CA signs the difference, so no edit to
+            // the store can pass a revocation off as a withdrawal.
+            if !entry.withdrawn {
+                let date = GeneralizedTime::from_unix_duration(Duration::from_secs(
+                    entry.at.max(0.0) as u64,
+                ))
+                .map_err(x509_error)?;
+                extensions.push(Extension {
+                    extn_id: INVALIDITY_DATE,
+                    critical: false,
+                    extn_value: OctetString::new(date.to_der().map_err(x509_error)?)
+                        .map_err(x509_error)?,
+                });
+            }
             Ok(RevokedCert {
                 serial_number: SerialNumber::new(&bytes).map_err(x509_error)?,
                 revocation_date: x509_time(entry.at)?,
-                crl_entry_extensions: Some(vec![reason]),
+                crl_entry_extensions: Some(extensions),
             })
         })
         .collect()
 }
+
+/// The entries of a signed CRL, as [`Expected`] (with no user or version:
+/// the CRL names only serials).
+fn signed_entries(pem: &str) -> Result<Vec<Expected>> {
+    let crl: CertificateList = CertificateList::from_pem(pem.as_bytes()).map_err(x509_error)?;
+    Ok(crl
+        .tbs_cert_list
+        .revoked_certificates
+        .iter()
+        .flatten()
+        .map(|entry| Expected {
+            serial: crate::fingerprint::hex(entry.serial_number.as_bytes()),
+            user: "?".to_owned(),
+            version: "?".to_owned(),
+            at: entry.revocation_date.to_unix_duration().as_secs_f64(),
+            reason: entry_reason(entry),
+            withdrawn: !is_revocation(entry),
+        })
+        .collect())
+}
+
+/// A CRL entry's reason code, as a revocation reason.
+fn entry_reason(entry: &RevokedCert) -> RevocationReason {
+    extension::<CrlReason>(entry.crl_entry_extensions.as_deref())
+        .map_or(RevocationReason::Unspecified, reason_of)
+}
+
+/// Whether a CRL entry revokes a key (it carries invalidityDate), rather
+/// than withdraw a certificate a rotation superseded.
+fn is_revocation(entry: &RevokedCert) -> bool {
+    entry
+        .crl_entry_extensions
+        .iter()
+        .flatten()
+        .any(|e| e.extn_id == INVALIDITY_DATE)
+}
+
+/// id-ce-invalidityDate (RFC 5280 section 5.3.2).
+const INVALIDITY_DATE: x509_cert::der::oid::ObjectIdentifier =
+    x509_cert::der::oid::db::rfc5280::ID_CE_INVALIDITY_DATE;
 
 /// The CRL reason code of a revocation reason (RFC 5280 section 5.3.1).
 pub fn reason_code(reason: RevocationReason) -> CrlReason {
@@ -655,15 +804,17 @@ mod tests {
         .unwrap();
         let issued = crate::ca::issue(&store, &alice, &admin).unwrap();
         store
-            .update(|keys, revoked, _| {
-                crate::revocation::revoke_key(
+            .update(|keys, revoked, events| {
+                let outcome = crate::revocation::revoke_key(
                     revoked,
                     keys,
                     &alice,
                     RevocationReason::KeyCompromise,
                     None,
                     time::now(),
-                )
+                )?;
+                events.extend(crate::commands::revocation_events(&outcome, &alice, "test"));
+                Ok(outcome)
             })
             .unwrap();
         let summary = publish(&store, &admin, "test").unwrap();
@@ -825,15 +976,17 @@ mod tests {
         .unwrap();
         crate::ca::issue(&store, &alice, &admin).unwrap();
         store
-            .update(|keys, revoked, _| {
-                crate::revocation::revoke_key(
+            .update(|keys, revoked, events| {
+                let outcome = crate::revocation::revoke_key(
                     revoked,
                     keys,
                     &alice,
                     RevocationReason::KeyCompromise,
                     None,
                     time::now(),
-                )
+                )?;
+                events.extend(crate::commands::revocation_events(&outcome, &alice, "test"));
+                Ok(outcome)
             })
             .unwrap();
         publish(&store, &admin, "test").unwrap();
@@ -873,29 +1026,34 @@ mod tests {
         };
         add(EventKind::Created);
         let v1 = crate::ca::issue(&store, &alice, &admin).unwrap().serial;
-        assert!(!is_behind(&store).unwrap(), "nothing superseded yet");
+        assert!(!is_behind(&store, None).unwrap(), "nothing superseded yet");
         add(EventKind::Rotated);
         assert!(
-            is_behind(&store).unwrap(),
+            is_behind(&store, Some(&alice)).unwrap(),
             "v1's certificate is still valid"
         );
         publish(&store, &admin, "test").unwrap();
-        assert!(!is_behind(&store).unwrap());
+        assert!(!is_behind(&store, None).unwrap());
         assert_eq!(verify(&store).unwrap().serials, std::slice::from_ref(&v1));
         let (keys, revoked) = store.load().unwrap();
         assert!(revoked.is_empty(), "a withdrawal revokes nothing");
         assert!(!crate::revocation::is_key_revoked(&revoked, &keys, &alice).unwrap());
+        // Revoked at the very second of the rotation, with the same reason:
+        // only the CA-signed invalidityDate tells the two apart.
+        let rotated_at = keys.get(&alice).unwrap().unwrap().asymmetric[1].created;
 
         store
-            .update(|keys, revoked, _| {
-                crate::revocation::revoke_key(
+            .update(|keys, revoked, events| {
+                let outcome = crate::revocation::revoke_key(
                     revoked,
                     keys,
                     &alice,
                     RevocationReason::Superseded,
                     Some(1),
-                    time::now() + 5.0,
-                )
+                    rotated_at,
+                )?;
+                events.extend(crate::commands::revocation_events(&outcome, &alice, "test"));
+                Ok(outcome)
             })
             .unwrap();
         publish(&store, &admin, "test").unwrap();
@@ -909,5 +1067,109 @@ mod tests {
             matches!(&err, Error::CrlDisagrees(why) if why.contains(&v1)),
             "{err}"
         );
+    }
+
+    /// The log remembers the CA: its files deleted (which would switch
+    /// every CRL check off) or replaced by another CA's stop every
+    /// command; a new CA made on purpose with `ca init` starts afresh.
+    #[test]
+    fn a_deleted_or_replaced_ca_is_refused_and_a_new_one_starts_afresh() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::new(dir.path());
+        let admin = Password::new("admin".to_owned()).unwrap();
+        crate::ca::init(&store, &admin, 2048, MIN_ITERATIONS).unwrap();
+        publish(&store, &admin, "test").unwrap();
+        let aside = tempfile::tempdir().unwrap();
+        for name in crate::ca::FILES {
+            fs::rename(dir.path().join(name), aside.path().join(name)).unwrap();
+        }
+        let err = store.load().unwrap_err();
+        assert!(
+            matches!(&err, Error::CaBroken(why) if why.contains("are gone, but audit.log line 1")),
+            "{err}"
+        );
+        // A new CA, on purpose: the old CA's CRLs no longer count.
+        crate::ca::init(&store, &admin, 2048, MIN_ITERATIONS).unwrap();
+        store.load().unwrap();
+        assert!(matches!(verify(&store), Err(Error::NoCrl)));
+        // The old CA put back in its place is not the one the log names.
+        for name in [crate::ca::CA_KEY_FILE, crate::ca::ROOT_FILE] {
+            fs::copy(aside.path().join(name), dir.path().join(name)).unwrap();
+        }
+        let err = store.load().unwrap_err();
+        assert!(
+            matches!(&err, Error::CaBroken(why) if why.contains("is not the root that audit.log line")),
+            "{err}"
+        );
+    }
+
+    /// The `crl_signed` lines are read only once the log's chain holds:
+    /// one edited to hide the newest CRL breaks the link after it.
+    #[test]
+    fn a_crl_line_edited_in_the_log_is_caught_by_the_chain() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::new(dir.path());
+        let admin = Password::new("admin".to_owned()).unwrap();
+        crate::ca::init(&store, &admin, 2048, MIN_ITERATIONS).unwrap();
+        publish(&store, &admin, "test").unwrap();
+        let first = fs::read(dir.path().join(CRL_FILE)).unwrap();
+        publish(&store, &admin, "test").unwrap();
+        publish(&store, &admin, "test").unwrap();
+        fs::write(dir.path().join(CRL_FILE), &first).unwrap();
+        let log = dir.path().join(crate::audit::AUDIT_FILE);
+        let text = fs::read_to_string(&log).unwrap();
+        let edited = text
+            .replacen("\"crl_number\":2", "\"crl_number\":1", 1)
+            .replacen("\"crl_number\":3", "\"crl_number\":1", 1);
+        assert_ne!(edited, text);
+        fs::write(&log, &edited).unwrap();
+        // Line 3 (number 2) no longer hashes to what line 4 recorded.
+        let err = store.load().unwrap_err();
+        assert!(matches!(err, Error::AuditBroken { line: 3, .. }), "{err}");
+    }
+
+    /// A revocation whose serial was edited out of the list still puts the
+    /// certificate on the next CRL (its serial is read from the pair), and
+    /// then stays revoked when the entry itself is deleted.
+    #[test]
+    fn a_serial_edited_out_of_the_list_stays_on_the_crl() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::new(dir.path());
+        let admin = Password::new("admin".to_owned()).unwrap();
+        crate::ca::init(&store, &admin, 2048, MIN_ITERATIONS).unwrap();
+        let alice = crate::user::UserId::new("alice").unwrap();
+        let pk = crate::kdf::test_key("pw");
+        crate::commands::add_version(&store, &alice, &pk, 3600, None, EventKind::Created, "test")
+            .unwrap();
+        let serial = crate::ca::issue(&store, &alice, &admin).unwrap().serial;
+        let outcome = store
+            .update(|keys, revoked, events| {
+                let outcome = crate::revocation::revoke_key(
+                    revoked,
+                    keys,
+                    &alice,
+                    RevocationReason::KeyCompromise,
+                    None,
+                    time::now(),
+                )?;
+                events.extend(crate::commands::revocation_events(&outcome, &alice, "test"));
+                Ok(outcome)
+            })
+            .unwrap();
+        assert_eq!(outcome.revoked.len(), 1);
+        let list = store.revoked_keys_path();
+        let text = fs::read_to_string(&list).unwrap();
+        let line = format!("\"serial\": \"{serial}\"");
+        assert!(text.contains(&line), "{text}");
+        let without = text.replace(&format!(",\n    {line}"), "");
+        assert!(!without.contains(&serial), "{without}");
+        fs::write(&list, &without).unwrap();
+        assert_eq!(
+            publish(&store, &admin, "test").unwrap().serials,
+            std::slice::from_ref(&serial)
+        );
+        fs::write(&list, "[]\n").unwrap();
+        let (keys, revoked) = store.load().unwrap();
+        assert!(crate::revocation::is_key_revoked(&revoked, &keys, &alice).unwrap());
     }
 }

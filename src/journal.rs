@@ -295,7 +295,9 @@ impl Journal {
         }
         // What it renames must be one of ours, and parse as what it
         // replaces, so a forged journal can neither write outside the
-        // store's files nor leave one the next run would refuse.
+        // store's files nor leave one that does not parse. (One that
+        // parses but does not fit, such as a CRL with a bad signature, is
+        // refused by every read, as if written by hand.)
         for r in &journal.replace {
             let ours = r.prepared.starts_with(PREPARED_PREFIX)
                 && !r.prepared.contains('/')

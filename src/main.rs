@@ -639,7 +639,7 @@ fn run_command(cli: &Cli, store: &Store, command: &Command) -> anyhow::Result<()
             // withdraws it (reason superseded; its key stays usable for
             // decrypting and verifying).
             match &admin {
-                Certify::With(password) if crl::is_behind(store)? => {
+                Certify::With(password) if crl::is_behind(store, Some(&user))? => {
                     let crl = slow("signing the CRL", || {
                         crl::publish(store, password, "rotate")
                     })?;
@@ -648,7 +648,7 @@ fn run_command(cli: &Cli, store: &Store, command: &Command) -> anyhow::Result<()
                         crl.number
                     ));
                 }
-                Certify::Later(_) if crl::is_behind(store)? => certified.push_str(
+                Certify::Later(_) if crl::is_behind(store, Some(&user))? => certified.push_str(
                     "note: the superseded pair's certificate stays valid until an administrator runs `secure-kms crl refresh`\n",
                 ),
                 _ => {}

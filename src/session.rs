@@ -340,7 +340,7 @@ fn certify(store: &Store, console: &mut dyn Console, user_id: &UserId) -> Result
             ))?;
             // Replaced keys: the CRL withdraws the old pair's certificate
             // (superseded), with the password just given.
-            if crate::crl::is_behind(store)? {
+            if crate::crl::is_behind(store, Some(user_id))? {
                 let crl = crate::crl::publish(store, &password, "session")?;
                 console.say(&format!(
                     "CRL number {} signed by the KMS CA: the replaced pair's certificate is withdrawn (superseded)",
