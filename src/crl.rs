@@ -780,6 +780,47 @@ fn parse_time(rfc3339: &str) -> Timestamp {
 mod tests {
     use super::*;
     use crate::kdf::MIN_ITERATIONS;
+    use crate::user::UserId;
+
+    /// A store in a fresh folder with a CA (RSA-2048, administrator
+    /// password `admin`), and that password.
+    fn store_with_ca() -> (tempfile::TempDir, Store, Password) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::new(dir.path());
+        let admin = Password::new("admin".to_owned()).unwrap();
+        crate::ca::init(&store, &admin, 2048, MIN_ITERATIONS).unwrap();
+        (dir, store, admin)
+    }
+
+    fn alice() -> UserId {
+        UserId::new("alice").unwrap()
+    }
+
+    /// A new key version for alice, as keygen (`Created`) or rotate
+    /// (`Rotated`) makes it.
+    fn add_alice_version(store: &Store, kind: EventKind) {
+        let record = store.load().unwrap().0.get(&alice()).unwrap().cloned();
+        let pk = crate::kdf::test_key("pw");
+        crate::commands::add_version(store, &alice(), &pk, 3600, record.as_ref(), kind, "test")
+            .unwrap();
+    }
+
+    /// Revokes alice's keys as `revoke` does: the list entry and its line
+    /// in the log.
+    fn revoke_alice(store: &Store, reason: RevocationReason, version: Option<u32>, at: Timestamp) {
+        store
+            .update(|keys, revoked, events| {
+                let outcome =
+                    crate::revocation::revoke_key(revoked, keys, &alice(), reason, version, at)?;
+                events.extend(crate::commands::revocation_events(
+                    &outcome,
+                    &alice(),
+                    "test",
+                ));
+                Ok(())
+            })
+            .unwrap();
+    }
 
     /// The CRL read back with x509-cert: version, issuer, cRLNumber,
     /// authority key ID, dates, and each entry's serial, date and reason.
@@ -787,36 +828,12 @@ mod tests {
     fn the_crl_holds_its_fields_and_extensions() {
         use x509_cert::der::Decode;
         use x509_cert::ext::pkix::{AuthorityKeyIdentifier, SubjectKeyIdentifier};
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::new(dir.path());
-        let admin = Password::new("admin".to_owned()).unwrap();
-        let ca = crate::ca::init(&store, &admin, 2048, MIN_ITERATIONS).unwrap();
-        let alice = crate::user::UserId::new("alice").unwrap();
-        crate::commands::add_version(
-            &store,
-            &alice,
-            &crate::kdf::test_key("pw"),
-            3600,
-            None,
-            crate::audit::EventKind::Created,
-            "test",
-        )
-        .unwrap();
+        let (dir, store, admin) = store_with_ca();
+        let ca = Ca::load(dir.path()).unwrap().unwrap();
+        let alice = alice();
+        add_alice_version(&store, EventKind::Created);
         let issued = crate::ca::issue(&store, &alice, &admin).unwrap();
-        store
-            .update(|keys, revoked, events| {
-                let outcome = crate::revocation::revoke_key(
-                    revoked,
-                    keys,
-                    &alice,
-                    RevocationReason::KeyCompromise,
-                    None,
-                    time::now(),
-                )?;
-                events.extend(crate::commands::revocation_events(&outcome, &alice, "test"));
-                Ok(outcome)
-            })
-            .unwrap();
+        revoke_alice(&store, RevocationReason::KeyCompromise, None, time::now());
         let summary = publish(&store, &admin, "test").unwrap();
         assert_eq!(summary.serials, std::slice::from_ref(&issued.serial));
 
@@ -874,10 +891,7 @@ mod tests {
 
     #[test]
     fn a_crl_past_its_next_update_is_refused_and_a_refresh_renews_it() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::new(dir.path());
-        let admin = Password::new("admin".to_owned()).unwrap();
-        crate::ca::init(&store, &admin, 2048, MIN_ITERATIONS).unwrap();
+        let (_dir, store, admin) = store_with_ca();
         assert!(matches!(verify(&store), Err(Error::NoCrl)));
         let eight_days_ago = time::now() - 8.0 * 86_400.0;
         let old = publish_at(&store, &admin, eight_days_ago, "test").unwrap();
@@ -904,10 +918,7 @@ mod tests {
     /// deleted one, stops every command; a refresh numbers past both.
     #[test]
     fn an_older_or_deleted_crl_is_refused_and_the_number_keeps_growing() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::new(dir.path());
-        let admin = Password::new("admin".to_owned()).unwrap();
-        crate::ca::init(&store, &admin, 2048, MIN_ITERATIONS).unwrap();
+        let (dir, store, admin) = store_with_ca();
         let path = dir.path().join(CRL_FILE);
         assert_eq!(publish(&store, &admin, "test").unwrap().number, 1);
         let first = fs::read(&path).unwrap();
@@ -959,36 +970,11 @@ mod tests {
     /// not only its serial: a reason edited by hand is caught.
     #[test]
     fn an_edited_reason_or_date_in_the_list_is_caught() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::new(dir.path());
-        let admin = Password::new("admin".to_owned()).unwrap();
-        crate::ca::init(&store, &admin, 2048, MIN_ITERATIONS).unwrap();
-        let alice = crate::user::UserId::new("alice").unwrap();
-        crate::commands::add_version(
-            &store,
-            &alice,
-            &crate::kdf::test_key("pw"),
-            3600,
-            None,
-            EventKind::Created,
-            "test",
-        )
-        .unwrap();
+        let (_dir, store, admin) = store_with_ca();
+        let alice = alice();
+        add_alice_version(&store, EventKind::Created);
         crate::ca::issue(&store, &alice, &admin).unwrap();
-        store
-            .update(|keys, revoked, events| {
-                let outcome = crate::revocation::revoke_key(
-                    revoked,
-                    keys,
-                    &alice,
-                    RevocationReason::KeyCompromise,
-                    None,
-                    time::now(),
-                )?;
-                events.extend(crate::commands::revocation_events(&outcome, &alice, "test"));
-                Ok(outcome)
-            })
-            .unwrap();
+        revoke_alice(&store, RevocationReason::KeyCompromise, None, time::now());
         publish(&store, &admin, "test").unwrap();
         verify(&store).unwrap();
         let list = store.revoked_keys_path();
@@ -1013,21 +999,12 @@ mod tests {
     /// CRL dates it otherwise.
     #[test]
     fn a_withdrawal_revokes_no_key_but_a_removed_revocation_still_does() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::new(dir.path());
-        let admin = Password::new("admin".to_owned()).unwrap();
-        crate::ca::init(&store, &admin, 2048, MIN_ITERATIONS).unwrap();
-        let alice = crate::user::UserId::new("alice").unwrap();
-        let pk = crate::kdf::test_key("pw");
-        let add = |kind| {
-            let record = store.load().unwrap().0.get(&alice).unwrap().cloned();
-            crate::commands::add_version(&store, &alice, &pk, 3600, record.as_ref(), kind, "test")
-                .unwrap();
-        };
-        add(EventKind::Created);
+        let (_dir, store, admin) = store_with_ca();
+        let alice = alice();
+        add_alice_version(&store, EventKind::Created);
         let v1 = crate::ca::issue(&store, &alice, &admin).unwrap().serial;
         assert!(!is_behind(&store, None).unwrap(), "nothing superseded yet");
-        add(EventKind::Rotated);
+        add_alice_version(&store, EventKind::Rotated);
         assert!(
             is_behind(&store, Some(&alice)).unwrap(),
             "v1's certificate is still valid"
@@ -1042,20 +1019,7 @@ mod tests {
         // only the CA-signed invalidityDate tells the two apart.
         let rotated_at = keys.get(&alice).unwrap().unwrap().asymmetric[1].created;
 
-        store
-            .update(|keys, revoked, events| {
-                let outcome = crate::revocation::revoke_key(
-                    revoked,
-                    keys,
-                    &alice,
-                    RevocationReason::Superseded,
-                    Some(1),
-                    rotated_at,
-                )?;
-                events.extend(crate::commands::revocation_events(&outcome, &alice, "test"));
-                Ok(outcome)
-            })
-            .unwrap();
+        revoke_alice(&store, RevocationReason::Superseded, Some(1), rotated_at);
         publish(&store, &admin, "test").unwrap();
         verify(&store).unwrap();
         fs::write(store.revoked_keys_path(), "[]\n").unwrap();
@@ -1074,10 +1038,7 @@ mod tests {
     /// command; a new CA made on purpose with `ca init` starts afresh.
     #[test]
     fn a_deleted_or_replaced_ca_is_refused_and_a_new_one_starts_afresh() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::new(dir.path());
-        let admin = Password::new("admin".to_owned()).unwrap();
-        crate::ca::init(&store, &admin, 2048, MIN_ITERATIONS).unwrap();
+        let (dir, store, admin) = store_with_ca();
         publish(&store, &admin, "test").unwrap();
         let aside = tempfile::tempdir().unwrap();
         for name in crate::ca::FILES {
@@ -1107,10 +1068,7 @@ mod tests {
     /// one edited to hide the newest CRL breaks the link after it.
     #[test]
     fn a_crl_line_edited_in_the_log_is_caught_by_the_chain() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::new(dir.path());
-        let admin = Password::new("admin".to_owned()).unwrap();
-        crate::ca::init(&store, &admin, 2048, MIN_ITERATIONS).unwrap();
+        let (dir, store, admin) = store_with_ca();
         publish(&store, &admin, "test").unwrap();
         let first = fs::read(dir.path().join(CRL_FILE)).unwrap();
         publish(&store, &admin, "test").unwrap();
@@ -1133,30 +1091,11 @@ mod tests {
     /// then stays revoked when the entry itself is deleted.
     #[test]
     fn a_serial_edited_out_of_the_list_stays_on_the_crl() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::new(dir.path());
-        let admin = Password::new("admin".to_owned()).unwrap();
-        crate::ca::init(&store, &admin, 2048, MIN_ITERATIONS).unwrap();
-        let alice = crate::user::UserId::new("alice").unwrap();
-        let pk = crate::kdf::test_key("pw");
-        crate::commands::add_version(&store, &alice, &pk, 3600, None, EventKind::Created, "test")
-            .unwrap();
+        let (_dir, store, admin) = store_with_ca();
+        let alice = alice();
+        add_alice_version(&store, EventKind::Created);
         let serial = crate::ca::issue(&store, &alice, &admin).unwrap().serial;
-        let outcome = store
-            .update(|keys, revoked, events| {
-                let outcome = crate::revocation::revoke_key(
-                    revoked,
-                    keys,
-                    &alice,
-                    RevocationReason::KeyCompromise,
-                    None,
-                    time::now(),
-                )?;
-                events.extend(crate::commands::revocation_events(&outcome, &alice, "test"));
-                Ok(outcome)
-            })
-            .unwrap();
-        assert_eq!(outcome.revoked.len(), 1);
+        revoke_alice(&store, RevocationReason::KeyCompromise, None, time::now());
         let list = store.revoked_keys_path();
         let text = fs::read_to_string(&list).unwrap();
         let line = format!("\"serial\": \"{serial}\"");
