@@ -271,19 +271,21 @@ fn last_line(bytes: &[u8]) -> Option<&[u8]> {
 /// [`Error::AuditBroken`] naming the first line that is not the one the
 /// chain expects, and why; [`Error::Io`] if the file cannot be read.
 pub fn verify(dir: &Path) -> Result<Vec<Entry>> {
+    check_chain(&read_log(dir)?)
+}
+
+/// The log's bytes; none if there is no log.
+fn read_log(dir: &Path) -> Result<Vec<u8>> {
     let path = dir.join(AUDIT_FILE);
-    let bytes = match fs::read(&path) {
-        Ok(bytes) => bytes,
-        Err(e) if e.kind() == ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(source) => {
-            return Err(Error::Io {
-                action: "read",
-                path,
-                source,
-            });
-        }
-    };
-    check_chain(&bytes)
+    match fs::read(&path) {
+        Ok(bytes) => Ok(bytes),
+        Err(e) if e.kind() == ErrorKind::NotFound => Ok(Vec::new()),
+        Err(source) => Err(Error::Io {
+            action: "read",
+            path,
+            source,
+        }),
+    }
 }
 
 /// The chain check of [`verify`], on the file's bytes.
@@ -413,18 +415,7 @@ pub(crate) struct CaHistory {
 /// # Errors
 /// [`Error::AuditBroken`] for a broken chain; [`Error::Io`].
 pub(crate) fn ca_history(dir: &Path) -> Result<CaHistory> {
-    let path = dir.join(AUDIT_FILE);
-    let bytes = match fs::read(&path) {
-        Ok(bytes) => bytes,
-        Err(e) if e.kind() == ErrorKind::NotFound => return Ok(CaHistory::default()),
-        Err(source) => {
-            return Err(Error::Io {
-                action: "read",
-                path,
-                source,
-            });
-        }
-    };
+    let bytes = read_log(dir)?;
     let lines_with = |marker: &[u8]| -> Vec<Entry> {
         memchr::memmem::find_iter(&bytes, marker)
             .filter_map(|at| {
