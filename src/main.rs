@@ -566,6 +566,10 @@ fn main() -> ExitCode {
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
+        // The reader of standard output went away (`secure-kms ... | head`):
+        // stop without a word, as a program killed by SIGPIPE does, and
+        // with its status, 128 + 13, so a script still sees the run cut.
+        Err(e) if is_broken_pipe(&e) => ExitCode::from(EXIT_BROKEN_PIPE),
         Err(e) => {
             let code = ExitCode::from(code_number(&e));
             // `{:#}` prints the whole chain: "what failed: why".
@@ -576,6 +580,19 @@ fn main() -> ExitCode {
             code
         }
     }
+}
+
+/// The exit status of a run whose standard output was closed by its
+/// reader: a shell's for a program that SIGPIPE ended.
+const EXIT_BROKEN_PIPE: u8 = 141;
+
+/// Whether `e` comes from writing to a pipe whose reader has gone.
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|cause| {
+        cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
 }
 
 /// The exit code's number, for the JSON error object.

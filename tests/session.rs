@@ -802,3 +802,32 @@ fn flip_first_byte(field: &mut Value) {
     bytes[0] ^= 0x01;
     *field = B64.encode(bytes).into();
 }
+
+/// A reader that closes standard output early (`cargo run | head -2`)
+/// stops the session without an error message, with the status of a
+/// program that SIGPIPE ended (141), before anything is written.
+#[test]
+fn a_closed_standard_output_stops_the_session_quietly() {
+    use std::io::Write;
+    use std::process::Stdio;
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_secure-kms"))
+        .args(["--store"])
+        .arg(dir.path())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    // The session may be gone before all of its input is written.
+    let _ = child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(format!("alice\n{PASSWORD}\nno\n").as_bytes());
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(141), "{}", stderr(&out));
+    assert_eq!(stderr(&out), "");
+    assert!(!dir.path().join("key_store.json").exists());
+}
