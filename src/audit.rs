@@ -409,31 +409,43 @@ pub(crate) struct CaHistory {
 }
 
 /// Reads [`CaHistory`] from the log in `dir`. A log with no CA line is
-/// only searched; one with CA lines has its chain links checked first, so
-/// that no line before the last can be edited to hide a CRL or a CA.
+/// only searched; one with CA lines (`ca_created`, `crl_signed`,
+/// `certified`) has its chain links checked first, so that no line before
+/// the last can be edited to hide a CRL or a CA.
 ///
 /// # Errors
 /// [`Error::AuditBroken`] for a broken chain; [`Error::Io`].
 pub(crate) fn ca_history(dir: &Path) -> Result<CaHistory> {
     let bytes = read_log(dir)?;
-    let lines_with = |marker: &[u8]| -> Vec<Entry> {
-        memchr::memmem::find_iter(&bytes, marker)
-            .filter_map(|at| {
-                let start = memchr::memrchr(b'\n', &bytes[..at]).map_or(0, |i| i + 1);
-                let end = memchr::memchr(b'\n', &bytes[at..]).map_or(bytes.len(), |i| at + i);
-                serde_json::from_slice::<Entry>(&bytes[start..end]).ok()
-            })
-            .collect()
-    };
-    let created = lines_with(br#""event":"ca_created""#)
-        .into_iter()
-        .filter(|e| e.event.event == EventKind::CaCreated)
-        .max_by_key(|e| e.seq);
-    let signed = lines_with(br#""event":"crl_signed""#);
-    if created.is_none() && signed.is_empty() {
+    // The CA's words, found however the line around them is spaced; a
+    // log that holds any is read only once its chain links hold, so that
+    // a CA line cannot be edited into another event unseen (but for the
+    // last line, which no chain protects).
+    let markers: [&[u8]; 3] = [b"ca_created", b"crl_signed", b"certified"];
+    let mut found = markers
+        .iter()
+        .flat_map(|m| memchr::memmem::find_iter(&bytes, m))
+        .peekable();
+    if found.peek().is_none() {
         return Ok(CaHistory::default());
     }
     check_links(&bytes)?;
+    let entries: Vec<Entry> = found
+        .filter_map(|at| {
+            let start = memchr::memrchr(b'\n', &bytes[..at]).map_or(0, |i| i + 1);
+            let end = memchr::memchr(b'\n', &bytes[at..]).map_or(bytes.len(), |i| at + i);
+            serde_json::from_slice::<Entry>(&bytes[start..end]).ok()
+        })
+        .collect();
+    let created = entries
+        .iter()
+        .filter(|e| e.event.event == EventKind::CaCreated)
+        .max_by_key(|e| e.seq)
+        .cloned();
+    let signed: Vec<Entry> = entries
+        .into_iter()
+        .filter(|e| e.event.event == EventKind::CrlSigned)
+        .collect();
     let since = created.as_ref().map_or(0, |e| e.seq);
     let newest_crl = signed
         .into_iter()

@@ -114,10 +114,11 @@ fn publish_at(
         // removed from the list by hand (with crl.pem deleted, so the CRL
         // could not restore it) is not signed away.
         let log = crate::audit::verify(store.dir())?;
-        crate::audit::cross_check(&log, keys, revoked).map_err(|e| {
-            Error::CrlDisagrees(format!(
-                "no CRL is signed from a store its log disagrees with: {e}"
-            ))
+        crate::audit::cross_check(&log, keys, revoked).map_err(|e| match e {
+            Error::AuditDisagrees(why) => Error::CrlDisagrees(format!(
+                "no CRL is signed from a store its log disagrees with: {why}"
+            )),
+            other => other,
         })?;
         // The number follows both the current CRL and the newest the log
         // records, so a deleted crl.pem does not start the count again.
@@ -163,16 +164,18 @@ fn publish_at(
         let pem = crl.to_pem(LineEnding::LF).map_err(x509_error)?;
         let mut event = Event::for_ca(EventKind::CrlSigned, pem.as_bytes(), command);
         event.crl_number = Some(number);
+        event.public_key_fingerprint = Some(ca.key.fingerprint.clone());
         events.push(event);
         files.push((CRL_FILE, pem));
         summarise(&crl)
     })
 }
 
-/// Whether a certificate that a rotation superseded (of `user`, or of
-/// anyone) is missing from the CA's current CRL (or there is none yet):
-/// the old pair's certificate is still valid, until an administrator signs
-/// a new CRL. False without a CA.
+/// Whether a certificate withdrawn without a revocation (of `user`, or of
+/// anyone: a pair a rotation superseded, or whose private key was
+/// destroyed) is missing from the CA's current CRL (or there is none
+/// yet): that certificate is still valid, until an administrator signs a
+/// new CRL. False without a CA.
 ///
 /// # Errors
 /// As [`verify`], for a CRL that is broken, older than the log's, or gone.
@@ -184,10 +187,11 @@ pub fn is_behind(store: &Store, user: Option<&crate::user::UserId>) -> Result<bo
     let on_crl: BTreeSet<String> = current(store, &ca, &history, CrlRead::Required)?
         .map(|(summary, _)| summary.serials.into_iter().collect())
         .unwrap_or_default();
-    Ok(superseded_certificates(&keys)?
+    // One user's record, when asked about one user: another's broken
+    // record does not make that user's rotation fail.
+    Ok(withdrawals(&keys, user)?
         .iter()
-        .filter(|(id, ..)| user.is_none_or(|u| u.as_str() == id))
-        .any(|(_, _, serial, _)| !on_crl.contains(serial)))
+        .any(|w| !on_crl.contains(&w.serial)))
 }
 
 /// Checks `crl.pem`: signed by the store's CA, issued by its root, the
@@ -203,6 +207,22 @@ pub fn verify(store: &Store) -> Result<CrlSummary> {
     let (ca, history) = ca_state(store, CrlRead::Required)?.ok_or(Error::NoCa)?;
     let (summary, pem) = current(store, &ca, &history, CrlRead::Required)?.ok_or(Error::NoCrl)?;
     let (keys, revoked) = store.load_as_stored()?;
+    // Each entry's serial is its key version's certificate's.
+    for e in revoked.entries() {
+        let Some(listed) = &e.serial else { continue };
+        let actual = revoked_certificate(&keys, e)?;
+        if actual.as_ref() != Some(listed) {
+            return Err(Error::CrlDisagrees(format!(
+                "revoked_keys.json names certificate {listed} for {} version {}, but {}: the list was edited",
+                e.user_id,
+                e.version.map_or("?".to_owned(), |v| v.to_string()),
+                actual.map_or(
+                    "no certificate of a key version it revokes has that serial".to_owned(),
+                    |a| format!("that version's certificate is {a}")
+                )
+            )));
+        }
+    }
     let expected = expected_entries(&keys, &revoked)?;
     let listed: BTreeSet<&str> = expected.iter().map(|e| e.serial.as_str()).collect();
     let signed: BTreeSet<&str> = summary.serials.iter().map(String::as_str).collect();
@@ -332,19 +352,16 @@ pub(crate) fn add_signed_revocations(
             continue;
         }
         let reason = entry_reason(entry);
-        // A certificate withdrawn because a rotation superseded its pair
-        // revokes no key: the CA signed it without invalidityDate, with
-        // reason superseded, dated when the next pair was made. An entry
-        // that fails any of these was a revocation, removed from the list.
-        let superseded_at = record
-            .asymmetric
-            .windows(2)
-            .find(|pair| pair[0].version == version.version)
-            .map(|pair| pair[1].created.max(0.0) as u64);
-        if !is_revocation(entry)
-            && reason == RevocationReason::Superseded
-            && superseded_at == Some(entry.revocation_date.to_unix_duration().as_secs())
-        {
+        // A withdrawn certificate (its pair superseded or destroyed)
+        // revokes no key: the CA signed it without invalidityDate, with the
+        // reason and date the store gives. An entry that fails any of these
+        // was a revocation, removed from the list.
+        let date = entry.revocation_date.to_unix_duration().as_secs();
+        let withdrawn = !is_revocation(entry)
+            && withdrawals(keys, Some(&user_id))?
+                .iter()
+                .any(|w| w.serial == serial && w.reason == reason && w.at.max(0.0) as u64 == date);
+        if withdrawn {
             continue;
         }
         revoked.push(crate::revocation::Revocation {
@@ -442,24 +459,37 @@ pub(crate) enum CrlRead {
 fn ca_state(store: &Store, read: CrlRead) -> Result<Option<(Ca, CaHistory)>> {
     let history = crate::audit::ca_history(store.dir())?;
     let ca = Ca::load(store.dir())?;
-    match (ca, &history.created) {
-        (None, None) => Ok(None),
-        (None, Some(_)) if read == CrlRead::NewCa => Ok(None),
-        (None, Some(made)) => Err(Error::CaBroken(format!(
-            "ca_key.json and ca_root.pem are gone, but audit.log line {} records the CA made at {}: they were deleted or moved, and no revocation can be checked without them (put them back; to start a new CA on purpose, run `secure-kms ca init`)",
-            made.seq, made.time_utc
-        ))),
-        (Some(ca), Some(made))
-            if made.event.file_sha256.as_deref()
-                != Some(sha256_hex(ca.root_pem.as_bytes()).as_str()) =>
-        {
-            Err(Error::CaBroken(format!(
-                "ca_root.pem is not the root that audit.log line {} records (its SHA-256 differs): the CA was replaced",
-                made.seq
-            )))
-        }
-        (Some(ca), _) => Ok(Some((ca, history))),
+    // The newest line that speaks of the CA: its making, or a CRL it signed
+    // (a log moved aside since `ca init` holds only the latter).
+    let recorded = history.newest_crl.as_ref().or(history.created.as_ref());
+    let Some(ca) = ca else {
+        return match recorded {
+            Some(line) if read != CrlRead::NewCa => Err(Error::CaBroken(format!(
+                "ca_key.json and ca_root.pem are gone, but audit.log line {} records the CA at {}: they were deleted or moved, and no revocation can be checked without them (put them back; to start a new CA on purpose, move crl.pem aside too and run `secure-kms ca init`)",
+                line.seq, line.time_utc
+            ))),
+            _ => Ok(None),
+        };
+    };
+    if let Some(made) = &history.created
+        && made.event.file_sha256.as_deref() != Some(sha256_hex(ca.root_pem.as_bytes()).as_str())
+    {
+        return Err(Error::CaBroken(format!(
+            "ca_root.pem is not the root that audit.log line {} records (its SHA-256 differs): the CA was replaced",
+            made.seq
+        )));
     }
+    if let Some(signed) = &history.newest_crl
+        && let Some(key) = &signed.event.public_key_fingerprint
+        && *key != ca.key.fingerprint
+    {
+        return Err(Error::CaBroken(format!(
+            "the CA's key is not the one that signed CRL number {} (audit.log line {}): the CA was replaced",
+            signed.event.crl_number.unwrap_or_default(),
+            signed.seq
+        )));
+    }
+    Ok(Some((ca, history)))
 }
 
 /// The current CRL, verified against `ca` and against the newest CRL the
@@ -607,19 +637,20 @@ struct Expected {
     withdrawn: bool,
 }
 
-/// What the CRL must hold: every revocation with a certificate serial, and
-/// the certificate of every pair a rotation superseded (reason
-/// superseded, dated when the next pair was made) that is not revoked.
+/// What the CRL must hold: the certificate of every revoked key version,
+/// and the certificate of every pair withdrawn without a revocation (see
+/// [`withdrawals`]), once each.
+///
+/// A revoked version's serial is read from its certificate, never from
+/// the list: an entry's `serial` edited to another certificate's would
+/// otherwise have the CA revoke that one.
 fn expected_entries(keys: &KeyStore, revoked: &RevocationList) -> Result<Vec<Expected>> {
-    let mut expected = Vec::new();
+    let mut expected: Vec<Expected> = Vec::new();
     for e in revoked.entries() {
-        // An entry whose serial was edited away still revokes a certified
-        // pair: its serial is the certificate's.
-        let serial = match &e.serial {
-            Some(serial) => Some(serial.clone()),
-            None => certificate_serial_of(keys, &e.user_id, e.version)?,
+        let Some(serial) = revoked_certificate(keys, e)? else {
+            continue;
         };
-        if let Some(serial) = serial {
+        if !expected.iter().any(|x| x.serial == serial) {
             expected.push(Expected {
                 serial,
                 user: e.user_id.clone(),
@@ -630,51 +661,65 @@ fn expected_entries(keys: &KeyStore, revoked: &RevocationList) -> Result<Vec<Exp
             });
         }
     }
-    for (user, version, serial, at) in superseded_certificates(keys)? {
-        if !expected.iter().any(|e| e.serial == serial) {
-            expected.push(Expected {
-                serial,
-                user,
-                version: version.to_string(),
-                at,
-                reason: RevocationReason::Superseded,
-                withdrawn: true,
-            });
+    for w in withdrawals(keys, None)? {
+        if !expected.iter().any(|x| x.serial == w.serial) {
+            expected.push(w);
         }
     }
     Ok(expected)
 }
 
-/// The serial of the certificate of `user`'s pair `version`, if it has one.
-fn certificate_serial_of(
+/// The serial of the certificate of the key version that `entry` revokes
+/// (the user and version it names, whose key IDs it holds), if that pair
+/// has one.
+fn revoked_certificate(
     keys: &KeyStore,
-    user: &str,
-    version: Option<u32>,
+    entry: &crate::revocation::Revocation,
 ) -> Result<Option<String>> {
-    let (Ok(id), Some(version)) = (crate::user::UserId::new(user), version) else {
+    let Ok(id) = crate::user::UserId::new(&entry.user_id) else {
         return Ok(None);
     };
-    Ok(keys.get(&id)?.and_then(|record| {
-        record
-            .asymmetric
-            .iter()
-            .find(|pair| pair.version == version)
-            .and_then(AsymmetricVersion::certificate_serial)
-    }))
+    let Some(record) = keys.get(&id)? else {
+        return Ok(None);
+    };
+    Ok(crate::keyring::versions(record)
+        .into_iter()
+        .filter(|v| entry.version.is_none_or(|n| n == v.version))
+        .find(|v| entry.revokes(&entry.user_id, v))
+        .and_then(|v| v.asymmetric.and_then(AsymmetricVersion::certificate_serial)))
 }
 
-/// Every certified pair that a rotation superseded: user, version, the
-/// certificate's serial, and when the next pair was made.
-fn superseded_certificates(keys: &KeyStore) -> Result<Vec<(String, u32, String, Timestamp)>> {
+/// The certificates withdrawn without a revocation, of `user` or of
+/// everyone: the certificate of each pair a rotation superseded (reason
+/// superseded, dated when the next pair was made) and of each pair whose
+/// private key was destroyed (reason cessationOfOperation, dated then).
+fn withdrawals(keys: &KeyStore, user: Option<&crate::user::UserId>) -> Result<Vec<Expected>> {
+    let ids: Vec<String> = match user {
+        Some(user) => vec![user.to_string()],
+        None => keys.user_ids().map(str::to_owned).collect(),
+    };
     let mut found = Vec::new();
-    for id in keys.user_ids() {
-        let Some(record) = keys.get(&crate::user::UserId::new(id)?)? else {
+    for id in ids {
+        let Some(record) = keys.get(&crate::user::UserId::new(&id)?)? else {
             continue;
         };
-        for pair in record.asymmetric.windows(2) {
-            if let Some(serial) = pair[0].certificate_serial() {
-                found.push((id.to_owned(), pair[0].version, serial, pair[1].created));
-            }
+        for (i, pair) in record.asymmetric.iter().enumerate() {
+            let Some(serial) = pair.certificate_serial() else {
+                continue;
+            };
+            let (reason, at) = match (pair.destroyed_at, record.asymmetric.get(i + 1)) {
+                (Some(at), _) => (RevocationReason::CessationOfOperation, at),
+                (None, Some(next)) => (RevocationReason::Superseded, next.created),
+                (None, None) => continue,
+            };
+            found.push(Expected {
+                serial,
+                user: id.clone(),
+                version: pair.version.to_string(),
+                at,
+                reason,
+                withdrawn: true,
+            });
         }
     }
     Ok(found)
@@ -1046,7 +1091,7 @@ mod tests {
         }
         let err = store.load().unwrap_err();
         assert!(
-            matches!(&err, Error::CaBroken(why) if why.contains("are gone, but audit.log line 1")),
+            matches!(&err, Error::CaBroken(why) if why.contains("are gone, but audit.log line 2")),
             "{err}"
         );
         // A new CA, on purpose: the old CA's CRLs no longer count.
@@ -1110,5 +1155,98 @@ mod tests {
         fs::write(&list, "[]\n").unwrap();
         let (keys, revoked) = store.load().unwrap();
         assert!(crate::revocation::is_key_revoked(&revoked, &keys, &alice).unwrap());
+    }
+
+    /// The CRL's serials come from the certificates: a list entry's
+    /// `serial` edited to another user's certificate has the CA revoke
+    /// nothing of that user's, and `crl verify` names the edit.
+    #[test]
+    fn a_serial_edited_in_the_list_to_another_certificate_is_not_signed() {
+        let (_dir, store, admin) = store_with_ca();
+        add_alice_version(&store, EventKind::Created);
+        let alices = crate::ca::issue(&store, &alice(), &admin).unwrap().serial;
+        let bob = UserId::new("bob").unwrap();
+        crate::commands::add_version(
+            &store,
+            &bob,
+            &crate::kdf::test_key("pw"),
+            3600,
+            None,
+            EventKind::Created,
+            "test",
+        )
+        .unwrap();
+        let bobs = crate::ca::issue(&store, &bob, &admin).unwrap().serial;
+        revoke_alice(&store, RevocationReason::KeyCompromise, None, time::now());
+        publish(&store, &admin, "test").unwrap();
+        let list = store.revoked_keys_path();
+        let text = fs::read_to_string(&list).unwrap();
+        fs::write(&list, text.replace(&alices, &bobs)).unwrap();
+        let err = verify(&store).unwrap_err();
+        assert!(
+            matches!(&err, Error::CrlDisagrees(why) if why.contains(&format!("names certificate {bobs} for alice"))),
+            "{err}"
+        );
+        let signed = publish(&store, &admin, "test").unwrap();
+        assert_eq!(signed.serials, std::slice::from_ref(&alices));
+        let (keys, revoked) = store.load().unwrap();
+        assert!(!crate::revocation::is_key_revoked(&revoked, &keys, &bob).unwrap());
+    }
+
+    /// A destroyed pair's certificate is withdrawn too (reason
+    /// cessationOfOperation, dated at the destruction), without revoking
+    /// anything.
+    #[test]
+    fn a_destroyed_pairs_certificate_is_withdrawn() {
+        let (_dir, store, admin) = store_with_ca();
+        add_alice_version(&store, EventKind::Created);
+        let serial = crate::ca::issue(&store, &alice(), &admin).unwrap().serial;
+        let destroyed_at = time::now();
+        store
+            .update(|keys, _, events| {
+                let record = keys.entry(&alice())?;
+                let pair = &mut record.asymmetric[0];
+                pair.private = None;
+                pair.destroyed_at = Some(destroyed_at);
+                record.symmetric[0].wrapped = None;
+                record.symmetric[0].destroyed_at = Some(destroyed_at);
+                events.push(
+                    Event::new(EventKind::Destroyed, &alice(), "test").for_version(1, None, None),
+                );
+                Ok(())
+            })
+            .unwrap();
+        assert!(is_behind(&store, Some(&alice())).unwrap());
+        assert_eq!(publish(&store, &admin, "test").unwrap().serials, [serial]);
+        let crl = signed_entries(&fs::read_to_string(store.dir().join(CRL_FILE)).unwrap()).unwrap();
+        assert_eq!(crl[0].reason, RevocationReason::CessationOfOperation);
+        assert!(crl[0].withdrawn);
+        assert!(store.load().unwrap().1.is_empty(), "nothing is revoked");
+        verify(&store).unwrap();
+    }
+
+    /// A log moved aside since `ca init` holds only `crl_signed` lines; the
+    /// CA's files deleted are refused all the same, and a log line spaced
+    /// otherwise (an edit) is still found.
+    #[test]
+    fn a_deleted_ca_is_refused_from_crl_lines_alone_however_spaced() {
+        let (dir, store, admin) = store_with_ca();
+        let log = dir.path().join(crate::audit::AUDIT_FILE);
+        fs::rename(&log, dir.path().join("audit.log.old")).unwrap();
+        publish(&store, &admin, "test").unwrap();
+        let text = fs::read_to_string(&log).unwrap();
+        fs::write(
+            &log,
+            text.replace("\"event\":\"crl_signed\"", "\"event\": \"crl_signed\""),
+        )
+        .unwrap();
+        for name in crate::ca::FILES {
+            fs::remove_file(dir.path().join(name)).unwrap();
+        }
+        let err = store.load().unwrap_err();
+        assert!(
+            matches!(&err, Error::CaBroken(why) if why.contains("are gone, but audit.log line 1")),
+            "{err}"
+        );
     }
 }

@@ -2,6 +2,7 @@
 //! library's interactive session or one subcommand, prints the result and
 //! any error with what to do next, and turns the outcome into an exit code.
 
+use anyhow::Context as _;
 use std::io::{IsTerminal, Read, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -365,9 +366,9 @@ enum CaAction {
 /// What `crl` does.
 #[derive(Subcommand, Debug)]
 enum CrlAction {
-    /// Sign a new CRL from revoked_keys.json, valid 7 days (the administrator password: --password-file, or asked)
+    /// Sign a new CRL from revoked_keys.json and the certificates rotations and destructions withdrew, valid 7 days (the administrator password: --password-file, or asked)
     Refresh,
-    /// Check crl.pem: the CA's signature, its dates, and that it names exactly the certificates revoked_keys.json revokes
+    /// Check crl.pem: the CA's signature, its dates, and that it names exactly the certificates revoked_keys.json revokes and the store withdrew
     Verify,
 }
 
@@ -655,17 +656,25 @@ fn run_command(cli: &Cli, store: &Store, command: &Command) -> anyhow::Result<()
             // The pair rotated out keeps its certificate until the CRL
             // withdraws it (reason superseded; its key stays usable for
             // decrypting and verifying).
+            let behind = || {
+                crl::is_behind(store, Some(&user)).context(
+                    "the new version was made, but the CRL could not be read to withdraw the old certificate",
+                )
+            };
             match &admin {
-                Certify::With(password) if crl::is_behind(store, Some(&user))? => {
+                Certify::With(password) if behind()? => {
                     let crl = slow("signing the CRL", || {
                         crl::publish(store, password, "rotate")
-                    })?;
+                    })
+                    .context(
+                        "the new version was made and certified, but no CRL was signed to withdraw the old certificate (an administrator can run `secure-kms crl refresh` once this is fixed)",
+                    )?;
                     certified.push_str(&format!(
                         "CRL number {} signed: the superseded pair's certificate is withdrawn\n",
                         crl.number
                     ));
                 }
-                Certify::Later(_) if crl::is_behind(store, Some(&user))? => certified.push_str(
+                Certify::Later(_) if behind()? => certified.push_str(
                     "note: the superseded pair's certificate stays valid until an administrator runs `secure-kms crl refresh`\n",
                 ),
                 _ => {}
@@ -728,7 +737,10 @@ fn run_command(cli: &Cli, store: &Store, command: &Command) -> anyhow::Result<()
             let has_ca = ca::Ca::load(store.dir())?.is_some();
             match admin {
                 Some(admin) if has_ca && !outcome.revoked.is_empty() => {
-                    let crl = slow("signing the CRL", || crl::publish(store, &admin, "revoke"))?;
+                    let crl = slow("signing the CRL", || crl::publish(store, &admin, "revoke"))
+                        .context(
+                            "the revocation was made, but no CRL was signed (an administrator can run `secure-kms crl refresh` once this is fixed)",
+                        )?;
                     if !cli.json {
                         text.push_str(&format!(
                             "CRL number {} signed: {} revoked certificate(s)\n",
@@ -1263,13 +1275,11 @@ fn run_command(cli: &Cli, store: &Store, command: &Command) -> anyhow::Result<()
             render(cli, &entries, || output::audit(&entries, format))?
         }
     };
-    // A closed pipe (into `head`) cuts the output; it is not an error.
-    match std::io::stdout().write_all(out.as_bytes()) {
-        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
-            return Err(Error::Output(e).into());
-        }
-        _ => {}
-    }
+    // A closed pipe (into `head`) ends the run as it ends the session:
+    // quietly, with status 141 (see `main`).
+    std::io::stdout()
+        .write_all(out.as_bytes())
+        .map_err(Error::Output)?;
     Ok(())
 }
 
