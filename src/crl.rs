@@ -1076,6 +1076,11 @@ mod tests {
             matches!(&err, Error::CrlDisagrees(why) if why.contains(&v1)),
             "{err}"
         );
+        // The next change (here a refresh) writes the entry back.
+        publish(&store, &admin, "test").unwrap();
+        let (_, listed) = store.load_as_stored().unwrap();
+        assert_eq!(listed.entries().len(), 1, "the entry is back in the list");
+        verify(&store).unwrap();
     }
 
     /// The log remembers the CA: its files deleted (which would switch

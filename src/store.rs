@@ -1197,8 +1197,12 @@ impl Store {
         let _lock = self.lock()?;
         Journal::recover(&self.dir)?;
         self.remove_stale_temporary_files();
-        let (mut keys, mut revoked) = self.load_unlocked_with(crl)?;
-        let old_revoked = revoked.clone();
+        let (mut keys, stored_revoked) = self.load_as_stored_unlocked()?;
+        let mut revoked = stored_revoked.clone();
+        crate::crl::add_signed_revocations(self, &keys, &mut revoked, crl)?;
+        // What the list lacks and the CA's CRL revokes (an entry removed by
+        // hand) is written back by this change, whatever else it does.
+        let old_revoked = stored_revoked;
         // A change that cannot be logged is not made: the log's chain is
         // checked first.
         let log = crate::audit::Appender::open(&self.dir)?;
