@@ -327,6 +327,18 @@ pub(crate) fn add_signed_revocations(
         if listed_for_its_certificate(keys, revoked, &serial)? {
             continue;
         }
+        // A withdrawal (no invalidityDate, which the CA puts on every
+        // revocation; superseded or cessationOfOperation) revokes nothing:
+        // no need to find its pair, which would mean reading every record
+        // on every command. (`crl verify` checks it against the store.)
+        if !is_revocation(entry)
+            && matches!(
+                entry_reason(entry),
+                RevocationReason::Superseded | RevocationReason::CessationOfOperation
+            )
+        {
+            continue;
+        }
         // Otherwise find the certificate among every record (read once).
         if all_certificates.is_none() {
             all_certificates = Some(certificates(keys)?);
@@ -352,18 +364,6 @@ pub(crate) fn add_signed_revocations(
             continue;
         }
         let reason = entry_reason(entry);
-        // A withdrawn certificate (its pair superseded or destroyed)
-        // revokes no key: the CA signed it without invalidityDate, with the
-        // reason and date the store gives. An entry that fails any of these
-        // was a revocation, removed from the list.
-        let date = entry.revocation_date.to_unix_duration().as_secs();
-        let withdrawn = !is_revocation(entry)
-            && withdrawals(keys, Some(&user_id))?
-                .iter()
-                .any(|w| w.serial == serial && w.reason == reason && w.at.max(0.0) as u64 == date);
-        if withdrawn {
-            continue;
-        }
         revoked.push(crate::revocation::Revocation {
             format: crate::revocation::ENTRY_FORMAT,
             user_id: user,
