@@ -841,12 +841,12 @@ mod tests {
         UserId::new("alice").unwrap()
     }
 
-    /// A new key version for alice, as keygen (`Created`) or rotate
+    /// A new key version for `user`, as keygen (`Created`) or rotate
     /// (`Rotated`) makes it.
-    fn add_alice_version(store: &Store, kind: EventKind) {
-        let record = store.load().unwrap().0.get(&alice()).unwrap().cloned();
+    fn add_version(store: &Store, user: &UserId, kind: EventKind) {
+        let record = store.load().unwrap().0.get(user).unwrap().cloned();
         let pk = crate::kdf::test_key("pw");
-        crate::commands::add_version(store, &alice(), &pk, 3600, record.as_ref(), kind, "test")
+        crate::commands::add_version(store, user, &pk, 3600, record.as_ref(), kind, "test")
             .unwrap();
     }
 
@@ -876,7 +876,7 @@ mod tests {
         let (dir, store, admin) = store_with_ca();
         let ca = Ca::load(dir.path()).unwrap().unwrap();
         let alice = alice();
-        add_alice_version(&store, EventKind::Created);
+        add_version(&store, &alice, EventKind::Created);
         let issued = crate::ca::issue(&store, &alice, &admin).unwrap();
         revoke_alice(&store, RevocationReason::KeyCompromise, None, time::now());
         let summary = publish(&store, &admin, "test").unwrap();
@@ -1017,7 +1017,7 @@ mod tests {
     fn an_edited_reason_or_date_in_the_list_is_caught() {
         let (_dir, store, admin) = store_with_ca();
         let alice = alice();
-        add_alice_version(&store, EventKind::Created);
+        add_version(&store, &alice, EventKind::Created);
         crate::ca::issue(&store, &alice, &admin).unwrap();
         revoke_alice(&store, RevocationReason::KeyCompromise, None, time::now());
         publish(&store, &admin, "test").unwrap();
@@ -1046,10 +1046,10 @@ mod tests {
     fn a_withdrawal_revokes_no_key_but_a_removed_revocation_still_does() {
         let (_dir, store, admin) = store_with_ca();
         let alice = alice();
-        add_alice_version(&store, EventKind::Created);
+        add_version(&store, &alice, EventKind::Created);
         let v1 = crate::ca::issue(&store, &alice, &admin).unwrap().serial;
         assert!(!is_behind(&store, None).unwrap(), "nothing superseded yet");
-        add_alice_version(&store, EventKind::Rotated);
+        add_version(&store, &alice, EventKind::Rotated);
         assert!(
             is_behind(&store, Some(&alice)).unwrap(),
             "v1's certificate is still valid"
@@ -1143,7 +1143,7 @@ mod tests {
     fn a_serial_edited_out_of_the_list_stays_on_the_crl() {
         let (_dir, store, admin) = store_with_ca();
         let alice = alice();
-        add_alice_version(&store, EventKind::Created);
+        add_version(&store, &alice, EventKind::Created);
         let serial = crate::ca::issue(&store, &alice, &admin).unwrap().serial;
         revoke_alice(&store, RevocationReason::KeyCompromise, None, time::now());
         let list = store.revoked_keys_path();
@@ -1168,19 +1168,10 @@ mod tests {
     #[test]
     fn a_serial_edited_in_the_list_to_another_certificate_is_not_signed() {
         let (_dir, store, admin) = store_with_ca();
-        add_alice_version(&store, EventKind::Created);
+        add_version(&store, &alice(), EventKind::Created);
         let alices = crate::ca::issue(&store, &alice(), &admin).unwrap().serial;
         let bob = UserId::new("bob").unwrap();
-        crate::commands::add_version(
-            &store,
-            &bob,
-            &crate::kdf::test_key("pw"),
-            3600,
-            None,
-            EventKind::Created,
-            "test",
-        )
-        .unwrap();
+        add_version(&store, &bob, EventKind::Created);
         let bobs = crate::ca::issue(&store, &bob, &admin).unwrap().serial;
         revoke_alice(&store, RevocationReason::KeyCompromise, None, time::now());
         publish(&store, &admin, "test").unwrap();
@@ -1204,7 +1195,7 @@ mod tests {
     #[test]
     fn a_destroyed_pairs_certificate_is_withdrawn() {
         let (_dir, store, admin) = store_with_ca();
-        add_alice_version(&store, EventKind::Created);
+        add_version(&store, &alice(), EventKind::Created);
         let serial = crate::ca::issue(&store, &alice(), &admin).unwrap().serial;
         let destroyed_at = time::now();
         store

@@ -1048,14 +1048,10 @@ impl Store {
     }
 
     fn load_unlocked(&self) -> Result<(KeyStore, RevocationList)> {
-        self.load_unlocked_with(CrlRead::Required)
-    }
-
-    fn load_unlocked_with(&self, crl: CrlRead) -> Result<(KeyStore, RevocationList)> {
         let (keys, mut revoked) = self.load_as_stored_unlocked()?;
         // With a CA, its signed CRL counts too: a certificate it revokes
         // stays revoked even if its entry was removed from the list.
-        crate::crl::add_signed_revocations(self, &keys, &mut revoked, crl)?;
+        crate::crl::add_signed_revocations(self, &keys, &mut revoked, CrlRead::Required)?;
         Ok((keys, revoked))
     }
 

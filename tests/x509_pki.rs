@@ -227,6 +227,22 @@ fn a_wrong_administrator_password_or_no_ca_issues_nothing() {
     );
 }
 
+/// `openssl verify -crl_check` of `cert` against the store's root and CRL.
+fn crl_check(class: &Class, root: &str, crl: &str, cert: &str) -> std::process::Output {
+    openssl(
+        &[
+            "verify",
+            "-crl_check",
+            "-CAfile",
+            root,
+            "-CRLfile",
+            crl,
+            cert,
+        ],
+        class.dir.path(),
+    )
+}
+
 /// alice's certificate, exported as `alice.pem`, and the store's root.
 fn certified(class: &Class) -> (String, String) {
     let out = class.run_with("admin", &["cert", "issue", "alice"]);
@@ -261,18 +277,7 @@ fn openssl_verifies_the_crl_and_refuses_a_revoked_certificate_with_its_reason() 
         class.dir.path(),
     );
     assert!(stderr(&out).contains("verify OK"), "{}", stderr(&out));
-    let out = openssl(
-        &[
-            "verify",
-            "-crl_check",
-            "-CAfile",
-            &root,
-            "-CRLfile",
-            &crl,
-            &alice,
-        ],
-        class.dir.path(),
-    );
+    let out = crl_check(&class, &root, &crl, &alice);
     assert!(out.status.success(), "{}", stderr(&out));
 
     // alice signs a file while her certificate is good.
@@ -296,18 +301,7 @@ fn openssl_verifies_the_crl_and_refuses_a_revoked_certificate_with_its_reason() 
     let serial = class.json(&["cert", "show", "alice"])["serial"].clone();
     assert_eq!(listed[0]["serial"], serial, "{listed}");
 
-    let out = openssl(
-        &[
-            "verify",
-            "-crl_check",
-            "-CAfile",
-            &root,
-            "-CRLfile",
-            &crl,
-            &alice,
-        ],
-        class.dir.path(),
-    );
+    let out = crl_check(&class, &root, &crl, &alice);
     assert!(!out.status.success());
     assert!(
         stdout(&out).contains("certificate revoked")
@@ -519,17 +513,11 @@ fn keygen_rotate_and_the_session_certify_new_pairs_when_a_ca_exists() {
     assert_eq!(shown["version"], 2);
     let root = class.store().join("ca_root.pem");
     let crl = class.store().join("crl.pem");
-    let out = openssl(
-        &[
-            "verify",
-            "-crl_check",
-            "-CAfile",
-            root.to_str().unwrap(),
-            "-CRLfile",
-            crl.to_str().unwrap(),
-            "dave1.pem",
-        ],
-        class.dir.path(),
+    let out = crl_check(
+        &class,
+        root.to_str().unwrap(),
+        crl.to_str().unwrap(),
+        "dave1.pem",
     );
     assert!(!out.status.success());
     assert!(
