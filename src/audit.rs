@@ -16,8 +16,6 @@
 //! Lines are appended under the store's lock, in the same step as the
 //! change they record ([`crate::store::Store::update`]).
 
-use std::fs;
-use std::io::ErrorKind;
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
@@ -186,21 +184,7 @@ impl Appender {
     /// [`Error::AuditBroken`], with what to do; [`Error::SymbolicLink`];
     /// [`Error::Io`].
     pub(crate) fn open(dir: &Path) -> Result<Self> {
-        let path = dir.join(AUDIT_FILE);
-        if fs::symlink_metadata(&path).is_ok_and(|m| m.file_type().is_symlink()) {
-            return Err(Error::SymbolicLink(path));
-        }
-        let existing = match fs::read(&path) {
-            Ok(bytes) => bytes,
-            Err(e) if e.kind() == ErrorKind::NotFound => Vec::new(),
-            Err(source) => {
-                return Err(Error::Io {
-                    action: "read",
-                    path,
-                    source,
-                });
-            }
-        };
+        let existing = read_log(dir)?;
         let seq = check_links(&existing).map_err(|e| match e {
             Error::AuditBroken { line, problem } => Error::AuditBroken {
                 line,
@@ -276,16 +260,7 @@ pub fn verify(dir: &Path) -> Result<Vec<Entry>> {
 
 /// The log's bytes; none if there is no log.
 fn read_log(dir: &Path) -> Result<Vec<u8>> {
-    let path = dir.join(AUDIT_FILE);
-    match fs::read(&path) {
-        Ok(bytes) => Ok(bytes),
-        Err(e) if e.kind() == ErrorKind::NotFound => Ok(Vec::new()),
-        Err(source) => Err(Error::Io {
-            action: "read",
-            path,
-            source,
-        }),
-    }
+    Ok(crate::safe_file::read(&dir.join(AUDIT_FILE), u64::MAX)?.unwrap_or_default())
 }
 
 /// The chain check of [`verify`], on the file's bytes.
@@ -591,6 +566,8 @@ pub struct CrossCheck {
 
 #[cfg(test)]
 mod tests {
+    use std::fs;
+
     use super::*;
 
     fn alice() -> UserId {

@@ -25,8 +25,7 @@
 //! them, everything else works as it does without a CA.
 
 use std::fs;
-use std::io::ErrorKind;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -738,15 +737,17 @@ pub(crate) fn x509_error(e: impl std::fmt::Display) -> Error {
     Error::Certificate(e.to_string())
 }
 
-fn read_text(path: &PathBuf) -> Result<Option<String>> {
-    if fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink()) {
-        return Err(Error::SymbolicLink(path.clone()));
-    }
-    match fs::read_to_string(path) {
-        Ok(text) => Ok(Some(text)),
-        Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(Error::io("read", path)(e)),
-    }
+/// The largest CA file read: a PEM root or a wrapped 4096-bit key is a few
+/// kilobytes.
+const MAX_CA_FILE_BYTES: u64 = 1 << 20;
+
+fn read_text(path: &Path) -> Result<Option<String>> {
+    let Some(bytes) = crate::safe_file::read(path, MAX_CA_FILE_BYTES)? else {
+        return Ok(None);
+    };
+    String::from_utf8(bytes)
+        .map(Some)
+        .map_err(|_| Error::CaBroken(format!("{} is not UTF-8 text", path.display())))
 }
 
 #[cfg(test)]

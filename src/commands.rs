@@ -424,6 +424,27 @@ pub struct UserSummary {
     pub active_until: Option<Timestamp>,
 }
 
+/// `recover`: finishes a change that a killed run committed and did not
+/// finish, as any change does before its own (the journal is checked
+/// first: see RELIABILITY.md, "Crashes"). Whether there was one.
+///
+/// ```
+/// let dir = tempfile::tempdir()?;
+/// let store = secure_kms::store::Store::new(dir.path());
+/// assert!(!secure_kms::commands::recover(&store)?);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+///
+/// # Errors
+/// [`Error::BrokenJournal`] for a journal that cannot be finished; as
+/// [`Store::update`].
+pub fn recover(store: &Store) -> Result<bool> {
+    store.require_existing()?;
+    let pending = std::fs::symlink_metadata(store.dir().join(crate::store::JOURNAL_FILE)).is_ok();
+    store.update(|_, _, _| Ok(()))?;
+    Ok(pending)
+}
+
 /// `list`: every user, with the state of the primary version at `now`.
 ///
 /// # Errors

@@ -16,8 +16,6 @@
 //! signature.
 
 use std::collections::BTreeSet;
-use std::fs;
-use std::io::ErrorKind;
 use std::time::Duration;
 
 use rsa::pkcs1v15::{Signature, VerifyingKey};
@@ -567,22 +565,19 @@ const MAX_CRL_BYTES: u64 = 16 << 20;
 
 fn read(store: &Store) -> Result<Option<String>> {
     let path = store.dir().join(CRL_FILE);
-    let metadata = match fs::symlink_metadata(&path) {
-        Ok(m) => m,
-        Err(e) if e.kind() == ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(Error::io("read", &path)(e)),
+    let bytes = match crate::safe_file::read(&path, MAX_CRL_BYTES) {
+        Ok(Some(bytes)) => bytes,
+        Ok(None) => return Ok(None),
+        Err(Error::NotRegularFile { .. }) => {
+            return Err(Error::CrlBroken(format!(
+                "it is not a regular file of at most {MAX_CRL_BYTES} bytes"
+            )));
+        }
+        Err(e) => return Err(e),
     };
-    if metadata.file_type().is_symlink() {
-        return Err(Error::SymbolicLink(path));
-    }
-    if !metadata.is_file() || metadata.len() > MAX_CRL_BYTES {
-        return Err(Error::CrlBroken(format!(
-            "it is not a regular file of at most {MAX_CRL_BYTES} bytes"
-        )));
-    }
-    fs::read_to_string(&path)
+    String::from_utf8(bytes)
         .map(Some)
-        .map_err(Error::io("read", &path))
+        .map_err(|_| Error::CrlBroken("it is not UTF-8 text".into()))
 }
 
 /// The extension `T` among `extensions`, decoded, if present and valid.
@@ -823,6 +818,8 @@ fn parse_time(rfc3339: &str) -> Timestamp {
 
 #[cfg(test)]
 mod tests {
+    use std::fs;
+
     use super::*;
     use crate::kdf::MIN_ITERATIONS;
     use crate::user::UserId;

@@ -100,6 +100,20 @@ pub enum Error {
     )]
     SymbolicLink(PathBuf),
 
+    /// A name in the store folder is not what the tool may read or write
+    /// there: not a regular file (a folder, FIFO or device), too large, or,
+    /// for a file it writes, another user's or one with another hard link.
+    #[error(
+        "{} was refused and left as it is: {problem}; a store file must be a regular file of yours, with one name (check who put it there, then move it aside)",
+        path.display()
+    )]
+    NotRegularFile {
+        /// The file.
+        path: PathBuf,
+        /// What it is instead.
+        problem: String,
+    },
+
     /// A store file could not be read or written.
     #[error("cannot {action} {}", path.display())]
     Io {

@@ -21,9 +21,9 @@
 //! therefore leaves the old state (no journal yet) or the new one (a
 //! journal, finished on the next run), never a mixture.
 
-use std::fs::{self, OpenOptions};
+use std::fs;
 use std::io::{ErrorKind, Seek, SeekFrom, Write};
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
@@ -237,13 +237,9 @@ impl Journal {
     /// the change's lines in one write.
     fn append_to_log(&self, path: &Path) -> Result<()> {
         let io = |action| Error::io(action, path);
-        let mut file = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .mode(0o600)
-            .open(path)
-            .map_err(io("open"))?;
+        // Never through a link, and only into a regular file of this user:
+        // a planted `audit.log -> ~/.bashrc` is refused, not cut.
+        let mut file = crate::safe_file::open_write(path)?;
         let length = file.metadata().map_err(io("read"))?.len();
         if length < self.audit_length {
             return Err(Error::AuditBroken {
@@ -270,22 +266,66 @@ impl Journal {
     /// file it may not, or prepared a file that does not parse; otherwise
     /// as [`Journal::apply`].
     pub(crate) fn recover(dir: &Path) -> Result<bool> {
-        let path = dir.join(JOURNAL_FILE);
-        let bytes = match fs::read(&path) {
-            Ok(bytes) => bytes,
-            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(false),
-            Err(source) => {
-                return Err(Error::Io {
-                    action: "read",
-                    path,
-                    source,
-                });
-            }
+        let Some(journal) = Journal::read_checked(dir)? else {
+            return Ok(false);
         };
+        journal.apply(dir)?;
+        Ok(true)
+    }
+
+    /// The revocation list the unfinished change in `dir` would write, if
+    /// there is such a change and it writes one: what a command that only
+    /// reads adds to the list it reads, so that a revocation committed but
+    /// not yet in place already counts. Nothing is written.
+    ///
+    /// # Errors
+    /// As [`Journal::recover`], for a journal that could not be finished.
+    pub(crate) fn pending_revocations(dir: &Path) -> Result<Option<RevocationList>> {
+        let Some(journal) = Journal::read_checked(dir)? else {
+            return Ok(None);
+        };
+        let Some(r) = journal
+            .replace
+            .iter()
+            .find(|r| r.target == REVOKED_KEYS_FILE)
+        else {
+            return Ok(None);
+        };
+        let prepared = dir.join(&r.prepared);
+        let Some(bytes) = crate::safe_file::read(&prepared, u64::MAX)? else {
+            return Ok(None); // renamed already: the list holds it
+        };
+        serde_json::from_slice(&bytes)
+            .map(Some)
+            .map_err(|source| Error::CorruptFile {
+                path: prepared,
+                source,
+            })
+    }
+
+    /// Reads the journal in `dir`, if there is one, and checks everything
+    /// about it that can be checked before a byte is written: the file
+    /// itself (a regular 0600 file of this user, not a link), its format,
+    /// the files it names (ours, each a regular file of this user that
+    /// parses as what it replaces), and its log lines, which must chain
+    /// onto the log as it was at the recorded length.
+    fn read_checked(dir: &Path) -> Result<Option<Journal>> {
+        let path = dir.join(JOURNAL_FILE);
         let broken = |problem: String| Error::BrokenJournal {
             path: path.clone(),
             problem,
         };
+        let Some(file) = crate::safe_file::open_read(&path)? else {
+            return Ok(None);
+        };
+        crate::safe_file::check_ours(&file, &path).map_err(|e| broken(e.to_string()))?;
+        let mode = file.metadata().map_err(Error::io("read", &path))?.mode() & 0o7777;
+        if mode != 0o600 {
+            return Err(broken(format!(
+                "its mode is {mode:o}, and secure-kms writes its journal 0600"
+            )));
+        }
+        let bytes = crate::safe_file::read_open(file, &path, MAX_JOURNAL_BYTES)?;
         let journal: Journal = serde_json::from_slice(&bytes).map_err(|e| broken(e.to_string()))?;
         if journal.format != JOURNAL_FORMAT && journal.format != JOURNAL_FORMAT_2 {
             return Err(broken(format!(
@@ -309,9 +349,12 @@ impl Journal {
                     r.prepared, r.target
                 )));
             }
-            let Ok(text) = fs::read(dir.join(&r.prepared)) else {
-                continue; // renamed already: apply checks the hash
+            let prepared = dir.join(&r.prepared);
+            let Some(file) = crate::safe_file::open_read(&prepared)? else {
+                continue; // renamed already: apply checks the stamp
             };
+            crate::safe_file::check_ours(&file, &prepared).map_err(|e| broken(e.to_string()))?;
+            let text = crate::safe_file::read_open(file, &prepared, u64::MAX)?;
             let parsed = if r.target == KEY_STORE_FILE {
                 // As a load checks it: the JSON and the user IDs. (A change
                 // copies a broken record it did not touch as it was.)
@@ -334,10 +377,60 @@ impl Journal {
                 broken(format!("its prepared {}: {why}", r.target))
             })?;
         }
-        journal.apply(dir)?;
-        Ok(true)
+        journal.check_lines_chain_on(dir).map_err(broken)?;
+        Ok(Some(journal))
+    }
+
+    /// Checks, before anything is cut, that the journal's lines are the
+    /// ones a change made on this log: the log holds at least the recorded
+    /// length, that length ends a line, and the log's first lines up to it
+    /// followed by the journal's lines form one unbroken chain. So a
+    /// planted journal cannot cut the log back, or append lines of its
+    /// own.
+    fn check_lines_chain_on(&self, dir: &Path) -> std::result::Result<(), String> {
+        let log_path = dir.join(AUDIT_FILE);
+        let log = crate::safe_file::read(&log_path, u64::MAX)
+            .map_err(|e| e.to_string())?
+            .unwrap_or_default();
+        let Ok(kept) = usize::try_from(self.audit_length) else {
+            return Err("its recorded log length is not a length".into());
+        };
+        if kept > log.len() {
+            return Err(format!(
+                "it records a log of {kept} bytes, and {AUDIT_FILE} has {}: the log was cut",
+                log.len()
+            ));
+        }
+        if kept > 0 && log[kept - 1] != b'\n' {
+            return Err(format!(
+                "its recorded log length ({kept} bytes) is not the end of a line of {AUDIT_FILE}"
+            ));
+        }
+        // What follows the recorded length can only be the start of this
+        // change's own lines, which a crash cut short: anything else would
+        // be cut off the log by the apply.
+        if !self.audit_lines.as_bytes().starts_with(&log[kept..]) {
+            return Err(format!(
+                "{AUDIT_FILE} goes on past its recorded length ({kept} bytes) with lines that are not the lines this change adds: applying it would cut them off"
+            ));
+        }
+        if self.audit_lines.is_empty() {
+            return Ok(());
+        }
+        if !self.audit_lines.ends_with('\n') {
+            return Err("its log lines do not end with a newline".into());
+        }
+        let mut joined = log[..kept].to_vec();
+        joined.extend_from_slice(self.audit_lines.as_bytes());
+        crate::audit::check_chain(&joined)
+            .map(drop)
+            .map_err(|e| format!("its log lines do not chain onto {AUDIT_FILE}: {e}"))
     }
 }
+
+/// The largest journal read: its log lines are a few events, each well
+/// under a kilobyte.
+const MAX_JOURNAL_BYTES: u64 = 16 << 20;
 
 /// How prepared files' names begin. They are the store's temporary files:
 /// one a killed run left before its journal was written is removed by the
@@ -375,14 +468,40 @@ mod tests {
             .collect()
     }
 
-    fn journal() -> Journal {
+    /// A real log of one line (`OLD`), and the two chained lines a change
+    /// adds to it.
+    fn log_lines() -> (String, String) {
+        use crate::audit::{Appender, Event, EventKind};
+        let alice = crate::user::UserId::new("alice").unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let event = |kind| Event::new(kind, &alice, "test");
+        let old = Appender::open(dir.path())
+            .unwrap()
+            .render(&[event(EventKind::Created)]);
+        fs::write(dir.path().join(AUDIT_FILE), &old).unwrap();
+        let new = Appender::open(dir.path())
+            .unwrap()
+            .render(&[event(EventKind::Rotated), event(EventKind::Revoked)]);
+        (old, new)
+    }
+
+    /// A change to both store files and the log of [`log_lines`], whose
+    /// old line must be in `audit.log` before it is committed.
+    fn journal(old: &str, new: &str) -> Journal {
         Journal::new(
             Some("[]".to_owned()),
             Some(Contents::Text("{}".to_owned())),
             Vec::new(),
-            5,
-            "line 2\nline 3\n".to_owned(),
+            old.len() as u64,
+            new.to_owned(),
         )
+    }
+
+    /// Writes a journal by hand, as secure-kms writes one (mode 0600).
+    fn write_journal(dir: &Path, text: &str) {
+        let path = dir.join(JOURNAL_FILE);
+        fs::write(&path, text).unwrap();
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o600)).unwrap();
     }
 
     /// A crash can stop `apply` after any rename, or with the log cut in
@@ -390,25 +509,27 @@ mod tests {
     /// bytes one uninterrupted apply gives.
     #[test]
     fn recovery_after_any_partial_apply_gives_the_same_files() {
+        let (old, new) = log_lines();
         let whole = tempfile::tempdir().unwrap();
-        fs::write(whole.path().join(AUDIT_FILE), "old.\n").unwrap();
-        let mut j = journal();
+        fs::write(whole.path().join(AUDIT_FILE), &old).unwrap();
+        let mut j = journal(&old, &new);
         j.commit(whole.path()).unwrap();
         j.apply(whole.path()).unwrap();
         let expected = files(whole.path());
         assert_eq!(expected[3], None, "the journal is removed");
+        let second_line = new.find('\n').unwrap() + 1;
         let partial_logs = [
-            "old.\n",
-            "old.\nline",
-            "old.\nline 2\n",
-            "old.\nline 2\nline 3\n",
+            old.clone(),
+            format!("{old}{}", &new[..4]),
+            format!("{old}{}", &new[..second_line]),
+            format!("{old}{new}"),
         ];
         for renamed in 0..=2 {
             for (i, log) in partial_logs.iter().enumerate() {
                 let case = format!("{renamed} renamed, log {i}");
                 let dir = tempfile::tempdir().unwrap();
-                fs::write(dir.path().join(AUDIT_FILE), "old.\n").unwrap();
-                let mut j = journal();
+                fs::write(dir.path().join(AUDIT_FILE), &old).unwrap();
+                let mut j = journal(&old, &new);
                 j.commit(dir.path()).unwrap();
                 for r in &j.replace[..renamed] {
                     fs::rename(dir.path().join(&r.prepared), dir.path().join(&r.target)).unwrap();
@@ -436,20 +557,17 @@ mod tests {
     #[test]
     fn a_format_2_journal_is_finished_by_its_hashes() {
         for target_holds_it in [true, false] {
+            let (old, new) = log_lines();
             let dir = tempfile::tempdir().unwrap();
-            fs::write(dir.path().join(AUDIT_FILE), "old.\n").unwrap();
-            let mut j = journal();
+            fs::write(dir.path().join(AUDIT_FILE), &old).unwrap();
+            let mut j = journal(&old, &new);
             j.commit(dir.path()).unwrap();
             j.format = JOURNAL_FORMAT_2;
             for r in &mut j.replace {
                 let text = fs::read(dir.path().join(&r.prepared)).unwrap();
                 (r.stamp, r.sha256) = (None, Some(sha256_hex(&text)));
             }
-            fs::write(
-                dir.path().join(JOURNAL_FILE),
-                serde_json::to_string(&j).unwrap(),
-            )
-            .unwrap();
+            write_journal(dir.path(), &serde_json::to_string(&j).unwrap());
             // The run died after renaming the revocation list into place.
             let first = &j.replace[0];
             fs::rename(
@@ -469,7 +587,7 @@ mod tests {
                 );
                 assert_eq!(
                     fs::read_to_string(dir.path().join(AUDIT_FILE)).unwrap(),
-                    "old.\nline 2\nline 3\n"
+                    format!("{old}{new}")
                 );
             } else {
                 let err = result.unwrap_err();
@@ -480,12 +598,18 @@ mod tests {
 
     #[test]
     fn a_log_cut_below_the_recorded_length_is_reported_not_papered_over() {
+        let (old, new) = log_lines();
         let dir = tempfile::tempdir().unwrap();
-        fs::write(dir.path().join(AUDIT_FILE), "old.\n").unwrap();
-        journal().commit(dir.path()).unwrap();
-        fs::write(dir.path().join(AUDIT_FILE), "ol").unwrap();
+        fs::write(dir.path().join(AUDIT_FILE), &old).unwrap();
+        journal(&old, &new).commit(dir.path()).unwrap();
+        fs::write(dir.path().join(AUDIT_FILE), &old[..2]).unwrap();
         let err = Journal::recover(dir.path()).unwrap_err();
-        assert!(matches!(err, Error::AuditBroken { .. }), "{err}");
+        assert!(matches!(err, Error::BrokenJournal { .. }), "{err}");
+        assert!(err.to_string().contains("the log was cut"), "{err}");
+        assert_eq!(
+            fs::read(dir.path().join(AUDIT_FILE)).unwrap(),
+            &old.as_bytes()[..2]
+        );
         assert!(pending(dir.path()), "the journal is kept as evidence");
     }
 
@@ -507,16 +631,12 @@ mod tests {
             (dir, j)
         };
         let (not_json, _) = commit(None, None);
-        fs::write(not_json.path().join(JOURNAL_FILE), "not json").unwrap();
+        write_journal(not_json.path(), "not json");
         let (bad_list, _) = commit(Some("{}"), None);
         let (bad_store, _) = commit(None, Some("{\"bad id\": {}}"));
         let (forged, mut j) = commit(Some("[]"), None);
         j.replace[0].target = "../escape.json".to_owned();
-        fs::write(
-            forged.path().join(JOURNAL_FILE),
-            serde_json::to_string(&j).unwrap(),
-        )
-        .unwrap();
+        write_journal(forged.path(), &serde_json::to_string(&j).unwrap());
         let bad_crl = tempfile::tempdir().unwrap();
         Journal::new(
             None,

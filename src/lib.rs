@@ -63,6 +63,7 @@ pub mod output;
 pub mod pki;
 pub mod protocol;
 pub mod revocation;
+pub mod safe_file;
 pub mod secret;
 pub mod session;
 pub mod signing;

@@ -129,6 +129,11 @@ enum Command {
     /// Show the revocation list
     #[command(after_help = "Example:\n  secure-kms revoked --json")]
     Revoked,
+    /// Finish a change that a killed run committed but did not finish, after checking its journal
+    #[command(
+        after_help = "Any change (keygen, rotate, revoke, ...) does this first; commands that only read never do, and say when one is pending.\n\nExample:\n  secure-kms recover"
+    )]
+    Recover,
     /// Erase one version's key material, keeping its metadata
     #[command(
         after_help = "Example:\n  secure-kms --password-file pw.txt destroy alice --version 1 --yes"
@@ -565,6 +570,12 @@ fn main() -> ExitCode {
         .map_err(anyhow::Error::new),
         Some(command) => run_command(&cli, &store, command),
     };
+    if store.unfinished_change() {
+        eprintln!(
+            "note: {} holds a change that a run committed but did not finish; this command only read, so it left it as it is (a revocation in it already counts); `secure-kms recover` checks and finishes it, as the next change would",
+            store.dir().join(secure_kms::store::JOURNAL_FILE).display()
+        );
+    }
     match result {
         Ok(()) => ExitCode::SUCCESS,
         // The reader of standard output went away (`secure-kms ... | head`):
@@ -755,6 +766,16 @@ fn run_command(cli: &Cli, store: &Store, command: &Command) -> anyhow::Result<()
                 _ => {}
             }
             text
+        }
+        Command::Recover => {
+            let finished = commands::recover(store)?;
+            render(cli, &serde_json::json!({ "finished": finished }), || {
+                if finished {
+                    "The unfinished change was checked and finished\n".to_owned()
+                } else {
+                    "No unfinished change: nothing to do\n".to_owned()
+                }
+            })?
         }
         Command::Revoked => {
             let entries = commands::revoked(store)?;

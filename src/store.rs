@@ -26,10 +26,10 @@
 
 use std::cell::OnceCell;
 use std::collections::BTreeMap;
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File};
 use std::io::{ErrorKind, Read, Write};
 use std::ops::Range;
-use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
@@ -57,6 +57,9 @@ pub const REVOKED_KEYS_FILE: &str = "revoked_keys.json";
 /// How the temporary files of the store's writes begin, so that those a
 /// killed run left behind can be told apart and removed.
 const STORE_TEMP_PREFIX: &str = crate::journal::PREPARED_PREFIX;
+
+/// The journal of a change being made (see RELIABILITY.md, "Crashes").
+pub use crate::journal::JOURNAL_FILE;
 
 /// The lock file that serialises changes to the two files above.
 pub const LOCK_FILE: &str = ".secure-kms.lock";
@@ -941,6 +944,9 @@ pub struct Store {
     dir: PathBuf,
     /// `key_store.json` as this value last read it (see [`KeyStoreRead`]).
     last_read: Mutex<Option<KeyStoreRead>>,
+    /// Whether a read found a change that a crashed run committed and did
+    /// not finish (see [`Store::unfinished_change`]).
+    unfinished: std::sync::atomic::AtomicBool,
 }
 
 /// A clone starts with nothing read.
@@ -1000,12 +1006,23 @@ impl Store {
         Store {
             dir,
             last_read: Mutex::new(None),
+            unfinished: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
     /// The folder.
     pub fn dir(&self) -> &Path {
         &self.dir
+    }
+
+    /// Whether a read of this store found a change that a run committed and
+    /// did not finish (it was killed, or the machine stopped). A command
+    /// that only reads leaves it for the next change to finish, and reads
+    /// the files as they are, with the revocations the change adds; the
+    /// binary says so.
+    pub fn unfinished_change(&self) -> bool {
+        self.unfinished.load(std::sync::atomic::Ordering::Relaxed)
+            && crate::journal::pending(&self.dir)
     }
 
     /// Path of `key_store.json`.
@@ -1049,6 +1066,19 @@ impl Store {
 
     fn load_unlocked(&self) -> Result<(KeyStore, RevocationList)> {
         let (keys, mut revoked) = self.load_as_stored_unlocked()?;
+        // A revocation committed by a run that died before putting it in
+        // place counts already: a reader does not finish the change, but
+        // does not use a key it revokes either.
+        if self.unfinished_change()
+            && let Some(mut pending) = Journal::pending_revocations(&self.dir)?
+        {
+            pending.migrate(&keys)?;
+            for entry in pending.entries() {
+                if !revoked.entries().contains(entry) {
+                    revoked.push(entry.clone());
+                }
+            }
+        }
         // With a CA, its signed CRL counts too: a certificate it revokes
         // stays revoked even if its entry was removed from the list.
         crate::crl::add_signed_revocations(self, &keys, &mut revoked, CrlRead::Required)?;
@@ -1080,7 +1110,7 @@ impl Store {
     /// `key_store.json` under the exclusive lock, as the last read.
     fn remember(&self, keys: KeyStore) {
         let path = self.key_store_path();
-        let Ok(file) = File::open(&path) else {
+        let Ok(Some(file)) = crate::safe_file::open_read(&path) else {
             return;
         };
         let Ok(metadata) = file.metadata() else {
@@ -1119,8 +1149,9 @@ impl Store {
             return Ok(read.keys.clone());
         }
         *last_read = None;
-        let io = Error::io("read", &path);
-        let mut file = File::open(&path).map_err(io)?;
+        let Some(mut file) = crate::safe_file::open_read(&path)? else {
+            return Ok(KeyStore::default());
+        };
         let identity = FileIdentity::of(&file.metadata().map_err(Error::io("read", &path))?);
         let mut bytes = Vec::with_capacity(usize::try_from(identity.len).unwrap_or(0));
         file.read_to_end(&mut bytes)
@@ -1342,38 +1373,34 @@ impl Store {
             return Ok(None);
         }
         let path = self.dir.join(LOCK_FILE);
-        let file = match File::open(&path) {
-            Ok(file) => file,
+        let file = match crate::safe_file::open_read(&path)? {
+            Some(file) => file,
             // No store yet: nothing to read, and no lock file made for it.
-            Err(e)
-                if e.kind() == ErrorKind::NotFound
-                    && !self.key_store_path().exists()
-                    && !self.revoked_keys_path().exists() =>
+            None if fs::symlink_metadata(self.key_store_path()).is_err()
+                && fs::symlink_metadata(self.revoked_keys_path()).is_err() =>
             {
                 return Ok(None);
             }
-            Err(e) if e.kind() == ErrorKind::NotFound => match self.lock_file() {
+            None => match self.lock_file() {
                 Ok(file) => file,
+                Err(e @ (Error::SymbolicLink(_) | Error::NotRegularFile { .. })) => {
+                    return Err(e);
+                }
                 Err(_) => return Ok(None),
             },
-            Err(source) => {
-                return Err(Error::Io {
-                    action: "lock",
-                    path,
-                    source,
-                });
-            }
         };
         file.lock_shared().map_err(|source| Error::Io {
             action: "lock",
             path: path.clone(),
             source,
         })?;
+        // A reader never finishes a change: that writes, and a command
+        // that only reads writes nothing, whatever the folder holds. It
+        // notes the journal (the binary reports it), and reads the files
+        // as they are, with the revocations the change would add.
         if crate::journal::pending(&self.dir) {
-            drop(file);
-            let lock = self.lock()?;
-            Journal::recover(&self.dir)?;
-            return Ok(Some(lock));
+            self.unfinished
+                .store(true, std::sync::atomic::Ordering::Relaxed);
         }
         Ok(Some(file))
     }
@@ -1395,20 +1422,10 @@ impl Store {
         }
     }
 
-    /// Opens (creating it if needed) the lock file.
+    /// Opens (creating it if needed) the lock file: never through a
+    /// symbolic link, and only a regular file of this user.
     fn lock_file(&self) -> Result<File> {
-        let path = self.dir.join(LOCK_FILE);
-        OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .mode(0o600)
-            .open(&path)
-            .map_err(|source| Error::Io {
-                action: "lock",
-                path,
-                source,
-            })
+        crate::safe_file::open_write(&self.dir.join(LOCK_FILE))
     }
 
     /// Blocks until this process holds the store's exclusive lock; the lock
@@ -1429,18 +1446,7 @@ impl Store {
 
 /// Reads a store file; `None` if it is missing (an empty store).
 fn read_file(path: &Path) -> Result<Option<Vec<u8>>> {
-    if fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink()) {
-        return Err(Error::SymbolicLink(path.to_owned()));
-    }
-    match fs::read(path) {
-        Ok(bytes) => Ok(Some(bytes)),
-        Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
-        Err(source) => Err(Error::Io {
-            action: "read",
-            path: path.to_owned(),
-            source,
-        }),
-    }
+    crate::safe_file::read(path, u64::MAX)
 }
 
 /// Parses a store file's bytes; `path` names it in the error.
@@ -1949,7 +1955,7 @@ mod tests {
         let edited = fs::read_to_string(a.key_store_path())
             .unwrap()
             .replacen("\"bob\"", "\"bod\"", 1);
-        let mut file = OpenOptions::new()
+        let mut file = fs::OpenOptions::new()
             .write(true)
             .open(a.key_store_path())
             .unwrap();

@@ -47,7 +47,8 @@ fn assert_consistent(class: &Class) {
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .filter(|n| n.ends_with(".tmp") || n.ends_with(".journal"))
         .collect();
-    // Readers finish a journal; temporary files go at the next change.
+    // `recover` or a change finishes a journal; temporary files go at
+    // the next change.
     assert!(
         leftovers.iter().all(|n| n.ends_with(".tmp")),
         "{leftovers:?}"
@@ -135,7 +136,15 @@ fn a_crash_after_any_step_of_a_change_leaves_it_whole() {
             .unwrap();
         let case = format!("{} after {point}", change[0]);
         assert_eq!(out.status.code(), None, "{case}: it must have crashed");
-        // Committed, so the next run (here a reader) finishes it.
+        // Committed, so the next change finishes it (a command that only
+        // reads leaves it, and says so).
+        let out = class.run(&["list"]);
+        assert!(
+            stderr(&out).contains("did not finish"),
+            "{case}: {}",
+            stderr(&out)
+        );
+        assert!(class.ok(&["recover"]).contains("finished"), "{case}");
         let (states, events) = (class.states("alice"), events_of(&class, "alice"));
         if change == revoke {
             assert_eq!(states, ["compromised"], "{case}");
@@ -182,6 +191,8 @@ fn sigkill_at_random_moments_leaves_the_old_state_or_the_new_one() {
         std::thread::sleep(typical.mul_f64(0.2 + fraction));
         let _ = child.kill();
         let _ = child.wait();
+        // A kill after the commit point leaves the change to finish.
+        class.ok(&["recover"]);
         let after = versions(&class, "alice");
         assert!(
             after == before || after == before + 1,
@@ -241,8 +252,13 @@ fn sigint_during_key_generation_writes_nothing() {
                 if !names.is_empty() {
                     // The signal came as or after the keys were stored (a
                     // fast RSA key generation): the store is then the old
-                    // state or the whole new one, as the next run (which
-                    // finishes a committed change) and its checks see it.
+                    // state or the whole new one, as `recover` (which
+                    // finishes a committed change) and the checks see it.
+                    let recovered = Command::new(binary())
+                        .args(["--store", dir.path().to_str().unwrap(), "recover"])
+                        .output()
+                        .unwrap();
+                    assert_eq!(code(&recovered), Some(0), "{}", stderr(&recovered));
                     let verified = Command::new(binary())
                         .args(["--store", dir.path().to_str().unwrap(), "audit", "--verify"])
                         .output()

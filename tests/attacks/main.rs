@@ -1,0 +1,11 @@
+//! Attacks on the store folder, one regression test per case: whoever can
+//! write the folder (a classmate's zip, a downloaded folder) must not be
+//! able to turn the tool against the user who runs it. RELIABILITY.md's
+//! threat model says what such an attacker can and cannot do.
+//!
+//! One test binary, one module per class of attack.
+
+#[path = "../common/mod.rs"]
+mod common;
+
+mod planted_files;

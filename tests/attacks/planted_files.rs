@@ -1,0 +1,257 @@
+//! Planted links and journals: nothing is read or written through a
+//! symbolic link, and a journal is finished only if it is the user's own
+//! and chains onto the log.
+
+use std::fs;
+use std::os::unix::fs::{PermissionsExt, symlink};
+use std::path::Path;
+
+use crate::common::{Class, code, stderr};
+
+/// The commands tried on each planted folder: two that only read, two
+/// that change the store, and the interactive session.
+fn attempts(class: &Class) -> Vec<(&'static str, std::process::Output)> {
+    let store = class.store();
+    let session = crate::common::kms_command(class.dir.path())
+        .args(["--store", store.to_str().unwrap()])
+        .write_stdin(format!("carol\n{}\nno\n", crate::common::PASSWORD))
+        .output()
+        .unwrap();
+    vec![
+        ("list", class.run(&["list"])),
+        ("audit --verify", class.run(&["audit", "--verify"])),
+        ("keygen", class.run(&["keygen", "bob"])),
+        ("recover", class.run(&["recover"])),
+        ("revoke", class.run(&["revoke", "alice"])),
+        ("session", session),
+    ]
+}
+
+/// A file of the user's outside the store, which a link points at.
+fn victim(class: &Class) -> std::path::PathBuf {
+    let path = class.dir.path().join("bashrc");
+    fs::write(&path, "the user's own file\n").unwrap();
+    path
+}
+
+/// A store with alice in it, then `plant` run on its folder.
+fn planted(plant: impl FnOnce(&Path, &Path)) -> (Class, std::path::PathBuf) {
+    let class = Class::new();
+    class.ok(&["keygen", "alice"]);
+    let victim = victim(&class);
+    plant(&class.store(), &victim);
+    (class, victim)
+}
+
+fn write_0600(path: &Path, text: &str) {
+    fs::write(path, text).unwrap();
+    fs::set_permissions(path, fs::Permissions::from_mode(0o600)).unwrap();
+}
+
+/// The issue's case: `audit.log` a link to the user's file, and a journal
+/// whose only step is to write TEXT into the log. Before, a plain `list`
+/// cut the link's target and wrote TEXT into it.
+#[test]
+fn a_planted_journal_never_writes_through_a_linked_log() {
+    for relative in [true, false] {
+        let (class, victim) = planted(|store, victim| {
+            fs::remove_file(store.join("audit.log")).unwrap();
+            if relative {
+                symlink("../bashrc", store.join("audit.log")).unwrap();
+            } else {
+                symlink(victim, store.join("audit.log")).unwrap();
+            }
+            write_0600(
+                &store.join(".secure-kms.journal"),
+                r#"{"format":3,"replace":[],"audit_length":0,"audit_lines":"TEXT\n"}"#,
+            );
+        });
+        let before = class.files();
+        for (what, out) in attempts(&class) {
+            let err = stderr(&out);
+            assert_eq!(code(&out), Some(1), "{what} (relative {relative}): {err}");
+            assert!(
+                err.contains("audit.log is a symbolic link"),
+                "{what} (relative {relative}): {err}"
+            );
+            assert_eq!(
+                fs::read_to_string(&victim).unwrap(),
+                "the user's own file\n",
+                "{what} (relative {relative}) wrote through the link"
+            );
+        }
+        assert_eq!(class.files(), before, "relative {relative}");
+    }
+}
+
+/// `.secure-kms.lock` as a link: before, the lock was created through it,
+/// making an empty file wherever it pointed (or opening the user's file
+/// for writing). Now every command refuses it and the target stays as it
+/// was, or absent.
+#[test]
+fn a_linked_lock_file_is_refused_and_nothing_is_made_where_it_points() {
+    for (name, target) in [
+        ("an existing file", "../bashrc"),
+        ("a missing file, relative", "../made-by-the-lock"),
+        ("a missing file, absolute", "ABSOLUTE"),
+    ] {
+        let (class, victim) = planted(|store, _| {
+            fs::remove_file(store.join(".secure-kms.lock")).unwrap();
+        });
+        let absolute = class.dir.path().join("made-absolutely");
+        let target = if target == "ABSOLUTE" {
+            absolute.to_str().unwrap().to_owned()
+        } else {
+            target.to_owned()
+        };
+        symlink(&target, class.store().join(".secure-kms.lock")).unwrap();
+        let before = class.files();
+        for (what, out) in attempts(&class) {
+            let err = stderr(&out);
+            assert_eq!(code(&out), Some(1), "{name}, {what}: {err}");
+            assert!(
+                err.contains(".secure-kms.lock is a symbolic link"),
+                "{name}, {what}: {err}"
+            );
+        }
+        assert_eq!(
+            fs::read_to_string(&victim).unwrap(),
+            "the user's own file\n"
+        );
+        assert!(
+            !class.dir.path().join("made-by-the-lock").exists(),
+            "{name}"
+        );
+        assert!(!absolute.exists(), "{name}");
+        assert_eq!(class.files(), before, "{name}");
+    }
+}
+
+/// A hard link in the store folder to a file of the user's: a write to
+/// the log would change that file too, so the change is refused.
+#[test]
+fn a_log_hard_linked_to_another_file_is_not_written() {
+    let class = Class::new();
+    class.ok(&["keygen", "alice"]);
+    let other = class.dir.path().join("other-name");
+    fs::hard_link(class.store().join("audit.log"), &other).unwrap();
+    let before = fs::read(&other).unwrap();
+    let out = class.run(&["keygen", "bob"]);
+    let err = stderr(&out);
+    assert_eq!(code(&out), Some(1), "{err}");
+    assert!(err.contains("2 names (hard links)"), "{err}");
+    assert_eq!(fs::read(&other).unwrap(), before);
+}
+
+/// A journal that is not a regular 0600 file of the user, or whose lines
+/// do not chain onto the log where it says, is refused before anything is
+/// cut or written, by a change; a read does not touch it at all.
+#[test]
+fn a_journal_that_is_not_the_users_own_change_is_refused_before_any_write() {
+    let class = Class::new();
+    class.ok(&["keygen", "alice"]);
+    class.ok(&["rotate", "alice"]);
+    let log = fs::read_to_string(class.store().join("audit.log")).unwrap();
+    let first_line = &log[..=log.find('\n').unwrap()];
+    let journal = |length: usize, lines: &str| {
+        serde_json::json!({"format": 3, "replace": [], "audit_length": length, "audit_lines": lines})
+            .to_string()
+    };
+    // A line that chains onto the log's last line, but is not where it says.
+    let cases: Vec<(&str, String, u32, &str)> = vec![
+        (
+            "lines that are not the log's",
+            journal(log.len(), "TEXT\n"),
+            0o600,
+            "do not chain onto audit.log",
+        ),
+        (
+            "a length that cuts the log back",
+            journal(0, first_line),
+            0o600,
+            "not the lines this change adds",
+        ),
+        (
+            "a length inside a line",
+            journal(log.len() - 3, "TEXT\n"),
+            0o600,
+            "not the end of a line",
+        ),
+        (
+            "a length past the log",
+            journal(log.len() + 10, ""),
+            0o600,
+            "the log was cut",
+        ),
+        (
+            "a journal others can read",
+            journal(log.len(), ""),
+            0o644,
+            "its mode is 644",
+        ),
+    ];
+    for (name, text, mode, why) in cases {
+        let path = class.store().join(".secure-kms.journal");
+        fs::write(&path, &text).unwrap();
+        fs::set_permissions(&path, fs::Permissions::from_mode(mode)).unwrap();
+        let before = class.files();
+        let out = class.run(&["keygen", "bob"]);
+        let err = stderr(&out);
+        assert_eq!(code(&out), Some(1), "{name}: {err}");
+        assert!(err.contains(why), "{name}: expected {why:?} in {err}");
+        assert_eq!(class.files(), before, "{name}: a file changed");
+        // A command that only reads leaves it where it is, and says so.
+        let out = class.run(&["status", "alice"]);
+        assert_eq!(class.files(), before, "{name}: status changed a file");
+        assert!(
+            stderr(&out).contains(".secure-kms.journal"),
+            "{name}: {}",
+            stderr(&out)
+        );
+        fs::remove_file(&path).unwrap();
+    }
+    assert_eq!(
+        fs::read_to_string(class.store().join("audit.log")).unwrap(),
+        log
+    );
+}
+
+/// A genuine unfinished change (a run killed after its commit point) is
+/// left alone by a command that only reads, whose output says so, while
+/// the revocation it commits already counts; the next change finishes it.
+#[test]
+fn a_read_leaves_an_unfinished_change_and_honours_its_revocation() {
+    let class = Class::new();
+    class.ok(&["keygen", "alice"]);
+    fs::write(class.dir.path().join("data"), "secret data").unwrap();
+    // The debug build's crash hook stops the revocation after its commit.
+    let store = class.store();
+    let pw = class.dir.path().join("pw");
+    let out = crate::common::kms_command(class.dir.path())
+        .env("SECURE_KMS_CRASH_AFTER", "journal")
+        .args([
+            "--store",
+            store.to_str().unwrap(),
+            "--password-file",
+            pw.to_str().unwrap(),
+        ])
+        .args(["revoke", "alice", "--version", "1"])
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), None, "the crash hook stops the run");
+    assert!(store.join(".secure-kms.journal").exists());
+    let before = class.files();
+    let out = class.run(&["status", "alice"]);
+    assert_eq!(code(&out), Some(0), "{}", stderr(&out));
+    assert!(stderr(&out).contains("did not finish"), "{}", stderr(&out));
+    assert_eq!(class.files(), before, "a read finished the change");
+    // Using the key is refused: the pending revocation counts.
+    let out = class.run(&["encrypt", "alice", "data", "data.enc"]);
+    assert_eq!(code(&out), Some(3), "{}", stderr(&out));
+    assert_eq!(class.files(), before);
+    // `recover` finishes it, as any change would.
+    assert!(class.ok(&["recover"]).contains("finished"));
+    assert!(!store.join(".secure-kms.journal").exists());
+    assert_eq!(class.states("alice"), ["compromised"]);
+    class.ok(&["audit", "--verify"]);
+}
