@@ -189,7 +189,7 @@ impl Appender {
             Error::AuditBroken { line, problem } => Error::AuditBroken {
                 line,
                 problem: format!(
-                    "{problem}; no change is made while the log cannot record it (keep the file as evidence, and move it aside to start a new log)"
+                    "{problem}; no change is made while the log cannot record it (keep the file as evidence, and restore a good copy from a backup; moving it aside starts a new log, but the keys made before it are then refused until the old log is back)"
                 ),
             },
             other => other,
@@ -434,6 +434,66 @@ pub(crate) fn ca_history(dir: &Path) -> Result<CaHistory> {
     })
 }
 
+/// What the log records of one user: every line that names them, in
+/// order, and when the log's first line was written.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct UserHistory {
+    /// The first line's time; `None` for a missing or empty log.
+    pub started: Option<Timestamp>,
+    /// The lines about the user.
+    pub entries: Vec<Entry>,
+}
+
+/// Reads [`UserHistory`] for `user` from the log in `dir`: the lines that
+/// name the user are found by the quoted ID (a user ID never needs JSON
+/// escaping) and only they are read as events, so a 10,000-user log costs
+/// a search, not a parse. When the user has lines, the chain's links are
+/// checked first, so that none of them can be edited unseen (but for the
+/// last line, which no chain protects).
+///
+/// # Errors
+/// [`Error::AuditBroken`] for a broken chain or a first line that is not an
+/// event; [`Error::Io`].
+pub(crate) fn user_history(dir: &Path, user: &UserId) -> Result<UserHistory> {
+    let bytes = read_log(dir)?;
+    let Some(first) = bytes
+        .split(|&b| b == b'\n')
+        .next()
+        .filter(|l| !l.is_empty())
+    else {
+        return Ok(UserHistory::default());
+    };
+    let started = serde_json::from_slice::<Entry>(first)
+        .map_err(|e| Error::AuditBroken {
+            line: 1,
+            problem: format!("it is not an audit event ({e}): edited, or cut short"),
+        })?
+        .time;
+    let needle = format!("\"{user}\"");
+    let mut starts: Vec<usize> = Vec::new();
+    for at in memchr::memmem::find_iter(&bytes, needle.as_bytes()) {
+        let start = memchr::memrchr(b'\n', &bytes[..at]).map_or(0, |i| i + 1);
+        if starts.last() != Some(&start) {
+            starts.push(start);
+        }
+    }
+    if !starts.is_empty() {
+        check_links(&bytes)?;
+    }
+    let entries = starts
+        .into_iter()
+        .filter_map(|start| {
+            let end = memchr::memchr(b'\n', &bytes[start..]).map_or(bytes.len(), |i| start + i);
+            serde_json::from_slice::<Entry>(&bytes[start..end]).ok()
+        })
+        .filter(|e| e.event.user == user.as_str())
+        .collect();
+    Ok(UserHistory {
+        started: Some(started),
+        entries,
+    })
+}
+
 /// Checks the log's `entries` against the store: each change in the store
 /// that secure-kms logs must have its event, and each revocation or
 /// destruction in the log must still hold in the store. Changes older than
@@ -465,15 +525,26 @@ pub fn cross_check(
         for v in versions(record) {
             let logged_era = v.symmetric.is_some_and(|s| s.binding != 1)
                 || v.asymmetric.is_some_and(|a| a.binding != 1);
-            if v.created() < log_start {
-                unchecked_versions += 1;
-            }
             if logged_era && entries.is_empty() {
                 return Err(Error::AuditDisagrees(format!(
-                    "audit.log is missing or empty, but version {} of {id} was made at {} by a secure-kms that logs every change: the log was deleted or replaced (a log moved aside on purpose starts again with the next change)",
+                    "audit.log is missing or empty, but version {} of {id} was made at {} by a secure-kms that logs every change: the log was deleted or replaced; restore it from a backup",
                     v.version,
                     time::format(v.created())
                 )));
+            }
+            if logged_era && v.created() < log_start {
+                // Whoever deletes the log and makes one change gets a new
+                // log that vouches for nothing before it: that is refused,
+                // as every command that uses the user's keys refuses it.
+                return Err(Error::AuditDisagrees(format!(
+                    "audit.log starts at {}, after version {} of {id} was made at {} by a secure-kms that logs every change: the log's earlier lines were deleted or the log replaced; restore it from a backup",
+                    time::format(log_start),
+                    v.version,
+                    time::format(v.created())
+                )));
+            }
+            if v.created() < log_start {
+                unchecked_versions += 1;
             }
             if logged_era
                 && v.created() >= log_start
@@ -533,12 +604,24 @@ pub fn cross_check(
             // A version the log saw made must still be there, with its key:
             // a store rolled back to before a rotation would bring an old
             // version back into use.
-            EventKind::Created | EventKind::Rotated => found.is_none_or(|v| {
-                e.event.symmetric_fingerprint.is_some()
-                    && v.symmetric_fingerprint() != e.event.symmetric_fingerprint.as_deref()
-            }),
+            EventKind::Created | EventKind::Rotated => found.is_none(),
             _ => false,
         };
+        // Each key ID the log gives a version must still be that version's:
+        // a public key swapped in key_store.json (with its fingerprint, so
+        // that the file is consistent) would pass for the user's.
+        let differs = |logged: &Option<String>, stored: Option<&str>| {
+            logged.is_some() && stored != logged.as_deref()
+        };
+        if let Some(v) = &found
+            && (differs(&e.event.symmetric_fingerprint, v.symmetric_fingerprint())
+                || differs(&e.event.public_key_fingerprint, v.public_key_fingerprint()))
+        {
+            return Err(Error::AuditDisagrees(format!(
+                "line {} records version {version} of {} with other key IDs than key_store.json holds: a key in key_store.json was replaced",
+                e.seq, e.event.user
+            )));
+        }
         if undone {
             return Err(Error::AuditDisagrees(format!(
                 "line {} records that version {version} of {} was {} at {}, but the store says otherwise: revoked_keys.json or key_store.json was edited or rolled back",
@@ -741,7 +824,7 @@ mod tests {
         fs::write(&path, &cut).unwrap();
         let err = Appender::open(dir.path()).err().unwrap().to_string();
         assert!(err.contains("broken at line 2"), "{err}");
-        assert!(err.contains("move it aside to start a new log"), "{err}");
+        assert!(err.contains("restore a good copy from a backup"), "{err}");
         assert_eq!(fs::read_to_string(&path).unwrap(), cut);
     }
 
@@ -857,10 +940,11 @@ mod tests {
     }
 
     #[test]
-    fn versions_from_before_the_log_are_counted_not_checked() {
+    fn a_log_that_starts_after_logged_versions_vouches_for_nothing() {
         let (_dir, store) = logged_store();
         assert_eq!(check(&store).unwrap().unchecked_versions, 0);
-        // The log moved aside: the next change starts a new one.
+        // The log moved aside (or deleted): the next change starts a new
+        // one, which cannot say what happened to the versions before it.
         fs::rename(
             store.dir().join(AUDIT_FILE),
             store.dir().join("audit.log.old"),
@@ -873,9 +957,9 @@ mod tests {
                 "test",
             ))
             .unwrap();
-        let report = check(&store).unwrap();
-        assert_eq!(report.unchecked_versions, 2);
-        assert!(report.log_started.is_some());
+        let err = check(&store).unwrap_err().to_string();
+        assert!(err.contains("after version 1 of alice was made"), "{err}");
+        assert!(err.contains("restore it from a backup"), "{err}");
     }
 
     #[test]

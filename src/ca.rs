@@ -479,14 +479,27 @@ pub fn describe_root(ca: &Ca) -> Result<RootDescription> {
 /// it beside the pair. Its subject is CN=`user_id`, its serial random, and
 /// its validity the pair's active period.
 ///
+/// A CA certifies that a key belongs to someone, so it first gets proof
+/// of possession, as a certificate request's self-signature gives it
+/// (PKCS#10, RFC 2986; RFC 4211 section 4): `owner_password`, the user's,
+/// must unlock the pair's private key, and that key must be the stored
+/// public key's. A public key swapped into `key_store.json` is refused
+/// before that ([`crate::trust::check_user`]).
+///
 /// # Errors
 /// [`Error::NoCa`] without a CA; [`Error::Decryption`] for a wrong
-/// administrator password; [`Error::UnknownUser`]; [`Error::Revoked`],
+/// administrator or owner password; [`Error::Untrusted`] for a pair the
+/// log disagrees with; [`Error::UnknownUser`]; [`Error::Revoked`],
 /// [`Error::Destroyed`] or [`Error::Certificate`] (its active period
 /// over, or certified already) for a pair that cannot be certified; [`Error::Conflict`] if the pair changed meanwhile.
-pub fn issue(store: &Store, user_id: &UserId, password: &Password) -> Result<UserCertificate> {
+pub fn issue(
+    store: &Store,
+    user_id: &UserId,
+    password: &Password,
+    owner_password: &Password,
+) -> Result<UserCertificate> {
     let ca = Ca::load(store.dir())?.ok_or(Error::NoCa)?;
-    let (keys, revoked) = store.load()?;
+    let (keys, revoked) = crate::trust::load_for_use(store, &[user_id])?;
     let pair = primary_pair(&keys, user_id)?.clone();
     if pair.private.is_none() {
         return Err(pair.destroyed(user_id));
@@ -509,6 +522,10 @@ pub fn issue(store: &Store, user_id: &UserId, password: &Password) -> Result<Use
             time::format(pair.expiry)
         )));
     }
+    // Proof of possession: the owner's password opens the private key,
+    // and `unlock` checks that it is the stored public key's.
+    let owner_key = crate::unlock::check_password(&keys, user_id, owner_password)?;
+    pair.unlock(user_id, &owner_key)?;
     let ca_key = ca.key.unlock(password)?;
 
     let subject = Name::from_str(&format!("CN={user_id}")).map_err(x509_error)?;
@@ -639,6 +656,86 @@ pub fn check_certificate_of(pem: &str, fingerprint: &str) -> Result<()> {
         return Err(Error::Certificate(
             "its certificate is for another public key".to_owned(),
         ));
+    }
+    Ok(())
+}
+
+/// With a certificate authority in the store, checks the certificate that
+/// `pair` carries, if any: one the store's root signed, for `user_id`, of
+/// this public key. Without a CA, or without a certificate, nothing to
+/// check.
+///
+/// # Errors
+/// [`Error::Untrusted`] for a certificate the root did not sign, or of
+/// another user or key; as [`Ca::load`].
+pub fn check_certificate(
+    store: &Store,
+    user_id: &UserId,
+    pair: &crate::pki::AsymmetricVersion,
+) -> Result<()> {
+    let Some(pem) = &pair.certificate else {
+        return Ok(());
+    };
+    let Some(ca) = Ca::load(store.dir())? else {
+        return Ok(());
+    };
+    check_issued(&ca, pem, user_id, &pair.fingerprint).map_err(|why| Error::Untrusted {
+        user: user_id.to_string(),
+        problem: format!(
+            "the certificate of version {} of {user_id} in key_store.json {why}",
+            pair.version
+        ),
+        remedy: "restore key_store.json from a backup".to_owned(),
+    })
+}
+
+/// Checks that `pem` is a certificate this CA issued to `user_id` for the
+/// public key with `fingerprint`: issued by the root, signed with its key
+/// (sha256WithRSAEncryption, as [`issue`] signs), subject `CN=user_id`,
+/// and the key's SubjectPublicKeyInfo that fingerprint. Whoever edits
+/// `key_store.json` can put any certificate there, but cannot sign one
+/// without the administrator password.
+///
+/// # Errors
+/// What is wrong, as the end of a sentence ("is not ...").
+pub fn check_issued(
+    ca: &Ca,
+    pem: &str,
+    user_id: &UserId,
+    fingerprint: &str,
+) -> std::result::Result<(), String> {
+    use rsa::pkcs1v15::VerifyingKey;
+    use rsa::signature::Verifier;
+    let certificate = Certificate::from_pem(pem.as_bytes())
+        .map_err(|e| format!("is not a PEM certificate ({e})"))?;
+    let tbs = certificate.tbs_certificate();
+    if tbs.issuer() != ca.root.tbs_certificate().subject() {
+        return Err("was not issued by the store's root".to_owned());
+    }
+    let algorithm = x509_cert::der::oid::db::rfc5912::SHA_256_WITH_RSA_ENCRYPTION;
+    if certificate.signature_algorithm().oid != algorithm || tbs.signature().oid != algorithm {
+        return Err("is not signed sha256WithRSAEncryption, as the store's root signs".to_owned());
+    }
+    let signature = certificate
+        .signature()
+        .as_bytes()
+        .and_then(|bytes| Pkcs1v15Signature::try_from(bytes).ok())
+        .ok_or("does not carry an RSA signature")?;
+    let signed = tbs.to_der().map_err(|e| e.to_string())?;
+    let root_key = ca.public_key().map_err(|e| e.to_string())?;
+    VerifyingKey::<Sha256>::new(root_key)
+        .verify(&signed, &signature)
+        .map_err(|_| "is not signed by the store's root: it was forged or edited".to_owned())?;
+    let subject = Name::from_str(&format!("CN={user_id}")).map_err(|e| e.to_string())?;
+    if *tbs.subject() != subject {
+        return Err(format!("was issued to {}, not to {user_id}", tbs.subject()));
+    }
+    let spki = tbs
+        .subject_public_key_info()
+        .to_der()
+        .map_err(|e| e.to_string())?;
+    if sha256_hex(&spki) != fingerprint {
+        return Err("is for another public key than the version's".to_owned());
     }
     Ok(())
 }
@@ -886,7 +983,11 @@ mod tests {
             "test",
         )
         .unwrap();
-        let issued = issue(&store, &alice, &password()).unwrap();
+        let owner = Password::new("pw".to_owned()).unwrap();
+        // Proof of possession: a wrong owner password certifies nothing.
+        let err = issue(&store, &alice, &password(), &password()).unwrap_err();
+        assert!(matches!(err, Error::Unlock(_)), "{err}");
+        let issued = issue(&store, &alice, &password(), &owner).unwrap();
         let cert = Certificate::from_pem(issued.pem.as_bytes()).unwrap();
         let tbs = cert.tbs_certificate();
         assert_eq!(tbs.version(), x509_cert::certificate::Version::V3);

@@ -226,6 +226,9 @@ pub(crate) fn unlock_logged(
     password: &Password,
     command: &str,
 ) -> Result<UnlockedUser> {
+    // The record must be the one the log recorded, before the password
+    // is tried on it.
+    crate::trust::check_user(store, keys, revoked, user_id)?;
     unlock_user(keys, revoked, user_id, password)
         .map_err(|e| log_if_wrong_password(store, user_id, command, e))
 }

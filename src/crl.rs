@@ -840,6 +840,11 @@ mod tests {
 
     /// A new key version for `user`, as keygen (`Created`) or rotate
     /// (`Rotated`) makes it.
+    /// The password of the users that [`add_version`] makes.
+    fn owner() -> Password {
+        Password::new("pw".to_owned()).unwrap()
+    }
+
     fn add_version(store: &Store, user: &UserId, kind: EventKind) {
         let record = store.load().unwrap().0.get(user).unwrap().cloned();
         let pk = crate::kdf::test_key("pw");
@@ -874,7 +879,7 @@ mod tests {
         let ca = Ca::load(dir.path()).unwrap().unwrap();
         let alice = alice();
         add_version(&store, &alice, EventKind::Created);
-        let issued = crate::ca::issue(&store, &alice, &admin).unwrap();
+        let issued = crate::ca::issue(&store, &alice, &admin, &owner()).unwrap();
         revoke_alice(&store, RevocationReason::KeyCompromise, None, time::now());
         let summary = publish(&store, &admin, "test").unwrap();
         assert_eq!(summary.serials, std::slice::from_ref(&issued.serial));
@@ -1015,7 +1020,7 @@ mod tests {
         let (_dir, store, admin) = store_with_ca();
         let alice = alice();
         add_version(&store, &alice, EventKind::Created);
-        crate::ca::issue(&store, &alice, &admin).unwrap();
+        crate::ca::issue(&store, &alice, &admin, &owner()).unwrap();
         revoke_alice(&store, RevocationReason::KeyCompromise, None, time::now());
         publish(&store, &admin, "test").unwrap();
         verify(&store).unwrap();
@@ -1044,7 +1049,9 @@ mod tests {
         let (_dir, store, admin) = store_with_ca();
         let alice = alice();
         add_version(&store, &alice, EventKind::Created);
-        let v1 = crate::ca::issue(&store, &alice, &admin).unwrap().serial;
+        let v1 = crate::ca::issue(&store, &alice, &admin, &owner())
+            .unwrap()
+            .serial;
         assert!(!is_behind(&store, None).unwrap(), "nothing superseded yet");
         add_version(&store, &alice, EventKind::Rotated);
         assert!(
@@ -1141,7 +1148,9 @@ mod tests {
         let (_dir, store, admin) = store_with_ca();
         let alice = alice();
         add_version(&store, &alice, EventKind::Created);
-        let serial = crate::ca::issue(&store, &alice, &admin).unwrap().serial;
+        let serial = crate::ca::issue(&store, &alice, &admin, &owner())
+            .unwrap()
+            .serial;
         revoke_alice(&store, RevocationReason::KeyCompromise, None, time::now());
         let list = store.revoked_keys_path();
         let text = fs::read_to_string(&list).unwrap();
@@ -1166,10 +1175,14 @@ mod tests {
     fn a_serial_edited_in_the_list_to_another_certificate_is_not_signed() {
         let (_dir, store, admin) = store_with_ca();
         add_version(&store, &alice(), EventKind::Created);
-        let alices = crate::ca::issue(&store, &alice(), &admin).unwrap().serial;
+        let alices = crate::ca::issue(&store, &alice(), &admin, &owner())
+            .unwrap()
+            .serial;
         let bob = UserId::new("bob").unwrap();
         add_version(&store, &bob, EventKind::Created);
-        let bobs = crate::ca::issue(&store, &bob, &admin).unwrap().serial;
+        let bobs = crate::ca::issue(&store, &bob, &admin, &owner())
+            .unwrap()
+            .serial;
         revoke_alice(&store, RevocationReason::KeyCompromise, None, time::now());
         publish(&store, &admin, "test").unwrap();
         let list = store.revoked_keys_path();
@@ -1193,7 +1206,9 @@ mod tests {
     fn a_destroyed_pairs_certificate_is_withdrawn() {
         let (_dir, store, admin) = store_with_ca();
         add_version(&store, &alice(), EventKind::Created);
-        let serial = crate::ca::issue(&store, &alice(), &admin).unwrap().serial;
+        let serial = crate::ca::issue(&store, &alice(), &admin, &owner())
+            .unwrap()
+            .serial;
         let destroyed_at = time::now();
         store
             .update(|keys, _, events| {

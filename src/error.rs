@@ -114,6 +114,22 @@ pub enum Error {
         problem: String,
     },
 
+    /// The store's files no longer show what the audit log records of a
+    /// user's keys (a version, its key IDs, a revocation or destruction), or
+    /// the log that vouches for them is gone: the files were edited, rolled
+    /// back or deleted, and no key of that user is used until they agree.
+    #[error(
+        "{problem}; no key of {user} is used until the store agrees with audit.log again: {remedy} (`secure-kms audit --verify` names the first disagreement)"
+    )]
+    Untrusted {
+        /// Whose keys.
+        user: String,
+        /// What disagrees.
+        problem: String,
+        /// What to restore.
+        remedy: String,
+    },
+
     /// A store file could not be read or written.
     #[error("cannot {action} {}", path.display())]
     Io {
@@ -485,7 +501,7 @@ impl Error {
     }
 
     /// Whether this error means "refused: the key is revoked, expired or
-    /// destroyed",
+    /// destroyed, or the store no longer shows what the log recorded of it",
     /// which the binary reports with its own exit code.
     ///
     /// ```
@@ -499,6 +515,7 @@ impl Error {
         matches!(
             self,
             Error::Revoked { .. }
+                | Error::Untrusted { .. }
                 | Error::Expired { .. }
                 | Error::Destroyed { .. }
                 | Error::NothingToUnlock(_)

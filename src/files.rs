@@ -64,7 +64,7 @@ pub fn encrypt_file(
 /// # Errors
 /// [`Error::FileOwner`]; as [`check_usable_for_decryption`].
 pub fn check_decryptable(store: &Store, user_id: &UserId, header: &FileHeader) -> Result<()> {
-    let (keys, revoked) = store.load()?;
+    let (keys, revoked) = crate::trust::load_for_use(store, &[user_id])?;
     decryptable(&keys, &revoked, user_id, header)
 }
 
@@ -97,7 +97,7 @@ pub fn decrypt_file(
     reader: &mut impl Read,
     writer: &mut impl Write,
 ) -> Result<()> {
-    let (keys, revoked) = store.load()?;
+    let (keys, revoked) = crate::trust::load_for_use(store, &[user_id])?;
     decryptable(&keys, &revoked, user_id, header)?;
     let key = unlock_symmetric_version(&keys, &revoked, user_id, header.key_version, password)
         .map_err(|e| logged(store, user_id, "decrypt", e))?;

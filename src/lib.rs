@@ -71,6 +71,7 @@ pub mod store;
 pub mod symmetric;
 pub mod time;
 pub mod transfer;
+pub mod trust;
 pub mod unlock;
 pub mod user;
 pub mod wrap;

@@ -384,6 +384,9 @@ enum CertAction {
     Issue {
         /// The user ID
         user: String,
+        /// The user's own password, from the first line of FILE (else asked): proof that the key is theirs
+        #[arg(long, value_name = "FILE")]
+        owner_password_file: Option<PathBuf>,
     },
     /// Describe USER's certificate
     Show {
@@ -649,7 +652,7 @@ fn run_command(cli: &Cli, store: &Store, command: &Command) -> anyhow::Result<()
             let made = slow("making keys", || {
                 commands::keygen(store, &user, &password, *expiry, DEFAULT_ITERATIONS)
             })?;
-            let certified = certify_new_pair(store, &user, &admin)?;
+            let certified = certify_new_pair(store, &user, &password, &admin)?;
             render(cli, &made, || output::new_version(&made) + &certified)?
         }
         Command::Rotate {
@@ -663,7 +666,7 @@ fn run_command(cli: &Cli, store: &Store, command: &Command) -> anyhow::Result<()
             let made = slow("rotating keys", || {
                 commands::rotate(store, &user, &password, *expiry)
             })?;
-            let mut certified = certify_new_pair(store, &user, &admin)?;
+            let mut certified = certify_new_pair(store, &user, &password, &admin)?;
             // The pair rotated out keeps its certificate until the CRL
             // withdraws it (reason superseded; its key stays usable for
             // decrypting and verifying).
@@ -1263,11 +1266,16 @@ fn run_command(cli: &Cli, store: &Store, command: &Command) -> anyhow::Result<()
             })?
         }
         Command::Cert {
-            action: CertAction::Issue { user },
+            action:
+                CertAction::Issue {
+                    user,
+                    owner_password_file,
+                },
         } => {
             let user = UserId::new(user)?;
             let password = admin_password(cli, false)?;
-            let issued = slow("issuing", || ca::issue(store, &user, &password))?;
+            let owner = owner_password(&user, owner_password_file.as_deref())?;
+            let issued = slow("issuing", || ca::issue(store, &user, &password, &owner))?;
             render(cli, &issued, || issued.to_string())?
         }
         Command::Cert {
@@ -1657,14 +1665,19 @@ fn admin_for_new_pair(
 
 /// After keygen or rotate: issues the new pair's certificate as `admin`
 /// says. The line to print: what was issued, or how to issue it later.
-fn certify_new_pair(store: &Store, user: &UserId, admin: &Certify) -> anyhow::Result<String> {
+fn certify_new_pair(
+    store: &Store,
+    user: &UserId,
+    owner: &Password,
+    admin: &Certify,
+) -> anyhow::Result<String> {
     let password = match admin {
         Certify::NoCa => return Ok(String::new()),
         Certify::Later(line) => return Ok(line.clone()),
         Certify::With(password) => password,
     };
     let issued = slow("issuing the certificate", || {
-        ca::issue(store, user, password)
+        ca::issue(store, user, password, owner)
     })?;
     Ok(format!(
         "certificate issued by the KMS CA: serial {}, valid {} to {}\n",
@@ -1699,6 +1712,24 @@ fn admin_password(cli: &Cli, new: bool) -> anyhow::Result<Password> {
         return Err(Error::PasswordMismatch.into());
     }
     Ok(password)
+}
+
+/// The password of `user`, the owner of the key a certificate is asked
+/// for: from `file`, else asked (without echo on a terminal), else a line
+/// of standard input.
+fn owner_password(user: &UserId, file: Option<&std::path::Path>) -> anyhow::Result<Password> {
+    if let Some(path) = file {
+        return Ok(read_password_file(path)?);
+    }
+    let prompt = format!("Enter the password of {user} (proof that the key is theirs): ");
+    match TerminalConsole::for_commands().ask_password(&prompt)? {
+        Some(pw) => Ok(Password::new(pw)?),
+        None => Err(Error::EndOfInput {
+            question: prompt.trim_end().to_owned(),
+            state: "nothing was written",
+        }
+        .into()),
+    }
 }
 
 /// The password: from `--password-file`, else asked (without echo on a

@@ -197,6 +197,7 @@ fn signer(
 /// Checks a message's signature against the key the store holds for its
 /// sender's version, which must exist and not be compromised.
 fn check_signature(
+    store: &Store,
     keys: &KeyStore,
     revoked: &RevocationList,
     message: &Message,
@@ -211,6 +212,9 @@ fn check_signature(
     let record = keys
         .get(&sender)?
         .ok_or_else(|| refused(format!("its sender {sender} is not in this store")))?;
+    // The sender's key is the one the log recorded, and, with a CA, the
+    // one its certificate names.
+    crate::trust::check_user(store, keys, revoked, &sender)?;
     let all = versions(record);
     let version = all
         .iter()
@@ -231,6 +235,7 @@ fn check_signature(
     let pair = version
         .asymmetric
         .ok_or_else(|| refused(format!("{sender}'s version has no RSA key")))?;
+    crate::ca::check_certificate(store, &sender, pair)?;
     verify_signature(
         &pair.public_key()?,
         &message.signed_bytes(initiator_public),
@@ -268,6 +273,7 @@ pub fn offer(
         .and_then(|r| versions(r).last().map(|v| v.version))
         .ok_or_else(|| Error::UnknownUser(recipient.to_string()))?;
     crate::revocation::check_not_revoked(&revoked, &keys, recipient)?;
+    crate::trust::check_user(store, &keys, &revoked, recipient)?;
     let ephemeral = EphemeralKey::generate(group)?;
     let mut message = Message {
         protocol: PROTOCOL.to_owned(),
@@ -350,7 +356,7 @@ pub fn accept(
         )));
     }
     let (keys, revoked) = store.load()?;
-    check_signature(&keys, &revoked, offer, None)?;
+    check_signature(store, &keys, &revoked, offer, None)?;
     if let Some(want) = want_group
         && want != offer.group
     {
@@ -505,7 +511,7 @@ pub fn finish(
         .map_err(|_| Error::Unlock(initiator.to_string()))?;
     let ephemeral = EphemeralKey::from_secret_bytes(pending.group, &secret)?;
     let own_public = ephemeral.public_bytes();
-    check_signature(&keys, &revoked, answer, Some(&own_public))?;
+    check_signature(store, &keys, &revoked, answer, Some(&own_public))?;
     let shared = ephemeral.agree(&answer.public)?;
     let transcript = Transcript {
         group: pending.group,

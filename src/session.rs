@@ -292,7 +292,7 @@ fn make_keys(
         options.expiry_time
     ))?;
     console.say(&format!("Asymmetric keys stored securely for {user_id}"))?;
-    let record = if certify(store, console, user_id)? {
+    let record = if certify(store, console, user_id, password)? {
         // The record now holds the certificate too.
         store
             .load()?
@@ -321,7 +321,12 @@ fn make_keys(
 /// password and issues a certificate for the user's new pair. An empty
 /// answer skips it, and so does a wrong password (the keys are made
 /// already); both say how to issue it later. Whether one was issued.
-fn certify(store: &Store, console: &mut dyn Console, user_id: &UserId) -> Result<bool> {
+fn certify(
+    store: &Store,
+    console: &mut dyn Console,
+    user_id: &UserId,
+    owner_password: &Password,
+) -> Result<bool> {
     if crate::ca::Ca::load(store.dir())?.is_none() {
         return Ok(false);
     }
@@ -332,7 +337,7 @@ fn certify(store: &Store, console: &mut dyn Console, user_id: &UserId) -> Result
         return Ok(false);
     };
     let password = Password::new(answer)?;
-    match crate::ca::issue(store, user_id, &password) {
+    match crate::ca::issue(store, user_id, &password, owner_password) {
         Ok(issued) => {
             console.say(&format!(
                 "Certificate issued for {user_id} by the KMS CA (serial {})",

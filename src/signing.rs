@@ -98,7 +98,7 @@ pub fn verify_file(
     reader: &mut impl Read,
     signature: &[u8],
 ) -> Result<(u32, KeyState)> {
-    let (keys, revoked) = store.load()?;
+    let (keys, revoked) = crate::trust::load_for_use(store, &[user_id])?;
     let record = keys
         .get(user_id)?
         .ok_or_else(|| Error::UnknownUser(user_id.to_string()))?;
@@ -107,6 +107,8 @@ pub fn verify_file(
     let states = keyring::status(record, &revoked, user_id, time::now());
     for v in keyring::versions(record).iter().rev() {
         let Some(pair) = v.asymmetric else { continue };
+        // With a CA, the pair's certificate must be the root's too.
+        crate::ca::check_certificate(store, user_id, pair)?;
         let verifier = VerifyingKey::<Sha256>::new_with_salt_len(pair.public_key()?, PSS_SALT_LEN);
         if verifier.verify_prehash(&digest, &signature).is_err() {
             continue;

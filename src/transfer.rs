@@ -36,7 +36,7 @@ pub const IMPORT_BITS: std::ops::RangeInclusive<usize> = 2048..=4096;
 /// [`Error::UnknownUser`] when the user has no RSA key; [`Error::Revoked`]
 /// when the primary version is compromised.
 pub fn export_public(store: &Store, user_id: &UserId) -> Result<(u32, String)> {
-    let (keys, revoked) = store.load()?;
+    let (keys, revoked) = crate::trust::load_for_use(store, &[user_id])?;
     let record = keys
         .get(user_id)?
         .ok_or_else(|| Error::UnknownUser(user_id.to_string()))?;
@@ -50,6 +50,7 @@ pub fn export_public(store: &Store, user_id: &UserId) -> Result<(u32, String)> {
     if let Some(r) = revoked.find(user_id.as_str(), version) {
         return Err(r.to_error());
     }
+    crate::ca::check_certificate(store, user_id, pair)?;
     Ok((pair.version, pair.public.clone()))
 }
 

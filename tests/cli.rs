@@ -560,10 +560,25 @@ fn a_broken_audit_log_stops_every_change_until_it_is_moved_aside() {
         "a change was made without its event"
     );
     // Moved aside (kept as evidence), a new log starts with the next change,
-    // and older changes are not expected in it.
+    // but it vouches for nothing before it: the check and every use of
+    // alice's keys refuse, and say to restore the log.
     fs::rename(&log, class.store().join("audit.log.broken")).unwrap();
     class.ok(&["rotate", "alice"]);
-    assert_eq!(class.json(&["audit", "--verify"])["events"], 1);
+    let out = class.run(&["audit", "--verify"]);
+    assert_eq!(code(&out), Some(1));
+    assert!(
+        stderr(&out).contains("restore it from a backup"),
+        "{}",
+        stderr(&out)
+    );
+    fs::write(class.dir.path().join("data"), "data").unwrap();
+    let out = class.run(&["encrypt", "alice", "data", "data.enc"]);
+    assert_eq!(code(&out), Some(3), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("restore audit.log from a backup"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 /// User IDs as arguments with a newline, an ANSI escape, a bell or 100,000

@@ -86,7 +86,17 @@ fn openssl_reads_the_root_as_a_ten_year_v3_ca() {
 #[test]
 fn a_user_certificate_verifies_against_the_root_with_its_extensions() {
     let class = class_with_ca();
-    let out = class.run_with("admin", &["--json", "cert", "issue", "alice"]);
+    let out = class.run_with(
+        "admin",
+        &[
+            "--json",
+            "cert",
+            "issue",
+            "alice",
+            "--owner-password-file",
+            "pw",
+        ],
+    );
     assert_eq!(code(&out), Some(0), "{}", stderr(&out));
     let issued: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
     assert_eq!(issued["subject"], "CN=alice");
@@ -158,7 +168,10 @@ fn a_user_certificate_verifies_against_the_root_with_its_extensions() {
 fn a_wrong_administrator_password_or_no_ca_issues_nothing() {
     let class = class_with_ca();
     let before = class.files();
-    let out = class.run_with("wrong", &["cert", "issue", "alice"]);
+    let out = class.run_with(
+        "wrong",
+        &["cert", "issue", "alice", "--owner-password-file", "pw"],
+    );
     assert_eq!(code(&out), Some(1), "{}", stderr(&out));
     assert!(stderr(&out).contains("wrong password"), "{}", stderr(&out));
     assert!(class.files() == before, "a file changed");
@@ -177,9 +190,15 @@ fn a_wrong_administrator_password_or_no_ca_issues_nothing() {
     );
 
     // One certificate per pair: a second would stay valid beside the first.
-    let out = class.run_with("admin", &["cert", "issue", "alice"]);
+    let out = class.run_with(
+        "admin",
+        &["cert", "issue", "alice", "--owner-password-file", "pw"],
+    );
     assert_eq!(code(&out), Some(0), "{}", stderr(&out));
-    let out = class.run_with("admin", &["cert", "issue", "alice"]);
+    let out = class.run_with(
+        "admin",
+        &["cert", "issue", "alice", "--owner-password-file", "pw"],
+    );
     assert!(
         stderr(&out).contains("is certified already"),
         "{}",
@@ -198,7 +217,7 @@ fn a_wrong_administrator_password_or_no_ca_issues_nothing() {
 
     let bare = Class::new();
     bare.ok(&["keygen", "bob"]);
-    let out = bare.run(&["cert", "issue", "bob"]);
+    let out = bare.run(&["cert", "issue", "bob", "--owner-password-file", "pw"]);
     assert!(stderr(&out).contains("no certificate authority: make one with `secure-kms ca init`"));
     // Without a CA, an administrator password would do nothing: keygen,
     // rotate and revoke refuse it before changing anything.
@@ -245,7 +264,10 @@ fn crl_check(class: &Class, root: &str, crl: &str, cert: &str) -> std::process::
 
 /// alice's certificate, exported as `alice.pem`, and the store's root.
 fn certified(class: &Class) -> (String, String) {
-    let out = class.run_with("admin", &["cert", "issue", "alice"]);
+    let out = class.run_with(
+        "admin",
+        &["cert", "issue", "alice", "--owner-password-file", "pw"],
+    );
     assert_eq!(code(&out), Some(0), "{}", stderr(&out));
     class.ok(&["cert", "export", "alice", "-o", "alice.pem"]);
     (
@@ -457,7 +479,10 @@ fn a_tampered_crl_or_an_edited_list_is_caught() {
 
     // A revocation the CRL has not caught up with is named.
     class.ok(&["rotate", "alice"]);
-    let out = class.run_with("admin", &["cert", "issue", "alice"]);
+    let out = class.run_with(
+        "admin",
+        &["cert", "issue", "alice", "--owner-password-file", "pw"],
+    );
     assert_eq!(code(&out), Some(0), "{}", stderr(&out));
     let out = class.run(&["revoke", "alice", "--version", "2"]);
     assert!(stdout(&out).contains("an administrator must run `secure-kms crl refresh`"));

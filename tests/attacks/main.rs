@@ -9,3 +9,4 @@
 mod common;
 
 mod planted_files;
+mod public_keys;

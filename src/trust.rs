@@ -1,0 +1,175 @@
+//! Before a key from the store folder is used: is it still the key the
+//! store made, in the state the log recorded?
+//!
+//! `key_store.json` and `revoked_keys.json` can be edited by whoever can
+//! write the folder. The wrapped keys are safe (editing one breaks its
+//! AES-GCM tag), but what no password authenticates is not: a public key
+//! and its fingerprint can be swapped for the attacker's, a revocation
+//! deleted, a destroyed key's backup put back. The audit log recorded each
+//! of those facts when it happened, as a hash chain, so every command that
+//! uses a user's keys first checks the user's record against the log's
+//! lines about them ([`check_user`]):
+//!
+//! 1. the log covers every version made by a secure-kms that logs (a log
+//!    deleted, or replaced by a new one that starts later, vouches for
+//!    nothing, and is refused);
+//! 2. each version the log saw made is in the store, with the key IDs the
+//!    log recorded (symmetric fingerprint and public key fingerprint);
+//! 3. each revocation and destruction the log records still holds.
+//!
+//! With a certificate authority, a version's certificate must also be one
+//! the store's root signed, for this user and this public key
+//! ([`crate::ca::check_certificate`]).
+//!
+//! What this cannot catch is said in RELIABILITY.md ("Threat model"): the
+//! chain has no key, so whoever rewrites the log and the files together,
+//! consistently, is not caught here.
+
+use crate::audit::{EventKind, user_history};
+use crate::keyring::{KeyVersion, versions};
+use crate::revocation::RevocationList;
+use crate::store::{KeyStore, Store};
+use crate::time;
+use crate::user::UserId;
+use crate::{Error, Result};
+
+/// Loads the store for a command that uses the keys of `users`, checking
+/// each one's record against the log ([`check_user`]).
+///
+/// ```
+/// let dir = tempfile::tempdir()?;
+/// let store = secure_kms::store::Store::new(dir.path());
+/// let alice = secure_kms::user::UserId::new("alice")?;
+/// let (keys, _) = secure_kms::trust::load_for_use(&store, &[&alice])?;
+/// assert!(keys.is_empty());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+///
+/// # Errors
+/// As [`Store::load`] and [`check_user`].
+pub fn load_for_use(store: &Store, users: &[&UserId]) -> Result<(KeyStore, RevocationList)> {
+    let (keys, revoked) = store.load()?;
+    for user in users {
+        check_user(store, &keys, &revoked, user)?;
+    }
+    Ok((keys, revoked))
+}
+
+/// Checks `user_id`'s record in `keys` and `revoked` against what the log
+/// in the store folder records of the user (see the module's text).
+///
+/// # Errors
+/// [`Error::Untrusted`] (exit code 3), saying what disagrees and what to
+/// restore; [`Error::AuditBroken`] for a broken chain.
+pub fn check_user(
+    store: &Store,
+    keys: &KeyStore,
+    revoked: &RevocationList,
+    user_id: &UserId,
+) -> Result<()> {
+    let history = user_history(store.dir(), user_id)?;
+    let record = keys.get(user_id)?;
+    let all = record.map(versions).unwrap_or_default();
+    let untrusted = |problem: String, remedy: &str| Error::Untrusted {
+        user: user_id.to_string(),
+        problem,
+        remedy: remedy.to_owned(),
+    };
+    const RESTORE_LOG: &str = "restore audit.log from a backup";
+    const RESTORE_KEYS: &str = "restore key_store.json from a backup";
+    const RESTORE_LIST: &str = "restore revoked_keys.json from a backup";
+    for v in &all {
+        if !logged_era(v) {
+            continue;
+        }
+        let made = time::format(v.created());
+        match history.started {
+            None => {
+                return Err(untrusted(
+                    format!(
+                        "audit.log is missing or empty, but version {} of {user_id} was made at {made} by a secure-kms that logs every change: the log was deleted",
+                        v.version
+                    ),
+                    RESTORE_LOG,
+                ));
+            }
+            Some(started) if v.created() < started => {
+                return Err(untrusted(
+                    format!(
+                        "audit.log starts at {}, after version {} of {user_id} was made at {made}: its earlier lines were deleted, or the log replaced",
+                        time::format(started),
+                        v.version
+                    ),
+                    RESTORE_LOG,
+                ));
+            }
+            Some(_) => {}
+        }
+    }
+    for e in &history.entries {
+        let Some(number) = e.event.version else {
+            continue;
+        };
+        let at = format!("line {} of audit.log ({})", e.seq, e.time_utc);
+        let Some(v) = all.iter().find(|v| v.version == number) else {
+            if matches!(e.event.event, EventKind::Created | EventKind::Rotated) {
+                return Err(untrusted(
+                    format!(
+                        "{at} records version {number} of {user_id} made, and key_store.json has no such version: it was rolled back or edited"
+                    ),
+                    RESTORE_KEYS,
+                ));
+            }
+            continue;
+        };
+        // A key that is there and is not the logged one was swapped. (A
+        // half missing is an incomplete record, which unlocking reports.)
+        let differs = |logged: &Option<String>, stored: Option<&str>| matches!((logged, stored), (Some(logged), Some(stored)) if logged != stored);
+        if differs(&e.event.public_key_fingerprint, v.public_key_fingerprint()) {
+            return Err(untrusted(
+                format!(
+                    "the public key of version {number} of {user_id} in key_store.json is not the one {at} records (public key fingerprint {}): the key was replaced",
+                    e.event
+                        .public_key_fingerprint
+                        .as_deref()
+                        .unwrap_or_default()
+                ),
+                RESTORE_KEYS,
+            ));
+        }
+        if differs(&e.event.symmetric_fingerprint, v.symmetric_fingerprint()) {
+            return Err(untrusted(
+                format!(
+                    "the symmetric key of version {number} of {user_id} in key_store.json is not the one {at} records: the key was replaced"
+                ),
+                RESTORE_KEYS,
+            ));
+        }
+        match e.event.event {
+            EventKind::Revoked if revoked.find(user_id.as_str(), v).is_none() => {
+                return Err(untrusted(
+                    format!(
+                        "{at} records version {number} of {user_id} revoked, and revoked_keys.json no longer lists it: the entry or the file was removed"
+                    ),
+                    RESTORE_LIST,
+                ));
+            }
+            EventKind::Destroyed if v.has_material() => {
+                return Err(untrusted(
+                    format!(
+                        "{at} records version {number} of {user_id} destroyed, and key_store.json holds its key again: the file was rolled back"
+                    ),
+                    RESTORE_KEYS,
+                ));
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// Whether a version was made by a secure-kms that logs every change
+/// (binding 2 or later): format 1 keys predate the log.
+fn logged_era(v: &KeyVersion<'_>) -> bool {
+    v.symmetric.is_some_and(|s| s.binding != 1) || v.asymmetric.is_some_and(|a| a.binding != 1)
+}

@@ -1,0 +1,243 @@
+//! Public keys swapped in `key_store.json`: whoever can edit the file can
+//! put their own public key and its fingerprint in a user's record (the
+//! file stays consistent). Every use of a public key must refuse it, since
+//! the audit log recorded the real key's fingerprint when the pair was
+//! made, and the CA's certificate names it.
+
+use std::fs;
+
+use serde_json::Value;
+
+use crate::common::{Class, code, openssl, stderr};
+
+/// A store with alice (`pw`) and mallory (`mallory`), and a file that
+/// mallory signed.
+fn alice_and_mallory() -> Class {
+    let class = Class::new();
+    fs::write(class.dir.path().join("mallory"), "mallory's password\n").unwrap();
+    class.ok(&["keygen", "alice"]);
+    let out = class.run_with("mallory", &["keygen", "mallory"]);
+    assert_eq!(code(&out), Some(0), "{}", stderr(&out));
+    fs::write(class.dir.path().join("data"), "pay mallory 100 euros\n").unwrap();
+    let out = class.run_with("mallory", &["sign", "mallory", "data", "-o", "data.sig"]);
+    assert_eq!(code(&out), Some(0), "{}", stderr(&out));
+    class
+}
+
+fn key_store(class: &Class) -> Value {
+    serde_json::from_slice(&fs::read(class.store().join("key_store.json")).unwrap()).unwrap()
+}
+
+fn write_key_store(class: &Class, value: &Value) {
+    fs::write(
+        class.store().join("key_store.json"),
+        serde_json::to_string_pretty(value).unwrap(),
+    )
+    .unwrap();
+}
+
+/// Puts mallory's public key (and its fingerprint, so that the file is
+/// consistent) in alice's primary pair.
+fn swap_primary(class: &Class) {
+    let mut store = key_store(class);
+    store["alice"]["public"] = store["mallory"]["public"].clone();
+    store["alice"]["key_pair"]["fingerprint"] = store["mallory"]["key_pair"]["fingerprint"].clone();
+    write_key_store(class, &store);
+}
+
+fn assert_refused(what: &str, out: &std::process::Output) {
+    let err = stderr(out);
+    assert_eq!(code(out), Some(3), "{what}: {err}");
+    assert!(
+        err.contains("public key of version") && err.contains("restore key_store.json"),
+        "{what}: {err}"
+    );
+}
+
+/// Before, `verify alice` accepted mallory's signature as alice's.
+#[test]
+fn a_swapped_primary_public_key_is_refused_by_every_use() {
+    let class = alice_and_mallory();
+    swap_primary(&class);
+    let before = class.files();
+    assert_refused(
+        "verify",
+        &class.run(&["verify", "alice", "data", "data.sig"]),
+    );
+    assert_refused(
+        "export --public",
+        &class.run(&["export", "alice", "--public"]),
+    );
+    assert_refused(
+        "encrypt",
+        &class.run(&["encrypt", "alice", "data", "data.enc"]),
+    );
+    let out = class.run(&["audit", "--verify"]);
+    assert_eq!(code(&out), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains("other key IDs"), "{}", stderr(&out));
+    assert_eq!(class.files(), before);
+}
+
+/// The same swap on an older pair (`previous`), which still verifies
+/// what it signed before the rotation.
+#[test]
+fn a_swapped_previous_public_key_is_refused() {
+    let class = alice_and_mallory();
+    class.ok(&["rotate", "alice"]);
+    let mut store = key_store(&class);
+    let (public, fingerprint) = (
+        store["mallory"]["public"].clone(),
+        store["mallory"]["key_pair"]["fingerprint"].clone(),
+    );
+    let old = &mut store["alice"]["previous"]["asymmetric"][0];
+    assert_eq!(old["version"], 1);
+    old["public"] = public;
+    old["fingerprint"] = fingerprint;
+    write_key_store(&class, &store);
+    assert_refused(
+        "verify",
+        &class.run(&["verify", "alice", "data", "data.sig"]),
+    );
+}
+
+/// An exchange message from alice is checked against alice's key as the
+/// log recorded it, not as the file now says.
+#[test]
+fn an_exchange_with_a_swapped_key_is_refused() {
+    let class = alice_and_mallory();
+    class.ok(&[
+        "exchange",
+        "offer",
+        "alice",
+        "--to",
+        "mallory",
+        "-o",
+        "offer.json",
+    ]);
+    swap_primary(&class);
+    let out = class.run_with(
+        "mallory",
+        &[
+            "exchange",
+            "accept",
+            "mallory",
+            "offer.json",
+            "-o",
+            "answer.json",
+        ],
+    );
+    assert_refused("exchange accept", &out);
+}
+
+/// `cert issue` asks proof that the key is the user's: the owner's
+/// password must open the pair. A swapped key is refused before that, and
+/// a wrong owner password certifies nothing.
+#[test]
+fn cert_issue_needs_proof_of_possession_and_refuses_a_swapped_key() {
+    let class = alice_and_mallory();
+    fs::write(class.dir.path().join("admin"), "administrator password\n").unwrap();
+    let out = class.run_with("admin", &["ca", "init"]);
+    assert_eq!(code(&out), Some(0), "{}", stderr(&out));
+    let issue = |owner: &str| {
+        class.run_with(
+            "admin",
+            &["cert", "issue", "alice", "--owner-password-file", owner],
+        )
+    };
+    let out = issue("wrong");
+    assert_eq!(code(&out), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("wrong password for alice"),
+        "{}",
+        stderr(&out)
+    );
+    // The administrator alone cannot certify mallory's key as alice's.
+    let out = issue("mallory");
+    assert_eq!(code(&out), Some(1), "{}", stderr(&out));
+    swap_primary(&class);
+    assert_refused("cert issue", &issue("pw"));
+    assert!(
+        key_store(&class)["alice"]["key_pair"]
+            .get("certificate")
+            .is_none()
+    );
+}
+
+/// With a CA, a certificate in alice's record must be one the root signed:
+/// a certificate for alice's own key, named as if the root issued it but
+/// signed by another key (made here with openssl), is refused by verify
+/// and export. (A certificate of another key cannot get that far: the
+/// store refuses a record whose certificate is not for its key.)
+#[test]
+fn a_certificate_the_root_did_not_sign_is_refused() {
+    let class = alice_and_mallory();
+    fs::write(class.dir.path().join("admin"), "administrator password\n").unwrap();
+    assert_eq!(code(&class.run_with("admin", &["ca", "init"])), Some(0));
+    class.ok(&["export", "alice", "--public", "-o", "alice.pub"]);
+    let dir = class.dir.path();
+    let run = |args: &[&str]| {
+        let out = openssl(args, dir);
+        assert!(out.status.success(), "{args:?}: {}", stderr(&out));
+        out
+    };
+    let root = class.store().join("ca_root.pem");
+    let subject = String::from_utf8(
+        run(&[
+            "x509",
+            "-in",
+            root.to_str().unwrap(),
+            "-noout",
+            "-subject",
+            "-nameopt",
+            "compat",
+        ])
+        .stdout,
+    )
+    .unwrap();
+    let subject = subject.trim().trim_start_matches("subject=");
+    run(&[
+        "genpkey",
+        "-algorithm",
+        "RSA",
+        "-pkeyopt",
+        "rsa_keygen_bits:2048",
+        "-out",
+        "evil.key",
+    ]);
+    run(&[
+        "req", "-new", "-x509", "-key", "evil.key", "-subj", subject, "-days", "30", "-out",
+        "evil.pem",
+    ]);
+    run(&[
+        "x509",
+        "-new",
+        "-force_pubkey",
+        "alice.pub",
+        "-subj",
+        "/CN=alice",
+        "-CA",
+        "evil.pem",
+        "-CAkey",
+        "evil.key",
+        "-days",
+        "30",
+        "-out",
+        "forged.pem",
+    ]);
+    let mut store = key_store(&class);
+    store["alice"]["key_pair"]["certificate"] =
+        fs::read_to_string(dir.join("forged.pem")).unwrap().into();
+    write_key_store(&class, &store);
+    for args in [
+        &["verify", "alice", "data", "data.sig"][..],
+        &["export", "alice", "--public"][..],
+    ] {
+        let out = class.run(args);
+        let err = stderr(&out);
+        assert_eq!(code(&out), Some(3), "{args:?}: {err}");
+        assert!(
+            err.contains("is not signed by the store's root"),
+            "{args:?}: {err}"
+        );
+    }
+}
