@@ -10,3 +10,4 @@ mod common;
 
 mod planted_files;
 mod public_keys;
+mod removed_records;
