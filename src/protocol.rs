@@ -2,18 +2,23 @@
 //! `exchange accept`, `exchange finish`.
 //!
 //! 1. Alice's **offer** names the group, both parties with their RSA key
-//!    versions, her ephemeral public value and a fresh random nonce, and is
-//!    signed with her RSA key (PSS, SHA-256). Her ephemeral private value
+//!    versions, her ephemeral public value, a fresh random nonce and the
+//!    time it was made, and is signed with her RSA key (PSS, SHA-256). Her ephemeral private value
 //!    waits in her store record, wrapped under her password.
-//! 2. Bob **accepts**: he checks that the offer is for him, is signed by the
-//!    key the store holds for Alice's version (and that it is not revoked),
-//!    is not a replay, and that its public value is valid. His **answer**
+//! 2. Bob **accepts**: he checks that the offer is for him, is fresh (made
+//!    less than [`MAX_AGE_SECS`] ago, and not in the future beyond
+//!    [`CLOCK_SKEW_SECS`]), is signed by the key the store holds for
+//!    Alice's version, which must be her active primary (not superseded,
+//!    expired, revoked or destroyed: a private key exported before a
+//!    rotation cannot speak for her), is not a replay, and that its public
+//!    value is valid. His **answer**
 //!    carries his public value, a nonce, the offer's nonce, and a signature
 //!    over the answer and Alice's public value (the whole transcript). He
 //!    derives the session key.
-//! 3. Alice **finishes**: the answer must be for her, answer an offer she is
-//!    still waiting on, in the same group, signed by the recipient of that
-//!    offer. She derives the same key and deletes her private value.
+//! 3. Alice **finishes**: the answer must be for her, fresh, answer an
+//!    offer she made less than twice [`MAX_AGE_SECS`] ago and still waits
+//!    on, in the same group, signed by the active primary key of the
+//!    recipient of that offer. She derives the same key and deletes her private value.
 //!
 //! The session key is [`crate::agreement::Transcript::session_key`]'s, bound
 //! to both identities, both public values and the group.
@@ -33,8 +38,20 @@ use crate::user::UserId;
 use crate::wrap::WrappedKey;
 use crate::{Error, Result};
 
-/// The protocol name and version every message carries.
-pub const PROTOCOL: &str = "secure-kms exchange v1";
+/// The protocol name and version every message carries. Version 2 signs
+/// the time each message was made; a version 1 message is refused.
+pub const PROTOCOL: &str = "secure-kms exchange v2";
+
+/// How long after it was made a message is accepted: one hour. An exchange
+/// through files is meant to be finished in one sitting (a lesson, a
+/// support call); a copy of an older offer or answer, found later, cannot
+/// start or finish one. An offer waits for its answer at most twice this.
+pub const MAX_AGE_SECS: u64 = 3600;
+
+/// How far in the future a message's time may be, for the difference
+/// between two machines' clocks: 5 minutes, as Kerberos allows by default
+/// (MIT krb5's `clockskew`).
+pub const CLOCK_SKEW_SECS: u64 = 300;
 
 const SECRET_PURPOSE: &str = "exchange secret wrap";
 
@@ -67,6 +84,11 @@ pub struct Message {
     pub public: Vec<u8>,
     /// 16 random bytes, hex: names this message, so that a replay is seen.
     pub nonce: String,
+    /// When it was made, RFC 3339 UTC to the second: a message older than
+    /// [`MAX_AGE_SECS`] is refused as stale. (Absent from version 1
+    /// messages, which are then refused by their protocol.)
+    #[serde(default)]
+    pub created: String,
     /// In an answer: the nonce of the offer it answers.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub offer_nonce: Option<String>,
@@ -97,6 +119,7 @@ impl Message {
         field(&self.recipient.key_version.to_be_bytes());
         field(&self.public);
         field(self.nonce.as_bytes());
+        field(self.created.as_bytes());
         field(self.offer_nonce.as_deref().unwrap_or_default().as_bytes());
         field(initiator_public.unwrap_or_default());
         out
@@ -169,6 +192,42 @@ fn refused(why: String) -> Error {
     Error::ExchangeRefused(why)
 }
 
+/// When `message` says it was made, checked to be fresh at `now`: not
+/// older than [`MAX_AGE_SECS`], nor later than now plus
+/// [`CLOCK_SKEW_SECS`].
+fn check_fresh(message: &Message, now: Timestamp) -> Result<Timestamp> {
+    let what = match message.kind {
+        Kind::Offer => "offer",
+        Kind::Answer => "answer",
+    };
+    let created = humantime::parse_rfc3339(&message.created)
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map(|d| d.as_secs_f64())
+        .ok_or_else(|| {
+            refused(format!(
+                "its time {:?} is not an RFC 3339 UTC time such as 2026-01-31T09:00:00Z",
+                message.created
+            ))
+        })?;
+    if created > now + CLOCK_SKEW_SECS as f64 {
+        return Err(refused(format!(
+            "this {what} says it was made at {}, more than {} minutes after now ({}): check both machines' clocks",
+            time::format(created),
+            CLOCK_SKEW_SECS / 60,
+            time::format(now)
+        )));
+    }
+    if now - created > MAX_AGE_SECS as f64 {
+        return Err(refused(format!(
+            "this {what} was made at {}, more than {} minutes ago: it is stale; ask for a new one",
+            time::format(created),
+            MAX_AGE_SECS / 60
+        )));
+    }
+    Ok(created)
+}
+
 fn secret_aad(user: &str, nonce: &str, group: Group, recipient: &str) -> Vec<u8> {
     format!("secure-kms/v1/{user}/exchange/{nonce}/{group}/{recipient}").into_bytes()
 }
@@ -195,7 +254,11 @@ fn signer(
 }
 
 /// Checks a message's signature against the key the store holds for its
-/// sender's version, which must exist and not be compromised.
+/// sender's version, which must be the sender's active primary: a version
+/// superseded by a rotation, past its active period, revoked or destroyed
+/// no longer speaks for its owner (NIST SP 800-57: a deactivated key may
+/// verify old signatures, never make new ones), as in the one-process
+/// exchange, which signs with the active primary only.
 fn check_signature(
     store: &Store,
     keys: &KeyStore,
@@ -231,6 +294,24 @@ fn check_signature(
             revoked_at: r.revoked_at_text(),
             reason: format!("{}; it signed this {what}", r.reason),
         });
+    }
+    let primary = all.last().map_or(0, |v| v.version);
+    if version.version != primary {
+        return Err(refused(format!(
+            "it is signed with version {} of {sender}'s keys, and {sender}'s primary is version {primary}: an old key no longer speaks for {sender}; ask {sender} for a new {what}",
+            version.version
+        )));
+    }
+    let state = crate::keyring::status(record, revoked, &sender, time::now())
+        .into_iter()
+        .find(|s| s.version == version.version)
+        .map(|s| s.state);
+    if state != Some(crate::keyring::KeyState::Active) {
+        return Err(refused(format!(
+            "version {} of {sender}'s keys, which signed it, is {}, not active: it may no longer sign",
+            version.version,
+            state.map_or_else(|| "unknown".to_owned(), |s| s.to_string())
+        )));
     }
     let pair = version
         .asymmetric
@@ -286,6 +367,7 @@ pub fn offer(
         },
         public: ephemeral.public_bytes(),
         nonce: new_nonce()?,
+        created: time::format(time::now()),
         offer_nonce: None,
         signature: Vec::new(),
     };
@@ -356,6 +438,7 @@ pub fn accept(
         )));
     }
     let (keys, revoked) = store.load()?;
+    check_fresh(offer, time::now())?;
     check_signature(store, &keys, &revoked, offer, None)?;
     if let Some(want) = want_group
         && want != offer.group
@@ -393,6 +476,7 @@ pub fn accept(
         recipient: offer.sender.clone(),
         public: ephemeral.public_bytes(),
         nonce: new_nonce()?,
+        created: time::format(time::now()),
         offer_nonce: Some(offer.nonce.clone()),
         signature: Vec::new(),
     };
@@ -483,6 +567,22 @@ pub fn finish(
             pending.group, answer.group
         )));
     }
+    let now = time::now();
+    let answered = check_fresh(answer, now)?;
+    if answered + (CLOCK_SKEW_SECS as f64) < pending.created {
+        return Err(refused(format!(
+            "the answer says it was made at {}, before the offer it answers ({})",
+            time::format(answered),
+            time::format(pending.created)
+        )));
+    }
+    if now - pending.created > 2.0 * MAX_AGE_SECS as f64 {
+        return Err(refused(format!(
+            "the offer it answers was made at {}, more than {} minutes ago: it is stale; make a new offer",
+            time::format(pending.created),
+            2 * MAX_AGE_SECS / 60
+        )));
+    }
     let (unlocked, me) = signer(store, initiator, password, "exchange finish")?;
     if me.key_version != answer.recipient.key_version {
         return Err(refused(format!(
@@ -571,13 +671,27 @@ mod tests {
     fn signed_offer(store: &Store, alice: &UserId, group: Group, public: Vec<u8>) -> Message {
         let (keys, revoked) = store.load().unwrap();
         let unlocked = unlock_user(&keys, &revoked, alice, &pw("alice")).unwrap();
+        let (private_key, _) = unlocked.key_pair.as_ref().unwrap();
+        let created = time::format(time::now());
+        offer_signed_by(private_key, 1, &created, group, public)
+    }
+
+    /// An offer from alice to bob (version 1), made at `created` and signed
+    /// with `key` as alice's version `version`.
+    fn offer_signed_by(
+        key: &rsa::PrivateKey,
+        version: u32,
+        created: &str,
+        group: Group,
+        public: Vec<u8>,
+    ) -> Message {
         let mut message = Message {
             protocol: PROTOCOL.to_owned(),
             kind: Kind::Offer,
             group,
             sender: Party {
                 user: "alice".into(),
-                key_version: 1,
+                key_version: version,
             },
             recipient: Party {
                 user: "bob".into(),
@@ -585,12 +699,168 @@ mod tests {
             },
             public,
             nonce: new_nonce().unwrap(),
+            created: created.to_owned(),
             offer_nonce: None,
             signature: Vec::new(),
         };
-        let (private_key, _) = unlocked.key_pair.as_ref().unwrap();
-        message.signature = sign_public_key(private_key, &message.signed_bytes(None)).unwrap();
+        message.signature = sign_public_key(key, &message.signed_bytes(None)).unwrap();
         message
+    }
+
+    fn x25519_public() -> Vec<u8> {
+        EphemeralKey::generate(Group::X25519)
+            .unwrap()
+            .public_bytes()
+    }
+
+    /// An offer is refused when stale, from the future beyond the clock
+    /// skew, or with a time that is no time; one just inside both bounds
+    /// is taken. The time is signed: edited, the signature fails.
+    #[test]
+    fn offers_out_of_their_time_window_are_refused() {
+        let (_dir, store, alice, bob) = store();
+        let (keys, revoked) = store.load().unwrap();
+        let unlocked = unlock_user(&keys, &revoked, &alice, &pw("alice")).unwrap();
+        let (key, _) = unlocked.key_pair.as_ref().unwrap();
+        let now = time::now();
+        let at = |offset: f64| time::format(now + offset);
+        let cases = [
+            (at(-(MAX_AGE_SECS as f64) - 60.0), "it is stale"),
+            (
+                at(CLOCK_SKEW_SECS as f64 + 60.0),
+                "check both machines' clocks",
+            ),
+            ("yesterday".to_owned(), "is not an RFC 3339 UTC time"),
+            (String::new(), "is not an RFC 3339 UTC time"),
+        ];
+        for (created, why) in cases {
+            let offer = offer_signed_by(key, 1, &created, Group::X25519, x25519_public());
+            let err = accept(&store, &bob, &pw("bob"), &offer, None).unwrap_err();
+            assert!(err.to_string().contains(why), "{created:?}: {err}");
+        }
+        let mut edited = offer_signed_by(
+            key,
+            1,
+            &at(-(MAX_AGE_SECS as f64) - 60.0),
+            Group::X25519,
+            x25519_public(),
+        );
+        edited.created = at(0.0);
+        let err = accept(&store, &bob, &pw("bob"), &edited, None).unwrap_err();
+        assert!(
+            err.to_string().contains("signature does not verify"),
+            "{err}"
+        );
+        for offset in [-(MAX_AGE_SECS as f64) + 60.0, CLOCK_SKEW_SECS as f64 - 60.0] {
+            let offer = offer_signed_by(key, 1, &at(offset), Group::X25519, x25519_public());
+            accept(&store, &bob, &pw("bob"), &offer, None).unwrap();
+        }
+    }
+
+    /// Alice's version 1 private key, kept (as by an export) before she
+    /// rotates, expires or destroys it: an offer it signs is refused once
+    /// version 1 is not her active primary.
+    #[test]
+    fn offers_signed_by_a_version_no_longer_active_are_refused() {
+        let now = || time::format(time::now());
+        // Superseded by a rotation, then destroyed.
+        let (_dir, store, alice, bob) = store();
+        let (keys, revoked) = store.load().unwrap();
+        let old = unlock_user(&keys, &revoked, &alice, &pw("alice")).unwrap();
+        let (old_key, _) = old.key_pair.as_ref().unwrap();
+        let record = keys.get(&alice).unwrap().cloned();
+        let pk = crate::kdf::test_key("alice");
+        add_version(
+            &store,
+            &alice,
+            &pk,
+            3600,
+            record.as_ref(),
+            EventKind::Rotated,
+            "test",
+        )
+        .unwrap();
+        let offer = offer_signed_by(old_key, 1, &now(), Group::X25519, x25519_public());
+        let err = accept(&store, &bob, &pw("bob"), &offer, None).unwrap_err();
+        assert!(
+            err.to_string().contains("alice's primary is version 2"),
+            "{err}"
+        );
+        store
+            .update(|keys, revoked, _| {
+                crate::keyring::destroy(keys, revoked, &alice, 1, true, time::now()).map(drop)
+            })
+            .unwrap();
+        let err = accept(&store, &bob, &pw("bob"), &offer, None).unwrap_err();
+        assert!(
+            err.to_string().contains("alice's primary is version 2"),
+            "{err}"
+        );
+
+        // The primary itself, past its active period.
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::new(dir.path());
+        let pk = crate::kdf::test_key("alice");
+        add_version(&store, &alice, &pk, 1, None, EventKind::Created, "test").unwrap();
+        let pk = crate::kdf::test_key("bob");
+        add_version(&store, &bob, &pk, 3600, None, EventKind::Created, "test").unwrap();
+        let (keys, revoked) = store.load().unwrap();
+        let unlocked = unlock_user(&keys, &revoked, &alice, &pw("alice")).unwrap();
+        let (key, _) = unlocked.key_pair.as_ref().unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(1100));
+        let offer = offer_signed_by(key, 1, &now(), Group::X25519, x25519_public());
+        let err = accept(&store, &bob, &pw("bob"), &offer, None).unwrap_err();
+        assert!(
+            err.to_string().contains("is deactivated, not active"),
+            "{err}"
+        );
+    }
+
+    /// An answer is checked the same way at `finish`: fresh, signed by the
+    /// responder's active primary, and made after the offer it answers.
+    #[test]
+    fn a_stale_answer_or_one_from_a_superseded_version_is_refused_at_finish() {
+        let (_dir, store, alice, bob) = store();
+        let offer_made = offer(&store, &alice, &pw("alice"), &bob, Group::X25519).unwrap();
+        let (answer, _) = accept(&store, &bob, &pw("bob"), &offer_made, None).unwrap();
+        // Re-signed by bob's key with an old time: stale.
+        let (keys, revoked) = store.load().unwrap();
+        let bobs = unlock_user(&keys, &revoked, &bob, &pw("bob")).unwrap();
+        let (bob_key, _) = bobs.key_pair.as_ref().unwrap();
+        let mut stale = answer.clone();
+        stale.created = time::format(time::now() - MAX_AGE_SECS as f64 - 60.0);
+        stale.signature =
+            sign_public_key(bob_key, &stale.signed_bytes(Some(&offer_made.public))).unwrap();
+        let err = finish(&store, &alice, &pw("alice"), &stale).unwrap_err();
+        assert!(err.to_string().contains("it is stale"), "{err}");
+        // Dated before the offer it answers (beyond the clock skew).
+        let mut early = answer.clone();
+        early.created = time::format(time::now() - CLOCK_SKEW_SECS as f64 - 60.0);
+        early.signature =
+            sign_public_key(bob_key, &early.signed_bytes(Some(&offer_made.public))).unwrap();
+        let err = finish(&store, &alice, &pw("alice"), &early).unwrap_err();
+        assert!(
+            err.to_string().contains("before the offer it answers"),
+            "{err}"
+        );
+        // bob rotates: his answer, signed by version 1, no longer counts.
+        let record = keys.get(&bob).unwrap().cloned();
+        let pk = crate::kdf::test_key("bob");
+        add_version(
+            &store,
+            &bob,
+            &pk,
+            3600,
+            record.as_ref(),
+            EventKind::Rotated,
+            "test",
+        )
+        .unwrap();
+        let err = finish(&store, &alice, &pw("alice"), &answer).unwrap_err();
+        assert!(
+            err.to_string().contains("bob's primary is version 2"),
+            "{err}"
+        );
     }
 
     #[test]

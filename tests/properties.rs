@@ -136,6 +136,7 @@ proptest! {
         versions in any::<(u32, u32)>(),
         public in proptest::collection::vec(any::<u8>(), 0..300),
         nonce in "[0-9a-f]{32}",
+        created in "20[0-9]{2}-(0[1-9]|1[0-2])-[0-2][0-9]T[0-2][0-9]:[0-5][0-9]:[0-5][0-9]Z",
         offer_nonce in proptest::option::of("[0-9a-f]{32}"),
         signature in proptest::collection::vec(any::<u8>(), 0..300),
     ) {
@@ -147,6 +148,7 @@ proptest! {
             recipient: Party { user: recipient, key_version: versions.1 },
             public,
             nonce,
+            created,
             offer_nonce,
             signature,
         };
