@@ -410,8 +410,10 @@ impl std::fmt::Display for UserCertificate {
             "certificate of {}, key version {}",
             self.user, self.version
         )?;
-        writeln!(f, "  subject: {}", self.subject)?;
-        writeln!(f, "  issuer:  {}", self.issuer)?;
+        // Names read from a certificate in the store: escaped.
+        let shown = crate::console::printable;
+        writeln!(f, "  subject: {}", shown(&self.subject))?;
+        writeln!(f, "  issuer:  {}", shown(&self.issuer))?;
         writeln!(f, "  serial:  {}", self.serial)?;
         writeln!(f, "  valid:   {} to {}", self.not_before, self.not_after)?;
         writeln!(
@@ -441,7 +443,11 @@ pub struct RootDescription {
 impl std::fmt::Display for RootDescription {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         writeln!(f, "root certificate of the store's CA")?;
-        writeln!(f, "  subject: {} (self-signed)", self.subject)?;
+        writeln!(
+            f,
+            "  subject: {} (self-signed)",
+            crate::console::printable(&self.subject)
+        )?;
         writeln!(f, "  serial:  {}", self.serial)?;
         writeln!(f, "  valid:   {} to {}", self.not_before, self.not_after)?;
         writeln!(

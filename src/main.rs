@@ -480,8 +480,16 @@ impl From<GroupArg> for Group {
 /// into `head`, say): the output is simply cut there.
 macro_rules! say {
     ($($arg:tt)*) => {{
-        let _ = writeln!(std::io::stdout(), $($arg)*);
+        // Paths and values may come from input: escaped, as all output is.
+        let text = secure_kms::console::printable_keeping(&format!($($arg)*), &['\n']);
+        let _ = writeln!(std::io::stdout(), "{text}");
     }};
+}
+
+/// A path as output shows it: escaped, since a file's name can hold
+/// anything (a folder's hostile names, passed on by a shell's `*`).
+fn shown(path: &std::path::Path) -> String {
+    secure_kms::console::printable(&path.display().to_string())
 }
 
 /// Prints an exchange's explanation lines on standard output.
@@ -556,7 +564,7 @@ fn main() -> ExitCode {
         .unwrap_or_else(|| PathBuf::from("."));
     let store = Store::new(dir);
     if let Some(warning) = store.loose_permissions() {
-        eprintln!("warning: {warning}");
+        eprintln!("warning: {}", secure_kms::console::printable(&warning));
     }
     let result = match &cli.command {
         None if cli.json || cli.password_file.is_some() => {
@@ -576,7 +584,7 @@ fn main() -> ExitCode {
     if store.unfinished_change() {
         eprintln!(
             "note: {} holds a change that a run committed but did not finish; this command only read, so it left it as it is (a revocation in it already counts); `secure-kms recover` checks and finishes it, as the next change would",
-            store.dir().join(secure_kms::store::JOURNAL_FILE).display()
+            shown(&store.dir().join(secure_kms::store::JOURNAL_FILE))
         );
     }
     match result {
@@ -588,7 +596,12 @@ fn main() -> ExitCode {
         Err(e) => {
             let code = ExitCode::from(code_number(&e));
             // `{:#}` prints the whole chain: "what failed: why".
-            eprintln!("error: {e:#}");
+            // Messages quote files and input: escaped, so that no byte
+            // of theirs reaches the terminal as a control sequence.
+            eprintln!(
+                "error: {}",
+                secure_kms::console::printable(&format!("{e:#}"))
+            );
             if cli.json && cli.command.is_some() {
                 print_json_error(&e, code_number(&e));
             }
@@ -633,7 +646,9 @@ fn print_json_error(e: &anyhow::Error, exit_code: u8) {
     }
     say!(
         "{}",
-        serde_json::to_string_pretty(&shape).expect("JSON values always serialise")
+        secure_kms::console::json_for_output(
+            &serde_json::to_string_pretty(&shape).expect("JSON values always serialise")
+        )
     );
 }
 
@@ -964,7 +979,7 @@ fn run_command(cli: &Cli, store: &Store, command: &Command) -> anyhow::Result<()
                 format!(
                     "Signed by {user} with key version {} into {}\n",
                     signature.version,
-                    sig_path.display()
+                    shown(&sig_path)
                 )
             })?
         }
@@ -1172,7 +1187,7 @@ fn run_command(cli: &Cli, store: &Store, command: &Command) -> anyhow::Result<()
             }
             format!(
                 "A new {bits}-bit safe-prime group, g = 2, written to {}\n",
-                target.display()
+                shown(&target)
             )
         }
         Command::Audit { verify: true } => {
@@ -1227,11 +1242,11 @@ fn run_command(cli: &Cli, store: &Store, command: &Command) -> anyhow::Result<()
             render(cli, &shape, || {
                 format!(
                     "CA made: an RSA-{bits} key, encrypted under the administrator password, in {}\nroot certificate ({}, valid 10 years) in {}\nkey ID (SHA-256 of its public key): {}\nsee it with: openssl x509 -in {} -noout -text\n",
-                    key.display(),
+                    shown(&key),
                     ca::ROOT_SUBJECT,
-                    root.display(),
+                    shown(&root),
                     made.key.fingerprint,
-                    root.display()
+                    shown(&root)
                 )
             })?
         }
@@ -1337,7 +1352,7 @@ fn file_result(
         sentence
             .replace("{user}", user.as_str())
             .replace("{version}", &version.to_string())
-            .replace("{output}", &output.display().to_string())
+            .replace("{output}", &shown(output))
             + "\n"
     })
 }
@@ -1464,7 +1479,7 @@ fn run_exchange_step(cli: &Cli, store: &Store, step: &ExchangeStep) -> anyhow::R
                 format!(
                     "Offer from {user} to {to} ({}) written to {}: send it to {to}, then run `exchange finish {user}` on the answer\n",
                     offer.group,
-                    output.display()
+                    shown(output)
                 )
             })
         }
@@ -1537,7 +1552,7 @@ fn export_note(
     render(cli, &shape, || {
         format!(
             "Exported the {which} key of {user}, version {version}, into {}\n",
-            target.display()
+            shown(target)
         )
     })
 }
@@ -1608,7 +1623,7 @@ fn render<T: serde::Serialize>(
     text: impl FnOnce() -> String,
 ) -> anyhow::Result<String> {
     if cli.json {
-        Ok(serde_json::to_string_pretty(value)? + "\n")
+        Ok(secure_kms::console::json_for_output(&serde_json::to_string_pretty(value)?) + "\n")
     } else {
         Ok(text())
     }

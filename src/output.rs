@@ -58,9 +58,15 @@ struct Cell {
     color: Option<AnsiColor>,
 }
 
+/// Every cell's text is escaped: a field read from a file (an audit line's
+/// `command`, a time) cannot drive the terminal or break a plain line's
+/// tabs.
 impl From<String> for Cell {
     fn from(text: String) -> Self {
-        Cell { text, color: None }
+        Cell {
+            text: crate::console::printable(&text),
+            color: None,
+        }
     }
 }
 

@@ -8,6 +8,7 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod escapes;
 mod planted_files;
 mod public_keys;
 mod removed_records;
