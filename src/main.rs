@@ -18,6 +18,7 @@ use secure_kms::kdf::{DEFAULT_ITERATIONS, Password};
 use secure_kms::keyring::DestroyOutcome;
 use secure_kms::output::{self, Format, RevocationView};
 use secure_kms::revocation::RevocationReason;
+use secure_kms::secret;
 use secure_kms::session::{SessionOptions, run_session};
 use secure_kms::store::Store;
 use secure_kms::symmetric::{DEFAULT_EXPIRY_SECS, MAX_EXPIRY_SECS};
@@ -536,6 +537,11 @@ const EXIT_USAGE: u8 = 2;
 const EXIT_INTERRUPTED: u8 = 130;
 
 fn main() -> ExitCode {
+    // Before anything is read: no core dump, and no debugger of the same
+    // user, can see the keys this run unlocks.
+    if let Err(e) = secret::disable_core_dumps() {
+        eprintln!("warning: cannot switch off core dumps: {e}");
+    }
     let cli = Cli::parse();
     // Ctrl-C ends the run at once (every write is atomic, so nothing is left
     // half-written), except while a password is read with echo off: then the

@@ -95,3 +95,50 @@ impl std::fmt::Debug for SecretBytes {
         write!(f, "SecretBytes({} bytes, ..)", self.0.len())
     }
 }
+
+/// Keeps the keys this process unlocks out of core dumps, for the whole
+/// run: the core file size limit goes to 0 (`RLIMIT_CORE`, soft and hard,
+/// so the process cannot raise it again), and on Linux the process is made
+/// non-dumpable (`prctl(PR_SET_DUMPABLE, 0)`), which also stops another
+/// process of the same user from attaching a debugger (ptrace) to read its
+/// memory, and makes its `/proc/PID` files root's. The binary calls it
+/// first thing, before any password is read.
+///
+/// ```
+/// secure_kms::secret::disable_core_dumps()?;
+/// let core = rustix::process::getrlimit(rustix::process::Resource::Core);
+/// assert_eq!(core.current, Some(0));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+///
+/// # Errors
+/// The operating system's, if it refuses either call.
+pub fn disable_core_dumps() -> std::io::Result<()> {
+    use rustix::process::{Resource, Rlimit, setrlimit};
+    setrlimit(
+        Resource::Core,
+        Rlimit {
+            current: Some(0),
+            maximum: Some(0),
+        },
+    )?;
+    #[cfg(target_os = "linux")]
+    rustix::process::set_dumpable_behavior(rustix::process::DumpableBehavior::NotDumpable)?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn core_dumps_are_disabled_for_good() {
+        use rustix::process::{Resource, getrlimit};
+        super::disable_core_dumps().unwrap();
+        let core = getrlimit(Resource::Core);
+        assert_eq!((core.current, core.maximum), (Some(0), Some(0)));
+        #[cfg(target_os = "linux")]
+        assert_eq!(
+            rustix::process::dumpable_behavior().unwrap(),
+            rustix::process::DumpableBehavior::NotDumpable
+        );
+    }
+}

@@ -10,5 +10,6 @@ mod common;
 
 mod escapes;
 mod planted_files;
+mod process;
 mod public_keys;
 mod removed_records;
