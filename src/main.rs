@@ -1216,7 +1216,7 @@ fn run_command(cli: &Cli, store: &Store, command: &Command) -> anyhow::Result<()
                 );
                 if let (Some(start), n @ 1..) = (report.log_started, report.unchecked_versions) {
                     text.push_str(&format!(
-                        "note: the log begins at {}; {n} key version(s) made before then are not checked against it (from before logging, or a log moved aside or deleted)\n",
+                        "note: the log begins at {}; {n} key version(s) made before then are not checked against it (keys migrated from format 1, which predate logging)\n",
                         time::format(start)
                     ));
                 }
