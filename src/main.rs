@@ -1739,17 +1739,9 @@ fn admin_password(cli: &Cli, new: bool) -> anyhow::Result<Password> {
 /// for: from `file`, else asked (without echo on a terminal), else a line
 /// of standard input.
 fn owner_password(user: &UserId, file: Option<&std::path::Path>) -> anyhow::Result<Password> {
-    if let Some(path) = file {
-        return Ok(read_password_file(path)?);
-    }
-    let prompt = format!("Enter the password of {user} (proof that the key is theirs): ");
-    match TerminalConsole::for_commands().ask_password(&prompt)? {
-        Some(pw) => Ok(Password::new(pw)?),
-        None => Err(Error::EndOfInput {
-            question: prompt.trim_end().to_owned(),
-            state: "nothing was written",
-        }
-        .into()),
+    match file {
+        Some(path) => Ok(read_password_file(path)?),
+        None => ask_named_password(user),
     }
 }
 

@@ -707,6 +707,22 @@ mod tests {
         message
     }
 
+    /// Makes version n+1 of `user`'s keys (password: the user's name).
+    fn rotate(store: &Store, user: &UserId) {
+        let record = store.load().unwrap().0.get(user).unwrap().cloned();
+        let pk = crate::kdf::test_key(user.as_str());
+        add_version(
+            store,
+            user,
+            &pk,
+            3600,
+            record.as_ref(),
+            EventKind::Rotated,
+            "test",
+        )
+        .unwrap();
+    }
+
     fn x25519_public() -> Vec<u8> {
         EphemeralKey::generate(Group::X25519)
             .unwrap()
@@ -768,18 +784,7 @@ mod tests {
         let (keys, revoked) = store.load().unwrap();
         let old = unlock_user(&keys, &revoked, &alice, &pw("alice")).unwrap();
         let (old_key, _) = old.key_pair.as_ref().unwrap();
-        let record = keys.get(&alice).unwrap().cloned();
-        let pk = crate::kdf::test_key("alice");
-        add_version(
-            &store,
-            &alice,
-            &pk,
-            3600,
-            record.as_ref(),
-            EventKind::Rotated,
-            "test",
-        )
-        .unwrap();
+        rotate(&store, &alice);
         let offer = offer_signed_by(old_key, 1, &now(), Group::X25519, x25519_public());
         let err = accept(&store, &bob, &pw("bob"), &offer, None).unwrap_err();
         assert!(
@@ -844,18 +849,7 @@ mod tests {
             "{err}"
         );
         // bob rotates: his answer, signed by version 1, no longer counts.
-        let record = keys.get(&bob).unwrap().cloned();
-        let pk = crate::kdf::test_key("bob");
-        add_version(
-            &store,
-            &bob,
-            &pk,
-            3600,
-            record.as_ref(),
-            EventKind::Rotated,
-            "test",
-        )
-        .unwrap();
+        rotate(&store, &bob);
         let err = finish(&store, &alice, &pw("alice"), &answer).unwrap_err();
         assert!(
             err.to_string().contains("bob's primary is version 2"),
