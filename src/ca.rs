@@ -53,7 +53,7 @@ use crate::audit::{Event, EventKind};
 use crate::crl::CrlRead;
 use crate::fingerprint::sha256_hex;
 use crate::kdf::{KdfParams, Password, PasswordKey};
-use crate::store::Store;
+use crate::store::{KeyStore, Store};
 use crate::time::{self, Timestamp};
 use crate::user::UserId;
 use crate::wrap::WrappedKey;
@@ -174,6 +174,9 @@ impl Ca {
                 key.format
             )));
         }
+        crate::pki::check_armor(&root_pem).map_err(|why| {
+            Error::CaBroken(format!("{} is not bare PEM: {why}", root_path.display()))
+        })?;
         let root = Certificate::from_pem(root_pem.as_bytes()).map_err(|e| {
             Error::CaBroken(format!(
                 "{} is not a PEM certificate: {e}",
@@ -590,8 +593,11 @@ fn primary_pair<'a>(
 /// # Errors
 /// [`Error::UnknownUser`]; [`Error::NoCertificate`] if the pair has none.
 pub fn certificate_of(store: &Store, user_id: &UserId) -> Result<UserCertificate> {
-    let (keys, _) = store.load()?;
+    let (keys, _) = crate::trust::load_for_use(store, &[user_id])?;
     let pair = primary_pair(&keys, user_id)?;
+    // Shown or handed out only if the store's root signed it for this
+    // user and key.
+    check_certificate(store, user_id, pair)?;
     let pem = pair
         .certificate
         .clone()
@@ -650,6 +656,8 @@ pub fn check_admin_password(store: &Store, password: &Password) -> Result<bool> 
 /// # Errors
 /// [`Error::Certificate`], saying what is wrong.
 pub fn check_certificate_of(pem: &str, fingerprint: &str) -> Result<()> {
+    crate::pki::check_armor(pem)
+        .map_err(|why| Error::Certificate(format!("its certificate is not bare PEM: {why}")))?;
     let certificate = Certificate::from_pem(pem.as_bytes()).map_err(|e| {
         Error::Certificate(format!("its certificate is not a PEM certificate: {e}"))
     })?;
@@ -693,6 +701,26 @@ pub fn check_certificate(
         ),
         remedy: "restore key_store.json from a backup".to_owned(),
     })
+}
+
+/// [`check_certificate`] for every RSA pair of `user_id` that has a
+/// certificate: what a command that uses the user's private key (sign,
+/// encrypt, decrypt, the exchange) checks, so that no forged certificate
+/// stays in a record that is in use.
+///
+/// # Errors
+/// As [`check_certificate`].
+pub fn check_certificates(store: &Store, keys: &KeyStore, user_id: &UserId) -> Result<()> {
+    let Some(record) = keys.get(user_id)? else {
+        return Ok(());
+    };
+    if record.asymmetric.iter().all(|a| a.certificate.is_none()) {
+        return Ok(());
+    }
+    for pair in &record.asymmetric {
+        check_certificate(store, user_id, pair)?;
+    }
+    Ok(())
 }
 
 /// Checks that `pem` is a certificate this CA issued to `user_id` for the

@@ -229,6 +229,7 @@ pub(crate) fn unlock_logged(
     // The record must be the one the log recorded, before the password
     // is tried on it.
     crate::trust::check_user(store, keys, revoked, user_id)?;
+    crate::ca::check_certificates(store, keys, user_id)?;
     unlock_user(keys, revoked, user_id, password)
         .map_err(|e| log_if_wrong_password(store, user_id, command, e))
 }

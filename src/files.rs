@@ -65,6 +65,7 @@ pub fn encrypt_file(
 /// [`Error::FileOwner`]; as [`check_usable_for_decryption`].
 pub fn check_decryptable(store: &Store, user_id: &UserId, header: &FileHeader) -> Result<()> {
     let (keys, revoked) = crate::trust::load_for_use(store, &[user_id])?;
+    crate::ca::check_certificates(store, &keys, user_id)?;
     decryptable(&keys, &revoked, user_id, header)
 }
 
@@ -98,6 +99,7 @@ pub fn decrypt_file(
     writer: &mut impl Write,
 ) -> Result<()> {
     let (keys, revoked) = crate::trust::load_for_use(store, &[user_id])?;
+    crate::ca::check_certificates(store, &keys, user_id)?;
     decryptable(&keys, &revoked, user_id, header)?;
     let key = unlock_symmetric_version(&keys, &revoked, user_id, header.key_version, password)
         .map_err(|e| logged(store, user_id, "decrypt", e))?;

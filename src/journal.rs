@@ -203,7 +203,10 @@ impl Journal {
                     let renamed = match (r.stamp, &r.sha256) {
                         (Some(stamp), _) => Stamp::of(&target)? == stamp,
                         (None, Some(sha256)) => {
-                            let now = fs::read(&target).map_err(Error::io("read", &target))?;
+                            // As every store file: no link, no FIFO.
+                            let now =
+                                crate::safe_file::read(&target, crate::safe_file::MAX_STORE_FILE)?
+                                    .unwrap_or_default();
                             sha256_hex(&now) == *sha256
                         }
                         (None, None) => false,
@@ -292,7 +295,8 @@ impl Journal {
             return Ok(None);
         };
         let prepared = dir.join(&r.prepared);
-        let Some(bytes) = crate::safe_file::read(&prepared, u64::MAX)? else {
+        let Some(bytes) = crate::safe_file::read(&prepared, crate::safe_file::MAX_STORE_FILE)?
+        else {
             return Ok(None); // renamed already: the list holds it
         };
         serde_json::from_slice(&bytes)
@@ -325,7 +329,7 @@ impl Journal {
                 "its mode is {mode:o}, and secure-kms writes its journal 0600"
             )));
         }
-        let bytes = crate::safe_file::read_open(file, &path, MAX_JOURNAL_BYTES)?;
+        let bytes = crate::safe_file::read_open(&file, &path, MAX_JOURNAL_BYTES)?;
         let journal: Journal = serde_json::from_slice(&bytes).map_err(|e| broken(e.to_string()))?;
         if journal.format != JOURNAL_FORMAT && journal.format != JOURNAL_FORMAT_2 {
             return Err(broken(format!(
@@ -354,7 +358,8 @@ impl Journal {
                 continue; // renamed already: apply checks the stamp
             };
             crate::safe_file::check_ours(&file, &prepared).map_err(|e| broken(e.to_string()))?;
-            let text = crate::safe_file::read_open(file, &prepared, u64::MAX)?;
+            let text =
+                crate::safe_file::read_open(&file, &prepared, crate::safe_file::MAX_STORE_FILE)?;
             let parsed = if r.target == KEY_STORE_FILE {
                 // As a load checks it: the JSON and the user IDs. (A change
                 // copies a broken record it did not touch as it was.)
@@ -389,7 +394,7 @@ impl Journal {
     /// own.
     fn check_lines_chain_on(&self, dir: &Path) -> std::result::Result<(), String> {
         let log_path = dir.join(AUDIT_FILE);
-        let log = crate::safe_file::read(&log_path, u64::MAX)
+        let log = crate::safe_file::read(&log_path, crate::safe_file::MAX_STORE_FILE)
             .map_err(|e| e.to_string())?
             .unwrap_or_default();
         let Ok(kept) = usize::try_from(self.audit_length) else {

@@ -1259,6 +1259,9 @@ fn run_command(cli: &Cli, store: &Store, command: &Command) -> anyhow::Result<()
         Command::Ca {
             action: CaAction::Show { text },
         } => {
+            // Shown only once the store's checks hold: the root the log
+            // recorded (a CA swapped in is refused), and a current CRL.
+            store.load()?;
             let found = ca::Ca::load(store.dir())?.ok_or(Error::NoCa)?;
             if *text {
                 let shape = ca::describe_root(&found)?;

@@ -31,6 +31,11 @@ use rustix::fs::OFlags;
 
 use crate::{Error, Result};
 
+/// The largest store file read (`key_store.json`, `revoked_keys.json`,
+/// `audit.log`, a prepared file): 1 GiB, some 300,000 users. A larger one
+/// (a sparse file of 64 GB, say) is refused before it is read.
+pub const MAX_STORE_FILE: u64 = 1 << 30;
+
 /// The flags every open of a store file adds: no link followed, no wait on
 /// a FIFO, not inherited by a child process.
 fn flags() -> i32 {
@@ -99,14 +104,14 @@ pub fn read(path: &Path, limit: u64) -> Result<Option<Vec<u8>>> {
     let Some(file) = open_read(path)? else {
         return Ok(None);
     };
-    read_open(file, path, limit).map(Some)
+    read_open(&file, path, limit).map(Some)
 }
 
 /// [`read`], on a file already opened with [`open_read`].
 ///
 /// # Errors
 /// As [`read`].
-pub fn read_open(file: File, path: &Path, limit: u64) -> Result<Vec<u8>> {
+pub fn read_open(mut file: &File, path: &Path, limit: u64) -> Result<Vec<u8>> {
     let too_big = || Error::NotRegularFile {
         path: path.to_owned(),
         problem: format!("it is larger than {limit} bytes"),
@@ -115,8 +120,10 @@ pub fn read_open(file: File, path: &Path, limit: u64) -> Result<Vec<u8>> {
     if len > limit {
         return Err(too_big());
     }
-    let mut bytes = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
-    file.take(limit.saturating_add(1))
+    // Not more than the limit, and not all at once: a file's size is not
+    // a promise of its contents.
+    let mut bytes = Vec::with_capacity(usize::try_from(len.min(1 << 26)).unwrap_or(0));
+    Read::take(&mut file, limit.saturating_add(1))
         .read_to_end(&mut bytes)
         .map_err(Error::io("read", path))?;
     if bytes.len() as u64 > limit {

@@ -181,7 +181,14 @@ pub fn run_session(
         report_status(console, &user_id, record, revocation)?;
     }
     console.say("Final Key Store State:")?;
-    console.say_written(&|out| keys.write_json(out))
+    // The records are shown as read; JSON allows no control character in
+    // them, and the bidirectional ones are escaped here too.
+    console.say_written(&|out| {
+        let mut json = Vec::new();
+        keys.write_json(&mut json)?;
+        let shown = crate::console::json_for_output(&String::from_utf8_lossy(&json));
+        out.write_all(shown.as_bytes())
+    })
 }
 
 /// For a user already in the store: checks the password, says what is there

@@ -27,7 +27,7 @@
 use std::cell::OnceCell;
 use std::collections::BTreeMap;
 use std::fs::{self, File};
-use std::io::{ErrorKind, Read, Write};
+use std::io::{ErrorKind, Write};
 use std::ops::Range;
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
@@ -1149,13 +1149,11 @@ impl Store {
             return Ok(read.keys.clone());
         }
         *last_read = None;
-        let Some(mut file) = crate::safe_file::open_read(&path)? else {
+        let Some(file) = crate::safe_file::open_read(&path)? else {
             return Ok(KeyStore::default());
         };
         let identity = FileIdentity::of(&file.metadata().map_err(Error::io("read", &path))?);
-        let mut bytes = Vec::with_capacity(usize::try_from(identity.len).unwrap_or(0));
-        file.read_to_end(&mut bytes)
-            .map_err(Error::io("read", &path))?;
+        let bytes = crate::safe_file::read_open(&file, &path, crate::safe_file::MAX_STORE_FILE)?;
         let keys = KeyStore::from_json(path, bytes)?;
         *last_read = Some(KeyStoreRead {
             _open: file,
@@ -1446,7 +1444,7 @@ impl Store {
 
 /// Reads a store file; `None` if it is missing (an empty store).
 fn read_file(path: &Path) -> Result<Option<Vec<u8>>> {
-    crate::safe_file::read(path, u64::MAX)
+    crate::safe_file::read(path, crate::safe_file::MAX_STORE_FILE)
 }
 
 /// Parses a store file's bytes; `path` names it in the error.

@@ -10,9 +10,10 @@
 //! uses a user's keys first checks the user's record against the log's
 //! lines about them ([`check_user`]):
 //!
-//! 1. the log covers every version made by a secure-kms that logs (a log
-//!    deleted, or replaced by a new one that starts later, vouches for
-//!    nothing, and is refused);
+//! 1. every version made by a secure-kms that logs has its `created` or
+//!    `rotated` line in the log, with the same key IDs: a version added to
+//!    the file by hand (with the attacker's public key) has none, and a log
+//!    deleted, or replaced by another, vouches for nothing;
 //! 2. each version the log saw made is in the store, with the key IDs the
 //!    log recorded (symmetric fingerprint and public key fingerprint);
 //! 3. each revocation and destruction the log records still holds.
@@ -104,6 +105,21 @@ pub fn check_user(
                 ));
             }
             Some(_) => {}
+        }
+        // The line that records the version made. Its key IDs are compared
+        // below with every other line about the version.
+        let made_here = history.entries.iter().any(|e| {
+            matches!(e.event.event, EventKind::Created | EventKind::Rotated)
+                && e.event.version == Some(v.version)
+        });
+        if !made_here {
+            return Err(untrusted(
+                format!(
+                    "version {} of {user_id} in key_store.json (made at {made}) has no line in audit.log that records it made: it was added to the file by hand, or the log was replaced",
+                    v.version
+                ),
+                "restore key_store.json and audit.log from a backup",
+            ));
         }
     }
     for e in &history.entries {

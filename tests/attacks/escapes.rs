@@ -143,3 +143,25 @@ fn hostile_names_of_files_and_folders_are_shown_escaped() {
     assert_clean("warning", &stderr(&out));
     assert!(stderr(&out).contains(SHOWN), "{}", stderr(&out));
 }
+
+/// Text before a PEM's armor (which PEM decoders skip) in a stored public
+/// key or root: it would be printed as stored by `export --public` or
+/// `ca show`, so it is refused when the file is read.
+#[test]
+fn text_around_a_stored_pem_is_refused() {
+    let class = two_users();
+    let path = class.store().join("key_store.json");
+    let mut store: Value = serde_json::from_slice(&fs::read(&path).unwrap()).unwrap();
+    let public = store["alice"]["public"].as_str().unwrap().to_owned();
+    store["alice"]["public"] = format!("{TITLE}\u{202e}\n{public}").into();
+    fs::write(&path, serde_json::to_string_pretty(&store).unwrap()).unwrap();
+    let out = class.run(&["export", "alice", "--public"]);
+    assert_eq!(code(&out), Some(1), "{}", stderr(&out));
+    assert_clean("a public key's preamble", &stdout(&out));
+    assert_clean("a public key's preamble", &stderr(&out));
+    assert!(
+        stderr(&out).contains("before its -----BEGIN line"),
+        "{}",
+        stderr(&out)
+    );
+}

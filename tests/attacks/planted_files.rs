@@ -255,3 +255,68 @@ fn a_read_leaves_an_unfinished_change_and_honours_its_revocation() {
     assert_eq!(class.states("alice"), ["compromised"]);
     class.ok(&["audit", "--verify"]);
 }
+
+/// A journal of the previous format, whose prepared file is "gone", makes
+/// recovery read the target to compare its hash: a FIFO there used to hang
+/// every change (holding the lock), and a link was read through. Both are
+/// refused at once.
+#[test]
+fn a_format_2_journal_never_reads_its_target_through_a_fifo_or_a_link() {
+    for kind in ["fifo", "link"] {
+        let (class, _) = planted(|store, victim| {
+            let target = store.join("key_store.json");
+            fs::remove_file(&target).unwrap();
+            if kind == "fifo" {
+                let made = std::process::Command::new("mkfifo")
+                    .arg(&target)
+                    .status()
+                    .unwrap();
+                assert!(made.success());
+            } else {
+                symlink(victim, &target).unwrap();
+            }
+            let length = fs::metadata(store.join("audit.log")).unwrap().len();
+            let journal = serde_json::json!({
+                "format": 2,
+                "replace": [{"prepared": ".secure-kms-store-gone.tmp", "target": "key_store.json", "sha256": "0".repeat(64)}],
+                "audit_length": length, "audit_lines": "",
+            });
+            write_0600(&store.join(".secure-kms.journal"), &journal.to_string());
+        });
+        let out = crate::common::kms_command(class.dir.path())
+            .args(["--store", class.store().to_str().unwrap(), "recover"])
+            .timeout(std::time::Duration::from_secs(20))
+            .output()
+            .unwrap();
+        let err = stderr(&out);
+        assert_eq!(code(&out), Some(1), "{kind}: {err}");
+        let why = if kind == "fifo" {
+            "not a regular file"
+        } else {
+            "is a symbolic link"
+        };
+        assert!(err.contains(why), "{kind}: {err}");
+    }
+}
+
+/// A sparse 64 GB `audit.log` is refused by its size, not read (it used to
+/// abort the run, asking for 64 GB of memory at once).
+#[test]
+fn a_huge_sparse_log_is_refused_not_read() {
+    let (class, _) = planted(|store, _| {
+        let log = fs::OpenOptions::new()
+            .write(true)
+            .open(store.join("audit.log"))
+            .unwrap();
+        log.set_len(64 << 30).unwrap();
+    });
+    for args in [
+        &["status", "alice"][..],
+        &["export", "alice", "--public"][..],
+    ] {
+        let out = class.run(args);
+        let err = stderr(&out);
+        assert_eq!(code(&out), Some(1), "{args:?}: {err}");
+        assert!(err.contains("larger than"), "{args:?}: {err}");
+    }
+}

@@ -8,7 +8,7 @@ use std::fs;
 
 use serde_json::Value;
 
-use crate::common::{Class, code, openssl, stderr};
+use crate::common::{Class, code, openssl, stderr, stdout};
 
 /// A store with alice (`pw`) and mallory (`mallory`), and a file that
 /// mallory signed.
@@ -173,6 +173,31 @@ fn a_certificate_the_root_did_not_sign_is_refused() {
     let class = alice_and_mallory();
     fs::write(class.dir.path().join("admin"), "administrator password\n").unwrap();
     assert_eq!(code(&class.run_with("admin", &["ca", "init"])), Some(0));
+    let forged = forged_certificate(&class);
+    let mut store = key_store(&class);
+    store["alice"]["key_pair"]["certificate"] = forged.into();
+    write_key_store(&class, &store);
+    for args in [
+        &["verify", "alice", "data", "data.sig"][..],
+        &["export", "alice", "--public"][..],
+        &["cert", "show", "alice"][..],
+        &["cert", "export", "alice"][..],
+        &["sign", "alice", "data", "-o", "alice.sig"][..],
+    ] {
+        let out = class.run(args);
+        let err = stderr(&out);
+        assert_eq!(code(&out), Some(3), "{args:?}: {err}");
+        assert!(
+            err.contains("is not signed by the store's root"),
+            "{args:?}: {err}"
+        );
+        assert!(!stdout(&out).contains("BEGIN"), "{args:?}");
+    }
+}
+
+/// A certificate for alice's own key, named as if the store's root issued
+/// it but signed by another key, made with openssl.
+fn forged_certificate(class: &Class) -> String {
     class.ok(&["export", "alice", "--public", "-o", "alice.pub"]);
     let dir = class.dir.path();
     let run = |args: &[&str]| {
@@ -224,9 +249,37 @@ fn a_certificate_the_root_did_not_sign_is_refused() {
         "-out",
         "forged.pem",
     ]);
+    fs::read_to_string(dir.join("forged.pem")).unwrap()
+}
+
+/// A version added to alice's record by hand, with mallory's public key:
+/// the log never recorded it made, so nothing takes it as alice's.
+#[test]
+fn a_version_added_by_hand_is_refused() {
+    let class = alice_and_mallory();
     let mut store = key_store(&class);
-    store["alice"]["key_pair"]["certificate"] =
-        fs::read_to_string(dir.join("forged.pem")).unwrap().into();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64();
+    let (alice, mallory) = (store["alice"].clone(), store["mallory"].clone());
+    let old = serde_json::json!({
+        "version": 1,
+        "created": alice["key_pair"]["created"],
+        "expiry": alice["key_pair"]["expiry"],
+        "fingerprint": alice["key_pair"]["fingerprint"],
+        "binding": alice["key_pair"]["binding"],
+        "public": alice["public"],
+        "private": alice["private"],
+    });
+    let record = &mut store["alice"];
+    record["previous"] = serde_json::json!({"symmetric": [], "asymmetric": [old]});
+    record["public"] = mallory["public"].clone();
+    record["private"] = mallory["private"].clone();
+    record["key_pair"] = serde_json::json!({
+        "version": 2, "created": now, "expiry": now + 3600.0,
+        "fingerprint": mallory["key_pair"]["fingerprint"], "binding": 2,
+    });
     write_key_store(&class, &store);
     for args in [
         &["verify", "alice", "data", "data.sig"][..],
@@ -236,8 +289,30 @@ fn a_certificate_the_root_did_not_sign_is_refused() {
         let err = stderr(&out);
         assert_eq!(code(&out), Some(3), "{args:?}: {err}");
         assert!(
-            err.contains("is not signed by the store's root"),
+            err.contains("has no line in audit.log that records it made"),
             "{args:?}: {err}"
         );
+    }
+}
+
+/// With a CA, `ca show` shows the root only once the store's checks hold:
+/// another store's CA files put in place of this one's are refused.
+#[test]
+fn a_ca_swapped_in_is_not_shown() {
+    let make = || {
+        let class = alice_and_mallory();
+        fs::write(class.dir.path().join("admin"), "administrator password\n").unwrap();
+        let out = class.run_with("admin", &["ca", "init", "--bits", "2048"]);
+        assert_eq!(code(&out), Some(0), "{}", stderr(&out));
+        class
+    };
+    let (class, other) = (make(), make());
+    for name in ["ca_key.json", "ca_root.pem"] {
+        fs::copy(other.store().join(name), class.store().join(name)).unwrap();
+    }
+    for args in [&["ca", "show"][..], &["ca", "show", "--text"][..]] {
+        let out = class.run(args);
+        assert_eq!(code(&out), Some(1), "{args:?}: {}", stderr(&out));
+        assert_eq!(stdout(&out), "", "{args:?}");
     }
 }

@@ -160,3 +160,25 @@ fn a_key_store_rolled_back_is_refused() {
         "restore key_store.json",
     );
 }
+
+/// A log replaced by one forged line that names nobody (its time set
+/// before alice's keys) vouches for nothing: alice's version has no line
+/// in it.
+#[test]
+fn a_forged_log_that_never_mentions_the_user_vouches_for_nothing() {
+    let class = store();
+    class.ok(&["revoke", "alice", "--version", "1"]);
+    fs::remove_file(class.store().join("revoked_keys.json")).unwrap();
+    let line = serde_json::json!({
+        "seq": 1, "time": 0.0, "time_utc": "1970-01-01T00:00:00Z",
+        "event": "authentication_failed", "user": "nobody", "command": "keygen",
+        "prev": "0".repeat(64),
+    });
+    fs::write(class.store().join("audit.log"), format!("{line}\n")).unwrap();
+    assert_every_use_refused(
+        &class,
+        "a forged log",
+        "has no line in audit.log that records it made",
+        "restore key_store.json and audit.log",
+    );
+}
