@@ -17,8 +17,10 @@
 //! change they record ([`crate::store::Store::update`]).
 
 use std::path::Path;
+use std::sync::{Arc, Mutex};
 
 use serde::{Deserialize, Serialize};
+use sha2::Digest;
 
 use crate::fingerprint::sha256_hex;
 use crate::keyring::versions;
@@ -185,7 +187,7 @@ impl Appender {
     /// [`Error::Io`].
     pub(crate) fn open(dir: &Path) -> Result<Self> {
         let existing = read_log(dir)?;
-        let seq = check_links(&existing).map_err(|e| match e {
+        let seq = checked_links(dir, &existing).map_err(|e| match e {
             Error::AuditBroken { line, problem } => Error::AuditBroken {
                 line,
                 problem: format!(
@@ -258,12 +260,96 @@ pub fn verify(dir: &Path) -> Result<Vec<Entry>> {
     check_chain(&read_log(dir)?)
 }
 
-/// The log's bytes; none if there is no log.
-fn read_log(dir: &Path) -> Result<Vec<u8>> {
-    Ok(
-        crate::safe_file::read(&dir.join(AUDIT_FILE), crate::safe_file::MAX_STORE_FILE)?
-            .unwrap_or_default(),
-    )
+/// The log's bytes; none if there is no log. A command reads it at most
+/// once: the CA's history, a user's history and a change's appender all
+/// need it, and a second read takes the first if the file is unchanged
+/// (see [`LogRead`]).
+fn read_log(dir: &Path) -> Result<Arc<Vec<u8>>> {
+    let path = dir.join(AUDIT_FILE);
+    let Some(file) = crate::safe_file::open_read(&path)? else {
+        return Ok(Arc::default());
+    };
+    let identity = FileIdentity::of(&file.metadata().map_err(Error::io("read", &path))?);
+    let mut last = LAST_LOG.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(read) = last.as_ref()
+        && read.path == path
+        && read.identity == identity
+    {
+        return Ok(Arc::clone(&read.bytes));
+    }
+    let bytes = Arc::new(crate::safe_file::read_open(
+        &file,
+        &path,
+        crate::safe_file::MAX_STORE_FILE,
+    )?);
+    *last = Some(LogRead {
+        path,
+        identity,
+        _open: file,
+        bytes: Arc::clone(&bytes),
+        links: None,
+    });
+    Ok(bytes)
+}
+
+/// [`check_links`] on the log as [`read_log`] read it, once per read.
+fn checked_links(dir: &Path, bytes: &Arc<Vec<u8>>) -> Result<u64> {
+    let cached = |last: &Option<LogRead>| {
+        last.as_ref()
+            .filter(|r| r.path == dir.join(AUDIT_FILE) && Arc::ptr_eq(&r.bytes, bytes))
+            .and_then(|r| r.links)
+    };
+    if let Some(lines) = cached(&LAST_LOG.lock().unwrap_or_else(|e| e.into_inner())) {
+        return Ok(lines);
+    }
+    let lines = check_links(bytes)?;
+    if let Some(read) = LAST_LOG
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .as_mut()
+        .filter(|r| Arc::ptr_eq(&r.bytes, bytes))
+    {
+        read.links = Some(lines);
+    }
+    Ok(lines)
+}
+
+/// `audit.log` as this process last read it, with the file kept open (so
+/// that its inode number cannot be given to another file) and whether its
+/// links were checked. secure-kms never rewrites the log in place but to
+/// append or cut it, which changes its size and times: the same inode with
+/// the same size and times is the same text.
+struct LogRead {
+    path: std::path::PathBuf,
+    identity: FileIdentity,
+    _open: std::fs::File,
+    bytes: Arc<Vec<u8>>,
+    links: Option<u64>,
+}
+
+static LAST_LOG: Mutex<Option<LogRead>> = Mutex::new(None);
+
+/// What tells one state of a file from another without reading it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct FileIdentity {
+    dev: u64,
+    ino: u64,
+    len: u64,
+    mtime: (i64, i64),
+    ctime: (i64, i64),
+}
+
+impl FileIdentity {
+    fn of(m: &std::fs::Metadata) -> Self {
+        use std::os::unix::fs::MetadataExt;
+        FileIdentity {
+            dev: m.dev(),
+            ino: m.ino(),
+            len: m.len(),
+            mtime: (m.mtime(), m.mtime_nsec()),
+            ctime: (m.ctime(), m.ctime_nsec()),
+        }
+    }
 }
 
 /// The chain check of [`verify`], on the file's bytes.
@@ -353,9 +439,16 @@ fn walk_chain(
             ));
         }
     };
-    let mut prev_hash = GENESIS.to_owned();
+    // The previous line's SHA-256 in hex, on the stack: no allocation per
+    // line.
+    let mut prev_hash = [b'0'; 64];
     let mut lines = 0;
-    for (i, raw) in body.split(|&b| b == b'\n').enumerate() {
+    // Lines found with memchr: a byte-by-byte split was a third of the walk.
+    let mut start = 0;
+    let ends = memchr::memchr_iter(b'\n', body).chain(std::iter::once(body.len()));
+    for (i, end) in ends.enumerate() {
+        let raw = &body[start..end];
+        start = end + 1;
         let n = i + 1;
         let link = read(raw).map_err(|e| {
             broken(
@@ -383,7 +476,7 @@ fn walk_chain(
                 "it does not start a chain (its prev is not 64 zeros): lines before it were removed, or it was edited".to_owned(),
             ));
         }
-        if link.prev != prev_hash {
+        if link.prev.as_bytes() != prev_hash {
             // The numbering is intact, so the line above changed after this
             // one recorded its hash, or this line's `prev` was edited: the
             // chain cannot tell which, and says so.
@@ -395,7 +488,8 @@ fn walk_chain(
                 ),
             ));
         }
-        prev_hash = sha256_hex(raw);
+        let digest: [u8; 32] = sha2::Sha256::digest(raw).into();
+        base16ct::lower::encode(&digest, &mut prev_hash).expect("64 hex digits for 32 bytes");
         lines = n;
     }
     Ok(lines)
@@ -436,7 +530,7 @@ pub(crate) fn ca_history(dir: &Path) -> Result<CaHistory> {
     if found.peek().is_none() {
         return Ok(CaHistory::default());
     }
-    check_links(&bytes)?;
+    checked_links(dir, &bytes)?;
     let entries: Vec<Entry> = found
         .filter_map(|at| {
             let start = memchr::memrchr(b'\n', &bytes[..at]).map_or(0, |i| i + 1);
@@ -510,7 +604,7 @@ pub(crate) fn user_history(dir: &Path, user: &UserId) -> Result<UserHistory> {
         }
     }
     if !starts.is_empty() {
-        check_links(&bytes)?;
+        checked_links(dir, &bytes)?;
     }
     let entries = starts
         .into_iter()
