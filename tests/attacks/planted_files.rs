@@ -320,3 +320,73 @@ fn a_huge_sparse_log_is_refused_not_read() {
         assert!(err.contains("larger than"), "{args:?}: {err}");
     }
 }
+
+/// Copies a folder's files (not its subfolders).
+fn copy_folder(from: &Path, to: &Path) {
+    fs::create_dir_all(to).unwrap();
+    for entry in fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        if entry.file_type().unwrap().is_file() {
+            fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
+        }
+    }
+}
+
+/// Every file of a store with a CA, and the journal, replaced by a link
+/// (relative and absolute) to a file of the user's: a read and a change
+/// each refuse it by name, and the file it points at is left byte for
+/// byte.
+#[test]
+fn every_store_file_as_a_link_is_refused_and_its_target_untouched() {
+    let template = Class::new();
+    fs::write(
+        template.dir.path().join("admin"),
+        "administrator password\n",
+    )
+    .unwrap();
+    let out = template.run_with("admin", &["ca", "init", "--bits", "2048"]);
+    assert_eq!(code(&out), Some(0), "{}", stderr(&out));
+    template.ok(&["keygen", "alice"]);
+    let out = template.run_with("admin", &["crl", "refresh"]);
+    assert_eq!(code(&out), Some(0), "{}", stderr(&out));
+    let names = [
+        "key_store.json",
+        "revoked_keys.json",
+        "audit.log",
+        ".secure-kms.journal",
+        "ca_key.json",
+        "ca_root.pem",
+        "crl.pem",
+    ];
+    for name in names {
+        for relative in [true, false] {
+            let class = Class::new();
+            copy_folder(&template.store(), &class.store());
+            let victim = victim(&class);
+            let path = class.store().join(name);
+            let _ = fs::remove_file(&path);
+            if relative {
+                symlink("../bashrc", &path).unwrap();
+            } else {
+                symlink(&victim, &path).unwrap();
+            }
+            let case = format!("{name} (relative {relative})");
+            for (what, out) in [
+                ("status", class.run(&["status", "alice"])),
+                ("keygen", class.run(&["keygen", "bob"])),
+            ] {
+                let err = stderr(&out);
+                assert_eq!(code(&out), Some(1), "{case}, {what}: {err}");
+                assert!(
+                    err.contains(&format!("{name} is a symbolic link")),
+                    "{case}, {what}: {err}"
+                );
+            }
+            assert_eq!(
+                fs::read_to_string(&victim).unwrap(),
+                "the user's own file\n",
+                "{case}"
+            );
+        }
+    }
+}
