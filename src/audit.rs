@@ -187,15 +187,7 @@ impl Appender {
     /// [`Error::Io`].
     pub(crate) fn open(dir: &Path) -> Result<Self> {
         let existing = read_log(dir)?;
-        let seq = checked_links(dir, &existing).map_err(|e| match e {
-            Error::AuditBroken { line, problem } => Error::AuditBroken {
-                line,
-                problem: format!(
-                    "{problem}; no change is made while the log cannot record it (keep the file as evidence, and restore a good copy from a backup; moving it aside starts a new log, but the keys made before it are then refused until the old log is back)"
-                ),
-            },
-            other => other,
-        })?;
+        let seq = checked_links(dir, &existing).map_err(with_advice)?;
         let prev = match last_line(&existing) {
             Some(line) if seq > 0 => sha256_hex(line),
             _ => GENESIS.to_owned(),
@@ -269,7 +261,8 @@ fn read_log(dir: &Path) -> Result<Arc<Vec<u8>>> {
     let Some(file) = crate::safe_file::open_read(&path)? else {
         return Ok(Arc::default());
     };
-    let identity = FileIdentity::of(&file.metadata().map_err(Error::io("read", &path))?);
+    let identity =
+        crate::safe_file::FileIdentity::of(&file.metadata().map_err(Error::io("read", &path))?);
     let mut last = LAST_LOG.lock().unwrap_or_else(|e| e.into_inner());
     if let Some(read) = last.as_ref()
         && read.path == path
@@ -290,6 +283,21 @@ fn read_log(dir: &Path) -> Result<Arc<Vec<u8>>> {
         links: None,
     });
     Ok(bytes)
+}
+
+/// A broken chain's error, with what it stops and what to do: a change
+/// that cannot be logged is not made, and a key the log cannot vouch for
+/// is not used.
+fn with_advice(e: Error) -> Error {
+    match e {
+        Error::AuditBroken { line, problem } => Error::AuditBroken {
+            line,
+            problem: format!(
+                "{problem}; no change is made while the log cannot record it, and no key it vouches for is used (keep the file as evidence, and restore a good copy from a backup; moving it aside starts a new log, but the keys made before it are then refused until the old log is back)"
+            ),
+        },
+        other => other,
+    }
 }
 
 /// [`check_links`] on the log as [`read_log`] read it, once per read.
@@ -321,36 +329,13 @@ fn checked_links(dir: &Path, bytes: &Arc<Vec<u8>>) -> Result<u64> {
 /// the same size and times is the same text.
 struct LogRead {
     path: std::path::PathBuf,
-    identity: FileIdentity,
+    identity: crate::safe_file::FileIdentity,
     _open: std::fs::File,
     bytes: Arc<Vec<u8>>,
     links: Option<u64>,
 }
 
 static LAST_LOG: Mutex<Option<LogRead>> = Mutex::new(None);
-
-/// What tells one state of a file from another without reading it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct FileIdentity {
-    dev: u64,
-    ino: u64,
-    len: u64,
-    mtime: (i64, i64),
-    ctime: (i64, i64),
-}
-
-impl FileIdentity {
-    fn of(m: &std::fs::Metadata) -> Self {
-        use std::os::unix::fs::MetadataExt;
-        FileIdentity {
-            dev: m.dev(),
-            ino: m.ino(),
-            len: m.len(),
-            mtime: (m.mtime(), m.mtime_nsec()),
-            ctime: (m.ctime(), m.ctime_nsec()),
-        }
-    }
-}
 
 /// The chain check of [`verify`], on the file's bytes.
 pub(crate) fn check_chain(bytes: &[u8]) -> Result<Vec<Entry>> {
@@ -604,7 +589,7 @@ pub(crate) fn user_history(dir: &Path, user: &UserId) -> Result<UserHistory> {
         }
     }
     if !starts.is_empty() {
-        checked_links(dir, &bytes)?;
+        checked_links(dir, &bytes).map_err(with_advice)?;
     }
     let entries = starts
         .into_iter()
@@ -649,8 +634,7 @@ pub fn cross_check(
         let user_id = UserId::new(id)?;
         let record = keys.get(&user_id)?.expect("listed");
         for v in versions(record) {
-            let logged_era = v.symmetric.is_some_and(|s| s.binding != 1)
-                || v.asymmetric.is_some_and(|a| a.binding != 1);
+            let logged_era = v.is_logged();
             if logged_era && entries.is_empty() {
                 return Err(Error::AuditDisagrees(format!(
                     "audit.log is missing or empty, but version {} of {id} was made at {} by a secure-kms that logs every change: the log was deleted or replaced; restore it from a backup",

@@ -414,7 +414,7 @@ impl std::fmt::Display for UserCertificate {
             self.user, self.version
         )?;
         // Names read from a certificate in the store: escaped.
-        let shown = crate::console::printable;
+        let shown = crate::escape::printable;
         writeln!(f, "  subject: {}", shown(&self.subject))?;
         writeln!(f, "  issuer:  {}", shown(&self.issuer))?;
         writeln!(f, "  serial:  {}", self.serial)?;
@@ -449,7 +449,7 @@ impl std::fmt::Display for RootDescription {
         writeln!(
             f,
             "  subject: {} (self-signed)",
-            crate::console::printable(&self.subject)
+            crate::escape::printable(&self.subject)
         )?;
         writeln!(f, "  serial:  {}", self.serial)?;
         writeln!(f, "  valid:   {} to {}", self.not_before, self.not_after)?;
@@ -508,7 +508,8 @@ pub fn issue(
     owner_password: &Password,
 ) -> Result<UserCertificate> {
     let ca = Ca::load(store.dir())?.ok_or(Error::NoCa)?;
-    let (keys, revoked) = crate::trust::load_for_use(store, &[user_id])?;
+    let (keys, revoked) =
+        crate::trust::load_for_use(store, &[user_id], crate::trust::KeyUse::WithPassword)?;
     let pair = primary_pair(&keys, user_id)?.clone();
     if pair.private.is_none() {
         return Err(pair.destroyed(user_id));
@@ -593,7 +594,8 @@ fn primary_pair<'a>(
 /// # Errors
 /// [`Error::UnknownUser`]; [`Error::NoCertificate`] if the pair has none.
 pub fn certificate_of(store: &Store, user_id: &UserId) -> Result<UserCertificate> {
-    let (keys, _) = crate::trust::load_for_use(store, &[user_id])?;
+    let (keys, _) =
+        crate::trust::load_for_use(store, &[user_id], crate::trust::KeyUse::PublicOnly)?;
     let pair = primary_pair(&keys, user_id)?;
     // Shown or handed out only if the store's root signed it for this
     // user and key.

@@ -15,6 +15,7 @@ use crate::revocation::{Revocation, RevocationReason, RevokeOutcome, revoke_key}
 use crate::store::{KeyStore, Store, UserRecord};
 use crate::symmetric::{SymmetricVersion, generate_symmetric_key};
 use crate::time::{self, Timestamp};
+use crate::trust::KeyUse;
 use crate::unlock::{UnlockedUser, check_password, unlock_user};
 use crate::user::UserId;
 use crate::{Error, Result};
@@ -161,7 +162,9 @@ pub fn keygen(
     expiry_time: u64,
     iterations: u32,
 ) -> Result<NewVersion> {
-    let (keys, _) = store.load()?;
+    // A user the log knows and the store lacks was deleted from the file:
+    // refused, rather than made again under the same name.
+    let (keys, _) = load_for_use(store, &[user_id], KeyUse::WithPassword)?;
     let existing = keys.get(user_id)?;
     if existing.is_some_and(|r| !r.symmetric.is_empty() || !r.asymmetric.is_empty()) {
         return Err(Error::UserExists(user_id.to_string()));
@@ -214,6 +217,26 @@ pub(crate) fn log_if_wrong_password(
     e
 }
 
+/// Loads the store for a command that uses, or adds to, the keys of
+/// `users`: each record checked against the audit log
+/// ([`crate::trust::load_for_use`]) and, with a CA, each pair's
+/// certificate against the root ([`crate::ca::check_certificates`]). The
+/// one entry point of every key use.
+///
+/// # Errors
+/// As [`crate::trust::load_for_use`] and [`crate::ca::check_certificates`].
+pub fn load_for_use(
+    store: &Store,
+    users: &[&UserId],
+    key_use: KeyUse,
+) -> Result<(KeyStore, RevocationList)> {
+    let (keys, revoked) = crate::trust::load_for_use(store, users, key_use)?;
+    for user in users {
+        crate::ca::check_certificates(store, &keys, user)?;
+    }
+    Ok((keys, revoked))
+}
+
 /// [`unlock_user`], with a wrong password logged.
 ///
 /// # Errors
@@ -226,10 +249,6 @@ pub(crate) fn unlock_logged(
     password: &Password,
     command: &str,
 ) -> Result<UnlockedUser> {
-    // The record must be the one the log recorded, before the password
-    // is tried on it.
-    crate::trust::check_user(store, keys, revoked, user_id)?;
-    crate::ca::check_certificates(store, keys, user_id)?;
     unlock_user(keys, revoked, user_id, password)
         .map_err(|e| log_if_wrong_password(store, user_id, command, e))
 }
@@ -247,7 +266,7 @@ pub(crate) fn signing_keys(
     password: &Password,
     command: &str,
 ) -> Result<UnlockedUser> {
-    let (keys, revoked) = store.load()?;
+    let (keys, revoked) = load_for_use(store, &[user_id], KeyUse::WithPassword)?;
     let unlocked = unlock_logged(store, &keys, &revoked, user_id, password, command)?;
     let pair = unlocked
         .record
@@ -279,7 +298,9 @@ pub fn rotate(
     password: &Password,
     expiry_time: u64,
 ) -> Result<NewVersion> {
-    let (keys, _) = store.load()?;
+    // A rotation on a record the log disagrees with would log a second
+    // version of one number: refused first.
+    let (keys, _) = load_for_use(store, &[user_id], KeyUse::WithPassword)?;
     store.check_writable()?;
     let password_key = authenticate(store, &keys, user_id, password, "rotate")?;
     add_version(
@@ -444,7 +465,7 @@ pub struct UserSummary {
 /// [`Store::update`].
 pub fn recover(store: &Store) -> Result<bool> {
     store.require_existing()?;
-    let pending = std::fs::symlink_metadata(store.dir().join(crate::store::JOURNAL_FILE)).is_ok();
+    let pending = crate::journal::pending(store.dir());
     store.update(|_, _, _| Ok(()))?;
     Ok(pending)
 }

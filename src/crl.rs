@@ -568,7 +568,7 @@ fn read(store: &Store) -> Result<Option<String>> {
     let bytes = match crate::safe_file::read(&path, MAX_CRL_BYTES) {
         Ok(Some(bytes)) => bytes,
         Ok(None) => return Ok(None),
-        Err(Error::NotRegularFile { .. }) => {
+        Err(Error::RefusedStoreFile { .. }) => {
             return Err(Error::CrlBroken(format!(
                 "it is not a regular file of at most {MAX_CRL_BYTES} bytes"
             )));

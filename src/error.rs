@@ -107,7 +107,7 @@ pub enum Error {
         "{} was refused and left as it is: {problem}; a store file must be a regular file of yours, with one name (check who put it there, then move it aside)",
         path.display()
     )]
-    NotRegularFile {
+    RefusedStoreFile {
         /// The file.
         path: PathBuf,
         /// What it is instead.

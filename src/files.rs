@@ -9,6 +9,7 @@
 use std::collections::HashMap;
 use std::io::{Read, Write};
 
+use crate::commands::load_for_use;
 use crate::commands::log_if_wrong_password as logged;
 use crate::envelope::{self, FileHeader};
 use crate::kdf::Password;
@@ -16,6 +17,7 @@ use crate::revocation::RevocationList;
 use crate::store::{KeyStore, Store};
 use crate::symmetric::SymmetricKey;
 use crate::time;
+use crate::trust::KeyUse;
 use crate::unlock::{check_usable_for_decryption, unlock_symmetric_version};
 use crate::user::UserId;
 use crate::{Error, Result};
@@ -52,7 +54,7 @@ pub fn encrypt_file(
     reader: &mut impl Read,
     writer: &mut impl Write,
 ) -> Result<FileHeader> {
-    let (keys, revoked) = store.load()?;
+    let (keys, revoked) = load_for_use(store, &[user_id], KeyUse::WithPassword)?;
     let (version, key) = key_for_encryption(store, &keys, &revoked, user_id, password, "encrypt")?;
     envelope::encrypt(reader, writer, user_id, version, &key)
 }
@@ -64,8 +66,7 @@ pub fn encrypt_file(
 /// # Errors
 /// [`Error::FileOwner`]; as [`check_usable_for_decryption`].
 pub fn check_decryptable(store: &Store, user_id: &UserId, header: &FileHeader) -> Result<()> {
-    let (keys, revoked) = crate::trust::load_for_use(store, &[user_id])?;
-    crate::ca::check_certificates(store, &keys, user_id)?;
+    let (keys, revoked) = load_for_use(store, &[user_id], KeyUse::WithPassword)?;
     decryptable(&keys, &revoked, user_id, header)
 }
 
@@ -98,8 +99,7 @@ pub fn decrypt_file(
     reader: &mut impl Read,
     writer: &mut impl Write,
 ) -> Result<()> {
-    let (keys, revoked) = crate::trust::load_for_use(store, &[user_id])?;
-    crate::ca::check_certificates(store, &keys, user_id)?;
+    let (keys, revoked) = load_for_use(store, &[user_id], KeyUse::WithPassword)?;
     decryptable(&keys, &revoked, user_id, header)?;
     let key = unlock_symmetric_version(&keys, &revoked, user_id, header.key_version, password)
         .map_err(|e| logged(store, user_id, "decrypt", e))?;
@@ -124,7 +124,7 @@ impl<'a> Rewrapper<'a> {
     /// # Errors
     /// As [`encrypt_file`].
     pub fn new(store: &'a Store, user_id: &UserId, password: Password) -> Result<Self> {
-        let (keys, revoked) = store.load()?;
+        let (keys, revoked) = load_for_use(store, &[user_id], KeyUse::WithPassword)?;
         let newest = key_for_encryption(store, &keys, &revoked, user_id, &password, "rewrap")?;
         Ok(Rewrapper {
             store,

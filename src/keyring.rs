@@ -74,6 +74,14 @@ impl KeyVersion<'_> {
             || self.asymmetric.is_some_and(|a| a.private.is_some())
     }
 
+    /// Whether the version was made by a secure-kms that logs every change
+    /// (binding 2 or later), so that the audit log must record it. Keys
+    /// migrated from format 1 (binding 1) predate the log.
+    pub fn is_logged(&self) -> bool {
+        self.symmetric.is_some_and(|s| s.binding != 1)
+            || self.asymmetric.is_some_and(|a| a.binding != 1)
+    }
+
     /// When its material was erased, if it was.
     pub fn destroyed_at(&self) -> Option<Timestamp> {
         let times = [

@@ -51,6 +51,7 @@ pub mod crl;
 pub mod dhkeys;
 pub mod envelope;
 pub mod error;
+pub mod escape;
 pub mod exchange;
 pub mod files;
 pub mod fingerprint;

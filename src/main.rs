@@ -481,8 +481,11 @@ impl From<GroupArg> for Group {
 /// into `head`, say): the output is simply cut there.
 macro_rules! say {
     ($($arg:tt)*) => {{
-        // Paths and values may come from input: escaped, as all output is.
-        let text = secure_kms::console::printable_keeping(&format!($($arg)*), &['\n']);
+        // Paths and values may come from input. What `say!` prints is
+        // escaped here, at the print; a command's rendered text is escaped
+        // where it is built (table cells, `shown` paths), since a table's
+        // colours are escape sequences of its own.
+        let text = secure_kms::escape::printable_keeping(&format!($($arg)*), &['\n']);
         let _ = writeln!(std::io::stdout(), "{text}");
     }};
 }
@@ -490,7 +493,7 @@ macro_rules! say {
 /// A path as output shows it: escaped, since a file's name can hold
 /// anything (a folder's hostile names, passed on by a shell's `*`).
 fn shown(path: &std::path::Path) -> String {
-    secure_kms::console::printable(&path.display().to_string())
+    secure_kms::escape::printable(&path.display().to_string())
 }
 
 /// Prints an exchange's explanation lines on standard output.
@@ -570,7 +573,7 @@ fn main() -> ExitCode {
         .unwrap_or_else(|| PathBuf::from("."));
     let store = Store::new(dir);
     if let Some(warning) = store.loose_permissions() {
-        eprintln!("warning: {}", secure_kms::console::printable(&warning));
+        eprintln!("warning: {}", secure_kms::escape::printable(&warning));
     }
     let result = match &cli.command {
         None if cli.json || cli.password_file.is_some() => {
@@ -606,7 +609,7 @@ fn main() -> ExitCode {
             // of theirs reaches the terminal as a control sequence.
             eprintln!(
                 "error: {}",
-                secure_kms::console::printable(&format!("{e:#}"))
+                secure_kms::escape::printable(&format!("{e:#}"))
             );
             if cli.json && cli.command.is_some() {
                 print_json_error(&e, code_number(&e));
@@ -652,7 +655,7 @@ fn print_json_error(e: &anyhow::Error, exit_code: u8) {
     }
     say!(
         "{}",
-        secure_kms::console::json_for_output(
+        secure_kms::escape::json_for_output(
             &serde_json::to_string_pretty(&shape).expect("JSON values always serialise")
         )
     );
@@ -1632,7 +1635,7 @@ fn render<T: serde::Serialize>(
     text: impl FnOnce() -> String,
 ) -> anyhow::Result<String> {
     if cli.json {
-        Ok(secure_kms::console::json_for_output(&serde_json::to_string_pretty(value)?) + "\n")
+        Ok(secure_kms::escape::json_for_output(&serde_json::to_string_pretty(value)?) + "\n")
     } else {
         Ok(text())
     }

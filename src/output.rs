@@ -64,7 +64,7 @@ struct Cell {
 impl From<String> for Cell {
     fn from(text: String) -> Self {
         Cell {
-            text: crate::console::printable(&text),
+            text: crate::escape::printable(&text),
             color: None,
         }
     }

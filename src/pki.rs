@@ -427,7 +427,7 @@ pub fn check_armor(text: &str) -> std::result::Result<(), String> {
     {
         return Err(format!(
             "it holds {}, which PEM never does",
-            crate::console::printable(&c.to_string())
+            crate::escape::printable(&c.to_string())
         ));
     }
     Ok(())

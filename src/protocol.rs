@@ -33,6 +33,7 @@ use crate::pki::{sign_public_key, verify_signature};
 use crate::revocation::RevocationList;
 use crate::store::{KeyStore, Store};
 use crate::time::{self, Timestamp};
+use crate::trust::KeyUse;
 use crate::unlock::UnlockedUser;
 use crate::user::UserId;
 use crate::wrap::WrappedKey;
@@ -238,6 +239,15 @@ fn new_nonce() -> Result<String> {
     Ok(fingerprint::hex(&bytes))
 }
 
+/// The store, loaded with the record of `message`'s sender checked against
+/// the audit log: the key its signature is checked with is the one the
+/// log recorded for that user and version.
+fn sender_checked(store: &Store, message: &Message) -> Result<(KeyStore, RevocationList)> {
+    let sender = UserId::new(&message.sender.user)
+        .map_err(|e| refused(format!("its sender is no valid user: {e}")))?;
+    crate::commands::load_for_use(store, &[&sender], KeyUse::PublicOnly)
+}
+
 /// A side that signs: its keys unlocked, its RSA key active.
 fn signer(
     store: &Store,
@@ -275,9 +285,8 @@ fn check_signature(
     let record = keys
         .get(&sender)?
         .ok_or_else(|| refused(format!("its sender {sender} is not in this store")))?;
-    // The sender's key is the one the log recorded, and, with a CA, the
-    // one its certificate names.
-    crate::trust::check_user(store, keys, revoked, &sender)?;
+    // The caller loaded the store with the sender's record checked against
+    // the log ([`sender_checked`]); with a CA, the certificate too.
     let all = versions(record);
     let version = all
         .iter()
@@ -348,13 +357,13 @@ pub fn offer(
         return Err(refused("an exchange needs two different users".to_owned()));
     }
     let (unlocked, sender) = signer(store, initiator, password, "exchange offer")?;
-    let (keys, revoked) = store.load()?;
+    // The recipient's key is the one the log recorded.
+    let (keys, revoked) = crate::commands::load_for_use(store, &[recipient], KeyUse::PublicOnly)?;
     let to = keys
         .get(recipient)?
         .and_then(|r| versions(r).last().map(|v| v.version))
         .ok_or_else(|| Error::UnknownUser(recipient.to_string()))?;
     crate::revocation::check_not_revoked(&revoked, &keys, recipient)?;
-    crate::trust::check_user(store, &keys, &revoked, recipient)?;
     let ephemeral = EphemeralKey::generate(group)?;
     let mut message = Message {
         protocol: PROTOCOL.to_owned(),
@@ -437,7 +446,7 @@ pub fn accept(
             offer.recipient.user
         )));
     }
-    let (keys, revoked) = store.load()?;
+    let (keys, revoked) = sender_checked(store, offer)?;
     check_fresh(offer, time::now())?;
     check_signature(store, &keys, &revoked, offer, None)?;
     if let Some(want) = want_group
@@ -541,7 +550,7 @@ pub fn finish(
             answer.recipient.user
         )));
     }
-    let (keys, revoked) = store.load()?;
+    let (keys, revoked) = sender_checked(store, answer)?;
     let nonce = answer
         .offer_nonce
         .as_deref()
@@ -799,6 +808,21 @@ mod tests {
         let err = accept(&store, &bob, &pw("bob"), &offer, None).unwrap_err();
         assert!(
             err.to_string().contains("alice's primary is version 2"),
+            "{err}"
+        );
+        // The primary itself destroyed (its private key kept elsewhere).
+        let (keys, revoked) = store.load().unwrap();
+        let newest = unlock_user(&keys, &revoked, &alice, &pw("alice")).unwrap();
+        let (newest_key, _) = newest.key_pair.as_ref().unwrap();
+        store
+            .update(|keys, revoked, _| {
+                crate::keyring::destroy(keys, revoked, &alice, 2, true, time::now()).map(drop)
+            })
+            .unwrap();
+        let offer = offer_signed_by(newest_key, 2, &now(), Group::X25519, x25519_public());
+        let err = accept(&store, &bob, &pw("bob"), &offer, None).unwrap_err();
+        assert!(
+            err.to_string().contains("is destroyed, not active"),
             "{err}"
         );
 

@@ -56,6 +56,32 @@ fn open_error(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) 
     }
 }
 
+/// What tells one state of a file from another without reading it: a
+/// file that secure-kms replaces gets a new inode, and one changed in
+/// place gets new times, so the same identity is the same text (while the
+/// file is held open, its inode number cannot be given to another file).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct FileIdentity {
+    dev: u64,
+    ino: u64,
+    len: u64,
+    mtime: (i64, i64),
+    ctime: (i64, i64),
+}
+
+impl FileIdentity {
+    /// The identity of the file `m` describes.
+    pub(crate) fn of(m: &std::fs::Metadata) -> Self {
+        FileIdentity {
+            dev: m.dev(),
+            ino: m.ino(),
+            len: m.len(),
+            mtime: (m.mtime(), m.mtime_nsec()),
+            ctime: (m.ctime(), m.ctime_nsec()),
+        }
+    }
+}
+
 /// Opens a store file to read it; `None` if there is none.
 ///
 /// ```
@@ -70,7 +96,7 @@ fn open_error(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) 
 /// ```
 ///
 /// # Errors
-/// [`Error::SymbolicLink`] for a link; [`Error::NotRegularFile`] for a
+/// [`Error::SymbolicLink`] for a link; [`Error::RefusedStoreFile`] for a
 /// folder, FIFO, socket or device; [`Error::Io`] if it cannot be opened.
 pub fn open_read(path: &Path) -> Result<Option<File>> {
     let file = match OpenOptions::new()
@@ -84,7 +110,7 @@ pub fn open_read(path: &Path) -> Result<Option<File>> {
     };
     let metadata = file.metadata().map_err(Error::io("read", path))?;
     if !metadata.is_file() {
-        return Err(Error::NotRegularFile {
+        return Err(Error::RefusedStoreFile {
             path: path.to_owned(),
             problem: "it is not a regular file".into(),
         });
@@ -98,7 +124,7 @@ pub fn open_read(path: &Path) -> Result<Option<File>> {
 /// the limit and refused.
 ///
 /// # Errors
-/// As [`open_read`], and [`Error::NotRegularFile`] for a file larger than
+/// As [`open_read`], and [`Error::RefusedStoreFile`] for a file larger than
 /// `limit`.
 pub fn read(path: &Path, limit: u64) -> Result<Option<Vec<u8>>> {
     let Some(file) = open_read(path)? else {
@@ -112,7 +138,7 @@ pub fn read(path: &Path, limit: u64) -> Result<Option<Vec<u8>>> {
 /// # Errors
 /// As [`read`].
 pub fn read_open(mut file: &File, path: &Path, limit: u64) -> Result<Vec<u8>> {
-    let too_big = || Error::NotRegularFile {
+    let too_big = || Error::RefusedStoreFile {
         path: path.to_owned(),
         problem: format!("it is larger than {limit} bytes"),
     };
@@ -152,7 +178,7 @@ pub fn read_open(mut file: &File, path: &Path, limit: u64) -> Result<Vec<u8>> {
 /// ```
 ///
 /// # Errors
-/// As [`open_read`], and [`Error::NotRegularFile`] for a file of another
+/// As [`open_read`], and [`Error::RefusedStoreFile`] for a file of another
 /// user or with another hard link.
 pub fn open_write(path: &Path) -> Result<File> {
     let file = OpenOptions::new()
@@ -171,7 +197,7 @@ pub fn open_write(path: &Path) -> Result<File> {
 /// tool, with one name.
 ///
 /// # Errors
-/// [`Error::NotRegularFile`], saying which of the three fails.
+/// [`Error::RefusedStoreFile`], saying which of the three fails.
 pub fn check_ours(file: &File, path: &Path) -> Result<()> {
     let metadata = file.metadata().map_err(Error::io("read", path))?;
     let problem = if !metadata.is_file() {
@@ -190,7 +216,7 @@ pub fn check_ours(file: &File, path: &Path) -> Result<()> {
     } else {
         return Ok(());
     };
-    Err(Error::NotRegularFile {
+    Err(Error::RefusedStoreFile {
         path: path.to_owned(),
         problem,
     })
@@ -227,13 +253,13 @@ mod tests {
         // Opened without blocking, then refused.
         assert!(matches!(
             read(&fifo, 100),
-            Err(Error::NotRegularFile { .. })
+            Err(Error::RefusedStoreFile { .. })
         ));
         // With no reader, opening a FIFO to write fails at once (ENXIO).
         assert!(open_write(&fifo).is_err());
         assert!(matches!(
             read(dir.path(), 100),
-            Err(Error::NotRegularFile { .. })
+            Err(Error::RefusedStoreFile { .. })
         ));
         assert_eq!(fs::read_to_string(&target).unwrap(), "precious");
     }

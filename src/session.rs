@@ -105,6 +105,10 @@ pub fn run_session(
     // The user's record is parsed (and checked) now, before a password is
     // typed for it; other users' records are not read at all.
     let record = keys.get(&user_id)?;
+    // The user's record must be what the audit log recorded of them (a
+    // swapped key, a deleted revocation or record is refused), before a
+    // password is typed for it.
+    crate::commands::load_for_use(store, &[&user_id], crate::trust::KeyUse::WithPassword)?;
     let password = ask_password(console, PASSWORD_PROMPT)?;
     // A record that holds no key version at all (possible through the
     // library, as in the original) has nothing to protect or keep: treat
@@ -186,7 +190,7 @@ pub fn run_session(
     console.say_written(&|out| {
         let mut json = Vec::new();
         keys.write_json(&mut json)?;
-        let shown = crate::console::json_for_output(&String::from_utf8_lossy(&json));
+        let shown = crate::escape::json_for_output(&String::from_utf8_lossy(&json));
         out.write_all(shown.as_bytes())
     })
 }

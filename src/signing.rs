@@ -98,7 +98,8 @@ pub fn verify_file(
     reader: &mut impl Read,
     signature: &[u8],
 ) -> Result<(u32, KeyState)> {
-    let (keys, revoked) = crate::trust::load_for_use(store, &[user_id])?;
+    let (keys, revoked) =
+        crate::commands::load_for_use(store, &[user_id], crate::trust::KeyUse::PublicOnly)?;
     let record = keys
         .get(user_id)?
         .ok_or_else(|| Error::UnknownUser(user_id.to_string()))?;

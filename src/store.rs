@@ -29,7 +29,7 @@ use std::collections::BTreeMap;
 use std::fs::{self, File};
 use std::io::{ErrorKind, Write};
 use std::ops::Range;
-use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
@@ -967,30 +967,8 @@ impl Clone for Store {
 #[derive(Debug)]
 struct KeyStoreRead {
     _open: File,
-    identity: FileIdentity,
+    identity: crate::safe_file::FileIdentity,
     keys: KeyStore,
-}
-
-/// What tells one state of a file from another without reading it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct FileIdentity {
-    dev: u64,
-    ino: u64,
-    len: u64,
-    mtime: (i64, i64),
-    ctime: (i64, i64),
-}
-
-impl FileIdentity {
-    fn of(m: &fs::Metadata) -> Self {
-        FileIdentity {
-            dev: m.dev(),
-            ino: m.ino(),
-            len: m.len(),
-            mtime: (m.mtime(), m.mtime_nsec()),
-            ctime: (m.ctime(), m.ctime_nsec()),
-        }
-    }
 }
 
 impl Store {
@@ -1051,6 +1029,23 @@ impl Store {
     pub fn load(&self) -> Result<(KeyStore, RevocationList)> {
         let _lock = self.read_lock()?;
         self.load_unlocked()
+    }
+
+    /// [`Store::load`], then `check` on what was read, under the same shared
+    /// lock: whatever else `check` reads (the audit log) describes the same
+    /// moment as the files, so a change made meanwhile by another run
+    /// cannot look like a disagreement.
+    ///
+    /// # Errors
+    /// As [`Store::load`], and whatever `check` returns.
+    pub fn load_checked(
+        &self,
+        check: impl FnOnce(&KeyStore, &RevocationList) -> Result<()>,
+    ) -> Result<(KeyStore, RevocationList)> {
+        let _lock = self.read_lock()?;
+        let (keys, revoked) = self.load_unlocked()?;
+        check(&keys, &revoked)?;
+        Ok((keys, revoked))
     }
 
     /// Both files and the audit log's entries, read under one shared lock,
@@ -1118,7 +1113,7 @@ impl Store {
         };
         *self.last_read.lock().unwrap_or_else(|e| e.into_inner()) = Some(KeyStoreRead {
             _open: file,
-            identity: FileIdentity::of(&metadata),
+            identity: crate::safe_file::FileIdentity::of(&metadata),
             keys,
         });
     }
@@ -1130,7 +1125,7 @@ impl Store {
         let mut last_read = self.last_read.lock().unwrap_or_else(|e| e.into_inner());
         let now = match fs::symlink_metadata(&path) {
             Ok(m) if m.file_type().is_symlink() => return Err(Error::SymbolicLink(path)),
-            Ok(m) => FileIdentity::of(&m),
+            Ok(m) => crate::safe_file::FileIdentity::of(&m),
             Err(e) if e.kind() == ErrorKind::NotFound => {
                 *last_read = None;
                 return Ok(KeyStore::default());
@@ -1152,7 +1147,8 @@ impl Store {
         let Some(file) = crate::safe_file::open_read(&path)? else {
             return Ok(KeyStore::default());
         };
-        let identity = FileIdentity::of(&file.metadata().map_err(Error::io("read", &path))?);
+        let identity =
+            crate::safe_file::FileIdentity::of(&file.metadata().map_err(Error::io("read", &path))?);
         let bytes = crate::safe_file::read_open(&file, &path, crate::safe_file::MAX_STORE_FILE)?;
         let keys = KeyStore::from_json(path, bytes)?;
         *last_read = Some(KeyStoreRead {
@@ -1381,7 +1377,7 @@ impl Store {
             }
             None => match self.lock_file() {
                 Ok(file) => file,
-                Err(e @ (Error::SymbolicLink(_) | Error::NotRegularFile { .. })) => {
+                Err(e @ (Error::SymbolicLink(_) | Error::RefusedStoreFile { .. })) => {
                     return Err(e);
                 }
                 Err(_) => return Ok(None),

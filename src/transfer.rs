@@ -36,7 +36,8 @@ pub const IMPORT_BITS: std::ops::RangeInclusive<usize> = 2048..=4096;
 /// [`Error::UnknownUser`] when the user has no RSA key; [`Error::Revoked`]
 /// when the primary version is compromised.
 pub fn export_public(store: &Store, user_id: &UserId) -> Result<(u32, String)> {
-    let (keys, revoked) = crate::trust::load_for_use(store, &[user_id])?;
+    let (keys, revoked) =
+        crate::commands::load_for_use(store, &[user_id], crate::trust::KeyUse::PublicOnly)?;
     let record = keys
         .get(user_id)?
         .ok_or_else(|| Error::UnknownUser(user_id.to_string()))?;
@@ -68,7 +69,8 @@ pub fn export_private(
     password: &Password,
     export_password: &Password,
 ) -> Result<(u32, Zeroizing<String>)> {
-    let (keys, revoked) = store.load()?;
+    let (keys, revoked) =
+        crate::commands::load_for_use(store, &[user_id], crate::trust::KeyUse::WithPassword)?;
     let unlocked =
         crate::commands::unlock_logged(store, &keys, &revoked, user_id, password, "export")?;
     let Some((private_key, _)) = &unlocked.key_pair else {
@@ -259,7 +261,8 @@ pub fn import_private(
     expiry_time: u64,
     iterations: u32,
 ) -> Result<NewVersion> {
-    let (keys, revoked) = store.load()?;
+    let (keys, revoked) =
+        crate::commands::load_for_use(store, &[user_id], crate::trust::KeyUse::WithPassword)?;
     store.check_writable()?;
     refuse_known_key(&keys, &revoked, private_key)?;
     let existing = keys.get(user_id)?;

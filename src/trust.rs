@@ -27,33 +27,66 @@
 //! consistently, is not caught here.
 
 use crate::audit::{EventKind, user_history};
-use crate::keyring::{KeyVersion, versions};
+use crate::keyring::versions;
 use crate::revocation::RevocationList;
 use crate::store::{KeyStore, Store};
 use crate::time;
 use crate::user::UserId;
 use crate::{Error, Result};
 
-/// Loads the store for a command that uses the keys of `users`, checking
-/// each one's record against the log ([`check_user`]).
+/// How a command uses a user's keys, which says what must vouch for them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KeyUse {
+    /// With the owner's password, which opens the private keys: a key
+    /// wrapped under it cannot have been swapped by someone without it,
+    /// so keys from before the log (format 1) are taken on that proof.
+    WithPassword,
+    /// Without a password (verify, export --public, checking a peer in an
+    /// exchange, showing a certificate): only the log vouches for a public
+    /// key, so every version must have its line there.
+    PublicOnly,
+}
+
+/// Loads the store for a command that uses the keys of `users`, and checks
+/// each one's record against the log ([`check_user`]) under the same
+/// shared lock, so that both are read at one moment.
 ///
 /// ```
+/// use secure_kms::trust::{KeyUse, load_for_use};
+///
 /// let dir = tempfile::tempdir()?;
 /// let store = secure_kms::store::Store::new(dir.path());
 /// let alice = secure_kms::user::UserId::new("alice")?;
-/// let (keys, _) = secure_kms::trust::load_for_use(&store, &[&alice])?;
+/// let (keys, _) = load_for_use(&store, &[&alice], KeyUse::PublicOnly)?;
 /// assert!(keys.is_empty());
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 ///
 /// # Errors
-/// As [`Store::load`] and [`check_user`].
-pub fn load_for_use(store: &Store, users: &[&UserId]) -> Result<(KeyStore, RevocationList)> {
-    let (keys, revoked) = store.load()?;
-    for user in users {
-        check_user(store, &keys, &revoked, user)?;
-    }
-    Ok((keys, revoked))
+/// As [`Store::load`] and [`check_user`]; while a change that a killed run
+/// committed is unfinished, a disagreement says to run `recover` first
+/// (the change's lines are in its journal, not yet in the log).
+pub fn load_for_use(
+    store: &Store,
+    users: &[&UserId],
+    key_use: KeyUse,
+) -> Result<(KeyStore, RevocationList)> {
+    store
+        .load_checked(|keys, revoked| {
+            users
+                .iter()
+                .try_for_each(|user| check_user(store, keys, revoked, user, key_use))
+        })
+        .map_err(|e| match e {
+            Error::Untrusted { user, problem, .. } if store.unfinished_change() => {
+                Error::Untrusted {
+                    user,
+                    problem,
+                    remedy: "a change that a killed run committed is not finished yet: run `secure-kms recover`, then try again".to_owned(),
+                }
+            }
+            other => other,
+        })
 }
 
 /// Checks `user_id`'s record in `keys` and `revoked` against what the log
@@ -67,6 +100,7 @@ pub fn check_user(
     keys: &KeyStore,
     revoked: &RevocationList,
     user_id: &UserId,
+    key_use: KeyUse,
 ) -> Result<()> {
     let history = user_history(store.dir(), user_id)?;
     let record = keys.get(user_id)?;
@@ -80,7 +114,24 @@ pub fn check_user(
     const RESTORE_KEYS: &str = "restore key_store.json from a backup";
     const RESTORE_LIST: &str = "restore revoked_keys.json from a backup";
     for v in &all {
-        if !logged_era(v) {
+        if !v.is_logged() {
+            // From before the log (format 1): the password vouches for it,
+            // and nothing else can.
+            let vouched = history.entries.iter().any(|e| {
+                matches!(e.event.event, EventKind::Created | EventKind::Rotated)
+                    && e.event.version == Some(v.version)
+            });
+            if key_use == KeyUse::PublicOnly && !vouched {
+                return Err(untrusted(
+                    format!(
+                        "version {} of {user_id} predates the audit log (store format 1), so nothing vouches for its public key",
+                        v.version
+                    ),
+                    &format!(
+                        "rotate {user_id} (its owner's password proves the keys) to make a version the log records"
+                    ),
+                ));
+            }
             continue;
         }
         let made = time::format(v.created());
@@ -182,10 +233,4 @@ pub fn check_user(
         }
     }
     Ok(())
-}
-
-/// Whether a version was made by a secure-kms that logs every change
-/// (binding 2 or later): format 1 keys predate the log.
-fn logged_era(v: &KeyVersion<'_>) -> bool {
-    v.symmetric.is_some_and(|s| s.binding != 1) || v.asymmetric.is_some_and(|a| a.binding != 1)
 }

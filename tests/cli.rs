@@ -563,7 +563,9 @@ fn a_broken_audit_log_stops_every_change_until_it_is_moved_aside() {
     // but it vouches for nothing before it: the check and every use of
     // alice's keys refuse, and say to restore the log.
     fs::rename(&log, class.store().join("audit.log.broken")).unwrap();
-    class.ok(&["rotate", "alice"]);
+    class.ok(&["keygen", "bob"]);
+    let out = class.run(&["rotate", "alice"]);
+    assert_eq!(code(&out), Some(3), "{}", stderr(&out));
     let out = class.run(&["audit", "--verify"]);
     assert_eq!(code(&out), Some(1));
     assert!(

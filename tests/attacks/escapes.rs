@@ -126,7 +126,33 @@ fn hostile_names_of_files_and_folders_are_shown_escaped() {
     let class = two_users();
     let name = format!("x{TITLE}.enc");
     fs::write(class.dir.path().join("data"), "data").unwrap();
-    class.ok(&["encrypt", "alice", "data", &name]);
+    // Each command that names its output file.
+    let outputs = [
+        vec!["encrypt", "alice", "data", &name],
+        vec!["decrypt", "alice", &name, "out\u{1b}]0;pwned\u{7}"],
+        vec![
+            "export",
+            "alice",
+            "--public",
+            "-o",
+            "pub\u{1b}]0;pwned\u{7}",
+        ],
+        vec![
+            "exchange",
+            "offer",
+            "alice",
+            "--to",
+            "bob",
+            "-o",
+            "offer\u{1b}]0;pwned\u{7}",
+        ],
+    ];
+    for args in outputs {
+        let out = class.run(&args);
+        assert_eq!(code(&out), Some(0), "{args:?}: {}", stderr(&out));
+        assert_clean(args[0], &stdout(&out));
+        assert!(stdout(&out).contains(SHOWN), "{args:?}: {}", stdout(&out));
+    }
     let out = class.run(&["rewrap", "alice", &name]);
     assert_eq!(code(&out), Some(0), "{}", stderr(&out));
     assert_clean("rewrap", &stdout(&out));
@@ -141,6 +167,31 @@ fn hostile_names_of_files_and_folders_are_shown_escaped() {
         .output()
         .unwrap();
     assert_clean("warning", &stderr(&out));
+    assert!(stderr(&out).contains(SHOWN), "{}", stderr(&out));
+    // A change left unfinished there: the note names the journal escaped.
+    fs::set_permissions(&store, fs::Permissions::from_mode(0o700)).unwrap();
+    let run = |args: &[&str], crash: Option<&str>| {
+        let mut command = crate::common::kms_command(class.dir.path());
+        if let Some(point) = crash {
+            command.env("SECURE_KMS_CRASH_AFTER", point);
+        }
+        let pw = class.dir.path().join("pw");
+        command
+            .args([
+                "--store",
+                store.to_str().unwrap(),
+                "--password-file",
+                pw.to_str().unwrap(),
+            ])
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    assert_eq!(code(&run(&["keygen", "carol"], None)), Some(0));
+    assert_eq!(code(&run(&["rotate", "carol"], Some("journal"))), None);
+    let out = run(&["status", "carol"], None);
+    assert_clean("the unfinished-change note", &stderr(&out));
+    assert!(stderr(&out).contains("did not finish"), "{}", stderr(&out));
     assert!(stderr(&out).contains(SHOWN), "{}", stderr(&out));
 }
 

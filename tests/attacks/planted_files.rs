@@ -200,14 +200,12 @@ fn a_journal_that_is_not_the_users_own_change_is_refused_before_any_write() {
         assert_eq!(code(&out), Some(1), "{name}: {err}");
         assert!(err.contains(why), "{name}: expected {why:?} in {err}");
         assert_eq!(class.files(), before, "{name}: a file changed");
-        // A command that only reads leaves it where it is, and says so.
+        // A command that only reads never applies it: it refuses it too
+        // (it would count its revocations), and writes nothing.
         let out = class.run(&["status", "alice"]);
         assert_eq!(class.files(), before, "{name}: status changed a file");
-        assert!(
-            stderr(&out).contains(".secure-kms.journal"),
-            "{name}: {}",
-            stderr(&out)
-        );
+        assert_eq!(code(&out), Some(1), "{name}: {}", stderr(&out));
+        assert!(stderr(&out).contains(why), "{name}: {}", stderr(&out));
         fs::remove_file(&path).unwrap();
     }
     assert_eq!(
@@ -389,4 +387,35 @@ fn every_store_file_as_a_link_is_refused_and_its_target_untouched() {
             );
         }
     }
+}
+
+/// A rotation killed after renaming the new key store but before its log
+/// line: a key use says to run `recover`, not to restore from a backup
+/// (which would lose the rotation).
+#[test]
+fn a_key_use_after_a_crash_says_to_recover() {
+    let class = Class::new();
+    class.ok(&["keygen", "alice"]);
+    let store = class.store();
+    let pw = class.dir.path().join("pw");
+    let out = crate::common::kms_command(class.dir.path())
+        .env("SECURE_KMS_CRASH_AFTER", "key_store.json")
+        .args([
+            "--store",
+            store.to_str().unwrap(),
+            "--password-file",
+            pw.to_str().unwrap(),
+        ])
+        .args(["rotate", "alice"])
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), None, "the crash hook stops the run");
+    let out = class.run(&["export", "alice", "--public"]);
+    let err = stderr(&out);
+    assert_eq!(code(&out), Some(3), "{err}");
+    assert!(err.contains("run `secure-kms recover`"), "{err}");
+    assert!(!err.contains("from a backup"), "{err}");
+    class.ok(&["recover"]);
+    class.ok(&["export", "alice", "--public"]);
+    assert_eq!(class.states("alice"), ["deactivated", "active"]);
 }

@@ -182,3 +182,35 @@ fn a_forged_log_that_never_mentions_the_user_vouches_for_nothing() {
         "restore key_store.json and audit.log",
     );
 }
+
+/// A change on a rolled-back record is refused too: a rotation would log a
+/// second version of the same number, and nothing could be restored after.
+#[test]
+fn a_rotation_on_a_rolled_back_record_is_refused() {
+    let class = store();
+    let keys = class.store().join("key_store.json");
+    let before_rotation = fs::read(&keys).unwrap();
+    class.ok(&["rotate", "alice"]);
+    fs::write(&keys, &before_rotation).unwrap();
+    let log = fs::read(class.store().join("audit.log")).unwrap();
+    for args in [&["rotate", "alice"][..], &["keygen", "alice"][..]] {
+        let out = class.run(args);
+        assert_eq!(code(&out), Some(3), "{args:?}: {}", stderr(&out));
+        assert!(
+            stderr(&out).contains("has no such version"),
+            "{args:?}: {}",
+            stderr(&out)
+        );
+    }
+    // A record deleted outright: keygen does not make the user again.
+    let mut all: serde_json::Value = serde_json::from_slice(&fs::read(&keys).unwrap()).unwrap();
+    all.as_object_mut().unwrap().remove("alice");
+    fs::write(&keys, all.to_string()).unwrap();
+    let out = class.run(&["keygen", "alice"]);
+    assert_eq!(code(&out), Some(3), "{}", stderr(&out));
+    assert_eq!(
+        fs::read(class.store().join("audit.log")).unwrap(),
+        log,
+        "a refused change logged"
+    );
+}
