@@ -1268,7 +1268,9 @@ impl Store {
 
     /// A warning if the store folder can be written by its group or by
     /// others: they could then replace or remove the files (though not read
-    /// the keys, which are wrapped, nor forge the log's chain unnoticed).
+    /// the keys, which are wrapped; and every use of a key checks the
+    /// files against the log, whose chain has no key, so a consistent
+    /// rewrite of both is not caught).
     /// The folder secure-kms creates is 0700; this catches one moved into
     /// a shared place, or created by hand.
     ///
