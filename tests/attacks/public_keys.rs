@@ -54,6 +54,20 @@ fn assert_refused(what: &str, out: &std::process::Output) {
     );
 }
 
+/// `verify` (of mallory's signature) and `export --public` of alice both
+/// refuse with exit code 3, saying `why`.
+fn assert_public_uses_refused(class: &Class, why: &str) {
+    for args in [
+        &["verify", "alice", "data", "data.sig"][..],
+        &["export", "alice", "--public"][..],
+    ] {
+        let out = class.run(args);
+        let err = stderr(&out);
+        assert_eq!(code(&out), Some(3), "{args:?}: {err}");
+        assert!(err.contains(why), "{args:?}: {err}");
+    }
+}
+
 /// Before, `verify alice` accepted mallory's signature as alice's.
 #[test]
 fn a_swapped_primary_public_key_is_refused_by_every_use() {
@@ -279,18 +293,7 @@ fn a_version_added_by_hand_is_refused() {
         "fingerprint": mallory["key_pair"]["fingerprint"], "binding": 2,
     });
     write_key_store(&class, &store);
-    for args in [
-        &["verify", "alice", "data", "data.sig"][..],
-        &["export", "alice", "--public"][..],
-    ] {
-        let out = class.run(args);
-        let err = stderr(&out);
-        assert_eq!(code(&out), Some(3), "{args:?}: {err}");
-        assert!(
-            err.contains("has no line in audit.log that records it made"),
-            "{args:?}: {err}"
-        );
-    }
+    assert_public_uses_refused(&class, "has no line in audit.log that records it made");
 }
 
 /// With a CA, `ca show` shows the root only once the store's checks hold:
@@ -333,13 +336,5 @@ fn a_record_made_to_look_older_than_the_log_is_not_trusted_without_a_password() 
     store["alice"]["symmetric"]["binding"] = 1.into();
     write_key_store(&class, &store);
     fs::remove_file(class.store().join("audit.log")).unwrap();
-    for args in [
-        &["verify", "alice", "data", "data.sig"][..],
-        &["export", "alice", "--public"][..],
-    ] {
-        let out = class.run(args);
-        let err = stderr(&out);
-        assert_eq!(code(&out), Some(3), "{args:?}: {err}");
-        assert!(err.contains("predates the audit log"), "{args:?}: {err}");
-    }
+    assert_public_uses_refused(&class, "predates the audit log");
 }
