@@ -97,18 +97,19 @@ pub fn run_session(
 ) -> Result<()> {
     // Read the files and check that the folder is writable first, so that a
     // broken or unwritable store stops the session before anyone types.
-    let (keys, revoked) = store.load()?;
+    store.load()?;
     store.check_writable()?;
 
     let answer = ask_required(console, USER_PROMPT, NOTHING_WRITTEN)?;
     let user_id = UserId::new(&answer)?;
-    // The user's record is parsed (and checked) now, before a password is
-    // typed for it; other users' records are not read at all.
+    // Read again now that the user is known, with their record checked
+    // against what the audit log recorded of them (a swapped key, a
+    // deleted revocation or record is refused), before a password is typed
+    // for it; what follows uses this read, and no other. Other users'
+    // records are not parsed at all.
+    let (keys, revoked) =
+        crate::commands::load_for_use(store, &[&user_id], crate::trust::KeyUse::WithPassword)?;
     let record = keys.get(&user_id)?;
-    // The user's record must be what the audit log recorded of them (a
-    // swapped key, a deleted revocation or record is refused), before a
-    // password is typed for it.
-    crate::commands::load_for_use(store, &[&user_id], crate::trust::KeyUse::WithPassword)?;
     let password = ask_password(console, PASSWORD_PROMPT)?;
     // A record that holds no key version at all (possible through the
     // library, as in the original) has nothing to protect or keep: treat

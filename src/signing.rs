@@ -114,6 +114,21 @@ pub fn verify_file(
         if verifier.verify_prehash(&digest, &signature).is_err() {
             continue;
         }
+        // A key from before the log (format 1) has no line there to vouch
+        // for it, and no password is given here: its signature is not
+        // taken as the user's.
+        if !v.is_logged() {
+            return Err(Error::Untrusted {
+                user: user_id.to_string(),
+                problem: format!(
+                    "the signature is by version {} of {user_id}, which predates the audit log (store format 1), so nothing vouches for its public key",
+                    v.version
+                ),
+                remedy: format!(
+                    "ask {user_id} for a signature by a newer version (`secure-kms rotate {user_id}` makes one the log records)"
+                ),
+            });
+        }
         if let Some(r) = revoked.find(user_id.as_str(), v) {
             return Err(Error::Revoked {
                 user: user_id.to_string(),

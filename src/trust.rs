@@ -43,7 +43,9 @@ pub enum KeyUse {
     WithPassword,
     /// Without a password (verify, export --public, checking a peer in an
     /// exchange, showing a certificate): only the log vouches for a public
-    /// key, so every version must have its line there.
+    /// key, so the primary version must have its line there (a signature
+    /// by an older version from before the log is refused where it is
+    /// checked: [`crate::signing::verify_file`]).
     PublicOnly,
 }
 
@@ -113,6 +115,7 @@ pub fn check_user(
     const RESTORE_LOG: &str = "restore audit.log from a backup";
     const RESTORE_KEYS: &str = "restore key_store.json from a backup";
     const RESTORE_LIST: &str = "restore revoked_keys.json from a backup";
+    let primary = all.last().map(|v| v.version);
     for v in &all {
         if !v.is_logged() {
             // From before the log (format 1): the password vouches for it,
@@ -121,7 +124,7 @@ pub fn check_user(
                 matches!(e.event.event, EventKind::Created | EventKind::Rotated)
                     && e.event.version == Some(v.version)
             });
-            if key_use == KeyUse::PublicOnly && !vouched {
+            if key_use == KeyUse::PublicOnly && !vouched && Some(v.version) == primary {
                 return Err(untrusted(
                     format!(
                         "version {} of {user_id} predates the audit log (store format 1), so nothing vouches for its public key",

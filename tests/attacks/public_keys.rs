@@ -338,3 +338,51 @@ fn a_record_made_to_look_older_than_the_log_is_not_trusted_without_a_password() 
     fs::remove_file(class.store().join("audit.log")).unwrap();
     assert_public_uses_refused(&class, "predates the audit log");
 }
+
+/// A format 1 store (alice's keys from before the log): once alice
+/// rotates, her logged version verifies and exports without a password
+/// again, while a signature by the pre-log version is still not taken as
+/// hers.
+#[test]
+fn a_format_1_user_is_vouched_for_again_after_a_rotation() {
+    let class = Class::new();
+    fs::create_dir(class.store()).unwrap();
+    let data = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/store");
+    fs::copy(
+        format!("{data}/pass_key_store.json"),
+        class.store().join("key_store.json"),
+    )
+    .unwrap();
+    fs::copy(
+        format!("{data}/pass_revoked_keys.json"),
+        class.store().join("revoked_keys.json"),
+    )
+    .unwrap();
+    fs::write(
+        class.dir.path().join("format1"),
+        "classroom-test-password\n",
+    )
+    .unwrap();
+    fs::write(class.dir.path().join("data"), "data\n").unwrap();
+    let run = |args: &[&str]| class.run_with("format1", args);
+    // With the password, the pre-log keys are taken: it opens them.
+    let out = run(&["sign", "alice", "data", "-o", "old.sig"]);
+    assert_eq!(code(&out), Some(0), "{}", stderr(&out));
+    // Without one, nothing vouches for them.
+    let out = class.run(&["verify", "alice", "data", "old.sig"]);
+    assert_eq!(code(&out), Some(3), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("predates the audit log"),
+        "{}",
+        stderr(&out)
+    );
+    let out = run(&["rotate", "alice"]);
+    assert_eq!(code(&out), Some(0), "{}", stderr(&out));
+    let out = run(&["sign", "alice", "data", "-o", "new.sig"]);
+    assert_eq!(code(&out), Some(0), "{}", stderr(&out));
+    class.ok(&["verify", "alice", "data", "new.sig"]);
+    class.ok(&["export", "alice", "--public"]);
+    let out = class.run(&["verify", "alice", "data", "old.sig"]);
+    assert_eq!(code(&out), Some(3), "{}", stderr(&out));
+    assert!(stderr(&out).contains("by version 1"), "{}", stderr(&out));
+}

@@ -214,3 +214,42 @@ fn a_rotation_on_a_rolled_back_record_is_refused() {
         "a refused change logged"
     );
 }
+
+/// The session reads the store again once the user ID is typed, and uses
+/// only that checked read: a revocation hidden while the session waits at
+/// its first question, then put back, is seen.
+#[test]
+fn the_session_uses_the_read_it_checked() {
+    use std::io::{BufRead, BufReader, Write};
+    let class = store();
+    class.ok(&["revoke", "alice", "--version", "1"]);
+    let list = class.store().join("revoked_keys.json");
+    let revoked = fs::read(&list).unwrap();
+    fs::write(&list, "[]\n").unwrap();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_secure-kms"))
+        .env_remove("KMS_STORE")
+        .args(["--store", class.store().to_str().unwrap()])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut asked = Vec::new();
+    stdout.read_until(b':', &mut asked).unwrap();
+    assert!(String::from_utf8_lossy(&asked).contains("user ID"));
+    fs::write(&list, &revoked).unwrap();
+    let password = crate::common::PASSWORD;
+    let mut stdin = child.stdin.take().unwrap();
+    stdin
+        .write_all(format!("alice\n{password}\nno\nno\n").as_bytes())
+        .unwrap();
+    drop(stdin);
+    let out = child.wait_with_output().unwrap();
+    let mut shown = String::new();
+    std::io::Read::read_to_string(&mut stdout, &mut shown).unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{shown}{err}");
+    assert!(err.contains("revoked"), "{err}");
+    assert!(!shown.contains("Keeping the existing keys"), "{shown}");
+}
