@@ -689,13 +689,26 @@ pub fn check_certificate(
     user_id: &UserId,
     pair: &crate::pki::AsymmetricVersion,
 ) -> Result<()> {
+    if pair.certificate.is_none() {
+        return Ok(());
+    }
+    match Ca::load(store.dir())? {
+        Some(ca) => certificate_issued(&ca, user_id, pair),
+        None => Ok(()),
+    }
+}
+
+/// [`check_issued`] for `pair`'s certificate, if it has one, as the
+/// refusal a key use gives.
+fn certificate_issued(
+    ca: &Ca,
+    user_id: &UserId,
+    pair: &crate::pki::AsymmetricVersion,
+) -> Result<()> {
     let Some(pem) = &pair.certificate else {
         return Ok(());
     };
-    let Some(ca) = Ca::load(store.dir())? else {
-        return Ok(());
-    };
-    check_issued(&ca, pem, user_id, &pair.fingerprint).map_err(|why| Error::Untrusted {
+    check_issued(ca, pem, user_id, &pair.fingerprint).map_err(|why| Error::Untrusted {
         user: user_id.to_string(),
         problem: format!(
             "the certificate of version {} of {user_id} in key_store.json {why}",
@@ -719,10 +732,14 @@ pub fn check_certificates(store: &Store, keys: &KeyStore, user_id: &UserId) -> R
     if record.asymmetric.iter().all(|a| a.certificate.is_none()) {
         return Ok(());
     }
-    for pair in &record.asymmetric {
-        check_certificate(store, user_id, pair)?;
-    }
-    Ok(())
+    // The CA's files are read once for all the pairs.
+    let Some(ca) = Ca::load(store.dir())? else {
+        return Ok(());
+    };
+    record
+        .asymmetric
+        .iter()
+        .try_for_each(|pair| certificate_issued(&ca, user_id, pair))
 }
 
 /// Checks that `pem` is a certificate this CA issued to `user_id` for the

@@ -66,6 +66,16 @@ pub enum Kind {
     Answer,
 }
 
+impl Kind {
+    /// The step's name, as messages and refusals say it.
+    fn name(self) -> &'static str {
+        match self {
+            Kind::Offer => "offer",
+            Kind::Answer => "answer",
+        }
+    }
+}
+
 /// An offer or an answer, as written to a file.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -109,10 +119,7 @@ impl Message {
             out.extend_from_slice(bytes);
         };
         field(self.protocol.as_bytes());
-        field(match self.kind {
-            Kind::Offer => b"offer",
-            Kind::Answer => b"answer",
-        });
+        field(self.kind.name().as_bytes());
         field(self.group.to_string().as_bytes());
         field(self.sender.user.as_bytes());
         field(&self.sender.key_version.to_be_bytes());
@@ -197,10 +204,7 @@ fn refused(why: String) -> Error {
 /// older than [`MAX_AGE_SECS`], nor later than now plus
 /// [`CLOCK_SKEW_SECS`].
 fn check_fresh(message: &Message, now: Timestamp) -> Result<Timestamp> {
-    let what = match message.kind {
-        Kind::Offer => "offer",
-        Kind::Answer => "answer",
-    };
+    let what = message.kind.name();
     let created = humantime::parse_rfc3339(&message.created)
         .ok()
         .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
@@ -270,23 +274,19 @@ fn signer(
 /// verify old signatures, never make new ones), as in the one-process
 /// exchange, which signs with the active primary only.
 fn check_signature(
-    store: &Store,
     keys: &KeyStore,
     revoked: &RevocationList,
     message: &Message,
     initiator_public: Option<&[u8]>,
 ) -> Result<()> {
-    let what = match message.kind {
-        Kind::Offer => "offer",
-        Kind::Answer => "answer",
-    };
+    let what = message.kind.name();
     let sender = UserId::new(&message.sender.user)
         .map_err(|e| refused(format!("its sender is no valid user: {e}")))?;
     let record = keys
         .get(&sender)?
         .ok_or_else(|| refused(format!("its sender {sender} is not in this store")))?;
     // The caller loaded the store with the sender's record checked against
-    // the log ([`sender_checked`]); with a CA, the certificate too.
+    // the log and, with a CA, its certificates ([`sender_checked`]).
     let all = versions(record);
     let version = all
         .iter()
@@ -325,7 +325,6 @@ fn check_signature(
     let pair = version
         .asymmetric
         .ok_or_else(|| refused(format!("{sender}'s version has no RSA key")))?;
-    crate::ca::check_certificate(store, &sender, pair)?;
     verify_signature(
         &pair.public_key()?,
         &message.signed_bytes(initiator_public),
@@ -448,7 +447,7 @@ pub fn accept(
     }
     let (keys, revoked) = sender_checked(store, offer)?;
     check_fresh(offer, time::now())?;
-    check_signature(store, &keys, &revoked, offer, None)?;
+    check_signature(&keys, &revoked, offer, None)?;
     if let Some(want) = want_group
         && want != offer.group
     {
@@ -620,7 +619,7 @@ pub fn finish(
         .map_err(|_| Error::Unlock(initiator.to_string()))?;
     let ephemeral = EphemeralKey::from_secret_bytes(pending.group, &secret)?;
     let own_public = ephemeral.public_bytes();
-    check_signature(store, &keys, &revoked, answer, Some(&own_public))?;
+    check_signature(&keys, &revoked, answer, Some(&own_public))?;
     let shared = ephemeral.agree(&answer.public)?;
     let transcript = Transcript {
         group: pending.group,
