@@ -8,7 +8,7 @@ use std::fs;
 
 use serde_json::Value;
 
-use crate::common::{Class, code, openssl, stderr, stdout};
+use crate::util::{Class, code, openssl, stderr, stdout};
 
 /// A store with alice (`pw`) and mallory (`mallory`), and a file that
 /// mallory signed.

@@ -2,15 +2,13 @@
 //! standard input: every line it prints, the files it leaves, and every bad
 //! input it must refuse.
 
-mod common;
-
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
+use crate::util::{hex, kms, kms_command, openssl, snapshot, stderr, stdout};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
-use common::{hex, kms, kms_command, openssl, snapshot, stderr, stdout};
 use regex::Regex;
 use serde_json::Value;
 use sha2::{Digest, Sha256};

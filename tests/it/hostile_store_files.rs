@@ -5,12 +5,10 @@
 //! are a good store (password `classroom-test-password`) that each case
 //! starts from.
 
-mod common;
-
 use std::fs;
 use std::path::Path;
 
-use common::{kms, snapshot, stderr, stdout};
+use crate::util::{kms, snapshot, stderr, stdout};
 
 const DATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/store");
 const PASSWORD: &str = "classroom-test-password";
@@ -231,7 +229,7 @@ fn a_broken_record_is_kept_as_it_is_and_refused_where_it_is_read() {
     let dir = store_with(None);
     fs::write(dir.path().join("pw"), PASSWORD).unwrap();
     let run = |args: &[&str]| {
-        common::kms_command(dir.path())
+        crate::util::kms_command(dir.path())
             .args(["--store", ".", "--password-file", "pw"])
             .args(args)
             .output()
@@ -278,7 +276,7 @@ fn a_broken_record_is_kept_as_it_is_and_refused_where_it_is_read() {
     assert!(after.contains(carol_record.trim_end()), "{after}");
     // A change that dies after its commit is finished by the next run,
     // though the file it prepared holds carol's broken record.
-    let died = common::kms_command(dir.path())
+    let died = crate::util::kms_command(dir.path())
         .args(["--store", ".", "--password-file", "pw", "rotate", "alice"])
         .env("SECURE_KMS_CRASH_AFTER", "journal")
         .output()

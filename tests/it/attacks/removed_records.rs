@@ -6,7 +6,7 @@
 
 use std::fs;
 
-use crate::common::{Class, code, stderr};
+use crate::util::{Class, code, stderr};
 
 /// The commands that use alice's keys: each must refuse.
 fn uses(class: &Class) -> Vec<(&'static str, std::process::Output)> {
@@ -239,7 +239,7 @@ fn the_session_uses_the_read_it_checked() {
     stdout.read_until(b':', &mut asked).unwrap();
     assert!(String::from_utf8_lossy(&asked).contains("user ID"));
     fs::write(&list, &revoked).unwrap();
-    let password = crate::common::PASSWORD;
+    let password = crate::util::PASSWORD;
     let mut stdin = child.stdin.take().unwrap();
     stdin
         .write_all(format!("alice\n{password}\nno\nno\n").as_bytes())

@@ -8,7 +8,7 @@ use std::fs;
 use serde_json::Value;
 use sha2::Digest;
 
-use crate::common::{Class, code, stderr, stdout};
+use crate::util::{Class, code, stderr, stdout};
 
 /// Sets a window title and rings the bell, on a terminal that obeys.
 const TITLE: &str = "\u{1b}]0;pwned\u{7}";
@@ -162,7 +162,7 @@ fn hostile_names_of_files_and_folders_are_shown_escaped() {
     fs::create_dir(&store).unwrap();
     use std::os::unix::fs::PermissionsExt;
     fs::set_permissions(&store, fs::Permissions::from_mode(0o777)).unwrap();
-    let out = crate::common::kms_command(class.dir.path())
+    let out = crate::util::kms_command(class.dir.path())
         .args(["--store", store.to_str().unwrap(), "list"])
         .output()
         .unwrap();
@@ -171,7 +171,7 @@ fn hostile_names_of_files_and_folders_are_shown_escaped() {
     // A change left unfinished there: the note names the journal escaped.
     fs::set_permissions(&store, fs::Permissions::from_mode(0o700)).unwrap();
     let run = |args: &[&str], crash: Option<&str>| {
-        let mut command = crate::common::kms_command(class.dir.path());
+        let mut command = crate::util::kms_command(class.dir.path());
         if let Some(point) = crash {
             command.env("SECURE_KMS_CRASH_AFTER", point);
         }

@@ -2,11 +2,9 @@
 //! tests/data, see its README) verifies with our code, and signatures cross
 //! between the two in both directions.
 
-mod common;
-
 use std::fs;
 
-use common::openssl;
+use crate::util::openssl;
 use secure_kms::pki::{
     generate_asymmetric_keys, public_key_from_pem, public_key_pem, sign_public_key,
     verify_signature,
@@ -108,7 +106,7 @@ fn signatures_cross_between_openssl_and_secure_kms() {
 
 /// The binary's file commands against the openssl CLI, in both directions.
 mod commands {
-    use super::common::{Class, code, openssl, stderr};
+    use crate::util::{Class, code, openssl, stderr};
     use std::fs;
 
     const PSS: [&str; 4] = [
@@ -300,7 +298,7 @@ mod commands {
 
 /// Key agreement against `openssl pkeyutl -derive`, both ways, in both groups.
 mod derive {
-    use super::common::openssl;
+    use crate::util::openssl;
     use secure_kms::agreement::{EphemeralKey, Group};
     use secure_kms::dhkeys::{public_from_spki_pem, public_to_spki_pem};
     use std::fs;

@@ -3,10 +3,7 @@
 //! able to turn the tool against the user who runs it. RELIABILITY.md's
 //! threat model says what such an attacker can and cannot do.
 //!
-//! One test binary, one module per class of attack.
-
-#[path = "../common/mod.rs"]
-mod common;
+//! One module per class of attack.
 
 mod escapes;
 mod planted_files;

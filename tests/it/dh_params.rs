@@ -4,11 +4,9 @@
 //! the subgroup of order q, are each refused, saying which. The fixtures
 //! are described in tests/data/README.md.
 
-mod common;
-
 use std::fs;
 
-use common::{code, kms_command, stderr, stdout};
+use crate::util::{code, kms_command, stderr, stdout};
 use secure_kms::dhkeys::{params_from_pem, params_to_pem};
 use secure_kms::{Error, exchange::DhParameters};
 

@@ -3,12 +3,10 @@
 //! (see `src/keyring.rs`) is checked where a key is used, and every
 //! refusal leaves no output behind.
 
-mod common;
-
 use std::fs;
 use std::path::Path;
 
-use common::{Class, PASSWORD, code, kms_command, stderr, stdout};
+use crate::util::{Class, PASSWORD, code, kms_command, stderr, stdout};
 
 /// A file of `len` bytes that is not all one value.
 fn data(class: &Class, name: &str, len: usize) -> std::path::PathBuf {

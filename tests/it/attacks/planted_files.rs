@@ -6,15 +6,15 @@ use std::fs;
 use std::os::unix::fs::{PermissionsExt, symlink};
 use std::path::Path;
 
-use crate::common::{Class, code, stderr};
+use crate::util::{Class, code, stderr};
 
 /// The commands tried on each planted folder: two that only read, two
 /// that change the store, and the interactive session.
 fn attempts(class: &Class) -> Vec<(&'static str, std::process::Output)> {
     let store = class.store();
-    let session = crate::common::kms_command(class.dir.path())
+    let session = crate::util::kms_command(class.dir.path())
         .args(["--store", store.to_str().unwrap()])
-        .write_stdin(format!("carol\n{}\nno\n", crate::common::PASSWORD))
+        .write_stdin(format!("carol\n{}\nno\n", crate::util::PASSWORD))
         .output()
         .unwrap();
     vec![
@@ -225,7 +225,7 @@ fn a_read_leaves_an_unfinished_change_and_honours_its_revocation() {
     // The debug build's crash hook stops the revocation after its commit.
     let store = class.store();
     let pw = class.dir.path().join("pw");
-    let out = crate::common::kms_command(class.dir.path())
+    let out = crate::util::kms_command(class.dir.path())
         .env("SECURE_KMS_CRASH_AFTER", "journal")
         .args([
             "--store",
@@ -281,7 +281,7 @@ fn a_format_2_journal_never_reads_its_target_through_a_fifo_or_a_link() {
             });
             write_0600(&store.join(".secure-kms.journal"), &journal.to_string());
         });
-        let out = crate::common::kms_command(class.dir.path())
+        let out = crate::util::kms_command(class.dir.path())
             .args(["--store", class.store().to_str().unwrap(), "recover"])
             .timeout(std::time::Duration::from_secs(20))
             .output()
@@ -398,7 +398,7 @@ fn a_key_use_after_a_crash_says_to_recover() {
     class.ok(&["keygen", "alice"]);
     let store = class.store();
     let pw = class.dir.path().join("pw");
-    let out = crate::common::kms_command(class.dir.path())
+    let out = crate::util::kms_command(class.dir.path())
         .env("SECURE_KMS_CRASH_AFTER", "key_store.json")
         .args([
             "--store",

@@ -1,9 +1,7 @@
 //! The ffdhe2048 group against RFC 7919 appendix A.1, and the validation of
 //! peer public values (NIST SP 800-56A rev. 3 section 5.6.2.3.1).
 
-mod common;
-
-use common::openssl;
+use crate::util::openssl;
 use crypto_bigint::modular::{FixedMontyForm, FixedMontyParams};
 use crypto_bigint::{BoxedUint, Odd, U2048};
 use secure_kms::Error;

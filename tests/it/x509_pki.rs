@@ -2,11 +2,9 @@
 //! back by the OpenSSL CLI (`openssl x509`, `openssl verify`) and checked
 //! extension by extension.
 
-mod common;
-
 use std::fs;
 
-use common::{Class, code, openssl, stderr, stdout};
+use crate::util::{Class, code, openssl, stderr, stdout};
 
 /// A store with a CA (administrator password in `admin`) and alice.
 fn class_with_ca() -> Class {
@@ -569,7 +567,7 @@ fn keygen_rotate_and_the_session_certify_new_pairs_when_a_ca_exists() {
     // The session asks the administrator password after making the keys;
     // an empty answer skips the certificate.
     let session = |input: &str| {
-        common::kms_command(class.dir.path())
+        crate::util::kms_command(class.dir.path())
             .args(["--store", "kms"])
             .write_stdin(input)
             .output()
@@ -577,7 +575,7 @@ fn keygen_rotate_and_the_session_certify_new_pairs_when_a_ca_exists() {
     };
     let out = session(&format!(
         "erin\n{}\nadministrator password\nno\n",
-        common::PASSWORD
+        crate::util::PASSWORD
     ));
     assert_eq!(code(&out), Some(0), "{}", stderr(&out));
     let text = stdout(&out);
@@ -589,14 +587,14 @@ fn keygen_rotate_and_the_session_certify_new_pairs_when_a_ca_exists() {
     let serial = class.json(&["cert", "show", "erin"])["serial"].clone();
     let out = session(&format!(
         "erin\n{}\nno\nyes\nadministrator password\n",
-        common::PASSWORD
+        crate::util::PASSWORD
     ));
     assert_eq!(code(&out), Some(0), "{}", stderr(&out));
     let text = stdout(&out);
     assert!(text.contains("Key revoked for erin\nEnter the administrator password to sign the new CRL (empty to skip): \nCRL number 2 signed by the KMS CA: 2 revoked certificate(s)"), "{text}");
     let serials = class.json(&["crl", "verify"])["serials"].clone();
     assert!(serials.as_array().unwrap().contains(&serial), "{serials}");
-    let out = session(&format!("frank\n{}\n\nno\n", common::PASSWORD));
+    let out = session(&format!("frank\n{}\n\nno\n", crate::util::PASSWORD));
     assert_eq!(code(&out), Some(0), "{}", stderr(&out));
     assert!(stdout(&out).contains(
         "No certificate issued for frank: run `secure-kms cert issue frank` to issue it later"
@@ -609,7 +607,7 @@ fn keygen_rotate_and_the_session_certify_new_pairs_when_a_ca_exists() {
     let old_serial = class.json(&["cert", "show", "dave"])["serial"].clone();
     let out = session(&format!(
         "dave\n{}\nyes\nadministrator password\nno\n",
-        common::PASSWORD
+        crate::util::PASSWORD
     ));
     assert_eq!(code(&out), Some(0), "{}", stderr(&out));
     let text = stdout(&out);

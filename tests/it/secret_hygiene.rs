@@ -6,15 +6,13 @@
 //! runs printed and in every file they left. Files are 0600 whatever the
 //! umask, and a store folder others can write to is warned about.
 
-mod common;
-
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
+use crate::util::{Class, PASSWORD, hex, kms_command, stderr};
 use base64::Engine;
-use common::{Class, PASSWORD, hex, kms_command, stderr};
 use pkcs8::EncodePrivateKey;
 use secure_kms::kdf::{Password, PasswordKey};
 use secure_kms::store::Store;

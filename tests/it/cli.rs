@@ -2,12 +2,10 @@
 //! refusals, every key state transition, the `--json` shapes, and the exit
 //! codes (0 success, 1 error, 2 usage, 3 refused).
 
-mod common;
-
 use std::fs;
 use std::path::Path;
 
-use common::{Class, PASSWORD, code, kms_command, stderr, stdout};
+use crate::util::{Class, PASSWORD, code, kms_command, stderr, stdout};
 use serde_json::Value;
 
 #[test]

@@ -10,12 +10,10 @@
 //!
 //! `bench/stress.sh` runs the same with 32 processes and 500 kills.
 
-mod common;
-
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
-use common::{Class, code, stderr};
+use crate::util::{Class, code, stderr};
 
 fn binary() -> &'static str {
     env!("CARGO_BIN_EXE_secure-kms")
@@ -236,13 +234,13 @@ fn sigint_during_key_generation_writes_nothing() {
             .stdin
             .take()
             .unwrap()
-            .write_all(format!("alice\n{}\nno\n", common::PASSWORD).as_bytes())
+            .write_all(format!("alice\n{}\nno\n", crate::util::PASSWORD).as_bytes())
             .unwrap();
         std::thread::sleep(std::time::Duration::from_millis(delay_ms));
         let pid = child.id().to_string();
         let _ = Command::new("kill").args(["-INT", &pid]).status();
         let out = child.wait_with_output().unwrap();
-        let files = common::snapshot(dir.path());
+        let files = crate::util::snapshot(dir.path());
         match out.status.code() {
             // 130 from our handler; no code if the signal came before the
             // handler was installed, at start-up.

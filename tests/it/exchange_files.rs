@@ -2,11 +2,9 @@
 //! files, and every tampered, misdirected, replayed or mismatched message
 //! is refused with a message that says which.
 
-mod common;
-
 use std::fs;
 
-use common::{Class, code, stderr};
+use crate::util::{Class, code, stderr};
 use serde_json::Value;
 
 /// A store with alice (`pw`), bob (`bob`) and carol (`carol`).

@@ -5,11 +5,9 @@
 //! written by secure-kms itself (users alice and bob, password
 //! `classroom-test-password`, bob revoked; see `tests/data/README.md`).
 
-mod common;
-
 use std::fs;
 
-use common::{kms, kms_command, snapshot, stderr, stdout};
+use crate::util::{kms, kms_command, snapshot, stderr, stdout};
 use serde_json::Value;
 
 const DATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/store");

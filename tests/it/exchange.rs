@@ -1,11 +1,9 @@
 //! `secure-kms exchange`: an authenticated key exchange between two users
 //! in one process, in both groups, with its explanation and its refusals.
 
-mod common;
-
 use std::fs;
 
-use common::{Class, code, stderr, stdout};
+use crate::util::{Class, code, stderr, stdout};
 
 /// A store with alice (password file `pw`) and bob (password file `bob`).
 fn two_users() -> Class {

@@ -1,0 +1,42 @@
+//! secure-kms's integration tests, in one test binary (as ripgrep keeps
+//! its own): the crate and its dependencies are linked once, not once per
+//! file. Each module is one behaviour; `util` holds the shared helpers.
+//!
+//! Run one module with `cargo test --test it session::`, one test with
+//! `cargo test --test it -- session::a_new_user_session --exact`.
+//!
+//! | module | what it checks |
+//! |---|---|
+//! | `session`, `terminal` | the interactive run, piped and on a pseudo-terminal |
+//! | `cli`, `keyuse` | every subcommand through the binary, and the key-state rules |
+//! | `exchange`, `exchange_files`, `dh_params` | the key exchange in one process, in two, and groups from files |
+//! | `x509_pki`, `openssl_interop` | the CA and the key formats, read back by the openssl CLI |
+//! | `migration`, `hostile_store_files`, `attacks` | older formats, broken files, a hostile store folder |
+//! | `reliability`, `secret_hygiene` | concurrency and crashes; no secret in any output or file |
+//! | `envelope_tamper`, `properties` | the file format under attack; encode/decode round trips |
+//! | `gcm_spec_aes256`, `rfc5869_hkdf`, `rfc7748_x25519`, `rfc7914_pbkdf2`, `rfc7919_ffdhe2048`, `wycheproof` | known answers, each citing its source |
+
+mod util;
+
+mod attacks;
+mod cli;
+mod dh_params;
+mod envelope_tamper;
+mod exchange;
+mod exchange_files;
+mod gcm_spec_aes256;
+mod hostile_store_files;
+mod keyuse;
+mod migration;
+mod openssl_interop;
+mod properties;
+mod reliability;
+mod rfc5869_hkdf;
+mod rfc7748_x25519;
+mod rfc7914_pbkdf2;
+mod rfc7919_ffdhe2048;
+mod secret_hygiene;
+mod session;
+mod terminal;
+mod wycheproof;
+mod x509_pki;
