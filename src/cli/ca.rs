@@ -1,0 +1,280 @@
+//! The store's certificate authority: ca, cert and crl.
+
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+
+use clap::Subcommand;
+use secure_kms::Error;
+use secure_kms::console::{Console, TerminalConsole, read_password_file};
+use secure_kms::files::Output;
+use secure_kms::kdf::{DEFAULT_ITERATIONS, Password};
+use secure_kms::store::Store;
+use secure_kms::user::UserId;
+use secure_kms::{ca, crl};
+
+use super::prompt::{admin_password, named_password};
+use super::{Cli, render, shown, slow};
+
+#[derive(Subcommand, Debug)]
+pub(crate) enum CaCommand {
+    /// The store's certificate authority: make it, or show its root
+    #[command(
+        after_help = "Example:\n  secure-kms --password-file admin-pw.txt ca init\n  secure-kms ca show > root.pem\n  openssl x509 -in root.pem -noout -text",
+        subcommand_required = true
+    )]
+    Ca {
+        #[command(subcommand)]
+        action: CaAction,
+    },
+    /// X.509 certificates for users' RSA pairs, issued by the store's CA
+    #[command(
+        after_help = "Example:\n  secure-kms --password-file admin-pw.txt cert issue alice\n  secure-kms cert export alice -o alice.pem\n  openssl verify -CAfile root.pem alice.pem",
+        subcommand_required = true
+    )]
+    Cert {
+        #[command(subcommand)]
+        action: CertAction,
+    },
+    /// The CA's signed certificate revocation list (crl.pem)
+    #[command(
+        after_help = "Example:\n  secure-kms --password-file admin-pw.txt crl refresh\n  secure-kms crl verify\n  openssl crl -in crl.pem -CAfile ca_root.pem -verify -noout",
+        subcommand_required = true
+    )]
+    Crl {
+        #[command(subcommand)]
+        action: CrlAction,
+    },
+}
+
+impl CaCommand {
+    /// Runs the command; the text to print.
+    pub(super) fn run(&self, cli: &Cli, store: &Store) -> anyhow::Result<String> {
+        Ok(match self {
+            Self::Ca {
+                action: CaAction::Init { bits },
+            } => {
+                let password = admin_password(cli, true)?;
+                let made = slow("making the CA key", || {
+                    ca::init(store, &password, *bits, DEFAULT_ITERATIONS)
+                })?;
+                #[derive(serde::Serialize)]
+                struct Shape<'a> {
+                    root: &'a str,
+                    key: &'a str,
+                    bits: usize,
+                    key_fingerprint: &'a str,
+                }
+                let root = store.dir().join(ca::ROOT_FILE);
+                let key = store.dir().join(ca::CA_KEY_FILE);
+                let shape = Shape {
+                    root: &root.to_string_lossy(),
+                    key: &key.to_string_lossy(),
+                    bits: *bits,
+                    key_fingerprint: &made.key.fingerprint,
+                };
+                render(cli, &shape, || {
+                    format!(
+                        "CA made: an RSA-{bits} key, encrypted under the administrator password, in {}\nroot certificate ({}, valid 10 years) in {}\nkey ID (SHA-256 of its public key): {}\nsee it with: openssl x509 -in {} -noout -text\n",
+                        shown(&key),
+                        ca::ROOT_SUBJECT,
+                        shown(&root),
+                        made.key.fingerprint,
+                        shown(&root)
+                    )
+                })?
+            }
+            Self::Ca {
+                action: CaAction::Show { text },
+            } => {
+                // Shown only once the store's checks hold: the root the log
+                // recorded (a CA swapped in is refused), and a current CRL.
+                store.load()?;
+                let found = ca::Ca::load(store.dir())?.ok_or(Error::NoCa)?;
+                if *text {
+                    let shape = ca::describe_root(&found)?;
+                    render(cli, &shape, || shape.to_string())?
+                } else {
+                    found.root_pem.clone()
+                }
+            }
+            Self::Cert {
+                action:
+                    CertAction::Issue {
+                        user,
+                        owner_password_file,
+                    },
+            } => {
+                let user = UserId::new(user)?;
+                let password = admin_password(cli, false)?;
+                let owner = named_password(&user, owner_password_file.as_deref())?;
+                let issued = slow("issuing", || ca::issue(store, &user, &password, &owner))?;
+                render(cli, &issued, || issued.to_string())?
+            }
+            Self::Cert {
+                action: CertAction::Show { user },
+            } => {
+                let found = ca::certificate_of(store, &UserId::new(user)?)?;
+                render(cli, &found, || found.to_string())?
+            }
+            Self::Cert {
+                action:
+                    CertAction::Export {
+                        user,
+                        output,
+                        force,
+                    },
+            } => {
+                let found = ca::certificate_of(store, &UserId::new(user)?)?;
+                let target = output.clone().unwrap_or_else(|| PathBuf::from("-"));
+                let mut out = Output::create(&target, *force)?;
+                out.write_all(found.pem.as_bytes()).map_err(Error::Output)?;
+                out.finish()?;
+                String::new()
+            }
+            Self::Crl {
+                action: CrlAction::Refresh,
+            } => {
+                let password = admin_password(cli, false)?;
+                let signed = slow("signing the CRL", || {
+                    crl::publish(store, &password, "crl refresh")
+                })?;
+                render(cli, &signed, || signed.to_string())?
+            }
+            Self::Crl {
+                action: CrlAction::Verify,
+            } => {
+                let checked = crl::verify(store)?;
+                render(cli, &checked, || {
+                    format!(
+                        "crl.pem: signature valid (the store's root), current, and in agreement with revoked_keys.json and key_store.json\n{checked}"
+                    )
+                })?
+            }
+        })
+    }
+}
+/// What `ca` does.
+#[derive(Subcommand, Debug)]
+pub(crate) enum CaAction {
+    /// Make the CA: an RSA key under an administrator password (--password-file, or asked) and a self-signed root, valid 10 years
+    Init {
+        /// The CA key's size
+        #[arg(long, default_value_t = ca::DEFAULT_CA_KEY_BITS)]
+        bits: usize,
+    },
+    /// Print the root certificate (PEM), or with --text what it holds
+    Show {
+        /// Describe it instead of printing the PEM
+        #[arg(long)]
+        text: bool,
+    },
+}
+
+/// What `crl` does.
+#[derive(Subcommand, Debug)]
+pub(crate) enum CrlAction {
+    /// Sign a new CRL from revoked_keys.json and the certificates rotations and destructions withdrew, valid 7 days (the administrator password: --password-file, or asked)
+    Refresh,
+    /// Check crl.pem: the CA's signature, its dates, and that it names exactly the certificates revoked_keys.json revokes and the store withdrew
+    Verify,
+}
+
+/// What `cert` does.
+#[derive(Subcommand, Debug)]
+pub(crate) enum CertAction {
+    /// Issue a certificate for USER's primary RSA pair (the administrator password: --password-file, or asked)
+    Issue {
+        /// The user ID
+        user: String,
+        /// The user's own password, from the first line of FILE (else asked): proof that the key is theirs
+        #[arg(long, value_name = "FILE")]
+        owner_password_file: Option<PathBuf>,
+    },
+    /// Describe USER's certificate
+    Show {
+        /// The user ID
+        user: String,
+    },
+    /// Write USER's certificate as PEM
+    Export {
+        /// The user ID
+        user: String,
+        /// Where to write it [default: standard output]
+        #[arg(short, long, value_name = "FILE")]
+        output: Option<PathBuf>,
+        /// Replace FILE if it exists
+        #[arg(long)]
+        force: bool,
+    },
+}
+
+/// Whether, and with which administrator password, to certify a new pair.
+pub(crate) enum Certify {
+    /// The store has no CA.
+    NoCa,
+    /// Not now: the line saying how to do it later.
+    Later(String),
+    /// With this password, checked against the CA key.
+    With(Password),
+}
+
+/// Before keygen or rotate changes anything: with a CA in the store, the
+/// administrator password from `file`, or asked on a terminal (an empty
+/// answer skips), checked, so that a wrong one stops the command first.
+pub(super) fn admin_for_new_pair(
+    store: &Store,
+    user: &UserId,
+    file: Option<&std::path::Path>,
+) -> anyhow::Result<Certify> {
+    if ca::Ca::load(store.dir())?.is_none() {
+        // An option that would do nothing is refused, not ignored.
+        return match file {
+            Some(_) => Err(Error::NoCa.into()),
+            None => Ok(Certify::NoCa),
+        };
+    }
+    let later = format!("no certificate issued: run `secure-kms cert issue {user}` to issue one");
+    let password = match file {
+        Some(path) => read_password_file(path)?,
+        None if std::io::stdin().is_terminal() => {
+            let mut console = TerminalConsole::for_commands();
+            match console.ask_password(
+                "Enter the administrator password to certify the new pair (empty to skip): ",
+            )? {
+                Some(pw) if !pw.is_empty() => Password::new(pw)?,
+                _ => return Ok(Certify::Later(format!("{later}\n"))),
+            }
+        }
+        None => {
+            return Ok(Certify::Later(format!(
+                "{later} (or pass --admin-password-file)\n"
+            )));
+        }
+    };
+    slow("checking the administrator password", || {
+        ca::check_admin_password(store, &password)
+    })?;
+    Ok(Certify::With(password))
+}
+
+/// After keygen or rotate: issues the new pair's certificate as `admin`
+/// says. The line to print: what was issued, or how to issue it later.
+pub(super) fn certify_new_pair(
+    store: &Store,
+    user: &UserId,
+    owner: &Password,
+    admin: &Certify,
+) -> anyhow::Result<String> {
+    let password = match admin {
+        Certify::NoCa => return Ok(String::new()),
+        Certify::Later(line) => return Ok(line.clone()),
+        Certify::With(password) => password,
+    };
+    let issued = slow("issuing the certificate", || {
+        ca::issue(store, user, password, owner)
+    })?;
+    Ok(format!(
+        "certificate issued by the KMS CA: serial {}, valid {} to {}\n",
+        issued.serial, issued.not_before, issued.not_after
+    ))
+}

@@ -1,0 +1,324 @@
+//! The key lifecycle: keygen, status, list, rotate, revoke, revoked,
+//! recover and destroy.
+
+use std::path::PathBuf;
+
+use anyhow::Context as _;
+use clap::{Subcommand, ValueEnum};
+use secure_kms::console::read_password_file;
+use secure_kms::kdf::DEFAULT_ITERATIONS;
+use secure_kms::keyring::DestroyOutcome;
+use secure_kms::output::{self, Format, RevocationView};
+use secure_kms::revocation::RevocationReason;
+use secure_kms::store::Store;
+use secure_kms::symmetric::DEFAULT_EXPIRY_SECS;
+use secure_kms::user::UserId;
+use secure_kms::{Error, time};
+use secure_kms::{ca, commands, crl};
+
+use super::ca::{Certify, admin_for_new_pair, certify_new_pair};
+use super::prompt::{confirm, password};
+use super::{Cli, expiry_range, render, slow};
+
+#[derive(Subcommand, Debug)]
+pub(crate) enum KeyCommand {
+    /// Make a new user's symmetric key and RSA key pair (version 1)
+    #[command(
+        after_help = "Example:\n  secure-kms --password-file pw.txt keygen alice --expiry 3600"
+    )]
+    Keygen {
+        /// The user ID: 1 to 64 of A-Z a-z 0-9 . _ - @
+        user: String,
+        /// Seconds until the keys' active period ends (1 to 10000000000)
+        #[arg(long, value_name = "SECS", default_value_t = DEFAULT_EXPIRY_SECS, value_parser = expiry_range())]
+        expiry: u64,
+        /// With a CA: the administrator password, from the first line of FILE, to certify the new pair now (on a terminal it is asked; empty skips)
+        #[arg(long, value_name = "FILE")]
+        admin_password_file: Option<PathBuf>,
+    },
+    /// Show a user's key versions, their NIST states with timestamps, and key IDs
+    #[command(after_help = "Example:\n  secure-kms status alice\n  secure-kms status alice --json")]
+    Status {
+        /// The user ID
+        user: String,
+    },
+    /// List all users, one line each, with the state of their primary version
+    #[command(after_help = "Example:\n  secure-kms list")]
+    List,
+    /// Make version n+1 of both keys the primary; older versions stay for decrypting and verifying
+    #[command(after_help = "Example:\n  secure-kms --password-file pw.txt rotate alice")]
+    Rotate {
+        /// The user ID
+        user: String,
+        /// Seconds until the new version's active period ends (1 to 10000000000)
+        #[arg(long, value_name = "SECS", default_value_t = DEFAULT_EXPIRY_SECS, value_parser = expiry_range())]
+        expiry: u64,
+        /// With a CA: the administrator password, from the first line of FILE, to certify the new pair now (on a terminal it is asked; empty skips)
+        #[arg(long, value_name = "FILE")]
+        admin_password_file: Option<PathBuf>,
+    },
+    /// Put a user's keys (all versions, or one) on the revocation list
+    #[command(
+        after_help = "Example:\n  secure-kms --password-file pw.txt revoke alice --reason keyCompromise --version 2"
+    )]
+    Revoke {
+        /// The user ID
+        user: String,
+        /// Why, as RFC 5280 names it
+        #[arg(long, value_enum, default_value_t = Reason::Unspecified)]
+        reason: Reason,
+        /// Revoke only this version [default: every version]
+        #[arg(long, value_name = "N")]
+        version: Option<u32>,
+        /// With a CA: the administrator password, from the first line of FILE, to sign the new CRL now (else run `crl refresh`)
+        #[arg(long, value_name = "FILE")]
+        admin_password_file: Option<PathBuf>,
+    },
+    /// Show the revocation list
+    #[command(after_help = "Example:\n  secure-kms revoked --json")]
+    Revoked,
+    /// Finish a change that a killed run committed but did not finish, after checking its journal
+    #[command(
+        after_help = "Any change (keygen, rotate, revoke, ...) does this first; commands that only read never do, and say when one is pending.\n\nExample:\n  secure-kms recover"
+    )]
+    Recover,
+    /// Erase one version's key material, keeping its metadata
+    #[command(
+        after_help = "Example:\n  secure-kms --password-file pw.txt destroy alice --version 1 --yes"
+    )]
+    Destroy {
+        /// The user ID
+        user: String,
+        /// The version to destroy
+        #[arg(long, value_name = "N")]
+        version: u32,
+        /// Do not ask for confirmation (for scripts)
+        #[arg(long)]
+        yes: bool,
+        /// Destroy even the only version that could still decrypt data
+        #[arg(long)]
+        force: bool,
+    },
+}
+
+impl KeyCommand {
+    /// Runs the command; the text to print.
+    pub(super) fn run(&self, cli: &Cli, store: &Store) -> anyhow::Result<String> {
+        let format = Format::detect();
+        let now = time::now();
+        Ok(match self {
+            Self::Keygen {
+                user,
+                expiry,
+                admin_password_file,
+            } => {
+                let user = UserId::new(user)?;
+                let password = password(cli, true)?;
+                let admin = admin_for_new_pair(store, &user, admin_password_file.as_deref())?;
+                let made = slow("making keys", || {
+                    commands::keygen(store, &user, &password, *expiry, DEFAULT_ITERATIONS)
+                })?;
+                let certified = certify_new_pair(store, &user, &password, &admin)?;
+                render(cli, &made, || output::new_version(&made) + &certified)?
+            }
+            Self::Status { user } => {
+                let status = commands::status(store, &UserId::new(user)?, now)?;
+                render(cli, &status, || output::status(&status, format))?
+            }
+            Self::List => {
+                let users = commands::list(store, now)?;
+                render(cli, &users, || output::list(&users, format))?
+            }
+            Self::Rotate {
+                user,
+                expiry,
+                admin_password_file,
+            } => {
+                let user = UserId::new(user)?;
+                let password = password(cli, false)?;
+                let admin = admin_for_new_pair(store, &user, admin_password_file.as_deref())?;
+                let made = slow("rotating keys", || {
+                    commands::rotate(store, &user, &password, *expiry)
+                })?;
+                let mut certified = certify_new_pair(store, &user, &password, &admin)?;
+                // The pair rotated out keeps its certificate until the CRL
+                // withdraws it (reason superseded; its key stays usable for
+                // decrypting and verifying).
+                let behind = || {
+                    crl::is_behind(store, Some(&user)).context(
+                        "the new version was made, but the CRL could not be read to withdraw the old certificate",
+                    )
+                };
+                match &admin {
+                    Certify::With(password) if behind()? => {
+                        let crl = slow("signing the CRL", || {
+                            crl::publish(store, password, "rotate")
+                        })
+                        .context(
+                            "the new version was made and certified, but no CRL was signed to withdraw the old certificate (an administrator can run `secure-kms crl refresh` once this is fixed)",
+                        )?;
+                        certified.push_str(&format!(
+                            "CRL number {} signed: the superseded pair's certificate is withdrawn\n",
+                            crl.number
+                        ));
+                    }
+                    Certify::Later(_) if behind()? => certified.push_str(
+                        "note: the superseded pair's certificate stays valid until an administrator runs `secure-kms crl refresh`\n",
+                    ),
+                    _ => {}
+                }
+                render(cli, &made, || output::new_version(&made) + &certified)?
+            }
+            Self::Revoke {
+                user,
+                reason,
+                version,
+                admin_password_file,
+            } => {
+                let admin = admin_password_file
+                    .as_deref()
+                    .map(read_password_file)
+                    .transpose()?;
+                // A wrong administrator password stops the command before the
+                // revocation, not after it.
+                if let Some(admin) = &admin {
+                    let has_ca = slow("checking the administrator password", || {
+                        ca::check_admin_password(store, admin)
+                    })?;
+                    // An option that would do nothing is refused, not ignored.
+                    if !has_ca {
+                        return Err(Error::NoCa.into());
+                    }
+                }
+                let user = UserId::new(user)?;
+                let password = password(cli, false)?;
+                let outcome = slow("checking the password", || {
+                    commands::revoke(
+                        store,
+                        &user,
+                        &password,
+                        (*reason).into(),
+                        *version,
+                        "revoke",
+                    )
+                })?;
+                #[derive(serde::Serialize)]
+                struct Shape {
+                    user: String,
+                    revoked: Vec<RevocationView>,
+                    already_revoked: Vec<RevocationView>,
+                }
+                let shape = Shape {
+                    user: user.to_string(),
+                    revoked: outcome.revoked.iter().map(Into::into).collect(),
+                    already_revoked: outcome.already.iter().map(Into::into).collect(),
+                };
+                let mut text = render(cli, &shape, || output::revoke(user.as_str(), &outcome))?;
+                let has_ca = ca::Ca::load(store.dir())?.is_some();
+                match admin {
+                    Some(admin) if has_ca && !outcome.revoked.is_empty() => {
+                        let crl = slow("signing the CRL", || crl::publish(store, &admin, "revoke"))
+                            .context(
+                                "the revocation was made, but no CRL was signed (an administrator can run `secure-kms crl refresh` once this is fixed)",
+                            )?;
+                        if !cli.json {
+                            text.push_str(&format!(
+                                "CRL number {} signed: {} revoked certificate(s)\n",
+                                crl.number,
+                                crl.serials.len()
+                            ));
+                        }
+                    }
+                    None if has_ca && !outcome.revoked.is_empty() && !cli.json => text.push_str(
+                        "note: the CRL is now behind revoked_keys.json; an administrator must run `secure-kms crl refresh`\n",
+                    ),
+                    _ => {}
+                }
+                text
+            }
+            Self::Revoked => {
+                let entries = commands::revoked(store)?;
+                let views: Vec<RevocationView> = entries.iter().map(Into::into).collect();
+                render(cli, &views, || output::revoked(&entries, format))?
+            }
+            Self::Recover => {
+                let finished = commands::recover(store)?;
+                render(cli, &serde_json::json!({ "finished": finished }), || {
+                    if finished {
+                        "The unfinished change was checked and finished\n".to_owned()
+                    } else {
+                        "No unfinished change: nothing to do\n".to_owned()
+                    }
+                })?
+            }
+            Self::Destroy {
+                user,
+                version,
+                yes,
+                force,
+            } => {
+                let user = UserId::new(user)?;
+                // A refusal that needs no password comes before the question.
+                commands::check_destroy(store, &user, *version, *force)?;
+                if !yes {
+                    confirm(&format!(
+                        "Destroy the key material of version {version} of {user}? It cannot be undone. (yes/no): "
+                    ))?;
+                }
+                let password = password(cli, false)?;
+                let outcome = slow("checking the password", || {
+                    commands::destroy(store, &user, &password, *version, *force)
+                })?;
+                #[derive(serde::Serialize)]
+                struct Shape {
+                    user: String,
+                    version: u32,
+                    destroyed: bool,
+                    already_destroyed: bool,
+                }
+                let destroyed = outcome == DestroyOutcome::Destroyed;
+                let shape = Shape {
+                    user: user.to_string(),
+                    version: *version,
+                    destroyed,
+                    already_destroyed: !destroyed,
+                };
+                render(cli, &shape, || {
+                    if destroyed {
+                        format!(
+                            "Version {version} of {user} destroyed: its key material is erased; its metadata stays.\n"
+                        )
+                    } else {
+                        format!(
+                            "Version {version} of {user} was already destroyed; nothing changed.\n"
+                        )
+                    }
+                })?
+            }
+        })
+    }
+}
+/// RFC 5280 section 5.3.1 reason names.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+#[value(rename_all = "camelCase")]
+pub(crate) enum Reason {
+    Unspecified,
+    KeyCompromise,
+    AffiliationChanged,
+    Superseded,
+    CessationOfOperation,
+    PrivilegeWithdrawn,
+}
+
+impl From<Reason> for RevocationReason {
+    fn from(r: Reason) -> Self {
+        match r {
+            Reason::Unspecified => RevocationReason::Unspecified,
+            Reason::KeyCompromise => RevocationReason::KeyCompromise,
+            Reason::AffiliationChanged => RevocationReason::AffiliationChanged,
+            Reason::Superseded => RevocationReason::Superseded,
+            Reason::CessationOfOperation => RevocationReason::CessationOfOperation,
+            Reason::PrivilegeWithdrawn => RevocationReason::PrivilegeWithdrawn,
+        }
+    }
+}

@@ -1,0 +1,211 @@
+//! The subcommands: their options (clap), one module per family, and
+//! what they print. The library does the work; these modules ask for
+//! passwords ([`prompt`]), open the files named on the command line and
+//! render the results, as a table, a sentence or JSON.
+//!
+//! | module | subcommands |
+//! |---|---|
+//! | [`keys`] | keygen, status, list, rotate, revoke, revoked, recover, destroy |
+//! | [`files`] | encrypt, decrypt, rewrap, sign, verify |
+//! | [`transfer`] | export, import |
+//! | [`exchange`] | exchange (and its offer, accept, finish), dh-params |
+//! | [`ca`] | ca, cert, crl |
+//! | [`audit`] | audit |
+
+/// `println!` that does not panic when standard output is closed (a pipe
+/// into `head`, say): the output is simply cut there.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        // Paths and values may come from input. What `say!` prints is
+        // escaped here, at the print; a command's rendered text is escaped
+        // where it is built (table cells, `shown` paths), since a table's
+        // colours are escape sequences of its own.
+        let text = secure_kms::escape::printable_keeping(&format!($($arg)*), &['\n']);
+        let _ = writeln!(std::io::stdout(), "{text}");
+    }};
+}
+
+use std::io::{IsTerminal, Read, Write};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+use secure_kms::Error;
+use secure_kms::files::IO_BUFFER;
+use secure_kms::store::Store;
+use secure_kms::symmetric::MAX_EXPIRY_SECS;
+
+mod audit;
+mod ca;
+mod exchange;
+mod files;
+mod keys;
+mod prompt;
+mod transfer;
+
+/// A teaching Key Management System: expiring AES-256 keys, RSA-2048 keys
+/// under a password, a signed Diffie-Hellman exchange, a revocation list,
+/// key versions with NIST key states, and a hash-chained audit log.
+///
+/// With no subcommand it runs the interactive session of the original script.
+#[derive(Parser, Debug)]
+#[command(version, after_help = AFTER_HELP)]
+pub(crate) struct Cli {
+    /// Folder holding key_store.json, revoked_keys.json and audit.log [default: $KMS_STORE, or the current folder]
+    #[arg(long, value_name = "DIR", global = true)]
+    pub(crate) store: Option<PathBuf>,
+
+    /// Subcommands: print the result as JSON on standard output (shapes in README.md)
+    #[arg(long, global = true)]
+    pub(crate) json: bool,
+
+    /// Subcommands that need a password: read it from the first line of FILE instead of asking
+    #[arg(long, value_name = "FILE", global = true)]
+    pub(crate) password_file: Option<PathBuf>,
+
+    #[command(subcommand)]
+    pub(crate) command: Option<Command>,
+}
+
+pub(super) const AFTER_HELP: &str = "\
+Examples:
+  printf 'alice\\nmysecurepassword\\nno\\n' | secure-kms --store class-kms
+  secure-kms --store class-kms --password-file pw.txt keygen alice
+  secure-kms --store class-kms status alice
+
+The password: from --password-file, else typed without echo on a terminal,
+else the first line of standard input.
+
+Output: a table on a terminal (in colour unless NO_COLOR is set), one
+tab-separated line per record when piped, JSON with --json (shapes in the
+project's README.md). Errors go to standard error; with --json, an error
+object also goes to standard output.
+
+Exit codes:
+  0    success
+  1    error (bad input, wrong password, broken store file, broken audit chain, ...)
+  2    usage error (unknown option or subcommand)
+  3    refused: the key is revoked or expired, or its version destroyed
+  130  interrupted (Ctrl-C)";
+
+/// Every subcommand, by family, in the order `--help` lists them.
+#[derive(Subcommand, Debug)]
+pub(crate) enum Command {
+    #[command(flatten)]
+    Keys(keys::KeyCommand),
+    #[command(flatten)]
+    Files(files::FileCommand),
+    #[command(flatten)]
+    Transfer(transfer::TransferCommand),
+    #[command(flatten)]
+    Exchange(exchange::ExchangeCommand),
+    #[command(flatten)]
+    Ca(ca::CaCommand),
+    #[command(flatten)]
+    Audit(audit::AuditCommand),
+}
+
+/// Runs one subcommand and prints its result.
+pub(crate) fn run(cli: &Cli, store: &Store, command: &Command) -> anyhow::Result<()> {
+    let out = match command {
+        Command::Keys(c) => c.run(cli, store)?,
+        Command::Files(c) => c.run(cli, store)?,
+        Command::Transfer(c) => c.run(cli, store)?,
+        Command::Exchange(c) => c.run(cli, store)?,
+        Command::Ca(c) => c.run(cli, store)?,
+        Command::Audit(c) => c.run(cli, store)?,
+    };
+    // A closed pipe (into `head`) ends the run as it ends the session:
+    // quietly, with status 141 (see `main`).
+    std::io::stdout()
+        .write_all(out.as_bytes())
+        .map_err(Error::Output)?;
+    Ok(())
+}
+
+/// A key must live at least a second (a key born expired is of no use)
+/// and end long before the year 9999.
+pub(super) fn expiry_range() -> clap::builder::RangedU64ValueParser {
+    clap::value_parser!(u64).range(1..=MAX_EXPIRY_SECS)
+}
+
+/// A path as output shows it: escaped, since a file's name can hold
+/// anything (a folder's hostile names, passed on by a shell's `*`).
+pub(crate) fn shown(path: &std::path::Path) -> String {
+    secure_kms::escape::printable(&path.display().to_string())
+}
+
+/// The text to print: JSON with `--json`, else what `text` renders.
+pub(super) fn render<T: serde::Serialize>(
+    cli: &Cli,
+    value: &T,
+    text: impl FnOnce() -> String,
+) -> anyhow::Result<String> {
+    if cli.json {
+        Ok(secure_kms::escape::json_for_output(&serde_json::to_string_pretty(value)?) + "\n")
+    } else {
+        Ok(text())
+    }
+}
+
+/// Reads a small file whole (a signature, a key), refusing one over `limit`.
+pub(super) fn read_small(path: &std::path::Path, limit: u64) -> anyhow::Result<Vec<u8>> {
+    let io = |source| Error::Io {
+        action: "read",
+        path: path.to_owned(),
+        source,
+    };
+    let file = std::fs::File::open(path).map_err(io)?;
+    let mut bytes = Vec::new();
+    std::io::Read::take(file, limit + 1)
+        .read_to_end(&mut bytes)
+        .map_err(io)?;
+    if bytes.len() as u64 > limit {
+        anyhow::bail!(
+            "{} is larger than {limit} bytes: not what was expected",
+            path.display()
+        );
+    }
+    Ok(bytes)
+}
+
+/// Opens the input file, or standard input for `-`, with a large buffer.
+pub(super) fn open_input(path: &std::path::Path) -> anyhow::Result<Box<dyn std::io::BufRead>> {
+    if path.as_os_str() == "-" {
+        return Ok(Box::new(std::io::BufReader::with_capacity(
+            IO_BUFFER,
+            std::io::stdin(),
+        )));
+    }
+    let file = std::fs::File::open(path).map_err(|source| Error::Io {
+        action: "open",
+        path: path.to_owned(),
+        source,
+    })?;
+    Ok(Box::new(std::io::BufReader::with_capacity(IO_BUFFER, file)))
+}
+
+/// Runs a slow step (PBKDF2, RSA key generation) with a spinner on standard
+/// error, shown only on a terminal and only once the step has taken 100 ms.
+pub(super) fn slow<T>(what: &str, step: impl FnOnce() -> T) -> T {
+    if !std::io::stderr().is_terminal() {
+        return step();
+    }
+    let spinner = indicatif::ProgressBar::hidden();
+    spinner.set_style(
+        indicatif::ProgressStyle::with_template("{spinner} {msg}...").expect("a valid template"),
+    );
+    spinner.set_message(what.to_owned());
+    let shown = spinner.clone();
+    let timer = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(100));
+        if !shown.is_finished() {
+            shown.set_draw_target(indicatif::ProgressDrawTarget::stderr());
+            shown.enable_steady_tick(Duration::from_millis(80));
+        }
+    });
+    let out = step();
+    spinner.finish_and_clear();
+    drop(timer);
+    out
+}

@@ -1,0 +1,143 @@
+//! Every password and question the subcommands ask.
+
+use std::io::IsTerminal;
+use std::path::Path;
+
+use secure_kms::Error;
+use secure_kms::console::{Console, TerminalConsole, read_password_file};
+use secure_kms::kdf::Password;
+use secure_kms::user::UserId;
+
+use super::Cli;
+
+/// Whether a password may be the next line of a piped standard input.
+pub(super) enum Piped {
+    /// Yes: a script pipes the user's password, as the session's answers.
+    Allowed,
+    /// No (standard input is taken, or a pipe is no place for it): why, and
+    /// what to do instead.
+    Refused(String),
+}
+
+/// The one way a subcommand gets a password: the first line of `file` if
+/// one is given; else asked as "Enter `what`: " without echo on a
+/// terminal (and confirmed there when `new`), or read as the next line of
+/// a piped standard input when `piped` allows it.
+pub(super) fn get_password(
+    file: Option<&Path>,
+    what: &str,
+    new: bool,
+    piped: Piped,
+) -> anyhow::Result<Password> {
+    if let Some(path) = file {
+        return Ok(read_password_file(path)?);
+    }
+    if let Piped::Refused(why) = piped
+        && !std::io::stdin().is_terminal()
+    {
+        anyhow::bail!(why);
+    }
+    let mut console = TerminalConsole::for_commands();
+    let mut ask = |prompt: String| -> anyhow::Result<Password> {
+        match console.ask_password(&prompt)? {
+            Some(pw) => Ok(Password::new(pw)?),
+            None => Err(Error::EndOfInput {
+                question: prompt.trim_end().to_owned(),
+                state: "nothing was written",
+            }
+            .into()),
+        }
+    };
+    let password = ask(format!("Enter {what}: "))?;
+    if new && std::io::stdin().is_terminal() && !password.ct_eq(&ask(format!("Confirm {what}: "))?)
+    {
+        return Err(Error::PasswordMismatch.into());
+    }
+    Ok(password)
+}
+
+/// The user's password: from `--password-file`, else asked (twice on a
+/// terminal when `new`), else a line of standard input.
+pub(super) fn password(cli: &Cli, new: bool) -> anyhow::Result<Password> {
+    get_password(
+        cli.password_file.as_deref(),
+        "the password",
+        new,
+        Piped::Allowed,
+    )
+}
+
+/// The password, when the data may come from standard input: then a
+/// password cannot also be a line of it.
+pub(super) fn password_for_data(cli: &Cli, input: &Path) -> anyhow::Result<Password> {
+    let piped = if input.as_os_str() == "-" {
+        Piped::Refused(
+            "the data comes from standard input, so the password cannot: give it with --password-file"
+                .to_owned(),
+        )
+    } else {
+        Piped::Allowed
+    };
+    get_password(cli.password_file.as_deref(), "the password", false, piped)
+}
+
+/// A second password (for an exported or imported key file): from `file`,
+/// else asked on the terminal (twice when `new`).
+pub(super) fn second_password(
+    file: Option<&Path>,
+    what: &str,
+    new: bool,
+) -> anyhow::Result<Password> {
+    let refused = format!(
+        "the password {what} cannot be read from standard input alongside the user's: give it with a file (see --help)"
+    );
+    get_password(
+        file,
+        &format!("the password {what}"),
+        new,
+        Piped::Refused(refused),
+    )
+}
+
+/// The administrator password (of the CA key): from `--password-file`,
+/// else asked on the terminal (twice when `new`).
+pub(super) fn admin_password(cli: &Cli, new: bool) -> anyhow::Result<Password> {
+    let refused = "the administrator password is read from a file or a terminal, not a pipe: give it with --password-file";
+    get_password(
+        cli.password_file.as_deref(),
+        "the administrator password",
+        new,
+        Piped::Refused(refused.to_owned()),
+    )
+}
+
+/// The password of `user` (an exchange's peer, a certificate's owner):
+/// from `file`, else asked by name, else a line of standard input.
+pub(super) fn named_password(user: &UserId, file: Option<&Path>) -> anyhow::Result<Password> {
+    get_password(
+        file,
+        &format!("the password of {user}"),
+        false,
+        Piped::Allowed,
+    )
+}
+
+/// Asks yes/no on the terminal; without one, refuses (scripts pass --yes).
+pub(super) fn confirm(question: &str) -> anyhow::Result<()> {
+    let what = "destroying a key version".to_owned();
+    if !std::io::stdin().is_terminal() {
+        return Err(Error::NotConfirmed(what).into());
+    }
+    let mut console = TerminalConsole::for_commands();
+    loop {
+        match console
+            .ask(question)?
+            .map(|a| a.trim().to_ascii_lowercase())
+        {
+            Some(a) if a == "yes" || a == "y" => return Ok(()),
+            Some(a) if a == "no" || a == "n" => return Err(Error::NotConfirmed(what).into()),
+            Some(_) => eprintln!("Please answer yes or no."),
+            None => return Err(Error::NotConfirmed(what).into()),
+        }
+    }
+}
