@@ -57,6 +57,7 @@ use crate::store::{KeyStore, Store};
 use crate::time::{self, Timestamp};
 use crate::user::UserId;
 use crate::wrap::WrappedKey;
+use crate::x509::{serial_of, x509_error};
 use crate::{Error, Result};
 
 /// The encrypted CA key's file, in the store folder.
@@ -174,7 +175,7 @@ impl Ca {
                 key.format
             )));
         }
-        crate::pki::check_armor(&root_pem).map_err(|why| {
+        crate::armor::check_armor(&root_pem).map_err(|why| {
             Error::CaBroken(format!("{} is not bare PEM: {why}", root_path.display()))
         })?;
         let root = Certificate::from_pem(root_pem.as_bytes()).map_err(|e| {
@@ -628,17 +629,6 @@ fn describe(
     }
 }
 
-/// The serial number (hex) of a PEM certificate.
-///
-/// # Errors
-/// [`Error::Certificate`] if it is not one.
-pub fn serial_of(pem: &str) -> Result<String> {
-    let certificate = Certificate::from_pem(pem.as_bytes()).map_err(x509_error)?;
-    Ok(crate::fingerprint::hex(
-        certificate.tbs_certificate().serial_number().as_bytes(),
-    ))
-}
-
 /// Checks `password` against the CA key before a command changes anything
 /// (keygen, rotate or revoke with `--admin-password-file`), so that a wrong
 /// one stops it first. `Ok(false)` without a CA.
@@ -650,30 +640,6 @@ pub fn check_admin_password(store: &Store, password: &Password) -> Result<bool> 
         Some(ca) => ca.key.unlock(password).map(|_| true),
         None => Ok(false),
     }
-}
-
-/// Checks a stored certificate: a PEM X.509 certificate whose key is the
-/// one with `fingerprint` (SHA-256 of its SubjectPublicKeyInfo DER).
-///
-/// # Errors
-/// [`Error::Certificate`], saying what is wrong.
-pub fn check_certificate_of(pem: &str, fingerprint: &str) -> Result<()> {
-    crate::pki::check_armor(pem)
-        .map_err(|why| Error::Certificate(format!("its certificate is not bare PEM: {why}")))?;
-    let certificate = Certificate::from_pem(pem.as_bytes()).map_err(|e| {
-        Error::Certificate(format!("its certificate is not a PEM certificate: {e}"))
-    })?;
-    let spki = certificate
-        .tbs_certificate()
-        .subject_public_key_info()
-        .to_der()
-        .map_err(x509_error)?;
-    if sha256_hex(&spki) != fingerprint {
-        return Err(Error::Certificate(
-            "its certificate is for another public key".to_owned(),
-        ));
-    }
-    Ok(())
 }
 
 /// With a certificate authority in the store, checks the certificate that
@@ -883,10 +849,6 @@ pub(crate) fn random_serial() -> Result<SerialNumber> {
     SerialNumber::new(&bytes).map_err(x509_error)
 }
 
-pub(crate) fn x509_error(e: impl std::fmt::Display) -> Error {
-    Error::Certificate(e.to_string())
-}
-
 /// The largest CA file read: a PEM root or a wrapped 4096-bit key is a few
 /// kilobytes.
 const MAX_CA_FILE_BYTES: u64 = 1 << 20;
@@ -907,6 +869,7 @@ mod tests {
 
     use super::*;
     use crate::kdf::MIN_ITERATIONS;
+    use crate::x509::check_certificate_of;
 
     fn password() -> Password {
         Password::new("admin".to_owned()).unwrap()

@@ -32,13 +32,14 @@ use x509_cert::serial_number::SerialNumber;
 use x509_cert::time::Time;
 
 use crate::audit::{CaHistory, Event, EventKind};
-use crate::ca::{Ca, x509_error, x509_time};
+use crate::ca::{Ca, x509_time};
 use crate::fingerprint::sha256_hex;
 use crate::kdf::Password;
 use crate::pki::AsymmetricVersion;
 use crate::revocation::{RevocationList, RevocationReason};
 use crate::store::{KeyStore, Store};
 use crate::time::{self, Timestamp};
+use crate::x509::x509_error;
 use crate::{Error, Result};
 
 /// The CRL's file, in the store folder.

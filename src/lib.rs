@@ -43,6 +43,7 @@
 #![deny(missing_docs)]
 
 pub mod agreement;
+pub mod armor;
 pub mod audit;
 pub mod ca;
 pub mod commands;
@@ -53,6 +54,7 @@ pub mod envelope;
 pub mod error;
 pub mod escape;
 pub mod exchange;
+pub mod exchange_state;
 pub mod files;
 pub mod fingerprint;
 pub mod handshake;
@@ -69,6 +71,7 @@ pub mod secret;
 pub mod session;
 pub mod signing;
 pub mod store;
+pub mod strict;
 pub mod symmetric;
 pub mod time;
 pub mod transfer;
@@ -76,6 +79,7 @@ pub mod trust;
 pub mod unlock;
 pub mod user;
 pub mod wrap;
+pub mod x509;
 
 mod b64;
 

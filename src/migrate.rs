@@ -13,7 +13,7 @@ use crate::kdf::KdfParams;
 use crate::pki::{
     AsymmetricVersion, EncryptedPrivateKey, public_key_fingerprint, public_key_from_pem,
 };
-use crate::store::NoUnknownFields;
+use crate::strict::NoUnknownFields;
 use crate::symmetric::SymmetricVersion;
 use crate::time::{self, LATEST_TIME, Timestamp};
 use crate::wrap::{Sealed, WrappedKey};

@@ -156,7 +156,7 @@ impl AsymmetricVersion {
     pub fn certificate_serial(&self) -> Option<String> {
         self.certificate
             .as_deref()
-            .and_then(|pem| crate::ca::serial_of(pem).ok())
+            .and_then(|pem| crate::x509::serial_of(pem).ok())
     }
 
     /// The public key.
@@ -400,39 +400,6 @@ pub fn check_public_pem(pem: &str) -> Result<()> {
     public_der(pem).map(drop)
 }
 
-/// Checks that `text` is PEM and nothing else: it starts with its
-/// `-----BEGIN` line and holds only printable ASCII, spaces and line
-/// breaks. The PEM decoders skip text before the armor (RFC 7468 allows
-/// "explanatory text"), but a stored key or certificate is printed as it
-/// is stored (`export --public`, `cert export`, `ca show`), so text there
-/// could carry terminal escapes: it is refused when the file is read.
-///
-/// ```
-/// let (_, public) = secure_kms::pki::generate_asymmetric_keys()?;
-/// let pem = secure_kms::pki::public_key_pem(&public)?;
-/// assert!(secure_kms::pki::check_armor(&pem).is_ok());
-/// assert!(secure_kms::pki::check_armor(&format!("\u{1b}]0;x\u{7}{pem}")).is_err());
-/// # Ok::<(), Box<dyn std::error::Error>>(())
-/// ```
-///
-/// # Errors
-/// What is wrong, as a phrase.
-pub fn check_armor(text: &str) -> std::result::Result<(), String> {
-    if !text.starts_with("-----BEGIN ") {
-        return Err("text stands before its -----BEGIN line".to_owned());
-    }
-    if let Some(c) = text
-        .chars()
-        .find(|&c| !(c.is_ascii_graphic() || matches!(c, ' ' | '\n' | '\r')))
-    {
-        return Err(format!(
-            "it holds {}, which PEM never does",
-            crate::escape::printable(&c.to_string())
-        ));
-    }
-    Ok(())
-}
-
 /// The fingerprint of a public key PEM, as [`public_key_fingerprint`]
 /// gives it for the key (the SHA-256 of its DER), checked as
 /// [`check_public_pem`] checks it but without building the key.
@@ -456,7 +423,7 @@ pub fn public_pem_fingerprint(pem: &str) -> Result<String> {
 pub(crate) fn public_der(pem: &str) -> Result<Vec<u8>> {
     use pkcs8::der::Decode;
     let bad = |why: String| Error::MalformedKey(format!("not an RSA public key PEM: {why}"));
-    check_armor(pem).map_err(bad)?;
+    crate::armor::check_armor(pem).map_err(bad)?;
     let (label, der) =
         pkcs8::der::pem::decode_vec(pem.as_bytes()).map_err(|e| bad(e.to_string()))?;
     if label != "PUBLIC KEY" {

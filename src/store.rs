@@ -39,11 +39,12 @@ use serde_json::value::RawValue;
 
 use crate::audit::Event;
 use crate::crl::CrlRead;
+use crate::exchange_state::ExchangeState;
 use crate::journal::{Journal, crash_point};
 use crate::migrate::{FlatSymmetric, RecordV1};
 use crate::pki::{AsymmetricVersion, EncryptedPrivateKey};
-use crate::protocol::ExchangeState;
 use crate::revocation::RevocationList;
+use crate::strict::NoUnknownFields;
 use crate::symmetric::SymmetricVersion;
 use crate::user::UserId;
 use crate::{Error, Result};
@@ -453,7 +454,7 @@ impl<'de> Deserialize<'de> for UserRecord {
                 let actual =
                     crate::pki::public_pem_fingerprint(&a.public).map_err(D::Error::custom)?;
                 if let Some(pem) = &a.certificate {
-                    crate::ca::check_certificate_of(pem, &a.fingerprint).map_err(|e| {
+                    crate::x509::check_certificate_of(pem, &a.fingerprint).map_err(|e| {
                         D::Error::custom(format!("asymmetric key version {}: {e}", a.version))
                     })?;
                 }
@@ -524,43 +525,6 @@ fn check_ring(
         last_created = created;
     }
     Ok(())
-}
-
-/// A flattened catch-all that refuses any field the surrounding struct did
-/// not take. Records that flatten other structs cannot use
-/// `#[serde(deny_unknown_fields)]`; this does the same job.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct NoUnknownFields;
-
-impl Serialize for NoUnknownFields {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        use serde::ser::SerializeMap;
-        s.serialize_map(Some(0))?.end()
-    }
-}
-
-impl<'de> Deserialize<'de> for NoUnknownFields {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> serde::de::Visitor<'de> for Visitor {
-            type Value = NoUnknownFields;
-            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str("no further fields")
-            }
-            fn visit_map<A: serde::de::MapAccess<'de>>(
-                self,
-                mut map: A,
-            ) -> Result<Self::Value, A::Error> {
-                match map.next_key::<String>()? {
-                    None => Ok(NoUnknownFields),
-                    Some(key) => Err(A::Error::custom(format!(
-                        "unknown field `{key}`: this secure-kms does not know it, and will not rewrite the file and lose it"
-                    ))),
-                }
-            }
-        }
-        d.deserialize_map(Visitor)
-    }
 }
 
 /// Serde check: formats 1 (before key versions), 2 and [`FORMAT_VERSION`]

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
 use crate::kdf::{KdfParams, PasswordKey};
-use crate::store::NoUnknownFields;
+use crate::strict::NoUnknownFields;
 use crate::{Error, Result};
 
 /// GCM nonce length in bytes (96 bits, SP 800-38D section 8.2's recommendation).
