@@ -24,7 +24,7 @@ fn store_of(users: usize) -> (tempfile::TempDir, Store) {
         &key,
         3600,
         None,
-        secure_kms::audit::EventKind::Created,
+        secure_kms::store::audit::EventKind::Created,
         "bench",
     )
     .unwrap();

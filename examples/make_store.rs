@@ -17,9 +17,9 @@
 
 use std::path::PathBuf;
 
-use secure_kms::audit::{Event, EventKind};
 use secure_kms::kdf::{DEFAULT_ITERATIONS, KdfParams, Password, PasswordKey};
 use secure_kms::store::Store;
+use secure_kms::store::audit::{Event, EventKind};
 use secure_kms::user::UserId;
 
 fn main() -> anyhow::Result<()> {

@@ -6,16 +6,16 @@
 
 use serde::Serialize;
 
-use crate::audit::{Event, EventKind};
 use crate::kdf::{KdfParams, Password, PasswordKey};
 use crate::keyring::{self, DestroyOutcome, KeyState, VersionStatus};
 use crate::pki::{AsymmetricVersion, generate_asymmetric_keys};
 use crate::revocation::RevocationList;
 use crate::revocation::{Revocation, RevocationReason, RevokeOutcome, revoke_key};
+use crate::store::audit::{Event, EventKind};
+use crate::store::trust::KeyUse;
 use crate::store::{KeyStore, Store, UserRecord};
 use crate::symmetric::{SymmetricVersion, generate_symmetric_key};
 use crate::time::{self, Timestamp};
-use crate::trust::KeyUse;
 use crate::unlock::{UnlockedUser, check_password, unlock_user};
 use crate::user::UserId;
 use crate::{Error, Result};
@@ -219,18 +219,18 @@ pub(crate) fn log_if_wrong_password(
 
 /// Loads the store for a command that uses, or adds to, the keys of
 /// `users`: each record checked against the audit log
-/// ([`crate::trust::load_for_use`]) and, with a CA, each pair's
+/// ([`crate::store::trust::load_for_use`]) and, with a CA, each pair's
 /// certificate against the root ([`crate::ca::check_certificates`]). The
 /// one entry point of every key use.
 ///
 /// # Errors
-/// As [`crate::trust::load_for_use`] and [`crate::ca::check_certificates`].
+/// As [`crate::store::trust::load_for_use`] and [`crate::ca::check_certificates`].
 pub fn load_for_use(
     store: &Store,
     users: &[&UserId],
     key_use: KeyUse,
 ) -> Result<(KeyStore, RevocationList)> {
-    let (keys, revoked) = crate::trust::load_for_use(store, users, key_use)?;
+    let (keys, revoked) = crate::store::trust::load_for_use(store, users, key_use)?;
     for user in users {
         crate::ca::check_certificates(store, &keys, user)?;
     }
@@ -465,7 +465,7 @@ pub struct UserSummary {
 /// [`Store::update`].
 pub fn recover(store: &Store) -> Result<bool> {
     store.require_existing()?;
-    let pending = crate::journal::pending(store.dir());
+    let pending = crate::store::journal::pending(store.dir());
     store.update(|_, _, _| Ok(()))?;
     Ok(pending)
 }
@@ -499,10 +499,10 @@ pub fn list(store: &Store, now: Timestamp) -> Result<Vec<UserSummary>> {
 ///
 /// # Errors
 /// [`Error::AuditBroken`]; [`Error::AuditDisagrees`]; as [`Store::load`].
-pub fn verify_audit(store: &Store) -> Result<(usize, crate::audit::CrossCheck)> {
+pub fn verify_audit(store: &Store) -> Result<(usize, crate::store::audit::CrossCheck)> {
     store.require_existing()?;
     let (keys, revoked, entries) = store.load_with_log()?;
-    let report = crate::audit::cross_check(&entries, &keys, &revoked)?;
+    let report = crate::store::audit::cross_check(&entries, &keys, &revoked)?;
     Ok((entries.len(), report))
 }
 
@@ -519,7 +519,7 @@ pub fn revoked(store: &Store) -> Result<Vec<Revocation>> {
 ///
 /// # Errors
 /// [`Error::NoStore`]; [`Error::AuditBroken`].
-pub fn audit_log(store: &Store) -> Result<Vec<crate::audit::Entry>> {
+pub fn audit_log(store: &Store) -> Result<Vec<crate::store::audit::Entry>> {
     store.require_existing()?;
     Ok(store.load_with_log()?.2)
 }
@@ -590,7 +590,7 @@ mod tests {
             [1, 2]
         );
         // The event names the version's own two keys.
-        let log = crate::audit::verify(store.dir()).unwrap();
+        let log = crate::store::audit::verify(store.dir()).unwrap();
         let event = &log.last().unwrap().event;
         assert_eq!(event.version, Some(2));
         assert_eq!(
@@ -621,7 +621,7 @@ mod tests {
             authenticate(&store, &keys, &alice, &pw("nope"), "test"),
             Err(Error::Unlock(_))
         ));
-        let kinds: Vec<_> = crate::audit::verify(store.dir())
+        let kinds: Vec<_> = crate::store::audit::verify(store.dir())
             .unwrap()
             .iter()
             .map(|e| e.event.event)

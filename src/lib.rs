@@ -10,25 +10,22 @@
 //! | Diffie-Hellman key exchange with HKDF | [`exchange`] | `generate_dh_parameters`, `generate_dh_private_key`, `compute_shared_secret`, `derive_key_from_secret` |
 //! | a revocation list of compromised keys | [`revocation`] | `revoke_key`, `is_key_revoked` |
 //!
-//! Around them: [`kdf`] turns a password into wrapping keys (PBKDF2, HKDF),
-//! [`wrap`] seals key material with AES-256-GCM, [`store`] keeps
-//! `key_store.json` and `revoked_keys.json` safe on disk (and [`migrate`]
-//! reads its first format), [`user`] checks user IDs, and [`session`] is the
-//! interactive run that `cargo run` starts.
+//! The modules stand in layers, each importing only the layers below it
+//! (ARCHITECTURE.md has the map; `tests/it/layers.rs` enforces it and
+//! lists the imports that still go up):
 //!
-//! A key's life: [`keyring`] holds each user's key versions and derives their
-//! NIST SP 800-57 states, [`audit`] keeps the hash-chained `audit.log`,
-//! [`commands`] are the subcommands (`keygen`, `rotate`, `revoke`, `destroy`,
-//! `status`, ...), and [`output`] prints their results.
-//!
-//! Using the keys: [`envelope`] is the encrypted file format (a data key
-//! per file, STREAM chunks), [`files`] encrypts, decrypts and re-wraps files
-//! under the state rules, [`signing`] signs and verifies files with RSA-PSS,
-//! and [`transfer`] exports and imports keys in OpenSSL's formats.
-//! [`agreement`] adds X25519 and transcript-bound session keys to the
-//! exchange, [`handshake`] runs an authenticated exchange between two
-//! users in one process, [`protocol`] between two processes, and
-//! [`dhkeys`] writes and reads exchange keys in OpenSSL's formats.
+//! | layer | modules | what it holds |
+//! |---|---|---|
+//! | util | [`time`], [`user`], [`fingerprint`], [`escape`], [`secret`], [`strict`], [`armor`], [`error`] | timestamps, user IDs, key IDs, escaping for the terminal, zeroized secrets, strict serde, PEM armor, the error type |
+//! | crypto | [`kdf`], [`wrap`], [`x509`] | PBKDF2 and HKDF, AES-256-GCM key wrapping, certificate parsing |
+//! | concepts | [`symmetric`], [`pki`], [`exchange`], [`revocation`] | the original's four concepts |
+//! | formats | [`agreement`], [`dhkeys`], [`envelope`], [`exchange_state`] | X25519 and the transcript-bound session key, DH keys in OpenSSL's formats, the encrypted file format, exchanges in progress |
+//! | keys | [`keyring`], [`unlock`] | a user's key versions and their NIST SP 800-57 states; opening them with the password |
+//! | store | [`store`] (with [`store::audit`], [`store::migrate`], [`store::trust`], [`store::safe_file`]) | the files on disk: atomic, locked, journalled, checked against the hash-chained `audit.log` |
+//! | ca | [`ca`] (with [`ca::crl`]) | the store's certificate authority, its certificates and its signed CRL |
+//! | ops | [`commands`], [`files`], [`signing`], [`transfer`], [`handshake`], [`protocol`] | the subcommands' work: the key lifecycle, files, signatures, export and import, the exchanges |
+//! | ui | [`console`], [`output`] | prompts, tables and plain lines |
+//! | session | [`session`] | the interactive run that `cargo run` starts |
 //!
 //! ```
 //! use secure_kms::{symmetric, user::UserId};
@@ -44,11 +41,9 @@
 
 pub mod agreement;
 pub mod armor;
-pub mod audit;
 pub mod ca;
 pub mod commands;
 pub mod console;
-pub mod crl;
 pub mod dhkeys;
 pub mod envelope;
 pub mod error;
@@ -58,15 +53,12 @@ pub mod exchange_state;
 pub mod files;
 pub mod fingerprint;
 pub mod handshake;
-mod journal;
 pub mod kdf;
 pub mod keyring;
-pub mod migrate;
 pub mod output;
 pub mod pki;
 pub mod protocol;
 pub mod revocation;
-pub mod safe_file;
 pub mod secret;
 pub mod session;
 pub mod signing;
@@ -75,7 +67,6 @@ pub mod strict;
 pub mod symmetric;
 pub mod time;
 pub mod transfer;
-pub mod trust;
 pub mod unlock;
 pub mod user;
 pub mod wrap;

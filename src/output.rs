@@ -16,11 +16,11 @@ use std::io::IsTerminal;
 use anstyle::{AnsiColor, Style};
 use serde::Serialize;
 
-use crate::audit::Entry;
 use crate::commands::{NewVersion, UserStatus, UserSummary};
 use crate::fingerprint;
 use crate::keyring::KeyState;
 use crate::revocation::{Revocation, RevokeOutcome};
+use crate::store::audit::Entry;
 use crate::time;
 
 /// How to print: decided once, from the terminal and the environment.

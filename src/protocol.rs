@@ -32,9 +32,9 @@ use crate::kdf::{Password, PasswordKey};
 use crate::keyring::versions;
 use crate::pki::{sign_public_key, verify_signature};
 use crate::revocation::RevocationList;
+use crate::store::trust::KeyUse;
 use crate::store::{KeyStore, Store};
 use crate::time::{self, Timestamp};
-use crate::trust::KeyUse;
 use crate::unlock::UnlockedUser;
 use crate::user::UserId;
 use crate::wrap::WrappedKey;
@@ -617,8 +617,8 @@ pub fn finish(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::audit::EventKind;
     use crate::commands::add_version;
+    use crate::store::audit::EventKind;
     use crate::unlock::unlock_user;
 
     /// A store with alice and bob, whose passwords are their names.

@@ -5,7 +5,6 @@
 //! The session talks through a [`Console`], so that tests can script it and
 //! the binary can give it the terminal ([`crate::console::TerminalConsole`]).
 
-use crate::audit::EventKind;
 use crate::commands::{add_version, authenticate};
 use crate::console::Console;
 use crate::exchange::{
@@ -19,6 +18,7 @@ use crate::pki::{sign_public_key, verify_signature};
 use crate::revocation::{
     Revocation, RevocationList, RevocationReason, find_revocation, revoke_key,
 };
+use crate::store::audit::EventKind;
 use crate::store::{KeyStore, Store, UserRecord};
 use crate::symmetric::DEFAULT_EXPIRY_SECS;
 use crate::time;
@@ -107,8 +107,11 @@ pub fn run_session(
     // deleted revocation or record is refused), before a password is typed
     // for it; what follows uses this read, and no other. Other users'
     // records are not parsed at all.
-    let (keys, revoked) =
-        crate::commands::load_for_use(store, &[&user_id], crate::trust::KeyUse::WithPassword)?;
+    let (keys, revoked) = crate::commands::load_for_use(
+        store,
+        &[&user_id],
+        crate::store::trust::KeyUse::WithPassword,
+    )?;
     let record = keys.get(&user_id)?;
     let password = ask_password(console, PASSWORD_PROMPT)?;
     // A record that holds no key version at all (possible through the
@@ -357,8 +360,8 @@ fn certify(
             ))?;
             // Replaced keys: the CRL withdraws the old pair's certificate
             // (superseded), with the password just given.
-            if crate::crl::is_behind(store, Some(user_id))? {
-                let crl = crate::crl::publish(store, &password, "session")?;
+            if crate::ca::crl::is_behind(store, Some(user_id))? {
+                let crl = crate::ca::crl::publish(store, &password, "session")?;
                 console.say(&format!(
                     "CRL number {} signed by the KMS CA: the replaced pair's certificate is withdrawn (superseded)",
                     crl.number
@@ -386,7 +389,7 @@ fn sign_crl(store: &Store, console: &mut dyn Console) -> Result<()> {
         console.say(&format!("The CRL was not signed: {later}"))?;
         return Ok(());
     };
-    match crate::crl::publish(store, &Password::new(answer)?, "session") {
+    match crate::ca::crl::publish(store, &Password::new(answer)?, "session") {
         Ok(crl) => console.say(&format!(
             "CRL number {} signed by the KMS CA: {} revoked certificate(s)",
             crl.number,

@@ -99,7 +99,7 @@ pub fn verify_file(
     signature: &[u8],
 ) -> Result<(u32, KeyState)> {
     let (keys, revoked) =
-        crate::commands::load_for_use(store, &[user_id], crate::trust::KeyUse::PublicOnly)?;
+        crate::commands::load_for_use(store, &[user_id], crate::store::trust::KeyUse::PublicOnly)?;
     let record = keys
         .get(user_id)?
         .ok_or_else(|| Error::UnknownUser(user_id.to_string()))?;

@@ -17,12 +17,12 @@ use rsa::PrivateKey;
 use rsa::traits::PublicKeyParts;
 use zeroize::Zeroizing;
 
-use crate::audit::{Event, EventKind};
 use crate::commands::{NewVersion, add_version_with, authenticate};
 use crate::kdf::{DEFAULT_ITERATIONS, KdfParams, MAX_ITERATIONS, Password, PasswordKey};
 use crate::keyring::versions;
 use crate::pki::public_key_fingerprint;
 use crate::revocation::RevocationList;
+use crate::store::audit::{Event, EventKind};
 use crate::store::{KeyStore, Store};
 use crate::user::UserId;
 use crate::{Error, Result};
@@ -37,7 +37,7 @@ pub const IMPORT_BITS: std::ops::RangeInclusive<usize> = 2048..=4096;
 /// when the primary version is compromised.
 pub fn export_public(store: &Store, user_id: &UserId) -> Result<(u32, String)> {
     let (keys, revoked) =
-        crate::commands::load_for_use(store, &[user_id], crate::trust::KeyUse::PublicOnly)?;
+        crate::commands::load_for_use(store, &[user_id], crate::store::trust::KeyUse::PublicOnly)?;
     let record = keys
         .get(user_id)?
         .ok_or_else(|| Error::UnknownUser(user_id.to_string()))?;
@@ -68,8 +68,11 @@ pub fn export_private(
     password: &Password,
     export_password: &Password,
 ) -> Result<(u32, Zeroizing<String>)> {
-    let (keys, revoked) =
-        crate::commands::load_for_use(store, &[user_id], crate::trust::KeyUse::WithPassword)?;
+    let (keys, revoked) = crate::commands::load_for_use(
+        store,
+        &[user_id],
+        crate::store::trust::KeyUse::WithPassword,
+    )?;
     let unlocked =
         crate::commands::unlock_logged(store, &keys, &revoked, user_id, password, "export")?;
     let Some((private_key, _)) = &unlocked.key_pair else {
@@ -260,8 +263,11 @@ pub fn import_private(
     expiry_time: u64,
     iterations: u32,
 ) -> Result<NewVersion> {
-    let (keys, revoked) =
-        crate::commands::load_for_use(store, &[user_id], crate::trust::KeyUse::WithPassword)?;
+    let (keys, revoked) = crate::commands::load_for_use(
+        store,
+        &[user_id],
+        crate::store::trust::KeyUse::WithPassword,
+    )?;
     store.check_writable()?;
     refuse_known_key(&keys, &revoked, private_key)?;
     let existing = keys.get(user_id)?;

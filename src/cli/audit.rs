@@ -31,7 +31,7 @@ impl AuditCommand {
                     ok: bool,
                     events: usize,
                     #[serde(flatten)]
-                    report: secure_kms::audit::CrossCheck,
+                    report: secure_kms::store::audit::CrossCheck,
                 }
                 let shape = Shape {
                     ok: true,

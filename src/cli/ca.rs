@@ -5,12 +5,12 @@ use std::path::PathBuf;
 
 use clap::Subcommand;
 use secure_kms::Error;
+use secure_kms::ca::{self, crl};
 use secure_kms::console::{Console, TerminalConsole, read_password_file};
 use secure_kms::files::Output;
 use secure_kms::kdf::{DEFAULT_ITERATIONS, Password};
 use secure_kms::store::Store;
 use secure_kms::user::UserId;
-use secure_kms::{ca, crl};
 
 use super::prompt::{admin_password, named_password};
 use super::{Cli, render, shown, slow};

@@ -5,6 +5,8 @@ use std::path::PathBuf;
 
 use anyhow::Context as _;
 use clap::{Subcommand, ValueEnum};
+use secure_kms::ca::{self, crl};
+use secure_kms::commands;
 use secure_kms::console::read_password_file;
 use secure_kms::kdf::DEFAULT_ITERATIONS;
 use secure_kms::keyring::DestroyOutcome;
@@ -14,7 +16,6 @@ use secure_kms::store::Store;
 use secure_kms::symmetric::DEFAULT_EXPIRY_SECS;
 use secure_kms::user::UserId;
 use secure_kms::{Error, time};
-use secure_kms::{ca, commands, crl};
 
 use super::ca::{Certify, admin_for_new_pair, certify_new_pair};
 use super::prompt::{confirm, password};

@@ -27,6 +27,7 @@ mod exchange_files;
 mod gcm_spec_aes256;
 mod hostile_store_files;
 mod keyuse;
+mod layers;
 mod migration;
 mod openssl_interop;
 mod properties;

@@ -2,7 +2,7 @@
 //! API: whatever is encoded decodes to the same value, and (for the
 //! authenticated formats) any changed byte is refused. The crate-private
 //! pairs (base64 fields, audit lines) have theirs in `src/b64.rs` and
-//! `src/audit.rs`.
+//! `src/store/audit.rs`.
 
 use std::sync::OnceLock;
 

@@ -88,7 +88,7 @@ impl FileIdentity {
 /// let dir = tempfile::tempdir()?;
 /// std::fs::write(dir.path().join("real"), "{}")?;
 /// std::os::unix::fs::symlink("real", dir.path().join("link"))?;
-/// # use secure_kms::safe_file::open_read;
+/// # use secure_kms::store::safe_file::open_read;
 /// assert!(open_read(&dir.path().join("real"))?.is_some());
 /// assert!(open_read(&dir.path().join("missing"))?.is_none());
 /// assert!(open_read(&dir.path().join("link")).unwrap_err().to_string().contains("symbolic link"));
@@ -168,7 +168,7 @@ pub fn read_open(mut file: &File, path: &Path, limit: u64) -> Result<Vec<u8>> {
 /// let elsewhere = dir.path().join("elsewhere");
 /// std::fs::write(&elsewhere, "precious")?;
 /// std::os::unix::fs::symlink(&elsewhere, dir.path().join("audit.log"))?;
-/// # use secure_kms::safe_file::open_write;
+/// # use secure_kms::store::safe_file::open_write;
 /// assert!(open_write(&dir.path().join("audit.log")).is_err());
 /// std::fs::hard_link(&elsewhere, dir.path().join("hard"))?;
 /// assert!(open_write(&dir.path().join("hard")).is_err());

@@ -26,9 +26,9 @@
 //! chain has no key, so whoever rewrites the log and the files together,
 //! consistently, is not caught here.
 
-use crate::audit::{EventKind, user_history};
 use crate::keyring::versions;
 use crate::revocation::RevocationList;
+use crate::store::audit::{EventKind, user_history};
 use crate::store::{KeyStore, Store};
 use crate::time;
 use crate::user::UserId;
@@ -54,7 +54,7 @@ pub enum KeyUse {
 /// shared lock, so that both are read at one moment.
 ///
 /// ```
-/// use secure_kms::trust::{KeyUse, load_for_use};
+/// use secure_kms::store::trust::{KeyUse, load_for_use};
 ///
 /// let dir = tempfile::tempdir()?;
 /// let store = secure_kms::store::Store::new(dir.path());

@@ -241,7 +241,7 @@ fn last_line(bytes: &[u8]) -> Option<&[u8]> {
 ///
 /// ```
 /// let dir = tempfile::tempdir()?;
-/// assert!(secure_kms::audit::verify(dir.path())?.is_empty());
+/// assert!(secure_kms::store::audit::verify(dir.path())?.is_empty());
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 ///
@@ -258,11 +258,12 @@ pub fn verify(dir: &Path) -> Result<Vec<Entry>> {
 /// (see [`LogRead`]).
 fn read_log(dir: &Path) -> Result<Arc<Vec<u8>>> {
     let path = dir.join(AUDIT_FILE);
-    let Some(file) = crate::safe_file::open_read(&path)? else {
+    let Some(file) = crate::store::safe_file::open_read(&path)? else {
         return Ok(Arc::default());
     };
-    let identity =
-        crate::safe_file::FileIdentity::of(&file.metadata().map_err(Error::io("read", &path))?);
+    let identity = crate::store::safe_file::FileIdentity::of(
+        &file.metadata().map_err(Error::io("read", &path))?,
+    );
     let mut last = LAST_LOG.lock().unwrap_or_else(|e| e.into_inner());
     if let Some(read) = last.as_ref()
         && read.path == path
@@ -270,10 +271,10 @@ fn read_log(dir: &Path) -> Result<Arc<Vec<u8>>> {
     {
         return Ok(Arc::clone(&read.bytes));
     }
-    let bytes = Arc::new(crate::safe_file::read_open(
+    let bytes = Arc::new(crate::store::safe_file::read_open(
         &file,
         &path,
-        crate::safe_file::MAX_STORE_FILE,
+        crate::store::safe_file::MAX_STORE_FILE,
     )?);
     *last = Some(LogRead {
         path,
@@ -329,7 +330,7 @@ fn checked_links(dir: &Path, bytes: &Arc<Vec<u8>>) -> Result<u64> {
 /// the same size and times is the same text.
 struct LogRead {
     path: std::path::PathBuf,
-    identity: crate::safe_file::FileIdentity,
+    identity: crate::store::safe_file::FileIdentity,
     _open: std::fs::File,
     bytes: Arc<Vec<u8>>,
     links: Option<u64>,
@@ -485,7 +486,7 @@ fn walk_chain(
 /// the highest cRLNumber since. The CA's files must be that root, and
 /// `crl.pem` that CRL or a newer one: a deleted or replaced CA, and an
 /// older CRL put back (a replay, which its signature alone cannot tell) or
-/// a deleted one, are refused ([`crate::crl`]).
+/// a deleted one, are refused ([`crate::ca::crl`]).
 #[derive(Clone, Debug, Default)]
 pub(crate) struct CaHistory {
     /// The newest `ca_created` line.

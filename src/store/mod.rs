@@ -24,6 +24,12 @@
 //!   its own read), so two runs at once never lose each other's changes; every read holds the same lock shared, so it
 //!   never sees one file before a change and the other after it.
 
+pub mod audit;
+pub(crate) mod journal;
+pub mod migrate;
+pub mod safe_file;
+pub mod trust;
+
 use std::cell::OnceCell;
 use std::collections::BTreeMap;
 use std::fs::{self, File};
@@ -37,13 +43,13 @@ use serde::de::{DeserializeOwned, Error as _};
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::value::RawValue;
 
-use crate::audit::Event;
-use crate::crl::CrlRead;
+use crate::ca::crl::CrlRead;
 use crate::exchange_state::ExchangeState;
-use crate::journal::{Journal, crash_point};
-use crate::migrate::{FlatSymmetric, RecordV1};
 use crate::pki::{AsymmetricVersion, EncryptedPrivateKey};
 use crate::revocation::RevocationList;
+use crate::store::audit::Event;
+use crate::store::journal::{Journal, crash_point};
+use crate::store::migrate::{FlatSymmetric, RecordV1};
 use crate::strict::NoUnknownFields;
 use crate::symmetric::SymmetricVersion;
 use crate::user::UserId;
@@ -57,10 +63,10 @@ pub const REVOKED_KEYS_FILE: &str = "revoked_keys.json";
 
 /// How the temporary files of the store's writes begin, so that those a
 /// killed run left behind can be told apart and removed.
-const STORE_TEMP_PREFIX: &str = crate::journal::PREPARED_PREFIX;
+const STORE_TEMP_PREFIX: &str = crate::store::journal::PREPARED_PREFIX;
 
 /// The journal of a change being made (see RELIABILITY.md, "Crashes").
-pub use crate::journal::JOURNAL_FILE;
+pub use crate::store::journal::JOURNAL_FILE;
 
 /// The lock file that serialises changes to the two files above.
 pub const LOCK_FILE: &str = ".secure-kms.lock";
@@ -68,7 +74,7 @@ pub const LOCK_FILE: &str = ".secure-kms.lock";
 /// The record format this version writes: 3, the original's shape
 /// (`symmetric`, `private`, `public`) for the newest keys, older versions
 /// under `previous`. Format 1 (one key of each kind per user, see
-/// [`crate::migrate`]) and format 2 (the two rings as lists `symmetric`
+/// [`crate::store::migrate`]) and format 2 (the two rings as lists `symmetric`
 /// and `asymmetric`) are still read, and written as format 3 by the next
 /// change.
 pub const FORMAT_VERSION: u32 = 3;
@@ -365,7 +371,7 @@ impl<'de> Deserialize<'de> for UserRecord {
                     Some(_) => return Err(field_of_other_format("symmetric")),
                     None => None,
                 };
-                crate::migrate::migrate(RecordV1 {
+                crate::store::migrate::migrate(RecordV1 {
                     symmetric,
                     private: raw.private,
                     public: raw.public,
@@ -931,7 +937,7 @@ impl Clone for Store {
 #[derive(Debug)]
 struct KeyStoreRead {
     _open: File,
-    identity: crate::safe_file::FileIdentity,
+    identity: crate::store::safe_file::FileIdentity,
     keys: KeyStore,
 }
 
@@ -964,7 +970,7 @@ impl Store {
     /// binary says so.
     pub fn unfinished_change(&self) -> bool {
         self.unfinished.load(std::sync::atomic::Ordering::Relaxed)
-            && crate::journal::pending(&self.dir)
+            && crate::store::journal::pending(&self.dir)
     }
 
     /// Path of `key_store.json`.
@@ -1016,11 +1022,13 @@ impl Store {
     /// so that they describe the same moment.
     ///
     /// # Errors
-    /// As [`Store::load`] and [`crate::audit::verify`].
-    pub fn load_with_log(&self) -> Result<(KeyStore, RevocationList, Vec<crate::audit::Entry>)> {
+    /// As [`Store::load`] and [`crate::store::audit::verify`].
+    pub fn load_with_log(
+        &self,
+    ) -> Result<(KeyStore, RevocationList, Vec<crate::store::audit::Entry>)> {
         let _lock = self.read_lock()?;
         let (keys, revoked) = self.load_unlocked()?;
-        Ok((keys, revoked, crate::audit::verify(&self.dir)?))
+        Ok((keys, revoked, crate::store::audit::verify(&self.dir)?))
     }
 
     fn load_unlocked(&self) -> Result<(KeyStore, RevocationList)> {
@@ -1040,7 +1048,7 @@ impl Store {
         }
         // With a CA, its signed CRL counts too: a certificate it revokes
         // stays revoked even if its entry was removed from the list.
-        crate::crl::add_signed_revocations(self, &keys, &mut revoked, CrlRead::Required)?;
+        crate::ca::crl::add_signed_revocations(self, &keys, &mut revoked, CrlRead::Required)?;
         Ok((keys, revoked))
     }
 
@@ -1069,7 +1077,7 @@ impl Store {
     /// `key_store.json` under the exclusive lock, as the last read.
     fn remember(&self, keys: KeyStore) {
         let path = self.key_store_path();
-        let Ok(Some(file)) = crate::safe_file::open_read(&path) else {
+        let Ok(Some(file)) = crate::store::safe_file::open_read(&path) else {
             return;
         };
         let Ok(metadata) = file.metadata() else {
@@ -1077,7 +1085,7 @@ impl Store {
         };
         *self.last_read.lock().unwrap_or_else(|e| e.into_inner()) = Some(KeyStoreRead {
             _open: file,
-            identity: crate::safe_file::FileIdentity::of(&metadata),
+            identity: crate::store::safe_file::FileIdentity::of(&metadata),
             keys,
         });
     }
@@ -1089,7 +1097,7 @@ impl Store {
         let mut last_read = self.last_read.lock().unwrap_or_else(|e| e.into_inner());
         let now = match fs::symlink_metadata(&path) {
             Ok(m) if m.file_type().is_symlink() => return Err(Error::SymbolicLink(path)),
-            Ok(m) => crate::safe_file::FileIdentity::of(&m),
+            Ok(m) => crate::store::safe_file::FileIdentity::of(&m),
             Err(e) if e.kind() == ErrorKind::NotFound => {
                 *last_read = None;
                 return Ok(KeyStore::default());
@@ -1108,12 +1116,17 @@ impl Store {
             return Ok(read.keys.clone());
         }
         *last_read = None;
-        let Some(file) = crate::safe_file::open_read(&path)? else {
+        let Some(file) = crate::store::safe_file::open_read(&path)? else {
             return Ok(KeyStore::default());
         };
-        let identity =
-            crate::safe_file::FileIdentity::of(&file.metadata().map_err(Error::io("read", &path))?);
-        let bytes = crate::safe_file::read_open(&file, &path, crate::safe_file::MAX_STORE_FILE)?;
+        let identity = crate::store::safe_file::FileIdentity::of(
+            &file.metadata().map_err(Error::io("read", &path))?,
+        );
+        let bytes = crate::store::safe_file::read_open(
+            &file,
+            &path,
+            crate::store::safe_file::MAX_STORE_FILE,
+        )?;
         let keys = KeyStore::from_json(path, bytes)?;
         *last_read = Some(KeyStoreRead {
             _open: file,
@@ -1130,7 +1143,7 @@ impl Store {
     /// If `change` fails, nothing is written.
     ///
     /// ```
-    /// use secure_kms::audit::{Event, EventKind};
+    /// use secure_kms::store::audit::{Event, EventKind};
     /// use secure_kms::store::{Store, UserRecord};
     /// use secure_kms::user::UserId;
     ///
@@ -1143,7 +1156,7 @@ impl Store {
     ///     Ok(())
     /// })?;
     /// assert!(store.load()?.0.get(&alice)?.is_some());
-    /// assert_eq!(secure_kms::audit::verify(store.dir())?.len(), 1);
+    /// assert_eq!(secure_kms::store::audit::verify(store.dir())?.len(), 1);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     ///
@@ -1184,13 +1197,13 @@ impl Store {
         self.remove_stale_temporary_files();
         let (mut keys, stored_revoked) = self.load_as_stored_unlocked()?;
         let mut revoked = stored_revoked.clone();
-        crate::crl::add_signed_revocations(self, &keys, &mut revoked, crl)?;
+        crate::ca::crl::add_signed_revocations(self, &keys, &mut revoked, crl)?;
         // What the list lacks and the CA's CRL revokes (an entry removed by
         // hand) is written back by this change, whatever else it does.
         let old_revoked = stored_revoked;
         // A change that cannot be logged is not made: the log's chain is
         // checked first.
-        let log = crate::audit::Appender::open(&self.dir)?;
+        let log = crate::store::audit::Appender::open(&self.dir)?;
         let mut events = Vec::new();
         let mut ca_files = Vec::new();
         let out = change(&mut keys, &mut revoked, &mut events, &mut ca_files)?;
@@ -1333,7 +1346,7 @@ impl Store {
             return Ok(None);
         }
         let path = self.dir.join(LOCK_FILE);
-        let file = match crate::safe_file::open_read(&path)? {
+        let file = match crate::store::safe_file::open_read(&path)? {
             Some(file) => file,
             // No store yet: nothing to read, and no lock file made for it.
             None if fs::symlink_metadata(self.key_store_path()).is_err()
@@ -1358,7 +1371,7 @@ impl Store {
         // that only reads writes nothing, whatever the folder holds. It
         // notes the journal (the binary reports it), and reads the files
         // as they are, with the revocations the change would add.
-        if crate::journal::pending(&self.dir) {
+        if crate::store::journal::pending(&self.dir) {
             self.unfinished
                 .store(true, std::sync::atomic::Ordering::Relaxed);
         }
@@ -1385,7 +1398,7 @@ impl Store {
     /// Opens (creating it if needed) the lock file: never through a
     /// symbolic link, and only a regular file of this user.
     fn lock_file(&self) -> Result<File> {
-        crate::safe_file::open_write(&self.dir.join(LOCK_FILE))
+        crate::store::safe_file::open_write(&self.dir.join(LOCK_FILE))
     }
 
     /// Blocks until this process holds the store's exclusive lock; the lock
@@ -1406,7 +1419,7 @@ impl Store {
 
 /// Reads a store file; `None` if it is missing (an empty store).
 fn read_file(path: &Path) -> Result<Option<Vec<u8>>> {
-    crate::safe_file::read(path, crate::safe_file::MAX_STORE_FILE)
+    crate::store::safe_file::read(path, crate::store::safe_file::MAX_STORE_FILE)
 }
 
 /// Parses a store file's bytes; `path` names it in the error.

@@ -28,9 +28,9 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use crate::audit::AUDIT_FILE;
 use crate::fingerprint::sha256_hex;
 use crate::revocation::RevocationList;
+use crate::store::audit::AUDIT_FILE;
 use crate::store::{
     Contents, KEY_STORE_FILE, KeyStore, REVOKED_KEYS_FILE, sync_folder_of, write_atomic,
     write_beside_with,
@@ -204,9 +204,11 @@ impl Journal {
                         (Some(stamp), _) => Stamp::of(&target)? == stamp,
                         (None, Some(sha256)) => {
                             // As every store file: no link, no FIFO.
-                            let now =
-                                crate::safe_file::read(&target, crate::safe_file::MAX_STORE_FILE)?
-                                    .unwrap_or_default();
+                            let now = crate::store::safe_file::read(
+                                &target,
+                                crate::store::safe_file::MAX_STORE_FILE,
+                            )?
+                            .unwrap_or_default();
                             sha256_hex(&now) == *sha256
                         }
                         (None, None) => false,
@@ -242,7 +244,7 @@ impl Journal {
         let io = |action| Error::io(action, path);
         // Never through a link, and only into a regular file of this user:
         // a planted `audit.log -> ~/.bashrc` is refused, not cut.
-        let mut file = crate::safe_file::open_write(path)?;
+        let mut file = crate::store::safe_file::open_write(path)?;
         let length = file.metadata().map_err(io("read"))?.len();
         if length < self.audit_length {
             return Err(Error::AuditBroken {
@@ -295,7 +297,8 @@ impl Journal {
             return Ok(None);
         };
         let prepared = dir.join(&r.prepared);
-        let Some(bytes) = crate::safe_file::read(&prepared, crate::safe_file::MAX_STORE_FILE)?
+        let Some(bytes) =
+            crate::store::safe_file::read(&prepared, crate::store::safe_file::MAX_STORE_FILE)?
         else {
             return Ok(None); // renamed already: the list holds it
         };
@@ -319,17 +322,17 @@ impl Journal {
             path: path.clone(),
             problem,
         };
-        let Some(file) = crate::safe_file::open_read(&path)? else {
+        let Some(file) = crate::store::safe_file::open_read(&path)? else {
             return Ok(None);
         };
-        crate::safe_file::check_ours(&file, &path).map_err(|e| broken(e.to_string()))?;
+        crate::store::safe_file::check_ours(&file, &path).map_err(|e| broken(e.to_string()))?;
         let mode = file.metadata().map_err(Error::io("read", &path))?.mode() & 0o7777;
         if mode != 0o600 {
             return Err(broken(format!(
                 "its mode is {mode:o}, and secure-kms writes its journal 0600"
             )));
         }
-        let bytes = crate::safe_file::read_open(&file, &path, MAX_JOURNAL_BYTES)?;
+        let bytes = crate::store::safe_file::read_open(&file, &path, MAX_JOURNAL_BYTES)?;
         let journal: Journal = serde_json::from_slice(&bytes).map_err(|e| broken(e.to_string()))?;
         if journal.format != JOURNAL_FORMAT && journal.format != JOURNAL_FORMAT_2 {
             return Err(broken(format!(
@@ -354,12 +357,16 @@ impl Journal {
                 )));
             }
             let prepared = dir.join(&r.prepared);
-            let Some(file) = crate::safe_file::open_read(&prepared)? else {
+            let Some(file) = crate::store::safe_file::open_read(&prepared)? else {
                 continue; // renamed already: apply checks the stamp
             };
-            crate::safe_file::check_ours(&file, &prepared).map_err(|e| broken(e.to_string()))?;
-            let text =
-                crate::safe_file::read_open(&file, &prepared, crate::safe_file::MAX_STORE_FILE)?;
+            crate::store::safe_file::check_ours(&file, &prepared)
+                .map_err(|e| broken(e.to_string()))?;
+            let text = crate::store::safe_file::read_open(
+                &file,
+                &prepared,
+                crate::store::safe_file::MAX_STORE_FILE,
+            )?;
             let parsed = if r.target == KEY_STORE_FILE {
                 // As a load checks it: the JSON and the user IDs. (A change
                 // copies a broken record it did not touch as it was.)
@@ -394,7 +401,7 @@ impl Journal {
     /// own.
     fn check_lines_chain_on(&self, dir: &Path) -> std::result::Result<(), String> {
         let log_path = dir.join(AUDIT_FILE);
-        let log = crate::safe_file::read(&log_path, crate::safe_file::MAX_STORE_FILE)
+        let log = crate::store::safe_file::read(&log_path, crate::store::safe_file::MAX_STORE_FILE)
             .map_err(|e| e.to_string())?
             .unwrap_or_default();
         let Ok(kept) = usize::try_from(self.audit_length) else {
@@ -427,7 +434,7 @@ impl Journal {
         }
         let mut joined = log[..kept].to_vec();
         joined.extend_from_slice(self.audit_lines.as_bytes());
-        crate::audit::check_chain(&joined)
+        crate::store::audit::check_chain(&joined)
             .map(drop)
             .map_err(|e| format!("its log lines do not chain onto {AUDIT_FILE}: {e}"))
     }
@@ -476,7 +483,7 @@ mod tests {
     /// A real log of one line (`OLD`), and the two chained lines a change
     /// adds to it.
     fn log_lines() -> (String, String) {
-        use crate::audit::{Appender, Event, EventKind};
+        use crate::store::audit::{Appender, Event, EventKind};
         let alice = crate::user::UserId::new("alice").unwrap();
         let dir = tempfile::tempdir().unwrap();
         let event = |kind| Event::new(kind, &alice, "test");
@@ -646,7 +653,7 @@ mod tests {
         Journal::new(
             None,
             None,
-            vec![(crate::crl::CRL_FILE, "not a CRL".to_owned())],
+            vec![(crate::ca::crl::CRL_FILE, "not a CRL".to_owned())],
             0,
             String::new(),
         )
@@ -673,6 +680,6 @@ mod tests {
             b"[ ]"
         );
         assert!(!forged.path().parent().unwrap().join("escape.json").exists());
-        assert!(!bad_crl.path().join(crate::crl::CRL_FILE).exists());
+        assert!(!bad_crl.path().join(crate::ca::crl::CRL_FILE).exists());
     }
 }

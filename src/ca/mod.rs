@@ -24,6 +24,8 @@
 //! `ca_root.pem`, both written atomically under the store's lock. Without
 //! them, everything else works as it does without a CA.
 
+pub mod crl;
+
 use std::fs;
 use std::path::Path;
 use std::str::FromStr;
@@ -49,10 +51,10 @@ use x509_cert::serial_number::SerialNumber;
 use x509_cert::spki::{SignatureBitStringEncoding, SubjectPublicKeyInfo, SubjectPublicKeyInfoRef};
 use x509_cert::time::Validity;
 
-use crate::audit::{Event, EventKind};
-use crate::crl::CrlRead;
+use crate::ca::crl::CrlRead;
 use crate::fingerprint::sha256_hex;
 use crate::kdf::{KdfParams, Password, PasswordKey};
+use crate::store::audit::{Event, EventKind};
 use crate::store::{KeyStore, Store};
 use crate::time::{self, Timestamp};
 use crate::user::UserId;
@@ -494,7 +496,7 @@ pub fn describe_root(ca: &Ca) -> Result<RootDescription> {
 /// (PKCS#10, RFC 2986; RFC 4211 section 4): `owner_password`, the user's,
 /// must unlock the pair's private key, and that key must be the stored
 /// public key's. A public key swapped into `key_store.json` is refused
-/// before that ([`crate::trust::check_user`]).
+/// before that ([`crate::store::trust::check_user`]).
 ///
 /// # Errors
 /// [`Error::NoCa`] without a CA; [`Error::Decryption`] for a wrong
@@ -509,8 +511,11 @@ pub fn issue(
     owner_password: &Password,
 ) -> Result<UserCertificate> {
     let ca = Ca::load(store.dir())?.ok_or(Error::NoCa)?;
-    let (keys, revoked) =
-        crate::trust::load_for_use(store, &[user_id], crate::trust::KeyUse::WithPassword)?;
+    let (keys, revoked) = crate::store::trust::load_for_use(
+        store,
+        &[user_id],
+        crate::store::trust::KeyUse::WithPassword,
+    )?;
     let pair = primary_pair(&keys, user_id)?.clone();
     if pair.private.is_none() {
         return Err(pair.destroyed(user_id));
@@ -595,8 +600,11 @@ fn primary_pair<'a>(
 /// # Errors
 /// [`Error::UnknownUser`]; [`Error::NoCertificate`] if the pair has none.
 pub fn certificate_of(store: &Store, user_id: &UserId) -> Result<UserCertificate> {
-    let (keys, _) =
-        crate::trust::load_for_use(store, &[user_id], crate::trust::KeyUse::PublicOnly)?;
+    let (keys, _) = crate::store::trust::load_for_use(
+        store,
+        &[user_id],
+        crate::store::trust::KeyUse::PublicOnly,
+    )?;
     let pair = primary_pair(&keys, user_id)?;
     // Shown or handed out only if the store's root signed it for this
     // user and key.
@@ -791,7 +799,7 @@ pub(crate) fn x509_time(t: Timestamp) -> Result<x509_cert::time::Time> {
 
 /// The certificate authority's files, which a store change may write
 /// beside the key files (through its journal).
-pub(crate) const FILES: [&str; 3] = [CA_KEY_FILE, ROOT_FILE, crate::crl::CRL_FILE];
+pub(crate) const FILES: [&str; 3] = [CA_KEY_FILE, ROOT_FILE, crate::ca::crl::CRL_FILE];
 
 /// Checks that `text` parses as the CA file `name` holds, for a journal
 /// that would put it in place. (Only that it parses: whether the files
@@ -804,7 +812,7 @@ pub(crate) fn check_file(name: &str, text: &[u8]) -> Result<()> {
     let parsed = match name {
         CA_KEY_FILE => serde_json::from_slice::<CaKey>(text).map(drop).is_ok(),
         ROOT_FILE => Certificate::from_pem(text).is_ok(),
-        crate::crl::CRL_FILE => <x509_cert::crl::CertificateList>::from_pem(text).is_ok(),
+        crate::ca::crl::CRL_FILE => <x509_cert::crl::CertificateList>::from_pem(text).is_ok(),
         _ => false,
     };
     if parsed {
@@ -854,7 +862,7 @@ pub(crate) fn random_serial() -> Result<SerialNumber> {
 const MAX_CA_FILE_BYTES: u64 = 1 << 20;
 
 fn read_text(path: &Path) -> Result<Option<String>> {
-    let Some(bytes) = crate::safe_file::read(path, MAX_CA_FILE_BYTES)? else {
+    let Some(bytes) = crate::store::safe_file::read(path, MAX_CA_FILE_BYTES)? else {
         return Ok(None);
     };
     String::from_utf8(bytes)
@@ -1056,7 +1064,7 @@ mod tests {
             certificate_of(&store, &alice).unwrap().serial,
             issued.serial
         );
-        let log = crate::audit::verify(dir.path()).unwrap();
+        let log = crate::store::audit::verify(dir.path()).unwrap();
         assert_eq!(log.last().unwrap().event.event, EventKind::Certified);
     }
 

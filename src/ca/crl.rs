@@ -31,12 +31,12 @@ use x509_cert::ext::{Extension, ToExtension};
 use x509_cert::serial_number::SerialNumber;
 use x509_cert::time::Time;
 
-use crate::audit::{CaHistory, Event, EventKind};
 use crate::ca::{Ca, x509_time};
 use crate::fingerprint::sha256_hex;
 use crate::kdf::Password;
 use crate::pki::AsymmetricVersion;
 use crate::revocation::{RevocationList, RevocationReason};
+use crate::store::audit::{CaHistory, Event, EventKind};
 use crate::store::{KeyStore, Store};
 use crate::time::{self, Timestamp};
 use crate::x509::x509_error;
@@ -112,8 +112,8 @@ fn publish_at(
         // The CA signs only a store its log agrees with: a revocation
         // removed from the list by hand (with crl.pem deleted, so the CRL
         // could not restore it) is not signed away.
-        let log = crate::audit::verify(store.dir())?;
-        crate::audit::cross_check(&log, keys, revoked).map_err(|e| match e {
+        let log = crate::store::audit::verify(store.dir())?;
+        crate::store::audit::cross_check(&log, keys, revoked).map_err(|e| match e {
             Error::AuditDisagrees(why) => Error::CrlDisagrees(format!(
                 "no CRL is signed from a store its log disagrees with: {why}"
             )),
@@ -456,7 +456,7 @@ pub(crate) enum CrlRead {
 /// log records cannot have gone (removing it would switch every CRL check
 /// off). `None` for a store that never had one.
 fn ca_state(store: &Store, read: CrlRead) -> Result<Option<(Ca, CaHistory)>> {
-    let history = crate::audit::ca_history(store.dir())?;
+    let history = crate::store::audit::ca_history(store.dir())?;
     let ca = Ca::load(store.dir())?;
     // The newest line that speaks of the CA: its making, or a CRL it signed
     // (a log moved aside since `ca init` holds only the latter).
@@ -566,7 +566,7 @@ const MAX_CRL_BYTES: u64 = 16 << 20;
 
 fn read(store: &Store) -> Result<Option<String>> {
     let path = store.dir().join(CRL_FILE);
-    let bytes = match crate::safe_file::read(&path, MAX_CRL_BYTES) {
+    let bytes = match crate::store::safe_file::read(&path, MAX_CRL_BYTES) {
         Ok(Some(bytes)) => bytes,
         Ok(None) => return Ok(None),
         Err(Error::RefusedStoreFile { .. }) => {
@@ -992,7 +992,7 @@ mod tests {
         assert_eq!(publish(&store, &admin, "test").unwrap().number, 3);
         assert_eq!(verify(&store).unwrap().number, 3);
 
-        let log = crate::audit::verify(dir.path()).unwrap();
+        let log = crate::store::audit::verify(dir.path()).unwrap();
         let kinds: Vec<_> = log
             .iter()
             .map(|e| (e.event.event, e.event.crl_number))
@@ -1129,7 +1129,7 @@ mod tests {
         publish(&store, &admin, "test").unwrap();
         publish(&store, &admin, "test").unwrap();
         fs::write(dir.path().join(CRL_FILE), &first).unwrap();
-        let log = dir.path().join(crate::audit::AUDIT_FILE);
+        let log = dir.path().join(crate::store::audit::AUDIT_FILE);
         let text = fs::read_to_string(&log).unwrap();
         let edited = text
             .replacen("\"crl_number\":2", "\"crl_number\":1", 1)
@@ -1240,7 +1240,7 @@ mod tests {
     #[test]
     fn a_deleted_ca_is_refused_from_crl_lines_alone_however_spaced() {
         let (dir, store, admin) = store_with_ca();
-        let log = dir.path().join(crate::audit::AUDIT_FILE);
+        let log = dir.path().join(crate::store::audit::AUDIT_FILE);
         fs::rename(&log, dir.path().join("audit.log.old")).unwrap();
         publish(&store, &admin, "test").unwrap();
         let text = fs::read_to_string(&log).unwrap();
