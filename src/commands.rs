@@ -7,16 +7,17 @@
 use serde::Serialize;
 
 use crate::kdf::{KdfParams, Password, PasswordKey};
-use crate::keyring::{self, DestroyOutcome, KeyState, VersionStatus};
+use crate::keys::keyring::{self, DestroyOutcome, KeyState, VersionStatus};
+use crate::keys::unlock::{UnlockedUser, check_password, unlock_user};
+use crate::keys::{KeyStore, UserRecord};
 use crate::pki::{AsymmetricVersion, generate_asymmetric_keys};
 use crate::revocation::RevocationList;
 use crate::revocation::{Revocation, RevocationReason, RevokeOutcome, revoke_key};
+use crate::store::Store;
 use crate::store::audit::{Event, EventKind};
 use crate::store::trust::KeyUse;
-use crate::store::{KeyStore, Store, UserRecord};
 use crate::symmetric::{SymmetricVersion, generate_symmetric_key};
 use crate::time::{self, Timestamp};
-use crate::unlock::{UnlockedUser, check_password, unlock_user};
 use crate::user::UserId;
 use crate::{Error, Result};
 
@@ -100,7 +101,7 @@ pub fn add_version_with(
         // that a rotation is one version even where the rings are uneven
         // (a format 1 record with only one kind of key).
         let (version, last_created) = keys.get(user_id)?.map_or((1, 0.0), |r| {
-            let last = crate::keyring::versions(r)
+            let last = crate::keys::keyring::versions(r)
                 .last()
                 .map_or(0.0, |v| v.created());
             (r.latest_version() + 1, last)

@@ -1,6 +1,6 @@
 //! Using the symmetric keys on files: `encrypt`, `decrypt` and `rewrap`.
 //!
-//! The key rules of NIST SP 800-57 (see [`crate::keyring`]) apply here:
+//! The key rules of NIST SP 800-57 (see [`crate::keys::keyring`]) apply here:
 //! encryption takes the primary version, and only while it is active (not
 //! expired, revoked or destroyed); decryption takes the version a file names,
 //! also when it is deactivated, but never a compromised or destroyed one.
@@ -13,12 +13,13 @@ use crate::commands::load_for_use;
 use crate::commands::log_if_wrong_password as logged;
 use crate::envelope::{self, FileHeader};
 use crate::kdf::Password;
+use crate::keys::KeyStore;
+use crate::keys::unlock::{check_usable_for_decryption, unlock_symmetric_version};
 use crate::revocation::RevocationList;
+use crate::store::Store;
 use crate::store::trust::KeyUse;
-use crate::store::{KeyStore, Store};
 use crate::symmetric::SymmetricKey;
 use crate::time;
-use crate::unlock::{check_usable_for_decryption, unlock_symmetric_version};
 use crate::user::UserId;
 use crate::{Error, Result};
 

@@ -17,9 +17,9 @@ use crate::agreement::{EphemeralKey, Group, Party, SessionKey, Transcript};
 use crate::exchange::DhParameters;
 use crate::fingerprint::{self, sha256_hex};
 use crate::kdf::Password;
+use crate::keys::unlock::UnlockedUser;
 use crate::pki::{sign_public_key, verify_signature};
 use crate::store::Store;
-use crate::unlock::UnlockedUser;
 use crate::user::UserId;
 use crate::{Error, Result};
 

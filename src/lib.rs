@@ -20,8 +20,8 @@
 //! | crypto | [`kdf`], [`wrap`], [`x509`] | PBKDF2 and HKDF, AES-256-GCM key wrapping, certificate parsing |
 //! | concepts | [`symmetric`], [`pki`], [`exchange`], [`revocation`] | the original's four concepts |
 //! | formats | [`agreement`], [`dhkeys`], [`envelope`], [`exchange_state`] | X25519 and the transcript-bound session key, DH keys in OpenSSL's formats, the encrypted file format, exchanges in progress |
-//! | keys | [`keyring`], [`unlock`] | a user's key versions and their NIST SP 800-57 states; opening them with the password |
-//! | store | [`store`] (with [`store::audit`], [`store::migrate`], [`store::trust`], [`store::safe_file`]) | the files on disk: atomic, locked, journalled, checked against the hash-chained `audit.log` |
+//! | keys | [`keys`] (with [`keys::keyring`], [`keys::unlock`]) | each user's record of key versions, all users' records, their NIST SP 800-57 states, opening them with the password |
+//! | store | [`store`] (with [`store::audit`], [`store::trust`], [`store::safe_file`]) | the files on disk: atomic, locked, journalled, checked against the hash-chained `audit.log` |
 //! | ca | [`ca`] (with [`ca::crl`]) | the store's certificate authority, its certificates and its signed CRL |
 //! | ops | [`commands`], [`files`], [`signing`], [`transfer`], [`handshake`], [`protocol`] | the subcommands' work: the key lifecycle, files, signatures, export and import, the exchanges |
 //! | ui | [`console`], [`output`] | prompts, tables and plain lines |
@@ -54,7 +54,7 @@ pub mod files;
 pub mod fingerprint;
 pub mod handshake;
 pub mod kdf;
-pub mod keyring;
+pub mod keys;
 pub mod output;
 pub mod pki;
 pub mod protocol;
@@ -67,7 +67,6 @@ pub mod strict;
 pub mod symmetric;
 pub mod time;
 pub mod transfer;
-pub mod unlock;
 pub mod user;
 pub mod wrap;
 pub mod x509;

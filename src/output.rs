@@ -18,7 +18,7 @@ use serde::Serialize;
 
 use crate::commands::{NewVersion, UserStatus, UserSummary};
 use crate::fingerprint;
-use crate::keyring::KeyState;
+use crate::keys::keyring::KeyState;
 use crate::revocation::{Revocation, RevokeOutcome};
 use crate::store::audit::Entry;
 use crate::time;

@@ -17,7 +17,7 @@ use sha2::Sha256;
 
 use crate::fingerprint::sha256_hex;
 use crate::kdf::PasswordKey;
-use crate::store::{KeyStore, UserRecord};
+use crate::keys::{KeyStore, UserRecord};
 use crate::symmetric::BINDING;
 use crate::time::{self, LATEST_TIME, Timestamp};
 use crate::user::UserId;

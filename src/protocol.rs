@@ -29,13 +29,14 @@ use crate::agreement::{EphemeralKey, Group, Party, Transcript};
 use crate::exchange_state::PendingOffer;
 use crate::fingerprint::{self, sha256_hex};
 use crate::kdf::{Password, PasswordKey};
-use crate::keyring::versions;
+use crate::keys::KeyStore;
+use crate::keys::keyring::versions;
+use crate::keys::unlock::UnlockedUser;
 use crate::pki::{sign_public_key, verify_signature};
 use crate::revocation::RevocationList;
+use crate::store::Store;
 use crate::store::trust::KeyUse;
-use crate::store::{KeyStore, Store};
 use crate::time::{self, Timestamp};
-use crate::unlock::UnlockedUser;
 use crate::user::UserId;
 use crate::wrap::WrappedKey;
 use crate::{Error, Result};
@@ -274,11 +275,11 @@ fn check_signature(
             version.version
         )));
     }
-    let state = crate::keyring::status(record, revoked, &sender, time::now())
+    let state = crate::keys::keyring::status(record, revoked, &sender, time::now())
         .into_iter()
         .find(|s| s.version == version.version)
         .map(|s| s.state);
-    if state != Some(crate::keyring::KeyState::Active) {
+    if state != Some(crate::keys::keyring::KeyState::Active) {
         return Err(refused(format!(
             "version {} of {sender}'s keys, which signed it, is {}, not active: it may no longer sign",
             version.version,
@@ -305,7 +306,7 @@ fn check_signature(
 /// `group`. Returns the offer to send.
 ///
 /// # Errors
-/// As [`crate::unlock::unlock_user`], [`Error::Expired`] for a key that may not sign;
+/// As [`crate::keys::unlock::unlock_user`], [`Error::Expired`] for a key that may not sign;
 /// [`Error::UnknownUser`] for an unknown recipient; [`Error::Revoked`] when
 /// the recipient's key is compromised.
 pub fn offer(
@@ -618,8 +619,8 @@ pub fn finish(
 mod tests {
     use super::*;
     use crate::commands::add_version;
+    use crate::keys::unlock::unlock_user;
     use crate::store::audit::EventKind;
-    use crate::unlock::unlock_user;
 
     /// A store with alice and bob, whose passwords are their names.
     fn store() -> (tempfile::TempDir, Store, UserId, UserId) {
@@ -764,7 +765,7 @@ mod tests {
         );
         store
             .update(|keys, revoked, _| {
-                crate::keyring::destroy(keys, revoked, &alice, 1, true, time::now()).map(drop)
+                crate::keys::keyring::destroy(keys, revoked, &alice, 1, true, time::now()).map(drop)
             })
             .unwrap();
         let err = accept(&store, &bob, &pw("bob"), &offer, None).unwrap_err();
@@ -778,7 +779,7 @@ mod tests {
         let (newest_key, _) = newest.key_pair.as_ref().unwrap();
         store
             .update(|keys, revoked, _| {
-                crate::keyring::destroy(keys, revoked, &alice, 2, true, time::now()).map(drop)
+                crate::keys::keyring::destroy(keys, revoked, &alice, 2, true, time::now()).map(drop)
             })
             .unwrap();
         let offer = offer_signed_by(newest_key, 2, &now(), Group::X25519, x25519_public());

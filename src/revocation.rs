@@ -6,8 +6,8 @@
 
 use serde::{Deserialize, Deserializer, Serialize, de::Error as _};
 
-use crate::keyring::{KeyVersion, versions};
-use crate::store::KeyStore;
+use crate::keys::KeyStore;
+use crate::keys::keyring::{KeyVersion, versions};
 use crate::time::{self, Timestamp};
 use crate::user::UserId;
 use crate::{Error, Result};
@@ -211,7 +211,7 @@ impl RevokeOutcome {
 ///
 /// ```
 /// use secure_kms::revocation::{is_key_revoked, revoke_key, RevocationList, RevocationReason};
-/// use secure_kms::store::{KeyStore, UserRecord};
+/// use secure_kms::keys::{KeyStore, UserRecord};
 /// use secure_kms::user::UserId;
 ///
 /// # let mut store = KeyStore::default();
@@ -335,7 +335,7 @@ pub fn is_key_revoked(list: &RevocationList, store: &KeyStore, user_id: &UserId)
 ///
 /// ```
 /// use secure_kms::revocation::{check_not_revoked, revoke_key, RevocationList, RevocationReason};
-/// use secure_kms::store::{KeyStore, UserRecord};
+/// use secure_kms::keys::{KeyStore, UserRecord};
 /// use secure_kms::user::UserId;
 ///
 /// let mut store = KeyStore::default();

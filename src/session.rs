@@ -13,16 +13,17 @@ use crate::exchange::{
 };
 use crate::fingerprint;
 use crate::kdf::{DEFAULT_ITERATIONS, KdfParams, Password, PasswordKey};
-use crate::keyring::versions;
+use crate::keys::keyring::versions;
+use crate::keys::unlock::UnlockedUser;
+use crate::keys::{KeyStore, UserRecord};
 use crate::pki::{sign_public_key, verify_signature};
 use crate::revocation::{
     Revocation, RevocationList, RevocationReason, find_revocation, revoke_key,
 };
+use crate::store::Store;
 use crate::store::audit::EventKind;
-use crate::store::{KeyStore, Store, UserRecord};
 use crate::symmetric::DEFAULT_EXPIRY_SECS;
 use crate::time;
-use crate::unlock::UnlockedUser;
 use crate::user::UserId;
 use crate::{Error, Result};
 

@@ -15,7 +15,7 @@ use rsa::signature::SignatureEncoding;
 use rsa::signature::hazmat::{PrehashVerifier, RandomizedPrehashSigner};
 use sha2::{Digest, Sha256};
 
-use crate::keyring::{self, KeyState};
+use crate::keys::keyring::{self, KeyState};
 use crate::pki::PSS_SALT_LEN;
 use crate::store::Store;
 use crate::time;

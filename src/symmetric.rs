@@ -12,8 +12,8 @@ use zeroize::{ZeroizeOnDrop, Zeroizing};
 
 use crate::fingerprint;
 use crate::kdf::PasswordKey;
+use crate::keys::{KeyStore, UserRecord};
 use crate::revocation::{RevocationList, check_not_revoked};
-use crate::store::{KeyStore, UserRecord};
 use crate::time::{self, LATEST_TIME, Timestamp};
 use crate::user::UserId;
 use crate::wrap::WrappedKey;
@@ -249,7 +249,7 @@ impl SymmetricVersion {
 ///
 /// ```
 /// use secure_kms::kdf::{KdfParams, Password, PasswordKey, MIN_ITERATIONS};
-/// use secure_kms::store::KeyStore;
+/// use secure_kms::keys::KeyStore;
 /// use secure_kms::symmetric::{generate_symmetric_key, is_key_expired, store_symmetric_key};
 /// use secure_kms::user::UserId;
 ///
@@ -308,7 +308,7 @@ pub fn is_key_expired(store: &KeyStore, user_id: &UserId, now: Timestamp) -> Res
 /// ```
 /// use secure_kms::kdf::{KdfParams, Password, PasswordKey, MIN_ITERATIONS};
 /// use secure_kms::revocation::RevocationList;
-/// use secure_kms::store::KeyStore;
+/// use secure_kms::keys::KeyStore;
 /// use secure_kms::symmetric::{generate_symmetric_key, load_symmetric_key, store_symmetric_key};
 /// use secure_kms::{time, user::UserId, Error};
 ///
@@ -354,7 +354,11 @@ pub fn load_symmetric_key(
 fn primary<'a>(store: &'a KeyStore, user_id: &UserId) -> Result<&'a SymmetricVersion> {
     store
         .get(user_id)?
-        .and_then(|r| crate::keyring::versions(r).last().and_then(|v| v.symmetric))
+        .and_then(|r| {
+            crate::keys::keyring::versions(r)
+                .last()
+                .and_then(|v| v.symmetric)
+        })
         .ok_or_else(|| Error::UnknownUser(user_id.to_string()))
 }
 

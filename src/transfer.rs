@@ -19,11 +19,12 @@ use zeroize::Zeroizing;
 
 use crate::commands::{NewVersion, add_version_with, authenticate};
 use crate::kdf::{DEFAULT_ITERATIONS, KdfParams, MAX_ITERATIONS, Password, PasswordKey};
-use crate::keyring::versions;
+use crate::keys::KeyStore;
+use crate::keys::keyring::versions;
 use crate::pki::public_key_fingerprint;
 use crate::revocation::RevocationList;
+use crate::store::Store;
 use crate::store::audit::{Event, EventKind};
-use crate::store::{KeyStore, Store};
 use crate::user::UserId;
 use crate::{Error, Result};
 
@@ -220,7 +221,7 @@ fn refuse_known_key(
     for id in keys.user_ids() {
         let user_id = UserId::new(id)?;
         let record = keys.get(&user_id)?.expect("listed");
-        let states = crate::keyring::status(record, revoked, &user_id, now);
+        let states = crate::keys::keyring::status(record, revoked, &user_id, now);
         if let Some(v) = states
             .iter()
             .find(|v| v.public_key_fingerprint.as_deref() == Some(fingerprint.as_str()))

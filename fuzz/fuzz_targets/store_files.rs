@@ -19,7 +19,7 @@ fuzz_target!(|data: &[u8]| {
     for id in keys.user_ids() {
         let Ok(user) = UserId::new(id) else { continue };
         if let Ok(Some(record)) = keys.get(&user) {
-            let _ = secure_kms::keyring::status(record, &revoked, &user, now);
+            let _ = secure_kms::keys::keyring::status(record, &revoked, &user, now);
             let _ = secure_kms::revocation::is_key_revoked(&revoked, &keys, &user);
         }
     }

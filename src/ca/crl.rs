@@ -34,10 +34,11 @@ use x509_cert::time::Time;
 use crate::ca::{Ca, x509_time};
 use crate::fingerprint::sha256_hex;
 use crate::kdf::Password;
+use crate::keys::KeyStore;
 use crate::pki::AsymmetricVersion;
 use crate::revocation::{RevocationList, RevocationReason};
+use crate::store::Store;
 use crate::store::audit::{CaHistory, Event, EventKind};
-use crate::store::{KeyStore, Store};
 use crate::time::{self, Timestamp};
 use crate::x509::x509_error;
 use crate::{Error, Result};
@@ -300,10 +301,10 @@ pub fn verify(store: &Store) -> Result<CrlSummary> {
 /// # Errors
 /// [`Error::CrlBroken`] for a CRL that does not verify: every command
 /// stops until it is looked at (move it aside, and an administrator signs
-/// a new one); as [`crate::store::KeyStore::get`].
+/// a new one); as [`crate::keys::KeyStore::get`].
 pub(crate) fn add_signed_revocations(
     store: &Store,
-    keys: &crate::store::KeyStore,
+    keys: &crate::keys::KeyStore,
     revoked: &mut RevocationList,
     read: CrlRead,
 ) -> Result<()> {
@@ -355,7 +356,7 @@ pub(crate) fn add_signed_revocations(
             })?;
         let user_id = crate::user::UserId::new(&user)?;
         let record = keys.get(&user_id)?.expect("listed");
-        let version = crate::keyring::versions(record)
+        let version = crate::keys::keyring::versions(record)
             .into_iter()
             .find(|v| v.version == version)
             .expect("listed");
@@ -380,7 +381,7 @@ pub(crate) fn add_signed_revocations(
 /// Whether `revoked` has an entry with `serial` that revokes the version
 /// (of the user and version it names) whose certificate carries `serial`.
 fn listed_for_its_certificate(
-    keys: &crate::store::KeyStore,
+    keys: &crate::keys::KeyStore,
     revoked: &RevocationList,
     serial: &str,
 ) -> Result<bool> {
@@ -396,7 +397,7 @@ fn listed_for_its_certificate(
         let Some(record) = keys.get(&user)? else {
             continue;
         };
-        let versions = crate::keyring::versions(record);
+        let versions = crate::keys::keyring::versions(record);
         let Some(version) = versions.iter().find(|v| v.version == number) else {
             continue;
         };
@@ -409,7 +410,7 @@ fn listed_for_its_certificate(
 }
 
 /// Every certificate in the store: user, version and serial.
-fn certificates(keys: &crate::store::KeyStore) -> Result<Vec<(String, u32, String)>> {
+fn certificates(keys: &crate::keys::KeyStore) -> Result<Vec<(String, u32, String)>> {
     let mut found = Vec::new();
     for id in keys.user_ids() {
         let user = crate::user::UserId::new(id)?;
@@ -678,7 +679,7 @@ fn revoked_certificate(
     let Some(record) = keys.get(&id)? else {
         return Ok(None);
     };
-    Ok(crate::keyring::versions(record)
+    Ok(crate::keys::keyring::versions(record)
         .into_iter()
         .filter(|v| entry.version.is_none_or(|n| n == v.version))
         .find(|v| entry.revokes(&entry.user_id, v))

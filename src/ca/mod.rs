@@ -54,8 +54,9 @@ use x509_cert::time::Validity;
 use crate::ca::crl::CrlRead;
 use crate::fingerprint::sha256_hex;
 use crate::kdf::{KdfParams, Password, PasswordKey};
+use crate::keys::KeyStore;
+use crate::store::Store;
 use crate::store::audit::{Event, EventKind};
-use crate::store::{KeyStore, Store};
 use crate::time::{self, Timestamp};
 use crate::user::UserId;
 use crate::wrap::WrappedKey;
@@ -540,7 +541,7 @@ pub fn issue(
     }
     // Proof of possession: the owner's password opens the private key,
     // and `unlock` checks that it is the stored public key's.
-    let owner_key = crate::unlock::check_password(&keys, user_id, owner_password)?;
+    let owner_key = crate::keys::unlock::check_password(&keys, user_id, owner_password)?;
     pair.unlock(user_id, &owner_key)?;
     let ca_key = ca.key.unlock(password)?;
 
@@ -587,7 +588,7 @@ pub fn issue(
 
 /// The primary (newest) RSA pair of `user_id`.
 fn primary_pair<'a>(
-    keys: &'a crate::store::KeyStore,
+    keys: &'a crate::keys::KeyStore,
     user_id: &UserId,
 ) -> Result<&'a crate::pki::AsymmetricVersion> {
     keys.get(user_id)?

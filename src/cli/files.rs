@@ -244,7 +244,7 @@ impl FileCommand {
                 struct Shape {
                     user: String,
                     version: u32,
-                    state: secure_kms::keyring::KeyState,
+                    state: secure_kms::keys::keyring::KeyState,
                     verified: bool,
                 }
                 let shape = Shape {

@@ -9,7 +9,7 @@ use secure_kms::ca::{self, crl};
 use secure_kms::commands;
 use secure_kms::console::read_password_file;
 use secure_kms::kdf::DEFAULT_ITERATIONS;
-use secure_kms::keyring::DestroyOutcome;
+use secure_kms::keys::keyring::DestroyOutcome;
 use secure_kms::output::{self, Format, RevocationView};
 use secure_kms::revocation::RevocationReason;
 use secure_kms::store::Store;

@@ -23,9 +23,9 @@ use serde::{Deserialize, Serialize};
 use sha2::Digest;
 
 use crate::fingerprint::sha256_hex;
-use crate::keyring::versions;
+use crate::keys::KeyStore;
+use crate::keys::keyring::versions;
 use crate::revocation::{RevocationList, RevocationReason};
-use crate::store::KeyStore;
 use crate::time::{self, Timestamp};
 use crate::user::UserId;
 use crate::{Error, Result};

@@ -26,10 +26,11 @@
 //! chain has no key, so whoever rewrites the log and the files together,
 //! consistently, is not caught here.
 
-use crate::keyring::versions;
+use crate::keys::KeyStore;
+use crate::keys::keyring::versions;
 use crate::revocation::RevocationList;
+use crate::store::Store;
 use crate::store::audit::{EventKind, user_history};
-use crate::store::{KeyStore, Store};
 use crate::time;
 use crate::user::UserId;
 use crate::{Error, Result};

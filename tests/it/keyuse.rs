@@ -1,6 +1,6 @@
 //! Using the keys through the binary: encrypt, decrypt and rewrap files,
 //! sign and verify, export and import. Each state rule of NIST SP 800-57
-//! (see `src/keyring.rs`) is checked where a key is used, and every
+//! (see `src/keys/keyring.rs`) is checked where a key is used, and every
 //! refusal leaves no output behind.
 
 use std::fs;

@@ -35,7 +35,7 @@ const LAYERS: &[(&str, &[&str])] = &[
         "formats",
         &["agreement", "dhkeys", "envelope", "exchange_state"],
     ),
-    ("keys", &["keyring", "unlock"]),
+    ("keys", &["keys"]),
     ("store", &["store"]),
     ("ca", &["ca"]),
     (
@@ -60,24 +60,15 @@ const ALONE: &str = "concepts";
 const DEBT: &[(&str, &str, &str)] = &[
     (
         "symmetric",
-        "store",
-        "store_symmetric_key and load_symmetric_key take a KeyStore: move UserRecord and KeyStore into keys/",
-    ),
-    (
-        "symmetric",
-        "keyring",
-        "load_symmetric_key finds the primary through keyring::versions",
+        "keys",
+        "store_symmetric_key, is_key_expired and load_symmetric_key take a KeyStore and find the primary through keys::keyring",
     ),
     (
         "symmetric",
         "revocation",
         "load_symmetric_key checks the revocation list itself",
     ),
-    (
-        "pki",
-        "store",
-        "store_asymmetric_keys takes a KeyStore: move UserRecord and KeyStore into keys/",
-    ),
+    ("pki", "keys", "store_asymmetric_keys takes a KeyStore"),
     (
         "pki",
         "symmetric",
@@ -85,23 +76,8 @@ const DEBT: &[(&str, &str, &str)] = &[
     ),
     (
         "revocation",
-        "store",
-        "is_key_revoked and RevocationList::migrate take a KeyStore",
-    ),
-    (
-        "revocation",
-        "keyring",
-        "Revocation::revokes takes a keyring::KeyVersion",
-    ),
-    (
-        "keyring",
-        "store",
-        "UserRecord and KeyStore live in store.rs: move them into keys/",
-    ),
-    (
-        "unlock",
-        "store",
-        "UserRecord and KeyStore live in store.rs: move them into keys/",
+        "keys",
+        "is_key_revoked and RevocationList::migrate take a KeyStore; Revocation::revokes takes a keys::keyring::KeyVersion",
     ),
     (
         "store",

@@ -164,7 +164,7 @@ fn no_secret_appears_in_any_output_or_file_except_wrapped() {
             if sym.wrapped.is_none() {
                 continue; // destroyed
             }
-            let key = secure_kms::unlock::unlock_symmetric_version(
+            let key = secure_kms::keys::unlock::unlock_symmetric_version(
                 &keys,
                 &Default::default(),
                 &id,

@@ -6,9 +6,9 @@
 use rsa::{PrivateKey, PublicKey};
 
 use crate::kdf::{KdfParams, Password, PasswordKey};
-use crate::keyring::{KeyVersion, find_version, versions};
+use crate::keys::keyring::{KeyVersion, find_version, versions};
+use crate::keys::{KeyStore, UserRecord};
 use crate::revocation::{RevocationList, check_not_revoked};
-use crate::store::{KeyStore, UserRecord};
 use crate::symmetric::SymmetricKey;
 use crate::time::{self, Timestamp};
 use crate::user::UserId;
@@ -67,9 +67,9 @@ impl UnlockedUser {
 /// ```
 /// use secure_kms::kdf::{KdfParams, Password, PasswordKey, MIN_ITERATIONS};
 /// use secure_kms::revocation::{revoke_key, RevocationList};
-/// use secure_kms::store::KeyStore;
+/// use secure_kms::keys::KeyStore;
 /// use secure_kms::symmetric::{generate_symmetric_key, store_symmetric_key};
-/// use secure_kms::unlock::{check_password, unlock_user};
+/// use secure_kms::keys::unlock::{check_password, unlock_user};
 /// use secure_kms::user::UserId;
 ///
 /// let alice = UserId::new("alice")?;

@@ -18,9 +18,9 @@
 
 use serde::Serialize;
 
+use crate::keys::{KeyStore, UserRecord};
 use crate::pki::AsymmetricVersion;
 use crate::revocation::{Revocation, RevocationList};
-use crate::store::{KeyStore, UserRecord};
 use crate::symmetric::SymmetricVersion;
 use crate::time::Timestamp;
 use crate::user::UserId;
@@ -196,9 +196,9 @@ pub struct VersionStatus {
 /// The state of every version of `record` (the keys of `user_id`) at `now`.
 ///
 /// ```
-/// use secure_kms::keyring::{status, KeyState};
+/// use secure_kms::keys::keyring::{status, KeyState};
 /// use secure_kms::revocation::RevocationList;
-/// use secure_kms::store::KeyStore;
+/// use secure_kms::keys::KeyStore;
 /// use secure_kms::symmetric::{generate_symmetric_key, store_symmetric_key};
 /// use secure_kms::user::UserId;
 /// # use secure_kms::kdf::{KdfParams, Password, PasswordKey, MIN_ITERATIONS};
@@ -313,9 +313,9 @@ pub enum DestroyOutcome {
 /// under it, so it is refused unless `force` is set.
 ///
 /// ```
-/// use secure_kms::keyring::{destroy, DestroyOutcome};
+/// use secure_kms::keys::keyring::{destroy, DestroyOutcome};
 /// use secure_kms::revocation::RevocationList;
-/// use secure_kms::store::KeyStore;
+/// use secure_kms::keys::KeyStore;
 /// use secure_kms::symmetric::{generate_symmetric_key, store_symmetric_key};
 /// use secure_kms::{user::UserId, Error};
 /// # use secure_kms::kdf::{KdfParams, Password, PasswordKey, MIN_ITERATIONS};
