@@ -10,13 +10,13 @@ use crate::kdf::{KdfParams, Password, PasswordKey};
 use crate::keys::keyring::{self, DestroyOutcome, KeyState, VersionStatus};
 use crate::keys::unlock::{UnlockedUser, check_password, unlock_user};
 use crate::keys::{KeyStore, UserRecord};
-use crate::pki::{AsymmetricVersion, generate_asymmetric_keys};
+use crate::pki::{generate_asymmetric_keys, store_asymmetric_keys};
 use crate::revocation::RevocationList;
 use crate::revocation::{Revocation, RevocationReason, RevokeOutcome, revoke_key};
 use crate::store::Store;
 use crate::store::audit::{Event, EventKind};
 use crate::store::trust::KeyUse;
-use crate::symmetric::{SymmetricVersion, generate_symmetric_key};
+use crate::symmetric::{generate_symmetric_key, store_symmetric_key};
 use crate::time::{self, Timestamp};
 use crate::user::UserId;
 use crate::{Error, Result};
@@ -109,7 +109,7 @@ pub fn add_version_with(
         // Never before the previous version, even if the clock stepped back:
         // versions are ordered by creation.
         let created = time::now().max(last_created);
-        let sym = SymmetricVersion::wrap(
+        let sym = store_symmetric_key(
             user_id,
             version,
             &symmetric,
@@ -117,10 +117,11 @@ pub fn add_version_with(
             expiry_time,
             password_key,
         )?;
-        let asym = AsymmetricVersion::new(
+        let asym = store_asymmetric_keys(
             user_id,
             version,
             private_key,
+            &private_key.to_public_key(),
             created,
             expiry_time,
             password_key,
@@ -550,7 +551,7 @@ mod tests {
         store
             .update(|keys, _, _| {
                 let (private_key, public_key) = generate_asymmetric_keys()?;
-                crate::pki::store_asymmetric_keys(keys, &alice, &private_key, &public_key, 60, &pk)
+                keys.add_asymmetric(&alice, &private_key, &public_key, 60, &pk)
                     .map(drop)
             })
             .unwrap();

@@ -17,10 +17,9 @@ use sha2::Sha256;
 
 use crate::fingerprint::sha256_hex;
 use crate::kdf::PasswordKey;
-use crate::keys::{KeyStore, UserRecord};
-use crate::symmetric::BINDING;
 use crate::time::{self, LATEST_TIME, Timestamp};
 use crate::user::UserId;
+use crate::wrap::BINDING;
 use crate::wrap::WrappedKey;
 use crate::{Error, Result};
 
@@ -75,8 +74,8 @@ pub struct AsymmetricVersion {
     /// SHA-256 of the public key's DER: the pair's ID.
     #[serde(deserialize_with = "crate::fingerprint::deserialize")]
     pub fingerprint: String,
-    /// The associated-data layout (see [`crate::symmetric::BINDING`]).
-    #[serde(deserialize_with = "crate::symmetric::known_binding")]
+    /// The associated-data layout (see [`crate::wrap::BINDING`]).
+    #[serde(deserialize_with = "crate::wrap::known_binding")]
     pub binding: u32,
     /// The public key, SubjectPublicKeyInfo PEM (the original's `public`).
     #[serde(deserialize_with = "valid_public_pem")]
@@ -99,45 +98,6 @@ pub struct AsymmetricVersion {
 }
 
 impl AsymmetricVersion {
-    /// Stores a key pair as `version` of `user_id`, made at `created` and
-    /// active for `expiry_time` seconds.
-    ///
-    /// # Errors
-    /// [`Error::InvalidLifetime`] past the year 9999; [`Error::MalformedKey`]
-    /// if a key cannot be encoded; [`Error::Rng`] if the random source fails.
-    pub fn new(
-        user_id: &UserId,
-        version: u32,
-        private_key: &PrivateKey,
-        created: Timestamp,
-        expiry_time: u64,
-        password_key: &PasswordKey,
-    ) -> Result<Self> {
-        let expiry = created + expiry_time as f64;
-        if expiry > LATEST_TIME {
-            return Err(Error::InvalidLifetime(expiry_time));
-        }
-        let public_key = private_key.to_public_key();
-        let mut stored = AsymmetricVersion {
-            version,
-            created,
-            expiry,
-            fingerprint: public_key_fingerprint(&public_key)?,
-            binding: BINDING,
-            public: public_key_pem(&public_key)?,
-            private: None,
-            destroyed_at: None,
-            certificate: None,
-        };
-        stored.private = Some(encrypt_private_key(
-            private_key,
-            password_key,
-            user_id,
-            &stored,
-        )?);
-        Ok(stored)
-    }
-
     /// Binding 1 (format 1 of the store) bound only the owner; binding 2
     /// binds the version, the lifetime and the public key's fingerprint too.
     fn associated_data(&self, user_id: &UserId) -> Vec<u8> {
@@ -207,16 +167,16 @@ impl AsymmetricVersion {
 ///
 /// ```
 /// use secure_kms::kdf::{KdfParams, Password, PasswordKey, MIN_ITERATIONS};
-/// use secure_kms::pki::{decrypt_private_key, generate_asymmetric_keys, AsymmetricVersion};
+/// use secure_kms::pki::{decrypt_private_key, generate_asymmetric_keys, store_asymmetric_keys};
 /// use secure_kms::user::UserId;
 ///
-/// let (private_key, _) = generate_asymmetric_keys()?;
+/// let (private_key, public_key) = generate_asymmetric_keys()?;
 /// let password = Password::new("mysecurepassword".to_owned())?;
 /// // The product uses DEFAULT_ITERATIONS (600,000); an example need not wait.
 /// let pk = PasswordKey::derive(&password, &KdfParams::generate(MIN_ITERATIONS)?);
 /// let alice = UserId::new("alice")?;
-/// // AsymmetricVersion::new calls encrypt_private_key.
-/// let stored = AsymmetricVersion::new(&alice, 1, &private_key, 0.0, 3600, &pk)?;
+/// // store_asymmetric_keys calls encrypt_private_key.
+/// let stored = store_asymmetric_keys(&alice, 1, &private_key, &public_key, 0.0, 3600, &pk)?;
 /// assert_eq!(decrypt_private_key(&stored, &pk, &alice)?, private_key);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
@@ -263,43 +223,68 @@ pub fn decrypt_private_key(
     PrivateKey::from_pkcs8_der(&der).map_err(|_| Error::Decryption)
 }
 
-/// Stores a key pair of `user_id` in `store` (in memory;
-/// [`crate::store::Store::update`] saves it) as the user's next RSA key
-/// version, active for `expiry_time` seconds. Returns the version.
+/// Stores a key pair for `user_id`, as the original's
+/// `store_asymmetric_keys` did: ready for `key_store.json`, as `version` of
+/// the user's pair, made at `created` and active (for signing) for
+/// `expiry_time` seconds. The public key is kept as PEM, the private key
+/// encrypted under `password_key` ([`encrypt_private_key`]).
+///
+/// The caller puts the version in the user's record
+/// ([`crate::keys::UserRecord`]); [`crate::store::Store::update`] saves it.
+///
+/// ```
+/// use secure_kms::pki::{decrypt_private_key, generate_asymmetric_keys, store_asymmetric_keys};
+/// use secure_kms::user::UserId;
+///
+/// let alice = UserId::new("alice")?;
+/// # let pk = secure_kms::kdf::PasswordKey::derive(&secure_kms::kdf::Password::new("pw".to_owned())?, &secure_kms::kdf::KdfParams::generate(secure_kms::kdf::MIN_ITERATIONS)?);
+/// let (private_key, public_key) = generate_asymmetric_keys()?;
+/// let stored = store_asymmetric_keys(&alice, 1, &private_key, &public_key, 0.0, 3600, &pk)?;
+/// assert!(stored.public.starts_with("-----BEGIN PUBLIC KEY-----"));
+/// assert_eq!(decrypt_private_key(&stored, &pk, &alice)?, private_key);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 ///
 /// # Errors
-/// [`Error::MalformedKey`] if a key cannot be encoded, [`Error::Rng`] if the
-/// random source fails, [`Error::InvalidLifetime`] past the year 9999.
+/// [`Error::MalformedKey`] if the public key is not the private key's or a
+/// key cannot be encoded; [`Error::InvalidLifetime`] past the year 9999;
+/// [`Error::Rng`] if the random source fails.
 pub fn store_asymmetric_keys(
-    store: &mut KeyStore,
     user_id: &UserId,
+    version: u32,
     private_key: &PrivateKey,
     public_key: &PublicKey,
+    created: Timestamp,
     expiry_time: u64,
     password_key: &PasswordKey,
-) -> Result<u32> {
+) -> Result<AsymmetricVersion> {
     if &private_key.to_public_key() != public_key {
         return Err(Error::MalformedKey(
             "the public key is not the private key's".to_owned(),
         ));
     }
-    let version = store
-        .get(user_id)?
-        .map_or(1, UserRecord::next_asymmetric_version);
-    let last = store
-        .get(user_id)?
-        .and_then(|r| r.asymmetric.last())
-        .map_or(0.0, |v| v.created);
-    let stored = AsymmetricVersion::new(
-        user_id,
+    let expiry = created + expiry_time as f64;
+    if expiry > LATEST_TIME {
+        return Err(Error::InvalidLifetime(expiry_time));
+    }
+    let mut stored = AsymmetricVersion {
         version,
+        created,
+        expiry,
+        fingerprint: public_key_fingerprint(public_key)?,
+        binding: BINDING,
+        public: public_key_pem(public_key)?,
+        private: None,
+        destroyed_at: None,
+        certificate: None,
+    };
+    stored.private = Some(encrypt_private_key(
         private_key,
-        crate::time::now().max(last),
-        expiry_time,
         password_key,
-    )?;
-    store.entry(user_id)?.asymmetric.push(stored);
-    Ok(version)
+        user_id,
+        &stored,
+    )?);
+    Ok(stored)
 }
 
 /// Encodes a public key as a SubjectPublicKeyInfo PEM (`BEGIN PUBLIC KEY`).
@@ -560,10 +545,11 @@ mod tests {
         let (private_key, _) = keys();
         let params = KdfParams::generate(MIN_ITERATIONS).unwrap();
         let alice = UserId::new("alice").unwrap();
-        let enc = AsymmetricVersion::new(
+        let enc = store_asymmetric_keys(
             &alice,
             1,
             private_key,
+            &private_key.to_public_key(),
             0.0,
             60,
             &password_key("right", &params),
@@ -590,7 +576,16 @@ mod tests {
         let params = KdfParams::generate(MIN_ITERATIONS).unwrap();
         let pk = password_key("pw", &params);
         let alice = UserId::new("alice").unwrap();
-        let enc = AsymmetricVersion::new(&alice, 1, private_key, 0.0, 60, &pk).unwrap();
+        let enc = store_asymmetric_keys(
+            &alice,
+            1,
+            private_key,
+            &private_key.to_public_key(),
+            0.0,
+            60,
+            &pk,
+        )
+        .unwrap();
         let len = enc.private.as_ref().unwrap().sealed.ciphertext.len();
         for i in [0, 1, len / 2, len - 1] {
             let mut bad = enc.clone();

@@ -361,19 +361,14 @@ pub fn check_not_revoked(list: &RevocationList, store: &KeyStore, user_id: &User
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::symmetric::{generate_symmetric_key, store_symmetric_key};
+    use crate::symmetric::generate_symmetric_key;
 
     fn store_with(user: &UserId) -> KeyStore {
         let pk = crate::kdf::test_key("pw");
         let mut store = KeyStore::default();
-        store_symmetric_key(
-            &mut store,
-            user,
-            &generate_symmetric_key().unwrap(),
-            3600,
-            &pk,
-        )
-        .unwrap();
+        store
+            .add_symmetric(user, &generate_symmetric_key().unwrap(), 3600, &pk)
+            .unwrap();
         store
     }
 
@@ -472,14 +467,9 @@ mod tests {
         let alice = UserId::new("alice").unwrap();
         let pk = crate::kdf::test_key("pw");
         let mut store = store_with(&alice);
-        store_symmetric_key(
-            &mut store,
-            &alice,
-            &generate_symmetric_key().unwrap(),
-            60,
-            &pk,
-        )
-        .unwrap();
+        store
+            .add_symmetric(&alice, &generate_symmetric_key().unwrap(), 60, &pk)
+            .unwrap();
         let mut list = RevocationList::default();
         let reason = RevocationReason::AffiliationChanged;
         let first = revoke_key(&mut list, &store, &alice, reason, Some(1), 5.0).unwrap();

@@ -22,7 +22,7 @@ use crate::revocation::{
 };
 use crate::store::Store;
 use crate::store::audit::EventKind;
-use crate::symmetric::DEFAULT_EXPIRY_SECS;
+use crate::symmetric::{DEFAULT_EXPIRY_SECS, is_key_expired, load_symmetric_key};
 use crate::time;
 use crate::user::UserId;
 use crate::{Error, Result};
@@ -234,7 +234,7 @@ fn keep_existing(
     }
     let now = time::now();
     match record.symmetric.last() {
-        Some(sym) if sym.is_expired(now) => console.say(&format!(
+        Some(sym) if is_key_expired(sym, now) => console.say(&format!(
             "{user_id} already has keys in the store (made {}; the symmetric key expired at {}).",
             time::format(sym.created),
             time::format(sym.expiry)
@@ -322,7 +322,7 @@ fn make_keys(
     console.say("Keys Generated and Stored Securely:")?;
     let sym = record.symmetric.last().expect("just stored");
     let asym = record.asymmetric.last().expect("just stored");
-    let symmetric = sym.unwrap_key(user_id, &password_key)?;
+    let symmetric = load_symmetric_key(sym, user_id, &password_key)?;
     let key_pair = asym.unlock(user_id, &password_key)?;
     Ok(UnlockedUser {
         version: made.version,
@@ -422,7 +422,7 @@ fn demonstrate(console: &mut dyn Console, user_id: &UserId, unlocked: &UnlockedU
         "Symmetric key (hashed): {}",
         fingerprint::short(&symmetric.fingerprint())
     ))?;
-    if sym_record.is_expired(time::now()) {
+    if is_key_expired(sym_record, time::now()) {
         console.say(&format!(
             "The symmetric key of {user_id} expired at {}: it is refused for new use.",
             time::format(sym_record.expiry)
@@ -469,7 +469,7 @@ fn report_status(
     console.say(&format!("Key status for {user_id}:"))?;
     if let Some(sym) = record.symmetric.last() {
         let when = time::format(sym.expiry);
-        if sym.is_expired(time::now()) {
+        if is_key_expired(sym, time::now()) {
             console.say(&format!("  symmetric key: expired at {when}"))?;
         } else {
             console.say(&format!("  symmetric key: not expired (expires at {when})"))?;

@@ -200,6 +200,31 @@ impl WrappedKey {
     }
 }
 
+/// Which associated-data layout a wrapped key was sealed with: 1 for keys
+/// written by format 1 of the store (before key versions), 2 since. A key
+/// keeps its binding for life, so migrating a store never needs a password.
+pub const BINDING: u32 = 2;
+
+/// Serde check of a stored `binding`, where the field may be absent.
+pub(crate) fn known_binding_optional<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<u32>, D::Error> {
+    known_binding(d).map(Some)
+}
+
+/// Serde check of a stored `binding`: one this version knows.
+pub(crate) fn known_binding<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
+    use serde::de::Error as _;
+    let b = u32::deserialize(d)?;
+    if b == 1 || b == BINDING {
+        Ok(b)
+    } else {
+        Err(D::Error::custom(format!(
+            "binding {b} is not understood by this secure-kms (it knows 1 and {BINDING})"
+        )))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -12,10 +12,15 @@ use serde::de::Error as _;
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::value::RawValue;
 
+use rsa::{PrivateKey, PublicKey};
+
+use crate::kdf::PasswordKey;
+use crate::keys::record::UserRecord;
+use crate::pki::store_asymmetric_keys;
+use crate::symmetric::{SymmetricKey, store_symmetric_key};
+use crate::time;
 use crate::user::UserId;
 use crate::{Error, Result};
-
-use crate::keys::record::UserRecord;
 
 /// The key store file name, as in the original.
 pub const KEY_STORE_FILE: &str = "key_store.json";
@@ -97,6 +102,85 @@ impl Default for KeyStore {
 }
 
 impl KeyStore {
+    /// Adds `key` as the next symmetric key version of `user_id` (the first
+    /// for a new user), made now (never before the version before it) and
+    /// expiring `expiry_time` seconds later: [`store_symmetric_key`], then
+    /// the record. Returns the version. (The subcommands number both rings
+    /// together, in [`crate::commands::add_version`].)
+    ///
+    /// ```
+    /// use secure_kms::keys::KeyStore;
+    /// use secure_kms::symmetric::generate_symmetric_key;
+    /// use secure_kms::user::UserId;
+    ///
+    /// # let pk = secure_kms::kdf::PasswordKey::derive(&secure_kms::kdf::Password::new("pw".to_owned())?, &secure_kms::kdf::KdfParams::generate(secure_kms::kdf::MIN_ITERATIONS)?);
+    /// let mut keys = KeyStore::default();
+    /// let alice = UserId::new("alice")?;
+    /// assert_eq!(keys.add_symmetric(&alice, &generate_symmetric_key()?, 3600, &pk)?, 1);
+    /// assert_eq!(keys.add_symmetric(&alice, &generate_symmetric_key()?, 3600, &pk)?, 2);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    /// As [`store_symmetric_key`]; [`Error::CorruptFile`] for a broken
+    /// record of `user_id`.
+    pub fn add_symmetric(
+        &mut self,
+        user_id: &UserId,
+        key: &SymmetricKey,
+        expiry_time: u64,
+        password_key: &PasswordKey,
+    ) -> Result<u32> {
+        let record = self.get(user_id)?;
+        let version = record.map_or(1, UserRecord::next_symmetric_version);
+        let last = record
+            .and_then(|r| r.symmetric.last())
+            .map_or(0.0, |v| v.created);
+        let stored = store_symmetric_key(
+            user_id,
+            version,
+            key,
+            time::now().max(last),
+            expiry_time,
+            password_key,
+        )?;
+        self.entry(user_id)?.symmetric.push(stored);
+        Ok(version)
+    }
+
+    /// Adds a key pair as the next RSA key version of `user_id`, as
+    /// [`KeyStore::add_symmetric`] adds a symmetric key:
+    /// [`store_asymmetric_keys`], then the record. Returns the version.
+    ///
+    /// # Errors
+    /// As [`store_asymmetric_keys`]; [`Error::CorruptFile`] for a broken
+    /// record of `user_id`.
+    pub fn add_asymmetric(
+        &mut self,
+        user_id: &UserId,
+        private_key: &PrivateKey,
+        public_key: &PublicKey,
+        expiry_time: u64,
+        password_key: &PasswordKey,
+    ) -> Result<u32> {
+        let record = self.get(user_id)?;
+        let version = record.map_or(1, UserRecord::next_asymmetric_version);
+        let last = record
+            .and_then(|r| r.asymmetric.last())
+            .map_or(0.0, |v| v.created);
+        let stored = store_asymmetric_keys(
+            user_id,
+            version,
+            private_key,
+            public_key,
+            time::now().max(last),
+            expiry_time,
+            password_key,
+        )?;
+        self.entry(user_id)?.asymmetric.push(stored);
+        Ok(version)
+    }
+
     /// Reads the text of `key_store.json` (named `path` in errors): checks
     /// that it is a JSON object of valid, distinct user IDs, and keeps each
     /// record to parse when it is asked for.

@@ -206,8 +206,8 @@ pub struct VersionStatus {
 ///
 /// let alice = UserId::new("alice")?;
 /// let mut keys = KeyStore::default();
-/// store_symmetric_key(&mut keys, &alice, &generate_symmetric_key()?, 60, &pk)?;
-/// store_symmetric_key(&mut keys, &alice, &generate_symmetric_key()?, 60, &pk)?;
+/// keys.add_symmetric(&alice, &generate_symmetric_key()?, 60, &pk)?;
+/// keys.add_symmetric(&alice, &generate_symmetric_key()?, 60, &pk)?;
 /// let none = RevocationList::default();
 /// let now = secure_kms::time::now();
 /// let states: Vec<_> = status(keys.get(&alice)?.unwrap(), &none, &alice, now).iter().map(|v| v.state).collect();
@@ -323,10 +323,10 @@ pub enum DestroyOutcome {
 ///
 /// let alice = UserId::new("alice")?;
 /// let mut keys = KeyStore::default();
-/// store_symmetric_key(&mut keys, &alice, &generate_symmetric_key()?, 60, &pk)?;
+/// keys.add_symmetric(&alice, &generate_symmetric_key()?, 60, &pk)?;
 /// let none = RevocationList::default();
 /// assert!(matches!(destroy(&mut keys, &none, &alice, 1, false, 0.0), Err(Error::LastDecryptingVersion { .. })));
-/// store_symmetric_key(&mut keys, &alice, &generate_symmetric_key()?, 60, &pk)?;
+/// keys.add_symmetric(&alice, &generate_symmetric_key()?, 60, &pk)?;
 /// assert_eq!(destroy(&mut keys, &none, &alice, 1, false, 0.0)?, DestroyOutcome::Destroyed);
 /// assert_eq!(destroy(&mut keys, &none, &alice, 1, false, 0.0)?, DestroyOutcome::AlreadyDestroyed);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
@@ -384,21 +384,15 @@ pub fn destroy(
 mod tests {
     use super::*;
     use crate::revocation::{RevocationReason, revoke_key};
-    use crate::symmetric::{generate_symmetric_key, store_symmetric_key};
+    use crate::symmetric::generate_symmetric_key;
 
     fn ring(n: usize, lifetime: u64) -> (KeyStore, UserId) {
         let pk = crate::kdf::test_key("pw");
         let alice = UserId::new("alice").unwrap();
         let mut keys = KeyStore::default();
         for _ in 0..n {
-            store_symmetric_key(
-                &mut keys,
-                &alice,
-                &generate_symmetric_key().unwrap(),
-                lifetime,
-                &pk,
-            )
-            .unwrap();
+            keys.add_symmetric(&alice, &generate_symmetric_key().unwrap(), lifetime, &pk)
+                .unwrap();
         }
         (keys, alice)
     }
@@ -503,14 +497,8 @@ mod tests {
         // A rotation after the revocation does not supersede it, and its
         // expiry passing later changes nothing either.
         let pk = crate::kdf::test_key("pw");
-        store_symmetric_key(
-            &mut keys,
-            &alice,
-            &generate_symmetric_key().unwrap(),
-            60,
-            &pk,
-        )
-        .unwrap();
+        keys.add_symmetric(&alice, &generate_symmetric_key().unwrap(), 60, &pk)
+            .unwrap();
         let later = now + 7200.0;
         let v1 = &status(keys.get(&alice).unwrap().unwrap(), &revoked, &alice, later)[0];
         assert_eq!(v1.state, Compromised);

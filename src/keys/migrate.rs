@@ -48,7 +48,7 @@ pub struct FlatSymmetric {
     #[serde(
         default,
         skip_serializing_if = "Option::is_none",
-        deserialize_with = "crate::symmetric::known_binding_optional"
+        deserialize_with = "crate::wrap::known_binding_optional"
     )]
     pub binding: Option<u32>,
     /// Refuses fields this version does not know, so none is dropped.

@@ -59,7 +59,7 @@ struct KeyPair {
     expiry: crate::time::Timestamp,
     #[serde(deserialize_with = "crate::fingerprint::deserialize")]
     fingerprint: String,
-    #[serde(deserialize_with = "crate::symmetric::known_binding")]
+    #[serde(deserialize_with = "crate::wrap::known_binding")]
     binding: u32,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     certificate: Option<String>,

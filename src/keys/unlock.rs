@@ -9,7 +9,7 @@ use crate::kdf::{KdfParams, Password, PasswordKey};
 use crate::keys::keyring::{KeyVersion, find_version, versions};
 use crate::keys::{KeyStore, UserRecord};
 use crate::revocation::{RevocationList, check_not_revoked};
-use crate::symmetric::SymmetricKey;
+use crate::symmetric::{SymmetricKey, is_key_expired, load_symmetric_key};
 use crate::time::{self, Timestamp};
 use crate::user::UserId;
 use crate::{Error, Result};
@@ -45,7 +45,7 @@ impl UnlockedUser {
             .find(|s| s.version == self.version);
         match (&self.symmetric, record) {
             (Some(key), Some(record)) => {
-                if record.is_expired(now) {
+                if is_key_expired(record, now) {
                     Err(Error::Expired {
                         user: user_id.to_string(),
                         expired_at: time::format(record.expiry),
@@ -76,7 +76,7 @@ impl UnlockedUser {
 /// let password = Password::new("mysecurepassword".to_owned())?;
 /// let pk = PasswordKey::derive(&password, &KdfParams::generate(MIN_ITERATIONS)?);
 /// let mut keys = KeyStore::default();
-/// store_symmetric_key(&mut keys, &alice, &generate_symmetric_key()?, 3600, &pk)?;
+/// keys.add_symmetric(&alice, &generate_symmetric_key()?, 3600, &pk)?;
 ///
 /// let mut revoked = RevocationList::default();
 /// assert!(unlock_user(&keys, &revoked, &alice, &password)?.symmetric.is_some());
@@ -193,7 +193,7 @@ pub fn unlock_symmetric_version(
         .expect("checked above");
     let wrapped = sym.wrapped.as_ref().expect("checked above");
     let pk = PasswordKey::derive(password, &wrapped.kdf);
-    sym.unwrap_key(user_id, &pk).map_err(|e| match e {
+    load_symmetric_key(sym, user_id, &pk).map_err(|e| match e {
         Error::Decryption => Error::Unlock(user_id.to_string()),
         other => other,
     })
@@ -227,7 +227,7 @@ fn unlock_version(
         Some(sym) if sym.wrapped.is_some() => {
             let kdf = &sym.wrapped.as_ref().expect("checked").kdf;
             let pk = key_for(&mut cached, password, kdf);
-            Some(sym.unwrap_key(user_id, pk).map_err(wrong)?)
+            Some(load_symmetric_key(sym, user_id, pk).map_err(wrong)?)
         }
         _ => None,
     };
@@ -258,8 +258,8 @@ fn key_for<'a>(
 mod tests {
     use super::*;
     use crate::kdf::{KdfParams, MIN_ITERATIONS};
-    use crate::pki::{generate_asymmetric_keys, store_asymmetric_keys};
-    use crate::symmetric::{generate_symmetric_key, store_symmetric_key};
+    use crate::pki::generate_asymmetric_keys;
+    use crate::symmetric::generate_symmetric_key;
 
     fn store_for(users: &[&str]) -> KeyStore {
         let mut keys = KeyStore::default();
@@ -267,9 +267,10 @@ mod tests {
             let id = UserId::new(user).unwrap();
             let pk = crate::kdf::test_key(&format!("{user}-pw"));
             let (private_key, public_key) = generate_asymmetric_keys().unwrap();
-            store_symmetric_key(&mut keys, &id, &generate_symmetric_key().unwrap(), 60, &pk)
+            keys.add_symmetric(&id, &generate_symmetric_key().unwrap(), 60, &pk)
                 .unwrap();
-            store_asymmetric_keys(&mut keys, &id, &private_key, &public_key, 60, &pk).unwrap();
+            keys.add_asymmetric(&id, &private_key, &public_key, 60, &pk)
+                .unwrap();
         }
         keys
     }
@@ -389,15 +390,10 @@ mod tests {
         assert_ne!(sym_key.params(), rsa_key.params());
         let mut keys = KeyStore::default();
         let (private_key, public_key) = generate_asymmetric_keys().unwrap();
-        store_symmetric_key(
-            &mut keys,
-            &id,
-            &generate_symmetric_key().unwrap(),
-            60,
-            &sym_key,
-        )
-        .unwrap();
-        store_asymmetric_keys(&mut keys, &id, &private_key, &public_key, 60, &rsa_key).unwrap();
+        keys.add_symmetric(&id, &generate_symmetric_key().unwrap(), 60, &sym_key)
+            .unwrap();
+        keys.add_asymmetric(&id, &private_key, &public_key, 60, &rsa_key)
+            .unwrap();
         let unlocked = unlock_user(&keys, &none(), &id, &password).unwrap();
         assert!(unlocked.symmetric.is_some() && unlocked.key_pair.is_some());
         assert!(matches!(

@@ -91,7 +91,7 @@ fn unknown_fields_are_refused_so_that_a_rewrite_cannot_drop_them() {
     let mut keys = KeyStore::default();
     for _ in 0..2 {
         let key = crate::symmetric::generate_symmetric_key().unwrap();
-        crate::symmetric::store_symmetric_key(&mut keys, &alice, &key, 60, &pk).unwrap();
+        keys.add_symmetric(&alice, &key, 60, &pk).unwrap();
     }
     let good: serde_json::Value = serde_json::from_str(&keys.to_json().unwrap()).unwrap();
     // The good file loads.
@@ -181,7 +181,7 @@ fn reordered_versions_and_mixed_formats_are_refused() {
     let mut keys = KeyStore::default();
     for _ in 0..2 {
         let key = crate::symmetric::generate_symmetric_key().unwrap();
-        crate::symmetric::store_symmetric_key(&mut keys, &alice, &key, 60, &pk).unwrap();
+        keys.add_symmetric(&alice, &key, 60, &pk).unwrap();
     }
     let good: serde_json::Value = serde_json::from_str(&keys.to_json().unwrap()).unwrap();
     assert_eq!(checked(good.clone()).unwrap(), keys);
@@ -256,7 +256,7 @@ fn an_rsa_key_id_that_is_not_its_public_keys_is_refused() {
     let pk = crate::kdf::test_key("pw");
     let mut keys = KeyStore::default();
     let (private_key, public_key) = crate::pki::generate_asymmetric_keys().unwrap();
-    crate::pki::store_asymmetric_keys(&mut keys, &alice, &private_key, &public_key, 60, &pk)
+    keys.add_asymmetric(&alice, &private_key, &public_key, 60, &pk)
         .unwrap();
     let mut edited: serde_json::Value = serde_json::from_str(&keys.to_json().unwrap()).unwrap();
     edited["alice"]["key_pair"]["fingerprint"] = "ab".repeat(32).into();

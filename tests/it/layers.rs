@@ -59,22 +59,6 @@ const ALONE: &str = "concepts";
 /// Imports that still break the rule: (from, to, what removing it takes).
 const DEBT: &[(&str, &str, &str)] = &[
     (
-        "symmetric",
-        "keys",
-        "store_symmetric_key, is_key_expired and load_symmetric_key take a KeyStore and find the primary through keys::keyring",
-    ),
-    (
-        "symmetric",
-        "revocation",
-        "load_symmetric_key checks the revocation list itself",
-    ),
-    ("pki", "keys", "store_asymmetric_keys takes a KeyStore"),
-    (
-        "pki",
-        "symmetric",
-        "AsymmetricVersion shares the symmetric key's binding check",
-    ),
-    (
         "revocation",
         "keys",
         "is_key_revoked and RevocationList::migrate take a KeyStore; Revocation::revokes takes a keys::keyring::KeyVersion",

@@ -38,16 +38,9 @@ fn record() -> &'static UserRecord {
             &secure_kms::kdf::KdfParams::generate(secure_kms::kdf::MIN_ITERATIONS).unwrap(),
         );
         let (private_key, public_key) = secure_kms::pki::generate_asymmetric_keys().unwrap();
-        secure_kms::symmetric::store_symmetric_key(&mut keys, &alice, key(), 60, &pk).unwrap();
-        secure_kms::pki::store_asymmetric_keys(
-            &mut keys,
-            &alice,
-            &private_key,
-            &public_key,
-            60,
-            &pk,
-        )
-        .unwrap();
+        keys.add_symmetric(&alice, key(), 60, &pk).unwrap();
+        keys.add_asymmetric(&alice, &private_key, &public_key, 60, &pk)
+            .unwrap();
         keys.get(&alice).unwrap().unwrap().clone()
     })
 }
