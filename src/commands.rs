@@ -7,6 +7,7 @@
 use serde::Serialize;
 
 use crate::kdf::{KdfParams, Password, PasswordKey};
+use crate::keys::keyring::versions_of;
 use crate::keys::keyring::{self, DestroyOutcome, KeyState, VersionStatus};
 use crate::keys::unlock::{UnlockedUser, check_password, unlock_user};
 use crate::keys::{KeyStore, UserRecord};
@@ -333,7 +334,14 @@ pub fn revoke(
     check_version(&keys, user_id, version)?;
     authenticate(store, &keys, user_id, password, command)?;
     store.update(|keys, revoked, events| {
-        let outcome = revoke_key(revoked, keys, user_id, reason, version, time::now())?;
+        let outcome = revoke_key(
+            revoked,
+            user_id,
+            &versions_of(keys, user_id)?,
+            reason,
+            version,
+            time::now(),
+        )?;
         events.extend(revocation_events(&outcome, user_id, command));
         Ok(outcome)
     })

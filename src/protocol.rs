@@ -31,6 +31,7 @@ use crate::fingerprint::{self, sha256_hex};
 use crate::kdf::{Password, PasswordKey};
 use crate::keys::KeyStore;
 use crate::keys::keyring::versions;
+use crate::keys::keyring::versions_of;
 use crate::keys::unlock::UnlockedUser;
 use crate::pki::{sign_public_key, verify_signature};
 use crate::revocation::RevocationList;
@@ -326,7 +327,7 @@ pub fn offer(
         .get(recipient)?
         .and_then(|r| versions(r).last().map(|v| v.version))
         .ok_or_else(|| Error::UnknownUser(recipient.to_string()))?;
-    crate::revocation::check_not_revoked(&revoked, &keys, recipient)?;
+    crate::revocation::check_not_revoked(&revoked, recipient, &versions_of(&keys, recipient)?)?;
     let ephemeral = EphemeralKey::generate(group)?;
     let mut message = Message {
         protocol: PROTOCOL.to_owned(),

@@ -6,8 +6,6 @@
 
 use serde::{Deserialize, Deserializer, Serialize, de::Error as _};
 
-use crate::keys::KeyStore;
-use crate::keys::keyring::{KeyVersion, versions};
 use crate::time::{self, Timestamp};
 use crate::user::UserId;
 use crate::{Error, Result};
@@ -44,6 +42,22 @@ impl std::fmt::Display for RevocationReason {
             RevocationReason::PrivilegeWithdrawn => "privilegeWithdrawn",
         })
     }
+}
+
+/// What the list knows a key version by: its number and its key IDs. The
+/// list needs nothing else of a user's keys, so it takes any type that
+/// can say these ([`crate::keys::keyring::KeyVersion`] is the one the
+/// program passes).
+pub trait KeyIds {
+    /// The version number, 1 for a user's first keys.
+    fn version(&self) -> u32;
+    /// The symmetric key's ID (SHA-256 of the key), if the version has one.
+    fn symmetric_fingerprint(&self) -> Option<&str>;
+    /// The RSA pair's ID (SHA-256 of its public key's DER), if it has one.
+    fn public_key_fingerprint(&self) -> Option<&str>;
+    /// The serial number (hex) of the pair's certificate, if the store's CA
+    /// issued one: the CRL names the revoked pair by it.
+    fn certificate_serial(&self) -> Option<String>;
 }
 
 /// One entry of the revocation list: one key version of one user. Unknown
@@ -103,7 +117,7 @@ impl Revocation {
 
     /// Whether this entry revokes `version` of `user_id`: the same user and
     /// one of the same key IDs.
-    pub fn revokes(&self, user_id: &str, version: &KeyVersion<'_>) -> bool {
+    pub fn revokes(&self, user_id: &str, version: &impl KeyIds) -> bool {
         let same =
             |a: &Option<String>, b: Option<&str>| matches!((a, b), (Some(a), Some(b)) if a == b);
         self.user_id == user_id
@@ -139,27 +153,25 @@ impl RevocationList {
     }
 
     /// The entry that revokes `version` of `user_id`, if any.
-    pub fn find(&self, user_id: &str, version: &KeyVersion<'_>) -> Option<&Revocation> {
+    pub fn find(&self, user_id: &str, version: &impl KeyIds) -> Option<&Revocation> {
         self.entries.iter().find(|e| e.revokes(user_id, version))
     }
 
     /// Brings format 1 entries to the current format: each gets the version
-    /// its fingerprints name in `keys`, where there is one.
+    /// its fingerprints name among `versions_of` its user, where there is
+    /// one.
     ///
     /// # Errors
-    /// [`Error::CorruptFile`] if the record of a user it names is broken.
-    pub(crate) fn migrate(&mut self, keys: &KeyStore) -> Result<()> {
+    /// What `versions_of` gives (the record of a user it names is broken).
+    pub(crate) fn migrate<V: KeyIds>(
+        &mut self,
+        mut versions_of: impl FnMut(&str) -> Result<Vec<V>>,
+    ) -> Result<()> {
         for entry in self.entries.iter_mut().filter(|e| e.format == 1) {
-            let record = match UserId::new(&entry.user_id) {
-                Ok(id) => keys.get(&id)?,
-                Err(_) => None,
-            };
-            let found = record.and_then(|record| {
-                versions(record)
-                    .into_iter()
-                    .find(|v| entry.revokes(&entry.user_id, v))
-                    .map(|v| v.version)
-            });
+            let found = versions_of(&entry.user_id)?
+                .iter()
+                .find(|v| entry.revokes(&entry.user_id, *v))
+                .map(KeyIds::version);
             entry.version = entry.version.or(found);
             entry.format = ENTRY_FORMAT;
         }
@@ -211,7 +223,7 @@ impl RevokeOutcome {
 ///
 /// ```
 /// use secure_kms::revocation::{is_key_revoked, revoke_key, RevocationList, RevocationReason};
-/// use secure_kms::keys::{KeyStore, UserRecord};
+/// use secure_kms::keys::{KeyStore, UserRecord, keyring::versions_of};
 /// use secure_kms::user::UserId;
 ///
 /// # let mut store = KeyStore::default();
@@ -219,46 +231,45 @@ impl RevokeOutcome {
 /// # store.insert(&alice, UserRecord::default());
 /// let mut list = RevocationList::default();
 /// let reason = RevocationReason::KeyCompromise;
-/// assert!(!revoke_key(&mut list, &store, &alice, reason, None, 0.0)?.was_already_revoked());
-/// assert!(revoke_key(&mut list, &store, &alice, reason, None, 1.0)?.was_already_revoked());
-/// assert!(is_key_revoked(&list, &store, &alice)?);
+/// let versions = versions_of(&store, &alice)?;
+/// assert!(!revoke_key(&mut list, &alice, &versions, reason, None, 0.0)?.was_already_revoked());
+/// assert!(revoke_key(&mut list, &alice, &versions, reason, None, 1.0)?.was_already_revoked());
+/// assert!(is_key_revoked(&list, &alice, &versions));
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 ///
 /// # Errors
-/// [`Error::UnknownUser`] if the user is not in the store;
 /// [`Error::UnknownVersion`] for a version the user does not have.
-pub fn revoke_key(
+pub fn revoke_key<V: KeyIds>(
     list: &mut RevocationList,
-    store: &KeyStore,
     user_id: &UserId,
+    versions: &[V],
     reason: RevocationReason,
     version: Option<u32>,
     now: Timestamp,
 ) -> Result<RevokeOutcome> {
-    let record = store
-        .get(user_id)?
-        .ok_or_else(|| Error::UnknownUser(user_id.to_string()))?;
-    let all = versions(record);
-    let targets: Vec<&KeyVersion<'_>> = match version {
-        None => all.iter().collect(),
-        Some(n) => vec![
-            all.iter()
-                .find(|v| v.version == n)
-                .ok_or(Error::UnknownVersion {
-                    user: user_id.to_string(),
-                    version: n,
-                })?,
-        ],
+    let targets: Vec<_> = match version {
+        None => versions.iter().collect(),
+        Some(n) => {
+            vec![
+                versions
+                    .iter()
+                    .find(|v| v.version() == n)
+                    .ok_or(Error::UnknownVersion {
+                        user: user_id.to_string(),
+                        version: n,
+                    })?,
+            ]
+        }
     };
     let mut outcome = RevokeOutcome::default();
-    if all.is_empty() {
+    if versions.is_empty() {
         // A record with no key at all (possible through the library): an
         // entry under the user's name alone.
         match list.entries.iter().find(|e| e.user_id == user_id.as_str()) {
             Some(existing) => outcome.already.push(existing.clone()),
             None => {
-                let entry = new_entry(user_id, None, reason, now);
+                let entry = new_entry(user_id, None::<&V>, reason, now);
                 list.entries.push(entry.clone());
                 outcome.revoked.push(entry);
             }
@@ -280,14 +291,14 @@ pub fn revoke_key(
 
 fn new_entry(
     user_id: &UserId,
-    version: Option<&KeyVersion<'_>>,
+    version: Option<&impl KeyIds>,
     reason: RevocationReason,
     now: Timestamp,
 ) -> Revocation {
     Revocation {
         format: ENTRY_FORMAT,
         user_id: user_id.to_string(),
-        version: version.map(|v| v.version),
+        version: version.map(KeyIds::version),
         symmetric_fingerprint: version
             .and_then(|v| v.symmetric_fingerprint())
             .map(str::to_owned),
@@ -296,38 +307,28 @@ fn new_entry(
             .map(str::to_owned),
         revoked_at: now,
         reason,
-        serial: version
-            .and_then(|v| v.asymmetric)
-            .and_then(|a| a.certificate_serial()),
+        serial: version.and_then(KeyIds::certificate_serial),
     }
 }
 
 /// The entry that revokes the primary (newest) key version of `user_id`,
-/// if any. A user with no key at all is revoked by any entry under its name.
-///
-/// # Errors
-/// [`Error::UnknownUser`] if the user is not in the store.
+/// if any, among the user's `versions` (oldest first). A user with no key
+/// at all is revoked by any entry under its name.
 pub fn find_revocation<'a>(
     list: &'a RevocationList,
-    store: &KeyStore,
     user_id: &UserId,
-) -> Result<Option<&'a Revocation>> {
-    let record = store
-        .get(user_id)?
-        .ok_or_else(|| Error::UnknownUser(user_id.to_string()))?;
-    Ok(match versions(record).last() {
+    versions: &[impl KeyIds],
+) -> Option<&'a Revocation> {
+    match versions.last() {
         Some(primary) => list.find(user_id.as_str(), primary),
         None => list.entries.iter().find(|e| e.user_id == user_id.as_str()),
-    })
+    }
 }
 
 /// Whether the primary key version of `user_id` is revoked. The system
 /// refuses revoked keys: see [`check_not_revoked`].
-///
-/// # Errors
-/// As [`find_revocation`].
-pub fn is_key_revoked(list: &RevocationList, store: &KeyStore, user_id: &UserId) -> Result<bool> {
-    Ok(find_revocation(list, store, user_id)?.is_some())
+pub fn is_key_revoked(list: &RevocationList, user_id: &UserId, versions: &[impl KeyIds]) -> bool {
+    find_revocation(list, user_id, versions).is_some()
 }
 
 /// Refuses a revoked primary key version with [`Error::Revoked`], which
@@ -335,24 +336,29 @@ pub fn is_key_revoked(list: &RevocationList, store: &KeyStore, user_id: &UserId)
 ///
 /// ```
 /// use secure_kms::revocation::{check_not_revoked, revoke_key, RevocationList, RevocationReason};
-/// use secure_kms::keys::{KeyStore, UserRecord};
+/// use secure_kms::keys::{KeyStore, UserRecord, keyring::versions_of};
 /// use secure_kms::user::UserId;
 ///
 /// let mut store = KeyStore::default();
 /// let alice = UserId::new("alice")?;
 /// store.insert(&alice, UserRecord::default());
 /// let mut list = RevocationList::default();
-/// check_not_revoked(&list, &store, &alice)?;
-/// revoke_key(&mut list, &store, &alice, RevocationReason::KeyCompromise, None, 0.0)?;
-/// let refusal = check_not_revoked(&list, &store, &alice).unwrap_err().to_string();
+/// let versions = versions_of(&store, &alice)?;
+/// check_not_revoked(&list, &alice, &versions)?;
+/// revoke_key(&mut list, &alice, &versions, RevocationReason::KeyCompromise, None, 0.0)?;
+/// let refusal = check_not_revoked(&list, &alice, &versions).unwrap_err().to_string();
 /// assert!(refusal.contains("revoked at 1970-01-01T00:00:00Z (reason: keyCompromise)"));
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 ///
 /// # Errors
-/// [`Error::Revoked`], or as [`find_revocation`].
-pub fn check_not_revoked(list: &RevocationList, store: &KeyStore, user_id: &UserId) -> Result<()> {
-    match find_revocation(list, store, user_id)? {
+/// [`Error::Revoked`].
+pub fn check_not_revoked(
+    list: &RevocationList,
+    user_id: &UserId,
+    versions: &[impl KeyIds],
+) -> Result<()> {
+    match find_revocation(list, user_id, versions) {
         Some(entry) => Err(entry.to_error()),
         None => Ok(()),
     }
@@ -361,6 +367,8 @@ pub fn check_not_revoked(list: &RevocationList, store: &KeyStore, user_id: &User
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::keys::KeyStore;
+    use crate::keys::keyring::versions_of;
     use crate::symmetric::generate_symmetric_key;
 
     fn store_with(user: &UserId) -> KeyStore {
@@ -379,8 +387,8 @@ mod tests {
         let mut list = RevocationList::default();
         let outcome = revoke_key(
             &mut list,
-            &store,
             &alice,
+            &versions_of(&store, &alice).unwrap(),
             RevocationReason::KeyCompromise,
             None,
             42.0,
@@ -401,7 +409,7 @@ mod tests {
                     .as_str()
             )
         );
-        let err = check_not_revoked(&list, &store, &alice)
+        let err = check_not_revoked(&list, &alice, &versions_of(&store, &alice).unwrap())
             .unwrap_err()
             .to_string();
         assert!(
@@ -417,17 +425,25 @@ mod tests {
         let mut list = RevocationList::default();
         revoke_key(
             &mut list,
-            &old,
             &alice,
+            &versions_of(&old, &alice).unwrap(),
             RevocationReason::Superseded,
             None,
             1.0,
         )
         .unwrap();
         let new = store_with(&alice);
-        assert!(is_key_revoked(&list, &old, &alice).unwrap());
-        assert!(!is_key_revoked(&list, &new, &alice).unwrap());
-        check_not_revoked(&list, &new, &alice).unwrap();
+        assert!(is_key_revoked(
+            &list,
+            &alice,
+            &versions_of(&old, &alice).unwrap()
+        ));
+        assert!(!is_key_revoked(
+            &list,
+            &alice,
+            &versions_of(&new, &alice).unwrap()
+        ));
+        check_not_revoked(&list, &alice, &versions_of(&new, &alice).unwrap()).unwrap();
     }
 
     #[test]
@@ -440,24 +456,23 @@ mod tests {
         let mut list = RevocationList::default();
         revoke_key(
             &mut list,
-            &store,
             &alice,
+            &versions_of(&store, &alice).unwrap(),
             RevocationReason::Unspecified,
             None,
             1.0,
         )
         .unwrap();
-        assert!(!is_key_revoked(&list, &store, &bob).unwrap());
+        assert!(!is_key_revoked(
+            &list,
+            &bob,
+            &versions_of(&store, &bob).unwrap()
+        ));
         let carol = UserId::new("carol").unwrap();
+        // An unknown user has no versions to revoke: the program asks for
+        // them first, and that is refused.
         assert!(matches!(
-            revoke_key(
-                &mut list,
-                &store,
-                &carol,
-                RevocationReason::Unspecified,
-                None,
-                1.0
-            ),
+            versions_of(&store, &carol),
             Err(Error::UnknownUser(_))
         ));
     }
@@ -472,14 +487,26 @@ mod tests {
             .unwrap();
         let mut list = RevocationList::default();
         let reason = RevocationReason::AffiliationChanged;
-        let first = revoke_key(&mut list, &store, &alice, reason, Some(1), 5.0).unwrap();
+        let first = revoke_key(
+            &mut list,
+            &alice,
+            &versions_of(&store, &alice).unwrap(),
+            reason,
+            Some(1),
+            5.0,
+        )
+        .unwrap();
         assert_eq!(first.revoked.len(), 1);
         // The primary (version 2) is not revoked.
-        assert!(!is_key_revoked(&list, &store, &alice).unwrap());
+        assert!(!is_key_revoked(
+            &list,
+            &alice,
+            &versions_of(&store, &alice).unwrap()
+        ));
         let again = revoke_key(
             &mut list,
-            &store,
             &alice,
+            &versions_of(&store, &alice).unwrap(),
             RevocationReason::KeyCompromise,
             Some(1),
             9.0,
@@ -489,15 +516,34 @@ mod tests {
         assert_eq!(again.already[0].revoked_at, 5.0);
         assert_eq!(list.entries().len(), 1);
         // Every version: only version 2 is new.
-        let all = revoke_key(&mut list, &store, &alice, reason, None, 10.0).unwrap();
+        let all = revoke_key(
+            &mut list,
+            &alice,
+            &versions_of(&store, &alice).unwrap(),
+            reason,
+            None,
+            10.0,
+        )
+        .unwrap();
         assert_eq!(
             all.revoked.iter().map(|r| r.version).collect::<Vec<_>>(),
             [Some(2)]
         );
         assert_eq!(all.already.len(), 1);
-        assert!(is_key_revoked(&list, &store, &alice).unwrap());
+        assert!(is_key_revoked(
+            &list,
+            &alice,
+            &versions_of(&store, &alice).unwrap()
+        ));
         assert!(matches!(
-            revoke_key(&mut list, &store, &alice, reason, Some(3), 11.0),
+            revoke_key(
+                &mut list,
+                &alice,
+                &versions_of(&store, &alice).unwrap(),
+                reason,
+                Some(3),
+                11.0
+            ),
             Err(Error::UnknownVersion { version: 3, .. })
         ));
     }
@@ -511,10 +557,15 @@ mod tests {
             r#"[{{"format": 1, "user_id": "alice", "symmetric_fingerprint": "{fp}", "revoked_at": 3.0, "reason": "superseded"}}]"#
         );
         let mut list: RevocationList = serde_json::from_str(&text).unwrap();
-        list.migrate(&store).unwrap();
+        list.migrate(|user| crate::keys::keyring::versions_named(&store, user))
+            .unwrap();
         assert_eq!(list.entries()[0].version, Some(1));
         assert_eq!(list.entries()[0].format, ENTRY_FORMAT);
-        assert!(is_key_revoked(&list, &store, &alice).unwrap());
+        assert!(is_key_revoked(
+            &list,
+            &alice,
+            &versions_of(&store, &alice).unwrap()
+        ));
     }
 
     #[test]

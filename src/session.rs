@@ -14,11 +14,12 @@ use crate::exchange::{
 use crate::fingerprint;
 use crate::kdf::{DEFAULT_ITERATIONS, KdfParams, Password, PasswordKey};
 use crate::keys::keyring::versions;
+use crate::keys::keyring::versions_of;
 use crate::keys::unlock::UnlockedUser;
 use crate::keys::{KeyStore, UserRecord};
 use crate::pki::{sign_public_key, verify_signature};
 use crate::revocation::{
-    Revocation, RevocationList, RevocationReason, find_revocation, revoke_key,
+    Revocation, RevocationList, RevocationReason, find_revocation, is_key_revoked, revoke_key,
 };
 use crate::store::Store;
 use crate::store::audit::EventKind;
@@ -156,8 +157,8 @@ pub fn run_session(
             }
             let outcome = revoke_key(
                 revoked,
-                keys,
                 &user_id,
+                &versions_of(keys, &user_id)?,
                 RevocationReason::Unspecified,
                 None,
                 time::now(),
@@ -183,11 +184,17 @@ pub fn run_session(
     // run's idea of it.
     let (keys, revoked) = store.load()?;
     if let Some(record) = keys.get(&user_id)? {
-        let revocation = find_revocation(&revoked, &keys, &user_id)?;
-        if revocation.is_some() {
+        let all = versions(record);
+        // The original's last check, as it asked it.
+        if is_key_revoked(&revoked, &user_id, &all) {
             console.say(&format!("Key for {user_id} has been revoked."))?;
         }
-        report_status(console, &user_id, record, revocation)?;
+        report_status(
+            console,
+            &user_id,
+            record,
+            find_revocation(&revoked, &user_id, &all),
+        )?;
     }
     console.say("Final Key Store State:")?;
     // The records are shown as read; JSON allows no control character in
@@ -212,7 +219,7 @@ fn keep_existing(
     user_id: &UserId,
     password: &Password,
 ) -> Result<Option<UnlockedUser>> {
-    let revocation = find_revocation(revoked, keys, user_id)?.cloned();
+    let revocation = find_revocation(revoked, user_id, &versions_of(keys, user_id)?).cloned();
     let record = keys.get(user_id)?.expect("the caller found the user");
     let primary_destroyed = versions(record).last().is_some_and(|v| !v.has_material());
     // Revoked or destroyed keys are never unlocked for use; the password is

@@ -20,7 +20,7 @@ fuzz_target!(|data: &[u8]| {
         let Ok(user) = UserId::new(id) else { continue };
         if let Ok(Some(record)) = keys.get(&user) {
             let _ = secure_kms::keys::keyring::status(record, &revoked, &user, now);
-            let _ = secure_kms::revocation::is_key_revoked(&revoked, &keys, &user);
+            let _ = secure_kms::revocation::is_key_revoked(&revoked, &user, &secure_kms::keys::keyring::versions_of(&keys, &user)?);
         }
     }
     let text = keys.to_json().expect("a store that parsed writes back");

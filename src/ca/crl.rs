@@ -824,6 +824,7 @@ mod tests {
 
     use super::*;
     use crate::kdf::MIN_ITERATIONS;
+    use crate::keys::keyring::versions_of;
     use crate::user::UserId;
 
     /// A store in a fresh folder with a CA (RSA-2048, administrator
@@ -859,8 +860,14 @@ mod tests {
     fn revoke_alice(store: &Store, reason: RevocationReason, version: Option<u32>, at: Timestamp) {
         store
             .update(|keys, revoked, events| {
-                let outcome =
-                    crate::revocation::revoke_key(revoked, keys, &alice(), reason, version, at)?;
+                let outcome = crate::revocation::revoke_key(
+                    revoked,
+                    &alice(),
+                    &versions_of(keys, &alice()).unwrap(),
+                    reason,
+                    version,
+                    at,
+                )?;
                 events.extend(crate::commands::revocation_events(
                     &outcome,
                     &alice(),
@@ -1065,7 +1072,11 @@ mod tests {
         assert_eq!(verify(&store).unwrap().serials, std::slice::from_ref(&v1));
         let (keys, revoked) = store.load().unwrap();
         assert!(revoked.is_empty(), "a withdrawal revokes nothing");
-        assert!(!crate::revocation::is_key_revoked(&revoked, &keys, &alice).unwrap());
+        assert!(!crate::revocation::is_key_revoked(
+            &revoked,
+            &alice,
+            &versions_of(&keys, &alice).unwrap()
+        ));
         // Revoked at the very second of the rotation, with the same reason:
         // only the CA-signed invalidityDate tells the two apart.
         let rotated_at = keys.get(&alice).unwrap().unwrap().asymmetric[1].created;
@@ -1167,7 +1178,11 @@ mod tests {
         );
         fs::write(&list, "[]\n").unwrap();
         let (keys, revoked) = store.load().unwrap();
-        assert!(crate::revocation::is_key_revoked(&revoked, &keys, &alice).unwrap());
+        assert!(crate::revocation::is_key_revoked(
+            &revoked,
+            &alice,
+            &versions_of(&keys, &alice).unwrap()
+        ));
     }
 
     /// The CRL's serials come from the certificates: a list entry's
@@ -1198,7 +1213,11 @@ mod tests {
         let signed = publish(&store, &admin, "test").unwrap();
         assert_eq!(signed.serials, std::slice::from_ref(&alices));
         let (keys, revoked) = store.load().unwrap();
-        assert!(!crate::revocation::is_key_revoked(&revoked, &keys, &bob).unwrap());
+        assert!(!crate::revocation::is_key_revoked(
+            &revoked,
+            &bob,
+            &versions_of(&keys, &bob).unwrap()
+        ));
     }
 
     /// A destroyed pair's certificate is withdrawn too (reason

@@ -55,6 +55,7 @@ use crate::ca::crl::CrlRead;
 use crate::fingerprint::sha256_hex;
 use crate::kdf::{KdfParams, Password, PasswordKey};
 use crate::keys::KeyStore;
+use crate::keys::keyring::versions_of;
 use crate::store::Store;
 use crate::store::audit::{Event, EventKind};
 use crate::time::{self, Timestamp};
@@ -530,7 +531,7 @@ pub fn issue(
             serial_of(pem)?
         )));
     }
-    crate::revocation::check_not_revoked(&revoked, &keys, user_id)?;
+    crate::revocation::check_not_revoked(&revoked, user_id, &versions_of(&keys, user_id)?)?;
     let now = time::now();
     if pair.is_expired(now) {
         return Err(Error::Certificate(format!(
@@ -568,7 +569,7 @@ pub fn issue(
 
     store.update(|keys, revoked, events| {
         // Revoked in the meantime: its serial could reach no CRL.
-        crate::revocation::check_not_revoked(revoked, keys, user_id)?;
+        crate::revocation::check_not_revoked(revoked, user_id, &versions_of(keys, user_id)?)?;
         let record = keys.entry(user_id)?;
         match record.asymmetric.last_mut() {
             Some(stored) if *stored == pair => stored.certificate = Some(pem.clone()),

@@ -20,7 +20,7 @@ use serde::Serialize;
 
 use crate::keys::{KeyStore, UserRecord};
 use crate::pki::AsymmetricVersion;
-use crate::revocation::{Revocation, RevocationList};
+use crate::revocation::{KeyIds, Revocation, RevocationList};
 use crate::symmetric::SymmetricVersion;
 use crate::time::Timestamp;
 use crate::user::UserId;
@@ -90,6 +90,51 @@ impl KeyVersion<'_> {
         ];
         times.into_iter().flatten().reduce(f64::max)
     }
+}
+
+/// What the revocation list knows a version by.
+impl KeyIds for KeyVersion<'_> {
+    fn version(&self) -> u32 {
+        self.version
+    }
+
+    fn symmetric_fingerprint(&self) -> Option<&str> {
+        KeyVersion::symmetric_fingerprint(self)
+    }
+
+    fn public_key_fingerprint(&self) -> Option<&str> {
+        KeyVersion::public_key_fingerprint(self)
+    }
+
+    fn certificate_serial(&self) -> Option<String> {
+        self.asymmetric
+            .and_then(AsymmetricVersion::certificate_serial)
+    }
+}
+
+/// The versions of `user_id` in `keys`, oldest first: what the revocation
+/// list's functions take.
+///
+/// # Errors
+/// [`Error::UnknownUser`] if the user is not in the store;
+/// [`Error::CorruptFile`] if their record is broken.
+pub fn versions_of<'a>(keys: &'a KeyStore, user_id: &UserId) -> Result<Vec<KeyVersion<'a>>> {
+    let record = keys
+        .get(user_id)?
+        .ok_or_else(|| Error::UnknownUser(user_id.to_string()))?;
+    Ok(versions(record))
+}
+
+/// The versions of the user named `user` (as a revocation entry names
+/// them), none for a name that is no valid user ID or not in the store.
+///
+/// # Errors
+/// [`Error::CorruptFile`] if their record is broken.
+pub(crate) fn versions_named<'a>(keys: &'a KeyStore, user: &str) -> Result<Vec<KeyVersion<'a>>> {
+    Ok(match UserId::new(user) {
+        Ok(id) => keys.get(&id)?.map(versions).unwrap_or_default(),
+        Err(_) => Vec::new(),
+    })
 }
 
 /// The versions of a record, oldest first.
@@ -199,7 +244,7 @@ pub struct VersionStatus {
 /// use secure_kms::keys::keyring::{status, KeyState};
 /// use secure_kms::revocation::RevocationList;
 /// use secure_kms::keys::KeyStore;
-/// use secure_kms::symmetric::{generate_symmetric_key, store_symmetric_key};
+/// use secure_kms::symmetric::generate_symmetric_key;
 /// use secure_kms::user::UserId;
 /// # use secure_kms::kdf::{KdfParams, Password, PasswordKey, MIN_ITERATIONS};
 /// # let pk = PasswordKey::derive(&Password::new("pw".to_owned())?, &KdfParams::generate(MIN_ITERATIONS)?);
@@ -316,7 +361,7 @@ pub enum DestroyOutcome {
 /// use secure_kms::keys::keyring::{destroy, DestroyOutcome};
 /// use secure_kms::revocation::RevocationList;
 /// use secure_kms::keys::KeyStore;
-/// use secure_kms::symmetric::{generate_symmetric_key, store_symmetric_key};
+/// use secure_kms::symmetric::generate_symmetric_key;
 /// use secure_kms::{user::UserId, Error};
 /// # use secure_kms::kdf::{KdfParams, Password, PasswordKey, MIN_ITERATIONS};
 /// # let pk = PasswordKey::derive(&Password::new("pw".to_owned())?, &KdfParams::generate(MIN_ITERATIONS)?);
@@ -425,8 +470,8 @@ mod tests {
 
         revoke_key(
             &mut revoked,
-            &keys,
             &alice,
+            &versions_of(&keys, &alice).unwrap(),
             RevocationReason::KeyCompromise,
             Some(2),
             now + 1.0,
@@ -487,8 +532,8 @@ mod tests {
         let now = crate::time::now();
         revoke_key(
             &mut revoked,
-            &keys,
             &alice,
+            &versions_of(&keys, &alice).unwrap(),
             RevocationReason::KeyCompromise,
             None,
             now,
@@ -528,8 +573,8 @@ mod tests {
         // Version 2 compromised: version 1 is the only one left that decrypts.
         revoke_key(
             &mut revoked,
-            &keys,
             &alice,
+            &versions_of(&keys, &alice).unwrap(),
             RevocationReason::Superseded,
             Some(2),
             0.0,

@@ -6,6 +6,7 @@
 use rsa::{PrivateKey, PublicKey};
 
 use crate::kdf::{KdfParams, Password, PasswordKey};
+use crate::keys::keyring::versions_of;
 use crate::keys::keyring::{KeyVersion, find_version, versions};
 use crate::keys::{KeyStore, UserRecord};
 use crate::revocation::{RevocationList, check_not_revoked};
@@ -67,8 +68,8 @@ impl UnlockedUser {
 /// ```
 /// use secure_kms::kdf::{KdfParams, Password, PasswordKey, MIN_ITERATIONS};
 /// use secure_kms::revocation::{revoke_key, RevocationList};
-/// use secure_kms::keys::KeyStore;
-/// use secure_kms::symmetric::{generate_symmetric_key, store_symmetric_key};
+/// use secure_kms::keys::{KeyStore, keyring::versions_of};
+/// use secure_kms::symmetric::generate_symmetric_key;
 /// use secure_kms::keys::unlock::{check_password, unlock_user};
 /// use secure_kms::user::UserId;
 ///
@@ -80,7 +81,7 @@ impl UnlockedUser {
 ///
 /// let mut revoked = RevocationList::default();
 /// assert!(unlock_user(&keys, &revoked, &alice, &password)?.symmetric.is_some());
-/// revoke_key(&mut revoked, &keys, &alice, Default::default(), None, 0.0)?;
+/// revoke_key(&mut revoked, &alice, &versions_of(&keys, &alice)?, Default::default(), None, 0.0)?;
 /// assert!(unlock_user(&keys, &revoked, &alice, &password).is_err());
 /// // The owner can still prove the password, to replace the keys.
 /// check_password(&keys, &alice, &password)?;
@@ -97,7 +98,7 @@ pub fn unlock_user(
     user_id: &UserId,
     password: &Password,
 ) -> Result<UnlockedUser> {
-    check_not_revoked(revoked, keys, user_id)?;
+    check_not_revoked(revoked, user_id, &versions_of(keys, user_id)?)?;
     let record = record_of(keys, user_id)?;
     let all = versions(record);
     let primary = all
@@ -347,8 +348,8 @@ mod tests {
         let mut revoked = none();
         revoke_key(
             &mut revoked,
-            &keys,
             &alice,
+            &versions_of(&keys, &alice).unwrap(),
             RevocationReason::KeyCompromise,
             None,
             0.0,

@@ -40,6 +40,7 @@ use serde::de::DeserializeOwned;
 use crate::ca::crl::CrlRead;
 use crate::keys::KeyStore;
 use crate::keys::key_store::{refuse_bom, to_json};
+use crate::keys::keyring::versions_named;
 use crate::revocation::RevocationList;
 use crate::store::audit::Event;
 use crate::store::journal::{Journal, crash_point};
@@ -191,7 +192,7 @@ impl Store {
         if self.unfinished_change()
             && let Some(mut pending) = Journal::pending_revocations(&self.dir)?
         {
-            pending.migrate(&keys)?;
+            pending.migrate(|user| versions_named(&keys, user))?;
             for entry in pending.entries() {
                 if !revoked.entries().contains(entry) {
                     revoked.push(entry.clone());
@@ -221,7 +222,7 @@ impl Store {
             Some(bytes) => parse_json(&revoked_path, &bytes)?,
             None => RevocationList::default(),
         };
-        revoked.migrate(&keys)?;
+        revoked.migrate(|user| versions_named(&keys, user))?;
         Ok((keys, revoked))
     }
 
@@ -602,7 +603,7 @@ pub fn parse(key_store: &[u8], revoked_keys: &[u8]) -> Result<(KeyStore, Revocat
     let keys = KeyStore::from_json(KEY_STORE_FILE, key_store.to_vec())?;
     keys.check_all()?;
     let mut revoked: RevocationList = parse_json(Path::new(REVOKED_KEYS_FILE), revoked_keys)?;
-    revoked.migrate(&keys)?;
+    revoked.migrate(|user| versions_named(&keys, user))?;
     Ok((keys, revoked))
 }
 

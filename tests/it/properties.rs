@@ -195,7 +195,7 @@ proptest! {
             for (who, reason, one_version, at) in revocations {
                 let id = &ids[who.index(ids.len())];
                 let version = one_version.then_some(1);
-                revoke_key(&mut revoked, &keys, id, reasons[reason], version, at).unwrap();
+                revoke_key(&mut revoked, id, &secure_kms::keys::keyring::versions_of(&keys, id)?, reasons[reason], version, at).unwrap();
             }
         }
         let revoked_json = serde_json::to_string_pretty(&revoked).unwrap();
