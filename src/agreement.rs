@@ -21,9 +21,8 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
-use crate::exchange::{
-    DhParameters, DhPrivateKey, DhPublicKey, compute_shared_secret, generate_dh_private_key,
-};
+use crate::dh::DhParameters;
+use crate::exchange::{DhPrivateKey, DhPublicKey, compute_shared_secret, generate_dh_private_key};
 use crate::kdf::hkdf_sha256;
 use crate::secret::Secret;
 use crate::{Error, Result};

@@ -17,7 +17,7 @@ use pkcs8::LineEnding;
 use zeroize::Zeroizing;
 
 use crate::agreement::{EphemeralKey, Group};
-use crate::exchange::{DhParameters, GROUP_BYTES, MAX_BITS};
+use crate::dh::{DhParameters, GROUP_BYTES, MAX_BITS};
 use crate::{Error, Result};
 
 const OID_X25519: &[u8] = &[0x2b, 0x65, 0x6e];

@@ -14,7 +14,7 @@
 use sha2::Digest;
 
 use crate::agreement::{EphemeralKey, Group, Party, SessionKey, Transcript};
-use crate::exchange::DhParameters;
+use crate::dh::DhParameters;
 use crate::fingerprint::{self, sha256_hex};
 use crate::kdf::Password;
 use crate::keys::unlock::UnlockedUser;

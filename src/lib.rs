@@ -17,7 +17,7 @@
 //! | layer | modules | what it holds |
 //! |---|---|---|
 //! | util | [`time`], [`user`], [`fingerprint`], [`escape`], [`secret`], [`strict`], [`armor`], [`error`] | timestamps, user IDs, key IDs, escaping for the terminal, zeroized secrets, strict serde, PEM armor, the error type |
-//! | crypto | [`kdf`], [`wrap`], [`x509`] | PBKDF2 and HKDF, AES-256-GCM key wrapping, certificate parsing |
+//! | crypto | [`kdf`], [`wrap`], [`dh`], [`x509`] | PBKDF2 and HKDF, AES-256-GCM key wrapping, Diffie-Hellman groups, certificate parsing |
 //! | concepts | [`symmetric`], [`pki`], [`exchange`], [`revocation`] | the original's four concepts |
 //! | formats | [`agreement`], [`dhkeys`], [`envelope`], [`exchange_state`] | X25519 and the transcript-bound session key, DH keys in OpenSSL's formats, the encrypted file format, exchanges in progress |
 //! | keys | [`keys`] (with [`keys::keyring`], [`keys::unlock`]) | each user's record of key versions, all users' records, their NIST SP 800-57 states, opening them with the password |
@@ -44,6 +44,7 @@ pub mod armor;
 pub mod ca;
 pub mod commands;
 pub mod console;
+pub mod dh;
 pub mod dhkeys;
 pub mod envelope;
 pub mod error;

@@ -25,6 +25,12 @@
 //! them, everything else works as it does without a CA.
 
 pub mod crl;
+mod issue;
+
+pub use issue::{
+    UserCertificate, certificate_of, check_admin_password, check_certificate, check_certificates,
+    check_issued, issue,
+};
 
 use std::fs;
 use std::path::Path;
@@ -54,14 +60,11 @@ use x509_cert::time::Validity;
 use crate::ca::crl::CrlRead;
 use crate::fingerprint::sha256_hex;
 use crate::kdf::{KdfParams, Password, PasswordKey};
-use crate::keys::KeyStore;
-use crate::keys::keyring::versions_of;
 use crate::store::Store;
 use crate::store::audit::{Event, EventKind};
 use crate::time::{self, Timestamp};
-use crate::user::UserId;
 use crate::wrap::WrappedKey;
-use crate::x509::{serial_of, x509_error};
+use crate::x509::x509_error;
 use crate::{Error, Result};
 
 /// The encrypted CA key's file, in the store folder.
@@ -390,47 +393,6 @@ impl BuilderProfile for Profile {
     }
 }
 
-/// A certificate issued for a user's key pair.
-#[derive(Clone, Debug, Serialize)]
-pub struct UserCertificate {
-    /// The user ID: the subject's CN.
-    pub user: String,
-    /// The key version it certifies.
-    pub version: u32,
-    /// The serial number, hex.
-    pub serial: String,
-    /// The subject, as RFC 4514 text.
-    pub subject: String,
-    /// The issuer (the root's subject).
-    pub issuer: String,
-    /// Not valid before, RFC 3339.
-    pub not_before: String,
-    /// Not valid after, RFC 3339.
-    pub not_after: String,
-    /// The certificate, PEM.
-    pub pem: String,
-}
-
-impl std::fmt::Display for UserCertificate {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        writeln!(
-            f,
-            "certificate of {}, key version {}",
-            self.user, self.version
-        )?;
-        // Names read from a certificate in the store: escaped.
-        let shown = crate::escape::printable;
-        writeln!(f, "  subject: {}", shown(&self.subject))?;
-        writeln!(f, "  issuer:  {}", shown(&self.issuer))?;
-        writeln!(f, "  serial:  {}", self.serial)?;
-        writeln!(f, "  valid:   {} to {}", self.not_before, self.not_after)?;
-        writeln!(
-            f,
-            "  X.509 v3, sha256WithRSAEncryption; CA:FALSE; digitalSignature, keyEncipherment"
-        )
-    }
-}
-
 /// What `ca show --text` says of the root.
 #[derive(Clone, Debug, Serialize)]
 pub struct RootDescription {
@@ -486,287 +448,6 @@ pub fn describe_root(ca: &Ca) -> Result<RootDescription> {
         bits: ca.public_key()?.n().bit_width() as usize,
         key_fingerprint: ca.key.fingerprint.clone(),
     })
-}
-
-/// Issues a certificate for the primary RSA pair of `user_id`, signed by
-/// the store's CA (opened with the administrator `password`), and stores
-/// it beside the pair. Its subject is CN=`user_id`, its serial random, and
-/// its validity the pair's active period.
-///
-/// A CA certifies that a key belongs to someone, so it first gets proof
-/// of possession, as a certificate request's self-signature gives it
-/// (PKCS#10, RFC 2986; RFC 4211 section 4): `owner_password`, the user's,
-/// must unlock the pair's private key, and that key must be the stored
-/// public key's. A public key swapped into `key_store.json` is refused
-/// before that ([`crate::store::trust::check_user`]).
-///
-/// # Errors
-/// [`Error::NoCa`] without a CA; [`Error::Decryption`] for a wrong
-/// administrator or owner password; [`Error::Untrusted`] for a pair the
-/// log disagrees with; [`Error::UnknownUser`]; [`Error::Revoked`],
-/// [`Error::Destroyed`] or [`Error::Certificate`] (its active period
-/// over, or certified already) for a pair that cannot be certified; [`Error::Conflict`] if the pair changed meanwhile.
-pub fn issue(
-    store: &Store,
-    user_id: &UserId,
-    password: &Password,
-    owner_password: &Password,
-) -> Result<UserCertificate> {
-    let ca = Ca::load(store.dir())?.ok_or(Error::NoCa)?;
-    let (keys, revoked) = crate::store::trust::load_for_use(
-        store,
-        &[user_id],
-        crate::store::trust::KeyUse::WithPassword,
-    )?;
-    let pair = primary_pair(&keys, user_id)?.clone();
-    if pair.private.is_none() {
-        return Err(pair.destroyed(user_id));
-    }
-    if let Some(pem) = &pair.certificate {
-        // A second certificate for one pair would stay valid, unrevoked,
-        // beside the first: revocation names one serial per pair.
-        return Err(Error::Certificate(format!(
-            "the primary RSA pair of {user_id} (version {}) is certified already (serial {}): rotate to certify a new pair",
-            pair.version,
-            serial_of(pem)?
-        )));
-    }
-    crate::revocation::check_not_revoked(&revoked, user_id, &versions_of(&keys, user_id)?)?;
-    let now = time::now();
-    if pair.is_expired(now) {
-        return Err(Error::Certificate(format!(
-            "the RSA pair of {user_id} (version {}) ended its active period at {}: rotate, then issue a certificate for the new pair",
-            pair.version,
-            time::format(pair.expiry)
-        )));
-    }
-    // Proof of possession: the owner's password opens the private key,
-    // and `unlock` checks that it is the stored public key's.
-    let owner_key = crate::keys::unlock::check_password(&keys, user_id, owner_password)?;
-    pair.unlock(user_id, &owner_key)?;
-    let ca_key = ca.key.unlock(password)?;
-
-    let subject = Name::from_str(&format!("CN={user_id}")).map_err(x509_error)?;
-    let profile = Profile::User {
-        subject,
-        issuer: ca.root.tbs_certificate().subject().clone(),
-    };
-    // Never past the root's own end: a verifier would refuse the rest.
-    let root_end = ca.root.tbs_certificate().validity().not_after;
-    let end = x509_time(pair.expiry)?;
-    let end = if end.to_unix_duration() > root_end.to_unix_duration() {
-        root_end
-    } else {
-        end
-    };
-    let validity = Validity::new(x509_time(pair.created)?, end);
-    let spki = SubjectPublicKeyInfo::from_der(&crate::pki::public_der(&pair.public)?)
-        .map_err(x509_error)?;
-    let builder =
-        CertificateBuilder::new(profile, random_serial()?, validity, spki).map_err(x509_error)?;
-    let certificate = sign(builder, &ca_key)?;
-    let pem = certificate.to_pem(LineEnding::LF).map_err(x509_error)?;
-
-    store.update(|keys, revoked, events| {
-        // Revoked in the meantime: its serial could reach no CRL.
-        crate::revocation::check_not_revoked(revoked, user_id, &versions_of(keys, user_id)?)?;
-        let record = keys.entry(user_id)?;
-        match record.asymmetric.last_mut() {
-            Some(stored) if *stored == pair => stored.certificate = Some(pem.clone()),
-            _ => return Err(Error::Conflict(user_id.to_string())),
-        }
-        events.push(
-            Event::new(EventKind::Certified, user_id, "cert issue").for_version(
-                pair.version,
-                None,
-                Some(&pair.fingerprint),
-            ),
-        );
-        Ok(())
-    })?;
-    Ok(describe(user_id, pair.version, &certificate, pem))
-}
-
-/// The primary (newest) RSA pair of `user_id`.
-fn primary_pair<'a>(
-    keys: &'a crate::keys::KeyStore,
-    user_id: &UserId,
-) -> Result<&'a crate::pki::AsymmetricVersion> {
-    keys.get(user_id)?
-        .and_then(|record| record.asymmetric.last())
-        .ok_or_else(|| Error::UnknownUser(user_id.to_string()))
-}
-
-/// The certificate stored for the primary RSA pair of `user_id`.
-///
-/// # Errors
-/// [`Error::UnknownUser`]; [`Error::NoCertificate`] if the pair has none.
-pub fn certificate_of(store: &Store, user_id: &UserId) -> Result<UserCertificate> {
-    let (keys, _) = crate::store::trust::load_for_use(
-        store,
-        &[user_id],
-        crate::store::trust::KeyUse::PublicOnly,
-    )?;
-    let pair = primary_pair(&keys, user_id)?;
-    // Shown or handed out only if the store's root signed it for this
-    // user and key.
-    check_certificate(store, user_id, pair)?;
-    let pem = pair
-        .certificate
-        .clone()
-        .ok_or_else(|| Error::NoCertificate(user_id.to_string()))?;
-    let certificate = Certificate::from_pem(pem.as_bytes()).map_err(x509_error)?;
-    Ok(describe(user_id, pair.version, &certificate, pem))
-}
-
-fn describe(
-    user_id: &UserId,
-    version: u32,
-    certificate: &Certificate,
-    pem: String,
-) -> UserCertificate {
-    let tbs = certificate.tbs_certificate();
-    let when = |t: x509_cert::time::Time| time::format(t.to_unix_duration().as_secs_f64());
-    UserCertificate {
-        user: user_id.to_string(),
-        version,
-        serial: crate::fingerprint::hex(tbs.serial_number().as_bytes()),
-        subject: tbs.subject().to_string(),
-        issuer: tbs.issuer().to_string(),
-        not_before: when(tbs.validity().not_before),
-        not_after: when(tbs.validity().not_after),
-        pem,
-    }
-}
-
-/// Checks `password` against the CA key before a command changes anything
-/// (keygen, rotate or revoke with `--admin-password-file`), so that a wrong
-/// one stops it first. `Ok(false)` without a CA.
-///
-/// # Errors
-/// [`Error::Decryption`] for a wrong password; as [`Ca::load`].
-pub fn check_admin_password(store: &Store, password: &Password) -> Result<bool> {
-    match Ca::load(store.dir())? {
-        Some(ca) => ca.key.unlock(password).map(|_| true),
-        None => Ok(false),
-    }
-}
-
-/// With a certificate authority in the store, checks the certificate that
-/// `pair` carries, if any: one the store's root signed, for `user_id`, of
-/// this public key. Without a CA, or without a certificate, nothing to
-/// check.
-///
-/// # Errors
-/// [`Error::Untrusted`] for a certificate the root did not sign, or of
-/// another user or key; as [`Ca::load`].
-pub fn check_certificate(
-    store: &Store,
-    user_id: &UserId,
-    pair: &crate::pki::AsymmetricVersion,
-) -> Result<()> {
-    if pair.certificate.is_none() {
-        return Ok(());
-    }
-    match Ca::load(store.dir())? {
-        Some(ca) => certificate_issued(&ca, user_id, pair),
-        None => Ok(()),
-    }
-}
-
-/// [`check_issued`] for `pair`'s certificate, if it has one, as the
-/// refusal a key use gives.
-fn certificate_issued(
-    ca: &Ca,
-    user_id: &UserId,
-    pair: &crate::pki::AsymmetricVersion,
-) -> Result<()> {
-    let Some(pem) = &pair.certificate else {
-        return Ok(());
-    };
-    check_issued(ca, pem, user_id, &pair.fingerprint).map_err(|why| Error::Untrusted {
-        user: user_id.to_string(),
-        problem: format!(
-            "the certificate of version {} of {user_id} in key_store.json {why}",
-            pair.version
-        ),
-        remedy: "restore key_store.json from a backup".to_owned(),
-    })
-}
-
-/// [`check_certificate`] for every RSA pair of `user_id` that has a
-/// certificate: what a command that uses the user's private key (sign,
-/// encrypt, decrypt, the exchange) checks, so that no forged certificate
-/// stays in a record that is in use.
-///
-/// # Errors
-/// As [`check_certificate`].
-pub fn check_certificates(store: &Store, keys: &KeyStore, user_id: &UserId) -> Result<()> {
-    let Some(record) = keys.get(user_id)? else {
-        return Ok(());
-    };
-    if record.asymmetric.iter().all(|a| a.certificate.is_none()) {
-        return Ok(());
-    }
-    // The CA's files are read once for all the pairs.
-    let Some(ca) = Ca::load(store.dir())? else {
-        return Ok(());
-    };
-    record
-        .asymmetric
-        .iter()
-        .try_for_each(|pair| certificate_issued(&ca, user_id, pair))
-}
-
-/// Checks that `pem` is a certificate this CA issued to `user_id` for the
-/// public key with `fingerprint`: issued by the root, signed with its key
-/// (sha256WithRSAEncryption, as [`issue`] signs), subject `CN=user_id`,
-/// and the key's SubjectPublicKeyInfo that fingerprint. Whoever edits
-/// `key_store.json` can put any certificate there, but cannot sign one
-/// without the administrator password.
-///
-/// # Errors
-/// What is wrong, as the end of a sentence ("is not ...").
-pub fn check_issued(
-    ca: &Ca,
-    pem: &str,
-    user_id: &UserId,
-    fingerprint: &str,
-) -> std::result::Result<(), String> {
-    use rsa::pkcs1v15::VerifyingKey;
-    use rsa::signature::Verifier;
-    let certificate = Certificate::from_pem(pem.as_bytes())
-        .map_err(|e| format!("is not a PEM certificate ({e})"))?;
-    let tbs = certificate.tbs_certificate();
-    if tbs.issuer() != ca.root.tbs_certificate().subject() {
-        return Err("was not issued by the store's root".to_owned());
-    }
-    let algorithm = x509_cert::der::oid::db::rfc5912::SHA_256_WITH_RSA_ENCRYPTION;
-    if certificate.signature_algorithm().oid != algorithm || tbs.signature().oid != algorithm {
-        return Err("is not signed sha256WithRSAEncryption, as the store's root signs".to_owned());
-    }
-    let signature = certificate
-        .signature()
-        .as_bytes()
-        .and_then(|bytes| Pkcs1v15Signature::try_from(bytes).ok())
-        .ok_or("does not carry an RSA signature")?;
-    let signed = tbs.to_der().map_err(|e| e.to_string())?;
-    let root_key = ca.public_key().map_err(|e| e.to_string())?;
-    VerifyingKey::<Sha256>::new(root_key)
-        .verify(&signed, &signature)
-        .map_err(|_| "is not signed by the store's root: it was forged or edited".to_owned())?;
-    let subject = Name::from_str(&format!("CN={user_id}")).map_err(|e| e.to_string())?;
-    if *tbs.subject() != subject {
-        return Err(format!("was issued to {}, not to {user_id}", tbs.subject()));
-    }
-    let spki = tbs
-        .subject_public_key_info()
-        .to_der()
-        .map_err(|e| e.to_string())?;
-    if sha256_hex(&spki) != fingerprint {
-        return Err("is for another public key than the version's".to_owned());
-    }
-    Ok(())
 }
 
 /// From `now` (to the second) to the same date and time
@@ -879,6 +560,7 @@ mod tests {
 
     use super::*;
     use crate::kdf::MIN_ITERATIONS;
+    use crate::user::UserId;
     use crate::x509::check_certificate_of;
 
     fn password() -> Password {

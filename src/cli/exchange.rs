@@ -360,7 +360,7 @@ pub(super) fn run_exchange_step(
 
 /// Generates a safe-prime group with a progress indicator on the terminal:
 /// a spinner that counts the candidates tested.
-pub(super) fn generate_group(bits: u32) -> anyhow::Result<secure_kms::exchange::DhParameters> {
+pub(super) fn generate_group(bits: u32) -> anyhow::Result<secure_kms::dh::DhParameters> {
     let what = format!("searching for a {bits}-bit safe prime p = 23 mod 24, on every core");
     let spinner = std::io::stderr().is_terminal().then(|| {
         let bar = indicatif::ProgressBar::new_spinner();
@@ -372,7 +372,7 @@ pub(super) fn generate_group(bits: u32) -> anyhow::Result<secure_kms::exchange::
         bar.enable_steady_tick(Duration::from_millis(100));
         bar
     });
-    let params = secure_kms::exchange::DhParameters::generate(bits, |tested| {
+    let params = secure_kms::dh::DhParameters::generate(bits, |tested| {
         if let Some(bar) = &spinner
             && tested % 16 == 0
         {
