@@ -20,6 +20,7 @@ mod util;
 
 mod attacks;
 mod cli;
+mod code_map;
 mod dh_params;
 mod envelope_tamper;
 mod exchange;
