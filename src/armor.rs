@@ -12,7 +12,7 @@
 ///
 /// ```
 /// let (_, public) = secure_kms::pki::generate_asymmetric_keys()?;
-/// let pem = secure_kms::pki::public_key_pem(&public)?;
+/// let pem = secure_kms::spki::public_key_pem(&public)?;
 /// assert!(secure_kms::armor::check_armor(&pem).is_ok());
 /// assert!(secure_kms::armor::check_armor(&format!("\u{1b}]0;x\u{7}{pem}")).is_err());
 /// # Ok::<(), Box<dyn std::error::Error>>(())

@@ -17,7 +17,7 @@
 //! | layer | modules | what it holds |
 //! |---|---|---|
 //! | util | [`time`], [`user`], [`fingerprint`], [`escape`], [`secret`], [`strict`], [`armor`], [`error`] | timestamps, user IDs, key IDs, escaping for the terminal, zeroized secrets, strict serde, PEM armor, the error type |
-//! | crypto | [`kdf`], [`wrap`], [`dh`], [`x509`] | PBKDF2 and HKDF, AES-256-GCM key wrapping, Diffie-Hellman groups, certificate parsing |
+//! | crypto | [`kdf`], [`wrap`], [`dh`], [`spki`], [`x509`] | PBKDF2 and HKDF, AES-256-GCM key wrapping, Diffie-Hellman groups, public keys as PEM, certificate parsing |
 //! | concepts | [`symmetric`], [`pki`], [`exchange`], [`revocation`] | the original's four concepts |
 //! | formats | [`agreement`], [`dhkeys`], [`envelope`], [`exchange_state`] | X25519 and the transcript-bound session key, DH keys in OpenSSL's formats, the encrypted file format, exchanges in progress |
 //! | keys | [`keys`] (with [`keys::keyring`], [`keys::unlock`]) | each user's record of key versions, all users' records, their NIST SP 800-57 states, opening them with the password |
@@ -63,6 +63,7 @@ pub mod revocation;
 pub mod secret;
 pub mod session;
 pub mod signing;
+pub mod spki;
 pub mod store;
 pub mod strict;
 pub mod symmetric;

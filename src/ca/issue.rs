@@ -139,7 +139,7 @@ pub fn issue(
         end
     };
     let validity = Validity::new(x509_time(pair.created)?, end);
-    let spki = SubjectPublicKeyInfo::from_der(&crate::pki::public_der(&pair.public)?)
+    let spki = SubjectPublicKeyInfo::from_der(&crate::spki::public_der(&pair.public)?)
         .map_err(x509_error)?;
     let builder =
         CertificateBuilder::new(profile, random_serial()?, validity, spki).map_err(x509_error)?;

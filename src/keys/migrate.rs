@@ -10,9 +10,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::fingerprint;
 use crate::kdf::KdfParams;
-use crate::pki::{
-    AsymmetricVersion, EncryptedPrivateKey, public_key_fingerprint, public_key_from_pem,
-};
+use crate::pki::{AsymmetricVersion, EncryptedPrivateKey};
+use crate::spki::{public_key_fingerprint, public_key_from_pem};
 use crate::strict::NoUnknownFields;
 use crate::symmetric::SymmetricVersion;
 use crate::time::{self, LATEST_TIME, Timestamp};

@@ -239,7 +239,7 @@ mod as_read {
         pub asymmetric: Option<Vec<AsymmetricVersion>>,
         #[serde(default)]
         pub private: Option<EncryptedPrivateKey>,
-        #[serde(default, deserialize_with = "crate::pki::valid_optional_public_pem")]
+        #[serde(default, deserialize_with = "crate::spki::valid_optional_public_pem")]
         pub public: Option<String>,
         #[serde(default)]
         pub key_pair: Option<KeyPair>,
@@ -400,7 +400,7 @@ impl<'de> Deserialize<'de> for UserRecord {
         if format != 1 {
             for a in &asymmetric {
                 let actual =
-                    crate::pki::public_pem_fingerprint(&a.public).map_err(D::Error::custom)?;
+                    crate::spki::public_pem_fingerprint(&a.public).map_err(D::Error::custom)?;
                 if let Some(pem) = &a.certificate {
                     crate::x509::check_certificate_of(pem, &a.fingerprint).map_err(|e| {
                         D::Error::custom(format!("asymmetric key version {}: {e}", a.version))

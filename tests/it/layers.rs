@@ -29,7 +29,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "user",
         ],
     ),
-    ("crypto", &["dh", "kdf", "wrap", "x509"]),
+    ("crypto", &["dh", "kdf", "spki", "wrap", "x509"]),
     ("concepts", &["exchange", "pki", "revocation", "symmetric"]),
     (
         "formats",

