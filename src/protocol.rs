@@ -225,11 +225,12 @@ pub fn offer(
     let (unlocked, sender) = signer(store, initiator, password, "exchange offer")?;
     // The recipient's key is the one the log recorded.
     let (keys, revoked) = crate::commands::load_for_use(store, &[recipient], KeyUse::PublicOnly)?;
-    let to = keys
-        .get(recipient)?
-        .and_then(|r| versions(r).last().map(|v| v.version))
+    let all = versions_of(&keys, recipient)?;
+    let to = all
+        .last()
+        .map(|v| v.version)
         .ok_or_else(|| Error::UnknownUser(recipient.to_string()))?;
-    crate::revocation::check_not_revoked(&revoked, recipient, &versions_of(&keys, recipient)?)?;
+    crate::revocation::check_not_revoked(&revoked, recipient, &all)?;
     let ephemeral = EphemeralKey::generate(group)?;
     let mut message = Message {
         protocol: PROTOCOL.to_owned(),

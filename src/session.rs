@@ -219,9 +219,10 @@ fn keep_existing(
     user_id: &UserId,
     password: &Password,
 ) -> Result<Option<UnlockedUser>> {
-    let revocation = find_revocation(revoked, user_id, &versions_of(keys, user_id)?).cloned();
     let record = keys.get(user_id)?.expect("the caller found the user");
-    let primary_destroyed = versions(record).last().is_some_and(|v| !v.has_material());
+    let all = versions(record);
+    let revocation = find_revocation(revoked, user_id, &all).cloned();
+    let primary_destroyed = all.last().is_some_and(|v| !v.has_material());
     // Revoked or destroyed keys are never unlocked for use; the password is
     // still checked, so that only their owner can replace them.
     let current = if revocation.is_some() || primary_destroyed {

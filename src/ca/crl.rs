@@ -47,9 +47,11 @@ mod entries;
 mod merge;
 
 pub use entries::reason_code;
-use entries::*;
+use entries::{
+    entry_reason, expected_entries, is_revocation, parse_time, revoked_certificate,
+    revoked_certificates, signed_entries, withdrawals,
+};
 pub(crate) use merge::add_signed_revocations;
-use merge::*;
 
 /// The CRL's file, in the store folder.
 pub const CRL_FILE: &str = "crl.pem";

@@ -6,7 +6,6 @@
 use rsa::{PrivateKey, PublicKey};
 
 use crate::kdf::{KdfParams, Password, PasswordKey};
-use crate::keys::keyring::versions_of;
 use crate::keys::keyring::{KeyVersion, find_version, versions};
 use crate::keys::{KeyStore, UserRecord};
 use crate::revocation::{RevocationList, check_not_revoked};
@@ -98,9 +97,9 @@ pub fn unlock_user(
     user_id: &UserId,
     password: &Password,
 ) -> Result<UnlockedUser> {
-    check_not_revoked(revoked, user_id, &versions_of(keys, user_id)?)?;
     let record = record_of(keys, user_id)?;
     let all = versions(record);
+    check_not_revoked(revoked, user_id, &all)?;
     let primary = all
         .last()
         .ok_or_else(|| Error::UnknownUser(user_id.to_string()))?;
@@ -259,6 +258,7 @@ fn key_for<'a>(
 mod tests {
     use super::*;
     use crate::kdf::{KdfParams, MIN_ITERATIONS};
+    use crate::keys::keyring::versions_of;
     use crate::pki::generate_asymmetric_keys;
     use crate::symmetric::generate_symmetric_key;
 

@@ -7,39 +7,15 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
+use crate::util::{rust_files, source_code};
+
 fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// A source file's code without line comments and without the unit-test
-/// module at its end.
-fn code(path: &Path) -> String {
-    let text = fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    let text = match text.find("#[cfg(test)]\nmod ") {
-        Some(at) => &text[..at],
-        None => &text,
-    };
-    text.lines()
-        .map(|line| line.find("//").map_or(line, |at| &line[..at]))
-        .collect::<Vec<_>>()
-        .join("\n")
-}
-
-/// Every `.rs` file under `src/`, the binary's too, but no `tests.rs`.
+/// Every `.rs` file under `src/`, the binary's too.
 fn sources() -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    let mut folders = vec![root().join("src")];
-    while let Some(folder) = folders.pop() {
-        for entry in fs::read_dir(&folder).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                folders.push(path);
-            } else if path.extension().is_some_and(|e| e == "rs") && !path.ends_with("tests.rs") {
-                out.push(path);
-            }
-        }
-    }
-    out
+    rust_files(&root().join("src"))
 }
 
 /// The backticked words of a table cell.
@@ -83,9 +59,11 @@ fn defined_in(name: &str, files: &[PathBuf]) -> bool {
         format!("enum {last} "),
         format!("trait {last} "),
     ];
-    files
-        .iter()
-        .any(|f| forms.iter().any(|form| code(f).contains(form.as_str())))
+    files.iter().any(|f| {
+        forms
+            .iter()
+            .any(|form| source_code(f).contains(form.as_str()))
+    })
 }
 
 /// The module path's last segment of a source file: `audit` for
@@ -105,44 +83,49 @@ fn module_of(file: &Path) -> String {
     }
 }
 
+/// What stands before each call of `function` in `text` (`fn` lines and
+/// longer names that end the same way left out).
+fn calls<'a>(text: &'a str, function: &str) -> Vec<&'a str> {
+    text.match_indices(&format!("{function}("))
+        .map(|(at, _)| &text[..at])
+        .filter(|before| {
+            !before.ends_with("fn ")
+                && !before.ends_with(|c: char| c.is_ascii_alphanumeric() || c == '_')
+        })
+        .collect()
+}
+
+/// Whether `text` imports `function` from module `module` (in a `use` line,
+/// or in a `module::{..}` group).
+fn imports(text: &str, module: &str, function: &str) -> bool {
+    let path = format!("{module}::");
+    let line_import = text
+        .lines()
+        .any(|l| l.trim_start().starts_with("use ") && l.contains(&path) && l.contains(function));
+    line_import || text.contains(&format!("{module}::{{")) && text.contains(function)
+}
+
 /// Whether the program uses `name`, defined in one of `files`, outside
-/// tests: called through its module (`audit::verify(`), or imported by
-/// name from it and called, or called in its own file; a method called
-/// on any value (`.update(`); a type named in another file.
+/// tests: a type named in another file; a method (`Type::method`) called on
+/// any value or path; a function called in its own file, through its
+/// module (`audit::verify(`), or imported from it and called as itself.
 fn used(name: &str, files: &[PathBuf]) -> bool {
     let last = name.rsplit("::").next().unwrap();
-    let is_type = last.starts_with(|c: char| c.is_ascii_uppercase());
     let modules: Vec<String> = files.iter().map(|f| module_of(f)).collect();
     sources().iter().any(|src| {
-        let text = code(src);
-        let own = files.iter().any(|f| f == src);
-        if is_type {
+        let text = source_code(src);
+        let own = files.contains(src);
+        if last.starts_with(|c: char| c.is_ascii_uppercase()) {
             return !own && text.contains(last);
         }
-        let call = format!("{last}(");
-        let calls = text
-            .match_indices(&call)
-            .filter(|(at, _)| {
-                let before = &text[..*at];
-                !before.ends_with("fn ")
-                    && !before.ends_with(|c: char| c.is_ascii_alphanumeric() || c == '_')
-            })
-            .map(|(at, _)| &text[..at])
-            .collect::<Vec<_>>();
+        let before = calls(&text, last);
         if name.contains("::") {
-            return calls.iter().any(|b| b.ends_with('.') || b.ends_with("::"));
+            return before.iter().any(|b| b.ends_with('.') || b.ends_with("::"));
         }
-        calls.iter().any(|before| {
-            own || modules.iter().any(|m| before.ends_with(&format!("{m}::")))
-                || modules.iter().any(|m| {
-                    text.lines().any(|l| {
-                        l.trim_start().starts_with("use ")
-                            && l.contains(&format!("{m}::"))
-                            && l.contains(last)
-                    }) || text.contains(&format!("{m}::{{"))
-                        && text.contains(last)
-                        && !before.ends_with('.')
-                })
+        before.iter().any(|b| {
+            own || modules.iter().any(|m| {
+                b.ends_with(&format!("{m}::")) || !b.ends_with('.') && imports(&text, m, last)
+            })
         })
     })
 }

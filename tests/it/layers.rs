@@ -13,6 +13,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::path::{Path, PathBuf};
 
+use crate::util::{rust_files, source_code};
+
 /// The layers, lowest first, and the top-level modules in each.
 const LAYERS: &[(&str, &[&str])] = &[
     (
@@ -68,22 +70,6 @@ fn src() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("src")
 }
 
-/// The text of a source file without line comments and without the
-/// unit-test module at its end (tests may reach anywhere).
-fn code(path: &Path) -> String {
-    let text = fs::read_to_string(path).unwrap();
-    let text = match text.find("#[cfg(test)]\nmod ") {
-        Some(at) => &text[..at],
-        None => &text,
-    };
-    // Line comments go (doc comments name modules in links); a string
-    // that holds `//` loses the rest of its line, which names no module.
-    text.lines()
-        .map(|line| line.find("//").map_or(line, |at| &line[..at]))
-        .collect::<Vec<_>>()
-        .join("\n")
-}
-
 /// The top-level modules that `text` names through `crate::`, alone or in
 /// a `crate::{a, b::c}` group.
 fn named_modules(text: &str) -> BTreeSet<String> {
@@ -120,7 +106,7 @@ fn named_modules(text: &str) -> BTreeSet<String> {
 
 /// Each top-level module the library declares, and the files it is made of.
 fn modules() -> BTreeMap<String, Vec<PathBuf>> {
-    let lib = code(&src().join("lib.rs"));
+    let lib = source_code(&src().join("lib.rs"));
     let mut out = BTreeMap::new();
     for line in lib.lines() {
         let line = line.trim();
@@ -137,18 +123,7 @@ fn modules() -> BTreeMap<String, Vec<PathBuf>> {
         if file.is_file() {
             files.push(file);
         }
-        let mut folders = vec![src().join(&name)];
-        while let Some(folder) = folders.pop() {
-            for entry in fs::read_dir(&folder).into_iter().flatten() {
-                let path = entry.unwrap().path();
-                if path.is_dir() {
-                    folders.push(path);
-                } else if path.extension().is_some_and(|e| e == "rs") && !path.ends_with("tests.rs")
-                {
-                    files.push(path);
-                }
-            }
-        }
+        files.extend(rust_files(&src().join(&name)));
         assert!(!files.is_empty(), "no source for module {name}");
         out.insert(name, files);
     }
@@ -163,7 +138,7 @@ fn imports() -> BTreeMap<String, BTreeSet<String>> {
         .map(|(name, files)| {
             let named = files
                 .iter()
-                .flat_map(|f| named_modules(&code(f)))
+                .flat_map(|f| named_modules(&source_code(f)))
                 .filter(|m| m != name && modules.contains_key(m))
                 .collect();
             (name.clone(), named)
@@ -279,7 +254,7 @@ fn the_reader_finds_imports_in_every_form() {
     let text = "use crate::a::X;\nuse crate::{b, c::{D, e}};\n/// [`crate::f`]\ncrate::h::go(); // crate::g\n#[cfg(test)]\nmod tests {\n    use crate::i;\n}\n";
     let path = std::env::temp_dir().join(format!("layers-{}.rs", std::process::id()));
     fs::write(&path, text).unwrap();
-    let found = named_modules(&code(&path));
+    let found = named_modules(&source_code(&path));
     fs::remove_file(&path).unwrap();
     let want: BTreeSet<String> = ["a", "b", "c", "h"].iter().map(|s| s.to_string()).collect();
     assert_eq!(found, want);

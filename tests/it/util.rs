@@ -156,3 +156,37 @@ impl Class {
 pub fn code(out: &std::process::Output) -> Option<i32> {
     out.status.code()
 }
+
+/// A library source file as the structure tests read it: without line
+/// comments (doc links name modules) and without the unit-test module at
+/// its end, since tests may reach anywhere. A string holding `//` loses
+/// the rest of its line, which names no module.
+pub fn source_code(path: &Path) -> String {
+    let text = fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let text = match text.find("#[cfg(test)]\nmod ") {
+        Some(at) => &text[..at],
+        None => &text,
+    };
+    text.lines()
+        .map(|line| line.find("//").map_or(line, |at| &line[..at]))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Every `.rs` file below `folder` (none if it does not exist), without the
+/// unit-test modules kept in `tests.rs` files.
+pub fn rust_files(folder: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    let mut folders = vec![folder.to_owned()];
+    while let Some(folder) = folders.pop() {
+        for entry in fs::read_dir(&folder).into_iter().flatten() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                folders.push(path);
+            } else if path.extension().is_some_and(|e| e == "rs") && !path.ends_with("tests.rs") {
+                out.push(path);
+            }
+        }
+    }
+    out
+}

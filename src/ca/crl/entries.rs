@@ -204,3 +204,16 @@ pub(super) fn parse_time(rfc3339: &str) -> Timestamp {
         .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
         .map_or(0.0, |d| d.as_secs_f64())
 }
+
+/// The revocation reason of a CRL reason code; codes with no counterpart
+/// (certificateHold, and the CA's own) as unspecified.
+fn reason_of(code: CrlReason) -> RevocationReason {
+    match code {
+        CrlReason::KeyCompromise => RevocationReason::KeyCompromise,
+        CrlReason::AffiliationChanged => RevocationReason::AffiliationChanged,
+        CrlReason::Superseded => RevocationReason::Superseded,
+        CrlReason::CessationOfOperation => RevocationReason::CessationOfOperation,
+        CrlReason::PrivilegeWithdrawn => RevocationReason::PrivilegeWithdrawn,
+        _ => RevocationReason::Unspecified,
+    }
+}

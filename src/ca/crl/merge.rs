@@ -1,6 +1,7 @@
 //! The revocations that only the signed CRL still records: a certificate
 //! it revokes stays revoked, even if its entry left `revoked_keys.json`.
 
+use super::entries::{entry_reason, is_revocation};
 use super::*;
 
 /// Adds to `revoked` an entry for each certificate the CA's CRL revokes
@@ -137,17 +138,4 @@ pub(super) fn certificates(keys: &crate::keys::KeyStore) -> Result<Vec<(String, 
         }
     }
     Ok(found)
-}
-
-/// The revocation reason of a CRL reason code; codes with no counterpart
-/// (certificateHold, and the CA's own) as unspecified.
-pub(super) fn reason_of(code: CrlReason) -> RevocationReason {
-    match code {
-        CrlReason::KeyCompromise => RevocationReason::KeyCompromise,
-        CrlReason::AffiliationChanged => RevocationReason::AffiliationChanged,
-        CrlReason::Superseded => RevocationReason::Superseded,
-        CrlReason::CessationOfOperation => RevocationReason::CessationOfOperation,
-        CrlReason::PrivilegeWithdrawn => RevocationReason::PrivilegeWithdrawn,
-        _ => RevocationReason::Unspecified,
-    }
 }
