@@ -12,7 +12,7 @@ use secure_kms::user::UserId;
 
 fn store_of(users: usize) -> (tempfile::TempDir, Store) {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::new(dir.path());
+    let store = secure_kms::ca::open_store(dir.path());
     let alice = UserId::new("alice").unwrap();
     let key = PasswordKey::derive(
         &Password::new("pw".to_owned()).unwrap(),
@@ -60,7 +60,7 @@ fn load_and_save(c: &mut Criterion) {
         // A load: both files read, and the one record a command needs.
         group.bench_function(BenchmarkId::new("load", users), |b| {
             b.iter(|| {
-                let (keys, _) = Store::new(dir.path()).load().unwrap();
+                let (keys, _) = secure_kms::ca::open_store(dir.path()).load().unwrap();
                 keys.get(&alice).unwrap().is_some()
             })
         });
@@ -70,7 +70,7 @@ fn load_and_save(c: &mut Criterion) {
         group.bench_function(BenchmarkId::new("save", users), |b| {
             b.iter(|| {
                 flip += 1;
-                Store::new(dir.path())
+                secure_kms::ca::open_store(dir.path())
                     .update(|keys, _, _| {
                         keys.entry(&alice)?.symmetric[0].expiry = 4e9 + f64::from(flip % 2);
                         Ok(())

@@ -18,7 +18,6 @@
 use std::path::PathBuf;
 
 use secure_kms::kdf::{DEFAULT_ITERATIONS, KdfParams, Password, PasswordKey};
-use secure_kms::store::Store;
 use secure_kms::store::audit::{Event, EventKind};
 use secure_kms::user::UserId;
 
@@ -30,7 +29,7 @@ fn main() -> anyhow::Result<()> {
     let users: usize = users.parse()?;
     let password = std::fs::read_to_string(password_file)?;
     let password = Password::new(password.lines().next().unwrap_or_default().to_owned())?;
-    let store = Store::new(PathBuf::from(dir));
+    let store = secure_kms::ca::open_store(PathBuf::from(dir));
     let alice = UserId::new("alice")?;
     let key = PasswordKey::derive(&password, &KdfParams::generate(DEFAULT_ITERATIONS)?);
     secure_kms::commands::add_version(

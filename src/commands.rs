@@ -465,7 +465,7 @@ pub struct UserSummary {
 ///
 /// ```
 /// let dir = tempfile::tempdir()?;
-/// let store = secure_kms::store::Store::new(dir.path());
+/// let store = secure_kms::ca::open_store(dir.path());
 /// assert!(!secure_kms::commands::recover(&store)?);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
@@ -552,7 +552,7 @@ mod tests {
     #[test]
     fn a_rotation_is_one_version_even_when_the_rings_are_uneven() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::new(dir.path());
+        let store = crate::ca::open_store(dir.path());
         let alice = UserId::new("alice").unwrap();
         let pk = crate::kdf::test_key("pw");
         // Only an RSA pair, as a format 1 record could have.
@@ -612,7 +612,7 @@ mod tests {
     #[test]
     fn a_wrong_password_is_logged_and_a_right_one_is_not() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::new(dir.path());
+        let store = crate::ca::open_store(dir.path());
         let alice = UserId::new("alice").unwrap();
         let pw = |s: &str| Password::new(s.to_owned()).unwrap();
         add_version(

@@ -462,6 +462,16 @@ pub enum Error {
         /// What is wrong with it.
         problem: String,
     },
+
+    /// The store was opened without the certificate authority that its
+    /// audit log records, so the CA's signed CRL would go unchecked.
+    #[error(
+        "audit.log line {line} records a certificate authority, but the store was opened without it, and its CRL would go unchecked (a program using the library opens the folder with `secure_kms::ca::open_store`)"
+    )]
+    NotAttached {
+        /// The log line that records the CA.
+        line: u64,
+    },
 }
 
 impl Error {

@@ -11,7 +11,6 @@ use std::process::ExitCode;
 use clap::Parser;
 use secure_kms::console::{TerminalConsole, password_prompt_owns_ctrl_c};
 use secure_kms::session::{SessionOptions, run_session};
-use secure_kms::store::Store;
 use secure_kms::{Error, files, secret};
 
 use cli::{Cli, shown};
@@ -57,7 +56,7 @@ fn main() -> ExitCode {
                 .map(PathBuf::from)
         })
         .unwrap_or_else(|| PathBuf::from("."));
-    let store = Store::new(dir);
+    let store = secure_kms::ca::open_store(dir);
     if let Some(warning) = store.loose_permissions() {
         eprintln!("warning: {}", secure_kms::escape::printable(&warning));
     }

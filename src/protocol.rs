@@ -529,7 +529,7 @@ mod tests {
     /// A store with alice and bob, whose passwords are their names.
     fn store() -> (tempfile::TempDir, Store, UserId, UserId) {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::new(dir.path());
+        let store = crate::ca::open_store(dir.path());
         let (alice, bob) = (UserId::new("alice").unwrap(), UserId::new("bob").unwrap());
         for user in [&alice, &bob] {
             let pk = crate::kdf::test_key(user.as_str());
@@ -695,7 +695,7 @@ mod tests {
 
         // The primary itself, past its active period.
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::new(dir.path());
+        let store = crate::ca::open_store(dir.path());
         let pk = crate::kdf::test_key("alice");
         add_version(&store, &alice, &pk, 1, None, EventKind::Created, "test").unwrap();
         let pk = crate::kdf::test_key("bob");

@@ -80,7 +80,7 @@ const KEYS_KEPT: &str = "the keys above are kept and nothing was revoked";
 /// #     }
 /// # }
 /// let dir = tempfile::tempdir()?;
-/// let store = secure_kms::store::Store::new(dir.path());
+/// let store = secure_kms::ca::open_store(dir.path());
 /// // Answers, last first: user ID, password, "no" to revocation.
 /// let mut console = Script(vec!["no", "mysecurepassword", "alice"], vec![]);
 /// let options = SessionOptions { iterations: 1_000, ..Default::default() };
@@ -596,7 +596,7 @@ mod tests {
     #[test]
     fn an_expired_symmetric_key_is_reported_and_cannot_be_kept() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::new(dir.path());
+        let store = crate::ca::open_store(dir.path());
         let mut first = Script::new(&["alice", "pw", "no"]);
         run_session(&store, &mut first, &fast(0)).unwrap();
         assert!(
@@ -645,7 +645,7 @@ mod tests {
     #[test]
     fn a_change_by_another_run_while_waiting_is_not_overwritten() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::new(dir.path());
+        let store = crate::ca::open_store(dir.path());
         run_session(
             &store,
             &mut Script::new(&["alice", "pw", "no"]),
@@ -683,7 +683,7 @@ mod tests {
     #[test]
     fn a_revocation_needs_the_keys_this_session_showed() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::new(dir.path());
+        let store = crate::ca::open_store(dir.path());
         let mut script = Script::new(&["alice", "pw", "yes"]);
         let other = store.clone();
         script.before = Some((
@@ -706,7 +706,7 @@ mod tests {
     #[test]
     fn on_a_terminal_a_new_password_is_asked_twice() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::new(dir.path());
+        let store = crate::ca::open_store(dir.path());
         let mut typo = Script::new(&["alice", "pw", "pW"]);
         typo.interactive = true;
         assert!(matches!(
@@ -744,7 +744,7 @@ mod tests {
     #[test]
     fn incomplete_records_can_be_replaced_and_are_not_kept() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::new(dir.path());
+        let store = crate::ca::open_store(dir.path());
         let alice = UserId::new("alice").unwrap();
         // A record with no key at all: the user is treated as new.
         store

@@ -80,7 +80,7 @@ pub fn sign_file(
 ///
 /// ```
 /// # let dir = tempfile::tempdir()?;
-/// # let store = secure_kms::store::Store::new(dir.path());
+/// # let store = secure_kms::ca::open_store(dir.path());
 /// use secure_kms::{signing, user::UserId, Error};
 /// let alice = UserId::new("alice")?;
 /// // With no keys, nothing verifies.

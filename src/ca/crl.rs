@@ -37,8 +37,8 @@ use crate::kdf::Password;
 use crate::keys::KeyStore;
 use crate::pki::AsymmetricVersion;
 use crate::revocation::{RevocationList, RevocationReason};
-use crate::store::Store;
 use crate::store::audit::{CaHistory, Event, EventKind};
+use crate::store::{AttachedRead, Store};
 use crate::time::{self, Timestamp};
 use crate::x509::x509_error;
 use crate::{Error, Result};
@@ -113,13 +113,13 @@ fn publish_at(
     now: Timestamp,
     command: &str,
 ) -> Result<CrlSummary> {
-    let (ca, _) = ca_state(store, CrlRead::Replacing)?.ok_or(Error::NoCa)?;
+    let (ca, _) = ca_state(store, AttachedRead::Replacing)?.ok_or(Error::NoCa)?;
     let ca_key = ca.key.unlock(password)?;
     // One step under the lock: the list read, the CRL signed from it, the
     // file written and its `crl_signed` line logged, so no revocation made
     // meanwhile is left off and no CRL goes unlogged.
-    store.update_with_ca_files(CrlRead::Replacing, |keys, revoked, events, files| {
-        let (ca, history) = ca_state(store, CrlRead::Replacing)?.ok_or(Error::NoCa)?;
+    store.update_with_files(AttachedRead::Replacing, |keys, revoked, events, files| {
+        let (ca, history) = ca_state(store, AttachedRead::Replacing)?.ok_or(Error::NoCa)?;
         // The CA signs only a store its log agrees with: a revocation
         // removed from the list by hand (with crl.pem deleted, so the CRL
         // could not restore it) is not signed away.
@@ -132,7 +132,7 @@ fn publish_at(
         })?;
         // The number follows both the current CRL and the newest the log
         // records, so a deleted crl.pem does not start the count again.
-        let previous = current(store, &ca, &history, CrlRead::Replacing)?;
+        let previous = current(store, &ca, &history, AttachedRead::Replacing)?;
         let logged = history.newest_crl.as_ref().and_then(|e| e.event.crl_number);
         let number = previous
             .as_ref()
@@ -190,11 +190,11 @@ fn publish_at(
 /// # Errors
 /// As [`verify`], for a CRL that is broken, older than the log's, or gone.
 pub fn is_behind(store: &Store, user: Option<&crate::user::UserId>) -> Result<bool> {
-    let Some((ca, history)) = ca_state(store, CrlRead::Required)? else {
+    let Some((ca, history)) = ca_state(store, AttachedRead::Required)? else {
         return Ok(false);
     };
     let (keys, _) = store.load()?;
-    let on_crl: BTreeSet<String> = current(store, &ca, &history, CrlRead::Required)?
+    let on_crl: BTreeSet<String> = current(store, &ca, &history, AttachedRead::Required)?
         .map(|(summary, _)| summary.serials.into_iter().collect())
         .unwrap_or_default();
     // One user's record, when asked about one user: another's broken
@@ -214,8 +214,9 @@ pub fn is_behind(store: &Store, user: Option<&crate::user::UserId>) -> Result<bo
 /// [`Error::CrlExpired`] past its nextUpdate; [`Error::CrlDisagrees`] when
 /// it and the list differ.
 pub fn verify(store: &Store) -> Result<CrlSummary> {
-    let (ca, history) = ca_state(store, CrlRead::Required)?.ok_or(Error::NoCa)?;
-    let (summary, pem) = current(store, &ca, &history, CrlRead::Required)?.ok_or(Error::NoCrl)?;
+    let (ca, history) = ca_state(store, AttachedRead::Required)?.ok_or(Error::NoCa)?;
+    let (summary, pem) =
+        current(store, &ca, &history, AttachedRead::Required)?.ok_or(Error::NoCrl)?;
     let (keys, revoked) = store.load_as_stored()?;
     // Each entry's serial is its key version's certificate's.
     for e in revoked.entries() {
@@ -300,24 +301,11 @@ pub fn verify(store: &Store) -> Result<CrlSummary> {
     Ok(summary)
 }
 
-/// How a command reads the CA's CRL.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum CrlRead {
-    /// A CRL the audit log records the CA signing must be there: a
-    /// deleted `crl.pem` stops the command ([`Error::CrlDeleted`]).
-    Required,
-    /// It may be missing: the change signs the next one.
-    Replacing,
-    /// The change makes the CA (`ca init`): whatever the log says of an
-    /// earlier CA, moved aside, does not apply.
-    NewCa,
-}
-
 /// The store's CA, checked against what the audit log records of it: the
 /// root must be the one the newest `ca_created` line names, and a CA the
 /// log records cannot have gone (removing it would switch every CRL check
 /// off). `None` for a store that never had one.
-fn ca_state(store: &Store, read: CrlRead) -> Result<Option<(Ca, CaHistory)>> {
+fn ca_state(store: &Store, read: AttachedRead) -> Result<Option<(Ca, CaHistory)>> {
     let history = crate::store::audit::ca_history(store.dir())?;
     let ca = Ca::load(store.dir())?;
     // The newest line that speaks of the CA: its making, or a CRL it signed
@@ -325,7 +313,7 @@ fn ca_state(store: &Store, read: CrlRead) -> Result<Option<(Ca, CaHistory)>> {
     let recorded = history.newest_crl.as_ref().or(history.created.as_ref());
     let Some(ca) = ca else {
         return match recorded {
-            Some(line) if read != CrlRead::NewCa => Err(Error::CaBroken(format!(
+            Some(line) if read != AttachedRead::New => Err(Error::CaBroken(format!(
                 "ca_key.json and ca_root.pem are gone, but audit.log line {} records the CA at {}: they were deleted or moved, and no revocation can be checked without them (put them back; to start a new CA on purpose, move crl.pem aside too and run `secure-kms ca init`)",
                 line.seq, line.time_utc
             ))),
@@ -365,12 +353,12 @@ fn current(
     store: &Store,
     ca: &Ca,
     history: &CaHistory,
-    read_as: CrlRead,
+    read_as: AttachedRead,
 ) -> Result<Option<(CrlSummary, String)>> {
     let logged = history.newest_crl.clone();
     let Some(pem) = read(store)? else {
         return match logged {
-            Some(entry) if read_as == CrlRead::Required => Err(Error::CrlDeleted {
+            Some(entry) if read_as == AttachedRead::Required => Err(Error::CrlDeleted {
                 number: entry.event.crl_number.unwrap_or_default(),
                 line: entry.seq,
                 at: entry.time_utc,
@@ -493,7 +481,7 @@ mod tests {
     /// password `admin`), and that password.
     fn store_with_ca() -> (tempfile::TempDir, Store, Password) {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::new(dir.path());
+        let store = crate::ca::open_store(dir.path());
         let admin = Password::new("admin".to_owned()).unwrap();
         crate::ca::init(&store, &admin, 2048, MIN_ITERATIONS).unwrap();
         (dir, store, admin)

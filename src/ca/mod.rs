@@ -57,11 +57,10 @@ use x509_cert::serial_number::SerialNumber;
 use x509_cert::spki::{SignatureBitStringEncoding, SubjectPublicKeyInfo, SubjectPublicKeyInfoRef};
 use x509_cert::time::Validity;
 
-use crate::ca::crl::CrlRead;
 use crate::fingerprint::sha256_hex;
 use crate::kdf::{KdfParams, Password, PasswordKey};
-use crate::store::Store;
 use crate::store::audit::{Event, EventKind};
+use crate::store::{AttachedRead, Attachment, Store};
 use crate::time::{self, Timestamp};
 use crate::wrap::WrappedKey;
 use crate::x509::x509_error;
@@ -256,7 +255,7 @@ impl Ca {
 /// use secure_kms::kdf::{Password, MIN_ITERATIONS};
 ///
 /// let dir = tempfile::tempdir()?;
-/// let store = secure_kms::store::Store::new(dir.path());
+/// let store = secure_kms::ca::open_store(dir.path());
 /// let password = Password::new("admin password".to_owned())?;
 /// // The product uses 600,000 PBKDF2 rounds; an example need not wait.
 /// let ca = init(&store, &password, 2048, MIN_ITERATIONS)?;
@@ -311,7 +310,7 @@ pub fn init(store: &Store, password: &Password, bits: usize, iterations: u32) ->
 
     let key_json = serde_json::to_string_pretty(&key).expect("a CA key always serialises") + "\n";
     // The files and a `ca_created` line, in one journaled step.
-    store.update_with_ca_files(CrlRead::NewCa, |_, _, events, files| {
+    store.update_with_files(AttachedRead::New, |_, _, events, files| {
         refuse_existing(store.dir())?;
         let mut event = Event::for_ca(EventKind::CaCreated, root_pem.as_bytes(), "ca init");
         event.public_key_fingerprint = Some(key.fingerprint.clone());
@@ -484,26 +483,61 @@ pub(crate) fn x509_time(t: Timestamp) -> Result<x509_cert::time::Time> {
 /// beside the key files (through its journal).
 pub(crate) const FILES: [&str; 3] = [CA_KEY_FILE, ROOT_FILE, crate::ca::crl::CRL_FILE];
 
-/// Checks that `text` parses as the CA file `name` holds, for a journal
-/// that would put it in place. (Only that it parses: whether the files
-/// belong together is checked by every read, as for files written by
-/// hand.)
+/// Opens the store folder `dir` with its certificate authority attached:
+/// how the program opens every store. The store then writes the CA's
+/// files in its journaled steps, checks them in a journal left by a crash,
+/// and counts what the CA's signed CRL revokes on every read, whether or
+/// not the folder has a CA yet. (A store opened with
+/// [`Store::new`] alone refuses a folder whose log records a CA.)
 ///
-/// # Errors
-/// [`Error::CaBroken`], naming the file.
-pub(crate) fn check_file(name: &str, text: &[u8]) -> Result<()> {
-    let parsed = match name {
-        CA_KEY_FILE => serde_json::from_slice::<CaKey>(text).map(drop).is_ok(),
-        ROOT_FILE => Certificate::from_pem(text).is_ok(),
-        crate::ca::crl::CRL_FILE => <x509_cert::crl::CertificateList>::from_pem(text).is_ok(),
-        _ => false,
-    };
-    if parsed {
-        Ok(())
-    } else {
-        Err(Error::CaBroken(format!(
-            "{name} is not what that file holds"
-        )))
+/// ```
+/// let dir = tempfile::tempdir()?;
+/// let store = secure_kms::ca::open_store(dir.path());
+/// let (keys, revoked) = store.load()?;
+/// assert!(keys.is_empty() && revoked.is_empty());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn open_store(dir: impl Into<std::path::PathBuf>) -> Store {
+    Store::new(dir).with_attachment(std::sync::Arc::new(CaFiles))
+}
+
+/// The CA as the store sees it: three files, their checks, and the
+/// revocations only its CRL records.
+#[derive(Debug)]
+struct CaFiles;
+
+impl Attachment for CaFiles {
+    fn files(&self) -> &'static [&'static str] {
+        &FILES
+    }
+
+    /// Checks that `text` parses as the CA file `name` holds. (Only that
+    /// it parses: whether the files belong together is checked by every
+    /// read, as for files written by hand.)
+    fn check_file(&self, name: &str, text: &[u8]) -> Result<()> {
+        let parsed = match name {
+            CA_KEY_FILE => serde_json::from_slice::<CaKey>(text).map(drop).is_ok(),
+            ROOT_FILE => Certificate::from_pem(text).is_ok(),
+            crate::ca::crl::CRL_FILE => <x509_cert::crl::CertificateList>::from_pem(text).is_ok(),
+            _ => false,
+        };
+        if parsed {
+            Ok(())
+        } else {
+            Err(Error::CaBroken(format!(
+                "{name} is not what that file holds"
+            )))
+        }
+    }
+
+    fn add_revocations(
+        &self,
+        store: &Store,
+        keys: &crate::keys::KeyStore,
+        revoked: &mut crate::revocation::RevocationList,
+        read: AttachedRead,
+    ) -> Result<()> {
+        crl::add_signed_revocations(store, keys, revoked, read)
     }
 }
 
@@ -567,10 +601,33 @@ mod tests {
         Password::new("admin".to_owned()).unwrap()
     }
 
+    /// The store knows the CA only as an attachment: a folder whose log
+    /// records a CA, opened without it, is refused on every read and
+    /// change rather than read as if its CRL did not exist.
+    #[test]
+    fn a_store_with_a_ca_is_refused_without_its_attachment() {
+        let dir = tempfile::tempdir().unwrap();
+        let plain = Store::new(dir.path());
+        assert!(plain.load().is_ok(), "no CA yet: nothing to miss");
+        init(&open_store(dir.path()), &password(), 2048, MIN_ITERATIONS).unwrap();
+        let refused = |r: Result<()>| match r {
+            Err(Error::NotAttached { line }) => assert_eq!(line, 1),
+            other => panic!("expected NotAttached, got {other:?}"),
+        };
+        refused(plain.load().map(drop));
+        refused(
+            plain
+                .load_as_stored()
+                .and_then(|_| plain.update(|_, _, _| Ok(()))),
+        );
+        assert!(open_store(dir.path()).load().is_ok());
+        assert!(open_store(dir.path()).update(|_, _, _| Ok(())).is_ok());
+    }
+
     #[test]
     fn the_root_is_a_v3_ca_certificate_with_its_extensions() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::new(dir.path());
+        let store = crate::ca::open_store(dir.path());
         let ca = init(&store, &password(), 2048, MIN_ITERATIONS).unwrap();
         let tbs = ca.root.tbs_certificate();
         assert_eq!(tbs.version(), x509_cert::certificate::Version::V3);
@@ -626,8 +683,20 @@ mod tests {
     #[test]
     fn a_key_and_a_root_that_do_not_belong_together_are_refused() {
         let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-        init(&Store::new(a.path()), &password(), 2048, MIN_ITERATIONS).unwrap();
-        init(&Store::new(b.path()), &password(), 2048, MIN_ITERATIONS).unwrap();
+        init(
+            &crate::ca::open_store(a.path()),
+            &password(),
+            2048,
+            MIN_ITERATIONS,
+        )
+        .unwrap();
+        init(
+            &crate::ca::open_store(b.path()),
+            &password(),
+            2048,
+            MIN_ITERATIONS,
+        )
+        .unwrap();
         fs::copy(b.path().join(ROOT_FILE), a.path().join(ROOT_FILE)).unwrap();
         let err = Ca::load(a.path()).unwrap_err().to_string();
         assert!(err.contains("does not certify the key"), "{err}");
@@ -658,7 +727,13 @@ mod tests {
     #[test]
     fn a_stored_certificate_must_be_one_for_its_key() {
         let dir = tempfile::tempdir().unwrap();
-        let ca = init(&Store::new(dir.path()), &password(), 2048, MIN_ITERATIONS).unwrap();
+        let ca = init(
+            &crate::ca::open_store(dir.path()),
+            &password(),
+            2048,
+            MIN_ITERATIONS,
+        )
+        .unwrap();
         // The root certifies the CA key: its fingerprint passes, another fails.
         assert!(check_certificate_of(&ca.root_pem, &ca.key.fingerprint).is_ok());
         let err = check_certificate_of(&ca.root_pem, &"ab".repeat(32)).unwrap_err();
@@ -678,7 +753,7 @@ mod tests {
         use rsa::signature::Verifier;
         use x509_cert::der::oid::db::rfc5912::SHA_256_WITH_RSA_ENCRYPTION;
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::new(dir.path());
+        let store = crate::ca::open_store(dir.path());
         let ca = init(&store, &password(), 2048, MIN_ITERATIONS).unwrap();
         let alice = UserId::new("alice").unwrap();
         let made = crate::commands::add_version(
@@ -755,7 +830,13 @@ mod tests {
     #[test]
     fn only_2048_and_3072_bits_are_made() {
         let dir = tempfile::tempdir().unwrap();
-        let err = init(&Store::new(dir.path()), &password(), 1024, MIN_ITERATIONS).unwrap_err();
+        let err = init(
+            &crate::ca::open_store(dir.path()),
+            &password(),
+            1024,
+            MIN_ITERATIONS,
+        )
+        .unwrap_err();
         assert!(matches!(err, Error::InvalidKeySize(1024)), "{err}");
         assert!(Ca::load(dir.path()).unwrap().is_none());
     }

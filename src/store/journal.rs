@@ -30,6 +30,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::fingerprint::sha256_hex;
 use crate::revocation::RevocationList;
+use crate::store::Attachment;
 use crate::store::audit::AUDIT_FILE;
 use crate::store::{
     Contents, KEY_STORE_FILE, KeyStore, REVOKED_KEYS_FILE, sync_folder_of, write_atomic,
@@ -270,8 +271,8 @@ impl Journal {
     /// [`Error::BrokenJournal`] for a journal that does not parse, names a
     /// file it may not, or prepared a file that does not parse; otherwise
     /// as [`Journal::apply`].
-    pub(crate) fn recover(dir: &Path) -> Result<bool> {
-        let Some(journal) = Journal::read_checked(dir)? else {
+    pub(crate) fn recover(dir: &Path, attachment: Option<&dyn Attachment>) -> Result<bool> {
+        let Some(journal) = Journal::read_checked(dir, attachment)? else {
             return Ok(false);
         };
         journal.apply(dir)?;
@@ -285,8 +286,11 @@ impl Journal {
     ///
     /// # Errors
     /// As [`Journal::recover`], for a journal that could not be finished.
-    pub(crate) fn pending_revocations(dir: &Path) -> Result<Option<RevocationList>> {
-        let Some(journal) = Journal::read_checked(dir)? else {
+    pub(crate) fn pending_revocations(
+        dir: &Path,
+        attachment: Option<&dyn Attachment>,
+    ) -> Result<Option<RevocationList>> {
+        let Some(journal) = Journal::read_checked(dir, attachment)? else {
             return Ok(None);
         };
         let Some(r) = journal
@@ -315,8 +319,9 @@ impl Journal {
     /// itself (a regular 0600 file of this user, not a link), its format,
     /// the files it names (ours, each a regular file of this user that
     /// parses as what it replaces), and its log lines, which must chain
-    /// onto the log as it was at the recorded length.
-    fn read_checked(dir: &Path) -> Result<Option<Journal>> {
+    /// onto the log as it was at the recorded length. Files other than
+    /// the store's own must be `attachment`'s, and pass its check.
+    fn read_checked(dir: &Path, attachment: Option<&dyn Attachment>) -> Result<Option<Journal>> {
         let path = dir.join(JOURNAL_FILE);
         let broken = |problem: String| Error::BrokenJournal {
             path: path.clone(),
@@ -349,7 +354,7 @@ impl Journal {
             let ours = r.prepared.starts_with(PREPARED_PREFIX)
                 && !r.prepared.contains('/')
                 && ([KEY_STORE_FILE, REVOKED_KEYS_FILE].contains(&r.target.as_str())
-                    || crate::ca::FILES.contains(&r.target.as_str()));
+                    || attachment.is_some_and(|a| a.files().contains(&r.target.as_str())));
             if !ours {
                 return Err(broken(format!(
                     "it names {:?} and {:?}",
@@ -371,8 +376,10 @@ impl Journal {
                 // As a load checks it: the JSON and the user IDs. (A change
                 // copies a broken record it did not touch as it was.)
                 KeyStore::from_json(KEY_STORE_FILE, text).map(drop)
-            } else if r.target != REVOKED_KEYS_FILE {
-                crate::ca::check_file(&r.target, &text)
+            } else if r.target != REVOKED_KEYS_FILE
+                && let Some(attachment) = attachment
+            {
+                attachment.check_file(&r.target, &text)
             } else {
                 serde_json::from_slice::<RevocationList>(&text)
                     .map(drop)
@@ -548,10 +555,10 @@ mod tests {
                 }
                 fs::write(dir.path().join(AUDIT_FILE), log).unwrap();
                 assert!(pending(dir.path()));
-                assert!(Journal::recover(dir.path()).unwrap(), "{case}");
+                assert!(Journal::recover(dir.path(), None).unwrap(), "{case}");
                 assert_eq!(files(dir.path()), expected, "{case}");
                 // Nothing left to do, and no prepared file left over.
-                assert!(!Journal::recover(dir.path()).unwrap());
+                assert!(!Journal::recover(dir.path(), None).unwrap());
                 assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 3, "{case}");
             }
         }
@@ -590,7 +597,7 @@ mod tests {
             if !target_holds_it {
                 fs::write(dir.path().join(&first.target), "[ ]").unwrap();
             }
-            let result = Journal::recover(dir.path());
+            let result = Journal::recover(dir.path(), None);
             if target_holds_it {
                 assert!(result.unwrap());
                 assert_eq!(
@@ -615,7 +622,7 @@ mod tests {
         fs::write(dir.path().join(AUDIT_FILE), &old).unwrap();
         journal(&old, &new).commit(dir.path()).unwrap();
         fs::write(dir.path().join(AUDIT_FILE), &old[..2]).unwrap();
-        let err = Journal::recover(dir.path()).unwrap_err();
+        let err = Journal::recover(dir.path(), None).unwrap_err();
         assert!(matches!(err, Error::BrokenJournal { .. }), "{err}");
         assert!(err.to_string().contains("the log was cut"), "{err}");
         assert_eq!(
@@ -649,16 +656,16 @@ mod tests {
         let (forged, mut j) = commit(Some("[]"), None);
         j.replace[0].target = "../escape.json".to_owned();
         write_journal(forged.path(), &serde_json::to_string(&j).unwrap());
-        let bad_crl = tempfile::tempdir().unwrap();
-        Journal::new(
-            None,
-            None,
-            vec![(crate::ca::crl::CRL_FILE, "not a CRL".to_owned())],
-            0,
-            String::new(),
-        )
-        .commit(bad_crl.path())
-        .unwrap();
+        let attached = |text: &str| {
+            let dir = tempfile::tempdir().unwrap();
+            let files = vec![(OneFile::NAME, text.to_owned())];
+            Journal::new(None, None, files, 0, String::new())
+                .commit(dir.path())
+                .unwrap();
+            dir
+        };
+        let bad_attached = attached("not what it holds");
+        let unattached = attached(OneFile::GOOD);
         let (gone, j) = commit(Some("[]"), None);
         fs::remove_file(gone.path().join(&j.replace[0].prepared)).unwrap();
         fs::write(gone.path().join(REVOKED_KEYS_FILE), "[ ]").unwrap();
@@ -667,10 +674,16 @@ mod tests {
             ("a bad list", &bad_list),
             ("a bad store", &bad_store),
             ("a forged target", &forged),
-            ("a CRL that is not one", &bad_crl),
+            ("an attached file that is not what it holds", &bad_attached),
+            (
+                "an attached file, recovered without its attachment",
+                &unattached,
+            ),
             ("a prepared file gone", &gone),
         ] {
-            let err = Journal::recover(dir.path()).unwrap_err();
+            let attachment = (name != "an attached file, recovered without its attachment")
+                .then_some(&OneFile as &dyn Attachment);
+            let err = Journal::recover(dir.path(), attachment).unwrap_err();
             assert!(matches!(err, Error::BrokenJournal { .. }), "{name}: {err}");
             assert!(!dir.path().join(KEY_STORE_FILE).exists(), "{name}");
             assert!(pending(dir.path()), "{name}: the journal is kept");
@@ -680,6 +693,43 @@ mod tests {
             b"[ ]"
         );
         assert!(!forged.path().parent().unwrap().join("escape.json").exists());
-        assert!(!bad_crl.path().join(crate::ca::crl::CRL_FILE).exists());
+        assert!(!bad_attached.path().join(OneFile::NAME).exists());
+        assert!(!unattached.path().join(OneFile::NAME).exists());
+        // With its attachment, the good one is put in place.
+        assert!(Journal::recover(unattached.path(), Some(&OneFile)).unwrap());
+        assert_eq!(
+            fs::read(unattached.path().join(OneFile::NAME)).unwrap(),
+            OneFile::GOOD.as_bytes()
+        );
+    }
+
+    /// An attachment of one file, whose text must be [`OneFile::GOOD`].
+    #[derive(Debug)]
+    struct OneFile;
+
+    impl OneFile {
+        const NAME: &str = "attached.txt";
+        const GOOD: &str = "good";
+    }
+
+    impl Attachment for OneFile {
+        fn files(&self) -> &'static [&'static str] {
+            &[OneFile::NAME]
+        }
+        fn check_file(&self, name: &str, text: &[u8]) -> Result<()> {
+            match text == OneFile::GOOD.as_bytes() {
+                true => Ok(()),
+                false => Err(Error::FileFormat(format!("{name} is not good"))),
+            }
+        }
+        fn add_revocations(
+            &self,
+            _: &crate::store::Store,
+            _: &crate::keys::KeyStore,
+            _: &mut RevocationList,
+            _: crate::store::AttachedRead,
+        ) -> Result<()> {
+            Ok(())
+        }
     }
 }

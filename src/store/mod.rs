@@ -24,6 +24,7 @@
 //!   its own read), so two runs at once never lose each other's changes; every read holds the same lock shared, so it
 //!   never sees one file before a change and the other after it.
 
+mod attachment;
 pub mod audit;
 mod folder;
 pub(crate) mod journal;
@@ -34,11 +35,10 @@ use std::fs::{self, File};
 use std::io::{ErrorKind, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use serde::de::DeserializeOwned;
 
-use crate::ca::crl::CrlRead;
 use crate::keys::KeyStore;
 use crate::keys::key_store::{refuse_bom, to_json};
 use crate::keys::keyring::versions_named;
@@ -46,6 +46,8 @@ use crate::revocation::RevocationList;
 use crate::store::audit::Event;
 use crate::store::journal::{Journal, crash_point};
 use crate::{Error, Result};
+
+pub use attachment::{AttachedRead, Attachment};
 
 /// The key store file name, as in the original.
 pub use crate::keys::key_store::KEY_STORE_FILE;
@@ -71,12 +73,17 @@ pub struct Store {
     /// Whether a read found a change that a crashed run committed and did
     /// not finish (see [`Store::unfinished_change`]).
     unfinished: std::sync::atomic::AtomicBool,
+    /// The files another layer keeps here (the CA's), if any.
+    attachment: Option<Arc<dyn Attachment>>,
 }
 
-/// A clone starts with nothing read.
+/// A clone starts with nothing read, and keeps the attachment.
 impl Clone for Store {
     fn clone(&self) -> Self {
-        Store::new(self.dir.clone())
+        Store {
+            attachment: self.attachment.clone(),
+            ..Store::new(self.dir.clone())
+        }
     }
 }
 
@@ -109,6 +116,41 @@ impl Store {
             dir,
             last_read: Mutex::new(None),
             unfinished: std::sync::atomic::AtomicBool::new(false),
+            attachment: None,
+        }
+    }
+
+    /// This store, with `attachment`'s files kept and checked beside its
+    /// own (the CA attaches itself: `crate::ca::open_store`).
+    #[must_use]
+    pub fn with_attachment(mut self, attachment: Arc<dyn Attachment>) -> Self {
+        self.attachment = Some(attachment);
+        self
+    }
+
+    fn attachment(&self) -> Option<&dyn Attachment> {
+        self.attachment.as_deref()
+    }
+
+    /// Adds what the attachment alone records as revoked. A store opened
+    /// without the attachment whose lines its log records refuses to go
+    /// on: reading it as if it had none would skip the signed CRL.
+    fn add_attached_revocations(
+        &self,
+        keys: &KeyStore,
+        revoked: &mut RevocationList,
+        read: AttachedRead,
+    ) -> Result<()> {
+        if let Some(attachment) = self.attachment() {
+            return attachment.add_revocations(self, keys, revoked, read);
+        }
+        if read == AttachedRead::New {
+            return Ok(());
+        }
+        let history = crate::store::audit::ca_history(&self.dir)?;
+        match history.newest_crl.or(history.created) {
+            Some(line) => Err(Error::NotAttached { line: line.seq }),
+            None => Ok(()),
         }
     }
 
@@ -191,7 +233,7 @@ impl Store {
         // place counts already: a reader does not finish the change, but
         // does not use a key it revokes either.
         if self.unfinished_change()
-            && let Some(mut pending) = Journal::pending_revocations(&self.dir)?
+            && let Some(mut pending) = Journal::pending_revocations(&self.dir, self.attachment())?
         {
             pending.migrate(|user| versions_named(&keys, user))?;
             for entry in pending.entries() {
@@ -202,7 +244,7 @@ impl Store {
         }
         // With a CA, its signed CRL counts too: a certificate it revokes
         // stays revoked even if its entry was removed from the list.
-        crate::ca::crl::add_signed_revocations(self, &keys, &mut revoked, CrlRead::Required)?;
+        self.add_attached_revocations(&keys, &mut revoked, AttachedRead::Required)?;
         Ok((keys, revoked))
     }
 
@@ -322,23 +364,23 @@ impl Store {
         &self,
         change: impl FnOnce(&mut KeyStore, &mut RevocationList, &mut Vec<Event>) -> Result<T>,
     ) -> Result<T> {
-        self.update_with_ca_files(CrlRead::Required, |keys, revoked, events, _| {
+        self.update_with_files(AttachedRead::Required, |keys, revoked, events, _| {
             change(keys, revoked, events)
         })
     }
 
     /// [`Store::update`] for a change that also writes files of the
-    /// certificate authority (`ca init`, a new CRL): `change` lists them,
-    /// and they are written in the same journaled step as the key files
-    /// and the log's lines. `crl` says whether a CRL the log records must
-    /// be there ([`CrlRead::Required`]), or may be missing because this
-    /// change signs its successor.
+    /// attachment (the CA's `ca init`, a new CRL): `change` lists them, and
+    /// they are written in the same journaled step as the key files and the
+    /// log's lines. `read` says whether a file the log records must be
+    /// there ([`AttachedRead::Required`]), or may be missing because this
+    /// change writes its successor.
     ///
     /// # Errors
     /// As [`Store::update`].
-    pub(crate) fn update_with_ca_files<T>(
+    pub(crate) fn update_with_files<T>(
         &self,
-        crl: CrlRead,
+        read: AttachedRead,
         change: impl FnOnce(
             &mut KeyStore,
             &mut RevocationList,
@@ -348,11 +390,11 @@ impl Store {
     ) -> Result<T> {
         self.create_dir()?;
         let _lock = self.lock()?;
-        Journal::recover(&self.dir)?;
+        Journal::recover(&self.dir, self.attachment())?;
         self.remove_stale_temporary_files();
         let (mut keys, stored_revoked) = self.load_as_stored_unlocked()?;
         let mut revoked = stored_revoked.clone();
-        crate::ca::crl::add_signed_revocations(self, &keys, &mut revoked, crl)?;
+        self.add_attached_revocations(&keys, &mut revoked, read)?;
         // What the list lacks and the CA's CRL revokes (an entry removed by
         // hand) is written back by this change, whatever else it does.
         let old_revoked = stored_revoked;
@@ -360,13 +402,13 @@ impl Store {
         // checked first.
         let log = crate::store::audit::Appender::open(&self.dir)?;
         let mut events = Vec::new();
-        let mut ca_files = Vec::new();
-        let out = change(&mut keys, &mut revoked, &mut events, &mut ca_files)?;
+        let mut attached_files = Vec::new();
+        let out = change(&mut keys, &mut revoked, &mut events, &mut attached_files)?;
         let changed = keys.changed()?;
         let mut journal = Journal::new(
             (revoked != old_revoked).then(|| to_json(&revoked)),
             changed.then_some(Contents::Keys(keys)),
-            ca_files,
+            attached_files,
             log.length(),
             log.render(&events),
         );

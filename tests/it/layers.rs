@@ -59,11 +59,9 @@ const LAYERS: &[(&str, &[&str])] = &[
 const ALONE: &str = "concepts";
 
 /// Imports that still break the rule: (from, to, what removing it takes).
-const DEBT: &[(&str, &str, &str)] = &[(
-    "store",
-    "ca",
-    "Store::load and Store::update merge the CRL's revocations, and the journal knows the CA's files and their checks: the CA should pass both in",
-)];
+/// Empty now: keep it so, and if an entry must come back, say here what
+/// removing it takes.
+const DEBT: &[(&str, &str, &str)] = &[];
 
 /// The source folder.
 fn src() -> PathBuf {

@@ -15,7 +15,6 @@ use crate::util::{Class, PASSWORD, hex, kms_command, stderr};
 use base64::Engine;
 use pkcs8::EncodePrivateKey;
 use secure_kms::kdf::{Password, PasswordKey};
-use secure_kms::store::Store;
 use secure_kms::user::UserId;
 
 /// Every regular file under `dir`, recursively.
@@ -151,7 +150,7 @@ fn no_secret_appears_in_any_output_or_file_except_wrapped() {
     printed.extend_from_slice(&session.stderr);
 
     // Every secret, recovered through the library.
-    let store = Store::new(class.store());
+    let store = secure_kms::ca::open_store(class.store());
     let (keys, revoked) = store.load().unwrap();
     let password = Password::new(PASSWORD.to_owned()).unwrap();
     let mut secrets: Vec<(String, Vec<u8>)> =

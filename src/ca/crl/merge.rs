@@ -20,9 +20,9 @@ pub(crate) fn add_signed_revocations(
     store: &Store,
     keys: &crate::keys::KeyStore,
     revoked: &mut RevocationList,
-    read: CrlRead,
+    read: AttachedRead,
 ) -> Result<()> {
-    if read == CrlRead::NewCa {
+    if read == AttachedRead::New {
         return Ok(());
     }
     let Some((ca, history)) = ca_state(store, read)? else {
