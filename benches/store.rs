@@ -18,7 +18,7 @@ fn store_of(users: usize) -> (tempfile::TempDir, Store) {
         &Password::new("pw".to_owned()).unwrap(),
         &KdfParams::generate(MIN_ITERATIONS).unwrap(),
     );
-    secure_kms::commands::add_version(
+    secure_kms::store::versions::add_version(
         &store,
         &alice,
         &key,

@@ -32,7 +32,7 @@ fn main() -> anyhow::Result<()> {
     let store = secure_kms::ca::open_store(PathBuf::from(dir));
     let alice = UserId::new("alice")?;
     let key = PasswordKey::derive(&password, &KdfParams::generate(DEFAULT_ITERATIONS)?);
-    secure_kms::commands::add_version(
+    secure_kms::store::versions::add_version(
         &store,
         &alice,
         &key,

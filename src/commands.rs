@@ -7,150 +7,19 @@
 use serde::Serialize;
 
 use crate::kdf::{KdfParams, Password, PasswordKey};
+use crate::keys::KeyStore;
 use crate::keys::keyring::versions_of;
 use crate::keys::keyring::{self, DestroyOutcome, KeyState, VersionStatus};
 use crate::keys::unlock::{UnlockedUser, check_password, unlock_user};
-use crate::keys::{KeyStore, UserRecord};
-use crate::pki::{generate_asymmetric_keys, store_asymmetric_keys};
 use crate::revocation::RevocationList;
 use crate::revocation::{Revocation, RevocationReason, RevokeOutcome, revoke_key};
 use crate::store::Store;
 use crate::store::audit::{Event, EventKind};
 use crate::store::trust::KeyUse;
-use crate::symmetric::{generate_symmetric_key, store_symmetric_key};
+use crate::store::versions::{NewVersion, add_version, revocation_events};
 use crate::time::{self, Timestamp};
 use crate::user::UserId;
 use crate::{Error, Result};
-
-/// A key version just made.
-#[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct NewVersion {
-    /// Whose keys.
-    pub user: String,
-    /// The version number.
-    pub version: u32,
-    /// The symmetric key's ID.
-    pub symmetric_fingerprint: String,
-    /// The RSA pair's ID.
-    pub public_key_fingerprint: String,
-    /// When it was made (RFC 3339 UTC in JSON output).
-    #[serde(serialize_with = "crate::time::serialize_rfc3339")]
-    pub created: Timestamp,
-    /// When its active period ends: its expiry (RFC 3339 UTC in JSON
-    /// output, named as in `status`).
-    #[serde(
-        rename = "active_until",
-        serialize_with = "crate::time::serialize_rfc3339"
-    )]
-    pub expiry: Timestamp,
-    /// The user's whole record as stored with it.
-    #[serde(skip)]
-    pub record: UserRecord,
-}
-
-/// Makes a symmetric key and an RSA pair and adds them to `user_id`'s rings
-/// as the next version, the new primary, logging `kind` (created or rotated).
-/// `expected` is the record the caller saw: if another run changed it in
-/// the meantime, nothing is written.
-///
-/// # Errors
-/// [`Error::Conflict`]; [`Error::InvalidLifetime`]; as [`Store::update`].
-pub fn add_version(
-    store: &Store,
-    user_id: &UserId,
-    password_key: &PasswordKey,
-    expiry_time: u64,
-    expected: Option<&UserRecord>,
-    kind: EventKind,
-    command: &str,
-) -> Result<NewVersion> {
-    let (private_key, _) = generate_asymmetric_keys()?;
-    add_version_with(
-        store,
-        user_id,
-        password_key,
-        expiry_time,
-        expected,
-        kind,
-        command,
-        &private_key,
-    )
-}
-
-/// As [`add_version`], with a given RSA key (an imported one) instead of a
-/// new one; the symmetric key of the version is always new.
-///
-/// # Errors
-/// As [`add_version`].
-#[allow(clippy::too_many_arguments)]
-pub fn add_version_with(
-    store: &Store,
-    user_id: &UserId,
-    password_key: &PasswordKey,
-    expiry_time: u64,
-    expected: Option<&UserRecord>,
-    kind: EventKind,
-    command: &str,
-    private_key: &rsa::PrivateKey,
-) -> Result<NewVersion> {
-    let symmetric = generate_symmetric_key()?;
-    store.update(|keys, _, events| {
-        if keys.get(user_id)? != expected {
-            return Err(Error::Conflict(user_id.to_string()));
-        }
-        // Both keys take one number, one past the newest in either ring, so
-        // that a rotation is one version even where the rings are uneven
-        // (a format 1 record with only one kind of key).
-        let (version, last_created) = keys.get(user_id)?.map_or((1, 0.0), |r| {
-            let last = crate::keys::keyring::versions(r)
-                .last()
-                .map_or(0.0, |v| v.created());
-            (r.latest_version() + 1, last)
-        });
-        // Never before the previous version, even if the clock stepped back:
-        // versions are ordered by creation.
-        let created = time::now().max(last_created);
-        let sym = store_symmetric_key(
-            user_id,
-            version,
-            &symmetric,
-            created,
-            expiry_time,
-            password_key,
-        )?;
-        let asym = store_asymmetric_keys(
-            user_id,
-            version,
-            private_key,
-            &private_key.to_public_key(),
-            created,
-            expiry_time,
-            password_key,
-        )?;
-        let record = keys.entry(user_id)?;
-        record.symmetric.push(sym);
-        record.asymmetric.push(asym);
-        let record = keys.get(user_id)?.expect("just stored");
-        let (sym, asym) = (
-            record.symmetric.last().expect("just stored"),
-            record.asymmetric.last().expect("just stored"),
-        );
-        events.push(Event::new(kind, user_id, command).for_version(
-            sym.version,
-            Some(&sym.fingerprint),
-            Some(&asym.fingerprint),
-        ));
-        Ok(NewVersion {
-            user: user_id.to_string(),
-            version: sym.version,
-            symmetric_fingerprint: sym.fingerprint.clone(),
-            public_key_fingerprint: asym.fingerprint.clone(),
-            created: sym.created,
-            expiry: sym.expiry,
-            record: record.clone(),
-        })
-    })
-}
 
 /// `keygen`: a new user's first keys (version 1), wrapped under a key
 /// stretched from `password` with `iterations` rounds of PBKDF2.
@@ -347,30 +216,6 @@ pub fn revoke(
     })
 }
 
-/// The audit events of a revocation: one per version newly revoked.
-pub(crate) fn revocation_events(
-    outcome: &RevokeOutcome,
-    user_id: &UserId,
-    command: &str,
-) -> Vec<Event> {
-    outcome
-        .revoked
-        .iter()
-        .map(|entry| {
-            let mut event = Event::new(EventKind::Revoked, user_id, command);
-            if let Some(v) = entry.version {
-                event = event.for_version(
-                    v,
-                    entry.symmetric_fingerprint.as_deref(),
-                    entry.public_key_fingerprint.as_deref(),
-                );
-            }
-            event.reason = Some(entry.reason);
-            event
-        })
-        .collect()
-}
-
 /// `destroy`: erases the material of `version` of `user_id`, after the
 /// owner's password (see [`keyring::destroy`] for `force`).
 ///
@@ -548,66 +393,6 @@ pub fn check_destroy(store: &Store, user_id: &UserId, version: u32, force: bool)
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn a_rotation_is_one_version_even_when_the_rings_are_uneven() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = crate::ca::open_store(dir.path());
-        let alice = UserId::new("alice").unwrap();
-        let pk = crate::kdf::test_key("pw");
-        // Only an RSA pair, as a format 1 record could have.
-        store
-            .update(|keys, _, _| {
-                let (private_key, public_key) = generate_asymmetric_keys()?;
-                keys.add_asymmetric(&alice, &private_key, &public_key, 60, &pk)
-                    .map(drop)
-            })
-            .unwrap();
-        let before = store.load().unwrap().0.get(&alice).unwrap().cloned();
-        let made = add_version(
-            &store,
-            &alice,
-            &pk,
-            60,
-            before.as_ref(),
-            EventKind::Rotated,
-            "test",
-        )
-        .unwrap();
-        assert_eq!(made.version, 2);
-        let record = store
-            .load()
-            .unwrap()
-            .0
-            .get(&alice)
-            .unwrap()
-            .cloned()
-            .unwrap();
-        assert_eq!(
-            record
-                .symmetric
-                .iter()
-                .map(|v| v.version)
-                .collect::<Vec<_>>(),
-            [2]
-        );
-        assert_eq!(
-            record
-                .asymmetric
-                .iter()
-                .map(|v| v.version)
-                .collect::<Vec<_>>(),
-            [1, 2]
-        );
-        // The event names the version's own two keys.
-        let log = crate::store::audit::verify(store.dir()).unwrap();
-        let event = &log.last().unwrap().event;
-        assert_eq!(event.version, Some(2));
-        assert_eq!(
-            event.public_key_fingerprint.as_deref(),
-            Some(record.asymmetric[1].fingerprint.as_str())
-        );
-    }
 
     #[test]
     fn a_wrong_password_is_logged_and_a_right_one_is_not() {

@@ -16,11 +16,12 @@ use std::io::IsTerminal;
 use anstyle::{AnsiColor, Style};
 use serde::Serialize;
 
-use crate::commands::{NewVersion, UserStatus, UserSummary};
+use crate::commands::{UserStatus, UserSummary};
 use crate::fingerprint;
 use crate::keys::keyring::KeyState;
 use crate::revocation::{Revocation, RevokeOutcome};
 use crate::store::audit::Entry;
+use crate::store::versions::NewVersion;
 use crate::time;
 
 /// How to print: decided once, from the terminal and the environment.

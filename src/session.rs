@@ -1,11 +1,19 @@
 //! The interactive session that `cargo run` starts, line for line as the
-//! original script ran it, plus a signed Diffie-Hellman demonstration and a
-//! status report.
+//! original script ran it. `run_session` reads as the script's main block:
+//! one function per step, in the original's order.
+//!
+//! | step | the original | here |
+//! |---|---|---|
+//! | 1 | `input` the user ID and the password | `ask_user` |
+//! | 2, 3 | `generate_symmetric_key`, `store_symmetric_key`; `generate_asymmetric_keys`, `store_asymmetric_keys` | `distribute_keys` (`make_keys`, or `keep_existing` for a known user) |
+//! | 4 | `generate_dh_parameters`, `generate_dh_private_key`, `compute_shared_secret`, `derive_key_from_secret` | `exchange_keys` (each public value signed with `sign_public_key`, checked with `verify_signature`) |
+//! | 5 | "Do you want to revoke keys?", `revoke_key` | `offer_revocation` |
+//! | 6 | `is_key_revoked`, "Final Key Store State:" | `show_final_state` |
 //!
 //! The session talks through a [`Console`], so that tests can script it and
 //! the binary can give it the terminal ([`crate::console::TerminalConsole`]).
 
-use crate::commands::{add_version, authenticate};
+use crate::commands::authenticate;
 use crate::console::Console;
 use crate::exchange::{
     SessionKey, compute_shared_secret, derive_key_from_secret, generate_dh_parameters,
@@ -23,6 +31,7 @@ use crate::revocation::{
 };
 use crate::store::Store;
 use crate::store::audit::EventKind;
+use crate::store::versions::add_version;
 use crate::symmetric::{DEFAULT_EXPIRY_SECS, is_key_expired, load_symmetric_key};
 use crate::time;
 use crate::user::UserId;
@@ -101,26 +110,42 @@ pub fn run_session(
     // broken or unwritable store stops the session before anyone types.
     store.load()?;
     store.check_writable()?;
+    // The original's steps, in its order.
+    let user = ask_user(store, console)?;
+    let unlocked = distribute_keys(store, console, &user, options)?;
+    exchange_keys(console, &user.id, &unlocked)?;
+    offer_revocation(store, console, &user.id, &unlocked)?;
+    show_final_state(store, console, &user.id)
+}
 
+/// Who runs the session, and the store as it was read for them.
+struct SessionUser {
+    id: UserId,
+    password: Password,
+    keys: KeyStore,
+    revoked: RevocationList,
+    /// Whether the store holds keys for them already.
+    known: bool,
+}
+
+/// Step 1, the original's two `input`s: the user ID, then the password
+/// (asked twice on a terminal for a new user).
+fn ask_user(store: &Store, console: &mut dyn Console) -> Result<SessionUser> {
     let answer = ask_required(console, USER_PROMPT, NOTHING_WRITTEN)?;
-    let user_id = UserId::new(&answer)?;
+    let id = UserId::new(&answer)?;
     // Read again now that the user is known, with their record checked
     // against what the audit log recorded of them (a swapped key, a
     // deleted revocation or record is refused), before a password is typed
     // for it; what follows uses this read, and no other. Other users'
     // records are not parsed at all.
-    let (keys, revoked) = crate::commands::load_for_use(
-        store,
-        &[&user_id],
-        crate::store::trust::KeyUse::WithPassword,
-    )?;
-    let record = keys.get(&user_id)?;
+    let (keys, revoked) =
+        crate::commands::load_for_use(store, &[&id], crate::store::trust::KeyUse::WithPassword)?;
     let password = ask_password(console, PASSWORD_PROMPT)?;
     // A record that holds no key version at all (possible through the
     // library, as in the original) has nothing to protect or keep: treat
     // the user as new. A user whose versions are all destroyed is not new:
-    // the password cannot be checked, and the keys are refused below.
-    let known = record.is_some_and(|r| r.latest_version() > 0);
+    // the password cannot be checked, and the keys are refused later.
+    let known = keys.get(&id)?.is_some_and(|r| r.latest_version() > 0);
     if !known && console.is_interactive() {
         // A new password typed once without echo could hold a typo that
         // locks the keys for good. Scripts, which cannot mistype, are not
@@ -130,70 +155,107 @@ pub fn run_session(
             return Err(Error::PasswordMismatch);
         }
     }
+    Ok(SessionUser {
+        id,
+        password,
+        keys,
+        revoked,
+        known,
+    })
+}
 
-    let kept = if known {
-        keep_existing(store, console, &keys, &revoked, &user_id, &password)?
+/// Steps 2 and 3, centralized key distribution and the PKI: a new
+/// symmetric key and RSA key pair, stored wrapped under the password; or,
+/// for a known user, their keys kept or replaced.
+fn distribute_keys(
+    store: &Store,
+    console: &mut dyn Console,
+    user: &SessionUser,
+    options: &SessionOptions,
+) -> Result<UnlockedUser> {
+    let kept = if user.known {
+        keep_existing(
+            store,
+            console,
+            &user.keys,
+            &user.revoked,
+            &user.id,
+            &user.password,
+        )?
     } else {
         None
     };
-    let unlocked = match kept {
-        Some(unlocked) => unlocked,
+    match kept {
+        Some(unlocked) => Ok(unlocked),
         None => {
-            let expected = keys.get(&user_id)?.cloned();
-            make_keys(store, console, &user_id, &password, expected, options)?
+            let expected = user.keys.get(&user.id)?.cloned();
+            make_keys(store, console, &user.id, &user.password, expected, options)
         }
-    };
+    }
+}
 
-    demonstrate(console, &user_id, &unlocked)?;
-
+/// Step 5, revocation: asks whether to revoke the keys and, if so, puts
+/// them on `revoked_keys.json` (one entry per version), signing a new CRL
+/// when a certified pair was revoked.
+fn offer_revocation(
+    store: &Store,
+    console: &mut dyn Console,
+    user_id: &UserId,
+    unlocked: &UnlockedUser,
+) -> Result<()> {
     let revoke = ask_yes_no(console, REVOKE_PROMPT, KEYS_KEPT).map_err(|e| match e {
         e @ Error::EndOfInput { .. } => e,
         other => Error::KeysKept(Box::new(other)),
     })?;
-    if revoke {
-        let outcome = store.update(|keys, revoked, events| {
-            if keys.get(&user_id)? != Some(&unlocked.record) {
-                return Err(Error::Conflict(user_id.to_string()));
-            }
-            let outcome = revoke_key(
-                revoked,
-                &user_id,
-                &versions_of(keys, &user_id)?,
-                RevocationReason::Unspecified,
-                None,
-                time::now(),
-            )?;
-            events.extend(crate::commands::revocation_events(
-                &outcome, &user_id, "session",
-            ));
-            Ok(outcome)
-        })?;
-        match outcome.already.first() {
-            Some(e) if outcome.was_already_revoked() => console.say(&format!(
-                "Key for {user_id} was already revoked at {}",
-                e.revoked_at_text()
-            ))?,
-            _ => console.say(&format!("Key revoked for {user_id}"))?,
-        }
-        if outcome.revoked.iter().any(|r| r.serial.is_some()) {
-            sign_crl(store, console)?;
-        }
+    if !revoke {
+        return Ok(());
     }
+    let outcome = store.update(|keys, revoked, events| {
+        if keys.get(user_id)? != Some(&unlocked.record) {
+            return Err(Error::Conflict(user_id.to_string()));
+        }
+        let outcome = revoke_key(
+            revoked,
+            user_id,
+            &versions_of(keys, user_id)?,
+            RevocationReason::Unspecified,
+            None,
+            time::now(),
+        )?;
+        events.extend(crate::store::versions::revocation_events(
+            &outcome, user_id, "session",
+        ));
+        Ok(outcome)
+    })?;
+    match outcome.already.first() {
+        Some(e) if outcome.was_already_revoked() => console.say(&format!(
+            "Key for {user_id} was already revoked at {}",
+            e.revoked_at_text()
+        ))?,
+        _ => console.say(&format!("Key revoked for {user_id}"))?,
+    }
+    if outcome.revoked.iter().any(|r| r.serial.is_some()) {
+        sign_crl(store, console)?;
+    }
+    Ok(())
+}
 
-    // Read back what is on disk now: the report shows the store, not this
-    // run's idea of it.
+/// Step 6: the original's last check (`is_key_revoked`), the key's status,
+/// and the final key store, read back from disk: the report shows the
+/// store, not this run's idea of it.
+fn show_final_state(store: &Store, console: &mut dyn Console, user_id: &UserId) -> Result<()> {
     let (keys, revoked) = store.load()?;
-    if let Some(record) = keys.get(&user_id)? {
+    if let Some(record) = keys.get(user_id)? {
         let all = versions(record);
         // The original's last check, as it asked it.
-        if is_key_revoked(&revoked, &user_id, &all) {
+        if is_key_revoked(&revoked, user_id, &all) {
             console.say(&format!("Key for {user_id} has been revoked."))?;
         }
         report_status(
             console,
-            &user_id,
+            user_id,
             record,
-            find_revocation(&revoked, &user_id, &all),
+            find_revocation(&revoked, user_id, &all),
         )?;
     }
     console.say("Final Key Store State:")?;
@@ -411,9 +473,14 @@ fn sign_crl(store: &Store, console: &mut dyn Console) -> Result<()> {
     }
 }
 
-/// Shows the symmetric key's fingerprint and a Diffie-Hellman exchange whose
-/// public values are signed with the user's RSA key.
-fn demonstrate(console: &mut dyn Console, user_id: &UserId, unlocked: &UnlockedUser) -> Result<()> {
+/// Step 4, the key exchange: shows the symmetric key's fingerprint and a
+/// Diffie-Hellman exchange whose public values are signed with the user's
+/// RSA key, each party deriving the same key through HKDF.
+fn exchange_keys(
+    console: &mut dyn Console,
+    user_id: &UserId,
+    unlocked: &UnlockedUser,
+) -> Result<()> {
     let sym_record = unlocked
         .record
         .symmetric
@@ -526,267 +593,4 @@ fn ask_yes_no(console: &mut dyn Console, prompt: &str, state: &'static str) -> R
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use std::collections::VecDeque;
-    use zeroize::Zeroizing;
-
-    /// Something another run does while this one waits for an answer.
-    type Hook<'a> = Box<dyn FnMut() + 'a>;
-
-    /// A scripted console: answers in order, lines recorded, and an optional
-    /// action run just before a given question is answered.
-    struct Script<'a> {
-        answers: VecDeque<&'static str>,
-        lines: Vec<String>,
-        before: Option<(&'static str, Hook<'a>)>,
-        interactive: bool,
-        prompts: Vec<String>,
-    }
-
-    impl<'a> Script<'a> {
-        fn new(answers: &[&'static str]) -> Self {
-            Script {
-                answers: answers.iter().copied().collect(),
-                lines: Vec::new(),
-                before: None,
-                interactive: false,
-                prompts: Vec::new(),
-            }
-        }
-
-        fn next(&mut self, prompt: &str) -> Option<&'static str> {
-            self.prompts.push(prompt.to_owned());
-            if let Some((question, action)) = &mut self.before
-                && *question == prompt
-            {
-                action();
-            }
-            self.answers.pop_front()
-        }
-
-        fn has(&self, line: &str) -> bool {
-            self.lines.iter().any(|l| l.starts_with(line))
-        }
-    }
-
-    impl Console for Script<'_> {
-        fn say(&mut self, line: &str) -> Result<()> {
-            self.lines.push(line.to_owned());
-            Ok(())
-        }
-        fn ask(&mut self, prompt: &str) -> Result<Option<String>> {
-            Ok(self.next(prompt).map(str::to_owned))
-        }
-        fn ask_password(&mut self, prompt: &str) -> Result<Option<Zeroizing<String>>> {
-            Ok(self.next(prompt).map(|s| Zeroizing::new(s.to_owned())))
-        }
-        fn is_interactive(&self) -> bool {
-            self.interactive
-        }
-    }
-
-    fn fast(expiry_time: u64) -> SessionOptions {
-        SessionOptions {
-            iterations: crate::kdf::MIN_ITERATIONS,
-            expiry_time,
-        }
-    }
-
-    #[test]
-    fn an_expired_symmetric_key_is_reported_and_cannot_be_kept() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = crate::ca::open_store(dir.path());
-        let mut first = Script::new(&["alice", "pw", "no"]);
-        run_session(&store, &mut first, &fast(0)).unwrap();
-        assert!(
-            first.has("The symmetric key of alice expired at "),
-            "{:?}",
-            first.lines
-        );
-        assert!(
-            first.has("  symmetric key: expired at "),
-            "{:?}",
-            first.lines
-        );
-
-        let before = store.load().unwrap();
-        let mut keep = Script::new(&["alice", "pw", "no"]);
-        let err = run_session(&store, &mut keep, &fast(0)).unwrap_err();
-        assert!(
-            matches!(err, Error::Expired { ref user, .. } if user == "alice"),
-            "{err}"
-        );
-        assert!(err.is_refusal());
-        assert!(
-            keep.has("alice already has keys in the store (made "),
-            "{:?}",
-            keep.lines
-        );
-        assert!(
-            keep.lines
-                .iter()
-                .any(|l| l.contains("the symmetric key expired at")),
-            "{:?}",
-            keep.lines
-        );
-        assert_eq!(store.load().unwrap(), before);
-
-        // Replacing it issues a key that is valid again.
-        let mut replace = Script::new(&["alice", "pw", "yes", "no"]);
-        run_session(&store, &mut replace, &fast(3600)).unwrap();
-        assert!(
-            replace.has("  symmetric key: not expired"),
-            "{:?}",
-            replace.lines
-        );
-    }
-
-    #[test]
-    fn a_change_by_another_run_while_waiting_is_not_overwritten() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = crate::ca::open_store(dir.path());
-        run_session(
-            &store,
-            &mut Script::new(&["alice", "pw", "no"]),
-            &fast(3600),
-        )
-        .unwrap();
-
-        // While this session waits at the replace question, another run
-        // replaces alice's keys: this session must not write over them.
-        let after_other = std::cell::RefCell::new(None);
-        let other = store.clone();
-        let mut script = Script::new(&["alice", "pw", "yes", "no"]);
-        script.before = Some((
-            REPLACE_PROMPT,
-            Box::new(|| {
-                run_session(
-                    &other,
-                    &mut Script::new(&["alice", "pw", "yes", "no"]),
-                    &fast(3600),
-                )
-                .unwrap();
-                after_other.replace(Some(other.load().unwrap().0));
-            }),
-        ));
-        let err = run_session(&store, &mut script, &fast(3600)).unwrap_err();
-        drop(script);
-        assert!(
-            matches!(err, Error::Conflict(ref u) if u == "alice"),
-            "{err}"
-        );
-        let written_by_other = after_other.into_inner().expect("the other run ran");
-        assert_eq!(store.load().unwrap().0, written_by_other);
-    }
-
-    #[test]
-    fn a_revocation_needs_the_keys_this_session_showed() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = crate::ca::open_store(dir.path());
-        let mut script = Script::new(&["alice", "pw", "yes"]);
-        let other = store.clone();
-        script.before = Some((
-            REVOKE_PROMPT,
-            Box::new(move || {
-                run_session(
-                    &other,
-                    &mut Script::new(&["alice", "pw", "yes", "no"]),
-                    &fast(3600),
-                )
-                .unwrap();
-            }),
-        ));
-        let err = run_session(&store, &mut script, &fast(3600)).unwrap_err();
-        assert!(matches!(err, Error::Conflict(_)), "{err}");
-        // The other run's fresh keys were not revoked by mistake.
-        assert!(store.load().unwrap().1.is_empty());
-    }
-
-    #[test]
-    fn on_a_terminal_a_new_password_is_asked_twice() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = crate::ca::open_store(dir.path());
-        let mut typo = Script::new(&["alice", "pw", "pW"]);
-        typo.interactive = true;
-        assert!(matches!(
-            run_session(&store, &mut typo, &fast(60)),
-            Err(Error::PasswordMismatch)
-        ));
-        assert!(store.load().unwrap().0.is_empty());
-
-        let mut same = Script::new(&["alice", "pw", "pw", "no"]);
-        same.interactive = true;
-        run_session(&store, &mut same, &fast(60)).unwrap();
-        assert_eq!(
-            same.prompts[..3],
-            [USER_PROMPT, PASSWORD_PROMPT, CONFIRM_PROMPT]
-        );
-
-        // A known user proves the password by unlocking: no confirmation.
-        let mut known = Script::new(&["alice", "pw", "no", "no"]);
-        known.interactive = true;
-        run_session(&store, &mut known, &fast(60)).unwrap();
-        assert_eq!(
-            known.prompts[..3],
-            [USER_PROMPT, PASSWORD_PROMPT, REPLACE_PROMPT]
-        );
-
-        // Piped answers are never asked twice.
-        let mut piped = Script::new(&["bob", "pw", "no"]);
-        run_session(&store, &mut piped, &fast(60)).unwrap();
-        assert_eq!(
-            piped.prompts[..3],
-            [USER_PROMPT, PASSWORD_PROMPT, REVOKE_PROMPT]
-        );
-    }
-
-    #[test]
-    fn incomplete_records_can_be_replaced_and_are_not_kept() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = crate::ca::open_store(dir.path());
-        let alice = UserId::new("alice").unwrap();
-        // A record with no key at all: the user is treated as new.
-        store
-            .update(|keys, _, _| {
-                keys.insert(&alice, UserRecord::default());
-                Ok(())
-            })
-            .unwrap();
-        let mut empty = Script::new(&["alice", "pw", "no"]);
-        run_session(&store, &mut empty, &fast(60)).unwrap();
-        assert!(
-            empty.has("Symmetric key stored for alice"),
-            "{:?}",
-            empty.lines
-        );
-
-        // Half the keys: the password is still checked, and the keys cannot
-        // be kept, only replaced.
-        type Damage = fn(&mut UserRecord);
-        let damages: [(&str, Damage); 2] = [
-            ("no RSA key pair", |r| drop(r.asymmetric.pop())),
-            ("no symmetric key", |r| drop(r.symmetric.pop())),
-        ];
-        for (missing, damage) in damages {
-            store
-                .update(|keys, _, _| {
-                    damage(keys.entry(&alice).unwrap());
-                    Ok(())
-                })
-                .unwrap();
-            let keep = Script::new(&["alice", "pw", "no"]);
-            let err = run_session(&store, &mut { keep }, &fast(60)).unwrap_err();
-            assert!(
-                err.to_string().contains(&format!("incomplete ({missing})")),
-                "{err}"
-            );
-            let wrong = Script::new(&["alice", "wrong", "yes"]);
-            let err = run_session(&store, &mut { wrong }, &fast(60)).unwrap_err();
-            assert!(matches!(err, Error::Unlock(_)), "{missing}: {err}");
-            let mut replace = Script::new(&["alice", "pw", "yes", "no"]);
-            run_session(&store, &mut replace, &fast(60)).unwrap();
-            assert!(replace.has("Asymmetric keys stored securely for alice"));
-        }
-    }
-}
+mod tests;

@@ -17,7 +17,7 @@ use rsa::PrivateKey;
 use rsa::traits::PublicKeyParts;
 use zeroize::Zeroizing;
 
-use crate::commands::{NewVersion, add_version_with, authenticate};
+use crate::commands::authenticate;
 use crate::kdf::{DEFAULT_ITERATIONS, KdfParams, MAX_ITERATIONS, Password, PasswordKey};
 use crate::keys::KeyStore;
 use crate::keys::keyring::versions;
@@ -25,6 +25,7 @@ use crate::revocation::RevocationList;
 use crate::spki::public_key_fingerprint;
 use crate::store::Store;
 use crate::store::audit::{Event, EventKind};
+use crate::store::versions::{NewVersion, add_version_with};
 use crate::user::UserId;
 use crate::{Error, Result};
 

@@ -106,7 +106,7 @@ impl KeyStore {
     /// for a new user), made now (never before the version before it) and
     /// expiring `expiry_time` seconds later: [`store_symmetric_key`], then
     /// the record. Returns the version. (The subcommands number both rings
-    /// together, in [`crate::commands::add_version`].)
+    /// together, in [`crate::store::versions::add_version`].)
     ///
     /// ```
     /// use secure_kms::keys::KeyStore;

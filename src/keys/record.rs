@@ -494,7 +494,7 @@ mod tests {
 
     /// The library's `store_symmetric_key` then `store_asymmetric_keys` (the
     /// original's two calls) give one version number to the pair they make.
-    /// (`commands::add_version`, used by rotation, numbers both itself.)
+    /// (`store::versions::add_version`, used by rotation, numbers both itself.)
     #[test]
     fn the_next_version_pairs_the_two_rings() {
         assert_eq!(next_version(0, 0), 1);

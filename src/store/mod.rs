@@ -30,6 +30,7 @@ mod folder;
 pub(crate) mod journal;
 pub mod safe_file;
 pub mod trust;
+pub mod versions;
 
 use std::fs::{self, File};
 use std::io::{ErrorKind, Write};

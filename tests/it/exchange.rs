@@ -178,3 +178,31 @@ fn a_group_from_a_file_is_checked_then_used() {
     let both = exchange(&class, &["--params", &good, "--group", "x25519"]);
     assert_eq!(code(&both), Some(2));
 }
+
+/// The original's step 4 as the session runs it: each Diffie-Hellman
+/// public value signed with the sender's RSA key (`pki.rs`), so that a
+/// value swapped in the middle is caught (`exchange.rs`).
+#[test]
+fn a_man_in_the_middle_swapping_the_dh_value_is_caught() {
+    use secure_kms::exchange::{generate_dh_parameters, generate_dh_private_key};
+    use secure_kms::pki::{generate_asymmetric_keys, sign_public_key, verify_signature};
+    let (alice_private, alice_public) = generate_asymmetric_keys().unwrap();
+    let (alice_private, alice_public) = (&alice_private, &alice_public);
+    let params = generate_dh_parameters();
+    let alice_dh = generate_dh_private_key(&params)
+        .unwrap()
+        .public_key()
+        .to_bytes();
+    let mallory_dh = generate_dh_private_key(&params)
+        .unwrap()
+        .public_key()
+        .to_bytes();
+    let alice_sig = sign_public_key(alice_private, &alice_dh).unwrap();
+    verify_signature(alice_public, &alice_dh, &alice_sig).unwrap();
+    // Mallory forwards her own value with alice's signature...
+    assert!(verify_signature(alice_public, &mallory_dh, &alice_sig).is_err());
+    // ...or signs it with her own RSA key: neither verifies as alice's.
+    let (mallory_rsa, _) = generate_asymmetric_keys().unwrap();
+    let mallory_sig = sign_public_key(&mallory_rsa, &mallory_dh).unwrap();
+    assert!(verify_signature(alice_public, &mallory_dh, &mallory_sig).is_err());
+}

@@ -19,6 +19,7 @@
 mod util;
 
 mod attacks;
+mod audit_cross_check;
 mod cli;
 mod code_map;
 mod dh_params;

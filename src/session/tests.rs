@@ -1,0 +1,264 @@
+//! Unit tests of `session.rs`.
+
+use super::*;
+use std::collections::VecDeque;
+use zeroize::Zeroizing;
+
+/// Something another run does while this one waits for an answer.
+type Hook<'a> = Box<dyn FnMut() + 'a>;
+
+/// A scripted console: answers in order, lines recorded, and an optional
+/// action run just before a given question is answered.
+struct Script<'a> {
+    answers: VecDeque<&'static str>,
+    lines: Vec<String>,
+    before: Option<(&'static str, Hook<'a>)>,
+    interactive: bool,
+    prompts: Vec<String>,
+}
+
+impl<'a> Script<'a> {
+    fn new(answers: &[&'static str]) -> Self {
+        Script {
+            answers: answers.iter().copied().collect(),
+            lines: Vec::new(),
+            before: None,
+            interactive: false,
+            prompts: Vec::new(),
+        }
+    }
+
+    fn next(&mut self, prompt: &str) -> Option<&'static str> {
+        self.prompts.push(prompt.to_owned());
+        if let Some((question, action)) = &mut self.before
+            && *question == prompt
+        {
+            action();
+        }
+        self.answers.pop_front()
+    }
+
+    fn has(&self, line: &str) -> bool {
+        self.lines.iter().any(|l| l.starts_with(line))
+    }
+}
+
+impl Console for Script<'_> {
+    fn say(&mut self, line: &str) -> Result<()> {
+        self.lines.push(line.to_owned());
+        Ok(())
+    }
+    fn ask(&mut self, prompt: &str) -> Result<Option<String>> {
+        Ok(self.next(prompt).map(str::to_owned))
+    }
+    fn ask_password(&mut self, prompt: &str) -> Result<Option<Zeroizing<String>>> {
+        Ok(self.next(prompt).map(|s| Zeroizing::new(s.to_owned())))
+    }
+    fn is_interactive(&self) -> bool {
+        self.interactive
+    }
+}
+
+fn fast(expiry_time: u64) -> SessionOptions {
+    SessionOptions {
+        iterations: crate::kdf::MIN_ITERATIONS,
+        expiry_time,
+    }
+}
+
+#[test]
+fn an_expired_symmetric_key_is_reported_and_cannot_be_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = crate::ca::open_store(dir.path());
+    let mut first = Script::new(&["alice", "pw", "no"]);
+    run_session(&store, &mut first, &fast(0)).unwrap();
+    assert!(
+        first.has("The symmetric key of alice expired at "),
+        "{:?}",
+        first.lines
+    );
+    assert!(
+        first.has("  symmetric key: expired at "),
+        "{:?}",
+        first.lines
+    );
+
+    let before = store.load().unwrap();
+    let mut keep = Script::new(&["alice", "pw", "no"]);
+    let err = run_session(&store, &mut keep, &fast(0)).unwrap_err();
+    assert!(
+        matches!(err, Error::Expired { ref user, .. } if user == "alice"),
+        "{err}"
+    );
+    assert!(err.is_refusal());
+    assert!(
+        keep.has("alice already has keys in the store (made "),
+        "{:?}",
+        keep.lines
+    );
+    assert!(
+        keep.lines
+            .iter()
+            .any(|l| l.contains("the symmetric key expired at")),
+        "{:?}",
+        keep.lines
+    );
+    assert_eq!(store.load().unwrap(), before);
+
+    // Replacing it issues a key that is valid again.
+    let mut replace = Script::new(&["alice", "pw", "yes", "no"]);
+    run_session(&store, &mut replace, &fast(3600)).unwrap();
+    assert!(
+        replace.has("  symmetric key: not expired"),
+        "{:?}",
+        replace.lines
+    );
+}
+
+#[test]
+fn a_change_by_another_run_while_waiting_is_not_overwritten() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = crate::ca::open_store(dir.path());
+    run_session(
+        &store,
+        &mut Script::new(&["alice", "pw", "no"]),
+        &fast(3600),
+    )
+    .unwrap();
+
+    // While this session waits at the replace question, another run
+    // replaces alice's keys: this session must not write over them.
+    let after_other = std::cell::RefCell::new(None);
+    let other = store.clone();
+    let mut script = Script::new(&["alice", "pw", "yes", "no"]);
+    script.before = Some((
+        REPLACE_PROMPT,
+        Box::new(|| {
+            run_session(
+                &other,
+                &mut Script::new(&["alice", "pw", "yes", "no"]),
+                &fast(3600),
+            )
+            .unwrap();
+            after_other.replace(Some(other.load().unwrap().0));
+        }),
+    ));
+    let err = run_session(&store, &mut script, &fast(3600)).unwrap_err();
+    drop(script);
+    assert!(
+        matches!(err, Error::Conflict(ref u) if u == "alice"),
+        "{err}"
+    );
+    let written_by_other = after_other.into_inner().expect("the other run ran");
+    assert_eq!(store.load().unwrap().0, written_by_other);
+}
+
+#[test]
+fn a_revocation_needs_the_keys_this_session_showed() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = crate::ca::open_store(dir.path());
+    let mut script = Script::new(&["alice", "pw", "yes"]);
+    let other = store.clone();
+    script.before = Some((
+        REVOKE_PROMPT,
+        Box::new(move || {
+            run_session(
+                &other,
+                &mut Script::new(&["alice", "pw", "yes", "no"]),
+                &fast(3600),
+            )
+            .unwrap();
+        }),
+    ));
+    let err = run_session(&store, &mut script, &fast(3600)).unwrap_err();
+    assert!(matches!(err, Error::Conflict(_)), "{err}");
+    // The other run's fresh keys were not revoked by mistake.
+    assert!(store.load().unwrap().1.is_empty());
+}
+
+#[test]
+fn on_a_terminal_a_new_password_is_asked_twice() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = crate::ca::open_store(dir.path());
+    let mut typo = Script::new(&["alice", "pw", "pW"]);
+    typo.interactive = true;
+    assert!(matches!(
+        run_session(&store, &mut typo, &fast(60)),
+        Err(Error::PasswordMismatch)
+    ));
+    assert!(store.load().unwrap().0.is_empty());
+
+    let mut same = Script::new(&["alice", "pw", "pw", "no"]);
+    same.interactive = true;
+    run_session(&store, &mut same, &fast(60)).unwrap();
+    assert_eq!(
+        same.prompts[..3],
+        [USER_PROMPT, PASSWORD_PROMPT, CONFIRM_PROMPT]
+    );
+
+    // A known user proves the password by unlocking: no confirmation.
+    let mut known = Script::new(&["alice", "pw", "no", "no"]);
+    known.interactive = true;
+    run_session(&store, &mut known, &fast(60)).unwrap();
+    assert_eq!(
+        known.prompts[..3],
+        [USER_PROMPT, PASSWORD_PROMPT, REPLACE_PROMPT]
+    );
+
+    // Piped answers are never asked twice.
+    let mut piped = Script::new(&["bob", "pw", "no"]);
+    run_session(&store, &mut piped, &fast(60)).unwrap();
+    assert_eq!(
+        piped.prompts[..3],
+        [USER_PROMPT, PASSWORD_PROMPT, REVOKE_PROMPT]
+    );
+}
+
+#[test]
+fn incomplete_records_can_be_replaced_and_are_not_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = crate::ca::open_store(dir.path());
+    let alice = UserId::new("alice").unwrap();
+    // A record with no key at all: the user is treated as new.
+    store
+        .update(|keys, _, _| {
+            keys.insert(&alice, UserRecord::default());
+            Ok(())
+        })
+        .unwrap();
+    let mut empty = Script::new(&["alice", "pw", "no"]);
+    run_session(&store, &mut empty, &fast(60)).unwrap();
+    assert!(
+        empty.has("Symmetric key stored for alice"),
+        "{:?}",
+        empty.lines
+    );
+
+    // Half the keys: the password is still checked, and the keys cannot
+    // be kept, only replaced.
+    type Damage = fn(&mut UserRecord);
+    let damages: [(&str, Damage); 2] = [
+        ("no RSA key pair", |r| drop(r.asymmetric.pop())),
+        ("no symmetric key", |r| drop(r.symmetric.pop())),
+    ];
+    for (missing, damage) in damages {
+        store
+            .update(|keys, _, _| {
+                damage(keys.entry(&alice).unwrap());
+                Ok(())
+            })
+            .unwrap();
+        let keep = Script::new(&["alice", "pw", "no"]);
+        let err = run_session(&store, &mut { keep }, &fast(60)).unwrap_err();
+        assert!(
+            err.to_string().contains(&format!("incomplete ({missing})")),
+            "{err}"
+        );
+        let wrong = Script::new(&["alice", "wrong", "yes"]);
+        let err = run_session(&store, &mut { wrong }, &fast(60)).unwrap_err();
+        assert!(matches!(err, Error::Unlock(_)), "{missing}: {err}");
+        let mut replace = Script::new(&["alice", "pw", "yes", "no"]);
+        run_session(&store, &mut replace, &fast(60)).unwrap();
+        assert!(replace.has("Asymmetric keys stored securely for alice"));
+    }
+}
