@@ -195,6 +195,17 @@ pub enum Error {
         state: &'static str,
     },
 
+    /// A change was made, and what should follow it (the CA's part) failed:
+    /// `what` says what was made and what was not.
+    #[error("{what}")]
+    ChangeMade {
+        /// What was made, and what failed after it.
+        what: &'static str,
+        /// Why it failed.
+        #[source]
+        source: Box<Error>,
+    },
+
     /// The session stopped at a question asked after the keys were stored
     /// or kept: they stay as they are, and nothing was revoked.
     #[error("the keys above are kept and nothing was revoked")]

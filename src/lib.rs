@@ -42,6 +42,7 @@
 pub mod agreement;
 pub mod armor;
 pub mod ca;
+pub mod ca_policy;
 pub mod commands;
 pub mod console;
 pub mod dh;
@@ -59,6 +60,7 @@ pub mod keys;
 pub mod output;
 pub mod pki;
 pub mod protocol;
+pub mod reports;
 pub mod revocation;
 pub mod secret;
 pub mod session;

@@ -13,6 +13,7 @@
 //! The session talks through a [`Console`], so that tests can script it and
 //! the binary can give it the terminal ([`crate::console::TerminalConsole`]).
 
+use crate::ca_policy::{Admin, AfterRevocation, after_new_pair, after_revocation};
 use crate::commands::authenticate;
 use crate::console::Console;
 use crate::exchange::{
@@ -27,7 +28,8 @@ use crate::keys::unlock::UnlockedUser;
 use crate::keys::{KeyStore, UserRecord};
 use crate::pki::{sign_public_key, verify_signature};
 use crate::revocation::{
-    Revocation, RevocationList, RevocationReason, find_revocation, is_key_revoked, revoke_key,
+    Revocation, RevocationList, RevocationReason, RevokeOutcome, find_revocation, is_key_revoked,
+    revoke_key,
 };
 use crate::store::Store;
 use crate::store::audit::EventKind;
@@ -235,7 +237,7 @@ fn offer_revocation(
         _ => console.say(&format!("Key revoked for {user_id}"))?,
     }
     if outcome.revoked.iter().any(|r| r.serial.is_some()) {
-        sign_crl(store, console)?;
+        sign_crl(store, console, &outcome)?;
     }
     Ok(())
 }
@@ -404,8 +406,10 @@ fn make_keys(
 }
 
 /// With a certificate authority in the store: asks the administrator
-/// password and issues a certificate for the user's new pair. An empty
-/// answer skips it, and so does a wrong password (the keys are made
+/// password and issues a certificate for the user's new pair (and, for
+/// replaced keys, signs a CRL that withdraws the old pair's), as
+/// [`crate::ca_policy::after_new_pair`] does for keygen and rotate. An
+/// empty answer skips it, and so does a wrong password (the keys are made
 /// already); both say how to issue it later. Whether one was issued.
 fn certify(
     store: &Store,
@@ -417,59 +421,69 @@ fn certify(
         return Ok(false);
     }
     let later = format!("run `secure-kms cert issue {user_id}` to issue it later");
-    let answer = console.ask_password(CERTIFY_PROMPT)?;
-    let Some(answer) = answer.filter(|a| !a.is_empty()) else {
+    let Some(admin) = ask_admin(console, CERTIFY_PROMPT)? else {
         console.say(&format!("No certificate issued for {user_id}: {later}"))?;
         return Ok(false);
     };
-    let password = Password::new(answer)?;
-    match crate::ca::issue(store, user_id, &password, owner_password) {
-        Ok(issued) => {
-            console.say(&format!(
-                "Certificate issued for {user_id} by the KMS CA (serial {})",
-                issued.serial
-            ))?;
-            // Replaced keys: the CRL withdraws the old pair's certificate
-            // (superseded), with the password just given.
-            if crate::ca::crl::is_behind(store, Some(user_id))? {
-                let crl = crate::ca::crl::publish(store, &password, "session")?;
-                console.say(&format!(
-                    "CRL number {} signed by the KMS CA: the replaced pair's certificate is withdrawn (superseded)",
-                    crl.number
-                ))?;
-            }
-            Ok(true)
-        }
+    let admin = match Admin::check(store, Some(admin)) {
         Err(Error::Decryption) => {
             console.say(&format!(
                 "Wrong administrator password: no certificate issued for {user_id}; {later}"
             ))?;
-            Ok(false)
+            return Ok(false);
         }
-        Err(e) => Err(e),
+        checked => checked?,
+    };
+    let after = after_new_pair(store, user_id, owner_password, &admin, "session")?;
+    if let Some(issued) = &after.certificate {
+        console.say(&format!(
+            "Certificate issued for {user_id} by the KMS CA (serial {})",
+            issued.serial
+        ))?;
     }
+    if let Some(crl) = &after.crl {
+        console.say(&format!(
+            "CRL number {} signed by the KMS CA: the replaced pair's certificate is withdrawn (superseded)",
+            crl.number
+        ))?;
+    }
+    Ok(after.certificate.is_some())
 }
 
 /// After revoking a certified pair: asks the administrator password and
-/// signs a new CRL. An empty answer or a wrong password leaves the CRL
-/// behind the list, and says how to catch it up.
-fn sign_crl(store: &Store, console: &mut dyn Console) -> Result<()> {
+/// signs a new CRL, as [`crate::ca_policy::after_revocation`] does for
+/// `revoke`. An empty answer or a wrong password leaves the CRL behind the
+/// list, and says how to catch it up.
+fn sign_crl(store: &Store, console: &mut dyn Console, outcome: &RevokeOutcome) -> Result<()> {
     let later = "run `secure-kms crl refresh` to sign it later";
-    let answer = console.ask_password(CRL_PROMPT)?;
-    let Some(answer) = answer.filter(|a| !a.is_empty()) else {
+    let Some(admin) = ask_admin(console, CRL_PROMPT)? else {
         console.say(&format!("The CRL was not signed: {later}"))?;
         return Ok(());
     };
-    match crate::ca::crl::publish(store, &Password::new(answer)?, "session") {
-        Ok(crl) => console.say(&format!(
+    let admin = match Admin::check(store, Some(admin)) {
+        Err(Error::Decryption) => {
+            return console.say(&format!(
+                "Wrong administrator password: the CRL was not signed; {later}"
+            ));
+        }
+        checked => checked?,
+    };
+    match after_revocation(store, outcome, &admin, "session")? {
+        AfterRevocation::Signed(crl) => console.say(&format!(
             "CRL number {} signed by the KMS CA: {} revoked certificate(s)",
             crl.number,
             crl.serials.len()
         )),
-        Err(Error::Decryption) => console.say(&format!(
-            "Wrong administrator password: the CRL was not signed; {later}"
-        )),
-        Err(e) => Err(e),
+        _ => Ok(()),
+    }
+}
+
+/// The administrator password, asked without echo; `None` for an empty
+/// answer or the end of input.
+fn ask_admin(console: &mut dyn Console, prompt: &str) -> Result<Option<Password>> {
+    match console.ask_password(prompt)?.filter(|a| !a.is_empty()) {
+        Some(answer) => Password::new(answer).map(Some),
+        None => Ok(None),
     }
 }
 

@@ -26,14 +26,7 @@ impl AuditCommand {
         Ok(match self {
             Self::Audit { verify: true } => {
                 let (events, report) = commands::verify_audit(store)?;
-                #[derive(serde::Serialize)]
-                struct Shape {
-                    ok: bool,
-                    events: usize,
-                    #[serde(flatten)]
-                    report: secure_kms::store::audit::CrossCheck,
-                }
-                let shape = Shape {
+                let shape = secure_kms::reports::AuditVerified {
                     ok: true,
                     events,
                     report,

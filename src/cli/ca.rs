@@ -6,13 +6,13 @@ use std::path::PathBuf;
 use clap::Subcommand;
 use secure_kms::Error;
 use secure_kms::ca::{self, crl};
-use secure_kms::console::{Console, TerminalConsole, read_password_file};
+use secure_kms::ca_policy::{self, Admin};
 use secure_kms::files::Output;
 use secure_kms::kdf::{DEFAULT_ITERATIONS, Password};
 use secure_kms::store::Store;
 use secure_kms::user::UserId;
 
-use super::prompt::{admin_password, named_password};
+use super::prompt::{admin_password, named_password, optional_password};
 use super::{Cli, render, shown, slow};
 
 #[derive(Subcommand, Debug)]
@@ -57,20 +57,13 @@ impl CaCommand {
                 let made = slow("making the CA key", || {
                     ca::init(store, &password, *bits, DEFAULT_ITERATIONS)
                 })?;
-                #[derive(serde::Serialize)]
-                struct Shape<'a> {
-                    root: &'a str,
-                    key: &'a str,
-                    bits: usize,
-                    key_fingerprint: &'a str,
-                }
                 let root = store.dir().join(ca::ROOT_FILE);
                 let key = store.dir().join(ca::CA_KEY_FILE);
-                let shape = Shape {
-                    root: &root.to_string_lossy(),
-                    key: &key.to_string_lossy(),
+                let shape = secure_kms::reports::CaMade {
+                    root: root.to_string_lossy().into_owned(),
+                    key: key.to_string_lossy().into_owned(),
                     bits: *bits,
-                    key_fingerprint: &made.key.fingerprint,
+                    key_fingerprint: made.key.fingerprint.clone(),
                 };
                 render(cli, &shape, || {
                     format!(
@@ -208,73 +201,62 @@ pub(crate) enum CertAction {
     },
 }
 
-/// Whether, and with which administrator password, to certify a new pair.
-pub(crate) enum Certify {
-    /// The store has no CA.
-    NoCa,
-    /// Not now: the line saying how to do it later.
-    Later(String),
-    /// With this password, checked against the CA key.
-    With(Password),
-}
-
 /// Before keygen or rotate changes anything: with a CA in the store, the
 /// administrator password from `file`, or asked on a terminal (an empty
 /// answer skips), checked, so that a wrong one stops the command first.
 pub(super) fn admin_for_new_pair(
     store: &Store,
-    user: &UserId,
     file: Option<&std::path::Path>,
-) -> anyhow::Result<Certify> {
-    if ca::Ca::load(store.dir())?.is_none() {
-        // An option that would do nothing is refused, not ignored.
-        return match file {
-            Some(_) => Err(Error::NoCa.into()),
-            None => Ok(Certify::NoCa),
-        };
+) -> anyhow::Result<Admin> {
+    if file.is_none() && ca::Ca::load(store.dir())?.is_none() {
+        return Ok(Admin::NoCa);
     }
-    let later = format!("no certificate issued: run `secure-kms cert issue {user}` to issue one");
-    let password = match file {
-        Some(path) => read_password_file(path)?,
-        None if std::io::stdin().is_terminal() => {
-            let mut console = TerminalConsole::for_commands();
-            match console.ask_password(
-                "Enter the administrator password to certify the new pair (empty to skip): ",
-            )? {
-                Some(pw) if !pw.is_empty() => Password::new(pw)?,
-                _ => return Ok(Certify::Later(format!("{later}\n"))),
-            }
-        }
-        None => {
-            return Ok(Certify::Later(format!(
-                "{later} (or pass --admin-password-file)\n"
-            )));
-        }
-    };
-    slow("checking the administrator password", || {
-        ca::check_admin_password(store, &password)
-    })?;
-    Ok(Certify::With(password))
+    let password = optional_password(
+        file,
+        "the administrator password to certify the new pair (empty to skip)",
+    )?;
+    Ok(slow("checking the administrator password", || {
+        Admin::check(store, password)
+    })?)
 }
 
-/// After keygen or rotate: issues the new pair's certificate as `admin`
-/// says. The line to print: what was issued, or how to issue it later.
+/// After keygen or rotate: what the CA did for the new pair, as `admin`
+/// said (see [`ca_policy::after_new_pair`]), as lines to print.
 pub(super) fn certify_new_pair(
     store: &Store,
     user: &UserId,
     owner: &Password,
-    admin: &Certify,
+    admin: &Admin,
+    command: &str,
 ) -> anyhow::Result<String> {
-    let password = match admin {
-        Certify::NoCa => return Ok(String::new()),
-        Certify::Later(line) => return Ok(line.clone()),
-        Certify::With(password) => password,
-    };
-    let issued = slow("issuing the certificate", || {
-        ca::issue(store, user, password, owner)
+    let after = slow("issuing the certificate", || {
+        ca_policy::after_new_pair(store, user, owner, admin, command)
     })?;
-    Ok(format!(
-        "certificate issued by the KMS CA: serial {}, valid {} to {}\n",
-        issued.serial, issued.not_before, issued.not_after
-    ))
+    let mut text = String::new();
+    if let Some(issued) = &after.certificate {
+        text.push_str(&format!(
+            "certificate issued by the KMS CA: serial {}, valid {} to {}\n",
+            issued.serial, issued.not_before, issued.not_after
+        ));
+    }
+    if matches!(admin, Admin::Later) {
+        let or_file = if std::io::stdin().is_terminal() {
+            ""
+        } else {
+            " (or pass --admin-password-file)"
+        };
+        text.push_str(&format!(
+            "no certificate issued: run `secure-kms cert issue {user}` to issue one{or_file}\n"
+        ));
+    }
+    if let Some(crl) = &after.crl {
+        text.push_str(&format!(
+            "CRL number {} signed: the superseded pair's certificate is withdrawn\n",
+            crl.number
+        ));
+    }
+    if after.superseded_still_valid {
+        text.push_str("note: the superseded pair's certificate stays valid until an administrator runs `secure-kms crl refresh`\n");
+    }
+    Ok(text)
 }

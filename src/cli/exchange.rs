@@ -310,12 +310,7 @@ pub(super) fn run_exchange_step(
             out.write_all(offer.to_json().as_bytes())
                 .map_err(Error::Output)?;
             out.finish()?;
-            #[derive(serde::Serialize)]
-            struct Shape {
-                offer: String,
-                nonce: String,
-            }
-            let shape = Shape {
+            let shape = secure_kms::reports::OfferWritten {
                 offer: output.display().to_string(),
                 nonce: offer.nonce.clone(),
             };

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use clap::Subcommand;
 use secure_kms::Error;
 use secure_kms::files::{self, Output};
+use secure_kms::reports;
 use secure_kms::store::Store;
 use secure_kms::user::UserId;
 use secure_kms::{envelope, signing};
@@ -153,13 +154,6 @@ impl FileCommand {
                 let mut rewrapper = slow("checking the password", || {
                     files::Rewrapper::new(store, &user, password)
                 })?;
-                #[derive(serde::Serialize)]
-                struct Shape {
-                    file: String,
-                    from_version: u32,
-                    to_version: u32,
-                    rewrapped: bool,
-                }
                 let mut done = Vec::new();
                 for path in paths {
                     // Files already done stay done if a later one fails: say
@@ -181,7 +175,7 @@ impl FileCommand {
                             );
                         }
                     }
-                    done.push(Shape {
+                    done.push(reports::Rewrapped {
                         file: path.display().to_string(),
                         from_version: from,
                         to_version: rewrapper.newest_version(),
@@ -211,13 +205,7 @@ impl FileCommand {
                 .map_err(|e| naming(e, file, None))?;
                 out.write_all(&signature.bytes).map_err(Error::Output)?;
                 out.finish()?;
-                #[derive(serde::Serialize)]
-                struct Shape {
-                    user: String,
-                    version: u32,
-                    signature: String,
-                }
-                let shape = Shape {
+                let shape = reports::Signed {
                     user: user.to_string(),
                     version: signature.version,
                     signature: sig_path.display().to_string(),
@@ -240,14 +228,7 @@ impl FileCommand {
                 let mut reader = open_input(file)?;
                 let (version, state) = signing::verify_file(store, &user, &mut reader, &sig)
                     .map_err(|e| naming(e, file, None))?;
-                #[derive(serde::Serialize)]
-                struct Shape {
-                    user: String,
-                    version: u32,
-                    state: secure_kms::keys::keyring::KeyState,
-                    verified: bool,
-                }
-                let shape = Shape {
+                let shape = reports::Verified {
                     user: user.to_string(),
                     version,
                     state,
@@ -272,13 +253,7 @@ pub(super) fn file_result(
     output: &std::path::Path,
     sentence: &str,
 ) -> anyhow::Result<String> {
-    #[derive(serde::Serialize)]
-    struct Shape {
-        user: String,
-        key_version: u32,
-        output: String,
-    }
-    let shape = Shape {
+    let shape = reports::FileWritten {
         user: user.to_string(),
         key_version: version,
         output: output.display().to_string(),

@@ -3,21 +3,21 @@
 
 use std::path::PathBuf;
 
-use anyhow::Context as _;
 use clap::{Subcommand, ValueEnum};
-use secure_kms::ca::{self, crl};
+use secure_kms::ca_policy::{self, Admin, AfterRevocation};
 use secure_kms::commands;
 use secure_kms::console::read_password_file;
 use secure_kms::kdf::DEFAULT_ITERATIONS;
 use secure_kms::keys::keyring::DestroyOutcome;
 use secure_kms::output::{self, Format, RevocationView};
+use secure_kms::reports;
 use secure_kms::revocation::RevocationReason;
 use secure_kms::store::Store;
 use secure_kms::symmetric::DEFAULT_EXPIRY_SECS;
+use secure_kms::time;
 use secure_kms::user::UserId;
-use secure_kms::{Error, time};
 
-use super::ca::{Certify, admin_for_new_pair, certify_new_pair};
+use super::ca::{admin_for_new_pair, certify_new_pair};
 use super::prompt::{confirm, password};
 use super::{Cli, expiry_range, render, slow};
 
@@ -115,11 +115,11 @@ impl KeyCommand {
             } => {
                 let user = UserId::new(user)?;
                 let password = password(cli, true)?;
-                let admin = admin_for_new_pair(store, &user, admin_password_file.as_deref())?;
+                let admin = admin_for_new_pair(store, admin_password_file.as_deref())?;
                 let made = slow("making keys", || {
                     commands::keygen(store, &user, &password, *expiry, DEFAULT_ITERATIONS)
                 })?;
-                let certified = certify_new_pair(store, &user, &password, &admin)?;
+                let certified = certify_new_pair(store, &user, &password, &admin, "keygen")?;
                 render(cli, &made, || output::new_version(&made) + &certified)?
             }
             Self::Status { user } => {
@@ -137,37 +137,14 @@ impl KeyCommand {
             } => {
                 let user = UserId::new(user)?;
                 let password = password(cli, false)?;
-                let admin = admin_for_new_pair(store, &user, admin_password_file.as_deref())?;
+                let admin = admin_for_new_pair(store, admin_password_file.as_deref())?;
                 let made = slow("rotating keys", || {
                     commands::rotate(store, &user, &password, *expiry)
                 })?;
-                let mut certified = certify_new_pair(store, &user, &password, &admin)?;
                 // The pair rotated out keeps its certificate until the CRL
                 // withdraws it (reason superseded; its key stays usable for
                 // decrypting and verifying).
-                let behind = || {
-                    crl::is_behind(store, Some(&user)).context(
-                        "the new version was made, but the CRL could not be read to withdraw the old certificate",
-                    )
-                };
-                match &admin {
-                    Certify::With(password) if behind()? => {
-                        let crl = slow("signing the CRL", || {
-                            crl::publish(store, password, "rotate")
-                        })
-                        .context(
-                            "the new version was made and certified, but no CRL was signed to withdraw the old certificate (an administrator can run `secure-kms crl refresh` once this is fixed)",
-                        )?;
-                        certified.push_str(&format!(
-                            "CRL number {} signed: the superseded pair's certificate is withdrawn\n",
-                            crl.number
-                        ));
-                    }
-                    Certify::Later(_) if behind()? => certified.push_str(
-                        "note: the superseded pair's certificate stays valid until an administrator runs `secure-kms crl refresh`\n",
-                    ),
-                    _ => {}
-                }
+                let certified = certify_new_pair(store, &user, &password, &admin, "rotate")?;
                 render(cli, &made, || output::new_version(&made) + &certified)?
             }
             Self::Revoke {
@@ -176,21 +153,18 @@ impl KeyCommand {
                 version,
                 admin_password_file,
             } => {
-                let admin = admin_password_file
-                    .as_deref()
-                    .map(read_password_file)
-                    .transpose()?;
                 // A wrong administrator password stops the command before the
-                // revocation, not after it.
-                if let Some(admin) = &admin {
-                    let has_ca = slow("checking the administrator password", || {
-                        ca::check_admin_password(store, admin)
-                    })?;
-                    // An option that would do nothing is refused, not ignored.
-                    if !has_ca {
-                        return Err(Error::NoCa.into());
+                // revocation, not after it; one given to a store without a CA
+                // is refused, not ignored.
+                let admin = match admin_password_file.as_deref() {
+                    Some(path) => {
+                        let admin = read_password_file(path)?;
+                        slow("checking the administrator password", || {
+                            Admin::check(store, Some(admin))
+                        })?
                     }
-                }
+                    None => Admin::check(store, None)?,
+                };
                 let user = UserId::new(user)?;
                 let password = password(cli, false)?;
                 let outcome = slow("checking the password", || {
@@ -203,34 +177,22 @@ impl KeyCommand {
                         "revoke",
                     )
                 })?;
-                #[derive(serde::Serialize)]
-                struct Shape {
-                    user: String,
-                    revoked: Vec<RevocationView>,
-                    already_revoked: Vec<RevocationView>,
-                }
-                let shape = Shape {
+                let shape = reports::Revoked {
                     user: user.to_string(),
                     revoked: outcome.revoked.iter().map(Into::into).collect(),
                     already_revoked: outcome.already.iter().map(Into::into).collect(),
                 };
                 let mut text = render(cli, &shape, || output::revoke(user.as_str(), &outcome))?;
-                let has_ca = ca::Ca::load(store.dir())?.is_some();
-                match admin {
-                    Some(admin) if has_ca && !outcome.revoked.is_empty() => {
-                        let crl = slow("signing the CRL", || crl::publish(store, &admin, "revoke"))
-                            .context(
-                                "the revocation was made, but no CRL was signed (an administrator can run `secure-kms crl refresh` once this is fixed)",
-                            )?;
-                        if !cli.json {
-                            text.push_str(&format!(
-                                "CRL number {} signed: {} revoked certificate(s)\n",
-                                crl.number,
-                                crl.serials.len()
-                            ));
-                        }
-                    }
-                    None if has_ca && !outcome.revoked.is_empty() && !cli.json => text.push_str(
+                let after = slow("signing the CRL", || {
+                    ca_policy::after_revocation(store, &outcome, &admin, "revoke")
+                })?;
+                match after {
+                    AfterRevocation::Signed(crl) if !cli.json => text.push_str(&format!(
+                        "CRL number {} signed: {} revoked certificate(s)\n",
+                        crl.number,
+                        crl.serials.len()
+                    )),
+                    AfterRevocation::Behind if !cli.json => text.push_str(
                         "note: the CRL is now behind revoked_keys.json; an administrator must run `secure-kms crl refresh`\n",
                     ),
                     _ => {}
@@ -244,7 +206,7 @@ impl KeyCommand {
             }
             Self::Recover => {
                 let finished = commands::recover(store)?;
-                render(cli, &serde_json::json!({ "finished": finished }), || {
+                render(cli, &reports::Recovered { finished }, || {
                     if finished {
                         "The unfinished change was checked and finished\n".to_owned()
                     } else {
@@ -270,15 +232,8 @@ impl KeyCommand {
                 let outcome = slow("checking the password", || {
                     commands::destroy(store, &user, &password, *version, *force)
                 })?;
-                #[derive(serde::Serialize)]
-                struct Shape {
-                    user: String,
-                    version: u32,
-                    destroyed: bool,
-                    already_destroyed: bool,
-                }
                 let destroyed = outcome == DestroyOutcome::Destroyed;
-                let shape = Shape {
+                let shape = reports::Destroyed {
                     user: user.to_string(),
                     version: *version,
                     destroyed,

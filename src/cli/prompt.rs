@@ -29,8 +29,34 @@ pub(super) fn get_password(
     new: bool,
     piped: Piped,
 ) -> anyhow::Result<Password> {
+    let asked = ask(file, what, new, piped, false)?;
+    Ok(asked.expect("only an optional password is skipped"))
+}
+
+/// A password that may be left out: the first line of `file` if one is
+/// given; else asked on a terminal, where an empty answer skips it; and
+/// without a terminal, none.
+pub(super) fn optional_password(
+    file: Option<&Path>,
+    what: &str,
+) -> anyhow::Result<Option<Password>> {
+    if file.is_none() && !std::io::stdin().is_terminal() {
+        return Ok(None);
+    }
+    ask(file, what, false, Piped::Allowed, true)
+}
+
+/// [`get_password`], with an empty answer on a terminal taken as `None`
+/// when `optional`.
+fn ask(
+    file: Option<&Path>,
+    what: &str,
+    new: bool,
+    piped: Piped,
+    optional: bool,
+) -> anyhow::Result<Option<Password>> {
     if let Some(path) = file {
-        return Ok(read_password_file(path)?);
+        return Ok(Some(read_password_file(path)?));
     }
     if let Piped::Refused(why) = piped
         && !std::io::stdin().is_terminal()
@@ -38,9 +64,10 @@ pub(super) fn get_password(
         anyhow::bail!(why);
     }
     let mut console = TerminalConsole::for_commands();
-    let mut ask = |prompt: String| -> anyhow::Result<Password> {
+    let mut ask = |prompt: String| -> anyhow::Result<Option<Password>> {
         match console.ask_password(&prompt)? {
-            Some(pw) => Ok(Password::new(pw)?),
+            Some(pw) if optional && pw.is_empty() => Ok(None),
+            Some(pw) => Ok(Some(Password::new(pw)?)),
             None => Err(Error::EndOfInput {
                 question: prompt.trim_end().to_owned(),
                 state: "nothing was written",
@@ -48,12 +75,16 @@ pub(super) fn get_password(
             .into()),
         }
     };
-    let password = ask(format!("Enter {what}: "))?;
-    if new && std::io::stdin().is_terminal() && !password.ct_eq(&ask(format!("Confirm {what}: "))?)
-    {
-        return Err(Error::PasswordMismatch.into());
+    let Some(password) = ask(format!("Enter {what}: "))? else {
+        return Ok(None);
+    };
+    if new && std::io::stdin().is_terminal() {
+        let again = ask(format!("Confirm {what}: "))?;
+        if !again.is_some_and(|again| password.ct_eq(&again)) {
+            return Err(Error::PasswordMismatch.into());
+        }
     }
-    Ok(password)
+    Ok(Some(password))
 }
 
 /// The user's password: from `--password-file`, else asked (twice on a

@@ -143,17 +143,10 @@ pub(super) fn export_note(
     target: &std::path::Path,
     which: &str,
 ) -> anyhow::Result<String> {
-    #[derive(serde::Serialize)]
-    struct Shape<'a> {
-        user: String,
-        version: u32,
-        key: &'a str,
-        output: String,
-    }
-    let shape = Shape {
+    let shape = secure_kms::reports::Exported {
         user: user.to_string(),
         version,
-        key: which,
+        key: which.to_owned(),
         output: target.display().to_string(),
     };
     render(cli, &shape, || {

@@ -43,6 +43,7 @@ const LAYERS: &[(&str, &[&str])] = &[
     (
         "ops",
         &[
+            "ca_policy",
             "commands",
             "files",
             "handshake",
@@ -51,7 +52,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "transfer",
         ],
     ),
-    ("ui", &["console", "output"]),
+    ("ui", &["console", "output", "reports"]),
     ("session", &["session"]),
 ];
 
