@@ -69,7 +69,7 @@ pub struct Revocation {
     #[serde(deserialize_with = "known_entry_format")]
     pub format: u32,
     /// Whose keys.
-    #[serde(deserialize_with = "valid_user_id")]
+    #[serde(deserialize_with = "crate::user::deserialize")]
     pub user_id: String,
     /// Which key version (format 1 entries had none; it is filled in on
     /// reading where the fingerprints name a version in the store).
@@ -157,25 +157,10 @@ impl RevocationList {
         self.entries.iter().find(|e| e.revokes(user_id, version))
     }
 
-    /// Brings format 1 entries to the current format: each gets the version
-    /// its fingerprints name among `versions_of` its user, where there is
-    /// one.
-    ///
-    /// # Errors
-    /// What `versions_of` gives (the record of a user it names is broken).
-    pub(crate) fn migrate<V: KeyIds>(
-        &mut self,
-        mut versions_of: impl FnMut(&str) -> Result<Vec<V>>,
-    ) -> Result<()> {
-        for entry in self.entries.iter_mut().filter(|e| e.format == 1) {
-            let found = versions_of(&entry.user_id)?
-                .iter()
-                .find(|v| entry.revokes(&entry.user_id, *v))
-                .map(KeyIds::version);
-            entry.version = entry.version.or(found);
-            entry.format = ENTRY_FORMAT;
-        }
-        Ok(())
+    /// The entries, to bring format 1 ones to the current format
+    /// (`keys::migrate::revocations`).
+    pub(crate) fn entries_mut(&mut self) -> &mut [Revocation] {
+        &mut self.entries
     }
 }
 
@@ -193,12 +178,6 @@ fn known_entry_format<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> 
             "format {v} is not understood by this secure-kms, which reads formats 1 and {ENTRY_FORMAT}"
         )))
     }
-}
-
-fn valid_user_id<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
-    let id = String::deserialize(d)?;
-    UserId::new(&id).map_err(D::Error::custom)?;
-    Ok(id)
 }
 
 /// What [`revoke_key`] did.

@@ -47,6 +47,15 @@ impl UserId {
     }
 }
 
+/// Serde check: a user ID read from a file must follow the naming rule
+/// (it is kept as read).
+pub(crate) fn deserialize<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    use serde::{Deserialize, de::Error as _};
+    let id = String::deserialize(d)?;
+    UserId::new(&id).map_err(D::Error::custom)?;
+    Ok(id)
+}
+
 impl fmt::Display for UserId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)

@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use crate::fingerprint;
 use crate::kdf::KdfParams;
 use crate::pki::{AsymmetricVersion, EncryptedPrivateKey};
+use crate::revocation::{ENTRY_FORMAT, KeyIds, RevocationList};
 use crate::spki::{public_key_fingerprint, public_key_from_pem};
 use crate::strict::NoUnknownFields;
 use crate::symmetric::SymmetricVersion;
@@ -113,4 +114,57 @@ pub(crate) fn migrate(v1: RecordV1) -> Result<(Vec<SymmetricVersion>, Vec<Asymme
         (None, None) => Vec::new(),
     };
     Ok((symmetric, asymmetric))
+}
+
+/// Brings format 1 entries of the revocation list (before key versions) to
+/// the current format: each gets the version its fingerprints name among
+/// `versions_of` its user, where there is one.
+///
+/// # Errors
+/// What `versions_of` gives (the record of a user it names is broken).
+pub(crate) fn revocations<V: KeyIds>(
+    list: &mut RevocationList,
+    mut versions_of: impl FnMut(&str) -> Result<Vec<V>>,
+) -> Result<()> {
+    for entry in list.entries_mut().iter_mut().filter(|e| e.format == 1) {
+        let found = versions_of(&entry.user_id)?
+            .iter()
+            .find(|v| entry.revokes(&entry.user_id, *v))
+            .map(KeyIds::version);
+        entry.version = entry.version.or(found);
+        entry.format = ENTRY_FORMAT;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::keys::KeyStore;
+    use crate::keys::keyring::{versions_named, versions_of};
+    use crate::revocation::is_key_revoked;
+    use crate::user::UserId;
+
+    #[test]
+    fn format_1_revocations_get_their_version_on_reading() {
+        let alice = UserId::new("alice").unwrap();
+        let mut keys = KeyStore::default();
+        let key = crate::symmetric::generate_symmetric_key().unwrap();
+        keys.add_symmetric(&alice, &key, 3600, &crate::kdf::test_key("pw"))
+            .unwrap();
+        let fp = &keys.get(&alice).unwrap().unwrap().symmetric[0].fingerprint;
+        let text = format!(
+            r#"[{{"format": 1, "user_id": "alice", "symmetric_fingerprint": "{fp}", "revoked_at": 3.0, "reason": "superseded"}}]"#
+        );
+        let mut list: RevocationList = serde_json::from_str(&text).unwrap();
+        assert_eq!(list.entries()[0].version, None);
+        revocations(&mut list, |user| versions_named(&keys, user)).unwrap();
+        assert_eq!(list.entries()[0].version, Some(1));
+        assert_eq!(list.entries()[0].format, ENTRY_FORMAT);
+        assert!(is_key_revoked(
+            &list,
+            &alice,
+            &versions_of(&keys, &alice).unwrap()
+        ));
+    }
 }

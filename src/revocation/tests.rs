@@ -152,28 +152,6 @@ fn one_version_can_be_revoked_and_revoking_again_changes_nothing() {
 }
 
 #[test]
-fn format_1_entries_get_their_version_on_reading() {
-    let alice = UserId::new("alice").unwrap();
-    let keys = versions(1);
-    let fp = &keys[0].symmetric;
-    let text = format!(
-        r#"[{{"format": 1, "user_id": "alice", "symmetric_fingerprint": "{fp}", "revoked_at": 3.0, "reason": "superseded"}}]"#
-    );
-    let mut list: RevocationList = serde_json::from_str(&text).unwrap();
-    list.migrate(|user| {
-        Ok(if user == "alice" {
-            keys.clone()
-        } else {
-            vec![]
-        })
-    })
-    .unwrap();
-    assert_eq!(list.entries()[0].version, Some(1));
-    assert_eq!(list.entries()[0].format, ENTRY_FORMAT);
-    assert!(is_key_revoked(&list, &alice, &keys));
-}
-
-#[test]
 fn reasons_display_as_stored_with_rfc5280_names() {
     use RevocationReason::*;
     for reason in [

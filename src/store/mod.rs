@@ -236,7 +236,7 @@ impl Store {
         if self.unfinished_change()
             && let Some(mut pending) = Journal::pending_revocations(&self.dir, self.attachment())?
         {
-            pending.migrate(|user| versions_named(&keys, user))?;
+            crate::keys::migrate::revocations(&mut pending, |user| versions_named(&keys, user))?;
             for entry in pending.entries() {
                 if !revoked.entries().contains(entry) {
                     revoked.push(entry.clone());
@@ -266,7 +266,7 @@ impl Store {
             Some(bytes) => parse_json(&revoked_path, &bytes)?,
             None => RevocationList::default(),
         };
-        revoked.migrate(|user| versions_named(&keys, user))?;
+        crate::keys::migrate::revocations(&mut revoked, |user| versions_named(&keys, user))?;
         Ok((keys, revoked))
     }
 
@@ -474,7 +474,7 @@ pub fn parse(key_store: &[u8], revoked_keys: &[u8]) -> Result<(KeyStore, Revocat
     let keys = KeyStore::from_json(KEY_STORE_FILE, key_store.to_vec())?;
     keys.check_all()?;
     let mut revoked: RevocationList = parse_json(Path::new(REVOKED_KEYS_FILE), revoked_keys)?;
-    revoked.migrate(|user| versions_named(&keys, user))?;
+    crate::keys::migrate::revocations(&mut revoked, |user| versions_named(&keys, user))?;
     Ok((keys, revoked))
 }
 
