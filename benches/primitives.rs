@@ -7,10 +7,10 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use secure_kms::agreement::{EphemeralKey, Group};
-use secure_kms::kdf::{DEFAULT_ITERATIONS, hkdf_sha256, pbkdf2_hmac_sha256};
+use secure_kms::crypto::kdf::{DEFAULT_ITERATIONS, hkdf_sha256, pbkdf2_hmac_sha256};
+use secure_kms::crypto::wrap::{open, seal};
+use secure_kms::formats::agreement::{EphemeralKey, Group};
 use secure_kms::pki::{generate_asymmetric_keys, sign_public_key, verify_signature};
-use secure_kms::wrap::{open, seal};
 
 fn aes_256_gcm(c: &mut Criterion) {
     let mut group = c.benchmark_group("aes_256_gcm");

@@ -6,9 +6,9 @@
 use std::time::Duration;
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
-use secure_kms::kdf::{KdfParams, MIN_ITERATIONS, Password, PasswordKey};
+use secure_kms::crypto::kdf::{KdfParams, MIN_ITERATIONS, Password, PasswordKey};
 use secure_kms::store::Store;
-use secure_kms::user::UserId;
+use secure_kms::util::user::UserId;
 
 fn store_of(users: usize) -> (tempfile::TempDir, Store) {
     let dir = tempfile::tempdir().unwrap();

@@ -17,9 +17,9 @@
 
 use std::path::PathBuf;
 
-use secure_kms::kdf::{DEFAULT_ITERATIONS, KdfParams, Password, PasswordKey};
+use secure_kms::crypto::kdf::{DEFAULT_ITERATIONS, KdfParams, Password, PasswordKey};
 use secure_kms::store::audit::{Event, EventKind};
-use secure_kms::user::UserId;
+use secure_kms::util::user::UserId;
 
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();

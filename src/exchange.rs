@@ -6,7 +6,7 @@
 //! hide a trapdoor; with `g = 2` it generates the subgroup of prime order q.
 //! Other safe-prime groups of 2048 to 8192 bits can be made
 //! ([`DhParameters::generate`]) or loaded ([`DhParameters::new`]), checked;
-//! the groups and their arithmetic are in [`crate::dh`].
+//! the groups and their arithmetic are in [`crate::crypto::dh`].
 //!
 //! The exchange, as the original ran it: both sides take the group
 //! ([`generate_dh_parameters`]), each makes a private exponent x and sends
@@ -22,9 +22,9 @@
 use crypto_bigint::{BoxedUint, Resize};
 use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
-use crate::dh::DhParameters;
-use crate::kdf::hkdf_sha256;
-use crate::secret::{Secret, SecretBytes};
+use crate::crypto::dh::DhParameters;
+use crate::crypto::kdf::hkdf_sha256;
+use crate::util::secret::{Secret, SecretBytes};
 use crate::{Error, Result};
 
 /// HKDF's info string for the session key, as in the original.

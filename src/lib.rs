@@ -10,25 +10,25 @@
 //! | Diffie-Hellman key exchange with HKDF | [`exchange`] | `generate_dh_parameters`, `generate_dh_private_key`, `compute_shared_secret`, `derive_key_from_secret` |
 //! | a revocation list of compromised keys | [`revocation`] | `revoke_key`, `is_key_revoked` |
 //!
-//! The modules stand in layers, each importing only the layers below it
-//! (ARCHITECTURE.md has the map; `tests/it/layers.rs` enforces it and
-//! lists the imports that still go up):
+//! The modules stand in layers, one folder or file each, lowest first;
+//! each imports only the layers below it (ARCHITECTURE.md has the map;
+//! `tests/it/layers.rs` enforces it):
 //!
-//! | layer | modules | what it holds |
+//! | layer | module | what it holds |
 //! |---|---|---|
-//! | util | [`time`], [`user`], [`fingerprint`], [`escape`], [`secret`], [`strict`], [`armor`], [`error`] | timestamps, user IDs, key IDs, escaping for the terminal, zeroized secrets, strict serde, PEM armor, the error type |
-//! | crypto | [`kdf`], [`wrap`], [`dh`], [`spki`], [`x509`] | PBKDF2 and HKDF, AES-256-GCM key wrapping, Diffie-Hellman groups, public keys as PEM, certificate parsing |
+//! | util | [`util`] | timestamps, user IDs, key IDs, escaping for the terminal, zeroized secrets, strict serde, PEM armor, the error type |
+//! | crypto | [`crypto`] | PBKDF2 and HKDF, AES-256-GCM key wrapping, Diffie-Hellman groups, public keys as PEM, certificate parsing |
 //! | concepts | [`symmetric`], [`pki`], [`exchange`], [`revocation`] | the original's four concepts |
-//! | formats | [`agreement`], [`dhkeys`], [`envelope`], [`exchange_state`] | X25519 and the transcript-bound session key, DH keys in OpenSSL's formats, the encrypted file format, exchanges in progress |
-//! | keys | [`keys`] (with [`keys::keyring`], [`keys::unlock`]) | each user's record of key versions, all users' records, their NIST SP 800-57 states, opening them with the password |
-//! | store | [`store`] (with [`store::audit`], [`store::trust`], [`store::safe_file`]) | the files on disk: atomic, locked, journalled, checked against the hash-chained `audit.log` |
-//! | ca | [`ca`] (with [`ca::crl`]) | the store's certificate authority, its certificates and its signed CRL |
-//! | ops | [`commands`], [`files`], [`signing`], [`transfer`], [`handshake`], [`protocol`] | the subcommands' work: the key lifecycle, files, signatures, export and import, the exchanges |
-//! | ui | [`console`], [`output`] | prompts, tables and plain lines |
+//! | formats | [`formats`] | X25519 and the transcript-bound session key, DH keys in OpenSSL's formats, the encrypted file format, exchanges in progress |
+//! | keys | [`keys`] | each user's record of key versions, all users' records, their NIST SP 800-57 states, opening them with the password |
+//! | store | [`store`] | the files on disk: atomic, locked, journalled, checked against the hash-chained `audit.log` |
+//! | ca | [`ca`] | the store's certificate authority, its certificates and its signed CRL |
+//! | ops | [`ops`] | the subcommands' work: the key lifecycle, the CA's part after a change, files, signatures, export and import, the exchanges |
+//! | ui | [`ui`] | prompts, tables and plain lines, the JSON results |
 //! | session | [`session`] | the interactive run that `cargo run` starts |
 //!
 //! ```
-//! use secure_kms::{symmetric, user::UserId};
+//! use secure_kms::{symmetric, util::user::UserId};
 //!
 //! let key = symmetric::generate_symmetric_key()?;
 //! let user = UserId::new("alice")?;
@@ -39,42 +39,18 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
-pub mod agreement;
-pub mod armor;
 pub mod ca;
-pub mod ca_policy;
-pub mod commands;
-pub mod console;
-pub mod dh;
-pub mod dhkeys;
-pub mod envelope;
-pub mod error;
-pub mod escape;
+pub mod crypto;
 pub mod exchange;
-pub mod exchange_state;
-pub mod files;
-pub mod fingerprint;
-pub mod handshake;
-pub mod kdf;
+pub mod formats;
 pub mod keys;
-pub mod output;
+pub mod ops;
 pub mod pki;
-pub mod protocol;
-pub mod reports;
 pub mod revocation;
-pub mod secret;
 pub mod session;
-pub mod signing;
-pub mod spki;
 pub mod store;
-pub mod strict;
 pub mod symmetric;
-pub mod time;
-pub mod transfer;
-pub mod user;
-pub mod wrap;
-pub mod x509;
+pub mod ui;
+pub mod util;
 
-mod b64;
-
-pub use error::{Error, Result};
+pub use util::error::{Error, Result};

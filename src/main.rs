@@ -9,9 +9,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
-use secure_kms::console::{TerminalConsole, password_prompt_owns_ctrl_c};
 use secure_kms::session::{SessionOptions, run_session};
-use secure_kms::{Error, files, secret};
+use secure_kms::ui::console::{TerminalConsole, password_prompt_owns_ctrl_c};
+use secure_kms::{Error, ops::files, util::secret};
 
 use cli::{Cli, shown};
 
@@ -58,7 +58,7 @@ fn main() -> ExitCode {
         .unwrap_or_else(|| PathBuf::from("."));
     let store = secure_kms::ca::open_store(dir);
     if let Some(warning) = store.loose_permissions() {
-        eprintln!("warning: {}", secure_kms::escape::printable(&warning));
+        eprintln!("warning: {}", secure_kms::util::escape::printable(&warning));
     }
     let result = match &cli.command {
         None if cli.json || cli.password_file.is_some() => {
@@ -94,7 +94,7 @@ fn main() -> ExitCode {
             // of theirs reaches the terminal as a control sequence.
             eprintln!(
                 "error: {}",
-                secure_kms::escape::printable(&format!("{e:#}"))
+                secure_kms::util::escape::printable(&format!("{e:#}"))
             );
             if cli.json && cli.command.is_some() {
                 print_json_error(&e, code_number(&e));
@@ -143,6 +143,6 @@ fn print_json_error(e: &anyhow::Error, exit_code: u8) {
     let _ = writeln!(
         std::io::stdout(),
         "{}",
-        secure_kms::escape::json_for_output(&json)
+        secure_kms::util::escape::json_for_output(&json)
     );
 }

@@ -15,12 +15,12 @@ use rsa::{PrivateKey, PublicKey};
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 
-use crate::kdf::PasswordKey;
-use crate::spki::{public_key_fingerprint, public_key_from_pem, public_key_pem};
-use crate::time::{self, LATEST_TIME, Timestamp};
-use crate::user::UserId;
-use crate::wrap::BINDING;
-use crate::wrap::WrappedKey;
+use crate::crypto::kdf::PasswordKey;
+use crate::crypto::spki::{public_key_fingerprint, public_key_from_pem, public_key_pem};
+use crate::crypto::wrap::BINDING;
+use crate::crypto::wrap::WrappedKey;
+use crate::util::time::{self, LATEST_TIME, Timestamp};
+use crate::util::user::UserId;
 use crate::{Error, Result};
 
 /// RSA modulus size in bits, as in the original.
@@ -72,13 +72,13 @@ pub struct AsymmetricVersion {
     #[serde(deserialize_with = "time::deserialize")]
     pub expiry: Timestamp,
     /// SHA-256 of the public key's DER: the pair's ID.
-    #[serde(deserialize_with = "crate::fingerprint::deserialize")]
+    #[serde(deserialize_with = "crate::util::fingerprint::deserialize")]
     pub fingerprint: String,
-    /// The associated-data layout (see [`crate::wrap::BINDING`]).
-    #[serde(deserialize_with = "crate::wrap::known_binding")]
+    /// The associated-data layout (see [`crate::crypto::wrap::BINDING`]).
+    #[serde(deserialize_with = "crate::crypto::wrap::known_binding")]
     pub binding: u32,
     /// The public key, SubjectPublicKeyInfo PEM (the original's `public`).
-    #[serde(deserialize_with = "crate::spki::valid_public_pem")]
+    #[serde(deserialize_with = "crate::crypto::spki::valid_public_pem")]
     pub public: String,
     /// The encrypted private key (the original's `private`); absent once
     /// the version is destroyed.
@@ -116,7 +116,7 @@ impl AsymmetricVersion {
     pub fn certificate_serial(&self) -> Option<String> {
         self.certificate
             .as_deref()
-            .and_then(|pem| crate::x509::serial_of(pem).ok())
+            .and_then(|pem| crate::crypto::x509::serial_of(pem).ok())
     }
 
     /// The public key.
@@ -155,7 +155,7 @@ impl AsymmetricVersion {
         Error::Destroyed {
             user: user_id.to_string(),
             version: self.version,
-            destroyed_at: self.destroyed_at.map(crate::time::format),
+            destroyed_at: self.destroyed_at.map(crate::util::time::format),
         }
     }
 }
@@ -166,9 +166,9 @@ impl AsymmetricVersion {
 /// The original returned `(salt, encrypted_key)`; both are in the result.
 ///
 /// ```
-/// use secure_kms::kdf::{KdfParams, Password, PasswordKey, MIN_ITERATIONS};
+/// use secure_kms::crypto::kdf::{KdfParams, Password, PasswordKey, MIN_ITERATIONS};
 /// use secure_kms::pki::{decrypt_private_key, generate_asymmetric_keys, store_asymmetric_keys};
-/// use secure_kms::user::UserId;
+/// use secure_kms::util::user::UserId;
 ///
 /// let (private_key, public_key) = generate_asymmetric_keys()?;
 /// let password = Password::new("mysecurepassword".to_owned())?;
@@ -234,10 +234,10 @@ pub fn decrypt_private_key(
 ///
 /// ```
 /// use secure_kms::pki::{decrypt_private_key, generate_asymmetric_keys, store_asymmetric_keys};
-/// use secure_kms::user::UserId;
+/// use secure_kms::util::user::UserId;
 ///
 /// let alice = UserId::new("alice")?;
-/// # let pk = secure_kms::kdf::PasswordKey::derive(&secure_kms::kdf::Password::new("pw".to_owned())?, &secure_kms::kdf::KdfParams::generate(secure_kms::kdf::MIN_ITERATIONS)?);
+/// # let pk = secure_kms::crypto::kdf::PasswordKey::derive(&secure_kms::crypto::kdf::Password::new("pw".to_owned())?, &secure_kms::crypto::kdf::KdfParams::generate(secure_kms::crypto::kdf::MIN_ITERATIONS)?);
 /// let (private_key, public_key) = generate_asymmetric_keys()?;
 /// let stored = store_asymmetric_keys(&alice, 1, &private_key, &public_key, 0.0, 3600, &pk)?;
 /// assert!(stored.public.starts_with("-----BEGIN PUBLIC KEY-----"));

@@ -6,8 +6,8 @@
 
 use serde::{Deserialize, Deserializer, Serialize, de::Error as _};
 
-use crate::time::{self, Timestamp};
-use crate::user::UserId;
+use crate::util::time::{self, Timestamp};
+use crate::util::user::UserId;
 use crate::{Error, Result};
 
 /// Why a key was revoked: the reason codes of RFC 5280 section 5.3.1 that
@@ -69,7 +69,7 @@ pub struct Revocation {
     #[serde(deserialize_with = "known_entry_format")]
     pub format: u32,
     /// Whose keys.
-    #[serde(deserialize_with = "crate::user::deserialize")]
+    #[serde(deserialize_with = "crate::util::user::deserialize")]
     pub user_id: String,
     /// Which key version (format 1 entries had none; it is filled in on
     /// reading where the fingerprints name a version in the store).
@@ -79,14 +79,14 @@ pub struct Revocation {
     #[serde(
         default,
         skip_serializing_if = "Option::is_none",
-        deserialize_with = "crate::fingerprint::deserialize_optional"
+        deserialize_with = "crate::util::fingerprint::deserialize_optional"
     )]
     pub symmetric_fingerprint: Option<String>,
     /// SHA-256 of the revoked RSA public key's DER: its key ID.
     #[serde(
         default,
         skip_serializing_if = "Option::is_none",
-        deserialize_with = "crate::fingerprint::deserialize_optional"
+        deserialize_with = "crate::util::fingerprint::deserialize_optional"
     )]
     pub public_key_fingerprint: Option<String>,
     /// When, in seconds since the epoch.
@@ -203,7 +203,7 @@ impl RevokeOutcome {
 /// ```
 /// use secure_kms::revocation::{is_key_revoked, revoke_key, RevocationList, RevocationReason};
 /// use secure_kms::keys::{KeyStore, UserRecord, keyring::versions_of};
-/// use secure_kms::user::UserId;
+/// use secure_kms::util::user::UserId;
 ///
 /// # let mut store = KeyStore::default();
 /// # let alice = UserId::new("alice")?;
@@ -316,7 +316,7 @@ pub fn is_key_revoked(list: &RevocationList, user_id: &UserId, versions: &[impl 
 /// ```
 /// use secure_kms::revocation::{check_not_revoked, revoke_key, RevocationList, RevocationReason};
 /// use secure_kms::keys::{KeyStore, UserRecord, keyring::versions_of};
-/// use secure_kms::user::UserId;
+/// use secure_kms::util::user::UserId;
 ///
 /// let mut store = KeyStore::default();
 /// let alice = UserId::new("alice")?;

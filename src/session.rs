@@ -11,32 +11,30 @@
 //! | 6 | `is_key_revoked`, "Final Key Store State:" | `show_final_state` |
 //!
 //! The session talks through a [`Console`], so that tests can script it and
-//! the binary can give it the terminal ([`crate::console::TerminalConsole`]).
+//! the binary can give it the terminal ([`crate::ui::console::TerminalConsole`]).
 
-use crate::ca_policy::{Admin, AfterRevocation, after_new_pair, after_revocation};
-use crate::commands::authenticate;
-use crate::console::Console;
+use crate::crypto::kdf::{DEFAULT_ITERATIONS, KdfParams, Password, PasswordKey};
 use crate::exchange::{
     SessionKey, compute_shared_secret, derive_key_from_secret, generate_dh_parameters,
     generate_dh_private_key,
 };
-use crate::fingerprint;
-use crate::kdf::{DEFAULT_ITERATIONS, KdfParams, Password, PasswordKey};
 use crate::keys::keyring::versions;
 use crate::keys::keyring::versions_of;
 use crate::keys::unlock::UnlockedUser;
 use crate::keys::{KeyStore, UserRecord};
+use crate::ops::commands::authenticate;
 use crate::pki::{sign_public_key, verify_signature};
 use crate::revocation::{
-    Revocation, RevocationList, RevocationReason, RevokeOutcome, find_revocation, is_key_revoked,
-    revoke_key,
+    Revocation, RevocationList, RevocationReason, find_revocation, is_key_revoked, revoke_key,
 };
 use crate::store::Store;
 use crate::store::audit::EventKind;
 use crate::store::versions::add_version;
 use crate::symmetric::{DEFAULT_EXPIRY_SECS, is_key_expired, load_symmetric_key};
-use crate::time;
-use crate::user::UserId;
+use crate::ui::console::Console;
+use crate::util::fingerprint;
+use crate::util::time;
+use crate::util::user::UserId;
 use crate::{Error, Result};
 
 /// Settings of a session; the defaults are the product's.
@@ -62,13 +60,6 @@ const PASSWORD_PROMPT: &str = "Enter the password: ";
 const CONFIRM_PROMPT: &str = "Confirm the password: ";
 const REPLACE_PROMPT: &str = "Replace them with new keys? (yes/no): ";
 const REVOKE_PROMPT: &str = "Do you want to revoke keys? (yes/no): ";
-/// Asked only when the store has a certificate authority, after revoking
-/// a certified pair.
-const CRL_PROMPT: &str = "Enter the administrator password to sign the new CRL (empty to skip): ";
-/// Asked only when the store has a certificate authority.
-const CERTIFY_PROMPT: &str =
-    "Enter the administrator password to certify the keys (empty to skip): ";
-
 const NOTHING_WRITTEN: &str = "nothing was written";
 const KEYS_KEPT: &str = "the keys above are kept and nothing was revoked";
 
@@ -79,7 +70,7 @@ const KEYS_KEPT: &str = "the keys above are kept and nothing was revoked";
 /// their status and prints the final key store.
 ///
 /// ```
-/// use secure_kms::console::Console;
+/// use secure_kms::ui::console::Console;
 /// use secure_kms::session::{run_session, SessionOptions};
 /// # use zeroize::Zeroizing;
 /// # struct Script(Vec<&'static str>, Vec<String>);
@@ -140,8 +131,11 @@ fn ask_user(store: &Store, console: &mut dyn Console) -> Result<SessionUser> {
     // deleted revocation or record is refused), before a password is typed
     // for it; what follows uses this read, and no other. Other users'
     // records are not parsed at all.
-    let (keys, revoked) =
-        crate::commands::load_for_use(store, &[&id], crate::store::trust::KeyUse::WithPassword)?;
+    let (keys, revoked) = crate::ops::commands::load_for_use(
+        store,
+        &[&id],
+        crate::store::trust::KeyUse::WithPassword,
+    )?;
     let password = ask_password(console, PASSWORD_PROMPT)?;
     // A record that holds no key version at all (possible through the
     // library, as in the original) has nothing to protect or keep: treat
@@ -237,7 +231,7 @@ fn offer_revocation(
         _ => console.say(&format!("Key revoked for {user_id}"))?,
     }
     if outcome.revoked.iter().any(|r| r.serial.is_some()) {
-        sign_crl(store, console, &outcome)?;
+        admin::sign_crl(store, console, &outcome)?;
     }
     Ok(())
 }
@@ -266,7 +260,7 @@ fn show_final_state(store: &Store, console: &mut dyn Console, user_id: &UserId) 
     console.say_written(&|out| {
         let mut json = Vec::new();
         keys.write_json(&mut json)?;
-        let shown = crate::escape::json_for_output(&String::from_utf8_lossy(&json));
+        let shown = crate::util::escape::json_for_output(&String::from_utf8_lossy(&json));
         out.write_all(shown.as_bytes())
     })
 }
@@ -293,8 +287,9 @@ fn keep_existing(
         authenticate(store, keys, user_id, password, "session")?;
         None
     } else {
-        let unlocked =
-            crate::commands::unlock_logged(store, keys, revoked, user_id, password, "session")?;
+        let unlocked = crate::ops::commands::unlock_logged(
+            store, keys, revoked, user_id, password, "session",
+        )?;
         Some(unlocked)
     };
     if let Some(r) = &revocation {
@@ -380,7 +375,7 @@ fn make_keys(
         options.expiry_time
     ))?;
     console.say(&format!("Asymmetric keys stored securely for {user_id}"))?;
-    let record = if certify(store, console, user_id, password)? {
+    let record = if admin::certify(store, console, user_id, password)? {
         // The record now holds the certificate too.
         store
             .load()?
@@ -403,88 +398,6 @@ fn make_keys(
         key_pair: Some(key_pair),
         password_key,
     })
-}
-
-/// With a certificate authority in the store: asks the administrator
-/// password and issues a certificate for the user's new pair (and, for
-/// replaced keys, signs a CRL that withdraws the old pair's), as
-/// [`crate::ca_policy::after_new_pair`] does for keygen and rotate. An
-/// empty answer skips it, and so does a wrong password (the keys are made
-/// already); both say how to issue it later. Whether one was issued.
-fn certify(
-    store: &Store,
-    console: &mut dyn Console,
-    user_id: &UserId,
-    owner_password: &Password,
-) -> Result<bool> {
-    if crate::ca::Ca::load(store.dir())?.is_none() {
-        return Ok(false);
-    }
-    let later = format!("run `secure-kms cert issue {user_id}` to issue it later");
-    let Some(admin) = ask_admin(console, CERTIFY_PROMPT)? else {
-        console.say(&format!("No certificate issued for {user_id}: {later}"))?;
-        return Ok(false);
-    };
-    let admin = match Admin::check(store, Some(admin)) {
-        Err(Error::Decryption) => {
-            console.say(&format!(
-                "Wrong administrator password: no certificate issued for {user_id}; {later}"
-            ))?;
-            return Ok(false);
-        }
-        checked => checked?,
-    };
-    let after = after_new_pair(store, user_id, owner_password, &admin, "session")?;
-    if let Some(issued) = &after.certificate {
-        console.say(&format!(
-            "Certificate issued for {user_id} by the KMS CA (serial {})",
-            issued.serial
-        ))?;
-    }
-    if let Some(crl) = &after.crl {
-        console.say(&format!(
-            "CRL number {} signed by the KMS CA: the replaced pair's certificate is withdrawn (superseded)",
-            crl.number
-        ))?;
-    }
-    Ok(after.certificate.is_some())
-}
-
-/// After revoking a certified pair: asks the administrator password and
-/// signs a new CRL, as [`crate::ca_policy::after_revocation`] does for
-/// `revoke`. An empty answer or a wrong password leaves the CRL behind the
-/// list, and says how to catch it up.
-fn sign_crl(store: &Store, console: &mut dyn Console, outcome: &RevokeOutcome) -> Result<()> {
-    let later = "run `secure-kms crl refresh` to sign it later";
-    let Some(admin) = ask_admin(console, CRL_PROMPT)? else {
-        console.say(&format!("The CRL was not signed: {later}"))?;
-        return Ok(());
-    };
-    let admin = match Admin::check(store, Some(admin)) {
-        Err(Error::Decryption) => {
-            return console.say(&format!(
-                "Wrong administrator password: the CRL was not signed; {later}"
-            ));
-        }
-        checked => checked?,
-    };
-    match after_revocation(store, outcome, &admin, "session")? {
-        AfterRevocation::Signed(crl) => console.say(&format!(
-            "CRL number {} signed by the KMS CA: {} revoked certificate(s)",
-            crl.number,
-            crl.serials.len()
-        )),
-        _ => Ok(()),
-    }
-}
-
-/// The administrator password, asked without echo; `None` for an empty
-/// answer or the end of input.
-fn ask_admin(console: &mut dyn Console, prompt: &str) -> Result<Option<Password>> {
-    match console.ask_password(prompt)?.filter(|a| !a.is_empty()) {
-        Some(answer) => Password::new(answer).map(Some),
-        None => Ok(None),
-    }
 }
 
 /// Step 4, the key exchange: shows the symmetric key's fingerprint and a
@@ -606,5 +519,6 @@ fn ask_yes_no(console: &mut dyn Console, prompt: &str, state: &'static str) -> R
     }
 }
 
+mod admin;
 #[cfg(test)]
 mod tests;

@@ -10,11 +10,11 @@ use serde::{Deserialize, Serialize};
 use subtle::ConstantTimeEq;
 use zeroize::{ZeroizeOnDrop, Zeroizing};
 
-use crate::fingerprint;
-use crate::kdf::PasswordKey;
-use crate::time::{self, LATEST_TIME, Timestamp};
-use crate::user::UserId;
-use crate::wrap::{BINDING, WrappedKey};
+use crate::crypto::kdf::PasswordKey;
+use crate::crypto::wrap::{BINDING, WrappedKey};
+use crate::util::fingerprint;
+use crate::util::time::{self, LATEST_TIME, Timestamp};
+use crate::util::user::UserId;
 use crate::{Error, Result};
 
 /// Key length in bytes: AES-256.
@@ -104,7 +104,7 @@ pub struct SymmetricVersion {
     #[serde(deserialize_with = "fingerprint::deserialize")]
     pub fingerprint: String,
     /// The associated-data layout, [`BINDING`] for new keys.
-    #[serde(deserialize_with = "crate::wrap::known_binding")]
+    #[serde(deserialize_with = "crate::crypto::wrap::known_binding")]
     pub binding: u32,
     /// The wrapped key; absent once the version is destroyed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -155,10 +155,10 @@ impl SymmetricVersion {
 ///
 /// ```
 /// use secure_kms::symmetric::{generate_symmetric_key, is_key_expired, load_symmetric_key, store_symmetric_key};
-/// use secure_kms::user::UserId;
+/// use secure_kms::util::user::UserId;
 ///
 /// let alice = UserId::new("alice")?;
-/// # let pk = secure_kms::kdf::PasswordKey::derive(&secure_kms::kdf::Password::new("pw".to_owned())?, &secure_kms::kdf::KdfParams::generate(secure_kms::kdf::MIN_ITERATIONS)?);
+/// # let pk = secure_kms::crypto::kdf::PasswordKey::derive(&secure_kms::crypto::kdf::Password::new("pw".to_owned())?, &secure_kms::crypto::kdf::KdfParams::generate(secure_kms::crypto::kdf::MIN_ITERATIONS)?);
 /// let key = generate_symmetric_key()?;
 /// let stored = store_symmetric_key(&alice, 1, &key, 1000.0, 3600, &pk)?;
 /// assert_eq!(stored.expiry, 4600.0);
@@ -252,7 +252,7 @@ mod tests {
     use super::*;
 
     fn setup() -> (UserId, PasswordKey, SymmetricKey) {
-        let pk = crate::kdf::test_key("pw");
+        let pk = crate::crypto::kdf::test_key("pw");
         (
             UserId::new("alice").unwrap(),
             pk,

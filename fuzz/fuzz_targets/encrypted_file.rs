@@ -6,9 +6,9 @@
 use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
-use secure_kms::envelope::{FileHeader, decrypt, encrypt, read_header};
+use secure_kms::formats::envelope::{FileHeader, decrypt, encrypt, read_header};
 use secure_kms::symmetric::{SymmetricKey, generate_symmetric_key};
-use secure_kms::user::UserId;
+use secure_kms::util::user::UserId;
 
 fn sealed() -> &'static (SymmetricKey, FileHeader) {
     static SEALED: OnceLock<(SymmetricKey, FileHeader)> = OnceLock::new();

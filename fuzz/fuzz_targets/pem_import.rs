@@ -4,12 +4,12 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use secure_kms::agreement::EphemeralKey;
+use secure_kms::formats::agreement::EphemeralKey;
 
 fuzz_target!(|data: &[u8]| {
     let text = String::from_utf8_lossy(data);
-    let _ = secure_kms::transfer::check_encrypted_private_key(&text);
-    let _ = secure_kms::dhkeys::public_from_spki_pem(&text);
+    let _ = secure_kms::ops::transfer::check_encrypted_private_key(&text);
+    let _ = secure_kms::formats::dhkeys::public_from_spki_pem(&text);
     let _ = EphemeralKey::from_pkcs8_pem(&text);
-    let _ = secure_kms::dhkeys::params_from_pem(&text);
+    let _ = secure_kms::formats::dhkeys::params_from_pem(&text);
 });

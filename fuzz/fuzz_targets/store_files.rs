@@ -5,7 +5,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use secure_kms::user::UserId;
+use secure_kms::util::user::UserId;
 
 fuzz_target!(|data: &[u8]| {
     let (key_store, revoked_keys) = match data.iter().position(|&b| b == 0xff) {
@@ -15,7 +15,7 @@ fuzz_target!(|data: &[u8]| {
     let Ok((keys, revoked)) = secure_kms::store::parse(key_store, revoked_keys) else {
         return;
     };
-    let now = secure_kms::time::now();
+    let now = secure_kms::util::time::now();
     for id in keys.user_ids() {
         let Ok(user) = UserId::new(id) else { continue };
         if let Ok(Some(record)) = keys.get(&user) {

@@ -32,15 +32,15 @@ use x509_cert::serial_number::SerialNumber;
 use x509_cert::time::Time;
 
 use crate::ca::{Ca, x509_time};
-use crate::fingerprint::sha256_hex;
-use crate::kdf::Password;
+use crate::crypto::kdf::Password;
+use crate::crypto::x509::x509_error;
 use crate::keys::KeyStore;
 use crate::pki::AsymmetricVersion;
 use crate::revocation::{RevocationList, RevocationReason};
 use crate::store::audit::{CaHistory, Event, EventKind};
 use crate::store::{AttachedRead, Store};
-use crate::time::{self, Timestamp};
-use crate::x509::x509_error;
+use crate::util::fingerprint::sha256_hex;
+use crate::util::time::{self, Timestamp};
 use crate::{Error, Result};
 
 mod entries;
@@ -189,7 +189,7 @@ fn publish_at(
 ///
 /// # Errors
 /// As [`verify`], for a CRL that is broken, older than the log's, or gone.
-pub fn is_behind(store: &Store, user: Option<&crate::user::UserId>) -> Result<bool> {
+pub fn is_behind(store: &Store, user: Option<&crate::util::user::UserId>) -> Result<bool> {
     let Some((ca, history)) = ca_state(store, AttachedRead::Required)? else {
         return Ok(false);
     };
@@ -264,7 +264,7 @@ pub fn verify(store: &Store) -> Result<CrlSummary> {
     // The same serials; now each entry's reason and date.
     let crl: CertificateList = CertificateList::from_pem(pem.as_bytes()).map_err(x509_error)?;
     for signed in crl.tbs_cert_list.revoked_certificates.iter().flatten() {
-        let serial = crate::fingerprint::hex(signed.serial_number.as_bytes());
+        let serial = crate::util::fingerprint::hex(signed.serial_number.as_bytes());
         let entry = expected
             .iter()
             .find(|e| e.serial == serial)
@@ -463,7 +463,7 @@ fn summarise(crl: &CertificateList) -> Result<CrlSummary> {
             .revoked_certificates
             .iter()
             .flatten()
-            .map(|r| crate::fingerprint::hex(r.serial_number.as_bytes()))
+            .map(|r| crate::util::fingerprint::hex(r.serial_number.as_bytes()))
             .collect(),
     })
 }

@@ -15,15 +15,15 @@ use x509_cert::spki::SubjectPublicKeyInfo;
 use x509_cert::time::Validity;
 
 use crate::ca::{Ca, Profile, random_serial, sign, x509_time};
-use crate::fingerprint::sha256_hex;
-use crate::kdf::Password;
+use crate::crypto::kdf::Password;
+use crate::crypto::x509::{serial_of, x509_error};
 use crate::keys::KeyStore;
 use crate::keys::keyring::versions_of;
 use crate::store::Store;
 use crate::store::audit::{Event, EventKind};
-use crate::time::{self};
-use crate::user::UserId;
-use crate::x509::{serial_of, x509_error};
+use crate::util::fingerprint::sha256_hex;
+use crate::util::time::{self};
+use crate::util::user::UserId;
 use crate::{Error, Result};
 
 /// A certificate issued for a user's key pair.
@@ -55,7 +55,7 @@ impl std::fmt::Display for UserCertificate {
             self.user, self.version
         )?;
         // Names read from a certificate in the store: escaped.
-        let shown = crate::escape::printable;
+        let shown = crate::util::escape::printable;
         writeln!(f, "  subject: {}", shown(&self.subject))?;
         writeln!(f, "  issuer:  {}", shown(&self.issuer))?;
         writeln!(f, "  serial:  {}", self.serial)?;
@@ -139,7 +139,7 @@ pub fn issue(
         end
     };
     let validity = Validity::new(x509_time(pair.created)?, end);
-    let spki = SubjectPublicKeyInfo::from_der(&crate::spki::public_der(&pair.public)?)
+    let spki = SubjectPublicKeyInfo::from_der(&crate::crypto::spki::public_der(&pair.public)?)
         .map_err(x509_error)?;
     let builder =
         CertificateBuilder::new(profile, random_serial()?, validity, spki).map_err(x509_error)?;
@@ -209,7 +209,7 @@ fn describe(
     UserCertificate {
         user: user_id.to_string(),
         version,
-        serial: crate::fingerprint::hex(tbs.serial_number().as_bytes()),
+        serial: crate::util::fingerprint::hex(tbs.serial_number().as_bytes()),
         subject: tbs.subject().to_string(),
         issuer: tbs.issuer().to_string(),
         not_before: when(tbs.validity().not_before),

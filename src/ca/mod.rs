@@ -57,13 +57,13 @@ use x509_cert::serial_number::SerialNumber;
 use x509_cert::spki::{SignatureBitStringEncoding, SubjectPublicKeyInfo, SubjectPublicKeyInfoRef};
 use x509_cert::time::Validity;
 
-use crate::fingerprint::sha256_hex;
-use crate::kdf::{KdfParams, Password, PasswordKey};
+use crate::crypto::kdf::{KdfParams, Password, PasswordKey};
+use crate::crypto::wrap::WrappedKey;
+use crate::crypto::x509::x509_error;
 use crate::store::audit::{Event, EventKind};
 use crate::store::{AttachedRead, Attachment, Store};
-use crate::time::{self, Timestamp};
-use crate::wrap::WrappedKey;
-use crate::x509::x509_error;
+use crate::util::fingerprint::sha256_hex;
+use crate::util::time::{self, Timestamp};
 use crate::{Error, Result};
 
 /// The encrypted CA key's file, in the store folder.
@@ -102,7 +102,7 @@ pub struct CaKey {
     pub created: Timestamp,
     /// SHA-256 of the public key's DER (SubjectPublicKeyInfo), hex: the
     /// key's ID, bound into the ciphertext.
-    #[serde(deserialize_with = "crate::fingerprint::deserialize")]
+    #[serde(deserialize_with = "crate::util::fingerprint::deserialize")]
     pub fingerprint: String,
     /// The PKCS#8 private key, sealed under the administrator password.
     pub key: WrappedKey,
@@ -181,7 +181,7 @@ impl Ca {
                 key.format
             )));
         }
-        crate::armor::check_armor(&root_pem).map_err(|why| {
+        crate::util::armor::check_armor(&root_pem).map_err(|why| {
             Error::CaBroken(format!("{} is not bare PEM: {why}", root_path.display()))
         })?;
         let root = Certificate::from_pem(root_pem.as_bytes()).map_err(|e| {
@@ -252,7 +252,7 @@ impl Ca {
 ///
 /// ```
 /// use secure_kms::ca::{Ca, init};
-/// use secure_kms::kdf::{Password, MIN_ITERATIONS};
+/// use secure_kms::crypto::kdf::{Password, MIN_ITERATIONS};
 ///
 /// let dir = tempfile::tempdir()?;
 /// let store = secure_kms::ca::open_store(dir.path());
@@ -415,7 +415,7 @@ impl std::fmt::Display for RootDescription {
         writeln!(
             f,
             "  subject: {} (self-signed)",
-            crate::escape::printable(&self.subject)
+            crate::util::escape::printable(&self.subject)
         )?;
         writeln!(f, "  serial:  {}", self.serial)?;
         writeln!(f, "  valid:   {} to {}", self.not_before, self.not_after)?;
@@ -441,7 +441,7 @@ pub fn describe_root(ca: &Ca) -> Result<RootDescription> {
     let when = |t: x509_cert::time::Time| time::format(t.to_unix_duration().as_secs_f64());
     Ok(RootDescription {
         subject: tbs.subject().to_string(),
-        serial: crate::fingerprint::hex(tbs.serial_number().as_bytes()),
+        serial: crate::util::fingerprint::hex(tbs.serial_number().as_bytes()),
         not_before: when(tbs.validity().not_before),
         not_after: when(tbs.validity().not_after),
         bits: ca.public_key()?.n().bit_width() as usize,

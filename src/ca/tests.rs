@@ -4,9 +4,9 @@ use x509_cert::der::referenced::OwnedToRef;
 use x509_cert::ext::pkix::{BasicConstraints, KeyUsage, KeyUsages, SubjectKeyIdentifier};
 
 use super::*;
-use crate::kdf::MIN_ITERATIONS;
-use crate::user::UserId;
-use crate::x509::check_certificate_of;
+use crate::crypto::kdf::MIN_ITERATIONS;
+use crate::crypto::x509::check_certificate_of;
+use crate::util::user::UserId;
 
 fn password() -> Password {
     Password::new("admin".to_owned()).unwrap()
@@ -170,7 +170,7 @@ fn a_user_certificate_holds_its_fields_and_extensions() {
     let made = crate::store::versions::add_version(
         &store,
         &alice,
-        &crate::kdf::test_key("pw"),
+        &crate::crypto::kdf::test_key("pw"),
         3600,
         None,
         EventKind::Created,

@@ -1,10 +1,10 @@
 //! The audit log: show it, or check its chain.
 
 use clap::Subcommand;
-use secure_kms::commands;
-use secure_kms::output::{self, Format};
+use secure_kms::ops::commands;
 use secure_kms::store::Store;
-use secure_kms::time;
+use secure_kms::ui::output::{self, Format};
+use secure_kms::util::time;
 
 use super::{Cli, render};
 
@@ -26,7 +26,7 @@ impl AuditCommand {
         Ok(match self {
             Self::Audit { verify: true } => {
                 let (events, report) = commands::verify_audit(store)?;
-                let shape = secure_kms::reports::AuditVerified {
+                let shape = secure_kms::ui::reports::AuditVerified {
                     ok: true,
                     events,
                     report,

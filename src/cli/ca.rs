@@ -6,11 +6,11 @@ use std::path::PathBuf;
 use clap::Subcommand;
 use secure_kms::Error;
 use secure_kms::ca::{self, crl};
-use secure_kms::ca_policy::{self, Admin};
-use secure_kms::files::Output;
-use secure_kms::kdf::{DEFAULT_ITERATIONS, Password};
+use secure_kms::crypto::kdf::{DEFAULT_ITERATIONS, Password};
+use secure_kms::ops::ca_policy::{self, Admin};
+use secure_kms::ops::files::Output;
 use secure_kms::store::Store;
-use secure_kms::user::UserId;
+use secure_kms::util::user::UserId;
 
 use super::prompt::{admin_password, named_password, optional_password};
 use super::{Cli, render, shown, slow};
@@ -59,7 +59,7 @@ impl CaCommand {
                 })?;
                 let root = store.dir().join(ca::ROOT_FILE);
                 let key = store.dir().join(ca::CA_KEY_FILE);
-                let shape = secure_kms::reports::CaMade {
+                let shape = secure_kms::ui::reports::CaMade {
                     root: root.to_string_lossy().into_owned(),
                     key: key.to_string_lossy().into_owned(),
                     bits: *bits,

@@ -6,11 +6,11 @@ use std::time::Duration;
 
 use clap::{Subcommand, ValueEnum};
 use secure_kms::Error;
-use secure_kms::agreement::Group;
-use secure_kms::files::Output;
+use secure_kms::formats::agreement::Group;
+use secure_kms::ops::files::Output;
 use secure_kms::store::Store;
-use secure_kms::user::UserId;
-use secure_kms::{handshake, protocol};
+use secure_kms::util::user::UserId;
+use secure_kms::{ops::handshake, ops::protocol};
 
 use super::prompt::{named_password, password};
 use super::{Cli, read_small, render, shown, slow};
@@ -87,18 +87,19 @@ impl ExchangeCommand {
                 params,
             } => {
                 // A group from a file is checked before any password is asked.
-                let custom = match params {
-                    Some(path) => {
-                        let text =
-                            String::from_utf8(read_small(path, 64 * 1024)?).map_err(|_| {
-                                Error::InvalidGroup("the file is not PEM text".to_owned())
-                            })?;
-                        Some(secure_kms::dhkeys::params_from_pem(&text).map_err(|e| {
-                            anyhow::Error::new(e).context(path.display().to_string())
-                        })?)
-                    }
-                    None => None,
-                };
+                let custom =
+                    match params {
+                        Some(path) => {
+                            let text =
+                                String::from_utf8(read_small(path, 64 * 1024)?).map_err(|_| {
+                                    Error::InvalidGroup("the file is not PEM text".to_owned())
+                                })?;
+                            Some(secure_kms::formats::dhkeys::params_from_pem(&text).map_err(
+                                |e| anyhow::Error::new(e).context(path.display().to_string()),
+                            )?)
+                        }
+                        None => None,
+                    };
                 let (a, b) = (
                     UserId::new(user_a.as_deref().unwrap_or_default())?,
                     UserId::new(user_b.as_deref().unwrap_or_default())?,
@@ -143,9 +144,9 @@ impl ExchangeCommand {
                         outcome.responder.user,
                         outcome.responder.key_version,
                         outcome.initiator.user,
-                        secure_kms::fingerprint::short(&outcome.initiator_key_fingerprint),
+                        secure_kms::util::fingerprint::short(&outcome.initiator_key_fingerprint),
                         outcome.responder.user,
-                        secure_kms::fingerprint::short(&outcome.responder_key_fingerprint),
+                        secure_kms::util::fingerprint::short(&outcome.responder_key_fingerprint),
                     )
                 })?
             }
@@ -159,7 +160,7 @@ impl ExchangeCommand {
                 if let Some(path) = check {
                     let text = String::from_utf8(read_small(path, 64 * 1024)?)
                         .map_err(|_| Error::InvalidGroup("the file is not PEM text".to_owned()))?;
-                    let params = secure_kms::dhkeys::params_from_pem(&text)
+                    let params = secure_kms::formats::dhkeys::params_from_pem(&text)
                         .map_err(|e| anyhow::Error::new(e).context(path.display().to_string()))?;
                     say!(
                         "{}: a safe prime p of {} bits and g = {} generating the subgroup of order (p - 1) / 2: usable",
@@ -176,7 +177,7 @@ impl ExchangeCommand {
                 let target = output.clone().unwrap_or_else(|| PathBuf::from("-"));
                 let mut out = Output::create(&target, *force)?;
                 let params = generate_group(*bits)?;
-                let pem = secure_kms::dhkeys::params_to_pem(&params)?;
+                let pem = secure_kms::formats::dhkeys::params_to_pem(&params)?;
                 out.write_all(pem.as_bytes()).map_err(Error::Output)?;
                 out.finish()?;
                 if target.as_os_str() == "-" {
@@ -283,7 +284,7 @@ pub(super) fn run_exchange_step(
             agreed.responder.user,
             agreed.responder.key_version,
             agreed.group,
-            secure_kms::fingerprint::short(&agreed.session_key_fingerprint)
+            secure_kms::util::fingerprint::short(&agreed.session_key_fingerprint)
         )
     };
     let read_message = |path: &std::path::Path| -> anyhow::Result<protocol::Message> {
@@ -310,7 +311,7 @@ pub(super) fn run_exchange_step(
             out.write_all(offer.to_json().as_bytes())
                 .map_err(Error::Output)?;
             out.finish()?;
-            let shape = secure_kms::reports::OfferWritten {
+            let shape = secure_kms::ui::reports::OfferWritten {
                 offer: output.display().to_string(),
                 nonce: offer.nonce.clone(),
             };
@@ -355,7 +356,7 @@ pub(super) fn run_exchange_step(
 
 /// Generates a safe-prime group with a progress indicator on the terminal:
 /// a spinner that counts the candidates tested.
-pub(super) fn generate_group(bits: u32) -> anyhow::Result<secure_kms::dh::DhParameters> {
+pub(super) fn generate_group(bits: u32) -> anyhow::Result<secure_kms::crypto::dh::DhParameters> {
     let what = format!("searching for a {bits}-bit safe prime p = 23 mod 24, on every core");
     let spinner = std::io::stderr().is_terminal().then(|| {
         let bar = indicatif::ProgressBar::new_spinner();
@@ -367,7 +368,7 @@ pub(super) fn generate_group(bits: u32) -> anyhow::Result<secure_kms::dh::DhPara
         bar.enable_steady_tick(Duration::from_millis(100));
         bar
     });
-    let params = secure_kms::dh::DhParameters::generate(bits, |tested| {
+    let params = secure_kms::crypto::dh::DhParameters::generate(bits, |tested| {
         if let Some(bar) = &spinner
             && tested % 16 == 0
         {

@@ -5,11 +5,11 @@ use std::path::PathBuf;
 
 use clap::Subcommand;
 use secure_kms::Error;
-use secure_kms::files::{self, Output};
-use secure_kms::reports;
+use secure_kms::ops::files::{self, Output};
 use secure_kms::store::Store;
-use secure_kms::user::UserId;
-use secure_kms::{envelope, signing};
+use secure_kms::ui::reports;
+use secure_kms::util::user::UserId;
+use secure_kms::{formats::envelope, ops::signing};
 
 use super::prompt::{password, password_for_data};
 use super::{Cli, open_input, read_small, render, shown, slow};

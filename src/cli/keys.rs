@@ -4,18 +4,18 @@
 use std::path::PathBuf;
 
 use clap::{Subcommand, ValueEnum};
-use secure_kms::ca_policy::{self, Admin, AfterRevocation};
-use secure_kms::commands;
-use secure_kms::console::read_password_file;
-use secure_kms::kdf::DEFAULT_ITERATIONS;
+use secure_kms::crypto::kdf::DEFAULT_ITERATIONS;
 use secure_kms::keys::keyring::DestroyOutcome;
-use secure_kms::output::{self, Format, RevocationView};
-use secure_kms::reports;
+use secure_kms::ops::ca_policy::{self, Admin, AfterRevocation};
+use secure_kms::ops::commands;
 use secure_kms::revocation::RevocationReason;
 use secure_kms::store::Store;
 use secure_kms::symmetric::DEFAULT_EXPIRY_SECS;
-use secure_kms::time;
-use secure_kms::user::UserId;
+use secure_kms::ui::console::read_password_file;
+use secure_kms::ui::output::{self, Format, RevocationView};
+use secure_kms::ui::reports;
+use secure_kms::util::time;
+use secure_kms::util::user::UserId;
 
 use super::ca::{admin_for_new_pair, certify_new_pair};
 use super::prompt::{confirm, password};

@@ -20,7 +20,7 @@ macro_rules! say {
         // escaped here, at the print; a command's rendered text is escaped
         // where it is built (table cells, `shown` paths), since a table's
         // colours are escape sequences of its own.
-        let text = secure_kms::escape::printable_keeping(&format!($($arg)*), &['\n']);
+        let text = secure_kms::util::escape::printable_keeping(&format!($($arg)*), &['\n']);
         let _ = writeln!(std::io::stdout(), "{text}");
     }};
 }
@@ -31,7 +31,7 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 use secure_kms::Error;
-use secure_kms::files::IO_BUFFER;
+use secure_kms::ops::files::IO_BUFFER;
 use secure_kms::store::Store;
 use secure_kms::symmetric::MAX_EXPIRY_SECS;
 
@@ -132,7 +132,7 @@ pub(super) fn expiry_range() -> clap::builder::RangedU64ValueParser {
 /// A path as output shows it: escaped, since a file's name can hold
 /// anything (a folder's hostile names, passed on by a shell's `*`).
 pub(crate) fn shown(path: &std::path::Path) -> String {
-    secure_kms::escape::printable(&path.display().to_string())
+    secure_kms::util::escape::printable(&path.display().to_string())
 }
 
 /// The text to print: JSON with `--json`, else what `text` renders.
@@ -142,7 +142,7 @@ pub(super) fn render<T: serde::Serialize>(
     text: impl FnOnce() -> String,
 ) -> anyhow::Result<String> {
     if cli.json {
-        Ok(secure_kms::escape::json_for_output(&serde_json::to_string_pretty(value)?) + "\n")
+        Ok(secure_kms::util::escape::json_for_output(&serde_json::to_string_pretty(value)?) + "\n")
     } else {
         Ok(text())
     }

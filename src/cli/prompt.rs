@@ -4,9 +4,9 @@ use std::io::IsTerminal;
 use std::path::Path;
 
 use secure_kms::Error;
-use secure_kms::console::{Console, TerminalConsole, read_password_file};
-use secure_kms::kdf::Password;
-use secure_kms::user::UserId;
+use secure_kms::crypto::kdf::Password;
+use secure_kms::ui::console::{Console, TerminalConsole, read_password_file};
+use secure_kms::util::user::UserId;
 
 use super::Cli;
 

@@ -4,14 +4,14 @@ use std::io::Write;
 use std::path::PathBuf;
 
 use clap::Subcommand;
-use secure_kms::files::Output;
-use secure_kms::kdf::DEFAULT_ITERATIONS;
-use secure_kms::output::{self};
+use secure_kms::crypto::kdf::DEFAULT_ITERATIONS;
+use secure_kms::ops::files::Output;
 use secure_kms::store::Store;
 use secure_kms::symmetric::DEFAULT_EXPIRY_SECS;
-use secure_kms::user::UserId;
-use secure_kms::{Error, time};
-use secure_kms::{commands, transfer};
+use secure_kms::ui::output::{self};
+use secure_kms::util::user::UserId;
+use secure_kms::{Error, util::time};
+use secure_kms::{ops::commands, ops::transfer};
 
 use super::prompt::{password, second_password};
 use super::{Cli, expiry_range, read_small, render, shown, slow};
@@ -143,7 +143,7 @@ pub(super) fn export_note(
     target: &std::path::Path,
     which: &str,
 ) -> anyhow::Result<String> {
-    let shape = secure_kms::reports::Exported {
+    let shape = secure_kms::ui::reports::Exported {
         user: user.to_string(),
         version,
         key: which.to_owned(),

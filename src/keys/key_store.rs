@@ -14,12 +14,12 @@ use serde_json::value::RawValue;
 
 use rsa::{PrivateKey, PublicKey};
 
-use crate::kdf::PasswordKey;
+use crate::crypto::kdf::PasswordKey;
 use crate::keys::record::UserRecord;
 use crate::pki::store_asymmetric_keys;
 use crate::symmetric::{SymmetricKey, store_symmetric_key};
-use crate::time;
-use crate::user::UserId;
+use crate::util::time;
+use crate::util::user::UserId;
 use crate::{Error, Result};
 
 /// The key store file name, as in the original.
@@ -36,7 +36,7 @@ pub const KEY_STORE_FILE: &str = "key_store.json";
 ///
 /// ```
 /// use secure_kms::keys::{KeyStore, UserRecord};
-/// use secure_kms::user::UserId;
+/// use secure_kms::util::user::UserId;
 ///
 /// let alice = UserId::new("alice")?;
 /// let mut keys = KeyStore::default();
@@ -111,9 +111,9 @@ impl KeyStore {
     /// ```
     /// use secure_kms::keys::KeyStore;
     /// use secure_kms::symmetric::generate_symmetric_key;
-    /// use secure_kms::user::UserId;
+    /// use secure_kms::util::user::UserId;
     ///
-    /// # let pk = secure_kms::kdf::PasswordKey::derive(&secure_kms::kdf::Password::new("pw".to_owned())?, &secure_kms::kdf::KdfParams::generate(secure_kms::kdf::MIN_ITERATIONS)?);
+    /// # let pk = secure_kms::crypto::kdf::PasswordKey::derive(&secure_kms::crypto::kdf::Password::new("pw".to_owned())?, &secure_kms::crypto::kdf::KdfParams::generate(secure_kms::crypto::kdf::MIN_ITERATIONS)?);
     /// let mut keys = KeyStore::default();
     /// let alice = UserId::new("alice")?;
     /// assert_eq!(keys.add_symmetric(&alice, &generate_symmetric_key()?, 3600, &pk)?, 1);

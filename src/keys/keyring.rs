@@ -2,7 +2,7 @@
 //! section 7 ("Key states and transitions").
 //!
 //! Each user has a ring of symmetric key versions and a ring of RSA key
-//! versions. [`crate::commands::rotate`] adds version n+1 to both, and it becomes the
+//! versions. [`crate::ops::commands::rotate`] adds version n+1 to both, and it becomes the
 //! primary; older versions stay, for decrypting and verifying only, until
 //! [`destroy`] erases their material. A version's state follows from its
 //! timestamps and the revocation list:
@@ -22,8 +22,8 @@ use crate::keys::{KeyStore, UserRecord};
 use crate::pki::AsymmetricVersion;
 use crate::revocation::{KeyIds, Revocation, RevocationList};
 use crate::symmetric::SymmetricVersion;
-use crate::time::Timestamp;
-use crate::user::UserId;
+use crate::util::time::Timestamp;
+use crate::util::user::UserId;
 use crate::{Error, Result};
 
 /// Version `n` of a user's keys: the symmetric key and the RSA pair that
@@ -206,7 +206,7 @@ pub struct Transition {
     /// The state entered.
     pub state: KeyState,
     /// When (RFC 3339 UTC in JSON output).
-    #[serde(serialize_with = "crate::time::serialize_rfc3339")]
+    #[serde(serialize_with = "crate::util::time::serialize_rfc3339")]
     pub at: Timestamp,
     /// Why, in a few words: "created", "expired", "superseded by version 3",
     /// an RFC 5280 revocation reason, "destroyed".
@@ -223,12 +223,12 @@ pub struct VersionStatus {
     /// Its state now.
     pub state: KeyState,
     /// When it was made (RFC 3339 UTC in JSON output).
-    #[serde(serialize_with = "crate::time::serialize_rfc3339")]
+    #[serde(serialize_with = "crate::util::time::serialize_rfc3339")]
     pub created: Timestamp,
     /// When its active period ends (or ended): its expiry, the creation of
     /// the version that superseded it, or its revocation, whichever came
     /// first.
-    #[serde(serialize_with = "crate::time::serialize_rfc3339")]
+    #[serde(serialize_with = "crate::util::time::serialize_rfc3339")]
     pub active_until: Timestamp,
     /// The symmetric key's ID.
     pub symmetric_fingerprint: Option<String>,
@@ -245,8 +245,8 @@ pub struct VersionStatus {
 /// use secure_kms::revocation::RevocationList;
 /// use secure_kms::keys::KeyStore;
 /// use secure_kms::symmetric::generate_symmetric_key;
-/// use secure_kms::user::UserId;
-/// # use secure_kms::kdf::{KdfParams, Password, PasswordKey, MIN_ITERATIONS};
+/// use secure_kms::util::user::UserId;
+/// # use secure_kms::crypto::kdf::{KdfParams, Password, PasswordKey, MIN_ITERATIONS};
 /// # let pk = PasswordKey::derive(&Password::new("pw".to_owned())?, &KdfParams::generate(MIN_ITERATIONS)?);
 ///
 /// let alice = UserId::new("alice")?;
@@ -254,7 +254,7 @@ pub struct VersionStatus {
 /// keys.add_symmetric(&alice, &generate_symmetric_key()?, 60, &pk)?;
 /// keys.add_symmetric(&alice, &generate_symmetric_key()?, 60, &pk)?;
 /// let none = RevocationList::default();
-/// let now = secure_kms::time::now();
+/// let now = secure_kms::util::time::now();
 /// let states: Vec<_> = status(keys.get(&alice)?.unwrap(), &none, &alice, now).iter().map(|v| v.state).collect();
 /// assert_eq!(states, [KeyState::Deactivated, KeyState::Active]);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
@@ -362,8 +362,8 @@ pub enum DestroyOutcome {
 /// use secure_kms::revocation::RevocationList;
 /// use secure_kms::keys::KeyStore;
 /// use secure_kms::symmetric::generate_symmetric_key;
-/// use secure_kms::{user::UserId, Error};
-/// # use secure_kms::kdf::{KdfParams, Password, PasswordKey, MIN_ITERATIONS};
+/// use secure_kms::{util::user::UserId, Error};
+/// # use secure_kms::crypto::kdf::{KdfParams, Password, PasswordKey, MIN_ITERATIONS};
 /// # let pk = PasswordKey::derive(&Password::new("pw".to_owned())?, &KdfParams::generate(MIN_ITERATIONS)?);
 ///
 /// let alice = UserId::new("alice")?;

@@ -8,15 +8,15 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::fingerprint;
-use crate::kdf::KdfParams;
+use crate::crypto::kdf::KdfParams;
+use crate::crypto::spki::{public_key_fingerprint, public_key_from_pem};
+use crate::crypto::wrap::{Sealed, WrappedKey};
 use crate::pki::{AsymmetricVersion, EncryptedPrivateKey};
 use crate::revocation::{ENTRY_FORMAT, KeyIds, RevocationList};
-use crate::spki::{public_key_fingerprint, public_key_from_pem};
-use crate::strict::NoUnknownFields;
 use crate::symmetric::SymmetricVersion;
-use crate::time::{self, LATEST_TIME, Timestamp};
-use crate::wrap::{Sealed, WrappedKey};
+use crate::util::fingerprint;
+use crate::util::strict::NoUnknownFields;
+use crate::util::time::{self, LATEST_TIME, Timestamp};
 use crate::{Error, Result};
 
 /// A symmetric key in the original's shape: the wrapped key with its
@@ -48,7 +48,7 @@ pub struct FlatSymmetric {
     #[serde(
         default,
         skip_serializing_if = "Option::is_none",
-        deserialize_with = "crate::wrap::known_binding_optional"
+        deserialize_with = "crate::crypto::wrap::known_binding_optional"
     )]
     pub binding: Option<u32>,
     /// Refuses fields this version does not know, so none is dropped.
@@ -143,14 +143,14 @@ mod tests {
     use crate::keys::KeyStore;
     use crate::keys::keyring::{versions_named, versions_of};
     use crate::revocation::is_key_revoked;
-    use crate::user::UserId;
+    use crate::util::user::UserId;
 
     #[test]
     fn format_1_revocations_get_their_version_on_reading() {
         let alice = UserId::new("alice").unwrap();
         let mut keys = KeyStore::default();
         let key = crate::symmetric::generate_symmetric_key().unwrap();
-        keys.add_symmetric(&alice, &key, 3600, &crate::kdf::test_key("pw"))
+        keys.add_symmetric(&alice, &key, 3600, &crate::crypto::kdf::test_key("pw"))
             .unwrap();
         let fp = &keys.get(&alice).unwrap().unwrap().symmetric[0].fingerprint;
         let text = format!(

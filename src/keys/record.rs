@@ -7,11 +7,11 @@ use serde::de::Error as _;
 use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::Result;
-use crate::exchange_state::ExchangeState;
+use crate::formats::exchange_state::ExchangeState;
 use crate::keys::migrate::{FlatSymmetric, RecordV1};
 use crate::pki::{AsymmetricVersion, EncryptedPrivateKey};
-use crate::strict::NoUnknownFields;
 use crate::symmetric::SymmetricVersion;
+use crate::util::strict::NoUnknownFields;
 
 /// The record format this version writes: 3, the original's shape
 /// (`symmetric`, `private`, `public`) for the newest keys, older versions
@@ -43,7 +43,7 @@ pub struct UserRecord {
     /// The RSA key pair versions, 1, 2, 3... in order.
     pub asymmetric: Vec<AsymmetricVersion>,
     /// Key exchanges in progress between processes, and the messages taken
-    /// (see [`crate::protocol`]).
+    /// (see [`crate::ops::protocol`]).
     pub exchanges: ExchangeState,
 }
 
@@ -53,13 +53,13 @@ pub struct UserRecord {
 #[serde(deny_unknown_fields)]
 struct KeyPair {
     version: u32,
-    #[serde(deserialize_with = "crate::time::deserialize")]
-    created: crate::time::Timestamp,
-    #[serde(deserialize_with = "crate::time::deserialize")]
-    expiry: crate::time::Timestamp,
-    #[serde(deserialize_with = "crate::fingerprint::deserialize")]
+    #[serde(deserialize_with = "crate::util::time::deserialize")]
+    created: crate::util::time::Timestamp,
+    #[serde(deserialize_with = "crate::util::time::deserialize")]
+    expiry: crate::util::time::Timestamp,
+    #[serde(deserialize_with = "crate::util::fingerprint::deserialize")]
     fingerprint: String,
-    #[serde(deserialize_with = "crate::wrap::known_binding")]
+    #[serde(deserialize_with = "crate::crypto::wrap::known_binding")]
     binding: u32,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     certificate: Option<String>,
@@ -88,19 +88,19 @@ struct PreviousOut<'a> {
 /// as written: the sealed key first, then what a reader looks for next.
 #[derive(Serialize)]
 struct PrimarySymmetric<'a> {
-    #[serde(serialize_with = "crate::b64::serialize")]
+    #[serde(serialize_with = "crate::util::b64::serialize")]
     key: &'a [u8],
-    expiry: crate::time::Timestamp,
+    expiry: crate::util::time::Timestamp,
     version: u32,
-    created: crate::time::Timestamp,
+    created: crate::util::time::Timestamp,
     fingerprint: &'a str,
     binding: u32,
-    cipher: &'a crate::wrap::CipherName,
-    #[serde(serialize_with = "crate::b64::serialize")]
+    cipher: &'a crate::crypto::wrap::CipherName,
+    #[serde(serialize_with = "crate::util::b64::serialize")]
     nonce: &'a [u8],
-    #[serde(serialize_with = "crate::b64::serialize")]
+    #[serde(serialize_with = "crate::util::b64::serialize")]
     salt: &'a [u8],
-    kdf: &'a crate::kdf::KdfName,
+    kdf: &'a crate::crypto::kdf::KdfName,
     iterations: u32,
 }
 
@@ -239,7 +239,10 @@ mod as_read {
         pub asymmetric: Option<Vec<AsymmetricVersion>>,
         #[serde(default)]
         pub private: Option<EncryptedPrivateKey>,
-        #[serde(default, deserialize_with = "crate::spki::valid_optional_public_pem")]
+        #[serde(
+            default,
+            deserialize_with = "crate::crypto::spki::valid_optional_public_pem"
+        )]
         pub public: Option<String>,
         #[serde(default)]
         pub key_pair: Option<KeyPair>,
@@ -357,7 +360,7 @@ impl<'de> Deserialize<'de> for UserRecord {
                             expiry: s.expiry,
                             fingerprint: s.fingerprint,
                             binding,
-                            wrapped: Some(crate::wrap::WrappedKey {
+                            wrapped: Some(crate::crypto::wrap::WrappedKey {
                                 kdf: s.kdf,
                                 sealed: s.sealed,
                                 unknown: NoUnknownFields,
@@ -399,12 +402,12 @@ impl<'de> Deserialize<'de> for UserRecord {
         // it, so an edited ID could hide a revoked pair.
         if format != 1 {
             for a in &asymmetric {
-                let actual =
-                    crate::spki::public_pem_fingerprint(&a.public).map_err(D::Error::custom)?;
+                let actual = crate::crypto::spki::public_pem_fingerprint(&a.public)
+                    .map_err(D::Error::custom)?;
                 if let Some(pem) = &a.certificate {
-                    crate::x509::check_certificate_of(pem, &a.fingerprint).map_err(|e| {
-                        D::Error::custom(format!("asymmetric key version {}: {e}", a.version))
-                    })?;
+                    crate::crypto::x509::check_certificate_of(pem, &a.fingerprint).map_err(
+                        |e| D::Error::custom(format!("asymmetric key version {}: {e}", a.version)),
+                    )?;
                 }
                 if actual != a.fingerprint {
                     return Err(D::Error::custom(format!(

@@ -5,13 +5,13 @@
 
 use rsa::{PrivateKey, PublicKey};
 
-use crate::kdf::{KdfParams, Password, PasswordKey};
+use crate::crypto::kdf::{KdfParams, Password, PasswordKey};
 use crate::keys::keyring::{KeyVersion, find_version, versions};
 use crate::keys::{KeyStore, UserRecord};
 use crate::revocation::{RevocationList, check_not_revoked};
 use crate::symmetric::{SymmetricKey, is_key_expired, load_symmetric_key};
-use crate::time::{self, Timestamp};
-use crate::user::UserId;
+use crate::util::time::{self, Timestamp};
+use crate::util::user::UserId;
 use crate::{Error, Result};
 
 /// The primary version of a user's keys in the clear, in memory only; each
@@ -65,12 +65,12 @@ impl UnlockedUser {
 /// symmetric key is used ([`UnlockedUser::symmetric_key_for_use`]).
 ///
 /// ```
-/// use secure_kms::kdf::{KdfParams, Password, PasswordKey, MIN_ITERATIONS};
+/// use secure_kms::crypto::kdf::{KdfParams, Password, PasswordKey, MIN_ITERATIONS};
 /// use secure_kms::revocation::{revoke_key, RevocationList};
 /// use secure_kms::keys::{KeyStore, keyring::versions_of};
 /// use secure_kms::symmetric::generate_symmetric_key;
 /// use secure_kms::keys::unlock::{check_password, unlock_user};
-/// use secure_kms::user::UserId;
+/// use secure_kms::util::user::UserId;
 ///
 /// let alice = UserId::new("alice")?;
 /// let password = Password::new("mysecurepassword".to_owned())?;
@@ -257,7 +257,7 @@ fn key_for<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::kdf::{KdfParams, MIN_ITERATIONS};
+    use crate::crypto::kdf::{KdfParams, MIN_ITERATIONS};
     use crate::keys::keyring::versions_of;
     use crate::pki::generate_asymmetric_keys;
     use crate::symmetric::generate_symmetric_key;
@@ -266,7 +266,7 @@ mod tests {
         let mut keys = KeyStore::default();
         for user in users {
             let id = UserId::new(user).unwrap();
-            let pk = crate::kdf::test_key(&format!("{user}-pw"));
+            let pk = crate::crypto::kdf::test_key(&format!("{user}-pw"));
             let (private_key, public_key) = generate_asymmetric_keys().unwrap();
             keys.add_symmetric(&id, &generate_symmetric_key().unwrap(), 60, &pk)
                 .unwrap();

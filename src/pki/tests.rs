@@ -1,8 +1,8 @@
 //! Unit tests of `pki.rs`.
 
 use super::*;
-use crate::kdf::{KdfParams, MIN_ITERATIONS, Password};
-use crate::spki::*;
+use crate::crypto::kdf::{KdfParams, MIN_ITERATIONS, Password};
+use crate::crypto::spki::*;
 use std::sync::OnceLock;
 
 /// A public key PEM with modulus `n` and exponent `e` (big-endian),

@@ -34,7 +34,7 @@ fn versions(n: u32) -> Vec<Version> {
             getrandom::fill(&mut id).unwrap();
             Version {
                 number,
-                symmetric: crate::fingerprint::hex(&id),
+                symmetric: crate::util::fingerprint::hex(&id),
             }
         })
         .collect()

@@ -61,7 +61,7 @@ impl Console for Script<'_> {
 
 fn fast(expiry_time: u64) -> SessionOptions {
     SessionOptions {
-        iterations: crate::kdf::MIN_ITERATIONS,
+        iterations: crate::crypto::kdf::MIN_ITERATIONS,
         expiry_time,
     }
 }

@@ -22,12 +22,12 @@ use std::sync::{Arc, Mutex};
 use serde::{Deserialize, Serialize};
 use sha2::Digest;
 
-use crate::fingerprint::sha256_hex;
 use crate::keys::KeyStore;
 use crate::keys::keyring::versions;
 use crate::revocation::{RevocationList, RevocationReason};
-use crate::time::{self, Timestamp};
-use crate::user::UserId;
+use crate::util::fingerprint::sha256_hex;
+use crate::util::time::{self, Timestamp};
+use crate::util::user::UserId;
 use crate::{Error, Result};
 
 mod cross_check;

@@ -28,7 +28,6 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use crate::fingerprint::sha256_hex;
 use crate::revocation::RevocationList;
 use crate::store::Attachment;
 use crate::store::audit::AUDIT_FILE;
@@ -36,6 +35,7 @@ use crate::store::{
     Contents, KEY_STORE_FILE, KeyStore, REVOKED_KEYS_FILE, sync_folder_of, write_atomic,
     write_beside_with,
 };
+use crate::util::fingerprint::sha256_hex;
 use crate::{Error, Result};
 
 /// The journal's file name, in the store folder.

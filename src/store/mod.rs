@@ -343,7 +343,7 @@ impl Store {
     /// use secure_kms::store::audit::{Event, EventKind};
     /// use secure_kms::keys::UserRecord;
     /// use secure_kms::store::Store;
-    /// use secure_kms::user::UserId;
+    /// use secure_kms::util::user::UserId;
     ///
     /// let dir = tempfile::tempdir()?;
     /// let store = Store::new(dir.path());

@@ -3,7 +3,7 @@
 
 use super::*;
 use crate::keys::UserRecord;
-use crate::user::UserId;
+use crate::util::user::UserId;
 
 fn chain(e: Error) -> String {
     format!("{:#}", anyhow::Error::new(e))
@@ -87,7 +87,7 @@ fn unknown_fields_are_refused_so_that_a_rewrite_cannot_drop_them() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::new(dir.path());
     let alice = UserId::new("alice").unwrap();
-    let pk = crate::kdf::test_key("pw");
+    let pk = crate::crypto::kdf::test_key("pw");
     let mut keys = KeyStore::default();
     for _ in 0..2 {
         let key = crate::symmetric::generate_symmetric_key().unwrap();
@@ -177,7 +177,7 @@ fn unknown_fields_are_refused_so_that_a_rewrite_cannot_drop_them() {
 #[test]
 fn reordered_versions_and_mixed_formats_are_refused() {
     let alice = UserId::new("alice").unwrap();
-    let pk = crate::kdf::test_key("pw");
+    let pk = crate::crypto::kdf::test_key("pw");
     let mut keys = KeyStore::default();
     for _ in 0..2 {
         let key = crate::symmetric::generate_symmetric_key().unwrap();
@@ -253,7 +253,7 @@ fn reordered_versions_and_mixed_formats_are_refused() {
 #[test]
 fn an_rsa_key_id_that_is_not_its_public_keys_is_refused() {
     let alice = UserId::new("alice").unwrap();
-    let pk = crate::kdf::test_key("pw");
+    let pk = crate::crypto::kdf::test_key("pw");
     let mut keys = KeyStore::default();
     let (private_key, public_key) = crate::pki::generate_asymmetric_keys().unwrap();
     keys.add_asymmetric(&alice, &private_key, &public_key, 60, &pk)

@@ -31,8 +31,8 @@ use crate::keys::keyring::versions;
 use crate::revocation::RevocationList;
 use crate::store::Store;
 use crate::store::audit::{EventKind, user_history};
-use crate::time;
-use crate::user::UserId;
+use crate::util::time;
+use crate::util::user::UserId;
 use crate::{Error, Result};
 
 /// How a command uses a user's keys, which says what must vouch for them.
@@ -46,7 +46,7 @@ pub enum KeyUse {
     /// exchange, showing a certificate): only the log vouches for a public
     /// key, so the primary version must have its line there (a signature
     /// by an older version from before the log is refused where it is
-    /// checked: [`crate::signing::verify_file`]).
+    /// checked: [`crate::ops::signing::verify_file`]).
     PublicOnly,
 }
 
@@ -59,7 +59,7 @@ pub enum KeyUse {
 ///
 /// let dir = tempfile::tempdir()?;
 /// let store = secure_kms::store::Store::new(dir.path());
-/// let alice = secure_kms::user::UserId::new("alice")?;
+/// let alice = secure_kms::util::user::UserId::new("alice")?;
 /// let (keys, _) = load_for_use(&store, &[&alice], KeyUse::PublicOnly)?;
 /// assert!(keys.is_empty());
 /// # Ok::<(), Box<dyn std::error::Error>>(())

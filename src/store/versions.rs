@@ -5,15 +5,15 @@
 
 use serde::Serialize;
 
-use crate::kdf::PasswordKey;
+use crate::crypto::kdf::PasswordKey;
 use crate::keys::UserRecord;
 use crate::pki::{generate_asymmetric_keys, store_asymmetric_keys};
 use crate::revocation::RevokeOutcome;
 use crate::store::Store;
 use crate::store::audit::{Event, EventKind};
 use crate::symmetric::{generate_symmetric_key, store_symmetric_key};
-use crate::time::{self, Timestamp};
-use crate::user::UserId;
+use crate::util::time::{self, Timestamp};
+use crate::util::user::UserId;
 use crate::{Error, Result};
 
 /// A key version just made.
@@ -28,13 +28,13 @@ pub struct NewVersion {
     /// The RSA pair's ID.
     pub public_key_fingerprint: String,
     /// When it was made (RFC 3339 UTC in JSON output).
-    #[serde(serialize_with = "crate::time::serialize_rfc3339")]
+    #[serde(serialize_with = "crate::util::time::serialize_rfc3339")]
     pub created: Timestamp,
     /// When its active period ends: its expiry (RFC 3339 UTC in JSON
     /// output, named as in `status`).
     #[serde(
         rename = "active_until",
-        serialize_with = "crate::time::serialize_rfc3339"
+        serialize_with = "crate::util::time::serialize_rfc3339"
     )]
     pub expiry: Timestamp,
     /// The user's whole record as stored with it.
@@ -175,7 +175,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::new(dir.path());
         let alice = UserId::new("alice").unwrap();
-        let pk = crate::kdf::test_key("pw");
+        let pk = crate::crypto::kdf::test_key("pw");
         // Only an RSA pair, as a format 1 record could have.
         store
             .update(|keys, _, _| {

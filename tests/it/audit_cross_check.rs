@@ -7,11 +7,11 @@
 use std::fs;
 
 use secure_kms::Result;
-use secure_kms::kdf::{KdfParams, MIN_ITERATIONS, Password, PasswordKey};
+use secure_kms::crypto::kdf::{KdfParams, MIN_ITERATIONS, Password, PasswordKey};
 use secure_kms::revocation::RevocationReason;
 use secure_kms::store::Store;
 use secure_kms::store::audit::{AUDIT_FILE, CrossCheck, Event, EventKind, cross_check, verify};
-use secure_kms::user::UserId;
+use secure_kms::util::user::UserId;
 
 fn alice() -> UserId {
     UserId::new("alice").unwrap()
@@ -19,7 +19,7 @@ fn alice() -> UserId {
 
 /// A store changed through the product's own commands, with its log.
 fn logged_store() -> (tempfile::TempDir, Store) {
-    use secure_kms::commands::{revoke, rotate};
+    use secure_kms::ops::commands::{revoke, rotate};
     let dir = tempfile::tempdir().unwrap();
     let store = secure_kms::ca::open_store(dir.path());
     let alice = alice();

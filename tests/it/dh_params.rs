@@ -7,8 +7,8 @@
 use std::fs;
 
 use crate::util::{code, kms_command, stderr, stdout};
-use secure_kms::dhkeys::{params_from_pem, params_to_pem};
-use secure_kms::{Error, dh::DhParameters};
+use secure_kms::formats::dhkeys::{params_from_pem, params_to_pem};
+use secure_kms::{Error, crypto::dh::DhParameters};
 
 const DATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/dh");
 

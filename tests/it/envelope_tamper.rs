@@ -3,9 +3,9 @@
 //! chunks swapped. Each must be refused, naming the header or the first
 //! chunk that fails; none may yield plaintext.
 
-use secure_kms::envelope::{CHUNK_LEN, decrypt, encrypt, read_header};
+use secure_kms::formats::envelope::{CHUNK_LEN, decrypt, encrypt, read_header};
 use secure_kms::symmetric::{SymmetricKey, generate_symmetric_key};
-use secure_kms::user::UserId;
+use secure_kms::util::user::UserId;
 use secure_kms::{Error, Result};
 use serde_json::Value;
 

@@ -5,7 +5,7 @@
 
 use hex_literal::hex;
 use secure_kms::Error;
-use secure_kms::wrap::{open, seal};
+use secure_kms::crypto::wrap::{open, seal};
 
 struct TestVector {
     case: u8,

@@ -5,8 +5,8 @@
 use std::fs;
 
 use crate::util::openssl;
+use secure_kms::crypto::spki::{public_key_from_pem, public_key_pem};
 use secure_kms::pki::{generate_asymmetric_keys, sign_public_key, verify_signature};
-use secure_kms::spki::{public_key_from_pem, public_key_pem};
 
 const DATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data");
 
@@ -297,8 +297,8 @@ mod commands {
 /// Key agreement against `openssl pkeyutl -derive`, both ways, in both groups.
 mod derive {
     use crate::util::openssl;
-    use secure_kms::agreement::{EphemeralKey, Group};
-    use secure_kms::dhkeys::{public_from_spki_pem, public_to_spki_pem};
+    use secure_kms::formats::agreement::{EphemeralKey, Group};
+    use secure_kms::formats::dhkeys::{public_from_spki_pem, public_to_spki_pem};
     use std::fs;
 
     fn derive(dir: &std::path::Path, key: &str, peer: &str) -> Vec<u8> {

@@ -1,21 +1,21 @@
 //! Property tests (proptest) of the encode/decode pairs, through the public
 //! API: whatever is encoded decodes to the same value, and (for the
 //! authenticated formats) any changed byte is refused. The crate-private
-//! pairs (base64 fields, audit lines) have theirs in `src/b64.rs` and
+//! pairs (base64 fields, audit lines) have theirs in `src/util/b64.rs` and
 //! `src/store/audit.rs`.
 
 use std::sync::OnceLock;
 
 use proptest::prelude::*;
-use secure_kms::agreement::{Group, Party};
-use secure_kms::dhkeys::{public_from_spki_pem, public_to_spki_pem};
-use secure_kms::envelope::{decrypt, encrypt, read_header};
+use secure_kms::crypto::wrap::{NONCE_LEN, open, seal};
+use secure_kms::formats::agreement::{Group, Party};
+use secure_kms::formats::dhkeys::{public_from_spki_pem, public_to_spki_pem};
+use secure_kms::formats::envelope::{decrypt, encrypt, read_header};
 use secure_kms::keys::{KeyStore, UserRecord};
-use secure_kms::protocol::{Kind, Message, PROTOCOL};
+use secure_kms::ops::protocol::{Kind, Message, PROTOCOL};
 use secure_kms::revocation::{RevocationList, RevocationReason, revoke_key};
 use secure_kms::symmetric::{SymmetricKey, generate_symmetric_key};
-use secure_kms::user::UserId;
-use secure_kms::wrap::{NONCE_LEN, open, seal};
+use secure_kms::util::user::UserId;
 
 fn user_id() -> impl Strategy<Value = String> {
     "[A-Za-z0-9._@-]{1,64}"
@@ -33,9 +33,10 @@ fn record() -> &'static UserRecord {
     RECORD.get_or_init(|| {
         let mut keys = KeyStore::default();
         let alice = UserId::new("alice").unwrap();
-        let pk = secure_kms::kdf::PasswordKey::derive(
-            &secure_kms::kdf::Password::new("pw".to_owned()).unwrap(),
-            &secure_kms::kdf::KdfParams::generate(secure_kms::kdf::MIN_ITERATIONS).unwrap(),
+        let pk = secure_kms::crypto::kdf::PasswordKey::derive(
+            &secure_kms::crypto::kdf::Password::new("pw".to_owned()).unwrap(),
+            &secure_kms::crypto::kdf::KdfParams::generate(secure_kms::crypto::kdf::MIN_ITERATIONS)
+                .unwrap(),
         );
         let (private_key, public_key) = secure_kms::pki::generate_asymmetric_keys().unwrap();
         keys.add_symmetric(&alice, key(), 60, &pk).unwrap();
@@ -162,7 +163,7 @@ proptest! {
     /// and reads back as the same key (the same public value).
     #[test]
     fn private_key_pems(x25519 in any::<bool>()) {
-        use secure_kms::agreement::EphemeralKey;
+        use secure_kms::formats::agreement::EphemeralKey;
         let group = if x25519 { Group::X25519 } else { Group::Ffdhe2048 };
         let key = EphemeralKey::generate(group).unwrap();
         let back = EphemeralKey::from_pkcs8_pem(&key.to_pkcs8_pem().unwrap()).unwrap();

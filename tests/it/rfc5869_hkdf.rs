@@ -3,8 +3,8 @@
 //! derivation checked against the same construction.
 
 use hex_literal::hex;
+use secure_kms::crypto::kdf::{hkdf_sha256, hkdf_sha256_expand};
 use secure_kms::exchange::derive_key_from_secret;
-use secure_kms::kdf::{hkdf_sha256, hkdf_sha256_expand};
 
 struct TestVector {
     case: &'static str,

@@ -4,7 +4,7 @@
 //! through our wrapper.
 
 use hex_literal::hex;
-use secure_kms::agreement::x25519;
+use secure_kms::formats::agreement::x25519;
 
 struct TestVector {
     scalar: [u8; 32],

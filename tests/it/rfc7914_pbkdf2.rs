@@ -3,7 +3,7 @@
 //! it.
 
 use hex_literal::hex;
-use secure_kms::kdf::{KdfName, KdfParams, Password, PasswordKey, pbkdf2_hmac_sha256};
+use secure_kms::crypto::kdf::{KdfName, KdfParams, Password, PasswordKey, pbkdf2_hmac_sha256};
 
 struct TestVector {
     password: &'static [u8],

@@ -5,7 +5,7 @@ use crate::util::openssl;
 use crypto_bigint::modular::{FixedMontyForm, FixedMontyParams};
 use crypto_bigint::{BoxedUint, Odd, U2048};
 use secure_kms::Error;
-use secure_kms::dh::FFDHE2048_P_HEX;
+use secure_kms::crypto::dh::FFDHE2048_P_HEX;
 use secure_kms::exchange::{DhPublicKey, generate_dh_parameters, generate_dh_private_key};
 
 /// RFC 7919 appendix A.1, "ffdhe2048", p as printed in the RFC.

@@ -14,8 +14,8 @@ use std::process::{Command, Stdio};
 use crate::util::{Class, PASSWORD, hex, kms_command, stderr};
 use base64::Engine;
 use pkcs8::EncodePrivateKey;
-use secure_kms::kdf::{Password, PasswordKey};
-use secure_kms::user::UserId;
+use secure_kms::crypto::kdf::{Password, PasswordKey};
+use secure_kms::util::user::UserId;
 
 /// Every regular file under `dir`, recursively.
 fn files_under(dir: &Path) -> Vec<PathBuf> {
@@ -193,7 +193,7 @@ fn no_secret_appears_in_any_output_or_file_except_wrapped() {
     let _ = revoked;
     for file in ["plain.kms", "second.kms"] {
         let bytes = fs::read(work.join(file)).unwrap();
-        let header = secure_kms::envelope::read_header(&mut &bytes[..]).unwrap();
+        let header = secure_kms::formats::envelope::read_header(&mut &bytes[..]).unwrap();
         let (_, _, key) = symmetric_keys
             .iter()
             .find(|(u, v, _)| *u == "alice" && *v == header.key_version)

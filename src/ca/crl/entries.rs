@@ -57,7 +57,7 @@ pub(super) fn revoked_certificate(
     keys: &KeyStore,
     entry: &crate::revocation::Revocation,
 ) -> Result<Option<String>> {
-    let Ok(id) = crate::user::UserId::new(&entry.user_id) else {
+    let Ok(id) = crate::util::user::UserId::new(&entry.user_id) else {
         return Ok(None);
     };
     let Some(record) = keys.get(&id)? else {
@@ -76,7 +76,7 @@ pub(super) fn revoked_certificate(
 /// private key was destroyed (reason cessationOfOperation, dated then).
 pub(super) fn withdrawals(
     keys: &KeyStore,
-    user: Option<&crate::user::UserId>,
+    user: Option<&crate::util::user::UserId>,
 ) -> Result<Vec<Expected>> {
     let ids: Vec<String> = match user {
         Some(user) => vec![user.to_string()],
@@ -84,7 +84,7 @@ pub(super) fn withdrawals(
     };
     let mut found = Vec::new();
     for id in ids {
-        let Some(record) = keys.get(&crate::user::UserId::new(&id)?)? else {
+        let Some(record) = keys.get(&crate::util::user::UserId::new(&id)?)? else {
             continue;
         };
         for (i, pair) in record.asymmetric.iter().enumerate() {
@@ -156,7 +156,7 @@ pub(super) fn signed_entries(pem: &str) -> Result<Vec<Expected>> {
         .iter()
         .flatten()
         .map(|entry| Expected {
-            serial: crate::fingerprint::hex(entry.serial_number.as_bytes()),
+            serial: crate::util::fingerprint::hex(entry.serial_number.as_bytes()),
             user: "?".to_owned(),
             version: "?".to_owned(),
             at: entry.revocation_date.to_unix_duration().as_secs_f64(),

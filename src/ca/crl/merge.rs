@@ -34,7 +34,7 @@ pub(crate) fn add_signed_revocations(
     let crl: CertificateList = CertificateList::from_pem(pem.as_bytes()).map_err(x509_error)?;
     let mut all_certificates: Option<Vec<(String, u32, String)>> = None;
     for entry in crl.tbs_cert_list.revoked_certificates.iter().flatten() {
-        let serial = crate::fingerprint::hex(entry.serial_number.as_bytes());
+        let serial = crate::util::fingerprint::hex(entry.serial_number.as_bytes());
         // The fast path: a list entry with this serial that revokes the
         // very version whose certificate carries it. An entry whose user,
         // version or key IDs were edited does not count.
@@ -68,7 +68,7 @@ pub(crate) fn add_signed_revocations(
                     "the CRL revokes certificate {serial}, which no key pair in key_store.json carries any more: its certificate was removed or replaced by hand, and no key is used until that is resolved"
                 ))
             })?;
-        let user_id = crate::user::UserId::new(&user)?;
+        let user_id = crate::util::user::UserId::new(&user)?;
         let record = keys.get(&user_id)?.expect("listed");
         let version = crate::keys::keyring::versions(record)
             .into_iter()
@@ -104,8 +104,10 @@ pub(super) fn listed_for_its_certificate(
         .iter()
         .filter(|e| e.serial.as_deref() == Some(serial))
     {
-        let (Ok(user), Some(number)) = (crate::user::UserId::new(&entry.user_id), entry.version)
-        else {
+        let (Ok(user), Some(number)) = (
+            crate::util::user::UserId::new(&entry.user_id),
+            entry.version,
+        ) else {
             continue;
         };
         let Some(record) = keys.get(&user)? else {
@@ -127,7 +129,7 @@ pub(super) fn listed_for_its_certificate(
 pub(super) fn certificates(keys: &crate::keys::KeyStore) -> Result<Vec<(String, u32, String)>> {
     let mut found = Vec::new();
     for id in keys.user_ids() {
-        let user = crate::user::UserId::new(id)?;
+        let user = crate::util::user::UserId::new(id)?;
         let Some(record) = keys.get(&user)? else {
             continue;
         };

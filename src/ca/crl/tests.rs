@@ -3,9 +3,9 @@
 use std::fs;
 
 use super::*;
-use crate::kdf::MIN_ITERATIONS;
+use crate::crypto::kdf::MIN_ITERATIONS;
 use crate::keys::keyring::versions_of;
-use crate::user::UserId;
+use crate::util::user::UserId;
 
 /// A store in a fresh folder with a CA (RSA-2048, administrator
 /// password `admin`), and that password.
@@ -30,7 +30,7 @@ fn owner() -> Password {
 
 fn add_version(store: &Store, user: &UserId, kind: EventKind) {
     let record = store.load().unwrap().0.get(user).unwrap().cloned();
-    let pk = crate::kdf::test_key("pw");
+    let pk = crate::crypto::kdf::test_key("pw");
     crate::store::versions::add_version(store, user, &pk, 3600, record.as_ref(), kind, "test")
         .unwrap();
 }
@@ -106,7 +106,7 @@ fn the_crl_holds_its_fields_and_extensions() {
     assert_eq!(entries.len(), 1);
     let entry = &entries[0];
     assert_eq!(
-        crate::fingerprint::hex(entry.serial_number.as_bytes()),
+        crate::util::fingerprint::hex(entry.serial_number.as_bytes()),
         issued.serial
     );
     let (_, revoked) = store.load().unwrap();

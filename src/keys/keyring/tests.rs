@@ -5,7 +5,7 @@ use crate::revocation::{RevocationReason, revoke_key};
 use crate::symmetric::generate_symmetric_key;
 
 fn ring(n: usize, lifetime: u64) -> (KeyStore, UserId) {
-    let pk = crate::kdf::test_key("pw");
+    let pk = crate::crypto::kdf::test_key("pw");
     let alice = UserId::new("alice").unwrap();
     let mut keys = KeyStore::default();
     for _ in 0..n {
@@ -27,7 +27,7 @@ fn each_state_is_reached_with_a_timestamp() {
     use KeyState::*;
     let (mut keys, alice) = ring(3, 60);
     let mut revoked = RevocationList::default();
-    let now = crate::time::now();
+    let now = crate::util::time::now();
     assert_eq!(
         states(&keys, &revoked, &alice, now),
         [Deactivated, Deactivated, Active]
@@ -101,7 +101,7 @@ fn a_compromised_key_never_goes_back_to_deactivated() {
     use KeyState::*;
     let (mut keys, alice) = ring(1, 3600);
     let mut revoked = RevocationList::default();
-    let now = crate::time::now();
+    let now = crate::util::time::now();
     revoke_key(
         &mut revoked,
         &alice,
@@ -113,7 +113,7 @@ fn a_compromised_key_never_goes_back_to_deactivated() {
     .unwrap();
     // A rotation after the revocation does not supersede it, and its
     // expiry passing later changes nothing either.
-    let pk = crate::kdf::test_key("pw");
+    let pk = crate::crypto::kdf::test_key("pw");
     keys.add_symmetric(&alice, &generate_symmetric_key().unwrap(), 60, &pk)
         .unwrap();
     let later = now + 7200.0;
@@ -129,7 +129,7 @@ fn a_destroyed_key_never_goes_back_to_deactivated() {
     use KeyState::*;
     let (mut keys, alice) = ring(2, 3600);
     let none = RevocationList::default();
-    let now = crate::time::now();
+    let now = crate::util::time::now();
     destroy(&mut keys, &none, &alice, 2, true, now).unwrap();
     let later = now + 7200.0;
     let v2 = &status(keys.get(&alice).unwrap().unwrap(), &none, &alice, later)[1];

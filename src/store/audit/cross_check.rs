@@ -147,7 +147,7 @@ pub fn cross_check(
 #[derive(Clone, Copy, Debug, PartialEq, Serialize)]
 pub struct CrossCheck {
     /// When the log's first line was written (RFC 3339 UTC in JSON output).
-    #[serde(serialize_with = "crate::time::serialize_rfc3339_optional")]
+    #[serde(serialize_with = "crate::util::time::serialize_rfc3339_optional")]
     pub log_started: Option<Timestamp>,
     /// Key versions made before that, which the log cannot vouch for: from
     /// before logging, or from before a log that was moved aside (or

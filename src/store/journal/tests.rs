@@ -15,7 +15,7 @@ fn files(dir: &Path) -> Vec<Option<Vec<u8>>> {
 /// adds to it.
 fn log_lines() -> (String, String) {
     use crate::store::audit::{Appender, Event, EventKind};
-    let alice = crate::user::UserId::new("alice").unwrap();
+    let alice = crate::util::user::UserId::new("alice").unwrap();
     let dir = tempfile::tempdir().unwrap();
     let event = |kind| Event::new(kind, &alice, "test");
     let old = Appender::open(dir.path())

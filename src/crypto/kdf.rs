@@ -1,0 +1,362 @@
+//! Passwords and the keys derived from them.
+//!
+//! A password is stretched once with PBKDF2-HMAC-SHA256 (RFC 8018) into a
+//! 32-byte master key; HKDF-SHA256 (RFC 5869) then expands that into one
+//! independent key per purpose, so that the symmetric key and the private key
+//! are never wrapped under the same AES key, yet the slow step runs only once.
+
+use hkdf::Hkdf;
+use serde::{Deserialize, Deserializer, Serialize, de::Error as _};
+use sha2::Sha256;
+use zeroize::{ZeroizeOnDrop, Zeroizing};
+
+use crate::{Error, Result};
+
+/// PBKDF2 iterations for new keys: OWASP's 2023 figure for PBKDF2-HMAC-SHA256
+/// (the original script used 100,000).
+pub const DEFAULT_ITERATIONS: u32 = 600_000;
+
+/// The fewest iterations accepted from a store file or a caller: NIST
+/// SP 800-132 section 5.2's minimum of 1,000. Tests may go this low to stay
+/// fast; the product always uses [`DEFAULT_ITERATIONS`].
+pub const MIN_ITERATIONS: u32 = 1_000;
+
+/// The most iterations accepted from a store file or an imported key: ten
+/// times [`DEFAULT_ITERATIONS`], so that an edited file cannot make an
+/// unlock run for more than about a second (release build) before the
+/// password is even checked. A file that asks for more is refused, saying
+/// so, rather than silently run with fewer (which would not open it).
+pub const MAX_ITERATIONS: u32 = 6_000_000;
+
+/// The longest password accepted, in bytes, from a terminal or a pipe alike.
+pub const MAX_PASSWORD_BYTES: usize = 1024;
+
+/// Salt length in bytes: 128 bits, NIST SP 800-132 section 5.1's minimum.
+pub const SALT_LEN: usize = 16;
+
+/// A password typed by a person. It is zeroized when dropped and never printed.
+#[derive(Clone, ZeroizeOnDrop)]
+pub struct Password(Zeroizing<String>);
+
+impl Password {
+    /// Wraps a password (a `String` or a `Zeroizing<String>`), refusing an
+    /// empty one.
+    ///
+    /// ```
+    /// use secure_kms::crypto::kdf::Password;
+    ///
+    /// assert!(Password::new("mysecurepassword".to_owned()).is_ok());
+    /// assert!(Password::new(String::new()).is_err());
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::EmptyPassword`] for an empty string;
+    /// [`Error::PasswordTooLong`] over [`MAX_PASSWORD_BYTES`];
+    /// [`Error::PasswordControlCharacter`] for a tab, an escape or any other
+    /// control character, which the terminal's password reader drops, so a
+    /// password piped with one could never be typed.
+    pub fn new(password: impl Into<Zeroizing<String>>) -> Result<Self> {
+        let password = password.into();
+        if password.is_empty() {
+            return Err(Error::EmptyPassword);
+        }
+        if password.len() > MAX_PASSWORD_BYTES {
+            return Err(Error::PasswordTooLong(MAX_PASSWORD_BYTES));
+        }
+        if password.chars().any(char::is_control) {
+            return Err(Error::PasswordControlCharacter);
+        }
+        Ok(Password(password))
+    }
+
+    pub(crate) fn as_bytes(&self) -> &[u8] {
+        self.0.as_bytes()
+    }
+
+    /// Compares two passwords in constant time.
+    pub fn ct_eq(&self, other: &Password) -> bool {
+        use subtle::ConstantTimeEq;
+        self.as_bytes().ct_eq(other.as_bytes()).into()
+    }
+}
+
+impl std::fmt::Debug for Password {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Password(..)")
+    }
+}
+
+/// The name of the password-based KDF, stored beside each wrapped key so that
+/// the algorithm can change later without guessing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum KdfName {
+    /// PBKDF2 with HMAC-SHA256 (RFC 8018 section 5.2).
+    #[serde(rename = "pbkdf2-hmac-sha256")]
+    Pbkdf2HmacSha256,
+}
+
+/// How a password was stretched: the KDF, its salt and its iteration count.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KdfParams {
+    /// A random salt, unique to the user and the moment the keys were made.
+    #[serde(with = "crate::util::b64::fixed")]
+    pub salt: [u8; SALT_LEN],
+    /// The KDF.
+    pub kdf: KdfName,
+    /// PBKDF2's iteration count.
+    #[serde(deserialize_with = "iterations_in_range")]
+    pub iterations: u32,
+}
+
+fn iterations_in_range<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
+    let n = u32::deserialize(d)?;
+    check_iterations(n).map_err(D::Error::custom)?;
+    Ok(n)
+}
+
+fn check_iterations(n: u32) -> Result<(), String> {
+    if (MIN_ITERATIONS..=MAX_ITERATIONS).contains(&n) {
+        Ok(())
+    } else {
+        Err(format!(
+            "{n} PBKDF2 iterations is outside the accepted range {MIN_ITERATIONS} to {MAX_ITERATIONS}"
+        ))
+    }
+}
+
+impl KdfParams {
+    /// Fresh parameters: a new random salt and `iterations` rounds.
+    ///
+    /// ```
+    /// use secure_kms::crypto::kdf::{KdfParams, DEFAULT_ITERATIONS};
+    ///
+    /// let a = KdfParams::generate(DEFAULT_ITERATIONS)?;
+    /// let b = KdfParams::generate(DEFAULT_ITERATIONS)?;
+    /// assert_ne!(a.salt, b.salt);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::InvalidIterations`] for a count outside
+    /// [`MIN_ITERATIONS`]..=[`MAX_ITERATIONS`], the range a store file may
+    /// hold; [`Error::Rng`] if the system's random source fails.
+    pub fn generate(iterations: u32) -> Result<Self> {
+        check_iterations(iterations).map_err(|_| Error::InvalidIterations(iterations))?;
+        let mut salt = [0u8; SALT_LEN];
+        getrandom::fill(&mut salt)?;
+        Ok(KdfParams {
+            salt,
+            kdf: KdfName::Pbkdf2HmacSha256,
+            iterations,
+        })
+    }
+}
+
+/// The key a password stretches to, from which each purpose's wrapping key is
+/// expanded. Zeroized on drop; its `Debug` shows only the parameters.
+#[derive(ZeroizeOnDrop)]
+pub struct PasswordKey {
+    master: Zeroizing<[u8; 32]>,
+    #[zeroize(skip)]
+    params: KdfParams,
+}
+
+impl PasswordKey {
+    /// Stretches a password with PBKDF2-HMAC-SHA256. This is the slow step
+    /// (about 80 ms at 600,000 iterations), on purpose.
+    ///
+    /// ```
+    /// use secure_kms::crypto::kdf::{KdfParams, Password, PasswordKey, MIN_ITERATIONS};
+    ///
+    /// let params = KdfParams::generate(MIN_ITERATIONS)?;
+    /// let key = PasswordKey::derive(&Password::new("pw".to_owned())?, &params);
+    /// assert_eq!(key.params(), &params);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn derive(password: &Password, params: &KdfParams) -> Self {
+        let mut master = Zeroizing::new([0u8; 32]);
+        match params.kdf {
+            KdfName::Pbkdf2HmacSha256 => pbkdf2_hmac_sha256(
+                password.as_bytes(),
+                &params.salt,
+                params.iterations,
+                master.as_mut(),
+            ),
+        }
+        PasswordKey {
+            master,
+            params: params.clone(),
+        }
+    }
+
+    /// The parameters this key was derived with.
+    pub fn params(&self) -> &KdfParams {
+        &self.params
+    }
+
+    /// The wrapping key for one purpose: HKDF-Expand of the master key with
+    /// info `secure-kms v1 <purpose>`, so that keys for different purposes
+    /// are independent.
+    pub fn subkey(&self, purpose: &str) -> Zeroizing<[u8; 32]> {
+        let mut out = Zeroizing::new([0u8; 32]);
+        let info = format!("secure-kms v1 {purpose}");
+        // The master key is a full SHA-256-length pseudorandom key, so it can
+        // serve directly as HKDF's PRK (RFC 5869 section 3.3): no extract step.
+        hkdf_sha256_expand(self.master.as_ref(), info.as_bytes(), out.as_mut())
+            .expect("32 bytes from a 32-byte PRK is always valid for HKDF-SHA256");
+        out
+    }
+}
+
+impl std::fmt::Debug for PasswordKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PasswordKey")
+            .field("params", &self.params)
+            .finish_non_exhaustive()
+    }
+}
+
+/// PBKDF2-HMAC-SHA256 (RFC 8018 section 5.2): fills `out` from `password`,
+/// `salt` and `iterations`.
+///
+/// ```
+/// let mut out = [0u8; 32];
+/// secure_kms::crypto::kdf::pbkdf2_hmac_sha256(b"passwd", b"salt", 1, &mut out);
+/// assert_eq!(out[0], 0x55); // RFC 7914 section 11
+/// ```
+pub fn pbkdf2_hmac_sha256(password: &[u8], salt: &[u8], iterations: u32, out: &mut [u8]) {
+    pbkdf2::pbkdf2_hmac::<Sha256>(password, salt, iterations, out);
+}
+
+/// HKDF-SHA256 (RFC 5869): extract with `salt` (none means a zero salt) and
+/// expand with `info` into `out`.
+///
+/// ```
+/// let mut okm = [0u8; 32];
+/// secure_kms::crypto::kdf::hkdf_sha256(None, b"input key material", b"key exchange", &mut okm)?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+///
+/// # Errors
+/// [`Error::KdfLength`] if `out` is longer than 8160 bytes (255 blocks),
+/// the most HKDF-SHA256 can produce.
+pub fn hkdf_sha256(salt: Option<&[u8]>, ikm: &[u8], info: &[u8], out: &mut [u8]) -> Result<()> {
+    Hkdf::<Sha256>::new(salt, ikm)
+        .expand(info, out)
+        .map_err(|_| Error::KdfLength(out.len()))
+}
+
+/// HKDF-Expand alone (RFC 5869 section 2.3), for a key that is already
+/// pseudorandom: fills `out` from `prk` and `info`.
+///
+/// ```
+/// let mut okm = [0u8; 32];
+/// secure_kms::crypto::kdf::hkdf_sha256_expand(&[1u8; 32], b"purpose", &mut okm)?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+///
+/// # Errors
+/// [`Error::KdfLength`] if `prk` is shorter than 32 bytes or `out` longer
+/// than 8160.
+pub fn hkdf_sha256_expand(prk: &[u8], info: &[u8], out: &mut [u8]) -> Result<()> {
+    Hkdf::<Sha256>::from_prk(prk)
+        .map_err(|_| Error::KdfLength(prk.len()))?
+        .expand(info, out)
+        .map_err(|_| Error::KdfLength(out.len()))
+}
+
+/// A password key at the fewest iterations with a fresh salt, so that unit
+/// tests stay fast. Never used by the product.
+#[cfg(test)]
+pub(crate) fn test_key(password: &str) -> PasswordKey {
+    PasswordKey::derive(
+        &Password::new(password.to_owned()).unwrap(),
+        &KdfParams::generate(MIN_ITERATIONS).unwrap(),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn password(s: &str) -> Password {
+        Password::new(s.to_owned()).unwrap()
+    }
+
+    #[test]
+    fn same_password_and_params_give_the_same_key() {
+        let params = KdfParams::generate(MIN_ITERATIONS).unwrap();
+        let a = PasswordKey::derive(&password("pw"), &params);
+        let b = PasswordKey::derive(&password("pw"), &params);
+        assert_eq!(*a.subkey("x"), *b.subkey("x"));
+    }
+
+    #[test]
+    fn password_salt_and_purpose_each_change_the_key() {
+        let params = KdfParams::generate(MIN_ITERATIONS).unwrap();
+        let other_salt = KdfParams::generate(MIN_ITERATIONS).unwrap();
+        let k = PasswordKey::derive(&password("pw"), &params);
+        assert_ne!(
+            *k.subkey("x"),
+            *PasswordKey::derive(&password("pW"), &params).subkey("x")
+        );
+        assert_ne!(
+            *k.subkey("x"),
+            *PasswordKey::derive(&password("pw"), &other_salt).subkey("x")
+        );
+        assert_ne!(*k.subkey("x"), *k.subkey("y"));
+    }
+
+    #[test]
+    fn iteration_counts_outside_the_range_are_refused() {
+        assert!(matches!(
+            KdfParams::generate(1),
+            Err(Error::InvalidIterations(1))
+        ));
+        assert!(matches!(
+            KdfParams::generate(MAX_ITERATIONS + 1),
+            Err(Error::InvalidIterations(_))
+        ));
+        assert_eq!(
+            KdfParams::generate(MIN_ITERATIONS).unwrap().iterations,
+            MIN_ITERATIONS
+        );
+        assert!(check_iterations(MIN_ITERATIONS - 1).is_err());
+        assert!(check_iterations(MAX_ITERATIONS + 1).is_err());
+        assert!(check_iterations(DEFAULT_ITERATIONS).is_ok());
+    }
+
+    #[test]
+    fn passwords_that_a_terminal_cannot_type_are_refused() {
+        assert!(matches!(
+            Password::new(String::new()),
+            Err(Error::EmptyPassword)
+        ));
+        assert!(matches!(
+            Password::new("a\tb".to_owned()),
+            Err(Error::PasswordControlCharacter)
+        ));
+        assert!(matches!(
+            Password::new("a\u{1b}b".to_owned()),
+            Err(Error::PasswordControlCharacter)
+        ));
+        assert!(Password::new("p".repeat(MAX_PASSWORD_BYTES)).is_ok());
+        assert!(matches!(
+            Password::new("p".repeat(MAX_PASSWORD_BYTES + 1)),
+            Err(Error::PasswordTooLong(MAX_PASSWORD_BYTES))
+        ));
+        assert!(Password::new("correct horse battery staple, déjà vu".to_owned()).is_ok());
+    }
+
+    #[test]
+    fn debug_output_shows_no_secret() {
+        let p = password("hunter2");
+        assert_eq!(format!("{p:?}"), "Password(..)");
+        let params = KdfParams::generate(MIN_ITERATIONS).unwrap();
+        let k = PasswordKey::derive(&p, &params);
+        assert_eq!(
+            format!("{k:?}"),
+            format!("PasswordKey {{ params: {params:?}, .. }}")
+        );
+    }
+}

@@ -1,0 +1,106 @@
+//! User IDs: the names keys are stored under.
+
+use std::fmt;
+
+use crate::{Error, Result};
+
+/// The longest user ID accepted, in characters.
+pub const MAX_LEN: usize = 64;
+
+/// A checked user ID: 1 to 64 ASCII letters, digits and `._-@`, with
+/// surrounding white space trimmed.
+///
+/// The rule keeps IDs safe to print on a terminal (no control characters or
+/// escape sequences) and safe as JSON keys and file-name parts.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct UserId(String);
+
+impl UserId {
+    /// Checks and trims a user ID.
+    ///
+    /// ```
+    /// use secure_kms::util::user::UserId;
+    ///
+    /// assert_eq!(UserId::new("  alice@example.org ")?.as_str(), "alice@example.org");
+    /// assert!(UserId::new("bob smith").is_err());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::InvalidUserId`] when the trimmed ID is empty, longer than 64
+    /// characters, or holds any other character.
+    pub fn new(raw: &str) -> Result<Self> {
+        let id = raw.trim();
+        let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '@');
+        if id.is_empty() || id.chars().count() > MAX_LEN || !id.chars().all(allowed) {
+            // Shorten what is echoed back: the input may be huge or hostile;
+            // `{:?}` in the message escapes control characters.
+            let shown: String = id.chars().take(MAX_LEN + 8).collect();
+            return Err(Error::InvalidUserId(shown));
+        }
+        Ok(UserId(id.to_owned()))
+    }
+
+    /// The ID as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// Serde check: a user ID read from a file must follow the naming rule
+/// (it is kept as read).
+pub(crate) fn deserialize<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    use serde::{Deserialize, de::Error as _};
+    let id = String::deserialize(d)?;
+    UserId::new(&id).map_err(D::Error::custom)?;
+    Ok(id)
+}
+
+impl fmt::Display for UserId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accepts_the_allowed_alphabet() {
+        for ok in ["a", "alice", "Bob_2", "x.y-z@host", &"a".repeat(64)] {
+            assert_eq!(UserId::new(ok).unwrap().as_str(), ok);
+        }
+    }
+
+    #[test]
+    fn trims_white_space() {
+        assert_eq!(UserId::new("\t alice \n").unwrap().as_str(), "alice");
+    }
+
+    #[test]
+    fn refuses_everything_else() {
+        for bad in [
+            "",
+            "   ",
+            "bob smith",
+            "alice\u{1b}[31m",
+            "ali/ce",
+            "ëlise",
+            "a\nb",
+            &"a".repeat(65),
+        ] {
+            assert!(
+                matches!(UserId::new(bad), Err(Error::InvalidUserId(_))),
+                "{bad:?} was accepted"
+            );
+        }
+    }
+
+    #[test]
+    fn the_error_states_the_rule_and_escapes_the_input() {
+        let msg = UserId::new("x\u{1b}y").unwrap_err().to_string();
+        assert!(msg.contains("1 to 64 characters"), "{msg}");
+        assert!(!msg.contains('\u{1b}'), "{msg}");
+    }
+}
