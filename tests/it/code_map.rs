@@ -207,3 +207,125 @@ fn the_checks_refuse_a_name_that_is_not_there_or_never_runs() {
     assert!(defined_in("add_symmetric", &key_store));
     assert!(!used("add_symmetric", &key_store));
 }
+
+/// The module path of a source file: `store::versions` for
+/// `src/store/versions.rs`, `ca` for `src/ca/mod.rs`.
+fn module_path(file: &Path) -> String {
+    let rel = file.strip_prefix(root().join("src")).unwrap();
+    let rel = rel.to_str().unwrap().trim_end_matches(".rs");
+    rel.trim_end_matches("/mod").replace('/', "::")
+}
+
+/// The files a name in ARCHITECTURE.md's third column sends a reader to: a
+/// module (`session`, `keys::unlock`), a function in a module
+/// (`store::versions::add_version_with`), or a function or type defined
+/// somewhere (`store_asymmetric_keys`, `AsymmetricVersion::unlock`).
+fn files_named(word: &str) -> Vec<PathBuf> {
+    let segments: Vec<&str> = word.split("::").collect();
+    let ends_with = |file: &Path, path: &[&str]| {
+        let module = module_path(file);
+        let module: Vec<&str> = module.split("::").collect();
+        module.ends_with(path)
+    };
+    let as_module: Vec<PathBuf> = sources()
+        .into_iter()
+        .filter(|f| ends_with(f, &segments))
+        .collect();
+    if !as_module.is_empty() {
+        return as_module;
+    }
+    let (last, parent) = segments.split_last().unwrap();
+    let in_module: Vec<PathBuf> = sources()
+        .into_iter()
+        .filter(|f| !parent.is_empty() && ends_with(f, parent))
+        .filter(|f| defined_in(last, std::slice::from_ref(f)))
+        .collect();
+    if !in_module.is_empty() {
+        return in_module;
+    }
+    let defined = segments[0];
+    sources()
+        .into_iter()
+        .filter(|f| defined_in(defined, std::slice::from_ref(f)))
+        .collect()
+}
+
+/// Each caller that ARCHITECTURE.md's third column names is real code that
+/// calls one of the functions its row names, and every seed function of
+/// that table has a row in the README's code map that sends a reader to
+/// the same file: the two maps say the same.
+#[test]
+fn the_two_maps_agree_and_name_real_callers() {
+    let arch = fs::read_to_string(root().join("ARCHITECTURE.md")).unwrap();
+    let readme = fs::read_to_string(root().join("README.md")).unwrap();
+    let readme_rows = table_after(&readme, "## The original, side by side");
+    let mut problems = Vec::new();
+    for row in table_after(&arch, "## The original's functions") {
+        let file = format!("src/{}", backticked(row[1])[0]);
+        let seeds = backticked(row[0]);
+        let named: Vec<&str> = seeds
+            .iter()
+            .copied()
+            .chain(backticked(row[2]))
+            .filter(|w| is_name(w))
+            .collect();
+        for seed in &seeds {
+            let in_readme = readme_rows.iter().any(|r| {
+                backticked(r[1]).contains(&file.as_str()) && backticked(r[2]).contains(seed)
+            });
+            if !in_readme {
+                problems.push(format!("{seed} ({file}) is not in the README's code map"));
+            }
+        }
+        let words: Vec<&str> = backticked(row[2])
+            .into_iter()
+            .filter(|w| is_name(w) || w.contains("::"))
+            .filter(|w| !seeds.contains(w))
+            .collect();
+        let calls_word = |files: &[PathBuf], word: &str| {
+            let last = word.rsplit("::").next().unwrap();
+            files
+                .iter()
+                .any(|f| !calls(&source_code(f), last).is_empty())
+        };
+        for &caller in &words {
+            let files = files_named(caller);
+            // A function the row names beside its callers ("`check_not_revoked`
+            // from `keys::unlock`") is a callee, not a caller.
+            let callee = words
+                .iter()
+                .any(|w| *w != caller && calls_word(&files_named(w), caller));
+            if callee {
+                continue;
+            }
+            let calls_one = files.iter().any(|f| {
+                let text = source_code(f);
+                named
+                    .iter()
+                    .filter(|n| **n != caller)
+                    .any(|n| !calls(&text, n.rsplit("::").next().unwrap()).is_empty())
+            });
+            if files.is_empty() {
+                problems.push(format!("{caller} names no code"));
+            } else if !calls_one {
+                problems.push(format!("{caller} ({files:?}) calls none of {named:?}"));
+            }
+        }
+    }
+    assert!(
+        problems.is_empty(),
+        "ARCHITECTURE.md and the README disagree, or name a caller that is not one:\n{}",
+        problems.join("\n")
+    );
+    // The resolver itself: a module, a function in a module, and a name
+    // that is nowhere.
+    assert_eq!(
+        files_named("keys::unlock"),
+        [root().join("src/keys/unlock.rs")]
+    );
+    assert_eq!(
+        files_named("store::versions::add_version_with"),
+        [root().join("src/store/versions.rs")]
+    );
+    assert!(files_named("no_such_caller").is_empty());
+}
