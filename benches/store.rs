@@ -72,7 +72,8 @@ fn load_and_save(c: &mut Criterion) {
                 flip += 1;
                 secure_kms::ca::open_store(dir.path())
                     .update(|keys, _, _| {
-                        keys.entry(&alice)?.symmetric[0].expiry = 4e9 + f64::from(flip % 2);
+                        keys.entry(&alice)?.symmetric[0].expiry =
+                            secure_kms::util::time::Timestamp::from_secs(4e9 + f64::from(flip % 2));
                         Ok(())
                     })
                     .unwrap()

@@ -176,7 +176,7 @@ impl AsymmetricVersion {
 /// let pk = PasswordKey::derive(&password, &KdfParams::generate(MIN_ITERATIONS)?);
 /// let alice = UserId::new("alice")?;
 /// // store_asymmetric_keys calls encrypt_private_key.
-/// let stored = store_asymmetric_keys(&alice, 1, &private_key, &public_key, 0.0, 3600, &pk)?;
+/// let stored = store_asymmetric_keys(&alice, 1, &private_key, &public_key, secure_kms::util::time::now(), 3600, &pk)?;
 /// assert_eq!(decrypt_private_key(&stored, &pk, &alice)?, private_key);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
@@ -239,7 +239,7 @@ pub fn decrypt_private_key(
 /// let alice = UserId::new("alice")?;
 /// # let pk = secure_kms::crypto::kdf::PasswordKey::derive(&secure_kms::crypto::kdf::Password::new("pw".to_owned())?, &secure_kms::crypto::kdf::KdfParams::generate(secure_kms::crypto::kdf::MIN_ITERATIONS)?);
 /// let (private_key, public_key) = generate_asymmetric_keys()?;
-/// let stored = store_asymmetric_keys(&alice, 1, &private_key, &public_key, 0.0, 3600, &pk)?;
+/// let stored = store_asymmetric_keys(&alice, 1, &private_key, &public_key, secure_kms::util::time::now(), 3600, &pk)?;
 /// assert!(stored.public.starts_with("-----BEGIN PUBLIC KEY-----"));
 /// assert_eq!(decrypt_private_key(&stored, &pk, &alice)?, private_key);
 /// # Ok::<(), Box<dyn std::error::Error>>(())

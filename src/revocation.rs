@@ -211,8 +211,9 @@ impl RevokeOutcome {
 /// let mut list = RevocationList::default();
 /// let reason = RevocationReason::KeyCompromise;
 /// let versions = versions_of(&store, &alice)?;
-/// assert!(!revoke_key(&mut list, &alice, &versions, reason, None, 0.0)?.was_already_revoked());
-/// assert!(revoke_key(&mut list, &alice, &versions, reason, None, 1.0)?.was_already_revoked());
+/// let now = secure_kms::util::time::now();
+/// assert!(!revoke_key(&mut list, &alice, &versions, reason, None, now)?.was_already_revoked());
+/// assert!(revoke_key(&mut list, &alice, &versions, reason, None, now)?.was_already_revoked());
 /// assert!(is_key_revoked(&list, &alice, &versions));
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
@@ -324,7 +325,8 @@ pub fn is_key_revoked(list: &RevocationList, user_id: &UserId, versions: &[impl 
 /// let mut list = RevocationList::default();
 /// let versions = versions_of(&store, &alice)?;
 /// check_not_revoked(&list, &alice, &versions)?;
-/// revoke_key(&mut list, &alice, &versions, RevocationReason::KeyCompromise, None, 0.0)?;
+/// let epoch = secure_kms::util::time::Timestamp::EPOCH;
+/// revoke_key(&mut list, &alice, &versions, RevocationReason::KeyCompromise, None, epoch)?;
 /// let refusal = check_not_revoked(&list, &alice, &versions).unwrap_err().to_string();
 /// assert!(refusal.contains("revoked at 1970-01-01T00:00:00Z (reason: keyCompromise)"));
 /// # Ok::<(), Box<dyn std::error::Error>>(())

@@ -155,15 +155,16 @@ impl SymmetricVersion {
 ///
 /// ```
 /// use secure_kms::symmetric::{generate_symmetric_key, is_key_expired, load_symmetric_key, store_symmetric_key};
-/// use secure_kms::util::user::UserId;
+/// use secure_kms::util::{time::Timestamp, user::UserId};
 ///
 /// let alice = UserId::new("alice")?;
 /// # let pk = secure_kms::crypto::kdf::PasswordKey::derive(&secure_kms::crypto::kdf::Password::new("pw".to_owned())?, &secure_kms::crypto::kdf::KdfParams::generate(secure_kms::crypto::kdf::MIN_ITERATIONS)?);
 /// let key = generate_symmetric_key()?;
-/// let stored = store_symmetric_key(&alice, 1, &key, 1000.0, 3600, &pk)?;
-/// assert_eq!(stored.expiry, 4600.0);
-/// assert!(!is_key_expired(&stored, 4599.0));
-/// assert!(is_key_expired(&stored, 4600.0));
+/// let made = Timestamp::from_secs(1000.0);
+/// let stored = store_symmetric_key(&alice, 1, &key, made, 3600, &pk)?;
+/// assert_eq!(stored.expiry, made + 3600.0);
+/// assert!(!is_key_expired(&stored, made + 3599.0));
+/// assert!(is_key_expired(&stored, made + 3600.0));
 /// assert_eq!(load_symmetric_key(&stored, &alice, &pk)?, key);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
@@ -263,8 +264,9 @@ mod tests {
     #[test]
     fn wrap_then_unwrap_gives_the_key_back() {
         let (alice, pk, key) = setup();
-        let rec = store_symmetric_key(&alice, 1, &key, 1000.0, 3600, &pk).unwrap();
-        assert_eq!(rec.expiry, 4600.0);
+        let rec =
+            store_symmetric_key(&alice, 1, &key, Timestamp::from_secs(1000.0), 3600, &pk).unwrap();
+        assert_eq!(rec.expiry, Timestamp::from_secs(4600.0));
         assert_eq!(load_symmetric_key(&rec, &alice, &pk).unwrap(), key);
         assert!(
             !rec.wrapped
@@ -280,7 +282,8 @@ mod tests {
     #[test]
     fn edited_expiry_fingerprint_or_owner_is_refused() {
         let (alice, pk, key) = setup();
-        let rec = store_symmetric_key(&alice, 1, &key, 1000.0, 3600, &pk).unwrap();
+        let rec =
+            store_symmetric_key(&alice, 1, &key, Timestamp::from_secs(1000.0), 3600, &pk).unwrap();
 
         let mut longer = rec.clone();
         longer.expiry += 1e6;
@@ -320,9 +323,10 @@ mod tests {
     #[test]
     fn a_destroyed_version_is_refused_with_its_date() {
         let (alice, pk, key) = setup();
-        let mut rec = store_symmetric_key(&alice, 3, &key, 1000.0, 3600, &pk).unwrap();
+        let mut rec =
+            store_symmetric_key(&alice, 3, &key, Timestamp::from_secs(1000.0), 3600, &pk).unwrap();
         rec.wrapped = None;
-        rec.destroyed_at = Some(2000.0);
+        rec.destroyed_at = Some(Timestamp::from_secs(2000.0));
         let err = load_symmetric_key(&rec, &alice, &pk).unwrap_err();
         assert!(matches!(err, Error::Destroyed { version: 3, .. }), "{err}");
         assert!(err.to_string().contains("1970-01-01T00:33:20Z"), "{err}");
@@ -331,7 +335,8 @@ mod tests {
     #[test]
     fn a_flipped_byte_in_the_wrapped_key_is_refused() {
         let (alice, pk, key) = setup();
-        let rec = store_symmetric_key(&alice, 1, &key, 1000.0, 3600, &pk).unwrap();
+        let rec =
+            store_symmetric_key(&alice, 1, &key, Timestamp::from_secs(1000.0), 3600, &pk).unwrap();
         let len = rec.wrapped.as_ref().unwrap().sealed.ciphertext.len();
         for i in 0..len {
             let mut bad = rec.clone();
@@ -349,10 +354,11 @@ mod tests {
     #[test]
     fn a_key_expires_at_its_expiry_and_still_loads_after() {
         let (alice, pk, key) = setup();
-        let stored = store_symmetric_key(&alice, 1, &key, 1000.0, 60, &pk).unwrap();
-        assert!(!is_key_expired(&stored, 1059.9));
-        assert!(is_key_expired(&stored, 1060.0));
-        assert!(is_key_expired(&stored, 1061.0));
+        let stored =
+            store_symmetric_key(&alice, 1, &key, Timestamp::from_secs(1000.0), 60, &pk).unwrap();
+        assert!(!is_key_expired(&stored, Timestamp::from_secs(1059.9)));
+        assert!(is_key_expired(&stored, Timestamp::from_secs(1060.0)));
+        assert!(is_key_expired(&stored, Timestamp::from_secs(1061.0)));
         // Expired is deactivated: refused for new use by keys::unlock (its
         // test an_expired_symmetric_key_is_refused_for_use, and revoked
         // keys in revoked_keys_are_refused_...), still there to decrypt
@@ -370,7 +376,15 @@ mod tests {
         assert!(matches!(err, Error::InvalidLifetime(u64::MAX)), "{err}");
         assert!(store.is_empty());
         // The longest accepted lifetime still reads back from the file.
-        let rec = store_symmetric_key(&alice, 1, &key, 0.0, LATEST_TIME as u64, &pk).unwrap();
+        let rec = store_symmetric_key(
+            &alice,
+            1,
+            &key,
+            Timestamp::from_secs(0.0),
+            LATEST_TIME.whole_secs(),
+            &pk,
+        )
+        .unwrap();
         let json = serde_json::to_string(&rec).unwrap();
         assert_eq!(
             serde_json::from_str::<SymmetricVersion>(&json).unwrap(),

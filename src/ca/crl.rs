@@ -272,7 +272,7 @@ pub fn verify(store: &Store) -> Result<CrlSummary> {
         let reason = entry_reason(signed);
         let date = signed.revocation_date.to_unix_duration().as_secs();
         if reason != entry.reason
-            || date != entry.at.max(0.0) as u64
+            || date != entry.at.whole_secs()
             || is_revocation(signed) == entry.withdrawn
         {
             let what = if entry.withdrawn {
@@ -289,7 +289,7 @@ pub fn verify(store: &Store) -> Result<CrlSummary> {
                 time::format(entry.at),
                 entry.reason,
                 kind(!is_revocation(signed)),
-                time::format(date as f64),
+                time::format(Timestamp::from_secs(date as f64)),
                 reason
             )));
         }
@@ -450,7 +450,11 @@ fn summarise(crl: &CertificateList) -> Result<CrlSummary> {
             (bytes.len() <= 8).then(|| bytes.iter().fold(0u64, |acc, &b| acc << 8 | u64::from(b)))
         })
         .ok_or_else(|| Error::CrlBroken("it has no cRLNumber".to_owned()))?;
-    let when = |t: &Time| time::format(t.to_unix_duration().as_secs_f64());
+    let when = |t: &Time| {
+        time::format(crate::util::time::Timestamp::from_duration(
+            t.to_unix_duration(),
+        ))
+    };
     Ok(CrlSummary {
         number,
         this_update: when(&tbs.this_update),

@@ -205,7 +205,11 @@ fn describe(
     pem: String,
 ) -> UserCertificate {
     let tbs = certificate.tbs_certificate();
-    let when = |t: x509_cert::time::Time| time::format(t.to_unix_duration().as_secs_f64());
+    let when = |t: x509_cert::time::Time| {
+        time::format(crate::util::time::Timestamp::from_duration(
+            t.to_unix_duration(),
+        ))
+    };
     UserCertificate {
         user: user_id.to_string(),
         version,

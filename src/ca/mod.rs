@@ -438,7 +438,11 @@ impl std::fmt::Display for RootDescription {
 pub fn describe_root(ca: &Ca) -> Result<RootDescription> {
     use rsa::traits::PublicKeyParts;
     let tbs = ca.root.tbs_certificate();
-    let when = |t: x509_cert::time::Time| time::format(t.to_unix_duration().as_secs_f64());
+    let when = |t: x509_cert::time::Time| {
+        time::format(crate::util::time::Timestamp::from_duration(
+            t.to_unix_duration(),
+        ))
+    };
     Ok(RootDescription {
         subject: tbs.subject().to_string(),
         serial: crate::util::fingerprint::hex(tbs.serial_number().as_bytes()),
@@ -453,8 +457,8 @@ pub fn describe_root(ca: &Ca) -> Result<RootDescription> {
 /// [`ROOT_VALIDITY_YEARS`] later (28 February for a 29 February).
 fn root_validity(now: Timestamp) -> Result<Validity> {
     use x509_cert::der::DateTime;
-    let start = DateTime::from_unix_duration(Duration::from_secs(now.max(0.0) as u64))
-        .map_err(x509_error)?;
+    let start =
+        DateTime::from_unix_duration(Duration::from_secs(now.whole_secs())).map_err(x509_error)?;
     let day = if start.month() == 2 && start.day() == 29 {
         28
     } else {
@@ -475,7 +479,7 @@ fn root_validity(now: Timestamp) -> Result<Validity> {
 /// A time of ours as X.509 validity time (UTCTime to 2049, then
 /// GeneralizedTime, as RFC 5280 section 4.1.2.5 says), to the second.
 pub(crate) fn x509_time(t: Timestamp) -> Result<x509_cert::time::Time> {
-    let secs = Duration::from_secs(t.max(0.0) as u64);
+    let secs = Duration::from_secs(t.whole_secs());
     x509_cert::time::Time::try_from(std::time::UNIX_EPOCH + secs).map_err(x509_error)
 }
 

@@ -119,7 +119,7 @@ fn a_key_and_a_root_that_do_not_belong_together_are_refused() {
 #[test]
 fn ten_years_from_29_february_end_on_28_february() {
     // 2028-02-29T12:00:00Z
-    let v = root_validity(1_835_438_400.0).unwrap();
+    let v = root_validity(Timestamp::from_secs(1_835_438_400.0)).unwrap();
     let (from, to) = (v.not_before.to_date_time(), v.not_after.to_date_time());
     assert_eq!((from.year(), from.month(), from.day()), (2028, 2, 29));
     assert_eq!(
@@ -128,7 +128,7 @@ fn ten_years_from_29_february_end_on_28_february() {
     );
     // 2050 and later are GeneralizedTime (RFC 5280 section 4.1.2.5).
     assert!(matches!(v.not_after, x509_cert::time::Time::UtcTime(_)));
-    let late = root_validity(2_524_608_000.0).unwrap(); // 2050-01-01
+    let late = root_validity(Timestamp::from_secs(2_524_608_000.0)).unwrap(); // 2050-01-01
     assert!(matches!(
         late.not_after,
         x509_cert::time::Time::GeneralTime(_)
@@ -192,8 +192,8 @@ fn a_user_certificate_holds_its_fields_and_extensions() {
     assert_eq!(cert.signature_algorithm().oid, SHA_256_WITH_RSA_ENCRYPTION);
     let pair = &made.record.asymmetric[0];
     let secs = |t: x509_cert::time::Time| t.to_unix_duration().as_secs();
-    assert_eq!(secs(tbs.validity().not_before), pair.created as u64);
-    assert_eq!(secs(tbs.validity().not_after), pair.expiry as u64);
+    assert_eq!(secs(tbs.validity().not_before), pair.created.whole_secs());
+    assert_eq!(secs(tbs.validity().not_after), pair.expiry.whole_secs());
     let spki = tbs.subject_public_key_info().to_der().unwrap();
     assert_eq!(sha256_hex(&spki), pair.fingerprint);
 

@@ -18,7 +18,7 @@ use crate::crypto::kdf::PasswordKey;
 use crate::keys::record::UserRecord;
 use crate::pki::store_asymmetric_keys;
 use crate::symmetric::{SymmetricKey, store_symmetric_key};
-use crate::util::time;
+use crate::util::time::{self, Timestamp};
 use crate::util::user::UserId;
 use crate::{Error, Result};
 
@@ -135,7 +135,7 @@ impl KeyStore {
         let version = record.map_or(1, UserRecord::next_symmetric_version);
         let last = record
             .and_then(|r| r.symmetric.last())
-            .map_or(0.0, |v| v.created);
+            .map_or(Timestamp::EPOCH, |v| v.created);
         let stored = store_symmetric_key(
             user_id,
             version,
@@ -167,7 +167,7 @@ impl KeyStore {
         let version = record.map_or(1, UserRecord::next_asymmetric_version);
         let last = record
             .and_then(|r| r.asymmetric.last())
-            .map_or(0.0, |v| v.created);
+            .map_or(Timestamp::EPOCH, |v| v.created);
         let stored = store_asymmetric_keys(
             user_id,
             version,

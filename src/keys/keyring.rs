@@ -56,7 +56,11 @@ impl KeyVersion<'_> {
             self.symmetric.map(|s| s.created),
             self.asymmetric.map(|a| a.created),
         ];
-        times.into_iter().flatten().fold(f64::INFINITY, f64::min)
+        times
+            .into_iter()
+            .flatten()
+            .reduce(Timestamp::min)
+            .unwrap_or(Timestamp::from_secs(f64::INFINITY))
     }
 
     /// When its active period ends by its own lifetime.
@@ -65,7 +69,11 @@ impl KeyVersion<'_> {
             self.symmetric.map(|s| s.expiry),
             self.asymmetric.map(|a| a.expiry),
         ];
-        times.into_iter().flatten().fold(f64::INFINITY, f64::min)
+        times
+            .into_iter()
+            .flatten()
+            .reduce(Timestamp::min)
+            .unwrap_or(Timestamp::from_secs(f64::INFINITY))
     }
 
     /// Whether any secret of this version is still stored.
@@ -88,7 +96,7 @@ impl KeyVersion<'_> {
             self.symmetric.and_then(|s| s.destroyed_at),
             self.asymmetric.and_then(|a| a.destroyed_at),
         ];
-        times.into_iter().flatten().reduce(f64::max)
+        times.into_iter().flatten().reduce(Timestamp::max)
     }
 }
 
@@ -362,7 +370,7 @@ pub enum DestroyOutcome {
 /// use secure_kms::revocation::RevocationList;
 /// use secure_kms::keys::KeyStore;
 /// use secure_kms::symmetric::generate_symmetric_key;
-/// use secure_kms::{util::user::UserId, Error};
+/// use secure_kms::{util::user::UserId, util::time::Timestamp, Error};
 /// # use secure_kms::crypto::kdf::{KdfParams, Password, PasswordKey, MIN_ITERATIONS};
 /// # let pk = PasswordKey::derive(&Password::new("pw".to_owned())?, &KdfParams::generate(MIN_ITERATIONS)?);
 ///
@@ -370,10 +378,10 @@ pub enum DestroyOutcome {
 /// let mut keys = KeyStore::default();
 /// keys.add_symmetric(&alice, &generate_symmetric_key()?, 60, &pk)?;
 /// let none = RevocationList::default();
-/// assert!(matches!(destroy(&mut keys, &none, &alice, 1, false, 0.0), Err(Error::LastDecryptingVersion { .. })));
+/// assert!(matches!(destroy(&mut keys, &none, &alice, 1, false, Timestamp::EPOCH), Err(Error::LastDecryptingVersion { .. })));
 /// keys.add_symmetric(&alice, &generate_symmetric_key()?, 60, &pk)?;
-/// assert_eq!(destroy(&mut keys, &none, &alice, 1, false, 0.0)?, DestroyOutcome::Destroyed);
-/// assert_eq!(destroy(&mut keys, &none, &alice, 1, false, 0.0)?, DestroyOutcome::AlreadyDestroyed);
+/// assert_eq!(destroy(&mut keys, &none, &alice, 1, false, Timestamp::EPOCH)?, DestroyOutcome::Destroyed);
+/// assert_eq!(destroy(&mut keys, &none, &alice, 1, false, Timestamp::EPOCH)?, DestroyOutcome::AlreadyDestroyed);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 ///

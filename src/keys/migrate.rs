@@ -76,7 +76,7 @@ pub(crate) fn migrate(v1: RecordV1) -> Result<(Vec<SymmetricVersion>, Vec<Asymme
     let (created, expiry) = v1
         .symmetric
         .as_ref()
-        .map_or((0.0, LATEST_TIME), |s| (s.created, s.expiry));
+        .map_or((Timestamp::EPOCH, LATEST_TIME), |s| (s.created, s.expiry));
     let symmetric = v1
         .symmetric
         .map(|s| SymmetricVersion {

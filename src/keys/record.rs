@@ -12,6 +12,7 @@ use crate::keys::migrate::{FlatSymmetric, RecordV1};
 use crate::pki::{AsymmetricVersion, EncryptedPrivateKey};
 use crate::symmetric::SymmetricVersion;
 use crate::util::strict::NoUnknownFields;
+use crate::util::time::Timestamp;
 
 /// The record format this version writes: 3, the original's shape
 /// (`symmetric`, `private`, `public`) for the newest keys, older versions
@@ -448,9 +449,9 @@ impl<'de> Deserialize<'de> for UserRecord {
 /// moved into a newer slot.
 fn check_ring(
     name: &str,
-    versions: impl Iterator<Item = (u32, f64, f64, u32)>,
+    versions: impl Iterator<Item = (u32, Timestamp, Timestamp, u32)>,
 ) -> Result<(), String> {
-    let (mut last_version, mut last_created) = (0, 0.0);
+    let (mut last_version, mut last_created) = (0, Timestamp::EPOCH);
     for (version, created, expiry, binding) in versions {
         if binding == 1 && version != 1 {
             return Err(format!(

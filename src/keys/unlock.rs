@@ -80,7 +80,7 @@ impl UnlockedUser {
 ///
 /// let mut revoked = RevocationList::default();
 /// assert!(unlock_user(&keys, &revoked, &alice, &password)?.symmetric.is_some());
-/// revoke_key(&mut revoked, &alice, &versions_of(&keys, &alice)?, Default::default(), None, 0.0)?;
+/// revoke_key(&mut revoked, &alice, &versions_of(&keys, &alice)?, Default::default(), None, secure_kms::util::time::now())?;
 /// assert!(unlock_user(&keys, &revoked, &alice, &password).is_err());
 /// // The owner can still prove the password, to replace the keys.
 /// check_password(&keys, &alice, &password)?;
@@ -352,7 +352,7 @@ mod tests {
             &versions_of(&keys, &alice).unwrap(),
             RevocationReason::KeyCompromise,
             None,
-            0.0,
+            Timestamp::from_secs(0.0),
         )
         .unwrap();
         let err = unlock_user(&keys, &revoked, &alice, &pw("alice-pw")).unwrap_err();

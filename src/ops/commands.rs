@@ -231,7 +231,14 @@ pub fn destroy(
     let (keys, revoked) = store.load()?;
     check_version(&keys, user_id, Some(version))?;
     // Refuse before the slow password check when the answer is known.
-    keyring::destroy(&mut keys.clone(), &revoked, user_id, version, force, 0.0)?;
+    keyring::destroy(
+        &mut keys.clone(),
+        &revoked,
+        user_id,
+        version,
+        force,
+        Timestamp::EPOCH,
+    )?;
     authenticate(store, &keys, user_id, password, "destroy")?;
     store.update(|keys, revoked, events| {
         let outcome = keyring::destroy(keys, revoked, user_id, version, force, time::now())?;
@@ -387,7 +394,15 @@ pub fn audit_log(store: &Store) -> Result<Vec<crate::store::audit::Entry>> {
 pub fn check_destroy(store: &Store, user_id: &UserId, version: u32, force: bool) -> Result<()> {
     let (keys, revoked) = store.load()?;
     check_version(&keys, user_id, Some(version))?;
-    keyring::destroy(&mut keys.clone(), &revoked, user_id, version, force, 0.0).map(drop)
+    keyring::destroy(
+        &mut keys.clone(),
+        &revoked,
+        user_id,
+        version,
+        force,
+        Timestamp::EPOCH,
+    )
+    .map(drop)
 }
 
 #[cfg(test)]

@@ -75,7 +75,7 @@ fn check_fresh(message: &Message, now: Timestamp) -> Result<Timestamp> {
     let created = humantime::parse_rfc3339(&message.created)
         .ok()
         .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-        .map(|d| d.as_secs_f64())
+        .map(Timestamp::from_duration)
         .ok_or_else(|| {
             refused(format!(
                 "its time {:?} is not an RFC 3339 UTC time such as 2026-01-31T09:00:00Z",

@@ -95,7 +95,7 @@ fn private_key_round_trips_and_refuses_wrong_password_or_user() {
         1,
         private_key,
         &private_key.to_public_key(),
-        0.0,
+        Timestamp::from_secs(0.0),
         60,
         &password_key("right", &params),
     )
@@ -126,7 +126,7 @@ fn tampered_private_key_is_refused_with_the_same_error() {
         1,
         private_key,
         &private_key.to_public_key(),
-        0.0,
+        Timestamp::from_secs(0.0),
         60,
         &pk,
     )

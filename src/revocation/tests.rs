@@ -51,7 +51,7 @@ fn revoking_records_who_which_when_and_why() {
         &keys,
         RevocationReason::KeyCompromise,
         None,
-        42.0,
+        Timestamp::from_secs(42.0),
     )
     .unwrap();
     let [e] = &outcome.revoked[..] else {
@@ -59,7 +59,7 @@ fn revoking_records_who_which_when_and_why() {
     };
     assert_eq!(e.version, Some(1));
     assert_eq!(e.user_id, "alice");
-    assert_eq!(e.revoked_at, 42.0);
+    assert_eq!(e.revoked_at, Timestamp::from_secs(42.0));
     assert_eq!(e.reason, RevocationReason::KeyCompromise);
     assert_eq!(
         e.symmetric_fingerprint.as_deref(),
@@ -85,7 +85,7 @@ fn fresh_keys_after_a_revocation_are_not_revoked() {
         &old,
         RevocationReason::Superseded,
         None,
-        1.0,
+        Timestamp::from_secs(1.0),
     )
     .unwrap();
     let new = versions(1);
@@ -106,7 +106,7 @@ fn other_users_are_untouched() {
         &alice_keys,
         RevocationReason::Unspecified,
         None,
-        1.0,
+        Timestamp::from_secs(1.0),
     )
     .unwrap();
     assert!(!is_key_revoked(&list, &bob, &bob_keys));
@@ -121,7 +121,15 @@ fn one_version_can_be_revoked_and_revoking_again_changes_nothing() {
     let keys = versions(2);
     let mut list = RevocationList::default();
     let reason = RevocationReason::AffiliationChanged;
-    let first = revoke_key(&mut list, &alice, &keys, reason, Some(1), 5.0).unwrap();
+    let first = revoke_key(
+        &mut list,
+        &alice,
+        &keys,
+        reason,
+        Some(1),
+        Timestamp::from_secs(5.0),
+    )
+    .unwrap();
     assert_eq!(first.revoked.len(), 1);
     // The primary (version 2) is not revoked.
     assert!(!is_key_revoked(&list, &alice, &keys));
@@ -131,14 +139,22 @@ fn one_version_can_be_revoked_and_revoking_again_changes_nothing() {
         &keys,
         RevocationReason::KeyCompromise,
         Some(1),
-        9.0,
+        Timestamp::from_secs(9.0),
     )
     .unwrap();
     assert!(again.was_already_revoked());
-    assert_eq!(again.already[0].revoked_at, 5.0);
+    assert_eq!(again.already[0].revoked_at, Timestamp::from_secs(5.0));
     assert_eq!(list.entries().len(), 1);
     // Every version: only version 2 is new.
-    let all = revoke_key(&mut list, &alice, &keys, reason, None, 10.0).unwrap();
+    let all = revoke_key(
+        &mut list,
+        &alice,
+        &keys,
+        reason,
+        None,
+        Timestamp::from_secs(10.0),
+    )
+    .unwrap();
     assert_eq!(
         all.revoked.iter().map(|r| r.version).collect::<Vec<_>>(),
         [Some(2)]
@@ -146,7 +162,14 @@ fn one_version_can_be_revoked_and_revoking_again_changes_nothing() {
     assert_eq!(all.already.len(), 1);
     assert!(is_key_revoked(&list, &alice, &keys));
     assert!(matches!(
-        revoke_key(&mut list, &alice, &keys, reason, Some(3), 11.0),
+        revoke_key(
+            &mut list,
+            &alice,
+            &keys,
+            reason,
+            Some(3),
+            Timestamp::from_secs(11.0)
+        ),
         Err(Error::UnknownVersion { version: 3, .. })
     ));
 }

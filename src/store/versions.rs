@@ -95,10 +95,10 @@ pub fn add_version_with(
         // Both keys take one number, one past the newest in either ring, so
         // that a rotation is one version even where the rings are uneven
         // (a format 1 record with only one kind of key).
-        let (version, last_created) = keys.get(user_id)?.map_or((1, 0.0), |r| {
+        let (version, last_created) = keys.get(user_id)?.map_or((1, Timestamp::EPOCH), |r| {
             let last = crate::keys::keyring::versions(r)
                 .last()
-                .map_or(0.0, |v| v.created());
+                .map_or(Timestamp::EPOCH, |v| v.created());
             (r.latest_version() + 1, last)
         });
         // Never before the previous version, even if the clock stepped back:

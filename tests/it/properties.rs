@@ -15,6 +15,7 @@ use secure_kms::keys::{KeyStore, UserRecord};
 use secure_kms::ops::protocol::{Kind, Message, PROTOCOL};
 use secure_kms::revocation::{RevocationList, RevocationReason, revoke_key};
 use secure_kms::symmetric::{SymmetricKey, generate_symmetric_key};
+use secure_kms::util::time::Timestamp;
 use secure_kms::util::user::UserId;
 
 fn user_id() -> impl Strategy<Value = String> {
@@ -196,7 +197,7 @@ proptest! {
             for (who, reason, one_version, at) in revocations {
                 let id = &ids[who.index(ids.len())];
                 let version = one_version.then_some(1);
-                revoke_key(&mut revoked, id, &secure_kms::keys::keyring::versions_of(&keys, id)?, reasons[reason], version, at).unwrap();
+                revoke_key(&mut revoked, id, &secure_kms::keys::keyring::versions_of(&keys, id)?, reasons[reason], version, Timestamp::from_secs(at)).unwrap();
             }
         }
         let revoked_json = serde_json::to_string_pretty(&revoked).unwrap();

@@ -126,10 +126,9 @@ pub(super) fn revoked_certificates(expected: &[Expected]) -> Result<Vec<RevokedC
             // became invalid). The CA signs the difference, so no edit to
             // the store can pass a revocation off as a withdrawal.
             if !entry.withdrawn {
-                let date = GeneralizedTime::from_unix_duration(Duration::from_secs(
-                    entry.at.max(0.0) as u64,
-                ))
-                .map_err(x509_error)?;
+                let date =
+                    GeneralizedTime::from_unix_duration(Duration::from_secs(entry.at.whole_secs()))
+                        .map_err(x509_error)?;
                 extensions.push(Extension {
                     extn_id: INVALIDITY_DATE,
                     critical: false,
@@ -159,7 +158,9 @@ pub(super) fn signed_entries(pem: &str) -> Result<Vec<Expected>> {
             serial: crate::util::fingerprint::hex(entry.serial_number.as_bytes()),
             user: "?".to_owned(),
             version: "?".to_owned(),
-            at: entry.revocation_date.to_unix_duration().as_secs_f64(),
+            at: crate::util::time::Timestamp::from_duration(
+                entry.revocation_date.to_unix_duration(),
+            ),
             reason: entry_reason(entry),
             withdrawn: !is_revocation(entry),
         })
@@ -202,7 +203,7 @@ pub(super) fn parse_time(rfc3339: &str) -> Timestamp {
     humantime::parse_rfc3339(rfc3339)
         .ok()
         .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-        .map_or(0.0, |d| d.as_secs_f64())
+        .map_or(Timestamp::EPOCH, Timestamp::from_duration)
 }
 
 /// The revocation reason of a CRL reason code; codes with no counterpart

@@ -84,7 +84,9 @@ pub(crate) fn add_signed_revocations(
             version: Some(version.version),
             symmetric_fingerprint: version.symmetric_fingerprint().map(str::to_owned),
             public_key_fingerprint: version.public_key_fingerprint().map(str::to_owned),
-            revoked_at: entry.revocation_date.to_unix_duration().as_secs_f64(),
+            revoked_at: crate::util::time::Timestamp::from_duration(
+                entry.revocation_date.to_unix_duration(),
+            ),
             reason,
             serial: Some(serial),
         });

@@ -112,7 +112,7 @@ fn the_crl_holds_its_fields_and_extensions() {
     let (_, revoked) = store.load().unwrap();
     assert_eq!(
         entry.revocation_date.to_unix_duration().as_secs(),
-        revoked.entries()[0].revoked_at as u64
+        revoked.entries()[0].revoked_at.whole_secs()
     );
     let reason = entry.crl_entry_extensions.as_ref().unwrap();
     assert_eq!(reason[0].extn_id, CrlReason::OID);

@@ -15,7 +15,12 @@ fn ring(n: usize, lifetime: u64) -> (KeyStore, UserId) {
     (keys, alice)
 }
 
-fn states(keys: &KeyStore, revoked: &RevocationList, user: &UserId, now: f64) -> Vec<KeyState> {
+fn states(
+    keys: &KeyStore,
+    revoked: &RevocationList,
+    user: &UserId,
+    now: Timestamp,
+) -> Vec<KeyState> {
     status(keys.get(user).unwrap().unwrap(), revoked, user, now)
         .iter()
         .map(|v| v.state)
@@ -149,10 +154,18 @@ fn the_last_version_that_decrypts_needs_force() {
         &versions_of(&keys, &alice).unwrap(),
         RevocationReason::Superseded,
         Some(2),
-        0.0,
+        Timestamp::from_secs(0.0),
     )
     .unwrap();
-    let err = destroy(&mut keys, &revoked, &alice, 1, false, 0.0).unwrap_err();
+    let err = destroy(
+        &mut keys,
+        &revoked,
+        &alice,
+        1,
+        false,
+        Timestamp::from_secs(0.0),
+    )
+    .unwrap_err();
     assert!(
         matches!(err, Error::LastDecryptingVersion { version: 1, .. }),
         "{err}"
@@ -164,11 +177,27 @@ fn the_last_version_that_decrypts_needs_force() {
     );
     // A compromised version decrypts nothing: destroying it needs no force.
     assert_eq!(
-        destroy(&mut keys, &revoked, &alice, 2, false, 0.0).unwrap(),
+        destroy(
+            &mut keys,
+            &revoked,
+            &alice,
+            2,
+            false,
+            Timestamp::from_secs(0.0)
+        )
+        .unwrap(),
         DestroyOutcome::Destroyed
     );
     assert_eq!(
-        destroy(&mut keys, &revoked, &alice, 1, true, 0.0).unwrap(),
+        destroy(
+            &mut keys,
+            &revoked,
+            &alice,
+            1,
+            true,
+            Timestamp::from_secs(0.0)
+        )
+        .unwrap(),
         DestroyOutcome::Destroyed
     );
     assert!(!keys.get(&alice).unwrap().unwrap().has_keys());
@@ -179,12 +208,12 @@ fn unknown_users_and_versions_are_errors() {
     let (mut keys, alice) = ring(1, 60);
     let none = RevocationList::default();
     assert!(matches!(
-        destroy(&mut keys, &none, &alice, 2, true, 0.0),
+        destroy(&mut keys, &none, &alice, 2, true, Timestamp::from_secs(0.0)),
         Err(Error::UnknownVersion { version: 2, .. })
     ));
     let bob = UserId::new("bob").unwrap();
     assert!(matches!(
-        destroy(&mut keys, &none, &bob, 1, true, 0.0),
+        destroy(&mut keys, &none, &bob, 1, true, Timestamp::from_secs(0.0)),
         Err(Error::UnknownUser(_))
     ));
 }

@@ -23,7 +23,9 @@ pub fn cross_check(
                 && e.event.version == Some(version)
         })
     };
-    let log_start = entries.first().map_or(f64::INFINITY, |e| e.time);
+    let log_start = entries
+        .first()
+        .map_or(Timestamp::from_secs(f64::INFINITY), |e| e.time);
     // Every change the log should hold but does not, with its time; the
     // earliest is reported, as where the log stops telling the truth.
     let mut missing: Vec<(Timestamp, String)> = Vec::new();
