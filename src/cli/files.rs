@@ -97,7 +97,7 @@ impl FileCommand {
             } => {
                 let user = UserId::new(user)?;
                 if output.as_os_str() == "-" && std::io::stdout().is_terminal() {
-                    return Err(Error::BinaryToTerminal.into());
+                    return Err(super::error::CliError::BinaryToTerminal.into());
                 }
                 let mut reader = open_input(input)?;
                 let mut out = Output::create(output, *force)?;

@@ -37,6 +37,7 @@ use secure_kms::symmetric::MAX_EXPIRY_SECS;
 
 mod audit;
 mod ca;
+mod error;
 mod exchange;
 mod files;
 mod keys;

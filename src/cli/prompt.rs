@@ -9,6 +9,7 @@ use secure_kms::ui::console::{Console, TerminalConsole, read_password_file};
 use secure_kms::util::user::UserId;
 
 use super::Cli;
+use super::error::CliError;
 
 /// Whether a password may be the next line of a piped standard input.
 pub(super) enum Piped {
@@ -157,7 +158,7 @@ pub(super) fn named_password(user: &UserId, file: Option<&Path>) -> anyhow::Resu
 pub(super) fn confirm(question: &str) -> anyhow::Result<()> {
     let what = "destroying a key version".to_owned();
     if !std::io::stdin().is_terminal() {
-        return Err(Error::NotConfirmed(what).into());
+        return Err(CliError::NotConfirmed(what).into());
     }
     let mut console = TerminalConsole::for_commands();
     loop {
@@ -166,9 +167,9 @@ pub(super) fn confirm(question: &str) -> anyhow::Result<()> {
             .map(|a| a.trim().to_ascii_lowercase())
         {
             Some(a) if a == "yes" || a == "y" => return Ok(()),
-            Some(a) if a == "no" || a == "n" => return Err(Error::NotConfirmed(what).into()),
+            Some(a) if a == "no" || a == "n" => return Err(CliError::NotConfirmed(what).into()),
             Some(_) => eprintln!("Please answer yes or no."),
-            None => return Err(Error::NotConfirmed(what).into()),
+            None => return Err(CliError::NotConfirmed(what).into()),
         }
     }
 }

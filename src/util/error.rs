@@ -366,12 +366,6 @@ pub enum Error {
         version: u32,
     },
 
-    /// An irreversible step was not confirmed.
-    #[error(
-        "{0} cannot be undone and was not confirmed: answer yes at the question on a terminal, or pass --yes (standard input that is not a terminal is never taken as an answer)"
-    )]
-    NotConfirmed(String),
-
     /// No version of the user's keys holds material to check a password against.
     #[error(
         "every key version of {0} is destroyed, so no password can be checked: the user can no longer change anything"
@@ -447,12 +441,6 @@ pub enum Error {
     /// An output file exists and `--force` was not given.
     #[error("{} exists and was left as it is: choose another name, or add --force to replace it", .0.display())]
     OutputExists(std::path::PathBuf),
-
-    /// Binary output was about to go to a terminal.
-    #[error(
-        "refusing to print an encrypted file on the terminal: give an output file, or redirect standard output"
-    )]
-    BinaryToTerminal,
 
     /// A command that only reads was pointed at a folder with no store.
     #[error(
