@@ -69,8 +69,7 @@ pub struct Revocation {
     #[serde(deserialize_with = "known_entry_format")]
     pub format: u32,
     /// Whose keys.
-    #[serde(deserialize_with = "crate::util::user::deserialize")]
-    pub user_id: String,
+    pub user_id: UserId,
     /// Which key version (format 1 entries had none; it is filled in on
     /// reading where the fingerprints name a version in the store).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -109,7 +108,7 @@ impl Revocation {
     /// The refusal to give when revoked keys are used.
     pub fn to_error(&self) -> Error {
         Error::Revoked {
-            user: self.user_id.clone(),
+            user: self.user_id.to_string(),
             revoked_at: self.revoked_at_text(),
             reason: self.reason.to_string(),
         }
@@ -117,10 +116,10 @@ impl Revocation {
 
     /// Whether this entry revokes `version` of `user_id`: the same user and
     /// one of the same key IDs.
-    pub fn revokes(&self, user_id: &str, version: &impl KeyIds) -> bool {
+    pub fn revokes(&self, user_id: &UserId, version: &impl KeyIds) -> bool {
         let same =
             |a: &Option<String>, b: Option<&str>| matches!((a, b), (Some(a), Some(b)) if a == b);
-        self.user_id == user_id
+        self.user_id == *user_id
             && (same(&self.symmetric_fingerprint, version.symmetric_fingerprint())
                 || same(
                     &self.public_key_fingerprint,
@@ -153,7 +152,7 @@ impl RevocationList {
     }
 
     /// The entry that revokes `version` of `user_id`, if any.
-    pub fn find(&self, user_id: &str, version: &impl KeyIds) -> Option<&Revocation> {
+    pub fn find(&self, user_id: &UserId, version: &impl KeyIds) -> Option<&Revocation> {
         self.entries.iter().find(|e| e.revokes(user_id, version))
     }
 
@@ -246,7 +245,7 @@ pub fn revoke_key<V: KeyIds>(
     if versions.is_empty() {
         // A record with no key at all (possible through the library): an
         // entry under the user's name alone.
-        match list.entries.iter().find(|e| e.user_id == user_id.as_str()) {
+        match list.entries.iter().find(|e| e.user_id == *user_id) {
             Some(existing) => outcome.already.push(existing.clone()),
             None => {
                 let entry = new_entry(user_id, None::<&V>, reason, now);
@@ -257,7 +256,7 @@ pub fn revoke_key<V: KeyIds>(
         return Ok(outcome);
     }
     for target in targets {
-        match list.find(user_id.as_str(), target) {
+        match list.find(user_id, target) {
             Some(existing) => outcome.already.push(existing.clone()),
             None => {
                 let entry = new_entry(user_id, Some(target), reason, now);
@@ -277,7 +276,7 @@ fn new_entry(
 ) -> Revocation {
     Revocation {
         format: ENTRY_FORMAT,
-        user_id: user_id.to_string(),
+        user_id: user_id.clone(),
         version: version.map(KeyIds::version),
         symmetric_fingerprint: version
             .and_then(|v| v.symmetric_fingerprint())
@@ -300,8 +299,8 @@ pub fn find_revocation<'a>(
     versions: &[impl KeyIds],
 ) -> Option<&'a Revocation> {
     match versions.last() {
-        Some(primary) => list.find(user_id.as_str(), primary),
-        None => list.entries.iter().find(|e| e.user_id == user_id.as_str()),
+        Some(primary) => list.find(user_id, primary),
+        None => list.entries.iter().find(|e| e.user_id == *user_id),
     }
 }
 

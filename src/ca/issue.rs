@@ -30,7 +30,7 @@ use crate::{Error, Result};
 #[derive(Clone, Debug, Serialize)]
 pub struct UserCertificate {
     /// The user ID: the subject's CN.
-    pub user: String,
+    pub user: UserId,
     /// The key version it certifies.
     pub version: u32,
     /// The serial number, hex.
@@ -211,7 +211,7 @@ fn describe(
         ))
     };
     UserCertificate {
-        user: user_id.to_string(),
+        user: user_id.clone(),
         version,
         serial: crate::util::fingerprint::hex(tbs.serial_number().as_bytes()),
         subject: tbs.subject().to_string(),

@@ -289,7 +289,7 @@ pub fn status(
             at: created,
             why: "created".to_owned(),
         }];
-        let revocation: Option<&Revocation> = revoked.find(user_id.as_str(), v);
+        let revocation: Option<&Revocation> = revoked.find(user_id, v);
         // NIST allows no way back from compromised but to destroyed: a key
         // revoked while active is never "deactivated" later, and its active
         // period ended when it was revoked.
@@ -405,8 +405,7 @@ pub fn destroy(
         return Ok(DestroyOutcome::AlreadyDestroyed);
     }
     let can_decrypt = |v: &KeyVersion<'_>| {
-        v.symmetric.is_some_and(|s| s.wrapped.is_some())
-            && revoked.find(user_id.as_str(), v).is_none()
+        v.symmetric.is_some_and(|s| s.wrapped.is_some()) && revoked.find(user_id, v).is_none()
     };
     let others_decrypt = all.iter().any(|v| v.version != version && can_decrypt(v));
     if can_decrypt(target) && !others_decrypt && !force {

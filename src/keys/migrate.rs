@@ -127,7 +127,7 @@ pub(crate) fn revocations<V: KeyIds>(
     mut versions_of: impl FnMut(&str) -> Result<Vec<V>>,
 ) -> Result<()> {
     for entry in list.entries_mut().iter_mut().filter(|e| e.format == 1) {
-        let found = versions_of(&entry.user_id)?
+        let found = versions_of(entry.user_id.as_str())?
             .iter()
             .find(|v| entry.revokes(&entry.user_id, *v))
             .map(KeyIds::version);

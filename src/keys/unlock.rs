@@ -154,7 +154,7 @@ pub fn check_usable_for_decryption(
     let record = record_of(keys, user_id)?;
     let all = versions(record);
     let v = find_version(&all, user_id, version)?;
-    if let Some(r) = revoked.find(user_id.as_str(), v) {
+    if let Some(r) = revoked.find(user_id, v) {
         return Err(Error::Revoked {
             user: user_id.to_string(),
             revoked_at: r.revoked_at_text(),

@@ -164,7 +164,7 @@ fn check_signature(
                 message.sender.key_version
             ))
         })?;
-    if let Some(r) = revoked.find(sender.as_str(), version) {
+    if let Some(r) = revoked.find(&sender, version) {
         return Err(Error::Revoked {
             user: sender.to_string(),
             revoked_at: r.revoked_at_text(),

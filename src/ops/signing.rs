@@ -130,7 +130,7 @@ pub fn verify_file(
                 ),
             });
         }
-        if let Some(r) = revoked.find(user_id.as_str(), v) {
+        if let Some(r) = revoked.find(user_id, v) {
             return Err(Error::Revoked {
                 user: user_id.to_string(),
                 revoked_at: r.revoked_at_text(),

@@ -53,7 +53,7 @@ pub fn export_public(store: &Store, user_id: &UserId) -> Result<(u32, String)> {
         .ok_or_else(|| Error::UnknownUser(user_id.to_string()))?;
     // A compromised key's public key would lead others to trust what it
     // signs. (A destroyed one's may still verify old signatures.)
-    if let Some(r) = revoked.find(user_id.as_str(), version) {
+    if let Some(r) = revoked.find(user_id, version) {
         return Err(r.to_error());
     }
     Ok((pair.version, pair.public.clone()))
@@ -243,7 +243,7 @@ fn refuse_known_key(
         .find(|r| r.public_key_fingerprint.as_deref() == Some(fingerprint.as_str()))
     {
         return Err(Error::KeyAlreadyKnown {
-            user: r.user_id.clone(),
+            user: r.user_id.to_string(),
             version: r.version.unwrap_or(0),
             state: "compromised".to_owned(),
         });

@@ -58,7 +58,7 @@ fn revoking_records_who_which_when_and_why() {
         panic!("expected one new revocation: {outcome:?}");
     };
     assert_eq!(e.version, Some(1));
-    assert_eq!(e.user_id, "alice");
+    assert_eq!(e.user_id, alice);
     assert_eq!(e.revoked_at, Timestamp::from_secs(42.0));
     assert_eq!(e.reason, RevocationReason::KeyCompromise);
     assert_eq!(

@@ -217,7 +217,7 @@ pub fn check_user(
             ));
         }
         match e.event.event {
-            EventKind::Revoked if revoked.find(user_id.as_str(), v).is_none() => {
+            EventKind::Revoked if revoked.find(user_id, v).is_none() => {
                 return Err(untrusted(
                     format!(
                         "{at} records version {number} of {user_id} revoked, and revoked_keys.json no longer lists it: the entry or the file was removed"

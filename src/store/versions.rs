@@ -20,7 +20,7 @@ use crate::{Error, Result};
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct NewVersion {
     /// Whose keys.
-    pub user: String,
+    pub user: UserId,
     /// The version number.
     pub version: u32,
     /// The symmetric key's ID.
@@ -135,7 +135,7 @@ pub fn add_version_with(
             Some(&asym.fingerprint),
         ));
         Ok(NewVersion {
-            user: user_id.to_string(),
+            user: user_id.clone(),
             version: sym.version,
             symmetric_fingerprint: sym.fingerprint.clone(),
             public_key_fingerprint: asym.fingerprint.clone(),

@@ -282,7 +282,7 @@ pub struct RevocationView {
 impl From<&Revocation> for RevocationView {
     fn from(r: &Revocation) -> Self {
         RevocationView {
-            user: r.user_id.clone(),
+            user: r.user_id.to_string(),
             version: r.version,
             symmetric_fingerprint: r.symmetric_fingerprint.clone(),
             public_key_fingerprint: r.public_key_fingerprint.clone(),

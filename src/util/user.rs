@@ -47,13 +47,32 @@ impl UserId {
     }
 }
 
-/// Serde check: a user ID read from a file must follow the naming rule
-/// (it is kept as read).
-pub(crate) fn deserialize<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
-    use serde::{Deserialize, de::Error as _};
-    let id = String::deserialize(d)?;
-    UserId::new(&id).map_err(D::Error::custom)?;
-    Ok(id)
+/// Written as the bare ID.
+impl serde::Serialize for UserId {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.serialize_str(&self.0)
+    }
+}
+
+/// Read from a file: the ID must follow the naming rule exactly as
+/// written (white space around it is refused, not trimmed, so that what
+/// is read is what is written back).
+impl<'de> serde::Deserialize<'de> for UserId {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        use serde::de::Error as _;
+        let raw = String::deserialize(d)?;
+        let id = UserId::new(&raw).map_err(D::Error::custom)?;
+        if id.0 != raw {
+            return Err(D::Error::custom(Error::InvalidUserId(raw)));
+        }
+        Ok(id)
+    }
+}
+
+impl PartialEq<str> for UserId {
+    fn eq(&self, other: &str) -> bool {
+        self.0 == other
+    }
 }
 
 impl fmt::Display for UserId {
@@ -70,6 +89,18 @@ mod tests {
     fn accepts_the_allowed_alphabet() {
         for ok in ["a", "alice", "Bob_2", "x.y-z@host", &"a".repeat(64)] {
             assert_eq!(UserId::new(ok).unwrap().as_str(), ok);
+        }
+    }
+
+    /// A file holds an ID exactly: white space that a person's answer may
+    /// carry is trimmed, but in a file it is refused, so that what is read
+    /// is what is written back.
+    #[test]
+    fn a_file_holds_an_id_exactly() {
+        let id: UserId = serde_json::from_str("\"alice@example.org\"").unwrap();
+        assert_eq!(serde_json::to_string(&id).unwrap(), "\"alice@example.org\"");
+        for bad in ["\" alice\"", "\"alice \"", "\"bob smith\"", "\"\"", "1"] {
+            assert!(serde_json::from_str::<UserId>(bad).is_err(), "{bad}");
         }
     }
 

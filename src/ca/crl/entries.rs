@@ -34,7 +34,7 @@ pub(super) fn expected_entries(keys: &KeyStore, revoked: &RevocationList) -> Res
         if !expected.iter().any(|x| x.serial == serial) {
             expected.push(Expected {
                 serial,
-                user: e.user_id.clone(),
+                user: e.user_id.to_string(),
                 version: e.version.map_or("?".to_owned(), |v| v.to_string()),
                 at: e.revoked_at,
                 reason: e.reason,
@@ -57,10 +57,7 @@ pub(super) fn revoked_certificate(
     keys: &KeyStore,
     entry: &crate::revocation::Revocation,
 ) -> Result<Option<String>> {
-    let Ok(id) = crate::util::user::UserId::new(&entry.user_id) else {
-        return Ok(None);
-    };
-    let Some(record) = keys.get(&id)? else {
+    let Some(record) = keys.get(&entry.user_id)? else {
         return Ok(None);
     };
     Ok(crate::keys::keyring::versions(record)

@@ -74,13 +74,13 @@ pub(crate) fn add_signed_revocations(
             .into_iter()
             .find(|v| v.version == version)
             .expect("listed");
-        if revoked.find(&user, &version).is_some() {
+        if revoked.find(&user_id, &version).is_some() {
             continue;
         }
         let reason = entry_reason(entry);
         revoked.push(crate::revocation::Revocation {
             format: crate::revocation::ENTRY_FORMAT,
-            user_id: user,
+            user_id,
             version: Some(version.version),
             symmetric_fingerprint: version.symmetric_fingerprint().map(str::to_owned),
             public_key_fingerprint: version.public_key_fingerprint().map(str::to_owned),
@@ -106,13 +106,10 @@ pub(super) fn listed_for_its_certificate(
         .iter()
         .filter(|e| e.serial.as_deref() == Some(serial))
     {
-        let (Ok(user), Some(number)) = (
-            crate::util::user::UserId::new(&entry.user_id),
-            entry.version,
-        ) else {
+        let Some(number) = entry.version else {
             continue;
         };
-        let Some(record) = keys.get(&user)? else {
+        let Some(record) = keys.get(&entry.user_id)? else {
             continue;
         };
         let versions = crate::keys::keyring::versions(record);

@@ -82,7 +82,7 @@ pub fn cross_check(
                     ),
                 ));
             }
-            if let Some(r) = revoked.find(id, &v)
+            if let Some(r) = revoked.find(&user_id, &v)
                 && r.revoked_at >= log_start
                 && !has(&[EventKind::Revoked], id, v.version)
             {
@@ -109,7 +109,7 @@ pub fn cross_check(
         let record = keys.get(&user_id)?;
         let found = record.and_then(|r| versions(r).into_iter().find(|v| v.version == version));
         let undone = match e.event.event {
-            EventKind::Revoked => found.is_none_or(|v| revoked.find(&e.event.user, &v).is_none()),
+            EventKind::Revoked => found.is_none_or(|v| revoked.find(&user_id, &v).is_none()),
             EventKind::Destroyed => found.is_none_or(|v| v.has_material()),
             // A version the log saw made must still be there, with its key:
             // a store rolled back to before a rotation would bring an old
