@@ -119,7 +119,7 @@ fn is_broken_pipe(e: &anyhow::Error) -> bool {
 
 /// The exit code's number, for the JSON error object.
 fn code_number(e: &anyhow::Error) -> u8 {
-    match e.downcast_ref::<Error>() {
+    match e.downcast_ref::<Error>().map(Error::root) {
         Some(e) if e.is_refusal() => EXIT_REFUSED,
         Some(Error::Interrupted { .. }) => EXIT_INTERRUPTED,
         _ => 1,
@@ -135,7 +135,7 @@ fn print_json_error(e: &anyhow::Error, exit_code: u8) {
         "error": format!("{e:#}"),
         "exit_code": exit_code,
     });
-    if let Some(Error::AuditBroken { line, .. }) = e.downcast_ref::<Error>() {
+    if let Some(Error::AuditBroken { line, .. }) = e.downcast_ref::<Error>().map(Error::root) {
         shape["line"] = (*line).into();
     }
     let json = serde_json::to_string_pretty(&shape).expect("JSON values always serialise");

@@ -375,7 +375,8 @@ fn make_keys(
         options.expiry_time
     ))?;
     console.say(&format!("Asymmetric keys stored securely for {user_id}"))?;
-    let record = if admin::certify(store, console, user_id, password)? {
+    let replaced = kind == EventKind::Rotated;
+    let record = if admin::certify(store, console, user_id, password, replaced)? {
         // The record now holds the certificate too.
         store
             .load()?

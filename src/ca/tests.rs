@@ -13,26 +13,55 @@ fn password() -> Password {
 }
 
 /// The store knows the CA only as an attachment: a folder whose log
-/// records a CA, opened without it, is refused on every read and
-/// change rather than read as if its CRL did not exist.
+/// records a CA, opened without it, is refused by every read that counts
+/// revocations and by every change, rather than read as if its CRL did
+/// not exist. (`load_as_stored`, the files as they are without the CRL's
+/// revocations, is what `crl verify` compares the CRL with, and is not.)
 #[test]
 fn a_store_with_a_ca_is_refused_without_its_attachment() {
     let dir = tempfile::tempdir().unwrap();
     let plain = Store::new(dir.path());
     assert!(plain.load().is_ok(), "no CA yet: nothing to miss");
     init(&open_store(dir.path()), &password(), 2048, MIN_ITERATIONS).unwrap();
-    let refused = |r: Result<()>| match r {
-        Err(Error::NotAttached { line }) => assert_eq!(line, 1),
-        other => panic!("expected NotAttached, got {other:?}"),
+    let refused = |what: &str, r: Result<()>| match r {
+        Err(Error::NotAttached(why)) => assert!(why.contains("audit.log line 1"), "{what}: {why}"),
+        other => panic!("{what}: expected NotAttached, got {other:?}"),
     };
-    refused(plain.load().map(drop));
+    refused("load", plain.load().map(drop));
+    refused("update", plain.update(|_, _, _| Ok(())));
     refused(
-        plain
-            .load_as_stored()
-            .and_then(|_| plain.update(|_, _, _| Ok(()))),
+        "log",
+        plain.log(crate::store::audit::Event::for_ca(
+            crate::store::audit::EventKind::CrlSigned,
+            b"",
+            "test",
+        )),
     );
+    assert!(plain.load_as_stored().is_ok());
     assert!(open_store(dir.path()).load().is_ok());
     assert!(open_store(dir.path()).update(|_, _, _| Ok(())).is_ok());
+}
+
+/// With the log that recorded `ca init` moved aside, a later line of the
+/// CA's (a certificate issued) still marks the folder as the CA's.
+#[test]
+fn any_line_of_the_ca_marks_the_folder_as_the_cas() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open_store(dir.path());
+    init(&store, &password(), 2048, MIN_ITERATIONS).unwrap();
+    fs::rename(
+        dir.path().join("audit.log"),
+        dir.path().join("audit.log.old"),
+    )
+    .unwrap();
+    let mut event =
+        crate::store::audit::Event::for_ca(crate::store::audit::EventKind::Certified, b"", "test");
+    event.user = "alice".to_owned();
+    store.log(event).unwrap();
+    match Store::new(dir.path()).load() {
+        Err(Error::NotAttached(why)) => assert!(why.contains("line 1"), "{why}"),
+        other => panic!("expected NotAttached, got {other:?}"),
+    }
 }
 
 #[test]

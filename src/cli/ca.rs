@@ -208,8 +208,12 @@ pub(super) fn admin_for_new_pair(
     store: &Store,
     file: Option<&std::path::Path>,
 ) -> anyhow::Result<Admin> {
-    if file.is_none() && ca::Ca::load(store.dir())?.is_none() {
-        return Ok(Admin::NoCa);
+    if ca::Ca::load(store.dir())?.is_none() {
+        // An option that would do nothing is refused, not ignored.
+        return match file {
+            Some(_) => Err(Error::NoCa.into()),
+            None => Ok(Admin::NoCa),
+        };
     }
     let password = optional_password(
         file,
@@ -227,10 +231,11 @@ pub(super) fn certify_new_pair(
     user: &UserId,
     owner: &Password,
     admin: &Admin,
+    replaced: bool,
     command: &str,
 ) -> anyhow::Result<String> {
-    let after = slow("issuing the certificate", || {
-        ca_policy::after_new_pair(store, user, owner, admin, command)
+    let after = slow("certifying the new pair", || {
+        ca_policy::after_new_pair(store, user, owner, admin, replaced, command)
     })?;
     let mut text = String::new();
     if let Some(issued) = &after.certificate {

@@ -119,8 +119,10 @@ impl KeyCommand {
                 let made = slow("making keys", || {
                     commands::keygen(store, &user, &password, *expiry, DEFAULT_ITERATIONS)
                 })?;
-                let certified = certify_new_pair(store, &user, &password, &admin, "keygen")?;
-                render(cli, &made, || output::new_version(&made) + &certified)?
+                let certified = certify_new_pair(store, &user, &password, &admin, false, "keygen")?;
+                render(cli, &secure_kms::ui::reports::Made::from(&made), || {
+                    output::new_version(&made) + &certified
+                })?
             }
             Self::Status { user } => {
                 let status = commands::status(store, &UserId::new(user)?, now)?;
@@ -144,8 +146,10 @@ impl KeyCommand {
                 // The pair rotated out keeps its certificate until the CRL
                 // withdraws it (reason superseded; its key stays usable for
                 // decrypting and verifying).
-                let certified = certify_new_pair(store, &user, &password, &admin, "rotate")?;
-                render(cli, &made, || output::new_version(&made) + &certified)?
+                let certified = certify_new_pair(store, &user, &password, &admin, true, "rotate")?;
+                render(cli, &secure_kms::ui::reports::Made::from(&made), || {
+                    output::new_version(&made) + &certified
+                })?
             }
             Self::Revoke {
                 user,

@@ -35,8 +35,8 @@ pub(super) fn get_password(
 }
 
 /// A password that may be left out: the first line of `file` if one is
-/// given; else asked on a terminal, where an empty answer skips it; and
-/// without a terminal, none.
+/// given; else asked on a terminal, where an empty answer or the end of
+/// input (Ctrl-D) skips it; and without a terminal, none.
 pub(super) fn optional_password(
     file: Option<&Path>,
     what: &str,
@@ -69,6 +69,7 @@ fn ask(
         match console.ask_password(&prompt)? {
             Some(pw) if optional && pw.is_empty() => Ok(None),
             Some(pw) => Ok(Some(Password::new(pw)?)),
+            None if optional => Ok(None),
             None => Err(Error::EndOfInput {
                 question: prompt.trim_end().to_owned(),
                 state: "nothing was written",

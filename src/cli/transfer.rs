@@ -130,7 +130,9 @@ impl TransferCommand {
                         DEFAULT_ITERATIONS,
                     )
                 })?;
-                render(cli, &made, || output::new_version(&made))?
+                render(cli, &secure_kms::ui::reports::Made::from(&made), || {
+                    output::new_version(&made)
+                })?
             }
         })
     }

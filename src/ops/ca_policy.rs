@@ -33,7 +33,9 @@ pub enum Admin {
     /// The store has a CA, and no password was given: the CA's part is
     /// left for later.
     Later,
-    /// This password, which opens the CA key.
+    /// This password for the CA key: checked by [`Admin::check`] before
+    /// the change, or else by its first use after it (a wrong one is then
+    /// [`Error::Decryption`], and nothing more is done).
     With(Password),
 }
 
@@ -83,7 +85,31 @@ pub struct AfterNewPair {
 }
 
 /// After a new pair of `user` (whose password is `owner`): its
-/// certificate, and a CRL for the pair it superseded, as `admin` allows.
+/// certificate and, when it `replaced` an older pair (a rotation), a CRL
+/// that withdraws the old pair's certificate, as `admin` allows.
+///
+/// ```
+/// use secure_kms::crypto::kdf::{KdfParams, MIN_ITERATIONS, Password, PasswordKey};
+/// use secure_kms::ops::ca_policy::{Admin, after_new_pair};
+/// use secure_kms::store::{audit::EventKind, versions::add_version};
+/// use secure_kms::util::user::UserId;
+///
+/// let dir = tempfile::tempdir()?;
+/// let store = secure_kms::ca::open_store(dir.path());
+/// let admin = Password::new("admin".to_owned())?;
+/// let owner = Password::new("pw".to_owned())?;
+/// // The product uses 600,000 PBKDF2 rounds; an example need not wait.
+/// secure_kms::ca::init(&store, &admin, 2048, MIN_ITERATIONS)?;
+/// let alice = UserId::new("alice")?;
+/// let key = PasswordKey::derive(&owner, &KdfParams::generate(MIN_ITERATIONS)?);
+/// add_version(&store, &alice, &key, 3600, None, EventKind::Created, "example")?;
+///
+/// let admin = Admin::check(&store, Some(admin))?;
+/// let after = after_new_pair(&store, &alice, &owner, &admin, false, "example")?;
+/// assert_eq!(after.certificate.expect("issued").subject, "CN=alice");
+/// assert!(after.crl.is_none(), "a first pair supersedes nothing");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 ///
 /// # Errors
 /// As [`ca::issue`]; [`Error::ChangeMade`] when the CRL could not be read
@@ -93,12 +119,15 @@ pub fn after_new_pair(
     user: &UserId,
     owner: &Password,
     admin: &Admin,
+    replaced: bool,
     command: &str,
 ) -> Result<AfterNewPair> {
-    let behind = || {
-        crl::is_behind(store, Some(user)).map_err(made(
-            "the new version was made, but the CRL could not be read to withdraw the old certificate",
-        ))
+    // Only a rotation leaves an old certificate to withdraw.
+    let behind = || -> Result<bool> {
+        Ok(replaced
+            && crl::is_behind(store, Some(user)).map_err(made(
+                "the new version was made, but the CRL could not be read to withdraw the old certificate",
+            ))?)
     };
     match admin {
         Admin::NoCa => Ok(AfterNewPair::default()),
@@ -137,6 +166,19 @@ pub enum AfterRevocation {
 
 /// After a revocation: a new CRL when `outcome` added entries, as `admin`
 /// allows.
+///
+/// ```
+/// use secure_kms::ops::ca_policy::{Admin, AfterRevocation, after_revocation};
+/// use secure_kms::revocation::RevokeOutcome;
+///
+/// let dir = tempfile::tempdir()?;
+/// let store = secure_kms::ca::open_store(dir.path());
+/// // Nothing new revoked, or no CA: nothing to sign.
+/// let nothing = RevokeOutcome::default();
+/// let after = after_revocation(&store, &nothing, &Admin::NoCa, "example")?;
+/// assert!(matches!(after, AfterRevocation::Unchanged));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 ///
 /// # Errors
 /// [`Error::ChangeMade`] when the CRL could not be signed.
@@ -189,7 +231,7 @@ mod tests {
         let alice = UserId::new("alice").unwrap();
         new_version(&store, &alice);
         let admin = Admin::check(&store, Some(pw("admin"))).unwrap();
-        let after = after_new_pair(&store, &alice, &pw("pw"), &admin, "test").unwrap();
+        let after = after_new_pair(&store, &alice, &pw("pw"), &admin, false, "test").unwrap();
         assert!(after.certificate.is_some() && after.crl.is_none());
         (dir, store, alice)
     }
@@ -228,11 +270,11 @@ mod tests {
     fn a_rotation_withdraws_the_old_certificate_as_the_password_allows() {
         let (_dir, store, alice) = store_with_alice();
         new_version(&store, &alice);
-        let later = after_new_pair(&store, &alice, &pw("pw"), &Admin::Later, "test").unwrap();
+        let later = after_new_pair(&store, &alice, &pw("pw"), &Admin::Later, true, "test").unwrap();
         assert!(later.certificate.is_none() && later.crl.is_none());
         assert!(later.superseded_still_valid);
         let admin = Admin::check(&store, Some(pw("admin"))).unwrap();
-        let with = after_new_pair(&store, &alice, &pw("pw"), &admin, "test").unwrap();
+        let with = after_new_pair(&store, &alice, &pw("pw"), &admin, true, "test").unwrap();
         assert!(with.certificate.is_some());
         let crl = with.crl.expect("the superseded certificate is withdrawn");
         assert_eq!(crl.serials.len(), 1);

@@ -30,6 +30,7 @@ pub(super) fn certify(
     console: &mut dyn Console,
     user_id: &UserId,
     owner_password: &Password,
+    replaced: bool,
 ) -> Result<bool> {
     if Ca::load(store.dir())?.is_none() {
         return Ok(false);
@@ -39,16 +40,18 @@ pub(super) fn certify(
         console.say(&format!("No certificate issued for {user_id}: {later}"))?;
         return Ok(false);
     };
-    let admin = match Admin::check(store, Some(admin)) {
-        Err(Error::Decryption) => {
+    // The password is checked by its first use (one PBKDF2 run, not two):
+    // a wrong one issues nothing.
+    let admin = Admin::With(admin);
+    let after = match after_new_pair(store, user_id, owner_password, &admin, replaced, "session") {
+        Err(e) if matches!(e.root(), Error::Decryption) => {
             console.say(&format!(
                 "Wrong administrator password: no certificate issued for {user_id}; {later}"
             ))?;
             return Ok(false);
         }
-        checked => checked?,
+        after => after?,
     };
-    let after = after_new_pair(store, user_id, owner_password, &admin, "session")?;
     if let Some(issued) = &after.certificate {
         console.say(&format!(
             "Certificate issued for {user_id} by the KMS CA (serial {})",
@@ -78,21 +81,16 @@ pub(super) fn sign_crl(
         console.say(&format!("The CRL was not signed: {later}"))?;
         return Ok(());
     };
-    let admin = match Admin::check(store, Some(admin)) {
-        Err(Error::Decryption) => {
-            return console.say(&format!(
-                "Wrong administrator password: the CRL was not signed; {later}"
-            ));
-        }
-        checked => checked?,
-    };
-    match after_revocation(store, outcome, &admin, "session")? {
-        AfterRevocation::Signed(crl) => console.say(&format!(
+    match after_revocation(store, outcome, &Admin::With(admin), "session") {
+        Ok(AfterRevocation::Signed(crl)) => console.say(&format!(
             "CRL number {} signed by the KMS CA: {} revoked certificate(s)",
             crl.number,
             crl.serials.len()
         )),
-        _ => Ok(()),
+        Err(e) if matches!(e.root(), Error::Decryption) => console.say(&format!(
+            "Wrong administrator password: the CRL was not signed; {later}"
+        )),
+        other => other.map(drop),
     }
 }
 

@@ -351,6 +351,16 @@ impl Journal {
         // parses but does not fit, such as a CRL with a bad signature, is
         // refused by every read, as if written by hand.)
         for r in &journal.replace {
+            // A file of an attachment the store was opened without: not a
+            // broken journal (moving it aside would lose a committed
+            // change), but a store opened the wrong way.
+            let known = [KEY_STORE_FILE, REVOKED_KEYS_FILE].contains(&r.target.as_str());
+            if attachment.is_none() && !known && !r.target.contains('/') {
+                return Err(Error::NotAttached(format!(
+                    "the unfinished change in {JOURNAL_FILE} writes {:?}, which is not the key store's",
+                    r.target
+                )));
+            }
             let ours = r.prepared.starts_with(PREPARED_PREFIX)
                 && !r.prepared.contains('/')
                 && ([KEY_STORE_FILE, REVOKED_KEYS_FILE].contains(&r.target.as_str())

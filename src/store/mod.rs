@@ -123,6 +123,35 @@ impl Store {
 
     /// This store, with `attachment`'s files kept and checked beside its
     /// own (the CA attaches itself: `crate::ca::open_store`).
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use secure_kms::store::{AttachedRead, Attachment, Store};
+    /// use secure_kms::{keys::KeyStore, revocation::RevocationList, Result};
+    ///
+    /// /// One file of notes beside the key store, of any text.
+    /// #[derive(Debug)]
+    /// struct Notes;
+    ///
+    /// impl Attachment for Notes {
+    ///     fn files(&self) -> &'static [&'static str] {
+    ///         &["notes.txt"]
+    ///     }
+    ///     fn check_file(&self, _: &str, _: &[u8]) -> Result<()> {
+    ///         Ok(())
+    ///     }
+    ///     fn add_revocations(
+    ///         &self, _: &Store, _: &KeyStore, _: &mut RevocationList, _: AttachedRead,
+    ///     ) -> Result<()> {
+    ///         Ok(()) // notes revoke nothing
+    ///     }
+    /// }
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let store = Store::new(dir.path()).with_attachment(Arc::new(Notes));
+    /// assert!(store.load()?.0.is_empty());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[must_use]
     pub fn with_attachment(mut self, attachment: Arc<dyn Attachment>) -> Self {
         self.attachment = Some(attachment);
@@ -148,9 +177,10 @@ impl Store {
         if read == AttachedRead::New {
             return Ok(());
         }
-        let history = crate::store::audit::ca_history(&self.dir)?;
-        match history.newest_crl.or(history.created) {
-            Some(line) => Err(Error::NotAttached { line: line.seq }),
+        match crate::store::audit::ca_history(&self.dir)?.first_line {
+            Some(line) => Err(Error::NotAttached(format!(
+                "audit.log line {line} records a certificate authority"
+            ))),
             None => Ok(()),
         }
     }

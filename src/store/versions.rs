@@ -3,8 +3,6 @@
 //! the session, an import), and a revocation's lines. `store::trust`
 //! checks every key use against exactly these lines.
 
-use serde::Serialize;
-
 use crate::crypto::kdf::PasswordKey;
 use crate::keys::UserRecord;
 use crate::pki::{generate_asymmetric_keys, store_asymmetric_keys};
@@ -16,8 +14,9 @@ use crate::util::time::{self, Timestamp};
 use crate::util::user::UserId;
 use crate::{Error, Result};
 
-/// A key version just made.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+/// A key version just made (its `--json` shape is
+/// [`crate::ui::reports::Made`]).
+#[derive(Clone, Debug, PartialEq)]
 pub struct NewVersion {
     /// Whose keys.
     pub user: UserId,
@@ -27,18 +26,11 @@ pub struct NewVersion {
     pub symmetric_fingerprint: String,
     /// The RSA pair's ID.
     pub public_key_fingerprint: String,
-    /// When it was made (RFC 3339 UTC in JSON output).
-    #[serde(serialize_with = "crate::util::time::serialize_rfc3339")]
+    /// When it was made.
     pub created: Timestamp,
-    /// When its active period ends: its expiry (RFC 3339 UTC in JSON
-    /// output, named as in `status`).
-    #[serde(
-        rename = "active_until",
-        serialize_with = "crate::util::time::serialize_rfc3339"
-    )]
+    /// When its active period ends: its expiry.
     pub expiry: Timestamp,
     /// The user's whole record as stored with it.
-    #[serde(skip)]
     pub record: UserRecord,
 }
 
@@ -147,7 +139,11 @@ pub fn add_version_with(
 }
 
 /// The audit events of a revocation: one per version newly revoked.
-pub fn revocation_events(outcome: &RevokeOutcome, user_id: &UserId, command: &str) -> Vec<Event> {
+pub(crate) fn revocation_events(
+    outcome: &RevokeOutcome,
+    user_id: &UserId,
+    command: &str,
+) -> Vec<Event> {
     outcome
         .revoked
         .iter()

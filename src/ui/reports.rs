@@ -1,8 +1,8 @@
 //! What each subcommand reports with `--json`: one named type per result,
 //! so that the shape a script reads is written down once, here, and a
-//! change to it shows in review. (Results that are already library types,
-//! such as [`crate::store::versions::NewVersion`] or
-//! [`crate::ops::commands::UserStatus`], are printed as they are.)
+//! change to it shows in review. (Results whose library type is already
+//! that shape, such as [`crate::ops::commands::UserStatus`], are printed as
+//! they are.)
 //!
 //! Every report is an object; a field's name says what it holds, and times
 //! are RFC 3339 UTC.
@@ -19,7 +19,42 @@ use serde::Serialize;
 
 use crate::keys::keyring::KeyState;
 use crate::store::audit::CrossCheck;
+use crate::store::versions::NewVersion;
 use crate::ui::output::RevocationView;
+use crate::util::time::Timestamp;
+use crate::util::user::UserId;
+
+/// `keygen`, `rotate` and `import`: the key version made.
+#[derive(Clone, Debug, Serialize)]
+pub struct Made {
+    /// Whose keys.
+    pub user: UserId,
+    /// The version number.
+    pub version: u32,
+    /// The symmetric key's ID.
+    pub symmetric_fingerprint: String,
+    /// The RSA pair's ID.
+    pub public_key_fingerprint: String,
+    /// When it was made, RFC 3339 UTC.
+    #[serde(serialize_with = "crate::util::time::serialize_rfc3339")]
+    pub created: Timestamp,
+    /// When its active period ends (its expiry), named as in `status`.
+    #[serde(serialize_with = "crate::util::time::serialize_rfc3339")]
+    pub active_until: Timestamp,
+}
+
+impl From<&NewVersion> for Made {
+    fn from(made: &NewVersion) -> Self {
+        Made {
+            user: made.user.clone(),
+            version: made.version,
+            symmetric_fingerprint: made.symmetric_fingerprint.clone(),
+            public_key_fingerprint: made.public_key_fingerprint.clone(),
+            created: made.created,
+            active_until: made.expiry,
+        }
+    }
+}
 
 /// `revoke`: the entries it added, and the versions that were revoked
 /// already (each with its first entry).

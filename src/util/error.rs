@@ -463,14 +463,11 @@ pub enum Error {
     },
 
     /// The store was opened without the certificate authority that its
-    /// audit log records, so the CA's signed CRL would go unchecked.
+    /// folder holds, so the CA's signed CRL would go unchecked.
     #[error(
-        "audit.log line {line} records a certificate authority, but the store was opened without it, and its CRL would go unchecked (a program using the library opens the folder with `secure_kms::ca::open_store`)"
+        "{0}, but the store was opened without it, and its CRL would go unchecked (a program using the library opens the folder with `secure_kms::ca::open_store`)"
     )]
-    NotAttached {
-        /// The log line that records the CA.
-        line: u64,
-    },
+    NotAttached(String),
 }
 
 impl Error {
@@ -506,6 +503,23 @@ impl Error {
             action,
             path,
             source,
+        }
+    }
+
+    /// What failed under the context that [`Error::ChangeMade`] adds (a
+    /// CRL that could not be signed after a revocation was made): the
+    /// error to act on, and to choose an exit code by.
+    ///
+    /// ```
+    /// use secure_kms::Error;
+    ///
+    /// let e = Error::ChangeMade { what: "the revocation was made", source: Box::new(Error::Decryption) };
+    /// assert!(matches!(e.root(), Error::Decryption));
+    /// ```
+    pub fn root(&self) -> &Error {
+        match self {
+            Error::ChangeMade { source, .. } => source.root(),
+            other => other,
         }
     }
 

@@ -294,4 +294,16 @@ fn on_a_terminal_keygen_and_rotate_ask_the_administrator_password() {
         screen.contains("the superseded pair's certificate stays valid until an administrator runs `secure-kms crl refresh`"),
         "{screen}"
     );
+
+    // Ctrl-D at the administrator's question skips it too: the keys are
+    // made, without a certificate.
+    let mut t = Terminal::start(&format!("{BIN} --store {} rotate dave", store.display()));
+    t.type_after("Enter the password: ", 1, &format!("{secret}\n"));
+    t.type_after(prompt, 1, "\x04");
+    let (code, screen) = t.finish();
+    assert_eq!(code, 0, "{screen}");
+    assert!(
+        screen.contains("version 3") && screen.contains("no certificate issued"),
+        "{screen}"
+    );
 }

@@ -15,6 +15,11 @@ pub(crate) struct CaHistory {
     pub created: Option<Entry>,
     /// The `crl_signed` line with the highest number after it.
     pub newest_crl: Option<Entry>,
+    /// The first line of any of the CA's kinds (`ca_created`,
+    /// `crl_signed`, `certified`): a log that has one belongs to a store
+    /// with a CA, even if the `ca_created` line was moved aside with an
+    /// older log.
+    pub first_line: Option<u64>,
 }
 
 /// Reads [`CaHistory`] from the log in `dir`. A log with no CA line is
@@ -46,6 +51,7 @@ pub(crate) fn ca_history(dir: &Path) -> Result<CaHistory> {
             serde_json::from_slice::<Entry>(&bytes[start..end]).ok()
         })
         .collect();
+    let first_line = entries.iter().map(|e| e.seq).min();
     let created = entries
         .iter()
         .filter(|e| e.event.event == EventKind::CaCreated)
@@ -65,6 +71,7 @@ pub(crate) fn ca_history(dir: &Path) -> Result<CaHistory> {
     Ok(CaHistory {
         created,
         newest_crl,
+        first_line,
     })
 }
 
