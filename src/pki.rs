@@ -19,6 +19,7 @@ use crate::crypto::kdf::PasswordKey;
 use crate::crypto::spki::{public_key_fingerprint, public_key_from_pem, public_key_pem};
 use crate::crypto::wrap::BINDING;
 use crate::crypto::wrap::WrappedKey;
+use crate::util::fingerprint::Fingerprint;
 use crate::util::time::{self, LATEST_TIME, Timestamp};
 use crate::util::user::UserId;
 use crate::{Error, Result};
@@ -72,8 +73,7 @@ pub struct AsymmetricVersion {
     #[serde(deserialize_with = "time::deserialize")]
     pub expiry: Timestamp,
     /// SHA-256 of the public key's DER: the pair's ID.
-    #[serde(deserialize_with = "crate::util::fingerprint::deserialize")]
-    pub fingerprint: String,
+    pub fingerprint: Fingerprint,
     /// The associated-data layout (see [`crate::crypto::wrap::BINDING`]).
     #[serde(deserialize_with = "crate::crypto::wrap::known_binding")]
     pub binding: u32,

@@ -6,6 +6,7 @@
 
 use serde::{Deserialize, Deserializer, Serialize, de::Error as _};
 
+use crate::util::fingerprint::Fingerprint;
 use crate::util::time::{self, Timestamp};
 use crate::util::user::UserId;
 use crate::{Error, Result};
@@ -52,9 +53,9 @@ pub trait KeyIds {
     /// The version number, 1 for a user's first keys.
     fn version(&self) -> u32;
     /// The symmetric key's ID (SHA-256 of the key), if the version has one.
-    fn symmetric_fingerprint(&self) -> Option<&str>;
+    fn symmetric_fingerprint(&self) -> Option<&Fingerprint>;
     /// The RSA pair's ID (SHA-256 of its public key's DER), if it has one.
-    fn public_key_fingerprint(&self) -> Option<&str>;
+    fn public_key_fingerprint(&self) -> Option<&Fingerprint>;
     /// The serial number (hex) of the pair's certificate, if the store's CA
     /// issued one: the CRL names the revoked pair by it.
     fn certificate_serial(&self) -> Option<String>;
@@ -75,19 +76,11 @@ pub struct Revocation {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub version: Option<u32>,
     /// SHA-256 of the revoked symmetric key: its key ID.
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        deserialize_with = "crate::util::fingerprint::deserialize_optional"
-    )]
-    pub symmetric_fingerprint: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub symmetric_fingerprint: Option<Fingerprint>,
     /// SHA-256 of the revoked RSA public key's DER: its key ID.
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        deserialize_with = "crate::util::fingerprint::deserialize_optional"
-    )]
-    pub public_key_fingerprint: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub public_key_fingerprint: Option<Fingerprint>,
     /// When, in seconds since the epoch.
     #[serde(deserialize_with = "time::deserialize")]
     pub revoked_at: Timestamp,
@@ -117,8 +110,7 @@ impl Revocation {
     /// Whether this entry revokes `version` of `user_id`: the same user and
     /// one of the same key IDs.
     pub fn revokes(&self, user_id: &UserId, version: &impl KeyIds) -> bool {
-        let same =
-            |a: &Option<String>, b: Option<&str>| matches!((a, b), (Some(a), Some(b)) if a == b);
+        let same = |a: &Option<Fingerprint>, b: Option<&Fingerprint>| matches!((a, b), (Some(a), Some(b)) if a == b);
         self.user_id == *user_id
             && (same(&self.symmetric_fingerprint, version.symmetric_fingerprint())
                 || same(
@@ -278,12 +270,8 @@ fn new_entry(
         format: ENTRY_FORMAT,
         user_id: user_id.clone(),
         version: version.map(KeyIds::version),
-        symmetric_fingerprint: version
-            .and_then(|v| v.symmetric_fingerprint())
-            .map(str::to_owned),
-        public_key_fingerprint: version
-            .and_then(|v| v.public_key_fingerprint())
-            .map(str::to_owned),
+        symmetric_fingerprint: version.and_then(|v| v.symmetric_fingerprint()).cloned(),
+        public_key_fingerprint: version.and_then(|v| v.public_key_fingerprint()).cloned(),
         revoked_at: now,
         reason,
         serial: version.and_then(KeyIds::certificate_serial),

@@ -13,6 +13,7 @@ use zeroize::{ZeroizeOnDrop, Zeroizing};
 use crate::crypto::kdf::PasswordKey;
 use crate::crypto::wrap::{BINDING, WrappedKey};
 use crate::util::fingerprint;
+use crate::util::fingerprint::Fingerprint;
 use crate::util::time::{self, LATEST_TIME, Timestamp};
 use crate::util::user::UserId;
 use crate::{Error, Result};
@@ -42,8 +43,8 @@ impl SymmetricKey {
 
     /// The SHA-256 of the key, in lower-case hex: safe to show and to store,
     /// since a 256-bit random key cannot be recovered from its hash.
-    pub fn fingerprint(&self) -> String {
-        fingerprint::sha256_hex(self.0.as_ref())
+    pub fn fingerprint(&self) -> Fingerprint {
+        Fingerprint::of(self.0.as_ref())
     }
 }
 
@@ -101,8 +102,7 @@ pub struct SymmetricVersion {
     #[serde(deserialize_with = "time::deserialize")]
     pub expiry: Timestamp,
     /// SHA-256 of the key, hex: the key's ID, also on the revocation list.
-    #[serde(deserialize_with = "fingerprint::deserialize")]
-    pub fingerprint: String,
+    pub fingerprint: Fingerprint,
     /// The associated-data layout, [`BINDING`] for new keys.
     #[serde(deserialize_with = "crate::crypto::wrap::known_binding")]
     pub binding: u32,
@@ -293,7 +293,7 @@ mod tests {
         ));
 
         let mut other_fp = rec.clone();
-        other_fp.fingerprint = "0".repeat(64);
+        other_fp.fingerprint = Fingerprint::of(b"another key");
         assert!(matches!(
             load_symmetric_key(&other_fp, &alice, &pk),
             Err(Error::Decryption)
@@ -397,7 +397,7 @@ mod tests {
         // `head -c 32 /dev/zero | sha256sum`
         let zeros = SymmetricKey(Zeroizing::new([0u8; KEY_LEN]));
         let expected = "66687aadf862bd776c8fc18b8e9f8e20089714856ee233b3902a591d0d5f2925";
-        assert_eq!(zeros.fingerprint(), expected);
+        assert_eq!(zeros.fingerprint().as_str(), expected);
         assert_eq!(
             format!("{zeros:?}"),
             "SymmetricKey(sha256:66687aadf862bd77)"

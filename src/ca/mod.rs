@@ -62,7 +62,7 @@ use crate::crypto::wrap::WrappedKey;
 use crate::crypto::x509::x509_error;
 use crate::store::audit::{Event, EventKind};
 use crate::store::{AttachedRead, Attachment, Store};
-use crate::util::fingerprint::sha256_hex;
+use crate::util::fingerprint::Fingerprint;
 use crate::util::time::{self, Timestamp};
 use crate::{Error, Result};
 
@@ -102,8 +102,7 @@ pub struct CaKey {
     pub created: Timestamp,
     /// SHA-256 of the public key's DER (SubjectPublicKeyInfo), hex: the
     /// key's ID, bound into the ciphertext.
-    #[serde(deserialize_with = "crate::util::fingerprint::deserialize")]
-    pub fingerprint: String,
+    pub fingerprint: Fingerprint,
     /// The PKCS#8 private key, sealed under the administrator password.
     pub key: WrappedKey,
 }
@@ -195,7 +194,7 @@ impl Ca {
             .subject_public_key_info()
             .to_der()
             .map_err(|e| Error::CaBroken(e.to_string()))?;
-        if sha256_hex(&spki) != key.fingerprint {
+        if Fingerprint::of(&spki) != key.fingerprint {
             return Err(Error::CaBroken(format!(
                 "{} does not certify the key in {}",
                 root_path.display(),
@@ -282,7 +281,7 @@ pub fn init(store: &Store, password: &Password, bits: usize, iterations: u32) ->
         .to_public_key_der()
         .map_err(|e| Error::MalformedKey(e.to_string()))?;
     let password_key = PasswordKey::derive(password, &KdfParams::generate(iterations)?);
-    let (created, fingerprint) = (time::now(), sha256_hex(spki_der.as_bytes()));
+    let (created, fingerprint) = (time::now(), Fingerprint::of(spki_der.as_bytes()));
     // SecretDocument zeroizes the DER when dropped.
     let pkcs8 = private_key
         .to_pkcs8_der()
@@ -449,7 +448,7 @@ pub fn describe_root(ca: &Ca) -> Result<RootDescription> {
         not_before: when(tbs.validity().not_before),
         not_after: when(tbs.validity().not_after),
         bits: ca.public_key()?.n().bit_width() as usize,
-        key_fingerprint: ca.key.fingerprint.clone(),
+        key_fingerprint: ca.key.fingerprint.to_string(),
     })
 }
 

@@ -224,7 +224,7 @@ fn a_user_certificate_holds_its_fields_and_extensions() {
     assert_eq!(secs(tbs.validity().not_before), pair.created.whole_secs());
     assert_eq!(secs(tbs.validity().not_after), pair.expiry.whole_secs());
     let spki = tbs.subject_public_key_info().to_der().unwrap();
-    assert_eq!(sha256_hex(&spki), pair.fingerprint);
+    assert_eq!(Fingerprint::of(&spki), pair.fingerprint);
 
     let (critical, bc) = tbs.get_extension::<BasicConstraints>().unwrap().unwrap();
     assert!(critical && !bc.ca);

@@ -63,7 +63,7 @@ impl CaCommand {
                     root: root.to_string_lossy().into_owned(),
                     key: key.to_string_lossy().into_owned(),
                     bits: *bits,
-                    key_fingerprint: made.key.fingerprint.clone(),
+                    key_fingerprint: made.key.fingerprint.to_string(),
                 };
                 render(cli, &shape, || {
                     format!(

@@ -6,7 +6,7 @@ use pkcs8::{DecodePublicKey, EncodePublicKey, LineEnding};
 use rsa::PublicKey;
 use serde::{Deserialize, Deserializer, de::Error as _};
 
-use crate::util::fingerprint::sha256_hex;
+use crate::util::fingerprint::Fingerprint;
 use crate::{Error, Result};
 
 /// Encodes a public key as a SubjectPublicKeyInfo PEM (`BEGIN PUBLIC KEY`).
@@ -33,11 +33,11 @@ pub fn public_key_from_pem(pem: &str) -> Result<PublicKey> {
 ///
 /// # Errors
 /// [`Error::MalformedKey`] if the key cannot be encoded.
-pub fn public_key_fingerprint(public_key: &PublicKey) -> Result<String> {
+pub fn public_key_fingerprint(public_key: &PublicKey) -> Result<Fingerprint> {
     let der = public_key
         .to_public_key_der()
         .map_err(|e| Error::MalformedKey(e.to_string()))?;
-    Ok(sha256_hex(der.as_bytes()))
+    Ok(Fingerprint::of(der.as_bytes()))
 }
 
 /// Serde check: a `public` field must be an RSA SubjectPublicKeyInfo PEM.
@@ -86,8 +86,8 @@ pub fn check_public_pem(pem: &str) -> Result<()> {
 ///
 /// # Errors
 /// As [`check_public_pem`].
-pub fn public_pem_fingerprint(pem: &str) -> Result<String> {
-    public_der(pem).map(|der| sha256_hex(&der))
+pub fn public_pem_fingerprint(pem: &str) -> Result<Fingerprint> {
+    public_der(pem).map(|der| Fingerprint::of(&der))
 }
 
 /// The DER of an RSA SubjectPublicKeyInfo PEM, checked by its structure.

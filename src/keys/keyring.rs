@@ -22,6 +22,7 @@ use crate::keys::{KeyStore, UserRecord};
 use crate::pki::AsymmetricVersion;
 use crate::revocation::{KeyIds, Revocation, RevocationList};
 use crate::symmetric::SymmetricVersion;
+use crate::util::fingerprint::Fingerprint;
 use crate::util::time::Timestamp;
 use crate::util::user::UserId;
 use crate::{Error, Result};
@@ -41,13 +42,13 @@ pub struct KeyVersion<'a> {
 
 impl KeyVersion<'_> {
     /// The symmetric key's ID.
-    pub fn symmetric_fingerprint(&self) -> Option<&str> {
-        self.symmetric.map(|s| s.fingerprint.as_str())
+    pub fn symmetric_fingerprint(&self) -> Option<&Fingerprint> {
+        self.symmetric.map(|s| &s.fingerprint)
     }
 
     /// The RSA pair's ID.
-    pub fn public_key_fingerprint(&self) -> Option<&str> {
-        self.asymmetric.map(|a| a.fingerprint.as_str())
+    pub fn public_key_fingerprint(&self) -> Option<&Fingerprint> {
+        self.asymmetric.map(|a| &a.fingerprint)
     }
 
     /// When the version was made.
@@ -106,11 +107,11 @@ impl KeyIds for KeyVersion<'_> {
         self.version
     }
 
-    fn symmetric_fingerprint(&self) -> Option<&str> {
+    fn symmetric_fingerprint(&self) -> Option<&Fingerprint> {
         KeyVersion::symmetric_fingerprint(self)
     }
 
-    fn public_key_fingerprint(&self) -> Option<&str> {
+    fn public_key_fingerprint(&self) -> Option<&Fingerprint> {
         KeyVersion::public_key_fingerprint(self)
     }
 
@@ -341,8 +342,8 @@ pub fn status(
             state,
             created,
             active_until,
-            symmetric_fingerprint: v.symmetric_fingerprint().map(str::to_owned),
-            public_key_fingerprint: v.public_key_fingerprint().map(str::to_owned),
+            symmetric_fingerprint: v.symmetric_fingerprint().map(|f| f.to_string()),
+            public_key_fingerprint: v.public_key_fingerprint().map(|f| f.to_string()),
             transitions,
         });
     }

@@ -14,7 +14,7 @@ use crate::crypto::wrap::{Sealed, WrappedKey};
 use crate::pki::{AsymmetricVersion, EncryptedPrivateKey};
 use crate::revocation::{ENTRY_FORMAT, KeyIds, RevocationList};
 use crate::symmetric::SymmetricVersion;
-use crate::util::fingerprint;
+use crate::util::fingerprint::Fingerprint;
 use crate::util::strict::NoUnknownFields;
 use crate::util::time::{self, LATEST_TIME, Timestamp};
 use crate::{Error, Result};
@@ -36,8 +36,7 @@ pub struct FlatSymmetric {
     #[serde(deserialize_with = "time::deserialize")]
     pub created: Timestamp,
     /// SHA-256 of the key, hex.
-    #[serde(deserialize_with = "fingerprint::deserialize")]
-    pub fingerprint: String,
+    pub fingerprint: Fingerprint,
     /// How the wrapping key was derived from the password.
     #[serde(flatten)]
     pub kdf: KdfParams,

@@ -58,8 +58,7 @@ struct KeyPair {
     created: crate::util::time::Timestamp,
     #[serde(deserialize_with = "crate::util::time::deserialize")]
     expiry: crate::util::time::Timestamp,
-    #[serde(deserialize_with = "crate::util::fingerprint::deserialize")]
-    fingerprint: String,
+    fingerprint: crate::util::fingerprint::Fingerprint,
     #[serde(deserialize_with = "crate::crypto::wrap::known_binding")]
     binding: u32,
     #[serde(default, skip_serializing_if = "Option::is_none")]

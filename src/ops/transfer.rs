@@ -110,7 +110,7 @@ pub fn export_private(
         Event::new(EventKind::Exported, user_id, "export").for_version(
             version,
             None,
-            pair.map(|p| p.fingerprint.as_str()),
+            pair.map(|p| &p.fingerprint),
         ),
     )?;
     Ok((version, pem))

@@ -7,17 +7,17 @@ use super::*;
 #[derive(Clone, Debug)]
 struct Version {
     number: u32,
-    symmetric: String,
+    symmetric: Fingerprint,
 }
 
 impl KeyIds for Version {
     fn version(&self) -> u32 {
         self.number
     }
-    fn symmetric_fingerprint(&self) -> Option<&str> {
+    fn symmetric_fingerprint(&self) -> Option<&Fingerprint> {
         Some(&self.symmetric)
     }
-    fn public_key_fingerprint(&self) -> Option<&str> {
+    fn public_key_fingerprint(&self) -> Option<&Fingerprint> {
         None
     }
     fn certificate_serial(&self) -> Option<String> {
@@ -34,7 +34,7 @@ fn versions(n: u32) -> Vec<Version> {
             getrandom::fill(&mut id).unwrap();
             Version {
                 number,
-                symmetric: crate::util::fingerprint::hex(&id),
+                symmetric: Fingerprint::of(&id),
             }
         })
         .collect()

@@ -25,6 +25,7 @@ use sha2::Digest;
 use crate::keys::KeyStore;
 use crate::keys::keyring::versions;
 use crate::revocation::{RevocationList, RevocationReason};
+use crate::util::fingerprint::Fingerprint;
 use crate::util::fingerprint::sha256_hex;
 use crate::util::time::{self, Timestamp};
 use crate::util::user::UserId;
@@ -87,10 +88,10 @@ pub struct Event {
     pub version: Option<u32>,
     /// The symmetric key's ID (its SHA-256), where one is concerned.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub symmetric_fingerprint: Option<String>,
+    pub symmetric_fingerprint: Option<Fingerprint>,
     /// The RSA key pair's ID (its public key's SHA-256), where one is concerned.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub public_key_fingerprint: Option<String>,
+    pub public_key_fingerprint: Option<Fingerprint>,
     /// Why, for a revocation.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<RevocationReason>,
@@ -141,12 +142,12 @@ impl Event {
     pub fn for_version(
         mut self,
         version: u32,
-        symmetric_fingerprint: Option<&str>,
-        public_key_fingerprint: Option<&str>,
+        symmetric_fingerprint: Option<&Fingerprint>,
+        public_key_fingerprint: Option<&Fingerprint>,
     ) -> Self {
         self.version = Some(version);
-        self.symmetric_fingerprint = symmetric_fingerprint.map(str::to_owned);
-        self.public_key_fingerprint = public_key_fingerprint.map(str::to_owned);
+        self.symmetric_fingerprint = symmetric_fingerprint.cloned();
+        self.public_key_fingerprint = public_key_fingerprint.cloned();
         self
     }
 }

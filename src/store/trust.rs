@@ -31,6 +31,7 @@ use crate::keys::keyring::versions;
 use crate::revocation::RevocationList;
 use crate::store::Store;
 use crate::store::audit::{EventKind, user_history};
+use crate::util::fingerprint::Fingerprint;
 use crate::util::time;
 use crate::util::user::UserId;
 use crate::{Error, Result};
@@ -195,7 +196,7 @@ pub fn check_user(
         };
         // A key that is there and is not the logged one was swapped. (A
         // half missing is an incomplete record, which unlocking reports.)
-        let differs = |logged: &Option<String>, stored: Option<&str>| matches!((logged, stored), (Some(logged), Some(stored)) if logged != stored);
+        let differs = |logged: &Option<Fingerprint>, stored: Option<&Fingerprint>| matches!((logged, stored), (Some(logged), Some(stored)) if logged != stored);
         if differs(&e.event.public_key_fingerprint, v.public_key_fingerprint()) {
             return Err(untrusted(
                 format!(

@@ -129,8 +129,8 @@ pub fn add_version_with(
         Ok(NewVersion {
             user: user_id.clone(),
             version: sym.version,
-            symmetric_fingerprint: sym.fingerprint.clone(),
-            public_key_fingerprint: asym.fingerprint.clone(),
+            symmetric_fingerprint: sym.fingerprint.to_string(),
+            public_key_fingerprint: asym.fingerprint.to_string(),
             created: sym.created,
             expiry: sym.expiry,
             record: record.clone(),
@@ -152,8 +152,8 @@ pub(crate) fn revocation_events(
             if let Some(v) = entry.version {
                 event = event.for_version(
                     v,
-                    entry.symmetric_fingerprint.as_deref(),
-                    entry.public_key_fingerprint.as_deref(),
+                    entry.symmetric_fingerprint.as_ref(),
+                    entry.public_key_fingerprint.as_ref(),
                 );
             }
             event.reason = Some(entry.reason);

@@ -284,8 +284,8 @@ impl From<&Revocation> for RevocationView {
         RevocationView {
             user: r.user_id.to_string(),
             version: r.version,
-            symmetric_fingerprint: r.symmetric_fingerprint.clone(),
-            public_key_fingerprint: r.public_key_fingerprint.clone(),
+            symmetric_fingerprint: r.symmetric_fingerprint.as_deref().map(str::to_owned),
+            public_key_fingerprint: r.public_key_fingerprint.as_deref().map(str::to_owned),
             revoked_at: r.revoked_at_text(),
             reason: r.reason.to_string(),
             serial: r.serial.clone(),

@@ -2,8 +2,76 @@
 //! to store (a 256-bit random key cannot be recovered from its hash), they
 //! name keys on the revocation list and in the session's output.
 
-use serde::{Deserialize, Deserializer, de::Error as _};
+use std::fmt;
+
+use serde::{Deserialize, Deserializer, Serialize, de::Error as _};
 use sha2::{Digest, Sha256};
+
+/// A key's ID: the SHA-256 of the key (a symmetric key's bytes, a public
+/// key's DER), 64 lower-case hex digits. A type of its own, so that a key
+/// ID cannot be confused with a user ID, a file's hash or any other text;
+/// stored as the bare hex string.
+///
+/// ```
+/// use secure_kms::util::fingerprint::Fingerprint;
+///
+/// let id = Fingerprint::of(b"abc");
+/// assert_eq!(id.as_str(), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+/// assert_eq!(id.short(), "ba7816bf8f01cfea");
+/// // Read from a file, it must be 64 lower-case hex digits.
+/// assert!(serde_json::from_str::<Fingerprint>("\"BA78\"").is_err());
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(transparent)]
+pub struct Fingerprint(String);
+
+impl Fingerprint {
+    /// The ID of a key whose bytes (or public key's DER) are `bytes`.
+    pub fn of(bytes: &[u8]) -> Self {
+        Fingerprint(sha256_hex(bytes))
+    }
+
+    /// The 64 hex digits.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The first 16 hex digits (64 bits), as the session shows them.
+    pub fn short(&self) -> &str {
+        short(&self.0)
+    }
+}
+
+/// The 64 hex digits: what associated data binds and files store.
+impl fmt::Display for Fingerprint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Read as text anywhere a `&str` is taken (never the other way round: a
+/// string is not a key ID until it is checked).
+impl std::ops::Deref for Fingerprint {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl PartialEq<str> for Fingerprint {
+    fn eq(&self, other: &str) -> bool {
+        self.0 == other
+    }
+}
+
+/// Read from a file: 64 lower-case hex digits, or refused.
+impl<'de> Deserialize<'de> for Fingerprint {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        check(String::deserialize(d)?)
+            .map(Fingerprint)
+            .map_err(D::Error::custom)
+    }
+}
 
 /// SHA-256 of `bytes` in lower-case hex: the same as `sha256sum`.
 ///
@@ -29,21 +97,6 @@ pub(crate) fn hex(bytes: &[u8]) -> String {
 /// ```
 pub fn short(fingerprint: &str) -> &str {
     fingerprint.get(..16).unwrap_or(fingerprint)
-}
-
-/// Serde check: a stored fingerprint is 64 lower-case hex digits.
-pub(crate) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
-    check(String::deserialize(d)?).map_err(D::Error::custom)
-}
-
-/// Serde check for an optional fingerprint.
-pub(crate) fn deserialize_optional<'de, D: Deserializer<'de>>(
-    d: D,
-) -> Result<Option<String>, D::Error> {
-    Option::<String>::deserialize(d)?
-        .map(check)
-        .transpose()
-        .map_err(D::Error::custom)
 }
 
 fn check(s: String) -> Result<String, &'static str> {

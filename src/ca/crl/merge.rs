@@ -82,8 +82,8 @@ pub(crate) fn add_signed_revocations(
             format: crate::revocation::ENTRY_FORMAT,
             user_id,
             version: Some(version.version),
-            symmetric_fingerprint: version.symmetric_fingerprint().map(str::to_owned),
-            public_key_fingerprint: version.public_key_fingerprint().map(str::to_owned),
+            symmetric_fingerprint: version.symmetric_fingerprint().cloned(),
+            public_key_fingerprint: version.public_key_fingerprint().cloned(),
             revoked_at: crate::util::time::Timestamp::from_duration(
                 entry.revocation_date.to_unix_duration(),
             ),

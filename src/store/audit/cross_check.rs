@@ -120,8 +120,8 @@ pub fn cross_check(
         // Each key ID the log gives a version must still be that version's:
         // a public key swapped in key_store.json (with its fingerprint, so
         // that the file is consistent) would pass for the user's.
-        let differs = |logged: &Option<String>, stored: Option<&str>| {
-            logged.is_some() && stored != logged.as_deref()
+        let differs = |logged: &Option<Fingerprint>, stored: Option<&Fingerprint>| {
+            logged.is_some() && stored != logged.as_ref()
         };
         if let Some(v) = &found
             && (differs(&e.event.symmetric_fingerprint, v.symmetric_fingerprint())
