@@ -310,7 +310,7 @@ pub fn check_certificates(store: &Store, keys: &KeyStore, user_id: &UserId) -> R
 ///
 /// # Errors
 /// What is wrong, as the end of a sentence ("is not ...").
-pub fn check_issued(
+pub(crate) fn check_issued(
     ca: &Ca,
     pem: &str,
     user_id: &UserId,

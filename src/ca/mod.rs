@@ -29,7 +29,7 @@ mod issue;
 
 pub use issue::{
     UserCertificate, certificate_of, check_admin_password, check_certificate, check_certificates,
-    check_issued, issue,
+    issue,
 };
 
 use std::fs;

@@ -186,7 +186,7 @@ impl DhParameters {
     }
 
     /// g, big-endian, in [`DhParameters::len`] bytes.
-    pub fn g_bytes(&self) -> Vec<u8> {
+    pub(crate) fn g_bytes(&self) -> Vec<u8> {
         self.encode(&self.g)
     }
 

@@ -190,7 +190,7 @@ impl WrappedKey {
     ///
     /// # Errors
     /// [`Error::Decryption`] for a wrong password or any modified byte.
-    pub fn unwrap_with(
+    pub(crate) fn unwrap_with(
         &self,
         password_key: &PasswordKey,
         purpose: &str,

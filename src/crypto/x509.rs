@@ -13,7 +13,7 @@ use crate::{Error, Result};
 ///
 /// # Errors
 /// [`Error::Certificate`] if it is not one.
-pub fn serial_of(pem: &str) -> Result<String> {
+pub(crate) fn serial_of(pem: &str) -> Result<String> {
     let certificate = Certificate::from_pem(pem.as_bytes()).map_err(x509_error)?;
     Ok(crate::util::fingerprint::hex(
         certificate.tbs_certificate().serial_number().as_bytes(),
@@ -25,7 +25,7 @@ pub fn serial_of(pem: &str) -> Result<String> {
 ///
 /// # Errors
 /// [`Error::Certificate`], saying what is wrong.
-pub fn check_certificate_of(pem: &str, fingerprint: &str) -> Result<()> {
+pub(crate) fn check_certificate_of(pem: &str, fingerprint: &str) -> Result<()> {
     crate::util::armor::check_armor(pem)
         .map_err(|why| Error::Certificate(format!("its certificate is not bare PEM: {why}")))?;
     let certificate = Certificate::from_pem(pem.as_bytes()).map_err(|e| {

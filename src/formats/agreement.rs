@@ -143,7 +143,7 @@ impl EphemeralKey {
     }
 
     /// The size of the private value, in bits, for explanations.
-    pub fn private_bits(&self) -> usize {
+    pub(crate) fn private_bits(&self) -> usize {
         match self.inner {
             // Short exponents, as RFC 7919 section 5.2 sizes them.
             Inner::Ffdhe(ref key) => key.params().exponent_bits() as usize,

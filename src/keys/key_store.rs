@@ -271,7 +271,7 @@ impl KeyStore {
     ///
     /// # Errors
     /// [`Error::CorruptFile`] for the first broken record.
-    pub fn check_all(&self) -> Result<()> {
+    pub(crate) fn check_all(&self) -> Result<()> {
         self.users
             .values()
             .try_for_each(|slot| self.parsed(slot).map(drop))

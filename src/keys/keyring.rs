@@ -86,7 +86,7 @@ impl KeyVersion<'_> {
     /// Whether the version was made by a secure-kms that logs every change
     /// (binding 2 or later), so that the audit log must record it. Keys
     /// migrated from format 1 (binding 1) predate the log.
-    pub fn is_logged(&self) -> bool {
+    pub(crate) fn is_logged(&self) -> bool {
         self.symmetric.is_some_and(|s| s.binding != 1)
             || self.asymmetric.is_some_and(|a| a.binding != 1)
     }
@@ -170,7 +170,7 @@ pub fn versions(record: &UserRecord) -> Vec<KeyVersion<'_>> {
 ///
 /// # Errors
 /// [`Error::UnknownVersion`] when the user has no such version.
-pub fn find_version<'a, 'b>(
+pub(crate) fn find_version<'a, 'b>(
     all: &'b [KeyVersion<'a>],
     user_id: &UserId,
     version: u32,

@@ -192,13 +192,13 @@ impl UserRecord {
     /// The number for the next symmetric key: the other ring's newest if
     /// it has no symmetric partner yet (the two keys of one rotation share
     /// a number), else one past the newest.
-    pub fn next_symmetric_version(&self) -> u32 {
+    pub(crate) fn next_symmetric_version(&self) -> u32 {
         let (sym, asym) = self.last_versions();
         next_version(sym, asym)
     }
 
     /// The number for the next RSA pair, as [`Self::next_symmetric_version`].
-    pub fn next_asymmetric_version(&self) -> u32 {
+    pub(crate) fn next_asymmetric_version(&self) -> u32 {
         let (sym, asym) = self.last_versions();
         next_version(asym, sym)
     }

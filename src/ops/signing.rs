@@ -26,7 +26,7 @@ use crate::{Error, Result};
 ///
 /// # Errors
 /// [`Error::ReadData`] if reading fails.
-pub fn sha256_of(reader: &mut impl Read) -> Result<[u8; 32]> {
+pub(crate) fn sha256_of(reader: &mut impl Read) -> Result<[u8; 32]> {
     let mut hasher = Sha256::new();
     let mut buf = vec![0u8; 64 * 1024];
     loop {

@@ -124,7 +124,7 @@ impl Event {
 
     /// An event of the store's certificate authority, about the file it
     /// wrote (`contents`).
-    pub fn for_ca(event: EventKind, contents: &[u8], command: &str) -> Self {
+    pub(crate) fn for_ca(event: EventKind, contents: &[u8], command: &str) -> Self {
         Event {
             event,
             user: String::new(),

@@ -49,7 +49,7 @@ impl Store {
     ///
     /// # Errors
     /// [`Error::NoStore`].
-    pub fn require_existing(&self) -> Result<()> {
+    pub(crate) fn require_existing(&self) -> Result<()> {
         if self.dir.is_dir() {
             Ok(())
         } else {
