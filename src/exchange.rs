@@ -25,7 +25,7 @@ use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 use crate::crypto::dh::DhParameters;
 use crate::crypto::kdf::hkdf_sha256;
 use crate::util::secret::{Secret, SecretBytes};
-use crate::{Error, Result};
+use crate::{CryptoError, Error, Result};
 
 /// HKDF's info string for the session key, as in the original.
 pub const HKDF_INFO: &[u8] = b"key exchange";
@@ -69,22 +69,22 @@ impl DhPrivateKey {
     /// A key from a stored exponent, checked to be in [2, q - 1].
     ///
     /// # Errors
-    /// [`Error::MalformedKey`] for bytes that are no such exponent.
+    /// [`CryptoError::MalformedKey`] for bytes that are no such exponent.
     pub(crate) fn from_secret_bytes(params: &DhParameters, bytes: &[u8]) -> Result<Self> {
         let Some(x) = params.decode(bytes) else {
-            return Err(Error::MalformedKey(format!(
+            return Err(Error::Crypto(CryptoError::MalformedKey(format!(
                 "a stored exponent is {} bytes",
                 params.len
-            )));
+            ))));
         };
         let key = DhPrivateKey {
             x,
             params: params.clone(),
         };
         if key.x.bit_width() < 2 || key.x >= params.q {
-            return Err(Error::MalformedKey(
+            return Err(Error::Crypto(CryptoError::MalformedKey(
                 "a stored exponent is out of range".to_owned(),
-            ));
+            )));
         }
         Ok(key)
     }
@@ -115,7 +115,7 @@ impl DhPrivateKey {
 /// ```
 ///
 /// # Errors
-/// [`Error::Rng`] if the system's random source fails.
+/// [`CryptoError::Rng`] if the system's random source fails.
 pub fn generate_dh_private_key(params: &DhParameters) -> Result<DhPrivateKey> {
     let mut bytes = Zeroizing::new(vec![0u8; params.len]);
     // Draw N bits (the bytes below them stay zero) and reject 0 and 1.
@@ -154,11 +154,13 @@ impl DhPublicKey {
     /// ```
     ///
     /// # Errors
-    /// [`Error::InvalidPublicKey`] for a wrong length or a value that fails
+    /// [`CryptoError::InvalidPublicKey`] for a wrong length or a value that fails
     /// [`DhParameters::validate_public_key`].
     pub fn from_bytes(params: &DhParameters, bytes: &[u8]) -> Result<Self> {
         let Some(y) = params.decode(bytes) else {
-            return Err(Error::InvalidPublicKey("not as long as p"));
+            return Err(Error::Crypto(CryptoError::InvalidPublicKey(
+                "not as long as p",
+            )));
         };
         params.validate_public_key(&y)?;
         Ok(DhPublicKey { y, len: params.len })
@@ -199,7 +201,7 @@ pub type SessionKey = Secret<32>;
 /// ```
 ///
 /// # Errors
-/// [`Error::InvalidPublicKey`] for a peer value that fails validation, or a
+/// [`CryptoError::InvalidPublicKey`] for a peer value that fails validation, or a
 /// shared secret of 1 (SP 800-56A section 5.7.1.1 refuses it).
 pub fn compute_shared_secret(
     private_key: &DhPrivateKey,
@@ -213,7 +215,9 @@ pub fn compute_shared_secret(
     let out = SharedSecret::new(params.encode(&z));
     z.zeroize();
     if degenerate {
-        return Err(Error::InvalidPublicKey("the shared secret is 1"));
+        return Err(Error::Crypto(CryptoError::InvalidPublicKey(
+            "the shared secret is 1",
+        )));
     }
     Ok(out)
 }
@@ -292,7 +296,10 @@ mod tests {
             BoxedUint::zero_with_precision(2048),
         ] {
             let err = compute_shared_secret(&ours, &DhPublicKey { y, len: 256 }).unwrap_err();
-            assert!(matches!(err, Error::InvalidPublicKey(_)), "{err}");
+            assert!(
+                matches!(err, Error::Crypto(CryptoError::InvalidPublicKey(_))),
+                "{err}"
+            );
         }
     }
 

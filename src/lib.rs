@@ -53,4 +53,7 @@ pub mod symmetric;
 pub mod ui;
 pub mod util;
 
-pub use util::error::{Error, Result};
+pub use util::error::{
+    CaError, CryptoError, Error, FormatError, KeyError, OpsError, Result, StoreError, UiError,
+    UtilError,
+};

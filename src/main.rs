@@ -11,7 +11,7 @@ use std::process::ExitCode;
 use clap::Parser;
 use secure_kms::session::{SessionOptions, run_session};
 use secure_kms::ui::console::{TerminalConsole, password_prompt_owns_ctrl_c};
-use secure_kms::{Error, ops::files, util::secret};
+use secure_kms::{Error, StoreError, UiError, ops::files, util::secret};
 
 use cli::{Cli, shown};
 
@@ -117,11 +117,16 @@ fn is_broken_pipe(e: &anyhow::Error) -> bool {
     })
 }
 
+/// The library's error under `e`, if it is one, past any context.
+fn library_error(e: &anyhow::Error) -> Option<&Error> {
+    e.downcast_ref::<Error>().map(Error::root)
+}
+
 /// The exit code's number, for the JSON error object.
 fn code_number(e: &anyhow::Error) -> u8 {
-    match e.downcast_ref::<Error>().map(Error::root) {
+    match library_error(e) {
         Some(e) if e.is_refusal() => EXIT_REFUSED,
-        Some(Error::Interrupted { .. }) => EXIT_INTERRUPTED,
+        Some(Error::Ui(UiError::Interrupted { .. })) => EXIT_INTERRUPTED,
         _ => 1,
     }
 }
@@ -135,14 +140,11 @@ fn print_json_error(e: &anyhow::Error, exit_code: u8) {
         "error": format!("{e:#}"),
         "exit_code": exit_code,
     });
-    if let Some(Error::AuditBroken { line, .. }) = e.downcast_ref::<Error>().map(Error::root) {
+    if let Some(Error::Store(StoreError::AuditBroken { line, .. })) = library_error(e) {
         shape["line"] = (*line).into();
     }
     let json = serde_json::to_string_pretty(&shape).expect("JSON values always serialise");
     // As every print: a closed standard output cuts it, without a panic.
-    let _ = writeln!(
-        std::io::stdout(),
-        "{}",
-        secure_kms::util::escape::json_for_output(&json)
-    );
+    let json = secure_kms::util::escape::json_for_output(&json);
+    let _ = writeln!(std::io::stdout(), "{json}");
 }

@@ -22,7 +22,7 @@ use crate::crypto::wrap::WrappedKey;
 use crate::util::fingerprint::Fingerprint;
 use crate::util::time::{self, LATEST_TIME, Timestamp};
 use crate::util::user::UserId;
-use crate::{Error, Result};
+use crate::{CryptoError, Error, KeyError, Result};
 
 /// RSA modulus size in bits, as in the original.
 pub const RSA_BITS: usize = 2048;
@@ -42,7 +42,7 @@ const PURPOSE: &str = "private key wrap";
 /// ```
 ///
 /// # Errors
-/// [`Error::Rsa`] if key generation fails (for example, the random source).
+/// [`CryptoError::Rsa`] if key generation fails (for example, the random source).
 pub fn generate_asymmetric_keys() -> Result<(PrivateKey, PublicKey)> {
     let private_key = PrivateKey::new(&mut getrandom::SysRng, RSA_BITS)?;
     let public_key = private_key.to_public_key();
@@ -122,7 +122,7 @@ impl AsymmetricVersion {
     /// The public key.
     ///
     /// # Errors
-    /// [`Error::MalformedKey`] if the stored PEM does not parse.
+    /// [`CryptoError::MalformedKey`] if the stored PEM does not parse.
     pub fn public_key(&self) -> Result<PublicKey> {
         public_key_from_pem(&self.public)
     }
@@ -131,7 +131,7 @@ impl AsymmetricVersion {
     /// public key.
     ///
     /// # Errors
-    /// [`Error::Destroyed`]; [`Error::Decryption`] for a wrong password, an
+    /// [`KeyError::Destroyed`]; [`CryptoError::Decryption`] for a wrong password, an
     /// edited field, or a public key that is not the private key's.
     pub fn unlock(
         &self,
@@ -141,7 +141,7 @@ impl AsymmetricVersion {
         let private_key = decrypt_private_key(self, password_key, user_id)?;
         let public_key = self.public_key()?;
         if private_key.to_public_key() != public_key {
-            return Err(Error::Decryption);
+            return Err(Error::Crypto(CryptoError::Decryption));
         }
         Ok((private_key, public_key))
     }
@@ -152,11 +152,11 @@ impl AsymmetricVersion {
     }
 
     pub(crate) fn destroyed(&self, user_id: &UserId) -> Error {
-        Error::Destroyed {
+        Error::Key(KeyError::Destroyed {
             user: user_id.to_string(),
             version: self.version,
             destroyed_at: self.destroyed_at.map(crate::util::time::format),
-        }
+        })
     }
 }
 
@@ -182,7 +182,7 @@ impl AsymmetricVersion {
 /// ```
 ///
 /// # Errors
-/// [`Error::MalformedKey`] if the key cannot be encoded, [`Error::Rng`] if
+/// [`CryptoError::MalformedKey`] if the key cannot be encoded, [`CryptoError::Rng`] if
 /// the random source fails.
 pub fn encrypt_private_key(
     private_key: &PrivateKey,
@@ -193,7 +193,7 @@ pub fn encrypt_private_key(
     // SecretDocument zeroizes the DER when dropped.
     let der = private_key
         .to_pkcs8_der()
-        .map_err(|e| Error::MalformedKey(e.to_string()))?;
+        .map_err(|e| Error::Crypto(CryptoError::MalformedKey(e.to_string())))?;
     WrappedKey::wrap(
         password_key,
         PURPOSE,
@@ -206,7 +206,7 @@ pub fn encrypt_private_key(
 /// from the password and the encrypted key's KDF parameters.
 ///
 /// # Errors
-/// [`Error::Destroyed`] once the key is erased; [`Error::Decryption`] for a
+/// [`KeyError::Destroyed`] once the key is erased; [`CryptoError::Decryption`] for a
 /// wrong password or a modified ciphertext: one opaque error for both.
 pub fn decrypt_private_key(
     stored: &AsymmetricVersion,
@@ -220,7 +220,7 @@ pub fn decrypt_private_key(
     let der = encrypted.unwrap_with(password_key, PURPOSE, &stored.associated_data(user_id))?;
     // Authenticated plaintext that is not PKCS#8 can only come from a bug or
     // a forged file made with the right password; keep the error opaque.
-    PrivateKey::from_pkcs8_der(&der).map_err(|_| Error::Decryption)
+    PrivateKey::from_pkcs8_der(&der).map_err(|_| Error::Crypto(CryptoError::Decryption))
 }
 
 /// Stores a key pair for `user_id`, as the original's
@@ -246,9 +246,9 @@ pub fn decrypt_private_key(
 /// ```
 ///
 /// # Errors
-/// [`Error::MalformedKey`] if the public key is not the private key's or a
-/// key cannot be encoded; [`Error::InvalidLifetime`] past the year 9999;
-/// [`Error::Rng`] if the random source fails.
+/// [`CryptoError::MalformedKey`] if the public key is not the private key's or a
+/// key cannot be encoded; [`KeyError::InvalidLifetime`] past the year 9999;
+/// [`CryptoError::Rng`] if the random source fails.
 pub fn store_asymmetric_keys(
     user_id: &UserId,
     version: u32,
@@ -259,13 +259,13 @@ pub fn store_asymmetric_keys(
     password_key: &PasswordKey,
 ) -> Result<AsymmetricVersion> {
     if &private_key.to_public_key() != public_key {
-        return Err(Error::MalformedKey(
+        return Err(Error::Crypto(CryptoError::MalformedKey(
             "the public key is not the private key's".to_owned(),
-        ));
+        )));
     }
     let expiry = created + expiry_time as f64;
     if expiry > LATEST_TIME {
-        return Err(Error::InvalidLifetime(expiry_time));
+        return Err(Error::Key(KeyError::InvalidLifetime(expiry_time)));
     }
     let mut stored = AsymmetricVersion {
         version,
@@ -302,26 +302,27 @@ pub fn store_asymmetric_keys(
 /// ```
 ///
 /// # Errors
-/// [`Error::Sign`] if signing fails (for example, the random source).
+/// [`CryptoError::Sign`] if signing fails (for example, the random source).
 pub fn sign_public_key(private_key: &PrivateKey, message: &[u8]) -> Result<Vec<u8>> {
     let signer = SigningKey::<Sha256>::new_with_salt_len(private_key.clone(), PSS_SALT_LEN);
     let signature: Signature = signer
         .try_sign_with_rng(&mut getrandom::SysRng, message)
-        .map_err(Error::Sign)?;
+        .map_err(|e| Error::Crypto(CryptoError::Sign(e)))?;
     Ok(signature.to_vec())
 }
 
 /// Verifies an RSA-PSS-SHA256 signature with a 32-byte salt.
 ///
 /// # Errors
-/// [`Error::BadSignature`] when the signature does not match the message and
+/// [`CryptoError::BadSignature`] when the signature does not match the message and
 /// key, whatever the reason.
 pub fn verify_signature(public_key: &PublicKey, message: &[u8], signature: &[u8]) -> Result<()> {
     let verifier = VerifyingKey::<Sha256>::new_with_salt_len(public_key.clone(), PSS_SALT_LEN);
-    let signature = Signature::try_from(signature).map_err(|_| Error::BadSignature)?;
+    let signature =
+        Signature::try_from(signature).map_err(|_| Error::Crypto(CryptoError::BadSignature))?;
     verifier
         .verify(message, &signature)
-        .map_err(|_| Error::BadSignature)
+        .map_err(|_| Error::Crypto(CryptoError::BadSignature))
 }
 
 #[cfg(test)]

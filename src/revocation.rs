@@ -9,7 +9,7 @@ use serde::{Deserialize, Deserializer, Serialize, de::Error as _};
 use crate::util::fingerprint::Fingerprint;
 use crate::util::time::{self, Timestamp};
 use crate::util::user::UserId;
-use crate::{Error, Result};
+use crate::{Error, KeyError, Result};
 
 /// Why a key was revoked: the reason codes of RFC 5280 section 5.3.1 that
 /// apply to a key.
@@ -100,11 +100,11 @@ impl Revocation {
 
     /// The refusal to give when revoked keys are used.
     pub fn to_error(&self) -> Error {
-        Error::Revoked {
+        Error::Key(KeyError::Revoked {
             user: self.user_id.to_string(),
             revoked_at: self.revoked_at_text(),
             reason: self.reason.to_string(),
-        }
+        })
     }
 
     /// Whether this entry revokes `version` of `user_id`: the same user and
@@ -210,7 +210,7 @@ impl RevokeOutcome {
 /// ```
 ///
 /// # Errors
-/// [`Error::UnknownVersion`] for a version the user does not have.
+/// [`KeyError::UnknownVersion`] for a version the user does not have.
 pub fn revoke_key<V: KeyIds>(
     list: &mut RevocationList,
     user_id: &UserId,
@@ -226,10 +226,10 @@ pub fn revoke_key<V: KeyIds>(
                 versions
                     .iter()
                     .find(|v| v.version() == n)
-                    .ok_or(Error::UnknownVersion {
+                    .ok_or(Error::Key(KeyError::UnknownVersion {
                         user: user_id.to_string(),
                         version: n,
-                    })?,
+                    }))?,
             ]
         }
     };
@@ -298,7 +298,7 @@ pub fn is_key_revoked(list: &RevocationList, user_id: &UserId, versions: &[impl 
     find_revocation(list, user_id, versions).is_some()
 }
 
-/// Refuses a revoked primary key version with [`Error::Revoked`], which
+/// Refuses a revoked primary key version with [`KeyError::Revoked`], which
 /// gives when and why.
 ///
 /// ```
@@ -320,7 +320,7 @@ pub fn is_key_revoked(list: &RevocationList, user_id: &UserId, versions: &[impl 
 /// ```
 ///
 /// # Errors
-/// [`Error::Revoked`].
+/// [`KeyError::Revoked`].
 pub fn check_not_revoked(
     list: &RevocationList,
     user_id: &UserId,

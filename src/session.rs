@@ -35,7 +35,7 @@ use crate::ui::console::Console;
 use crate::util::fingerprint;
 use crate::util::time;
 use crate::util::user::UserId;
-use crate::{Error, Result};
+use crate::{CryptoError, Error, KeyError, Result, StoreError, UiError};
 
 /// Settings of a session; the defaults are the product's.
 #[derive(Clone, Debug)]
@@ -148,7 +148,7 @@ fn ask_user(store: &Store, console: &mut dyn Console) -> Result<SessionUser> {
         // asked twice, so that piped sessions keep the original's lines.
         let again = ask_password(console, CONFIRM_PROMPT)?;
         if !password.ct_eq(&again) {
-            return Err(Error::PasswordMismatch);
+            return Err(Error::Ui(UiError::PasswordMismatch));
         }
     }
     Ok(SessionUser {
@@ -200,15 +200,15 @@ fn offer_revocation(
     unlocked: &UnlockedUser,
 ) -> Result<()> {
     let revoke = ask_yes_no(console, REVOKE_PROMPT, KEYS_KEPT).map_err(|e| match e {
-        e @ Error::EndOfInput { .. } => e,
-        other => Error::KeysKept(Box::new(other)),
+        e @ Error::Ui(UiError::EndOfInput { .. }) => e,
+        other => Error::Ui(UiError::KeysKept(Box::new(other))),
     })?;
     if !revoke {
         return Ok(());
     }
     let outcome = store.update(|keys, revoked, events| {
         if keys.get(user_id)? != Some(&unlocked.record) {
-            return Err(Error::Conflict(user_id.to_string()));
+            return Err(Error::Store(StoreError::Conflict(user_id.to_string())));
         }
         let outcome = revoke_key(
             revoked,
@@ -321,14 +321,14 @@ fn keep_existing(
     }
     let Some(current) = current else {
         let primary = versions(record).last().map_or(0, |v| v.version);
-        return Err(Error::Destroyed {
+        return Err(Error::Key(KeyError::Destroyed {
             user: user_id.to_string(),
             version: primary,
             destroyed_at: versions(record)
                 .last()
                 .and_then(|v| v.destroyed_at())
                 .map(time::format),
-        });
+        }));
     };
     let missing = match (&current.symmetric, &current.key_pair) {
         (None, _) => Some("no symmetric key"),
@@ -336,9 +336,9 @@ fn keep_existing(
         _ => None,
     };
     if let Some(missing) = missing {
-        return Err(Error::MalformedKey(format!(
+        return Err(Error::Crypto(CryptoError::MalformedKey(format!(
             "the keys of {user_id} are incomplete ({missing}): run the session again and answer yes to replace them"
-        )));
+        ))));
     }
     current.symmetric_key_for_use(user_id, now)?;
     console.say(&format!("Keeping the existing keys for {user_id}"))?;
@@ -383,7 +383,7 @@ fn make_keys(
             .0
             .get(user_id)?
             .cloned()
-            .ok_or_else(|| Error::Conflict(user_id.to_string()))?
+            .ok_or_else(|| Error::Store(StoreError::Conflict(user_id.to_string())))?
     } else {
         made.record
     };
@@ -417,9 +417,9 @@ fn exchange_keys(
     let (Some(symmetric), Some((private_key, public_key)), Some(sym_record)) =
         (&unlocked.symmetric, &unlocked.key_pair, sym_record)
     else {
-        return Err(Error::MalformedKey(format!(
+        return Err(Error::Crypto(CryptoError::MalformedKey(format!(
             "the keys of {user_id} are incomplete"
-        )));
+        ))));
     };
     console.say(&format!(
         "Symmetric key (hashed): {}",
@@ -457,7 +457,7 @@ fn exchange_keys(
         fingerprint::short(&hashed(&key_b))
     ))?;
     if key_a != key_b {
-        return Err(Error::KeyAgreement);
+        return Err(Error::Crypto(CryptoError::KeyAgreement));
     }
     console.say("Secure symmetric key derived!")
 }
@@ -489,10 +489,10 @@ fn report_status(
 }
 
 fn end_of_input(question: &str, state: &'static str) -> Error {
-    Error::EndOfInput {
+    Error::Ui(UiError::EndOfInput {
         question: question.trim_end().to_string(),
         state,
-    }
+    })
 }
 
 fn ask_password(console: &mut dyn Console, prompt: &str) -> Result<Password> {

@@ -16,7 +16,7 @@ use crate::util::fingerprint;
 use crate::util::fingerprint::Fingerprint;
 use crate::util::time::{self, LATEST_TIME, Timestamp};
 use crate::util::user::UserId;
-use crate::{Error, Result};
+use crate::{CryptoError, Error, KeyError, Result};
 
 /// Key length in bytes: AES-256.
 pub const KEY_LEN: usize = 32;
@@ -77,7 +77,7 @@ impl std::fmt::Debug for SymmetricKey {
 /// ```
 ///
 /// # Errors
-/// [`Error::Rng`] if the system's random source fails.
+/// [`CryptoError::Rng`] if the system's random source fails.
 pub fn generate_symmetric_key() -> Result<SymmetricKey> {
     let mut key = Zeroizing::new([0u8; KEY_LEN]);
     getrandom::fill(key.as_mut())?;
@@ -121,11 +121,11 @@ pub struct SymmetricVersion {
 impl SymmetricVersion {
     /// The refusal for a destroyed version.
     pub(crate) fn destroyed(&self, user_id: &UserId) -> Error {
-        Error::Destroyed {
+        Error::Key(KeyError::Destroyed {
             user: user_id.to_string(),
             version: self.version,
             destroyed_at: self.destroyed_at.map(time::format),
-        }
+        })
     }
 
     /// Binds the ciphertext to its owner, role, version, lifetime and
@@ -170,8 +170,8 @@ impl SymmetricVersion {
 /// ```
 ///
 /// # Errors
-/// [`Error::InvalidLifetime`] if the key would expire after the year
-/// 9999; [`Error::Rng`] if the system's random source fails.
+/// [`KeyError::InvalidLifetime`] if the key would expire after the year
+/// 9999; [`CryptoError::Rng`] if the system's random source fails.
 pub fn store_symmetric_key(
     user_id: &UserId,
     version: u32,
@@ -182,7 +182,7 @@ pub fn store_symmetric_key(
 ) -> Result<SymmetricVersion> {
     let expiry = created + expiry_time as f64;
     if expiry > LATEST_TIME {
-        return Err(Error::InvalidLifetime(expiry_time));
+        return Err(Error::Key(KeyError::InvalidLifetime(expiry_time)));
     }
     let mut stored = SymmetricVersion {
         version,
@@ -217,7 +217,7 @@ pub fn is_key_expired(stored: &SymmetricVersion, now: Timestamp) -> bool {
 /// [`crate::keys::unlock`] makes it.
 ///
 /// # Errors
-/// [`Error::Destroyed`] once the material is erased; [`Error::Decryption`]
+/// [`KeyError::Destroyed`] once the material is erased; [`CryptoError::Decryption`]
 /// for a wrong password or any edited field.
 pub fn load_symmetric_key(
     stored: &SymmetricVersion,
@@ -230,7 +230,7 @@ pub fn load_symmetric_key(
         .ok_or_else(|| stored.destroyed(user_id))?;
     let plain = wrapped.unwrap_with(password_key, PURPOSE, &stored.associated_data(user_id))?;
     if plain.len() != KEY_LEN {
-        return Err(Error::Decryption);
+        return Err(Error::Crypto(CryptoError::Decryption));
     }
     // Copy straight into the zeroizing home: no stray copy on the stack.
     let mut key = SymmetricKey(Zeroizing::new([0u8; KEY_LEN]));
@@ -243,7 +243,7 @@ pub fn load_symmetric_key(
         .ct_eq(stored.fingerprint.as_bytes())
         .into();
     if !matches {
-        return Err(Error::Decryption);
+        return Err(Error::Crypto(CryptoError::Decryption));
     }
     Ok(key)
 }
@@ -289,20 +289,20 @@ mod tests {
         longer.expiry += 1e6;
         assert!(matches!(
             load_symmetric_key(&longer, &alice, &pk),
-            Err(Error::Decryption)
+            Err(Error::Crypto(CryptoError::Decryption))
         ));
 
         let mut other_fp = rec.clone();
         other_fp.fingerprint = Fingerprint::of(b"another key");
         assert!(matches!(
             load_symmetric_key(&other_fp, &alice, &pk),
-            Err(Error::Decryption)
+            Err(Error::Crypto(CryptoError::Decryption))
         ));
 
         let bob = UserId::new("bob").unwrap();
         assert!(matches!(
             load_symmetric_key(&rec, &bob, &pk),
-            Err(Error::Decryption)
+            Err(Error::Crypto(CryptoError::Decryption))
         ));
 
         // A version number moved to another key is caught too.
@@ -310,13 +310,13 @@ mod tests {
         renumbered.version = 2;
         assert!(matches!(
             load_symmetric_key(&renumbered, &alice, &pk),
-            Err(Error::Decryption)
+            Err(Error::Crypto(CryptoError::Decryption))
         ));
         let mut downgraded = rec.clone();
         downgraded.binding = 1;
         assert!(matches!(
             load_symmetric_key(&downgraded, &alice, &pk),
-            Err(Error::Decryption)
+            Err(Error::Crypto(CryptoError::Decryption))
         ));
     }
 
@@ -328,7 +328,10 @@ mod tests {
         rec.wrapped = None;
         rec.destroyed_at = Some(Timestamp::from_secs(2000.0));
         let err = load_symmetric_key(&rec, &alice, &pk).unwrap_err();
-        assert!(matches!(err, Error::Destroyed { version: 3, .. }), "{err}");
+        assert!(
+            matches!(err, Error::Key(KeyError::Destroyed { version: 3, .. })),
+            "{err}"
+        );
         assert!(err.to_string().contains("1970-01-01T00:33:20Z"), "{err}");
     }
 
@@ -344,7 +347,7 @@ mod tests {
             assert!(
                 matches!(
                     load_symmetric_key(&bad, &alice, &pk),
-                    Err(Error::Decryption)
+                    Err(Error::Crypto(CryptoError::Decryption))
                 ),
                 "byte {i}"
             );
@@ -373,7 +376,10 @@ mod tests {
         let err = store
             .add_symmetric(&alice, &key, u64::MAX, &pk)
             .unwrap_err();
-        assert!(matches!(err, Error::InvalidLifetime(u64::MAX)), "{err}");
+        assert!(
+            matches!(err, Error::Key(KeyError::InvalidLifetime(u64::MAX))),
+            "{err}"
+        );
         assert!(store.is_empty());
         // The longest accepted lifetime still reads back from the file.
         let rec = store_symmetric_key(

@@ -41,7 +41,7 @@ use crate::store::audit::{CaHistory, Event, EventKind};
 use crate::store::{AttachedRead, Store};
 use crate::util::fingerprint::sha256_hex;
 use crate::util::time::{self, Timestamp};
-use crate::{Error, Result};
+use crate::{CaError, Error, Result, StoreError};
 
 mod entries;
 mod merge;
@@ -98,10 +98,10 @@ impl std::fmt::Display for CrlSummary {
 /// `crl.pem` and logs it (`crl_signed`, with `command`), in one step.
 ///
 /// # Errors
-/// [`Error::NoCa`]; [`Error::Decryption`] for a wrong administrator
-/// password; [`Error::CrlBroken`] if the current CRL does not verify or is
+/// [`CaError::NoCa`]; [`CryptoError::Decryption`](crate::CryptoError::Decryption) for a wrong administrator
+/// password; [`CaError::CrlBroken`] if the current CRL does not verify or is
 /// older than the log's newest (it is left for someone to look at);
-/// [`Error::Io`].
+/// [`UtilError::Io`](crate::UtilError::Io).
 pub fn publish(store: &Store, password: &Password, command: &str) -> Result<CrlSummary> {
     publish_at(store, password, time::now(), command)
 }
@@ -113,20 +113,21 @@ fn publish_at(
     now: Timestamp,
     command: &str,
 ) -> Result<CrlSummary> {
-    let (ca, _) = ca_state(store, AttachedRead::Replacing)?.ok_or(Error::NoCa)?;
+    let (ca, _) = ca_state(store, AttachedRead::Replacing)?.ok_or(Error::Ca(CaError::NoCa))?;
     let ca_key = ca.key.unlock(password)?;
     // One step under the lock: the list read, the CRL signed from it, the
     // file written and its `crl_signed` line logged, so no revocation made
     // meanwhile is left off and no CRL goes unlogged.
     store.update_with_files(AttachedRead::Replacing, |keys, revoked, events, files| {
-        let (ca, history) = ca_state(store, AttachedRead::Replacing)?.ok_or(Error::NoCa)?;
+        let (ca, history) =
+            ca_state(store, AttachedRead::Replacing)?.ok_or(Error::Ca(CaError::NoCa))?;
         // The CA signs only a store its log agrees with: a revocation
         // removed from the list by hand (with crl.pem deleted, so the CRL
         // could not restore it) is not signed away.
         let log = crate::store::audit::verify(store.dir())?;
         crate::store::audit::cross_check(&log, keys, revoked).map_err(|e| match e {
-            Error::AuditDisagrees(why) => Error::CrlDisagrees(format!(
-                "no CRL is signed from a store its log disagrees with: {why}"
+            Error::Store(StoreError::AuditDisagrees(why)) => Error::Ca(CaError::CrlDisagrees(
+                format!("no CRL is signed from a store its log disagrees with: {why}"),
             )),
             other => other,
         })?;
@@ -141,7 +142,11 @@ fn publish_at(
             .unwrap_or(0)
             .checked_add(1)
             .filter(|n| i64::try_from(*n).is_ok())
-            .ok_or_else(|| Error::CrlBroken("its cRLNumber cannot grow any further".to_owned()))?;
+            .ok_or_else(|| {
+                Error::Ca(CaError::CrlBroken(
+                    "its cRLNumber cannot grow any further".to_owned(),
+                ))
+            })?;
         // `revoked` holds the current CRL's revocations too: an entry
         // removed from revoked_keys.json by hand stays on the new CRL.
         let this_update = x509_time(now)?;
@@ -209,21 +214,21 @@ pub fn is_behind(store: &Store, user: Option<&crate::util::user::UserId>) -> Res
 /// `revoked_keys.json` lists, each with the list's reason and date.
 ///
 /// # Errors
-/// [`Error::NoCa`]; [`Error::NoCrl`]; [`Error::CrlBroken`] for a CRL that
+/// [`CaError::NoCa`]; [`CaError::NoCrl`]; [`CaError::CrlBroken`] for a CRL that
 /// does not parse or whose signature or issuer is wrong;
-/// [`Error::CrlExpired`] past its nextUpdate; [`Error::CrlDisagrees`] when
+/// [`CaError::CrlExpired`] past its nextUpdate; [`CaError::CrlDisagrees`] when
 /// it and the list differ.
 pub fn verify(store: &Store) -> Result<CrlSummary> {
-    let (ca, history) = ca_state(store, AttachedRead::Required)?.ok_or(Error::NoCa)?;
+    let (ca, history) = ca_state(store, AttachedRead::Required)?.ok_or(Error::Ca(CaError::NoCa))?;
     let (summary, pem) =
-        current(store, &ca, &history, AttachedRead::Required)?.ok_or(Error::NoCrl)?;
+        current(store, &ca, &history, AttachedRead::Required)?.ok_or(Error::Ca(CaError::NoCrl))?;
     let (keys, revoked) = store.load_as_stored()?;
     // Each entry's serial is its key version's certificate's.
     for e in revoked.entries() {
         let Some(listed) = &e.serial else { continue };
         let actual = revoked_certificate(&keys, e)?;
         if actual.as_ref() != Some(listed) {
-            return Err(Error::CrlDisagrees(format!(
+            return Err(Error::Ca(CaError::CrlDisagrees(format!(
                 "revoked_keys.json names certificate {listed} for {} version {}, but {}: the list was edited",
                 e.user_id,
                 e.version.map_or("?".to_owned(), |v| v.to_string()),
@@ -231,7 +236,7 @@ pub fn verify(store: &Store) -> Result<CrlSummary> {
                     "no certificate of a key version it revokes has that serial".to_owned(),
                     |a| format!("that version's certificate is {a}")
                 )
-            )));
+            ))));
         }
     }
     let expected = expected_entries(&keys, &revoked)?;
@@ -242,7 +247,7 @@ pub fn verify(store: &Store) -> Result<CrlSummary> {
             .iter()
             .find(|e| e.serial == *serial)
             .expect("listed");
-        return Err(Error::CrlDisagrees(if entry.withdrawn {
+        return Err(Error::Ca(CaError::CrlDisagrees(if entry.withdrawn {
             format!(
                 "the certificate {serial} of {} version {} was superseded by a rotation at {}, but the CRL does not withdraw it yet (an administrator can run `secure-kms crl refresh`)",
                 entry.user,
@@ -254,12 +259,12 @@ pub fn verify(store: &Store) -> Result<CrlSummary> {
                 "revoked_keys.json revokes certificate {serial} ({} version {}) but the CRL does not: the list was edited, or the CRL is older than it (an administrator can run `secure-kms crl refresh`)",
                 entry.user, entry.version
             )
-        }));
+        })));
     }
     if let Some(serial) = signed.difference(&listed).next() {
-        return Err(Error::CrlDisagrees(format!(
+        return Err(Error::Ca(CaError::CrlDisagrees(format!(
             "the CRL revokes certificate {serial}, which revoked_keys.json no longer lists: an entry was removed from the list by hand, and the key is still revoked"
-        )));
+        ))));
     }
     // The same serials; now each entry's reason and date.
     let crl: CertificateList = CertificateList::from_pem(pem.as_bytes()).map_err(x509_error)?;
@@ -281,7 +286,7 @@ pub fn verify(store: &Store) -> Result<CrlSummary> {
                 "revoked_keys.json says"
             };
             let kind = |withdrawn: bool| if withdrawn { "withdrawn" } else { "revoked" };
-            return Err(Error::CrlDisagrees(format!(
+            return Err(Error::Ca(CaError::CrlDisagrees(format!(
                 "{what} certificate {serial} ({} version {}) was {} at {} ({}), but the CRL says {} at {} ({}): the list or the store was edited, or the CRL is older than they are (an administrator can run `secure-kms crl refresh` once sure which)",
                 entry.user,
                 entry.version,
@@ -291,12 +296,12 @@ pub fn verify(store: &Store) -> Result<CrlSummary> {
                 kind(!is_revocation(signed)),
                 time::format(Timestamp::from_secs(date as f64)),
                 reason
-            )));
+            ))));
         }
     }
     let next = parse_time(&summary.next_update);
     if next <= time::now() {
-        return Err(Error::CrlExpired(summary.next_update.clone()));
+        return Err(Error::Ca(CaError::CrlExpired(summary.next_update.clone())));
     }
     Ok(summary)
 }
@@ -313,30 +318,30 @@ fn ca_state(store: &Store, read: AttachedRead) -> Result<Option<(Ca, CaHistory)>
     let recorded = history.newest_crl.as_ref().or(history.created.as_ref());
     let Some(ca) = ca else {
         return match recorded {
-            Some(line) if read != AttachedRead::New => Err(Error::CaBroken(format!(
+            Some(line) if read != AttachedRead::New => Err(Error::Ca(CaError::CaBroken(format!(
                 "ca_key.json and ca_root.pem are gone, but audit.log line {} records the CA at {}: they were deleted or moved, and no revocation can be checked without them (put them back; to start a new CA on purpose, move crl.pem aside too and run `secure-kms ca init`)",
                 line.seq, line.time_utc
-            ))),
+            )))),
             _ => Ok(None),
         };
     };
     if let Some(made) = &history.created
         && made.event.file_sha256.as_deref() != Some(sha256_hex(ca.root_pem.as_bytes()).as_str())
     {
-        return Err(Error::CaBroken(format!(
+        return Err(Error::Ca(CaError::CaBroken(format!(
             "ca_root.pem is not the root that audit.log line {} records (its SHA-256 differs): the CA was replaced",
             made.seq
-        )));
+        ))));
     }
     if let Some(signed) = &history.newest_crl
         && let Some(key) = &signed.event.public_key_fingerprint
         && *key != ca.key.fingerprint
     {
-        return Err(Error::CaBroken(format!(
+        return Err(Error::Ca(CaError::CaBroken(format!(
             "the CA's key is not the one that signed CRL number {} (audit.log line {}): the CA was replaced",
             signed.event.crl_number.unwrap_or_default(),
             signed.seq
-        )));
+        ))));
     }
     Ok(Some((ca, history)))
 }
@@ -358,15 +363,17 @@ fn current(
     let logged = history.newest_crl.clone();
     let Some(pem) = read(store)? else {
         return match logged {
-            Some(entry) if read_as == AttachedRead::Required => Err(Error::CrlDeleted {
-                number: entry.event.crl_number.unwrap_or_default(),
-                line: entry.seq,
-                at: entry.time_utc,
-            }),
+            Some(entry) if read_as == AttachedRead::Required => {
+                Err(Error::Ca(CaError::CrlDeleted {
+                    number: entry.event.crl_number.unwrap_or_default(),
+                    line: entry.seq,
+                    at: entry.time_utc,
+                }))
+            }
             _ => Ok(None),
         };
     };
-    let broken = |why: String| Error::CrlBroken(why);
+    let broken = |why: String| Error::Ca(CaError::CrlBroken(why));
     let crl = CertificateList::from_pem(pem.as_bytes())
         .map_err(|e| broken(format!("it is not a PEM X.509 CRL: {e}")))?;
     if crl.tbs_cert_list.issuer != *ca.root.tbs_certificate().subject() {
@@ -419,16 +426,16 @@ fn read(store: &Store) -> Result<Option<String>> {
     let bytes = match crate::store::safe_file::read(&path, MAX_CRL_BYTES) {
         Ok(Some(bytes)) => bytes,
         Ok(None) => return Ok(None),
-        Err(Error::RefusedStoreFile { .. }) => {
-            return Err(Error::CrlBroken(format!(
+        Err(Error::Store(StoreError::RefusedStoreFile { .. })) => {
+            return Err(Error::Ca(CaError::CrlBroken(format!(
                 "it is not a regular file of at most {MAX_CRL_BYTES} bytes"
-            )));
+            ))));
         }
         Err(e) => return Err(e),
     };
     String::from_utf8(bytes)
         .map(Some)
-        .map_err(|_| Error::CrlBroken("it is not UTF-8 text".into()))
+        .map_err(|_| Error::Ca(CaError::CrlBroken("it is not UTF-8 text".into())))
 }
 
 /// The extension `T` among `extensions`, decoded, if present and valid.
@@ -449,7 +456,7 @@ fn summarise(crl: &CertificateList) -> Result<CrlSummary> {
             let bytes = n.0.as_bytes();
             (bytes.len() <= 8).then(|| bytes.iter().fold(0u64, |acc, &b| acc << 8 | u64::from(b)))
         })
-        .ok_or_else(|| Error::CrlBroken("it has no cRLNumber".to_owned()))?;
+        .ok_or_else(|| Error::Ca(CaError::CrlBroken("it has no cRLNumber".to_owned())))?;
     let when = |t: &Time| {
         time::format(crate::util::time::Timestamp::from_duration(
             t.to_unix_duration(),
@@ -462,7 +469,7 @@ fn summarise(crl: &CertificateList) -> Result<CrlSummary> {
             .next_update
             .as_ref()
             .map(when)
-            .ok_or_else(|| Error::CrlBroken("it has no nextUpdate".to_owned()))?,
+            .ok_or_else(|| Error::Ca(CaError::CrlBroken("it has no nextUpdate".to_owned())))?,
         serials: tbs
             .revoked_certificates
             .iter()

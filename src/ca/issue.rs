@@ -24,7 +24,7 @@ use crate::store::audit::{Event, EventKind};
 use crate::util::fingerprint::sha256_hex;
 use crate::util::time::{self};
 use crate::util::user::UserId;
-use crate::{Error, Result};
+use crate::{CaError, CryptoError, Error, KeyError, Result, StoreError};
 
 /// A certificate issued for a user's key pair.
 #[derive(Clone, Debug, Serialize)]
@@ -80,18 +80,18 @@ impl std::fmt::Display for UserCertificate {
 /// before that ([`crate::store::trust::check_user`]).
 ///
 /// # Errors
-/// [`Error::NoCa`] without a CA; [`Error::Decryption`] for a wrong
-/// administrator or owner password; [`Error::Untrusted`] for a pair the
-/// log disagrees with; [`Error::UnknownUser`]; [`Error::Revoked`],
-/// [`Error::Destroyed`] or [`Error::Certificate`] (its active period
-/// over, or certified already) for a pair that cannot be certified; [`Error::Conflict`] if the pair changed meanwhile.
+/// [`CaError::NoCa`] without a CA; [`CryptoError::Decryption`] for a wrong
+/// administrator or owner password; [`StoreError::Untrusted`] for a pair the
+/// log disagrees with; [`KeyError::UnknownUser`]; [`KeyError::Revoked`],
+/// [`KeyError::Destroyed`] or [`CryptoError::Certificate`] (its active period
+/// over, or certified already) for a pair that cannot be certified; [`StoreError::Conflict`] if the pair changed meanwhile.
 pub fn issue(
     store: &Store,
     user_id: &UserId,
     password: &Password,
     owner_password: &Password,
 ) -> Result<UserCertificate> {
-    let ca = Ca::load(store.dir())?.ok_or(Error::NoCa)?;
+    let ca = Ca::load(store.dir())?.ok_or(Error::Ca(CaError::NoCa))?;
     let (keys, revoked) = crate::store::trust::load_for_use(
         store,
         &[user_id],
@@ -104,20 +104,20 @@ pub fn issue(
     if let Some(pem) = &pair.certificate {
         // A second certificate for one pair would stay valid, unrevoked,
         // beside the first: revocation names one serial per pair.
-        return Err(Error::Certificate(format!(
+        return Err(Error::Crypto(CryptoError::Certificate(format!(
             "the primary RSA pair of {user_id} (version {}) is certified already (serial {}): rotate to certify a new pair",
             pair.version,
             serial_of(pem)?
-        )));
+        ))));
     }
     crate::revocation::check_not_revoked(&revoked, user_id, &versions_of(&keys, user_id)?)?;
     let now = time::now();
     if pair.is_expired(now) {
-        return Err(Error::Certificate(format!(
+        return Err(Error::Crypto(CryptoError::Certificate(format!(
             "the RSA pair of {user_id} (version {}) ended its active period at {}: rotate, then issue a certificate for the new pair",
             pair.version,
             time::format(pair.expiry)
-        )));
+        ))));
     }
     // Proof of possession: the owner's password opens the private key,
     // and `unlock` checks that it is the stored public key's.
@@ -152,7 +152,7 @@ pub fn issue(
         let record = keys.entry(user_id)?;
         match record.asymmetric.last_mut() {
             Some(stored) if *stored == pair => stored.certificate = Some(pem.clone()),
-            _ => return Err(Error::Conflict(user_id.to_string())),
+            _ => return Err(Error::Store(StoreError::Conflict(user_id.to_string()))),
         }
         events.push(
             Event::new(EventKind::Certified, user_id, "cert issue").for_version(
@@ -173,13 +173,13 @@ fn primary_pair<'a>(
 ) -> Result<&'a crate::pki::AsymmetricVersion> {
     keys.get(user_id)?
         .and_then(|record| record.asymmetric.last())
-        .ok_or_else(|| Error::UnknownUser(user_id.to_string()))
+        .ok_or_else(|| Error::Key(KeyError::UnknownUser(user_id.to_string())))
 }
 
 /// The certificate stored for the primary RSA pair of `user_id`.
 ///
 /// # Errors
-/// [`Error::UnknownUser`]; [`Error::NoCertificate`] if the pair has none.
+/// [`KeyError::UnknownUser`]; [`CaError::NoCertificate`] if the pair has none.
 pub fn certificate_of(store: &Store, user_id: &UserId) -> Result<UserCertificate> {
     let (keys, _) = crate::store::trust::load_for_use(
         store,
@@ -193,7 +193,7 @@ pub fn certificate_of(store: &Store, user_id: &UserId) -> Result<UserCertificate
     let pem = pair
         .certificate
         .clone()
-        .ok_or_else(|| Error::NoCertificate(user_id.to_string()))?;
+        .ok_or_else(|| Error::Ca(CaError::NoCertificate(user_id.to_string())))?;
     let certificate = Certificate::from_pem(pem.as_bytes()).map_err(x509_error)?;
     Ok(describe(user_id, pair.version, &certificate, pem))
 }
@@ -227,7 +227,7 @@ fn describe(
 /// one stops it first. `Ok(false)` without a CA.
 ///
 /// # Errors
-/// [`Error::Decryption`] for a wrong password; as [`Ca::load`].
+/// [`CryptoError::Decryption`] for a wrong password; as [`Ca::load`].
 pub fn check_admin_password(store: &Store, password: &Password) -> Result<bool> {
     match Ca::load(store.dir())? {
         Some(ca) => ca.key.unlock(password).map(|_| true),
@@ -241,7 +241,7 @@ pub fn check_admin_password(store: &Store, password: &Password) -> Result<bool> 
 /// check.
 ///
 /// # Errors
-/// [`Error::Untrusted`] for a certificate the root did not sign, or of
+/// [`StoreError::Untrusted`] for a certificate the root did not sign, or of
 /// another user or key; as [`Ca::load`].
 pub fn check_certificate(
     store: &Store,
@@ -267,13 +267,15 @@ fn certificate_issued(
     let Some(pem) = &pair.certificate else {
         return Ok(());
     };
-    check_issued(ca, pem, user_id, &pair.fingerprint).map_err(|why| Error::Untrusted {
-        user: user_id.to_string(),
-        problem: format!(
-            "the certificate of version {} of {user_id} in key_store.json {why}",
-            pair.version
-        ),
-        remedy: "restore key_store.json from a backup".to_owned(),
+    check_issued(ca, pem, user_id, &pair.fingerprint).map_err(|why| {
+        Error::Store(StoreError::Untrusted {
+            user: user_id.to_string(),
+            problem: format!(
+                "the certificate of version {} of {user_id} in key_store.json {why}",
+                pair.version
+            ),
+            remedy: "restore key_store.json from a backup".to_owned(),
+        })
     })
 }
 

@@ -64,7 +64,7 @@ use crate::store::audit::{Event, EventKind};
 use crate::store::{AttachedRead, Attachment, Store};
 use crate::util::fingerprint::Fingerprint;
 use crate::util::time::{self, Timestamp};
-use crate::{Error, Result};
+use crate::{CaError, CryptoError, Error, Result, StoreError};
 
 /// The encrypted CA key's file, in the store folder.
 pub const CA_KEY_FILE: &str = "ca_key.json";
@@ -115,14 +115,14 @@ impl CaKey {
     /// Opens the CA key with the administrator password.
     ///
     /// # Errors
-    /// [`Error::Decryption`] for a wrong password or a modified file: one
+    /// [`CryptoError::Decryption`] for a wrong password or a modified file: one
     /// opaque error for both.
     pub fn unlock(&self, password: &Password) -> Result<PrivateKey> {
         let password_key = PasswordKey::derive(password, &self.key.kdf);
         let der = self
             .key
             .unwrap_with(&password_key, PURPOSE, &self.associated_data())?;
-        PrivateKey::from_pkcs8_der(&der).map_err(|_| Error::Decryption)
+        PrivateKey::from_pkcs8_der(&der).map_err(|_| Error::Crypto(CryptoError::Decryption))
     }
 }
 
@@ -147,8 +147,8 @@ impl Ca {
     /// The CA of the store in `dir`, if it has one.
     ///
     /// # Errors
-    /// [`Error::CorruptFile`] or [`Error::CaBroken`] for files that do not
-    /// parse or do not belong together; [`Error::Io`].
+    /// [`StoreError::CorruptFile`] or [`CaError::CaBroken`] for files that do not
+    /// parse or do not belong together; [`UtilError::Io`](crate::UtilError::Io).
     pub fn load(dir: &Path) -> Result<Option<Ca>> {
         let key_path = dir.join(CA_KEY_FILE);
         let root_path = dir.join(ROOT_FILE);
@@ -156,35 +156,33 @@ impl Ca {
             (None, None) => return Ok(None),
             (Some(key), Some(root)) => (key, root),
             (Some(_), None) => {
-                return Err(Error::CaBroken(format!(
+                return Err(broken(format!(
                     "{} is missing (if `ca init` was interrupted, move {} aside and run it again)",
                     root_path.display(),
                     key_path.display()
                 )));
             }
             (None, Some(_)) => {
-                return Err(Error::CaBroken(format!(
-                    "{} is missing",
-                    key_path.display()
-                )));
+                return Err(broken(format!("{} is missing", key_path.display())));
             }
         };
-        let key: CaKey = serde_json::from_str(&key).map_err(|source| Error::CorruptFile {
-            path: key_path.clone(),
-            source,
+        let key: CaKey = serde_json::from_str(&key).map_err(|source| {
+            Error::Store(StoreError::CorruptFile {
+                path: key_path.clone(),
+                source,
+            })
         })?;
         if key.format != CA_KEY_FORMAT {
-            return Err(Error::CaBroken(format!(
+            return Err(broken(format!(
                 "{} has format {}, which this version does not read",
                 key_path.display(),
                 key.format
             )));
         }
-        crate::util::armor::check_armor(&root_pem).map_err(|why| {
-            Error::CaBroken(format!("{} is not bare PEM: {why}", root_path.display()))
-        })?;
+        crate::util::armor::check_armor(&root_pem)
+            .map_err(|why| broken(format!("{} is not bare PEM: {why}", root_path.display())))?;
         let root = Certificate::from_pem(root_pem.as_bytes()).map_err(|e| {
-            Error::CaBroken(format!(
+            broken(format!(
                 "{} is not a PEM certificate: {e}",
                 root_path.display()
             ))
@@ -193,9 +191,9 @@ impl Ca {
             .tbs_certificate()
             .subject_public_key_info()
             .to_der()
-            .map_err(|e| Error::CaBroken(e.to_string()))?;
+            .map_err(|e| broken(e.to_string()))?;
         if Fingerprint::of(&spki) != key.fingerprint {
-            return Err(Error::CaBroken(format!(
+            return Err(broken(format!(
                 "{} does not certify the key in {}",
                 root_path.display(),
                 key_path.display()
@@ -213,14 +211,12 @@ impl Ca {
             .signature()
             .as_bytes()
             .and_then(|b| Pkcs1v15Signature::try_from(b).ok())
-            .ok_or_else(|| {
-                Error::CaBroken(format!("{} has no RSA signature", root_path.display()))
-            })?;
+            .ok_or_else(|| broken(format!("{} has no RSA signature", root_path.display())))?;
         use rsa::signature::Verifier;
         rsa::pkcs1v15::VerifyingKey::<Sha256>::new(ca.public_key()?)
             .verify(&tbs, &signature)
             .map_err(|_| {
-                Error::CaBroken(format!(
+                broken(format!(
                     "{}'s self-signature does not verify: it was edited",
                     root_path.display()
                 ))
@@ -231,7 +227,7 @@ impl Ca {
     /// The root's public key.
     ///
     /// # Errors
-    /// [`Error::CaBroken`] if it is not an RSA key.
+    /// [`CaError::CaBroken`] if it is not an RSA key.
     pub fn public_key(&self) -> Result<PublicKey> {
         use rsa::pkcs8::DecodePublicKey;
         let der = self
@@ -239,9 +235,9 @@ impl Ca {
             .tbs_certificate()
             .subject_public_key_info()
             .to_der()
-            .map_err(|e| Error::CaBroken(e.to_string()))?;
+            .map_err(|e| broken(e.to_string()))?;
         PublicKey::from_public_key_der(&der)
-            .map_err(|e| Error::CaBroken(format!("the root's key is not RSA: {e}")))
+            .map_err(|e| broken(format!("the root's key is not RSA: {e}")))
     }
 }
 
@@ -266,12 +262,12 @@ impl Ca {
 /// ```
 ///
 /// # Errors
-/// [`Error::CaExists`] if the store has a CA; [`Error::InvalidKeySize`]
-/// for a size other than 2048 or 3072; [`Error::Rsa`] or [`Error::Rng`]
-/// if key generation fails; [`Error::Io`] if a file cannot be written.
+/// [`CaError::CaExists`] if the store has a CA; [`CaError::InvalidKeySize`]
+/// for a size other than 2048 or 3072; [`CryptoError::Rsa`] or [`CryptoError::Rng`]
+/// if key generation fails; [`UtilError::Io`](crate::UtilError::Io) if a file cannot be written.
 pub fn init(store: &Store, password: &Password, bits: usize, iterations: u32) -> Result<Ca> {
     if !CA_KEY_BITS.contains(&bits) {
-        return Err(Error::InvalidKeySize(bits));
+        return Err(Error::Ca(CaError::InvalidKeySize(bits)));
     }
     refuse_existing(store.dir())?;
     store.check_writable()?;
@@ -279,13 +275,13 @@ pub fn init(store: &Store, password: &Password, bits: usize, iterations: u32) ->
     let public_key = private_key.to_public_key();
     let spki_der = public_key
         .to_public_key_der()
-        .map_err(|e| Error::MalformedKey(e.to_string()))?;
+        .map_err(|e| Error::Crypto(CryptoError::MalformedKey(e.to_string())))?;
     let password_key = PasswordKey::derive(password, &KdfParams::generate(iterations)?);
     let (created, fingerprint) = (time::now(), Fingerprint::of(spki_der.as_bytes()));
     // SecretDocument zeroizes the DER when dropped.
     let pkcs8 = private_key
         .to_pkcs8_der()
-        .map_err(|e| Error::MalformedKey(e.to_string()))?;
+        .map_err(|e| Error::Crypto(CryptoError::MalformedKey(e.to_string())))?;
     let key = CaKey {
         format: CA_KEY_FORMAT,
         created,
@@ -433,7 +429,7 @@ impl std::fmt::Display for RootDescription {
 /// Describes the root of `ca`.
 ///
 /// # Errors
-/// [`Error::CaBroken`] if its key is not RSA.
+/// [`CaError::CaBroken`] if its key is not RSA.
 pub fn describe_root(ca: &Ca) -> Result<RootDescription> {
     use rsa::traits::PublicKeyParts;
     let tbs = ca.root.tbs_certificate();
@@ -482,6 +478,11 @@ pub(crate) fn x509_time(t: Timestamp) -> Result<x509_cert::time::Time> {
     x509_cert::time::Time::try_from(std::time::UNIX_EPOCH + secs).map_err(x509_error)
 }
 
+/// The CA's files are not what they should be: `why`.
+pub(crate) fn broken(why: impl Into<String>) -> Error {
+    Error::Ca(CaError::CaBroken(why.into()))
+}
+
 /// The certificate authority's files, which a store change may write
 /// beside the key files (through its journal).
 pub(crate) const FILES: [&str; 3] = [CA_KEY_FILE, ROOT_FILE, crate::ca::crl::CRL_FILE];
@@ -527,9 +528,7 @@ impl Attachment for CaFiles {
         if parsed {
             Ok(())
         } else {
-            Err(Error::CaBroken(format!(
-                "{name} is not what that file holds"
-            )))
+            Err(broken(format!("{name} is not what that file holds")))
         }
     }
 
@@ -549,7 +548,7 @@ fn refuse_existing(dir: &Path) -> Result<()> {
     for name in FILES {
         let path = dir.join(name);
         if fs::symlink_metadata(&path).is_ok() {
-            return Err(Error::CaExists(path));
+            return Err(Error::Ca(CaError::CaExists(path)));
         }
     }
     Ok(())
@@ -562,7 +561,7 @@ pub(crate) fn sign<B: Builder>(mut builder: B, ca_key: &PrivateKey) -> Result<B:
     let tbs = builder.finalize(&signer).map_err(x509_error)?;
     let signature: Pkcs1v15Signature = signer
         .try_sign_with_rng(&mut getrandom::SysRng, &tbs)
-        .map_err(Error::Sign)?;
+        .map_err(|e| Error::Crypto(CryptoError::Sign(e)))?;
     let signature = signature.to_bitstring().map_err(x509_error)?;
     builder.assemble(signature, &signer).map_err(x509_error)
 }
@@ -587,7 +586,7 @@ fn read_text(path: &Path) -> Result<Option<String>> {
     };
     String::from_utf8(bytes)
         .map(Some)
-        .map_err(|_| Error::CaBroken(format!("{} is not UTF-8 text", path.display())))
+        .map_err(|_| broken(format!("{} is not UTF-8 text", path.display())))
 }
 
 #[cfg(test)]

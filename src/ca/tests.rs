@@ -4,6 +4,7 @@ use x509_cert::der::referenced::OwnedToRef;
 use x509_cert::ext::pkix::{BasicConstraints, KeyUsage, KeyUsages, SubjectKeyIdentifier};
 
 use super::*;
+use crate::KeyError;
 use crate::crypto::kdf::MIN_ITERATIONS;
 use crate::crypto::x509::check_certificate_of;
 use crate::util::user::UserId;
@@ -24,7 +25,9 @@ fn a_store_with_a_ca_is_refused_without_its_attachment() {
     assert!(plain.load().is_ok(), "no CA yet: nothing to miss");
     init(&open_store(dir.path()), &password(), 2048, MIN_ITERATIONS).unwrap();
     let refused = |what: &str, r: Result<()>| match r {
-        Err(Error::NotAttached(why)) => assert!(why.contains("audit.log line 1"), "{what}: {why}"),
+        Err(Error::Store(StoreError::NotAttached(why))) => {
+            assert!(why.contains("audit.log line 1"), "{what}: {why}")
+        }
         other => panic!("{what}: expected NotAttached, got {other:?}"),
     };
     refused("load", plain.load().map(drop));
@@ -59,7 +62,7 @@ fn any_line_of_the_ca_marks_the_folder_as_the_cas() {
     event.user = "alice".to_owned();
     store.log(event).unwrap();
     match Store::new(dir.path()).load() {
-        Err(Error::NotAttached(why)) => assert!(why.contains("line 1"), "{why}"),
+        Err(Error::Store(StoreError::NotAttached(why))) => assert!(why.contains("line 1"), "{why}"),
         other => panic!("expected NotAttached, got {other:?}"),
     }
 }
@@ -109,7 +112,10 @@ fn the_root_is_a_v3_ca_certificate_with_its_extensions() {
     // The key opens with the password only; the files are 0600.
     assert!(ca.key.unlock(&password()).is_ok());
     let wrong = Password::new("not it".to_owned()).unwrap();
-    assert!(matches!(ca.key.unlock(&wrong), Err(Error::Decryption)));
+    assert!(matches!(
+        ca.key.unlock(&wrong),
+        Err(Error::Crypto(CryptoError::Decryption))
+    ));
     use std::os::unix::fs::PermissionsExt;
     for name in [CA_KEY_FILE, ROOT_FILE] {
         let mode = fs::metadata(dir.path().join(name))
@@ -209,7 +215,7 @@ fn a_user_certificate_holds_its_fields_and_extensions() {
     let owner = Password::new("pw".to_owned()).unwrap();
     // Proof of possession: a wrong owner password certifies nothing.
     let err = issue(&store, &alice, &password(), &password()).unwrap_err();
-    assert!(matches!(err, Error::Unlock(_)), "{err}");
+    assert!(matches!(err, Error::Key(KeyError::Unlock(_))), "{err}");
     let issued = issue(&store, &alice, &password(), &owner).unwrap();
     let cert = Certificate::from_pem(issued.pem.as_bytes()).unwrap();
     let tbs = cert.tbs_certificate();
@@ -277,6 +283,9 @@ fn only_2048_and_3072_bits_are_made() {
         MIN_ITERATIONS,
     )
     .unwrap_err();
-    assert!(matches!(err, Error::InvalidKeySize(1024)), "{err}");
+    assert!(
+        matches!(err, Error::Ca(CaError::InvalidKeySize(1024))),
+        "{err}"
+    );
     assert!(Ca::load(dir.path()).unwrap().is_none());
 }

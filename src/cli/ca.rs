@@ -4,13 +4,13 @@ use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 
 use clap::Subcommand;
-use secure_kms::Error;
 use secure_kms::ca::{self, crl};
 use secure_kms::crypto::kdf::{DEFAULT_ITERATIONS, Password};
 use secure_kms::ops::ca_policy::{self, Admin};
 use secure_kms::ops::files::Output;
 use secure_kms::store::Store;
 use secure_kms::util::user::UserId;
+use secure_kms::{CaError, Error, UiError};
 
 use super::prompt::{admin_password, named_password, optional_password};
 use super::{Cli, render, shown, slow};
@@ -82,7 +82,7 @@ impl CaCommand {
                 // Shown only once the store's checks hold: the root the log
                 // recorded (a CA swapped in is refused), and a current CRL.
                 store.load()?;
-                let found = ca::Ca::load(store.dir())?.ok_or(Error::NoCa)?;
+                let found = ca::Ca::load(store.dir())?.ok_or(Error::Ca(CaError::NoCa))?;
                 if *text {
                     let shape = ca::describe_root(&found)?;
                     render(cli, &shape, || shape.to_string())?
@@ -120,7 +120,8 @@ impl CaCommand {
                 let found = ca::certificate_of(store, &UserId::new(user)?)?;
                 let target = output.clone().unwrap_or_else(|| PathBuf::from("-"));
                 let mut out = Output::create(&target, *force)?;
-                out.write_all(found.pem.as_bytes()).map_err(Error::Output)?;
+                out.write_all(found.pem.as_bytes())
+                    .map_err(|e| Error::Ui(UiError::Output(e)))?;
                 out.finish()?;
                 String::new()
             }
@@ -211,7 +212,7 @@ pub(super) fn admin_for_new_pair(
     if ca::Ca::load(store.dir())?.is_none() {
         // An option that would do nothing is refused, not ignored.
         return match file {
-            Some(_) => Err(Error::NoCa.into()),
+            Some(_) => Err(Error::Ca(CaError::NoCa).into()),
             None => Ok(Admin::NoCa),
         };
     }

@@ -5,11 +5,11 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Subcommand, ValueEnum};
-use secure_kms::Error;
 use secure_kms::formats::agreement::Group;
 use secure_kms::ops::files::Output;
 use secure_kms::store::Store;
 use secure_kms::util::user::UserId;
+use secure_kms::{CryptoError, Error, OpsError, UiError};
 use secure_kms::{ops::handshake, ops::protocol};
 
 use super::prompt::{named_password, password};
@@ -92,7 +92,9 @@ impl ExchangeCommand {
                         Some(path) => {
                             let text =
                                 String::from_utf8(read_small(path, 64 * 1024)?).map_err(|_| {
-                                    Error::InvalidGroup("the file is not PEM text".to_owned())
+                                    Error::Crypto(CryptoError::InvalidGroup(
+                                        "the file is not PEM text".to_owned(),
+                                    ))
                                 })?;
                             Some(secure_kms::formats::dhkeys::params_from_pem(&text).map_err(
                                 |e| anyhow::Error::new(e).context(path.display().to_string()),
@@ -158,8 +160,11 @@ impl ExchangeCommand {
                 ..
             } => {
                 if let Some(path) = check {
-                    let text = String::from_utf8(read_small(path, 64 * 1024)?)
-                        .map_err(|_| Error::InvalidGroup("the file is not PEM text".to_owned()))?;
+                    let text = String::from_utf8(read_small(path, 64 * 1024)?).map_err(|_| {
+                        Error::Crypto(CryptoError::InvalidGroup(
+                            "the file is not PEM text".to_owned(),
+                        ))
+                    })?;
                     let params = secure_kms::formats::dhkeys::params_from_pem(&text)
                         .map_err(|e| anyhow::Error::new(e).context(path.display().to_string()))?;
                     say!(
@@ -178,7 +183,8 @@ impl ExchangeCommand {
                 let mut out = Output::create(&target, *force)?;
                 let params = generate_group(*bits)?;
                 let pem = secure_kms::formats::dhkeys::params_to_pem(&params)?;
-                out.write_all(pem.as_bytes()).map_err(Error::Output)?;
+                out.write_all(pem.as_bytes())
+                    .map_err(|e| Error::Ui(UiError::Output(e)))?;
                 out.finish()?;
                 if target.as_os_str() == "-" {
                     return Ok(String::new());
@@ -289,8 +295,9 @@ pub(super) fn run_exchange_step(
     };
     let read_message = |path: &std::path::Path| -> anyhow::Result<protocol::Message> {
         let bytes = read_small(path, 64 * 1024)?;
-        let text = String::from_utf8(bytes)
-            .map_err(|_| Error::ExchangeRefused("it is not UTF-8 text".to_owned()))?;
+        let text = String::from_utf8(bytes).map_err(|_| {
+            Error::Ops(OpsError::ExchangeRefused("it is not UTF-8 text".to_owned()))
+        })?;
         protocol::Message::from_json(&text)
             .map_err(|e| anyhow::Error::new(e).context(path.display().to_string()))
     };
@@ -309,7 +316,7 @@ pub(super) fn run_exchange_step(
                 protocol::offer(store, &user, &password, &to, (*group).into())
             })?;
             out.write_all(offer.to_json().as_bytes())
-                .map_err(Error::Output)?;
+                .map_err(|e| Error::Ui(UiError::Output(e)))?;
             out.finish()?;
             let shape = secure_kms::ui::reports::OfferWritten {
                 offer: output.display().to_string(),
@@ -338,7 +345,7 @@ pub(super) fn run_exchange_step(
                 protocol::accept(store, &user, &password, &message, group.map(Into::into))
             })?;
             out.write_all(answer.to_json().as_bytes())
-                .map_err(Error::Output)?;
+                .map_err(|e| Error::Ui(UiError::Output(e)))?;
             out.finish()?;
             render(cli, &agreed, || agreed_text(&agreed, user.as_str()))
         }

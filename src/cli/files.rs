@@ -4,11 +4,11 @@ use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 
 use clap::Subcommand;
-use secure_kms::Error;
 use secure_kms::ops::files::{self, Output};
 use secure_kms::store::Store;
 use secure_kms::ui::reports;
 use secure_kms::util::user::UserId;
+use secure_kms::{Error, FormatError, UiError};
 use secure_kms::{formats::envelope, ops::signing};
 
 use super::prompt::{password, password_for_data};
@@ -203,7 +203,8 @@ impl FileCommand {
                     signing::sign_file(store, &user, &password, &mut reader)
                 })
                 .map_err(|e| naming(e, file, None))?;
-                out.write_all(&signature.bytes).map_err(Error::Output)?;
+                out.write_all(&signature.bytes)
+                    .map_err(|e| Error::Ui(UiError::Output(e)))?;
                 out.finish()?;
                 let shape = reports::Signed {
                     user: user.to_string(),
@@ -274,8 +275,8 @@ pub(super) fn naming(
     output: Option<&std::path::Path>,
 ) -> anyhow::Error {
     let path = match (&e, output) {
-        (Error::ReadData(_), _) => Some(input),
-        (Error::WriteData(_), Some(out)) => Some(out),
+        (Error::Format(FormatError::ReadData(_)), _) => Some(input),
+        (Error::Format(FormatError::WriteData(_)), Some(out)) => Some(out),
         _ => None,
     };
     match path {

@@ -30,10 +30,10 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
-use secure_kms::Error;
 use secure_kms::ops::files::IO_BUFFER;
 use secure_kms::store::Store;
 use secure_kms::symmetric::MAX_EXPIRY_SECS;
+use secure_kms::{Error, UiError, UtilError};
 
 mod audit;
 mod ca;
@@ -120,7 +120,7 @@ pub(crate) fn run(cli: &Cli, store: &Store, command: &Command) -> anyhow::Result
     // quietly, with status 141 (see `main`).
     std::io::stdout()
         .write_all(out.as_bytes())
-        .map_err(Error::Output)?;
+        .map_err(|e| Error::Ui(UiError::Output(e)))?;
     Ok(())
 }
 
@@ -151,10 +151,12 @@ pub(super) fn render<T: serde::Serialize>(
 
 /// Reads a small file whole (a signature, a key), refusing one over `limit`.
 pub(super) fn read_small(path: &std::path::Path, limit: u64) -> anyhow::Result<Vec<u8>> {
-    let io = |source| Error::Io {
-        action: "read",
-        path: path.to_owned(),
-        source,
+    let io = |source| {
+        Error::Util(UtilError::Io {
+            action: "read",
+            path: path.to_owned(),
+            source,
+        })
     };
     let file = std::fs::File::open(path).map_err(io)?;
     let mut bytes = Vec::new();
@@ -178,10 +180,12 @@ pub(super) fn open_input(path: &std::path::Path) -> anyhow::Result<Box<dyn std::
             std::io::stdin(),
         )));
     }
-    let file = std::fs::File::open(path).map_err(|source| Error::Io {
-        action: "open",
-        path: path.to_owned(),
-        source,
+    let file = std::fs::File::open(path).map_err(|source| {
+        Error::Util(UtilError::Io {
+            action: "open",
+            path: path.to_owned(),
+            source,
+        })
     })?;
     Ok(Box::new(std::io::BufReader::with_capacity(IO_BUFFER, file)))
 }

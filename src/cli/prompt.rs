@@ -3,10 +3,10 @@
 use std::io::IsTerminal;
 use std::path::Path;
 
-use secure_kms::Error;
 use secure_kms::crypto::kdf::Password;
 use secure_kms::ui::console::{Console, TerminalConsole, read_password_file};
 use secure_kms::util::user::UserId;
+use secure_kms::{Error, UiError};
 
 use super::Cli;
 use super::error::CliError;
@@ -70,10 +70,10 @@ fn ask(
             Some(pw) if optional && pw.is_empty() => Ok(None),
             Some(pw) => Ok(Some(Password::new(pw)?)),
             None if optional => Ok(None),
-            None => Err(Error::EndOfInput {
+            None => Err(Error::Ui(UiError::EndOfInput {
                 question: prompt.trim_end().to_owned(),
                 state: "nothing was written",
-            }
+            })
             .into()),
         }
     };
@@ -83,7 +83,7 @@ fn ask(
     if new && std::io::stdin().is_terminal() {
         let again = ask(format!("Confirm {what}: "))?;
         if !again.is_some_and(|again| password.ct_eq(&again)) {
-            return Err(Error::PasswordMismatch.into());
+            return Err(Error::Ui(UiError::PasswordMismatch).into());
         }
     }
     Ok(Some(password))

@@ -11,6 +11,7 @@ use secure_kms::symmetric::DEFAULT_EXPIRY_SECS;
 use secure_kms::ui::output::{self};
 use secure_kms::util::user::UserId;
 use secure_kms::{Error, util::time};
+use secure_kms::{OpsError, UiError};
 use secure_kms::{ops::commands, ops::transfer};
 
 use super::prompt::{password, second_password};
@@ -77,7 +78,8 @@ impl TransferCommand {
                 if *public {
                     let (version, pem) = transfer::export_public(store, &user)?;
                     let mut out = Output::create(&target, *force)?;
-                    out.write_all(pem.as_bytes()).map_err(Error::Output)?;
+                    out.write_all(pem.as_bytes())
+                        .map_err(|e| Error::Ui(UiError::Output(e)))?;
                     out.finish()?;
                     if target.as_os_str() == "-" {
                         return Ok(String::new());
@@ -94,7 +96,8 @@ impl TransferCommand {
                     let (version, pem) = slow("exporting", || {
                         transfer::export_private(store, &user, &password, &export_password)
                     })?;
-                    out.write_all(pem.as_bytes()).map_err(Error::Output)?;
+                    out.write_all(pem.as_bytes())
+                        .map_err(|e| Error::Ui(UiError::Output(e)))?;
                     out.finish()?;
                     if target.as_os_str() == "-" {
                         return Ok(String::new());
@@ -111,7 +114,10 @@ impl TransferCommand {
                 let user = UserId::new(user)?;
                 let pem = read_small(private, 1024 * 1024)?;
                 let pem = String::from_utf8(pem).map_err(|_| {
-                    Error::ImportRefused(format!("{} is not a PEM text file", private.display()))
+                    Error::Ops(OpsError::ImportRefused(format!(
+                        "{} is not a PEM text file",
+                        private.display()
+                    )))
                 })?;
                 let key_password =
                     second_password(import_password_file.as_deref(), "of the key file", false)?;

@@ -11,7 +11,7 @@ use crypto_bigint::{BoxedUint, Odd};
 use crypto_primes::hazmat::{MillerRabin, SetBits, SmallFactorsSieveFactory};
 use zeroize::Zeroize;
 
-use crate::{Error, Result};
+use crate::{CryptoError, Error, Result};
 
 /// The RFC 7919 appendix A.1 `ffdhe2048` prime, big-endian hex.
 pub const FFDHE2048_P_HEX: &str = concat!(
@@ -50,14 +50,14 @@ pub struct DhParameters {
 /// Refuses a size of p outside [`MIN_BITS`] to [`MAX_BITS`].
 fn check_bits(bits: u32) -> Result<()> {
     if bits < MIN_BITS {
-        return Err(Error::InvalidGroup(format!(
+        return Err(Error::Crypto(CryptoError::InvalidGroup(format!(
             "p has {bits} bits; at least {MIN_BITS} are needed (NIST SP 800-57: 112-bit security)"
-        )));
+        ))));
     }
     if bits > MAX_BITS {
-        return Err(Error::InvalidGroup(format!(
+        return Err(Error::Crypto(CryptoError::InvalidGroup(format!(
             "p has {bits} bits; at most {MAX_BITS} are taken (RFC 7919's largest group)"
-        )));
+        ))));
     }
     Ok(())
 }
@@ -107,7 +107,7 @@ impl DhParameters {
     /// ```
     ///
     /// # Errors
-    /// [`Error::InvalidGroup`] saying which check failed.
+    /// [`CryptoError::InvalidGroup`] saying which check failed.
     pub fn new(p: &[u8], g: &[u8]) -> Result<Self> {
         let digits = |b: &[u8]| {
             let start = b.iter().position(|&x| x != 0).unwrap_or(b.len());
@@ -119,27 +119,29 @@ impl DhParameters {
         });
         check_bits(u32::try_from(bits).unwrap_or(u32::MAX))?;
         if g_digits.len() > p_digits.len() {
-            return Err(Error::InvalidGroup("g is larger than p".to_owned()));
+            return Err(Error::Crypto(CryptoError::InvalidGroup(
+                "g is larger than p".to_owned(),
+            )));
         }
         let precision = (bits as u32).next_multiple_of(64);
         let p = BoxedUint::from_be_slice(&p_digits, precision).expect("p fits its own size");
         let g = BoxedUint::from_be_slice(&g_digits, precision).expect("g is no longer than p");
         if !crypto_primes::is_prime(crypto_primes::Flavor::Safe, &p) {
-            return Err(Error::InvalidGroup(
+            return Err(Error::Crypto(CryptoError::InvalidGroup(
                 if crypto_primes::is_prime(crypto_primes::Flavor::Any, &p) {
                     "p is prime but not a safe prime: (p - 1) / 2 is not prime, so the group has small subgroups".to_owned()
                 } else {
                     "p is not prime".to_owned()
                 },
-            ));
+            )));
         }
         let mut params = Self::trusted(p, 2);
         params.g = g;
         // g must itself pass the checks a public value passes.
         params.validate_public_key(&params.g).map_err(|_| {
-            Error::InvalidGroup(
+            Error::Crypto(CryptoError::InvalidGroup(
                 "g does not generate the subgroup of order q (it must be 2 to p - 2 with g^q = 1 mod p)".to_owned(),
-            )
+            ))
         })?;
         Ok(params)
     }
@@ -158,7 +160,7 @@ impl DhParameters {
     /// (Miller-Rabin and strong Lucas, for p and q) in [`DhParameters::new`].
     ///
     /// # Errors
-    /// [`Error::InvalidGroup`] for a size outside 2048 to 8192 bits.
+    /// [`CryptoError::InvalidGroup`] for a size outside 2048 to 8192 bits.
     pub fn generate(bits: u32, progress: impl Fn(u64) + Sync) -> Result<Self> {
         check_bits(bits)?;
         let p = search_safe_prime(bits, progress)?;
@@ -265,17 +267,21 @@ impl DhParameters {
     /// faster (a test checks the two agree).
     ///
     /// # Errors
-    /// [`Error::InvalidPublicKey`], saying which check failed (the value is
+    /// [`CryptoError::InvalidPublicKey`], saying which check failed (the value is
     /// public, so this leaks nothing).
     pub fn validate_public_key(&self, y: &BoxedUint) -> Result<()> {
         let precision = self.p.bits_precision();
         let two = BoxedUint::from_be_slice(&[2], precision).expect("one byte fits");
         let p_minus_2 = self.p.wrapping_sub(&two);
         if y.bit_width() > self.p.bit_width() || y < &two || y > &p_minus_2 {
-            return Err(Error::InvalidPublicKey("not in the range 2 to p - 2"));
+            return Err(Error::Crypto(CryptoError::InvalidPublicKey(
+                "not in the range 2 to p - 2",
+            )));
         }
         if legendre(y, &self.p) != 1 {
-            return Err(Error::InvalidPublicKey("not in the prime-order subgroup"));
+            return Err(Error::Crypto(CryptoError::InvalidPublicKey(
+                "not in the prime-order subgroup",
+            )));
         }
         Ok(())
     }
@@ -346,7 +352,7 @@ fn shift_right(x: &mut [crypto_bigint::Word], bits: u32) {
 /// core (see [`DhParameters::generate`]).
 fn search_safe_prime(bits: u32, progress: impl Fn(u64) + Sync) -> Result<BoxedUint> {
     let factory = SmallFactorsSieveFactory::new(crypto_primes::Flavor::Safe, bits, SetBits::Msb)
-        .map_err(|e| Error::InvalidGroup(e.to_string()))?;
+        .map_err(|e| Error::Crypto(CryptoError::InvalidGroup(e.to_string())))?;
     let found = OnceLock::new();
     let tested = AtomicU64::new(0);
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
@@ -478,7 +484,10 @@ mod tests {
     fn sizes_outside_2048_to_8192_bits_are_refused() {
         for bits in [1024, 2047, 8193] {
             let err = DhParameters::generate(bits, |_| {}).unwrap_err();
-            assert!(matches!(err, Error::InvalidGroup(_)), "{bits}: {err}");
+            assert!(
+                matches!(err, Error::Crypto(CryptoError::InvalidGroup(_))),
+                "{bits}: {err}"
+            );
         }
     }
 }

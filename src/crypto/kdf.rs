@@ -10,7 +10,7 @@ use serde::{Deserialize, Deserializer, Serialize, de::Error as _};
 use sha2::Sha256;
 use zeroize::{ZeroizeOnDrop, Zeroizing};
 
-use crate::{Error, Result};
+use crate::{CryptoError, Error, Result};
 
 /// PBKDF2 iterations for new keys: OWASP's 2023 figure for PBKDF2-HMAC-SHA256
 /// (the original script used 100,000).
@@ -50,21 +50,23 @@ impl Password {
     /// ```
     ///
     /// # Errors
-    /// [`Error::EmptyPassword`] for an empty string;
-    /// [`Error::PasswordTooLong`] over [`MAX_PASSWORD_BYTES`];
-    /// [`Error::PasswordControlCharacter`] for a tab, an escape or any other
+    /// [`CryptoError::EmptyPassword`] for an empty string;
+    /// [`CryptoError::PasswordTooLong`] over [`MAX_PASSWORD_BYTES`];
+    /// [`CryptoError::PasswordControlCharacter`] for a tab, an escape or any other
     /// control character, which the terminal's password reader drops, so a
     /// password piped with one could never be typed.
     pub fn new(password: impl Into<Zeroizing<String>>) -> Result<Self> {
         let password = password.into();
         if password.is_empty() {
-            return Err(Error::EmptyPassword);
+            return Err(Error::Crypto(CryptoError::EmptyPassword));
         }
         if password.len() > MAX_PASSWORD_BYTES {
-            return Err(Error::PasswordTooLong(MAX_PASSWORD_BYTES));
+            return Err(Error::Crypto(CryptoError::PasswordTooLong(
+                MAX_PASSWORD_BYTES,
+            )));
         }
         if password.chars().any(char::is_control) {
-            return Err(Error::PasswordControlCharacter);
+            return Err(Error::Crypto(CryptoError::PasswordControlCharacter));
         }
         Ok(Password(password))
     }
@@ -137,11 +139,12 @@ impl KdfParams {
     /// ```
     ///
     /// # Errors
-    /// [`Error::InvalidIterations`] for a count outside
+    /// [`CryptoError::InvalidIterations`] for a count outside
     /// [`MIN_ITERATIONS`]..=[`MAX_ITERATIONS`], the range a store file may
-    /// hold; [`Error::Rng`] if the system's random source fails.
+    /// hold; [`CryptoError::Rng`] if the system's random source fails.
     pub fn generate(iterations: u32) -> Result<Self> {
-        check_iterations(iterations).map_err(|_| Error::InvalidIterations(iterations))?;
+        check_iterations(iterations)
+            .map_err(|_| Error::Crypto(CryptoError::InvalidIterations(iterations)))?;
         let mut salt = [0u8; SALT_LEN];
         getrandom::fill(&mut salt)?;
         Ok(KdfParams {
@@ -238,12 +241,12 @@ pub fn pbkdf2_hmac_sha256(password: &[u8], salt: &[u8], iterations: u32, out: &m
 /// ```
 ///
 /// # Errors
-/// [`Error::KdfLength`] if `out` is longer than 8160 bytes (255 blocks),
+/// [`CryptoError::KdfLength`] if `out` is longer than 8160 bytes (255 blocks),
 /// the most HKDF-SHA256 can produce.
 pub fn hkdf_sha256(salt: Option<&[u8]>, ikm: &[u8], info: &[u8], out: &mut [u8]) -> Result<()> {
     Hkdf::<Sha256>::new(salt, ikm)
         .expand(info, out)
-        .map_err(|_| Error::KdfLength(out.len()))
+        .map_err(|_| Error::Crypto(CryptoError::KdfLength(out.len())))
 }
 
 /// HKDF-Expand alone (RFC 5869 section 2.3), for a key that is already
@@ -256,13 +259,13 @@ pub fn hkdf_sha256(salt: Option<&[u8]>, ikm: &[u8], info: &[u8], out: &mut [u8])
 /// ```
 ///
 /// # Errors
-/// [`Error::KdfLength`] if `prk` is shorter than 32 bytes or `out` longer
+/// [`CryptoError::KdfLength`] if `prk` is shorter than 32 bytes or `out` longer
 /// than 8160.
 pub fn hkdf_sha256_expand(prk: &[u8], info: &[u8], out: &mut [u8]) -> Result<()> {
     Hkdf::<Sha256>::from_prk(prk)
-        .map_err(|_| Error::KdfLength(prk.len()))?
+        .map_err(|_| Error::Crypto(CryptoError::KdfLength(prk.len())))?
         .expand(info, out)
-        .map_err(|_| Error::KdfLength(out.len()))
+        .map_err(|_| Error::Crypto(CryptoError::KdfLength(out.len())))
 }
 
 /// A password key at the fewest iterations with a fresh salt, so that unit
@@ -311,11 +314,11 @@ mod tests {
     fn iteration_counts_outside_the_range_are_refused() {
         assert!(matches!(
             KdfParams::generate(1),
-            Err(Error::InvalidIterations(1))
+            Err(Error::Crypto(CryptoError::InvalidIterations(1)))
         ));
         assert!(matches!(
             KdfParams::generate(MAX_ITERATIONS + 1),
-            Err(Error::InvalidIterations(_))
+            Err(Error::Crypto(CryptoError::InvalidIterations(_)))
         ));
         assert_eq!(
             KdfParams::generate(MIN_ITERATIONS).unwrap().iterations,
@@ -330,20 +333,22 @@ mod tests {
     fn passwords_that_a_terminal_cannot_type_are_refused() {
         assert!(matches!(
             Password::new(String::new()),
-            Err(Error::EmptyPassword)
+            Err(Error::Crypto(CryptoError::EmptyPassword))
         ));
         assert!(matches!(
             Password::new("a\tb".to_owned()),
-            Err(Error::PasswordControlCharacter)
+            Err(Error::Crypto(CryptoError::PasswordControlCharacter))
         ));
         assert!(matches!(
             Password::new("a\u{1b}b".to_owned()),
-            Err(Error::PasswordControlCharacter)
+            Err(Error::Crypto(CryptoError::PasswordControlCharacter))
         ));
         assert!(Password::new("p".repeat(MAX_PASSWORD_BYTES)).is_ok());
         assert!(matches!(
             Password::new("p".repeat(MAX_PASSWORD_BYTES + 1)),
-            Err(Error::PasswordTooLong(MAX_PASSWORD_BYTES))
+            Err(Error::Crypto(CryptoError::PasswordTooLong(
+                MAX_PASSWORD_BYTES
+            )))
         ));
         assert!(Password::new("correct horse battery staple, déjà vu".to_owned()).is_ok());
     }

@@ -7,36 +7,39 @@ use rsa::PublicKey;
 use serde::{Deserialize, Deserializer, de::Error as _};
 
 use crate::util::fingerprint::Fingerprint;
-use crate::{Error, Result};
+use crate::{CryptoError, Error, Result};
 
 /// Encodes a public key as a SubjectPublicKeyInfo PEM (`BEGIN PUBLIC KEY`).
 ///
 /// # Errors
-/// [`Error::MalformedKey`] if the key cannot be encoded.
+/// [`CryptoError::MalformedKey`] if the key cannot be encoded.
 pub fn public_key_pem(public_key: &PublicKey) -> Result<String> {
     public_key
         .to_public_key_pem(LineEnding::LF)
-        .map_err(|e| Error::MalformedKey(e.to_string()))
+        .map_err(|e| Error::Crypto(CryptoError::MalformedKey(e.to_string())))
 }
 
 /// Reads a SubjectPublicKeyInfo PEM holding an RSA key.
 ///
 /// # Errors
-/// [`Error::MalformedKey`] when it is not one.
+/// [`CryptoError::MalformedKey`] when it is not one.
 pub fn public_key_from_pem(pem: &str) -> Result<PublicKey> {
-    PublicKey::from_public_key_pem(pem)
-        .map_err(|e| Error::MalformedKey(format!("not an RSA public key PEM: {e}")))
+    PublicKey::from_public_key_pem(pem).map_err(|e| {
+        Error::Crypto(CryptoError::MalformedKey(format!(
+            "not an RSA public key PEM: {e}"
+        )))
+    })
 }
 
 /// The SHA-256 of the public key's DER encoding, in hex: the same value as
 /// `openssl pkey -pubin -outform DER | sha256sum`.
 ///
 /// # Errors
-/// [`Error::MalformedKey`] if the key cannot be encoded.
+/// [`CryptoError::MalformedKey`] if the key cannot be encoded.
 pub fn public_key_fingerprint(public_key: &PublicKey) -> Result<Fingerprint> {
     let der = public_key
         .to_public_key_der()
-        .map_err(|e| Error::MalformedKey(e.to_string()))?;
+        .map_err(|e| Error::Crypto(CryptoError::MalformedKey(e.to_string())))?;
     Ok(Fingerprint::of(der.as_bytes()))
 }
 
@@ -65,7 +68,7 @@ pub(crate) fn valid_public_pem<'de, D: Deserializer<'de>>(d: D) -> Result<String
 /// ```
 ///
 /// # Errors
-/// [`Error::MalformedKey`] saying what is wrong.
+/// [`CryptoError::MalformedKey`] saying what is wrong.
 pub fn check_public_pem(pem: &str) -> Result<()> {
     public_der(pem).map(drop)
 }
@@ -93,7 +96,11 @@ pub fn public_pem_fingerprint(pem: &str) -> Result<Fingerprint> {
 /// The DER of an RSA SubjectPublicKeyInfo PEM, checked by its structure.
 pub(crate) fn public_der(pem: &str) -> Result<Vec<u8>> {
     use pkcs8::der::Decode;
-    let bad = |why: String| Error::MalformedKey(format!("not an RSA public key PEM: {why}"));
+    let bad = |why: String| {
+        Error::Crypto(CryptoError::MalformedKey(format!(
+            "not an RSA public key PEM: {why}"
+        )))
+    };
     crate::util::armor::check_armor(pem).map_err(bad)?;
     let (label, der) =
         pkcs8::der::pem::decode_vec(pem.as_bytes()).map_err(|e| bad(e.to_string()))?;

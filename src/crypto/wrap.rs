@@ -13,7 +13,7 @@ use zeroize::Zeroizing;
 
 use crate::crypto::kdf::{KdfParams, PasswordKey};
 use crate::util::strict::NoUnknownFields;
-use crate::{Error, Result};
+use crate::{CryptoError, Error, Result};
 
 /// GCM nonce length in bytes (96 bits, SP 800-38D section 8.2's recommendation).
 pub const NONCE_LEN: usize = 12;
@@ -53,7 +53,7 @@ pub fn seal(key: &[u8; 32], nonce: &[u8; NONCE_LEN], aad: &[u8], plaintext: &[u8
 /// Checks and decrypts what [`seal`] produced.
 ///
 /// # Errors
-/// [`Error::Decryption`] when the key, nonce, associated data or any byte of
+/// [`CryptoError::Decryption`] when the key, nonce, associated data or any byte of
 /// the ciphertext is wrong. The error does not say which.
 pub fn open(
     key: &[u8; 32],
@@ -70,7 +70,7 @@ pub fn open(
             },
         )
         .map(Zeroizing::new)
-        .map_err(|_| Error::Decryption)
+        .map_err(|_| Error::Crypto(CryptoError::Decryption))
 }
 
 /// The cipher a [`Sealed`] value was made with, stored beside it.
@@ -128,7 +128,7 @@ impl Sealed {
     /// ```
     ///
     /// # Errors
-    /// [`Error::Rng`] if the system's random source fails.
+    /// [`CryptoError::Rng`] if the system's random source fails.
     pub fn seal(key: &[u8; 32], aad: &[u8], plaintext: &[u8]) -> Result<Self> {
         let mut nonce = [0u8; NONCE_LEN];
         getrandom::fill(&mut nonce)?;
@@ -142,7 +142,7 @@ impl Sealed {
     /// Unwraps the value.
     ///
     /// # Errors
-    /// [`Error::Decryption`] for a wrong key, other associated data, or any
+    /// [`CryptoError::Decryption`] for a wrong key, other associated data, or any
     /// modified byte.
     pub fn open(&self, key: &[u8; 32], aad: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
         match self.cipher {
@@ -172,7 +172,7 @@ impl WrappedKey {
     /// Seals `secret` under the `purpose` subkey of `password_key`.
     ///
     /// # Errors
-    /// [`Error::Rng`] if the system's random source fails.
+    /// [`CryptoError::Rng`] if the system's random source fails.
     pub fn wrap(
         password_key: &PasswordKey,
         purpose: &str,
@@ -189,7 +189,7 @@ impl WrappedKey {
     /// Opens the secret. `password_key` must come from [`WrappedKey::kdf`].
     ///
     /// # Errors
-    /// [`Error::Decryption`] for a wrong password or any modified byte.
+    /// [`CryptoError::Decryption`] for a wrong password or any modified byte.
     pub(crate) fn unwrap_with(
         &self,
         password_key: &PasswordKey,
@@ -237,7 +237,10 @@ mod tests {
             let mut bad = sealed.clone();
             bad.ciphertext[i] ^= 0x01;
             assert!(
-                matches!(bad.open(&key, b"aad"), Err(Error::Decryption)),
+                matches!(
+                    bad.open(&key, b"aad"),
+                    Err(Error::Crypto(CryptoError::Decryption))
+                ),
                 "byte {i}"
             );
         }

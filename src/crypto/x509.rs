@@ -7,12 +7,12 @@ use x509_cert::Certificate;
 use x509_cert::der::{DecodePem, Encode};
 
 use crate::util::fingerprint::sha256_hex;
-use crate::{Error, Result};
+use crate::{CryptoError, Error, Result};
 
 /// The serial number (hex) of a PEM certificate.
 ///
 /// # Errors
-/// [`Error::Certificate`] if it is not one.
+/// [`CryptoError::Certificate`] if it is not one.
 pub(crate) fn serial_of(pem: &str) -> Result<String> {
     let certificate = Certificate::from_pem(pem.as_bytes()).map_err(x509_error)?;
     Ok(crate::util::fingerprint::hex(
@@ -24,12 +24,17 @@ pub(crate) fn serial_of(pem: &str) -> Result<String> {
 /// one with `fingerprint` (SHA-256 of its SubjectPublicKeyInfo DER).
 ///
 /// # Errors
-/// [`Error::Certificate`], saying what is wrong.
+/// [`CryptoError::Certificate`], saying what is wrong.
 pub(crate) fn check_certificate_of(pem: &str, fingerprint: &str) -> Result<()> {
-    crate::util::armor::check_armor(pem)
-        .map_err(|why| Error::Certificate(format!("its certificate is not bare PEM: {why}")))?;
+    crate::util::armor::check_armor(pem).map_err(|why| {
+        Error::Crypto(CryptoError::Certificate(format!(
+            "its certificate is not bare PEM: {why}"
+        )))
+    })?;
     let certificate = Certificate::from_pem(pem.as_bytes()).map_err(|e| {
-        Error::Certificate(format!("its certificate is not a PEM certificate: {e}"))
+        Error::Crypto(CryptoError::Certificate(format!(
+            "its certificate is not a PEM certificate: {e}"
+        )))
     })?;
     let spki = certificate
         .tbs_certificate()
@@ -37,13 +42,13 @@ pub(crate) fn check_certificate_of(pem: &str, fingerprint: &str) -> Result<()> {
         .to_der()
         .map_err(x509_error)?;
     if sha256_hex(&spki) != fingerprint {
-        return Err(Error::Certificate(
+        return Err(Error::Crypto(CryptoError::Certificate(
             "its certificate is for another public key".to_owned(),
-        ));
+        )));
     }
     Ok(())
 }
 
 pub(crate) fn x509_error(e: impl std::fmt::Display) -> Error {
-    Error::Certificate(e.to_string())
+    Error::Crypto(CryptoError::Certificate(e.to_string()))
 }

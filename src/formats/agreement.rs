@@ -25,7 +25,7 @@ use crate::crypto::dh::DhParameters;
 use crate::crypto::kdf::hkdf_sha256;
 use crate::exchange::{DhPrivateKey, DhPublicKey, compute_shared_secret, generate_dh_private_key};
 use crate::util::secret::Secret;
-use crate::{Error, Result};
+use crate::{CryptoError, Error, Result};
 
 /// The groups an exchange can use.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -70,7 +70,7 @@ impl EphemeralKey {
     /// A fresh key pair from the operating system's random source.
     ///
     /// # Errors
-    /// [`Error::Rng`] if the random source fails.
+    /// [`CryptoError::Rng`] if the random source fails.
     pub fn generate(group: Group) -> Result<Self> {
         let inner = match group {
             Group::Ffdhe2048 => Inner::Ffdhe(Box::new(generate_dh_private_key(
@@ -97,7 +97,7 @@ impl EphemeralKey {
     /// A key from [`EphemeralKey::to_secret_bytes`].
     ///
     /// # Errors
-    /// [`Error::MalformedKey`] for bytes of the wrong length or range.
+    /// [`CryptoError::MalformedKey`] for bytes of the wrong length or range.
     pub(crate) fn from_secret_bytes(group: Group, bytes: &[u8]) -> Result<Self> {
         let inner = match group {
             Group::Ffdhe2048 => Inner::Ffdhe(Box::new(DhPrivateKey::from_secret_bytes(
@@ -106,7 +106,9 @@ impl EphemeralKey {
             )?)),
             Group::X25519 => {
                 let bytes: [u8; 32] = bytes.try_into().map_err(|_| {
-                    Error::MalformedKey("a stored X25519 secret is 32 bytes".to_owned())
+                    Error::Crypto(CryptoError::MalformedKey(
+                        "a stored X25519 secret is 32 bytes".to_owned(),
+                    ))
                 })?;
                 Inner::X25519(x25519_dalek::StaticSecret::from(bytes))
             }
@@ -118,7 +120,7 @@ impl EphemeralKey {
     /// [`crate::formats::dhkeys::params_from_pem`] (and so already checked).
     ///
     /// # Errors
-    /// [`Error::Rng`] if the random source fails.
+    /// [`CryptoError::Rng`] if the random source fails.
     pub fn generate_dh(params: &DhParameters) -> Result<Self> {
         Ok(EphemeralKey {
             inner: Inner::Ffdhe(Box::new(generate_dh_private_key(params)?)),
@@ -166,7 +168,7 @@ impl EphemeralKey {
     /// ```
     ///
     /// # Errors
-    /// [`Error::InvalidPublicKey`] for a value of the wrong length, one that
+    /// [`CryptoError::InvalidPublicKey`] for a value of the wrong length, one that
     /// fails the ffdhe2048 checks, or an X25519 value that gives the
     /// all-zero secret.
     pub fn agree(&self, peer: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
@@ -177,14 +179,16 @@ impl EphemeralKey {
                 Ok(Zeroizing::new(z.as_bytes().to_vec()))
             }
             Inner::X25519(secret) => {
-                let peer: [u8; 32] = peer
-                    .try_into()
-                    .map_err(|_| Error::InvalidPublicKey("an X25519 public value is 32 bytes"))?;
+                let peer: [u8; 32] = peer.try_into().map_err(|_| {
+                    Error::Crypto(CryptoError::InvalidPublicKey(
+                        "an X25519 public value is 32 bytes",
+                    ))
+                })?;
                 let shared = secret.diffie_hellman(&x25519_dalek::PublicKey::from(peer));
                 if !shared.was_contributory() {
-                    return Err(Error::InvalidPublicKey(
+                    return Err(Error::Crypto(CryptoError::InvalidPublicKey(
                         "the X25519 shared secret is all zeros: the peer sent a low-order point",
-                    ));
+                    )));
                 }
                 Ok(Zeroizing::new(shared.as_bytes().to_vec()))
             }
@@ -395,7 +399,10 @@ mod tests {
                 let got = key.agree(&t.public_key);
                 if t.flags.contains(&TestFlag::ZeroSharedSecret) || t.result == TestResult::Invalid
                 {
-                    assert!(matches!(got, Err(Error::InvalidPublicKey(_))), "tcId {id}");
+                    assert!(
+                        matches!(got, Err(Error::Crypto(CryptoError::InvalidPublicKey(_)))),
+                        "tcId {id}"
+                    );
                     refused += 1;
                 } else {
                     assert_eq!(got.unwrap().as_slice(), &t.shared_secret[..], "tcId {id}");
@@ -428,7 +435,10 @@ mod tests {
             let key = EphemeralKey::generate(Group::X25519).unwrap();
             for (i, point) in points.iter().enumerate() {
                 assert!(
-                    matches!(key.agree(point), Err(Error::InvalidPublicKey(_))),
+                    matches!(
+                        key.agree(point),
+                        Err(Error::Crypto(CryptoError::InvalidPublicKey(_)))
+                    ),
                     "point {i}"
                 );
             }
@@ -443,7 +453,10 @@ mod tests {
         let mut one = [0u8; 32];
         one[0] = 1;
         for low in [[0u8; 32], one] {
-            assert!(matches!(x.agree(&low), Err(Error::InvalidPublicKey(_))));
+            assert!(matches!(
+                x.agree(&low),
+                Err(Error::Crypto(CryptoError::InvalidPublicKey(_)))
+            ));
         }
         let f = EphemeralKey::generate(Group::Ffdhe2048).unwrap();
         assert!(f.agree(&x.public_bytes()).is_err());

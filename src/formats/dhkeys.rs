@@ -18,7 +18,7 @@ use zeroize::Zeroizing;
 
 use crate::crypto::dh::{DhParameters, GROUP_BYTES, MAX_BITS};
 use crate::formats::agreement::{EphemeralKey, Group};
-use crate::{Error, Result};
+use crate::{CryptoError, Error, Result};
 
 const OID_X25519: &[u8] = &[0x2b, 0x65, 0x6e];
 const OID_DH: &[u8] = &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x03, 0x01];
@@ -73,7 +73,9 @@ fn algorithm(group: Group) -> Vec<u8> {
 }
 
 fn malformed(why: &str) -> Error {
-    Error::MalformedKey(format!("not an exchange key OpenSSL writes: {why}"))
+    Error::Crypto(CryptoError::MalformedKey(format!(
+        "not an exchange key OpenSSL writes: {why}"
+    )))
 }
 
 /// Reads one TLV with the expected tag: its content and what follows.
@@ -153,7 +155,7 @@ fn read_algorithm(bytes: &[u8]) -> Result<(Group, &[u8])> {
 fn pem(label: &str, der: &[u8]) -> Result<Zeroizing<String>> {
     pkcs8::der::pem::encode_string(label, LineEnding::LF, der)
         .map(Zeroizing::new)
-        .map_err(|e| Error::MalformedKey(e.to_string()))
+        .map_err(|e| Error::Crypto(CryptoError::MalformedKey(e.to_string())))
 }
 
 fn unpem<'a>(text: &str, want: &str, buf: &'a mut Vec<u8>) -> Result<&'a [u8]> {
@@ -171,7 +173,7 @@ impl EphemeralKey {
     /// writes it. Unencrypted: for tests and demonstrations only.
     ///
     /// # Errors
-    /// [`Error::MalformedKey`] if PEM encoding fails.
+    /// [`CryptoError::MalformedKey`] if PEM encoding fails.
     pub fn to_pkcs8_pem(&self) -> Result<Zeroizing<String>> {
         let secret = self.to_secret_bytes();
         let key = match self.group() {
@@ -190,7 +192,7 @@ impl EphemeralKey {
     /// -pkeyopt group:ffdhe2048`).
     ///
     /// # Errors
-    /// [`Error::MalformedKey`] for anything else.
+    /// [`CryptoError::MalformedKey`] for anything else.
     pub fn from_pkcs8_pem(text: &str) -> Result<Self> {
         let mut buf = Vec::new();
         let der = Zeroizing::new(unpem(text, "PRIVATE KEY", &mut buf)?.to_vec());
@@ -227,7 +229,7 @@ impl EphemeralKey {
 /// A public value as a SubjectPublicKeyInfo PEM (`BEGIN PUBLIC KEY`).
 ///
 /// # Errors
-/// [`Error::MalformedKey`] for a value of the wrong length.
+/// [`CryptoError::MalformedKey`] for a value of the wrong length.
 pub fn public_to_spki_pem(group: Group, public: &[u8]) -> Result<String> {
     let key = match group {
         Group::X25519 if public.len() == 32 => public.to_vec(),
@@ -246,7 +248,7 @@ pub fn public_to_spki_pem(group: Group, public: &[u8]) -> Result<String> {
 /// bytes big-endian). The value itself is checked by `agree`.
 ///
 /// # Errors
-/// [`Error::MalformedKey`] for anything else.
+/// [`CryptoError::MalformedKey`] for anything else.
 pub fn public_from_spki_pem(text: &str) -> Result<(Group, Vec<u8>)> {
     let mut buf = Vec::new();
     let der = unpem(text, "PUBLIC KEY", &mut buf)?;
@@ -279,7 +281,7 @@ pub fn public_from_spki_pem(text: &str) -> Result<(Group, Vec<u8>)> {
 /// PKCS #3 `SEQUENCE { p, g }`.
 ///
 /// # Errors
-/// [`Error::MalformedKey`] if PEM encoding fails.
+/// [`CryptoError::MalformedKey`] if PEM encoding fails.
 pub fn params_to_pem(params: &DhParameters) -> Result<String> {
     let mut p_g = integer(&params.p_bytes());
     p_g.extend(integer(&params.g_bytes()));
@@ -291,8 +293,8 @@ pub fn params_to_pem(params: &DhParameters) -> Result<String> {
 /// generator of the subgroup of order q.
 ///
 /// # Errors
-/// [`Error::MalformedKey`] for a file that is not such PEM;
-/// [`Error::InvalidGroup`] for a group that fails a check.
+/// [`CryptoError::MalformedKey`] for a file that is not such PEM;
+/// [`CryptoError::InvalidGroup`] for a group that fails a check.
 pub fn params_from_pem(text: &str) -> Result<DhParameters> {
     let mut buf = Vec::new();
     let der = unpem(text, "DH PARAMETERS", &mut buf)?;

@@ -41,7 +41,7 @@ use crate::crypto::wrap::{self, NONCE_LEN, TAG_LEN};
 use crate::symmetric::SymmetricKey;
 use crate::util::fingerprint;
 use crate::util::user::UserId;
-use crate::{Error, Result};
+use crate::{Error, FormatError, Result};
 
 /// The first line of every encrypted file.
 pub const MAGIC: &[u8] = b"secure-kms encrypted file v1\n";
@@ -130,7 +130,7 @@ impl FileHeader {
     /// line never shows it.
     ///
     /// # Errors
-    /// [`Error::FileKey`] when the key is not the one, or any header field
+    /// [`FormatError::FileKey`] when the key is not the one, or any header field
     /// was edited.
     pub fn open(&self, key: &SymmetricKey) -> Result<Zeroizing<[u8; DATA_KEY_LEN]>> {
         let plain = wrap::open(
@@ -139,9 +139,11 @@ impl FileHeader {
             &self.associated_data(),
             &self.wrapped_key,
         )
-        .map_err(|_| Error::FileKey {
-            user: self.user.clone(),
-            version: self.key_version,
+        .map_err(|_| {
+            Error::Format(FormatError::FileKey {
+                user: self.user.clone(),
+                version: self.key_version,
+            })
         })?;
         let mut data_key = Zeroizing::new([0u8; DATA_KEY_LEN]);
         data_key.copy_from_slice(&plain);
@@ -153,7 +155,7 @@ impl FileHeader {
     /// rewrap. The payload does not change.
     ///
     /// # Errors
-    /// [`Error::FileKey`] when `old_key` does not open the data key.
+    /// [`FormatError::FileKey`] when `old_key` does not open the data key.
     pub fn rewrap(
         &mut self,
         old_key: &SymmetricKey,
@@ -182,30 +184,36 @@ impl FileHeader {
 /// leaving `reader` at the first chunk.
 ///
 /// # Errors
-/// [`Error::FileFormat`] for anything that is not a version 1 header;
-/// [`Error::ReadData`] if reading fails.
+/// [`FormatError::FileFormat`] for anything that is not a version 1 header;
+/// [`FormatError::ReadData`] if reading fails.
 pub fn read_header(reader: &mut impl BufRead) -> Result<FileHeader> {
     let mut magic = vec![0u8; MAGIC.len()];
     let got = read_full(reader, &mut magic)?;
     if got < MAGIC.len() || magic != MAGIC {
-        return Err(Error::FileFormat(
+        return Err(Error::Format(FormatError::FileFormat(
             "it does not start with \"secure-kms encrypted file v1\"".to_owned(),
-        ));
+        )));
     }
     let mut line = Vec::new();
     reader
         .take(MAX_HEADER_LEN as u64 + 1)
         .read_until(b'\n', &mut line)
-        .map_err(Error::ReadData)?;
+        .map_err(|e| Error::Format(FormatError::ReadData(e)))?;
     if line.pop() != Some(b'\n') {
-        return Err(Error::FileFormat(
+        return Err(Error::Format(FormatError::FileFormat(
             "its header line is cut short or longer than 4096 bytes".to_owned(),
-        ));
+        )));
     }
-    let header: FileHeader = serde_json::from_slice(&line)
-        .map_err(|e| Error::FileFormat(format!("its header does not parse: {e}")))?;
-    UserId::new(&header.user)
-        .map_err(|e| Error::FileFormat(format!("its header names no valid user: {e}")))?;
+    let header: FileHeader = serde_json::from_slice(&line).map_err(|e| {
+        Error::Format(FormatError::FileFormat(format!(
+            "its header does not parse: {e}"
+        )))
+    })?;
+    UserId::new(&header.user).map_err(|e| {
+        Error::Format(FormatError::FileFormat(format!(
+            "its header names no valid user: {e}"
+        )))
+    })?;
     Ok(header)
 }
 
@@ -259,7 +267,7 @@ impl Stream {
         self.counter += 1;
         self.cipher
             .decrypt_inout_detached(&nonce, &[], body.into(), &tag)
-            .map_err(|_| Error::FileTampered { chunk: index })?;
+            .map_err(|_| Error::Format(FormatError::FileTampered { chunk: index }))?;
         Ok(n)
     }
 }
@@ -273,14 +281,16 @@ fn read_full(reader: &mut impl Read, buf: &mut [u8]) -> Result<usize> {
             Ok(0) => break,
             Ok(n) => filled += n,
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(Error::ReadData(e)),
+            Err(e) => return Err(Error::Format(FormatError::ReadData(e))),
         }
     }
     Ok(filled)
 }
 
 fn write(writer: &mut impl Write, bytes: &[u8]) -> Result<()> {
-    writer.write_all(bytes).map_err(Error::WriteData)
+    writer
+        .write_all(bytes)
+        .map_err(|e| Error::Format(FormatError::WriteData(e)))
 }
 
 /// Encrypts everything `reader` gives into `writer`, for version
@@ -305,8 +315,8 @@ fn write(writer: &mut impl Write, bytes: &[u8]) -> Result<()> {
 /// ```
 ///
 /// # Errors
-/// [`Error::ReadData`] or [`Error::WriteData`] if reading or writing fails;
-/// [`Error::Rng`] if the random source fails.
+/// [`FormatError::ReadData`] or [`FormatError::WriteData`] if reading or writing fails;
+/// [`CryptoError::Rng`](crate::CryptoError::Rng) if the random source fails.
 pub fn encrypt(
     reader: &mut impl Read,
     writer: &mut impl Write,
@@ -337,7 +347,9 @@ pub fn encrypt(
         buf[0] = look_ahead;
         filled = 1 + read_full(reader, &mut buf[1..CHUNK_LEN + 1])?;
     }
-    writer.flush().map_err(Error::WriteData)?;
+    writer
+        .flush()
+        .map_err(|e| Error::Format(FormatError::WriteData(e)))?;
     Ok(header)
 }
 
@@ -349,10 +361,10 @@ pub fn encrypt(
 /// and keep it only on success, as the command line does.
 ///
 /// # Errors
-/// [`Error::FileKey`] if `key` does not open the header;
-/// [`Error::FileTampered`] naming the first chunk that fails (a changed,
-/// moved, missing or added chunk, or a file cut short); [`Error::ReadData`]
-/// or [`Error::WriteData`].
+/// [`FormatError::FileKey`] if `key` does not open the header;
+/// [`FormatError::FileTampered`] naming the first chunk that fails (a changed,
+/// moved, missing or added chunk, or a file cut short); [`FormatError::ReadData`]
+/// or [`FormatError::WriteData`].
 pub fn decrypt(
     header: &FileHeader,
     reader: &mut impl Read,
@@ -370,9 +382,9 @@ pub fn decrypt(
         if n < TAG_LEN || (last && n == TAG_LEN && stream.counter > 0) {
             // Nothing left but less than a tag, or an empty final chunk
             // after full ones, which the writer never makes.
-            return Err(Error::FileTampered {
+            return Err(Error::Format(FormatError::FileTampered {
                 chunk: stream.counter,
-            });
+            }));
         }
         let plain = stream.open(&mut buf[..n], last)?;
         write(writer, &buf[..plain])?;
@@ -382,7 +394,9 @@ pub fn decrypt(
         buf[0] = buf[CHUNK_CT_LEN];
         filled = 1 + read_full(reader, &mut buf[1..])?;
     }
-    writer.flush().map_err(Error::WriteData)
+    writer
+        .flush()
+        .map_err(|e| Error::Format(FormatError::WriteData(e)))
 }
 
 #[cfg(test)]
@@ -453,7 +467,7 @@ mod tests {
         let file = seal(b"secret", &key);
         assert!(matches!(
             open(&file, &other),
-            Err(Error::FileKey { version: 1, .. })
+            Err(Error::Format(FormatError::FileKey { version: 1, .. }))
         ));
     }
 

@@ -20,7 +20,7 @@ use crate::pki::store_asymmetric_keys;
 use crate::symmetric::{SymmetricKey, store_symmetric_key};
 use crate::util::time::{self, Timestamp};
 use crate::util::user::UserId;
-use crate::{Error, Result};
+use crate::{Error, Result, StoreError, UiError};
 
 /// The key store file name, as in the original.
 pub const KEY_STORE_FILE: &str = "key_store.json";
@@ -122,7 +122,7 @@ impl KeyStore {
     /// ```
     ///
     /// # Errors
-    /// As [`store_symmetric_key`]; [`Error::CorruptFile`] for a broken
+    /// As [`store_symmetric_key`]; [`StoreError::CorruptFile`] for a broken
     /// record of `user_id`.
     pub fn add_symmetric(
         &mut self,
@@ -153,7 +153,7 @@ impl KeyStore {
     /// [`store_asymmetric_keys`], then the record. Returns the version.
     ///
     /// # Errors
-    /// As [`store_asymmetric_keys`]; [`Error::CorruptFile`] for a broken
+    /// As [`store_asymmetric_keys`]; [`StoreError::CorruptFile`] for a broken
     /// record of `user_id`.
     pub fn add_asymmetric(
         &mut self,
@@ -186,12 +186,14 @@ impl KeyStore {
     /// record to parse when it is asked for.
     ///
     /// # Errors
-    /// [`Error::CorruptFile`], naming `path` with the line and the column.
+    /// [`StoreError::CorruptFile`], naming `path` with the line and the column.
     pub fn from_json(path: impl Into<PathBuf>, bytes: Vec<u8>) -> Result<KeyStore> {
         let path = path.into();
-        let corrupt = |source| Error::CorruptFile {
-            path: path.clone(),
-            source,
+        let corrupt = |source| {
+            Error::Store(StoreError::CorruptFile {
+                path: path.clone(),
+                source,
+            })
         };
         refuse_bom(&path, &bytes)?;
         let spans = serde_json::from_slice::<Spans>(&bytes).map_err(corrupt)?;
@@ -221,7 +223,7 @@ impl KeyStore {
     /// The record of `user_id`, if any, parsed (and checked) on first use.
     ///
     /// # Errors
-    /// [`Error::CorruptFile`] if that record is broken.
+    /// [`StoreError::CorruptFile`] if that record is broken.
     pub fn get(&self, user_id: &UserId) -> Result<Option<&UserRecord>> {
         match self.users.get(user_id.as_str()) {
             Some(slot) => self.parsed(slot).map(Some),
@@ -232,7 +234,7 @@ impl KeyStore {
     /// The record of `user_id` to change, made empty first if there is none.
     ///
     /// # Errors
-    /// [`Error::CorruptFile`] if that record is broken.
+    /// [`StoreError::CorruptFile`] if that record is broken.
     pub fn entry(&mut self, user_id: &UserId) -> Result<&mut UserRecord> {
         let slot = self.users.entry(user_id.to_string()).or_default();
         if let Some(raw) = &slot.raw
@@ -270,7 +272,7 @@ impl KeyStore {
     /// reading every record).
     ///
     /// # Errors
-    /// [`Error::CorruptFile`] for the first broken record.
+    /// [`StoreError::CorruptFile`] for the first broken record.
     pub(crate) fn check_all(&self) -> Result<()> {
         self.users
             .values()
@@ -280,7 +282,7 @@ impl KeyStore {
     /// Whether a record was changed since the file was read.
     ///
     /// # Errors
-    /// [`Error::CorruptFile`] if a record handed out cannot be compared
+    /// [`StoreError::CorruptFile`] if a record handed out cannot be compared
     /// (which [`KeyStore::entry`] would have refused already).
     pub fn changed(&self) -> Result<bool> {
         for slot in self.users.values().filter(|slot| slot.touched) {
@@ -298,12 +300,12 @@ impl KeyStore {
     /// nobody changed copied from the file as it was.
     ///
     /// # Errors
-    /// [`Error::CorruptFile`] for a broken record that has to be written
+    /// [`StoreError::CorruptFile`] for a broken record that has to be written
     /// anew (one in format 1, or not as this version writes it).
     pub fn to_json(&self) -> Result<String> {
         let mut out = Vec::with_capacity(self.text.len() + 4096);
         self.write_json(&mut out)
-            .map_err(|e| Error::from_writer(e, Error::Output))?;
+            .map_err(|e| Error::from_writer(e, |e| Error::Ui(UiError::Output(e))))?;
         Ok(String::from_utf8(out).expect("the store writes UTF-8"))
     }
 
@@ -315,7 +317,7 @@ impl KeyStore {
     /// # Errors
     /// The writer's error; a broken record that has to be written anew
     /// comes as an [`std::io::Error::other`] holding
-    /// [`Error::CorruptFile`].
+    /// [`StoreError::CorruptFile`].
     pub fn write_json(&self, out: &mut dyn Write) -> std::io::Result<()> {
         // Every record to be written anew is parsed before the first byte,
         // so that a broken one stops the write before it starts.
@@ -412,10 +414,10 @@ fn parse_record(path: &Path, text: &str, raw: Range<usize>) -> Result<UserRecord
         let source = serde_json::from_slice::<(UserRecord,)>(&blanked)
             .err()
             .unwrap_or(first);
-        Error::CorruptFile {
+        Error::Store(StoreError::CorruptFile {
             path: path.to_owned(),
             source,
-        }
+        })
     })
 }
 
@@ -470,12 +472,12 @@ pub(crate) fn to_json<T: Serialize>(value: &T) -> String {
 /// says so (serde_json's would point at an odd character).
 pub(crate) fn refuse_bom(path: &Path, bytes: &[u8]) -> Result<()> {
     if bytes.starts_with(b"\xef\xbb\xbf") {
-        return Err(Error::CorruptFile {
+        return Err(Error::Store(StoreError::CorruptFile {
             path: path.to_owned(),
             source: serde::de::Error::custom(
                 "it starts with a UTF-8 byte order mark (BOM), which JSON does not allow; save it without one",
             ),
-        });
+        }));
     }
     Ok(())
 }

@@ -25,7 +25,7 @@ use crate::symmetric::SymmetricVersion;
 use crate::util::fingerprint::Fingerprint;
 use crate::util::time::Timestamp;
 use crate::util::user::UserId;
-use crate::{Error, Result};
+use crate::{Error, KeyError, Result};
 
 /// Version `n` of a user's keys: the symmetric key and the RSA pair that
 /// carry that number (either may be missing in a store migrated from
@@ -125,12 +125,12 @@ impl KeyIds for KeyVersion<'_> {
 /// list's functions take.
 ///
 /// # Errors
-/// [`Error::UnknownUser`] if the user is not in the store;
-/// [`Error::CorruptFile`] if their record is broken.
+/// [`KeyError::UnknownUser`] if the user is not in the store;
+/// [`StoreError::CorruptFile`](crate::StoreError::CorruptFile) if their record is broken.
 pub fn versions_of<'a>(keys: &'a KeyStore, user_id: &UserId) -> Result<Vec<KeyVersion<'a>>> {
     let record = keys
         .get(user_id)?
-        .ok_or_else(|| Error::UnknownUser(user_id.to_string()))?;
+        .ok_or_else(|| Error::Key(KeyError::UnknownUser(user_id.to_string())))?;
     Ok(versions(record))
 }
 
@@ -138,7 +138,7 @@ pub fn versions_of<'a>(keys: &'a KeyStore, user_id: &UserId) -> Result<Vec<KeyVe
 /// them), none for a name that is no valid user ID or not in the store.
 ///
 /// # Errors
-/// [`Error::CorruptFile`] if their record is broken.
+/// [`StoreError::CorruptFile`] if their record is broken.
 pub(crate) fn versions_named<'a>(keys: &'a KeyStore, user: &str) -> Result<Vec<KeyVersion<'a>>> {
     Ok(match UserId::new(user) {
         Ok(id) => keys.get(&id)?.map(versions).unwrap_or_default(),
@@ -169,7 +169,7 @@ pub fn versions(record: &UserRecord) -> Vec<KeyVersion<'_>> {
 /// Version `version` among `all`, the versions of `user_id`.
 ///
 /// # Errors
-/// [`Error::UnknownVersion`] when the user has no such version.
+/// [`KeyError::UnknownVersion`] when the user has no such version.
 pub(crate) fn find_version<'a, 'b>(
     all: &'b [KeyVersion<'a>],
     user_id: &UserId,
@@ -177,10 +177,10 @@ pub(crate) fn find_version<'a, 'b>(
 ) -> Result<&'b KeyVersion<'a>> {
     all.iter()
         .find(|v| v.version == version)
-        .ok_or(Error::UnknownVersion {
+        .ok_or(Error::Key(KeyError::UnknownVersion {
             user: user_id.to_string(),
             version,
-        })
+        }))
 }
 
 /// A key state of NIST SP 800-57 Part 1 section 7.
@@ -371,7 +371,7 @@ pub enum DestroyOutcome {
 /// use secure_kms::revocation::RevocationList;
 /// use secure_kms::keys::KeyStore;
 /// use secure_kms::symmetric::generate_symmetric_key;
-/// use secure_kms::{util::user::UserId, util::time::Timestamp, Error};
+/// use secure_kms::{util::user::UserId, util::time::Timestamp, Error, KeyError};
 /// # use secure_kms::crypto::kdf::{KdfParams, Password, PasswordKey, MIN_ITERATIONS};
 /// # let pk = PasswordKey::derive(&Password::new("pw".to_owned())?, &KdfParams::generate(MIN_ITERATIONS)?);
 ///
@@ -379,7 +379,7 @@ pub enum DestroyOutcome {
 /// let mut keys = KeyStore::default();
 /// keys.add_symmetric(&alice, &generate_symmetric_key()?, 60, &pk)?;
 /// let none = RevocationList::default();
-/// assert!(matches!(destroy(&mut keys, &none, &alice, 1, false, Timestamp::EPOCH), Err(Error::LastDecryptingVersion { .. })));
+/// assert!(matches!(destroy(&mut keys, &none, &alice, 1, false, Timestamp::EPOCH), Err(Error::Key(KeyError::LastDecryptingVersion { .. }))));
 /// keys.add_symmetric(&alice, &generate_symmetric_key()?, 60, &pk)?;
 /// assert_eq!(destroy(&mut keys, &none, &alice, 1, false, Timestamp::EPOCH)?, DestroyOutcome::Destroyed);
 /// assert_eq!(destroy(&mut keys, &none, &alice, 1, false, Timestamp::EPOCH)?, DestroyOutcome::AlreadyDestroyed);
@@ -387,8 +387,8 @@ pub enum DestroyOutcome {
 /// ```
 ///
 /// # Errors
-/// [`Error::UnknownUser`]; [`Error::UnknownVersion`];
-/// [`Error::LastDecryptingVersion`] without `force`.
+/// [`KeyError::UnknownUser`]; [`KeyError::UnknownVersion`];
+/// [`KeyError::LastDecryptingVersion`] without `force`.
 pub fn destroy(
     keys: &mut KeyStore,
     revoked: &RevocationList,
@@ -399,7 +399,7 @@ pub fn destroy(
 ) -> Result<DestroyOutcome> {
     let record = keys
         .get(user_id)?
-        .ok_or_else(|| Error::UnknownUser(user_id.to_string()))?;
+        .ok_or_else(|| Error::Key(KeyError::UnknownUser(user_id.to_string())))?;
     let all = versions(record);
     let target = find_version(&all, user_id, version)?;
     if !target.has_material() {
@@ -410,10 +410,10 @@ pub fn destroy(
     };
     let others_decrypt = all.iter().any(|v| v.version != version && can_decrypt(v));
     if can_decrypt(target) && !others_decrypt && !force {
-        return Err(Error::LastDecryptingVersion {
+        return Err(Error::Key(KeyError::LastDecryptingVersion {
             user: user_id.to_string(),
             version,
-        });
+        }));
     }
     let record = keys.entry(user_id)?;
     for s in record.symmetric.iter_mut().filter(|s| s.version == version) {

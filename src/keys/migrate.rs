@@ -17,7 +17,7 @@ use crate::symmetric::SymmetricVersion;
 use crate::util::fingerprint::Fingerprint;
 use crate::util::strict::NoUnknownFields;
 use crate::util::time::{self, LATEST_TIME, Timestamp};
-use crate::{Error, Result};
+use crate::{CryptoError, Error, Result};
 
 /// A symmetric key in the original's shape: the wrapped key with its
 /// lifetime, all in one object (`key`, `nonce`, `cipher`, `expiry`,
@@ -69,7 +69,7 @@ pub(crate) struct RecordV1 {
 /// with no symmetric key, 1970 and no end).
 ///
 /// # Errors
-/// [`Error::MalformedKey`] for a private key without its public key, which
+/// [`CryptoError::MalformedKey`] for a private key without its public key, which
 /// cannot be given a key ID without the password.
 pub(crate) fn migrate(v1: RecordV1) -> Result<(Vec<SymmetricVersion>, Vec<AsymmetricVersion>)> {
     let (created, expiry) = v1
@@ -106,9 +106,9 @@ pub(crate) fn migrate(v1: RecordV1) -> Result<(Vec<SymmetricVersion>, Vec<Asymme
             certificate: None,
         }],
         (Some(_), None) => {
-            return Err(Error::MalformedKey(
+            return Err(Error::Crypto(CryptoError::MalformedKey(
                 "a format 1 private key without its public key cannot be migrated".to_owned(),
-            ));
+            )));
         }
         (None, None) => Vec::new(),
     };

@@ -12,7 +12,7 @@ use crate::revocation::{RevocationList, check_not_revoked};
 use crate::symmetric::{SymmetricKey, is_key_expired, load_symmetric_key};
 use crate::util::time::{self, Timestamp};
 use crate::util::user::UserId;
-use crate::{Error, Result};
+use crate::{CryptoError, Error, KeyError, Result};
 
 /// The primary version of a user's keys in the clear, in memory only; each
 /// key is zeroized on drop.
@@ -36,7 +36,7 @@ impl UnlockedUser {
     /// deactivated, not for new use.
     ///
     /// # Errors
-    /// [`Error::Expired`]; [`Error::UnknownUser`] if there is no symmetric key.
+    /// [`KeyError::Expired`]; [`KeyError::UnknownUser`] if there is no symmetric key.
     pub fn symmetric_key_for_use(&self, user_id: &UserId, now: Timestamp) -> Result<&SymmetricKey> {
         let record = self
             .record
@@ -46,15 +46,15 @@ impl UnlockedUser {
         match (&self.symmetric, record) {
             (Some(key), Some(record)) => {
                 if is_key_expired(record, now) {
-                    Err(Error::Expired {
+                    Err(Error::Key(KeyError::Expired {
                         user: user_id.to_string(),
                         expired_at: time::format(record.expiry),
-                    })
+                    }))
                 } else {
                     Ok(key)
                 }
             }
-            _ => Err(Error::UnknownUser(user_id.to_string())),
+            _ => Err(Error::Key(KeyError::UnknownUser(user_id.to_string()))),
         }
     }
 }
@@ -88,8 +88,8 @@ impl UnlockedUser {
 /// ```
 ///
 /// # Errors
-/// [`Error::UnknownUser`]; [`Error::Revoked`], with when and why;
-/// [`Error::Destroyed`]; [`Error::Unlock`] for a wrong password or a
+/// [`KeyError::UnknownUser`]; [`KeyError::Revoked`], with when and why;
+/// [`KeyError::Destroyed`]; [`KeyError::Unlock`] for a wrong password or a
 /// corrupted key, without saying which.
 pub fn unlock_user(
     keys: &KeyStore,
@@ -102,13 +102,13 @@ pub fn unlock_user(
     check_not_revoked(revoked, user_id, &all)?;
     let primary = all
         .last()
-        .ok_or_else(|| Error::UnknownUser(user_id.to_string()))?;
+        .ok_or_else(|| Error::Key(KeyError::UnknownUser(user_id.to_string())))?;
     if !primary.has_material() {
-        return Err(Error::Destroyed {
+        return Err(Error::Key(KeyError::Destroyed {
             user: user_id.to_string(),
             version: primary.version,
             destroyed_at: primary.destroyed_at().map(time::format),
-        });
+        }));
     }
     unlock_version(record, primary, user_id, password)
 }
@@ -118,8 +118,8 @@ pub fn unlock_user(
 /// still holds key material, whether or not it is revoked or expired.
 ///
 /// # Errors
-/// [`Error::UnknownUser`]; [`Error::NothingToUnlock`] when every version is
-/// destroyed; [`Error::Unlock`] for a wrong password or a corrupted key.
+/// [`KeyError::UnknownUser`]; [`KeyError::NothingToUnlock`] when every version is
+/// destroyed; [`KeyError::Unlock`] for a wrong password or a corrupted key.
 pub fn check_password(
     keys: &KeyStore,
     user_id: &UserId,
@@ -128,13 +128,13 @@ pub fn check_password(
     let record = record_of(keys, user_id)?;
     let all = versions(record);
     if all.is_empty() {
-        return Err(Error::UnknownUser(user_id.to_string()));
+        return Err(Error::Key(KeyError::UnknownUser(user_id.to_string())));
     }
     let newest = all
         .iter()
         .rev()
         .find(|v| v.has_material())
-        .ok_or_else(|| Error::NothingToUnlock(user_id.to_string()))?;
+        .ok_or_else(|| Error::Key(KeyError::NothingToUnlock(user_id.to_string())))?;
     Ok(unlock_version(record, newest, user_id, password)?.password_key)
 }
 
@@ -143,8 +143,8 @@ pub fn check_password(
 /// reason) and is not destroyed. A deactivated version may.
 ///
 /// # Errors
-/// [`Error::UnknownUser`]; [`Error::UnknownVersion`]; [`Error::Revoked`];
-/// [`Error::Destroyed`].
+/// [`KeyError::UnknownUser`]; [`KeyError::UnknownVersion`]; [`KeyError::Revoked`];
+/// [`KeyError::Destroyed`].
 pub fn check_usable_for_decryption(
     keys: &KeyStore,
     revoked: &RevocationList,
@@ -155,18 +155,18 @@ pub fn check_usable_for_decryption(
     let all = versions(record);
     let v = find_version(&all, user_id, version)?;
     if let Some(r) = revoked.find(user_id, v) {
-        return Err(Error::Revoked {
+        return Err(Error::Key(KeyError::Revoked {
             user: user_id.to_string(),
             revoked_at: r.revoked_at_text(),
             reason: format!("{}; version {version}", r.reason),
-        });
+        }));
     }
     if v.symmetric.is_none_or(|s| s.wrapped.is_none()) {
-        return Err(Error::Destroyed {
+        return Err(Error::Key(KeyError::Destroyed {
             user: user_id.to_string(),
             version,
             destroyed_at: v.destroyed_at().map(time::format),
-        });
+        }));
     }
     Ok(())
 }
@@ -175,7 +175,7 @@ pub fn check_usable_for_decryption(
 /// (see [`check_usable_for_decryption`]), unwrapped with `password`.
 ///
 /// # Errors
-/// As [`check_usable_for_decryption`]; [`Error::Unlock`] for a wrong
+/// As [`check_usable_for_decryption`]; [`KeyError::Unlock`] for a wrong
 /// password.
 pub fn unlock_symmetric_version(
     keys: &KeyStore,
@@ -194,14 +194,14 @@ pub fn unlock_symmetric_version(
     let wrapped = sym.wrapped.as_ref().expect("checked above");
     let pk = PasswordKey::derive(password, &wrapped.kdf);
     load_symmetric_key(sym, user_id, &pk).map_err(|e| match e {
-        Error::Decryption => Error::Unlock(user_id.to_string()),
+        Error::Crypto(CryptoError::Decryption) => Error::Key(KeyError::Unlock(user_id.to_string())),
         other => other,
     })
 }
 
 fn record_of<'a>(keys: &'a KeyStore, user_id: &UserId) -> Result<&'a UserRecord> {
     keys.get(user_id)?
-        .ok_or_else(|| Error::UnknownUser(user_id.to_string()))
+        .ok_or_else(|| Error::Key(KeyError::UnknownUser(user_id.to_string())))
 }
 
 fn unlock_version(
@@ -211,7 +211,7 @@ fn unlock_version(
     password: &Password,
 ) -> Result<UnlockedUser> {
     let wrong = |e: Error| match e {
-        Error::Decryption => Error::Unlock(user_id.to_string()),
+        Error::Crypto(CryptoError::Decryption) => Error::Key(KeyError::Unlock(user_id.to_string())),
         other => other,
     };
     let mut cached: Option<PasswordKey> = None;
@@ -231,7 +231,8 @@ fn unlock_version(
         }
         _ => None,
     };
-    let password_key = cached.ok_or_else(|| Error::UnknownUser(user_id.to_string()))?;
+    let password_key =
+        cached.ok_or_else(|| Error::Key(KeyError::UnknownUser(user_id.to_string())))?;
     Ok(UnlockedUser {
         record: record.clone(),
         version: version.version,
@@ -303,12 +304,12 @@ mod tests {
         let alice = UserId::new("alice").unwrap();
         assert!(matches!(
             unlock_user(&keys, &none(), &alice, &pw("nope")),
-            Err(Error::Unlock(_))
+            Err(Error::Key(KeyError::Unlock(_)))
         ));
         let bob = UserId::new("bob").unwrap();
         assert!(matches!(
             unlock_user(&keys, &none(), &bob, &pw("alice-pw")),
-            Err(Error::UnknownUser(_))
+            Err(Error::Key(KeyError::UnknownUser(_)))
         ));
     }
 
@@ -322,7 +323,7 @@ mod tests {
         keys.entry(&alice).unwrap().asymmetric[0].public = bob_public;
         assert!(matches!(
             unlock_user(&keys, &none(), &alice, &pw("alice-pw")),
-            Err(Error::Unlock(_))
+            Err(Error::Key(KeyError::Unlock(_)))
         ));
     }
 
@@ -336,7 +337,7 @@ mod tests {
         keys.insert(&alice, bob_record);
         assert!(matches!(
             unlock_user(&keys, &none(), &alice, &pw("bob-pw")),
-            Err(Error::Unlock(_))
+            Err(Error::Key(KeyError::Unlock(_)))
         ));
     }
 
@@ -357,13 +358,13 @@ mod tests {
         .unwrap();
         let err = unlock_user(&keys, &revoked, &alice, &pw("alice-pw")).unwrap_err();
         assert!(
-            matches!(err, Error::Revoked { ref reason, .. } if reason == "keyCompromise"),
+            matches!(err, Error::Key(KeyError::Revoked { ref reason, .. }) if reason == "keyCompromise"),
             "{err}"
         );
         check_password(&keys, &alice, &pw("alice-pw")).unwrap();
         assert!(matches!(
             check_password(&keys, &alice, &pw("nope")),
-            Err(Error::Unlock(_))
+            Err(Error::Key(KeyError::Unlock(_)))
         ));
     }
 
@@ -376,7 +377,7 @@ mod tests {
         assert!(unlocked.symmetric_key_for_use(&alice, now).is_ok());
         assert!(matches!(
             unlocked.symmetric_key_for_use(&alice, now + 61.0),
-            Err(Error::Expired { .. })
+            Err(Error::Key(KeyError::Expired { .. }))
         ));
     }
 
@@ -399,7 +400,7 @@ mod tests {
         assert!(unlocked.symmetric.is_some() && unlocked.key_pair.is_some());
         assert!(matches!(
             unlock_user(&keys, &none(), &id, &pw("nope")),
-            Err(Error::Unlock(_))
+            Err(Error::Key(KeyError::Unlock(_)))
         ));
     }
 }

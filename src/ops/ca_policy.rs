@@ -14,7 +14,7 @@
 //! The administrator's password is checked before the change (see
 //! [`Admin::check`]), so that a wrong one stops a command before it has
 //! done anything. A failure after the change is made says what was made
-//! ([`Error::ChangeMade`]).
+//! ([`OpsError::ChangeMade`]).
 
 use crate::ca::crl::{self, CrlSummary};
 use crate::ca::{self, UserCertificate};
@@ -22,7 +22,7 @@ use crate::crypto::kdf::Password;
 use crate::revocation::RevokeOutcome;
 use crate::store::Store;
 use crate::util::user::UserId;
-use crate::{Error, Result};
+use crate::{CaError, Error, OpsError, Result};
 
 /// The administrator's part in a change, decided before it is made.
 #[derive(Debug)]
@@ -35,7 +35,7 @@ pub enum Admin {
     Later,
     /// This password for the CA key: checked by [`Admin::check`] before
     /// the change, or else by its first use after it (a wrong one is then
-    /// [`Error::Decryption`], and nothing more is done).
+    /// [`CryptoError::Decryption`](crate::CryptoError::Decryption), and nothing more is done).
     With(Password),
 }
 
@@ -58,13 +58,13 @@ impl Admin {
     /// ```
     ///
     /// # Errors
-    /// [`Error::NoCa`] for a password given to a store without a CA;
-    /// [`Error::Decryption`] for a wrong one; as [`ca::Ca::load`].
+    /// [`CaError::NoCa`] for a password given to a store without a CA;
+    /// [`CryptoError::Decryption`](crate::CryptoError::Decryption) for a wrong one; as [`ca::Ca::load`].
     pub fn check(store: &Store, password: Option<Password>) -> Result<Admin> {
         match password {
             Some(password) => match ca::check_admin_password(store, &password)? {
                 true => Ok(Admin::With(password)),
-                false => Err(Error::NoCa),
+                false => Err(Error::Ca(CaError::NoCa)),
             },
             None if ca::Ca::load(store.dir())?.is_some() => Ok(Admin::Later),
             None => Ok(Admin::NoCa),
@@ -112,7 +112,7 @@ pub struct AfterNewPair {
 /// ```
 ///
 /// # Errors
-/// As [`ca::issue`]; [`Error::ChangeMade`] when the CRL could not be read
+/// As [`ca::issue`]; [`OpsError::ChangeMade`] when the CRL could not be read
 /// or signed after the keys were made.
 pub fn after_new_pair(
     store: &Store,
@@ -181,7 +181,7 @@ pub enum AfterRevocation {
 /// ```
 ///
 /// # Errors
-/// [`Error::ChangeMade`] when the CRL could not be signed.
+/// [`OpsError::ChangeMade`] when the CRL could not be signed.
 pub fn after_revocation(
     store: &Store,
     outcome: &RevokeOutcome,
@@ -204,15 +204,18 @@ pub fn after_revocation(
 
 /// Says what was made before `source` failed.
 fn made(what: &'static str) -> impl FnOnce(Error) -> Error {
-    move |source| Error::ChangeMade {
-        what,
-        source: Box::new(source),
+    move |source| {
+        Error::Ops(OpsError::ChangeMade {
+            what,
+            source: Box::new(source),
+        })
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::CryptoError;
     use crate::crypto::kdf::MIN_ITERATIONS;
     use crate::revocation::RevocationReason;
     use crate::store::audit::EventKind;
@@ -252,14 +255,14 @@ mod tests {
         assert!(matches!(Admin::check(&store, None), Ok(Admin::Later)));
         assert!(matches!(
             Admin::check(&store, Some(pw("wrong"))),
-            Err(Error::Decryption)
+            Err(Error::Crypto(CryptoError::Decryption))
         ));
         let plain = tempfile::tempdir().unwrap();
         let plain = ca::open_store(plain.path());
         assert!(matches!(Admin::check(&plain, None), Ok(Admin::NoCa)));
         assert!(matches!(
             Admin::check(&plain, Some(pw("admin"))),
-            Err(Error::NoCa)
+            Err(Error::Ca(CaError::NoCa))
         ));
     }
 

@@ -19,13 +19,13 @@ use crate::store::trust::KeyUse;
 use crate::store::versions::{NewVersion, add_version, revocation_events};
 use crate::util::time::{self, Timestamp};
 use crate::util::user::UserId;
-use crate::{Error, Result};
+use crate::{Error, KeyError, Result};
 
 /// `keygen`: a new user's first keys (version 1), wrapped under a key
 /// stretched from `password` with `iterations` rounds of PBKDF2.
 ///
 /// # Errors
-/// [`Error::UserExists`] if the user has keys (rotation makes new ones);
+/// [`KeyError::UserExists`] if the user has keys (rotation makes new ones);
 /// as [`add_version`].
 pub fn keygen(
     store: &Store,
@@ -39,7 +39,7 @@ pub fn keygen(
     let (keys, _) = load_for_use(store, &[user_id], KeyUse::WithPassword)?;
     let existing = keys.get(user_id)?;
     if existing.is_some_and(|r| !r.symmetric.is_empty() || !r.asymmetric.is_empty()) {
-        return Err(Error::UserExists(user_id.to_string()));
+        return Err(Error::Key(KeyError::UserExists(user_id.to_string())));
     }
     store.check_writable()?;
     let password_key = PasswordKey::derive(password, &KdfParams::generate(iterations)?);
@@ -79,7 +79,7 @@ pub(crate) fn log_if_wrong_password(
     command: &str,
     e: Error,
 ) -> Error {
-    if matches!(e, Error::Unlock(_)) {
+    if matches!(e, Error::Key(KeyError::Unlock(_))) {
         let _ = store.log(Event::new(
             EventKind::AuthenticationFailed,
             user_id,
@@ -130,7 +130,7 @@ pub(crate) fn unlock_logged(
 /// deactivated key may verify, never sign).
 ///
 /// # Errors
-/// As [`unlock_user`]; [`Error::Expired`]; [`Error::UnknownUser`] when
+/// As [`unlock_user`]; [`KeyError::Expired`]; [`KeyError::UnknownUser`] when
 /// the primary version has no RSA pair.
 pub(crate) fn signing_keys(
     store: &Store,
@@ -145,15 +145,15 @@ pub(crate) fn signing_keys(
         .asymmetric
         .iter()
         .find(|a| a.version == unlocked.version)
-        .ok_or_else(|| Error::UnknownUser(user_id.to_string()))?;
+        .ok_or_else(|| Error::Key(KeyError::UnknownUser(user_id.to_string())))?;
     if pair.is_expired(time::now()) {
-        return Err(Error::Expired {
+        return Err(Error::Key(KeyError::Expired {
             user: user_id.to_string(),
             expired_at: time::format(pair.expiry),
-        });
+        }));
     }
     if unlocked.key_pair.is_none() {
-        return Err(Error::UnknownUser(user_id.to_string()));
+        return Err(Error::Key(KeyError::UnknownUser(user_id.to_string())));
     }
     Ok(unlocked)
 }
@@ -163,7 +163,7 @@ pub(crate) fn signing_keys(
 /// how a user gets fresh keys.
 ///
 /// # Errors
-/// [`Error::UnknownUser`]; [`Error::Unlock`]; as [`add_version`].
+/// [`KeyError::UnknownUser`]; [`KeyError::Unlock`]; as [`add_version`].
 pub fn rotate(
     store: &Store,
     user_id: &UserId,
@@ -190,7 +190,7 @@ pub fn rotate(
 /// revocation list, after the owner's password.
 ///
 /// # Errors
-/// [`Error::UnknownUser`]; [`Error::UnknownVersion`]; [`Error::Unlock`].
+/// [`KeyError::UnknownUser`]; [`KeyError::UnknownVersion`]; [`KeyError::Unlock`].
 pub fn revoke(
     store: &Store,
     user_id: &UserId,
@@ -220,7 +220,7 @@ pub fn revoke(
 /// owner's password (see [`keyring::destroy`] for `force`).
 ///
 /// # Errors
-/// As [`keyring::destroy`]; [`Error::Unlock`].
+/// As [`keyring::destroy`]; [`KeyError::Unlock`].
 pub fn destroy(
     store: &Store,
     user_id: &UserId,
@@ -263,7 +263,7 @@ pub fn destroy(
 fn check_version(keys: &KeyStore, user_id: &UserId, version: Option<u32>) -> Result<()> {
     let record = keys
         .get(user_id)?
-        .ok_or_else(|| Error::UnknownUser(user_id.to_string()))?;
+        .ok_or_else(|| Error::Key(KeyError::UnknownUser(user_id.to_string())))?;
     if let Some(n) = version {
         keyring::find_version(&keyring::versions(record), user_id, n)?;
     }
@@ -282,13 +282,13 @@ pub struct UserStatus {
 /// `status`: the state of each of `user_id`'s key versions at `now`.
 ///
 /// # Errors
-/// [`Error::UnknownUser`]; as [`Store::load`].
+/// [`KeyError::UnknownUser`]; as [`Store::load`].
 pub fn status(store: &Store, user_id: &UserId, now: Timestamp) -> Result<UserStatus> {
     store.require_existing()?;
     let (keys, revoked) = store.load()?;
     let record = keys
         .get(user_id)?
-        .ok_or_else(|| Error::UnknownUser(user_id.to_string()))?;
+        .ok_or_else(|| Error::Key(KeyError::UnknownUser(user_id.to_string())))?;
     Ok(UserStatus {
         user: user_id.to_string(),
         versions: keyring::status(record, &revoked, user_id, now),
@@ -323,7 +323,7 @@ pub struct UserSummary {
 /// ```
 ///
 /// # Errors
-/// [`Error::BrokenJournal`] for a journal that cannot be finished; as
+/// [`StoreError::BrokenJournal`](crate::StoreError::BrokenJournal) for a journal that cannot be finished; as
 /// [`Store::update`].
 pub fn recover(store: &Store) -> Result<bool> {
     store.require_existing()?;
@@ -360,7 +360,7 @@ pub fn list(store: &Store, now: Timestamp) -> Result<Vec<UserSummary>> {
 /// agreement with the store are checked.
 ///
 /// # Errors
-/// [`Error::AuditBroken`]; [`Error::AuditDisagrees`]; as [`Store::load`].
+/// [`StoreError::AuditBroken`](crate::StoreError::AuditBroken); [`StoreError::AuditDisagrees`](crate::StoreError::AuditDisagrees); as [`Store::load`].
 pub fn verify_audit(store: &Store) -> Result<(usize, crate::store::audit::CrossCheck)> {
     store.require_existing()?;
     let (keys, revoked, entries) = store.load_with_log()?;
@@ -380,7 +380,7 @@ pub fn revoked(store: &Store) -> Result<Vec<Revocation>> {
 /// `audit`: the log's entries, its chain checked.
 ///
 /// # Errors
-/// [`Error::NoStore`]; [`Error::AuditBroken`].
+/// [`StoreError::NoStore`](crate::StoreError::NoStore); [`StoreError::AuditBroken`](crate::StoreError::AuditBroken).
 pub fn audit_log(store: &Store) -> Result<Vec<crate::store::audit::Entry>> {
     store.require_existing()?;
     Ok(store.load_with_log()?.2)
@@ -429,7 +429,7 @@ mod tests {
         authenticate(&store, &keys, &alice, &pw("pw"), "test").unwrap();
         assert!(matches!(
             authenticate(&store, &keys, &alice, &pw("nope"), "test"),
-            Err(Error::Unlock(_))
+            Err(Error::Key(KeyError::Unlock(_)))
         ));
         let kinds: Vec<_> = crate::store::audit::verify(store.dir())
             .unwrap()

@@ -21,7 +21,7 @@ use crate::store::trust::KeyUse;
 use crate::symmetric::SymmetricKey;
 use crate::util::time;
 use crate::util::user::UserId;
-use crate::{Error, Result};
+use crate::{Error, OpsError, Result, UiError, UtilError};
 
 /// The primary symmetric key of `user_id` and its version, refused unless
 /// it is active.
@@ -45,8 +45,8 @@ fn key_for_encryption(
 /// symmetric key version, which must be active. Returns the file's header.
 ///
 /// # Errors
-/// [`Error::Revoked`], [`Error::Expired`], [`Error::Destroyed`] for a key
-/// that may not encrypt; [`Error::Unlock`] for a wrong password (logged);
+/// [`KeyError::Revoked`](crate::KeyError::Revoked), [`KeyError::Expired`](crate::KeyError::Expired), [`KeyError::Destroyed`](crate::KeyError::Destroyed) for a key
+/// that may not encrypt; [`KeyError::Unlock`](crate::KeyError::Unlock) for a wrong password (logged);
 /// as [`envelope::encrypt`].
 pub fn encrypt_file(
     store: &Store,
@@ -65,7 +65,7 @@ pub fn encrypt_file(
 /// neither compromised nor destroyed.
 ///
 /// # Errors
-/// [`Error::FileOwner`]; as [`check_usable_for_decryption`].
+/// [`OpsError::FileOwner`]; as [`check_usable_for_decryption`].
 pub fn check_decryptable(store: &Store, user_id: &UserId, header: &FileHeader) -> Result<()> {
     let (keys, revoked) = load_for_use(store, &[user_id], KeyUse::WithPassword)?;
     decryptable(&keys, &revoked, user_id, header)
@@ -78,10 +78,10 @@ fn decryptable(
     header: &FileHeader,
 ) -> Result<()> {
     if header.user != user_id.as_str() {
-        return Err(Error::FileOwner {
+        return Err(Error::Ops(OpsError::FileOwner {
             owner: header.user.clone(),
             user: user_id.to_string(),
-        });
+        }));
     }
     check_usable_for_decryption(keys, revoked, user_id, header.key_version)
 }
@@ -90,7 +90,7 @@ fn decryptable(
 /// the symmetric key version the header names (a deactivated one will do).
 ///
 /// # Errors
-/// As [`check_decryptable`]; [`Error::Unlock`] for a wrong password
+/// As [`check_decryptable`]; [`KeyError::Unlock`](crate::KeyError::Unlock) for a wrong password
 /// (logged); as [`envelope::decrypt`].
 pub fn decrypt_file(
     store: &Store,
@@ -149,14 +149,14 @@ impl<'a> Rewrapper<'a> {
     /// and the file must be encrypted afresh instead.
     ///
     /// # Errors
-    /// [`Error::FileOwner`]; [`Error::Revoked`]; [`Error::Destroyed`];
-    /// [`Error::FileKey`]; [`Error::Unlock`].
+    /// [`OpsError::FileOwner`]; [`KeyError::Revoked`](crate::KeyError::Revoked); [`KeyError::Destroyed`](crate::KeyError::Destroyed);
+    /// [`FormatError::FileKey`](crate::FormatError::FileKey); [`KeyError::Unlock`](crate::KeyError::Unlock).
     pub fn rewrap(&mut self, header: &FileHeader) -> Result<Option<FileHeader>> {
         if header.user != self.user_id.as_str() {
-            return Err(Error::FileOwner {
+            return Err(Error::Ops(OpsError::FileOwner {
                 owner: header.user.clone(),
                 user: self.user_id.to_string(),
-            });
+            }));
         }
         let (new_version, new_key) = &self.newest;
         if header.key_version == *new_version {
@@ -249,7 +249,7 @@ impl Output {
     /// is refused unless `force`, before any work is done.
     ///
     /// # Errors
-    /// [`Error::OutputExists`]; [`Error::Io`] if the folder takes no file.
+    /// [`OpsError::OutputExists`]; [`UtilError::Io`] if the folder takes no file.
     pub fn create(path: &std::path::Path, force: bool) -> Result<Self> {
         if path.as_os_str() == "-" {
             // The standard output's file descriptor itself, duplicated:
@@ -259,14 +259,14 @@ impl Output {
             let fd = std::io::stdout()
                 .as_fd()
                 .try_clone_to_owned()
-                .map_err(Error::Output)?;
+                .map_err(|e| Error::Ui(UiError::Output(e)))?;
             return Ok(Output::Stdout(std::io::BufWriter::with_capacity(
                 IO_BUFFER,
                 std::fs::File::from(fd),
             )));
         }
         if !force && std::fs::symlink_metadata(path).is_ok() {
-            return Err(Error::OutputExists(path.to_owned()));
+            return Err(Error::Ops(OpsError::OutputExists(path.to_owned())));
         }
         let dir = match path.parent() {
             Some(d) if !d.as_os_str().is_empty() => d,
@@ -278,10 +278,12 @@ impl Output {
             .suffix(".tmp")
             .permissions(std::fs::Permissions::from_mode(0o600))
             .tempfile_in(dir)
-            .map_err(|source| Error::Io {
-                action: "create a temporary file beside",
-                path: path.to_owned(),
-                source,
+            .map_err(|source| {
+                Error::Util(UtilError::Io {
+                    action: "create a temporary file beside",
+                    path: path.to_owned(),
+                    source,
+                })
             })?;
         let unfinished = Unfinished::register(temp.path());
         Ok(Output::File {
@@ -295,11 +297,11 @@ impl Output {
     /// Flushes, and for a file, syncs it and renames it into place.
     ///
     /// # Errors
-    /// [`Error::Output`], [`Error::Io`], or [`Error::OutputExists`] if a
+    /// [`UiError::Output`], [`UtilError::Io`], or [`OpsError::OutputExists`] if a
     /// file appeared there in the meantime.
     pub fn finish(self) -> Result<()> {
         match self {
-            Output::Stdout(mut out) => out.flush().map_err(Error::Output),
+            Output::Stdout(mut out) => out.flush().map_err(|e| Error::Ui(UiError::Output(e))),
             Output::File {
                 temp,
                 path,
@@ -308,7 +310,7 @@ impl Output {
             } => {
                 let temp = temp
                     .into_inner()
-                    .map_err(|e| Error::Output(e.into_error()))?;
+                    .map_err(|e| Error::Ui(UiError::Output(e.into_error())))?;
                 let io = |action| Error::io(action, &path);
                 temp.as_file().sync_all().map_err(io("flush"))?;
                 if force {
@@ -316,7 +318,7 @@ impl Output {
                 } else {
                     temp.persist_noclobber(&path).map_err(|e| {
                         if e.error.kind() == std::io::ErrorKind::AlreadyExists {
-                            Error::OutputExists(path.clone())
+                            Error::Ops(OpsError::OutputExists(path.clone()))
                         } else {
                             io("write")(e.error)
                         }

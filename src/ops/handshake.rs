@@ -21,7 +21,7 @@ use crate::pki::{sign_public_key, verify_signature};
 use crate::store::Store;
 use crate::util::fingerprint::{self, sha256_hex};
 use crate::util::user::UserId;
-use crate::{Error, Result};
+use crate::{CryptoError, Error, Result};
 
 /// What an exchange agreed on.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
@@ -87,9 +87,9 @@ fn side(store: &Store, user_id: &UserId, password: &Password) -> Result<(Unlocke
 /// the session key is bound to its p and g too.
 ///
 /// # Errors
-/// [`Error::Revoked`], [`Error::Expired`], [`Error::Destroyed`] for a side
-/// whose key may not sign; [`Error::Unlock`] for a wrong password;
-/// [`Error::BadSignature`] or [`Error::KeyAgreement`] if the protocol
+/// [`KeyError::Revoked`](crate::KeyError::Revoked), [`KeyError::Expired`](crate::KeyError::Expired), [`KeyError::Destroyed`](crate::KeyError::Destroyed) for a side
+/// whose key may not sign; [`KeyError::Unlock`](crate::KeyError::Unlock) for a wrong password;
+/// [`CryptoError::BadSignature`] or [`CryptoError::KeyAgreement`] if the protocol
 /// fails (it does not, unless something is wrong).
 pub fn exchange(
     store: &Store,
@@ -100,9 +100,9 @@ pub fn exchange(
     explain: &mut dyn Explain,
 ) -> Result<ExchangeOutcome> {
     if params.is_some() && group != Group::Ffdhe2048 {
-        return Err(Error::InvalidGroup(
+        return Err(Error::Crypto(CryptoError::InvalidGroup(
             "a finite-field group from a file replaces ffdhe2048, not x25519".to_owned(),
-        ));
+        )));
     }
     let (unlocked_a, party_a) = side(store, a.0, a.1)?;
     let (unlocked_b, party_b) = side(store, b.0, b.1)?;
@@ -236,7 +236,7 @@ pub fn exchange(
         "32 bytes from HKDF-SHA256, bound to this exchange: no other exchange can give it",
     );
     if key_a != key_b {
-        return Err(Error::KeyAgreement);
+        return Err(Error::Crypto(CryptoError::KeyAgreement));
     }
     Ok(ExchangeOutcome {
         group,

@@ -40,7 +40,7 @@ use crate::store::trust::KeyUse;
 use crate::util::fingerprint::{self, sha256_hex};
 use crate::util::time::{self, Timestamp};
 use crate::util::user::UserId;
-use crate::{Error, Result};
+use crate::{Error, KeyError, OpsError, Result};
 
 /// The protocol name and version every message carries. Version 2 signs
 /// the time each message was made; a version 1 message is refused.
@@ -64,7 +64,7 @@ mod message;
 pub use message::{Kind, Message};
 
 pub(super) fn refused(why: String) -> Error {
-    Error::ExchangeRefused(why)
+    Error::Ops(OpsError::ExchangeRefused(why))
 }
 
 /// When `message` says it was made, checked to be fresh at `now`: not
@@ -165,11 +165,11 @@ fn check_signature(
             ))
         })?;
     if let Some(r) = revoked.find(&sender, version) {
-        return Err(Error::Revoked {
+        return Err(Error::Key(KeyError::Revoked {
             user: sender.to_string(),
             revoked_at: r.revoked_at_text(),
             reason: format!("{}; it signed this {what}", r.reason),
-        });
+        }));
     }
     let primary = all.last().map_or(0, |v| v.version);
     if version.version != primary {
@@ -209,8 +209,8 @@ fn check_signature(
 /// `group`. Returns the offer to send.
 ///
 /// # Errors
-/// As [`crate::keys::unlock::unlock_user`], [`Error::Expired`] for a key that may not sign;
-/// [`Error::UnknownUser`] for an unknown recipient; [`Error::Revoked`] when
+/// As [`crate::keys::unlock::unlock_user`], [`KeyError::Expired`] for a key that may not sign;
+/// [`KeyError::UnknownUser`] for an unknown recipient; [`KeyError::Revoked`] when
 /// the recipient's key is compromised.
 pub fn offer(
     store: &Store,
@@ -230,7 +230,7 @@ pub fn offer(
     let to = all
         .last()
         .map(|v| v.version)
-        .ok_or_else(|| Error::UnknownUser(recipient.to_string()))?;
+        .ok_or_else(|| Error::Key(KeyError::UnknownUser(recipient.to_string())))?;
     crate::revocation::check_not_revoked(&revoked, recipient, &all)?;
     let ephemeral = EphemeralKey::generate(group)?;
     let mut message = Message {
@@ -292,10 +292,10 @@ pub struct Agreed {
 /// the answer to send back and the agreed key's fingerprint.
 ///
 /// # Errors
-/// [`Error::ExchangeRefused`] saying which check failed (addressed to
+/// [`OpsError::ExchangeRefused`] saying which check failed (addressed to
 /// someone else, an edited or foreign signature, a replay, a group other
-/// than `want_group`, a stale recipient version); [`Error::Revoked`] for a
-/// compromised signer; [`Error::InvalidPublicKey`]; as [`offer`].
+/// than `want_group`, a stale recipient version); [`KeyError::Revoked`] for a
+/// compromised signer; [`CryptoError::InvalidPublicKey`](crate::CryptoError::InvalidPublicKey); as [`offer`].
 pub fn accept(
     store: &Store,
     responder: &UserId,
@@ -396,11 +396,11 @@ pub fn accept(
 /// answers, derives the session key and forgets the private value.
 ///
 /// # Errors
-/// [`Error::ExchangeRefused`] saying which check failed (addressed to
+/// [`OpsError::ExchangeRefused`] saying which check failed (addressed to
 /// someone else, no pending offer with that nonce, an answer from someone
 /// the offer did not go to, a group mismatch, an edited or foreign
-/// signature); [`Error::Revoked`] for a compromised signer;
-/// [`Error::InvalidPublicKey`]; [`Error::Unlock`].
+/// signature); [`KeyError::Revoked`] for a compromised signer;
+/// [`CryptoError::InvalidPublicKey`](crate::CryptoError::InvalidPublicKey); [`KeyError::Unlock`].
 pub fn finish(
     store: &Store,
     initiator: &UserId,
@@ -485,7 +485,7 @@ pub fn finish(
                 &pending.recipient,
             ),
         )
-        .map_err(|_| Error::Unlock(initiator.to_string()))?;
+        .map_err(|_| Error::Key(KeyError::Unlock(initiator.to_string())))?;
     let ephemeral = EphemeralKey::from_secret_bytes(pending.group, &secret)?;
     let own_public = ephemeral.public_bytes();
     check_signature(&keys, &revoked, answer, Some(&own_public))?;

@@ -20,12 +20,12 @@ use crate::pki::PSS_SALT_LEN;
 use crate::store::Store;
 use crate::util::time;
 use crate::util::user::UserId;
-use crate::{Error, Result};
+use crate::{CryptoError, Error, FormatError, KeyError, Result, StoreError};
 
 /// SHA-256 of everything `reader` gives, read in 64 KiB blocks.
 ///
 /// # Errors
-/// [`Error::ReadData`] if reading fails.
+/// [`FormatError::ReadData`] if reading fails.
 pub(crate) fn sha256_of(reader: &mut impl Read) -> Result<[u8; 32]> {
     let mut hasher = Sha256::new();
     let mut buf = vec![0u8; 64 * 1024];
@@ -34,7 +34,7 @@ pub(crate) fn sha256_of(reader: &mut impl Read) -> Result<[u8; 32]> {
             Ok(0) => break,
             Ok(n) => hasher.update(&buf[..n]),
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(Error::ReadData(e)),
+            Err(e) => return Err(Error::Format(FormatError::ReadData(e))),
         }
     }
     Ok(hasher.finalize().into())
@@ -53,9 +53,9 @@ pub struct FileSignature {
 /// which must be active.
 ///
 /// # Errors
-/// [`Error::Revoked`], [`Error::Destroyed`], [`Error::Expired`] for a key
-/// that may not sign; [`Error::Unlock`] for a wrong password;
-/// [`Error::Sign`]; [`Error::ReadData`].
+/// [`KeyError::Revoked`], [`KeyError::Destroyed`], [`KeyError::Expired`] for a key
+/// that may not sign; [`KeyError::Unlock`] for a wrong password;
+/// [`CryptoError::Sign`]; [`FormatError::ReadData`].
 pub fn sign_file(
     store: &Store,
     user_id: &UserId,
@@ -68,7 +68,7 @@ pub fn sign_file(
     let signer = SigningKey::<Sha256>::new_with_salt_len(private_key.clone(), PSS_SALT_LEN);
     let signature: Signature = signer
         .sign_prehash_with_rng(&mut getrandom::SysRng, &digest)
-        .map_err(Error::Sign)?;
+        .map_err(|e| Error::Crypto(CryptoError::Sign(e)))?;
     Ok(FileSignature {
         version: unlocked.version,
         bytes: signature.to_vec(),
@@ -89,9 +89,9 @@ pub fn sign_file(
 /// ```
 ///
 /// # Errors
-/// [`Error::BadSignature`] when no version's public key verifies it;
-/// [`Error::Revoked`] when the version that signed it is compromised;
-/// [`Error::UnknownUser`]; [`Error::ReadData`].
+/// [`CryptoError::BadSignature`] when no version's public key verifies it;
+/// [`KeyError::Revoked`] when the version that signed it is compromised;
+/// [`KeyError::UnknownUser`]; [`FormatError::ReadData`].
 pub fn verify_file(
     store: &Store,
     user_id: &UserId,
@@ -105,9 +105,10 @@ pub fn verify_file(
     )?;
     let record = keys
         .get(user_id)?
-        .ok_or_else(|| Error::UnknownUser(user_id.to_string()))?;
+        .ok_or_else(|| Error::Key(KeyError::UnknownUser(user_id.to_string())))?;
     let digest = sha256_of(reader)?;
-    let signature = Signature::try_from(signature).map_err(|_| Error::BadSignature)?;
+    let signature =
+        Signature::try_from(signature).map_err(|_| Error::Crypto(CryptoError::BadSignature))?;
     let states = keyring::status(record, &revoked, user_id, time::now());
     for v in keyring::versions(record).iter().rev() {
         let Some(pair) = v.asymmetric else { continue };
@@ -119,7 +120,7 @@ pub fn verify_file(
         // for it, and no password is given here: its signature is not
         // taken as the user's.
         if !v.is_logged() {
-            return Err(Error::Untrusted {
+            return Err(Error::Store(StoreError::Untrusted {
                 user: user_id.to_string(),
                 problem: format!(
                     "the signature is by version {} of {user_id}, which predates the audit log (store format 1), so nothing vouches for its public key",
@@ -128,14 +129,14 @@ pub fn verify_file(
                 remedy: format!(
                     "ask {user_id} for a signature by a newer version (`secure-kms rotate {user_id}` makes one the log records)"
                 ),
-            });
+            }));
         }
         if let Some(r) = revoked.find(user_id, v) {
-            return Err(Error::Revoked {
+            return Err(Error::Key(KeyError::Revoked {
                 user: user_id.to_string(),
                 revoked_at: r.revoked_at_text(),
                 reason: format!("{}; the signature is by version {}", r.reason, v.version),
-            });
+            }));
         }
         let state = states
             .iter()
@@ -143,5 +144,5 @@ pub fn verify_file(
             .map_or(KeyState::Active, |s| s.state);
         return Ok((v.version, state));
     }
-    Err(Error::BadSignature)
+    Err(Error::Crypto(CryptoError::BadSignature))
 }

@@ -27,7 +27,7 @@ use crate::store::Store;
 use crate::store::audit::{Event, EventKind};
 use crate::store::versions::{NewVersion, add_version_with};
 use crate::util::user::UserId;
-use crate::{Error, Result};
+use crate::{CryptoError, Error, KeyError, OpsError, Result};
 
 /// The RSA key sizes `import` takes, in bits.
 pub const IMPORT_BITS: std::ops::RangeInclusive<usize> = 2048..=4096;
@@ -35,7 +35,7 @@ pub const IMPORT_BITS: std::ops::RangeInclusive<usize> = 2048..=4096;
 /// The primary version of `user_id`'s RSA key pair and its public key PEM.
 ///
 /// # Errors
-/// [`Error::UnknownUser`] when the user has no RSA key; [`Error::Revoked`]
+/// [`KeyError::UnknownUser`] when the user has no RSA key; [`KeyError::Revoked`]
 /// when the primary version is compromised.
 pub fn export_public(store: &Store, user_id: &UserId) -> Result<(u32, String)> {
     let (keys, revoked) = crate::ops::commands::load_for_use(
@@ -45,12 +45,12 @@ pub fn export_public(store: &Store, user_id: &UserId) -> Result<(u32, String)> {
     )?;
     let record = keys
         .get(user_id)?
-        .ok_or_else(|| Error::UnknownUser(user_id.to_string()))?;
+        .ok_or_else(|| Error::Key(KeyError::UnknownUser(user_id.to_string())))?;
     let all = versions(record);
     let (version, pair) = all
         .last()
         .and_then(|v| v.asymmetric.map(|a| (v, a)))
-        .ok_or_else(|| Error::UnknownUser(user_id.to_string()))?;
+        .ok_or_else(|| Error::Key(KeyError::UnknownUser(user_id.to_string())))?;
     // A compromised key's public key would lead others to trust what it
     // signs. (A destroyed one's may still verify old signatures.)
     if let Some(r) = revoked.find(user_id, version) {
@@ -64,9 +64,9 @@ pub fn export_public(store: &Store, user_id: &UserId) -> Result<(u32, String)> {
 /// export that cannot be logged does not happen.
 ///
 /// # Errors
-/// [`Error::Revoked`] or [`Error::Destroyed`]: a compromised or destroyed
-/// key never leaves; [`Error::Unlock`] for a wrong password (logged);
-/// [`Error::MalformedKey`] if encoding fails.
+/// [`KeyError::Revoked`] or [`KeyError::Destroyed`]: a compromised or destroyed
+/// key never leaves; [`KeyError::Unlock`] for a wrong password (logged);
+/// [`CryptoError::MalformedKey`] if encoding fails.
 pub fn export_private(
     store: &Store,
     user_id: &UserId,
@@ -81,25 +81,25 @@ pub fn export_private(
     let unlocked =
         crate::ops::commands::unlock_logged(store, &keys, &revoked, user_id, password, "export")?;
     let Some((private_key, _)) = &unlocked.key_pair else {
-        return Err(Error::UnknownUser(user_id.to_string()));
+        return Err(Error::Key(KeyError::UnknownUser(user_id.to_string())));
     };
     let der = private_key
         .to_pkcs8_der()
-        .map_err(|e| Error::MalformedKey(e.to_string()))?;
+        .map_err(|e| Error::Crypto(CryptoError::MalformedKey(e.to_string())))?;
     let info = PrivateKeyInfoRef::try_from(der.as_bytes())
-        .map_err(|e| Error::MalformedKey(e.to_string()))?;
+        .map_err(|e| Error::Crypto(CryptoError::MalformedKey(e.to_string())))?;
     let mut salt = [0u8; 16];
     let mut iv = [0u8; 16];
     getrandom::fill(&mut salt)?;
     getrandom::fill(&mut iv)?;
     let params = pbes2::Parameters::generate_pbkdf2_sha256_aes256cbc(DEFAULT_ITERATIONS, &salt, iv)
-        .map_err(|e| Error::MalformedKey(e.to_string()))?;
+        .map_err(|e| Error::Crypto(CryptoError::MalformedKey(e.to_string())))?;
     let encrypted = info
         .encrypt_with_params(params, export_password.as_bytes())
-        .map_err(|e| Error::MalformedKey(e.to_string()))?;
+        .map_err(|e| Error::Crypto(CryptoError::MalformedKey(e.to_string())))?;
     let pem = encrypted
         .to_pem("ENCRYPTED PRIVATE KEY", LineEnding::LF)
-        .map_err(|e| Error::MalformedKey(e.to_string()))?;
+        .map_err(|e| Error::Crypto(CryptoError::MalformedKey(e.to_string())))?;
     let version = unlocked.version;
     let pair = unlocked
         .record
@@ -119,10 +119,10 @@ pub fn export_private(
 /// Reads an encrypted PKCS#8 PEM holding an RSA key of 2048 to 4096 bits.
 ///
 /// # Errors
-/// [`Error::ImportRefused`] saying what is wrong: not encrypted, not PEM,
+/// [`OpsError::ImportRefused`] saying what is wrong: not encrypted, not PEM,
 /// a wrong password or a damaged file, not RSA, a size out of range.
 pub fn read_encrypted_private_key(pem: &str, password: &Password) -> Result<PrivateKey> {
-    let refuse = |why: String| Error::ImportRefused(why);
+    let refuse = |why: String| Error::Ops(OpsError::ImportRefused(why));
     let label = pem.lines().map(str::trim).find_map(|l| {
         l.strip_prefix("-----BEGIN ")
             .and_then(|l| l.strip_suffix("-----"))
@@ -173,9 +173,9 @@ pub const MAX_SCRYPT_MEMORY: u64 = 256 << 20;
 /// ```
 ///
 /// # Errors
-/// [`Error::ImportRefused`] saying what is wrong.
+/// [`OpsError::ImportRefused`] saying what is wrong.
 pub fn check_encrypted_private_key(pem: &str) -> Result<()> {
-    let refuse = |why: String| Error::ImportRefused(why);
+    let refuse = |why: String| Error::Ops(OpsError::ImportRefused(why));
     let malformed = |e: &dyn std::fmt::Display| {
         refuse(format!(
             "it is not a well-formed encrypted PKCS#8 file ({e})"
@@ -230,11 +230,11 @@ fn refuse_known_key(
             .iter()
             .find(|v| v.public_key_fingerprint.as_deref() == Some(fingerprint.as_str()))
         {
-            return Err(Error::KeyAlreadyKnown {
+            return Err(Error::Ops(OpsError::KeyAlreadyKnown {
                 user: id.to_owned(),
                 version: v.version,
                 state: v.state.to_string(),
-            });
+            }));
         }
     }
     if let Some(r) = revoked
@@ -242,11 +242,11 @@ fn refuse_known_key(
         .iter()
         .find(|r| r.public_key_fingerprint.as_deref() == Some(fingerprint.as_str()))
     {
-        return Err(Error::KeyAlreadyKnown {
+        return Err(Error::Ops(OpsError::KeyAlreadyKnown {
             user: r.user_id.to_string(),
             version: r.version.unwrap_or(0),
             state: "compromised".to_owned(),
-        });
+        }));
     }
     Ok(())
 }
@@ -257,8 +257,8 @@ fn refuse_known_key(
 /// `password` must be theirs.
 ///
 /// # Errors
-/// [`Error::KeyAlreadyKnown`] for a key the store has had (a destroyed or
-/// revoked one among them); [`Error::Unlock`] for a wrong password; as
+/// [`OpsError::KeyAlreadyKnown`] for a key the store has had (a destroyed or
+/// revoked one among them); [`KeyError::Unlock`] for a wrong password; as
 /// [`add_version_with`].
 pub fn import_private(
     store: &Store,
@@ -348,7 +348,10 @@ mod tests {
             let password = Password::new("pw".to_owned()).unwrap();
             let err =
                 read_encrypted_private_key(&pem_with(pbkdf2(u32::MAX)), &password).unwrap_err();
-            assert!(matches!(err, Error::ImportRefused(_)), "{err}");
+            assert!(
+                matches!(err, Error::Ops(OpsError::ImportRefused(_))),
+                "{err}"
+            );
             // Refused, not derived: these would take minutes to hours.
             assert!(started.elapsed() < std::time::Duration::from_secs(5));
         }

@@ -106,12 +106,12 @@ fn private_key_round_trips_and_refuses_wrong_password_or_user() {
     );
     assert!(matches!(
         decrypt_private_key(&enc, &password_key("wrong", &params), &alice),
-        Err(Error::Decryption)
+        Err(Error::Crypto(CryptoError::Decryption))
     ));
     let bob = UserId::new("bob").unwrap();
     assert!(matches!(
         decrypt_private_key(&enc, &password_key("right", &params), &bob),
-        Err(Error::Decryption)
+        Err(Error::Crypto(CryptoError::Decryption))
     ));
 }
 
@@ -136,7 +136,11 @@ fn tampered_private_key_is_refused_with_the_same_error() {
         let mut bad = enc.clone();
         bad.private.as_mut().unwrap().sealed.ciphertext[i] ^= 0x01;
         let err = decrypt_private_key(&bad, &pk, &alice).unwrap_err();
-        assert_eq!(err.to_string(), Error::Decryption.to_string(), "byte {i}");
+        assert_eq!(
+            err.to_string(),
+            Error::Crypto(CryptoError::Decryption).to_string(),
+            "byte {i}"
+        );
     }
     // The version and the public key are bound to the private key.
     let mut renumbered = enc.clone();
@@ -148,7 +152,7 @@ fn tampered_private_key_is_refused_with_the_same_error() {
     for edited in [renumbered, longer, downgraded] {
         assert!(matches!(
             decrypt_private_key(&edited, &pk, &alice),
-            Err(Error::Decryption)
+            Err(Error::Crypto(CryptoError::Decryption))
         ));
     }
     let (other, _) = generate_asymmetric_keys().unwrap();
@@ -156,13 +160,13 @@ fn tampered_private_key_is_refused_with_the_same_error() {
     swapped.public = public_key_pem(&other.to_public_key()).unwrap();
     assert!(matches!(
         swapped.unlock(&alice, &pk),
-        Err(Error::Decryption)
+        Err(Error::Crypto(CryptoError::Decryption))
     ));
     let mut destroyed = enc.clone();
     destroyed.private = None;
     assert!(matches!(
         destroyed.unlock(&alice, &pk),
-        Err(Error::Destroyed { version: 1, .. })
+        Err(Error::Key(KeyError::Destroyed { version: 1, .. }))
     ));
 }
 
@@ -177,7 +181,7 @@ fn signature_tamper_is_refused() {
         bad[i] ^= 0x01;
         assert!(matches!(
             verify_signature(public_key, b"value", &bad),
-            Err(Error::BadSignature)
+            Err(Error::Crypto(CryptoError::BadSignature))
         ));
     }
     assert!(verify_signature(public_key, b"valuf", &sig).is_err());

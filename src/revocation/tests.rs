@@ -170,7 +170,7 @@ fn one_version_can_be_revoked_and_revoking_again_changes_nothing() {
             Some(3),
             Timestamp::from_secs(11.0)
         ),
-        Err(Error::UnknownVersion { version: 3, .. })
+        Err(Error::Key(KeyError::UnknownVersion { version: 3, .. }))
     ));
 }
 

@@ -10,7 +10,7 @@ use crate::revocation::RevokeOutcome;
 use crate::store::Store;
 use crate::ui::console::Console;
 use crate::util::user::UserId;
-use crate::{Error, Result};
+use crate::{CryptoError, Error, Result};
 
 /// Asked only when the store has a certificate authority, after revoking
 /// a certified pair.
@@ -44,7 +44,7 @@ pub(super) fn certify(
     // a wrong one issues nothing.
     let admin = Admin::With(admin);
     let after = match after_new_pair(store, user_id, owner_password, &admin, replaced, "session") {
-        Err(e) if matches!(e.root(), Error::Decryption) => {
+        Err(e) if matches!(e.root(), Error::Crypto(CryptoError::Decryption)) => {
             console.say(&format!(
                 "Wrong administrator password: no certificate issued for {user_id}; {later}"
             ))?;
@@ -87,9 +87,9 @@ pub(super) fn sign_crl(
             crl.number,
             crl.serials.len()
         )),
-        Err(e) if matches!(e.root(), Error::Decryption) => console.say(&format!(
-            "Wrong administrator password: the CRL was not signed; {later}"
-        )),
+        Err(e) if matches!(e.root(), Error::Crypto(CryptoError::Decryption)) => console.say(
+            &format!("Wrong administrator password: the CRL was not signed; {later}"),
+        ),
         other => other.map(drop),
     }
 }

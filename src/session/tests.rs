@@ -87,7 +87,7 @@ fn an_expired_symmetric_key_is_reported_and_cannot_be_kept() {
     let mut keep = Script::new(&["alice", "pw", "no"]);
     let err = run_session(&store, &mut keep, &fast(0)).unwrap_err();
     assert!(
-        matches!(err, Error::Expired { ref user, .. } if user == "alice"),
+        matches!(err, Error::Key(KeyError::Expired { ref user, .. }) if user == "alice"),
         "{err}"
     );
     assert!(err.is_refusal());
@@ -146,7 +146,7 @@ fn a_change_by_another_run_while_waiting_is_not_overwritten() {
     let err = run_session(&store, &mut script, &fast(3600)).unwrap_err();
     drop(script);
     assert!(
-        matches!(err, Error::Conflict(ref u) if u == "alice"),
+        matches!(err, Error::Store(StoreError::Conflict(ref u)) if u == "alice"),
         "{err}"
     );
     let written_by_other = after_other.into_inner().expect("the other run ran");
@@ -171,7 +171,10 @@ fn a_revocation_needs_the_keys_this_session_showed() {
         }),
     ));
     let err = run_session(&store, &mut script, &fast(3600)).unwrap_err();
-    assert!(matches!(err, Error::Conflict(_)), "{err}");
+    assert!(
+        matches!(err, Error::Store(StoreError::Conflict(_))),
+        "{err}"
+    );
     // The other run's fresh keys were not revoked by mistake.
     assert!(store.load().unwrap().1.is_empty());
 }
@@ -184,7 +187,7 @@ fn on_a_terminal_a_new_password_is_asked_twice() {
     typo.interactive = true;
     assert!(matches!(
         run_session(&store, &mut typo, &fast(60)),
-        Err(Error::PasswordMismatch)
+        Err(Error::Ui(UiError::PasswordMismatch))
     ));
     assert!(store.load().unwrap().0.is_empty());
 
@@ -256,7 +259,10 @@ fn incomplete_records_can_be_replaced_and_are_not_kept() {
         );
         let wrong = Script::new(&["alice", "wrong", "yes"]);
         let err = run_session(&store, &mut { wrong }, &fast(60)).unwrap_err();
-        assert!(matches!(err, Error::Unlock(_)), "{missing}: {err}");
+        assert!(
+            matches!(err, Error::Key(KeyError::Unlock(_))),
+            "{missing}: {err}"
+        );
         let mut replace = Script::new(&["alice", "pw", "yes", "no"]);
         run_session(&store, &mut replace, &fast(60)).unwrap();
         assert!(replace.has("Asymmetric keys stored securely for alice"));

@@ -29,7 +29,7 @@ use crate::util::fingerprint::Fingerprint;
 use crate::util::fingerprint::sha256_hex;
 use crate::util::time::{self, Timestamp};
 use crate::util::user::UserId;
-use crate::{Error, Result};
+use crate::{Error, Result, StoreError};
 
 mod cross_check;
 mod history;
@@ -190,8 +190,8 @@ impl Appender {
     /// Reads the log in `dir` and checks its chain.
     ///
     /// # Errors
-    /// [`Error::AuditBroken`], with what to do; [`Error::SymbolicLink`];
-    /// [`Error::Io`].
+    /// [`StoreError::AuditBroken`], with what to do; [`StoreError::SymbolicLink`];
+    /// [`UtilError::Io`].
     pub(crate) fn open(dir: &Path) -> Result<Self> {
         let existing = read_log(dir)?;
         let seq = checked_links(dir, &existing).map_err(with_advice)?;
@@ -253,8 +253,8 @@ fn last_line(bytes: &[u8]) -> Option<&[u8]> {
 /// ```
 ///
 /// # Errors
-/// [`Error::AuditBroken`] naming the first line that is not the one the
-/// chain expects, and why; [`Error::Io`] if the file cannot be read.
+/// [`StoreError::AuditBroken`] naming the first line that is not the one the
+/// chain expects, and why; [`UtilError::Io`](crate::UtilError::Io) if the file cannot be read.
 pub fn verify(dir: &Path) -> Result<Vec<Entry>> {
     check_chain(&read_log(dir)?)
 }
@@ -298,12 +298,14 @@ fn read_log(dir: &Path) -> Result<Arc<Vec<u8>>> {
 /// is not used.
 fn with_advice(e: Error) -> Error {
     match e {
-        Error::AuditBroken { line, problem } => Error::AuditBroken {
-            line,
-            problem: format!(
-                "{problem}; no change is made while the log cannot record it, and no key it vouches for is used (keep the file as evidence, and restore a good copy from a backup; moving it aside starts a new log, but the keys made before it are then refused until the old log is back)"
-            ),
-        },
+        Error::Store(StoreError::AuditBroken { line, problem }) => {
+            Error::Store(StoreError::AuditBroken {
+                line,
+                problem: format!(
+                    "{problem}; no change is made while the log cannot record it, and no key it vouches for is used (keep the file as evidence, and restore a good copy from a backup; moving it aside starts a new log, but the keys made before it are then refused until the old log is back)"
+                ),
+            })
+        }
         other => other,
     }
 }
@@ -379,9 +381,11 @@ fn check_links(bytes: &[u8]) -> Result<u64> {
         None => serde_json::from_slice::<Link>(raw),
     })?;
     if let Some(line) = last_line(bytes) {
-        serde_json::from_slice::<Entry>(line).map_err(|e| Error::AuditBroken {
-            line: lines,
-            problem: format!("it is not an audit event ({e}): edited, or cut short"),
+        serde_json::from_slice::<Entry>(line).map_err(|e| {
+            Error::Store(StoreError::AuditBroken {
+                line: lines,
+                problem: format!("it is not an audit event ({e}): edited, or cut short"),
+            })
         })?;
     }
     Ok(lines as u64)
@@ -420,7 +424,8 @@ fn walk_chain(
     bytes: &[u8],
     mut read: impl FnMut(&[u8]) -> serde_json::Result<Link>,
 ) -> Result<usize> {
-    let broken = |line: usize, problem: String| Error::AuditBroken { line, problem };
+    let broken =
+        |line: usize, problem: String| Error::Store(StoreError::AuditBroken { line, problem });
     let body = match bytes.strip_suffix(b"\n") {
         Some(body) => body,
         None if bytes.is_empty() => return Ok(0),

@@ -6,7 +6,7 @@ use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::Path;
 
 use crate::store::{LOCK_FILE, STORE_TEMP_PREFIX, Store};
-use crate::{Error, Result};
+use crate::{Error, Result, StoreError, UtilError};
 
 impl Store {
     /// A warning if the store folder can be written by its group or by
@@ -48,12 +48,12 @@ impl Store {
     /// mistyped `--store` should not look like an empty store.
     ///
     /// # Errors
-    /// [`Error::NoStore`].
+    /// [`StoreError::NoStore`].
     pub(crate) fn require_existing(&self) -> Result<()> {
         if self.dir.is_dir() {
             Ok(())
         } else {
-            Err(Error::NoStore(self.dir.clone()))
+            Err(Error::Store(StoreError::NoStore(self.dir.clone())))
         }
     }
 
@@ -70,7 +70,7 @@ impl Store {
     /// ```
     ///
     /// # Errors
-    /// [`Error::Io`] when that folder is not a folder or cannot be written.
+    /// [`UtilError::Io`] when that folder is not a folder or cannot be written.
     pub fn check_writable(&self) -> Result<()> {
         let mut probe: &Path = &self.dir;
         while !probe.as_os_str().is_empty() && fs::symlink_metadata(probe).is_err() {
@@ -80,13 +80,13 @@ impl Store {
             probe = Path::new(".");
         }
         // An unnamed temporary file, removed when dropped.
-        tempfile::tempfile_in(probe)
-            .map(drop)
-            .map_err(|source| Error::Io {
+        tempfile::tempfile_in(probe).map(drop).map_err(|source| {
+            Error::Util(UtilError::Io {
                 action: "write in",
                 path: probe.to_owned(),
                 source,
             })
+        })
     }
 
     pub(super) fn create_dir(&self) -> Result<()> {
@@ -94,10 +94,12 @@ impl Store {
             .recursive(true)
             .mode(0o700)
             .create(&self.dir)
-            .map_err(|source| Error::Io {
-                action: "create the store folder",
-                path: self.dir.clone(),
-                source,
+            .map_err(|source| {
+                Error::Util(UtilError::Io {
+                    action: "create the store folder",
+                    path: self.dir.clone(),
+                    source,
+                })
             })
     }
 
@@ -122,16 +124,21 @@ impl Store {
             }
             None => match self.lock_file() {
                 Ok(file) => file,
-                Err(e @ (Error::SymbolicLink(_) | Error::RefusedStoreFile { .. })) => {
+                Err(
+                    e @ (Error::Store(StoreError::SymbolicLink(_))
+                    | Error::Store(StoreError::RefusedStoreFile { .. })),
+                ) => {
                     return Err(e);
                 }
                 Err(_) => return Ok(None),
             },
         };
-        file.lock_shared().map_err(|source| Error::Io {
-            action: "lock",
-            path: path.clone(),
-            source,
+        file.lock_shared().map_err(|source| {
+            Error::Util(UtilError::Io {
+                action: "lock",
+                path: path.clone(),
+                source,
+            })
         })?;
         // A reader never finishes a change: that writes, and a command
         // that only reads writes nothing, whatever the folder holds. It
@@ -172,10 +179,12 @@ impl Store {
     /// dies, so a crashed run never leaves a stale lock.
     pub(super) fn lock(&self) -> Result<File> {
         let path = self.dir.join(LOCK_FILE);
-        let io = |source| Error::Io {
-            action: "lock",
-            path: path.clone(),
-            source,
+        let io = |source| {
+            Error::Util(UtilError::Io {
+                action: "lock",
+                path: path.clone(),
+                source,
+            })
         };
         let file = self.lock_file()?;
         file.lock().map_err(io)?;

@@ -36,7 +36,7 @@ use crate::store::{
     write_beside_with,
 };
 use crate::util::fingerprint::sha256_hex;
-use crate::{Error, Result};
+use crate::{Error, Result, StoreError};
 
 /// The journal's file name, in the store folder.
 pub const JOURNAL_FILE: &str = ".secure-kms.journal";
@@ -154,7 +154,7 @@ impl Journal {
     /// journal only renames them.
     ///
     /// # Errors
-    /// [`Error::Io`] if a file cannot be written (then nothing changed; a
+    /// [`UtilError::Io`] if a file cannot be written (then nothing changed; a
     /// prepared file left behind is removed by the next change).
     pub(crate) fn commit(&mut self, dir: &Path) -> Result<()> {
         for (target, contents) in &self.pending {
@@ -191,9 +191,9 @@ impl Journal {
     /// after it) is checked against its recorded hash instead.
     ///
     /// # Errors
-    /// [`Error::Io`] if a file cannot be renamed or written;
-    /// [`Error::BrokenJournal`] if a prepared file is gone and its target
-    /// does not hold it; [`Error::AuditBroken`] if the log is shorter than
+    /// [`UtilError::Io`] if a file cannot be renamed or written;
+    /// [`StoreError::BrokenJournal`] if a prepared file is gone and its target
+    /// does not hold it; [`StoreError::AuditBroken`] if the log is shorter than
     /// it was when the change was committed.
     pub(crate) fn apply(&self, dir: &Path) -> Result<()> {
         for r in &self.replace {
@@ -215,13 +215,13 @@ impl Journal {
                         (None, None) => false,
                     };
                     if !renamed {
-                        return Err(Error::BrokenJournal {
+                        return Err(Error::Store(StoreError::BrokenJournal {
                             path: dir.join(JOURNAL_FILE),
                             problem: format!(
                                 "the prepared {} ({}) is gone, and {} is not it",
                                 r.target, r.prepared, r.target
                             ),
-                        });
+                        }));
                     }
                 }
                 Err(source) => return Err(Error::io("replace", &target)(source)),
@@ -248,13 +248,13 @@ impl Journal {
         let mut file = crate::store::safe_file::open_write(path)?;
         let length = file.metadata().map_err(io("read"))?.len();
         if length < self.audit_length {
-            return Err(Error::AuditBroken {
+            return Err(Error::Store(StoreError::AuditBroken {
                 line: 0,
                 problem: format!(
                     "the log is {length} bytes, shorter than the {} bytes it had when the unfinished change in {JOURNAL_FILE} was made; it was cut",
                     self.audit_length
                 ),
-            });
+            }));
         }
         file.set_len(self.audit_length).map_err(io("write"))?;
         file.seek(SeekFrom::Start(self.audit_length))
@@ -268,7 +268,7 @@ impl Journal {
     /// caller holds the store's exclusive lock.
     ///
     /// # Errors
-    /// [`Error::BrokenJournal`] for a journal that does not parse, names a
+    /// [`StoreError::BrokenJournal`] for a journal that does not parse, names a
     /// file it may not, or prepared a file that does not parse; otherwise
     /// as [`Journal::apply`].
     pub(crate) fn recover(dir: &Path, attachment: Option<&dyn Attachment>) -> Result<bool> {
@@ -306,12 +306,12 @@ impl Journal {
         else {
             return Ok(None); // renamed already: the list holds it
         };
-        serde_json::from_slice(&bytes)
-            .map(Some)
-            .map_err(|source| Error::CorruptFile {
+        serde_json::from_slice(&bytes).map(Some).map_err(|source| {
+            Error::Store(StoreError::CorruptFile {
                 path: prepared,
                 source,
             })
+        })
     }
 
     /// Reads the journal in `dir`, if there is one, and checks everything
@@ -323,9 +323,11 @@ impl Journal {
     /// the store's own must be `attachment`'s, and pass its check.
     fn read_checked(dir: &Path, attachment: Option<&dyn Attachment>) -> Result<Option<Journal>> {
         let path = dir.join(JOURNAL_FILE);
-        let broken = |problem: String| Error::BrokenJournal {
-            path: path.clone(),
-            problem,
+        let broken = |problem: String| {
+            Error::Store(StoreError::BrokenJournal {
+                path: path.clone(),
+                problem,
+            })
         };
         let Some(file) = crate::store::safe_file::open_read(&path)? else {
             return Ok(None);
@@ -356,10 +358,10 @@ impl Journal {
             // change), but a store opened the wrong way.
             let known = [KEY_STORE_FILE, REVOKED_KEYS_FILE].contains(&r.target.as_str());
             if attachment.is_none() && !known && !r.target.contains('/') {
-                return Err(Error::NotAttached(format!(
+                return Err(Error::Store(StoreError::NotAttached(format!(
                     "the unfinished change in {JOURNAL_FILE} writes {:?}, which is not the key store's",
                     r.target
-                )));
+                ))));
             }
             let ours = r.prepared.starts_with(PREPARED_PREFIX)
                 && !r.prepared.contains('/')
@@ -393,14 +395,16 @@ impl Journal {
             } else {
                 serde_json::from_slice::<RevocationList>(&text)
                     .map(drop)
-                    .map_err(|source| Error::CorruptFile {
-                        path: REVOKED_KEYS_FILE.into(),
-                        source,
+                    .map_err(|source| {
+                        Error::Store(StoreError::CorruptFile {
+                            path: REVOKED_KEYS_FILE.into(),
+                            source,
+                        })
                     })
             };
             parsed.map_err(|e| {
                 let why = match e {
-                    Error::CorruptFile { source, .. } => source.to_string(),
+                    Error::Store(StoreError::CorruptFile { source, .. }) => source.to_string(),
                     other => other.to_string(),
                 };
                 broken(format!("its prepared {}: {why}", r.target))

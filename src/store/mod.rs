@@ -46,7 +46,7 @@ use crate::keys::keyring::versions_named;
 use crate::revocation::RevocationList;
 use crate::store::audit::Event;
 use crate::store::journal::{Journal, crash_point};
-use crate::{Error, Result};
+use crate::{Error, Result, StoreError, UtilError};
 
 pub use attachment::{AttachedRead, Attachment};
 
@@ -178,9 +178,9 @@ impl Store {
             return Ok(());
         }
         match crate::store::audit::ca_history(&self.dir)?.first_line {
-            Some(line) => Err(Error::NotAttached(format!(
+            Some(line) => Err(Error::Store(StoreError::NotAttached(format!(
                 "audit.log line {line} records a certificate authority"
-            ))),
+            )))),
             None => Ok(()),
         }
     }
@@ -221,7 +221,7 @@ impl Store {
     /// ```
     ///
     /// # Errors
-    /// [`Error::CorruptFile`] for a file that does not parse, [`Error::Io`]
+    /// [`StoreError::CorruptFile`] for a file that does not parse, [`UtilError::Io`]
     /// for one that cannot be read.
     pub fn load(&self) -> Result<(KeyStore, RevocationList)> {
         let _lock = self.read_lock()?;
@@ -323,18 +323,20 @@ impl Store {
         let path = self.key_store_path();
         let mut last_read = self.last_read.lock().unwrap_or_else(|e| e.into_inner());
         let now = match fs::symlink_metadata(&path) {
-            Ok(m) if m.file_type().is_symlink() => return Err(Error::SymbolicLink(path)),
+            Ok(m) if m.file_type().is_symlink() => {
+                return Err(Error::Store(StoreError::SymbolicLink(path)));
+            }
             Ok(m) => crate::store::safe_file::FileIdentity::of(&m),
             Err(e) if e.kind() == ErrorKind::NotFound => {
                 *last_read = None;
                 return Ok(KeyStore::default());
             }
             Err(source) => {
-                return Err(Error::Io {
+                return Err(Error::Util(UtilError::Io {
                     action: "read",
                     path,
                     source,
-                });
+                }));
             }
         };
         if let Some(read) = last_read.as_ref()
@@ -389,8 +391,8 @@ impl Store {
     /// ```
     ///
     /// # Errors
-    /// Whatever `change` returns; [`Error::CorruptFile`] if a file does not
-    /// parse; [`Error::Io`] if the folder, the lock or a file fails.
+    /// Whatever `change` returns; [`StoreError::CorruptFile`] if a file does not
+    /// parse; [`UtilError::Io`] if the folder, the lock or a file fails.
     pub fn update<T>(
         &self,
         change: impl FnOnce(&mut KeyStore, &mut RevocationList, &mut Vec<Event>) -> Result<T>,
@@ -480,9 +482,11 @@ fn read_file(path: &Path) -> Result<Option<Vec<u8>>> {
 /// Parses a store file's bytes; `path` names it in the error.
 fn parse_json<T: DeserializeOwned>(path: &Path, bytes: &[u8]) -> Result<T> {
     refuse_bom(path, bytes)?;
-    serde_json::from_slice(bytes).map_err(|source| Error::CorruptFile {
-        path: path.to_owned(),
-        source,
+    serde_json::from_slice(bytes).map_err(|source| {
+        Error::Store(StoreError::CorruptFile {
+            path: path.to_owned(),
+            source,
+        })
     })
 }
 
@@ -499,7 +503,7 @@ fn parse_json<T: DeserializeOwned>(path: &Path, bytes: &[u8]) -> Result<T> {
 /// ```
 ///
 /// # Errors
-/// [`Error::CorruptFile`] naming the file that does not parse.
+/// [`StoreError::CorruptFile`] naming the file that does not parse.
 pub fn parse(key_store: &[u8], revoked_keys: &[u8]) -> Result<(KeyStore, RevocationList)> {
     let keys = KeyStore::from_json(KEY_STORE_FILE, key_store.to_vec())?;
     keys.check_all()?;

@@ -29,7 +29,7 @@ use std::path::Path;
 
 use rustix::fs::OFlags;
 
-use crate::{Error, Result};
+use crate::{Error, Result, StoreError};
 
 /// The largest store file read (`key_store.json`, `revoked_keys.json`,
 /// `audit.log`, a prepared file): 1 GiB, some 300,000 users. A larger one
@@ -49,7 +49,7 @@ fn open_error(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) 
     let path = path.to_owned();
     move |e| {
         if e.raw_os_error() == Some(rustix::io::Errno::LOOP.raw_os_error()) {
-            Error::SymbolicLink(path)
+            Error::Store(StoreError::SymbolicLink(path))
         } else {
             Error::io(action, &path)(e)
         }
@@ -96,8 +96,8 @@ impl FileIdentity {
 /// ```
 ///
 /// # Errors
-/// [`Error::SymbolicLink`] for a link; [`Error::RefusedStoreFile`] for a
-/// folder, FIFO, socket or device; [`Error::Io`] if it cannot be opened.
+/// [`StoreError::SymbolicLink`] for a link; [`StoreError::RefusedStoreFile`] for a
+/// folder, FIFO, socket or device; [`UtilError::Io`](crate::UtilError::Io) if it cannot be opened.
 pub fn open_read(path: &Path) -> Result<Option<File>> {
     let file = match OpenOptions::new()
         .read(true)
@@ -110,10 +110,10 @@ pub fn open_read(path: &Path) -> Result<Option<File>> {
     };
     let metadata = file.metadata().map_err(Error::io("read", path))?;
     if !metadata.is_file() {
-        return Err(Error::RefusedStoreFile {
+        return Err(Error::Store(StoreError::RefusedStoreFile {
             path: path.to_owned(),
             problem: "it is not a regular file".into(),
-        });
+        }));
     }
     Ok(Some(file))
 }
@@ -124,7 +124,7 @@ pub fn open_read(path: &Path) -> Result<Option<File>> {
 /// the limit and refused.
 ///
 /// # Errors
-/// As [`open_read`], and [`Error::RefusedStoreFile`] for a file larger than
+/// As [`open_read`], and [`StoreError::RefusedStoreFile`] for a file larger than
 /// `limit`.
 pub fn read(path: &Path, limit: u64) -> Result<Option<Vec<u8>>> {
     let Some(file) = open_read(path)? else {
@@ -138,9 +138,11 @@ pub fn read(path: &Path, limit: u64) -> Result<Option<Vec<u8>>> {
 /// # Errors
 /// As [`read`].
 pub fn read_open(mut file: &File, path: &Path, limit: u64) -> Result<Vec<u8>> {
-    let too_big = || Error::RefusedStoreFile {
-        path: path.to_owned(),
-        problem: format!("it is larger than {limit} bytes"),
+    let too_big = || {
+        Error::Store(StoreError::RefusedStoreFile {
+            path: path.to_owned(),
+            problem: format!("it is larger than {limit} bytes"),
+        })
     };
     let len = file.metadata().map_err(Error::io("read", path))?.len();
     if len > limit {
@@ -178,7 +180,7 @@ pub fn read_open(mut file: &File, path: &Path, limit: u64) -> Result<Vec<u8>> {
 /// ```
 ///
 /// # Errors
-/// As [`open_read`], and [`Error::RefusedStoreFile`] for a file of another
+/// As [`open_read`], and [`StoreError::RefusedStoreFile`] for a file of another
 /// user or with another hard link.
 pub fn open_write(path: &Path) -> Result<File> {
     let file = OpenOptions::new()
@@ -197,7 +199,7 @@ pub fn open_write(path: &Path) -> Result<File> {
 /// tool, with one name.
 ///
 /// # Errors
-/// [`Error::RefusedStoreFile`], saying which of the three fails.
+/// [`StoreError::RefusedStoreFile`], saying which of the three fails.
 pub fn check_ours(file: &File, path: &Path) -> Result<()> {
     let metadata = file.metadata().map_err(Error::io("read", path))?;
     let problem = if !metadata.is_file() {
@@ -216,10 +218,10 @@ pub fn check_ours(file: &File, path: &Path) -> Result<()> {
     } else {
         return Ok(());
     };
-    Err(Error::RefusedStoreFile {
+    Err(Error::Store(StoreError::RefusedStoreFile {
         path: path.to_owned(),
         problem,
-    })
+    }))
 }
 
 #[cfg(test)]
@@ -238,8 +240,14 @@ mod tests {
         std::os::unix::fs::symlink("target", &relative).unwrap();
         std::os::unix::fs::symlink(&target, &absolute).unwrap();
         for link in [&relative, &absolute] {
-            assert!(matches!(open_read(link), Err(Error::SymbolicLink(_))));
-            assert!(matches!(open_write(link), Err(Error::SymbolicLink(_))));
+            assert!(matches!(
+                open_read(link),
+                Err(Error::Store(StoreError::SymbolicLink(_)))
+            ));
+            assert!(matches!(
+                open_write(link),
+                Err(Error::Store(StoreError::SymbolicLink(_)))
+            ));
         }
         let fifo = dir.path().join("fifo");
         rustix::fs::mknodat(
@@ -253,13 +261,13 @@ mod tests {
         // Opened without blocking, then refused.
         assert!(matches!(
             read(&fifo, 100),
-            Err(Error::RefusedStoreFile { .. })
+            Err(Error::Store(StoreError::RefusedStoreFile { .. }))
         ));
         // With no reader, opening a FIFO to write fails at once (ENXIO).
         assert!(open_write(&fifo).is_err());
         assert!(matches!(
             read(dir.path(), 100),
-            Err(Error::RefusedStoreFile { .. })
+            Err(Error::Store(StoreError::RefusedStoreFile { .. }))
         ));
         assert_eq!(fs::read_to_string(&target).unwrap(), "precious");
     }

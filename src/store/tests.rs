@@ -2,6 +2,7 @@
 //! written, the transaction, the lock and the journal.
 
 use super::*;
+use crate::CryptoError;
 use crate::keys::UserRecord;
 use crate::util::user::UserId;
 
@@ -48,7 +49,7 @@ fn a_broken_file_is_named_with_its_position_and_left_alone() {
     fs::write(store.key_store_path(), broken).unwrap();
     let err = store.update(|_, _, _| Ok(())).unwrap_err();
     let msg = err.to_string();
-    assert!(matches!(err, Error::CorruptFile { .. }));
+    assert!(matches!(err, Error::Store(StoreError::CorruptFile { .. })));
     assert!(msg.contains("key_store.json"), "{msg}");
     let chain = chain(err);
     assert!(chain.contains("line 4 column 3"), "{chain}");
@@ -298,7 +299,10 @@ fn symbolic_links_are_refused_not_replaced() {
     fs::create_dir(store.dir()).unwrap();
     std::os::unix::fs::symlink(&real, store.key_store_path()).unwrap();
     let err = store.update(|_, _, _| Ok(())).unwrap_err();
-    assert!(matches!(err, Error::SymbolicLink(_)), "{err}");
+    assert!(
+        matches!(err, Error::Store(StoreError::SymbolicLink(_))),
+        "{err}"
+    );
     assert!(
         fs::symlink_metadata(store.key_store_path())
             .unwrap()
@@ -327,7 +331,7 @@ fn checking_writability_leaves_nothing_behind() {
     let err = Store::new(dir.path().join("file/kms"))
         .check_writable()
         .unwrap_err();
-    assert!(matches!(err, Error::Io { .. }), "{err}");
+    assert!(matches!(err, Error::Util(UtilError::Io { .. })), "{err}");
 }
 
 #[test]
@@ -336,7 +340,7 @@ fn a_failed_change_writes_nothing() {
     let store = Store::new(dir.path());
     let r: Result<()> = store.update(|keys, _, _| {
         keys.insert(&UserId::new("alice")?, UserRecord::default());
-        Err(Error::EmptyPassword)
+        Err(Error::Crypto(CryptoError::EmptyPassword))
     });
     assert!(r.is_err());
     assert!(!store.key_store_path().exists());

@@ -34,7 +34,7 @@ use crate::store::audit::{EventKind, user_history};
 use crate::util::fingerprint::Fingerprint;
 use crate::util::time;
 use crate::util::user::UserId;
-use crate::{Error, Result};
+use crate::{Error, Result, StoreError};
 
 /// How a command uses a user's keys, which says what must vouch for them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -82,12 +82,12 @@ pub fn load_for_use(
                 .try_for_each(|user| check_user(store, keys, revoked, user, key_use))
         })
         .map_err(|e| match e {
-            Error::Untrusted { user, problem, .. } if store.unfinished_change() => {
-                Error::Untrusted {
+            Error::Store(StoreError::Untrusted { user, problem, .. }) if store.unfinished_change() => {
+                Error::Store(StoreError::Untrusted {
                     user,
                     problem,
                     remedy: "a change that a killed run committed is not finished yet: run `secure-kms recover`, then try again".to_owned(),
-                }
+                })
             }
             other => other,
         })
@@ -97,8 +97,8 @@ pub fn load_for_use(
 /// in the store folder records of the user (see the module's text).
 ///
 /// # Errors
-/// [`Error::Untrusted`] (exit code 3), saying what disagrees and what to
-/// restore; [`Error::AuditBroken`] for a broken chain.
+/// [`StoreError::Untrusted`] (exit code 3), saying what disagrees and what to
+/// restore; [`StoreError::AuditBroken`] for a broken chain.
 pub fn check_user(
     store: &Store,
     keys: &KeyStore,
@@ -109,10 +109,12 @@ pub fn check_user(
     let history = user_history(store.dir(), user_id)?;
     let record = keys.get(user_id)?;
     let all = record.map(versions).unwrap_or_default();
-    let untrusted = |problem: String, remedy: &str| Error::Untrusted {
-        user: user_id.to_string(),
-        problem,
-        remedy: remedy.to_owned(),
+    let untrusted = |problem: String, remedy: &str| {
+        Error::Store(StoreError::Untrusted {
+            user: user_id.to_string(),
+            problem,
+            remedy: remedy.to_owned(),
+        })
     };
     const RESTORE_LOG: &str = "restore audit.log from a backup";
     const RESTORE_KEYS: &str = "restore key_store.json from a backup";

@@ -12,7 +12,7 @@ use crate::store::audit::{Event, EventKind};
 use crate::symmetric::{generate_symmetric_key, store_symmetric_key};
 use crate::util::time::{self, Timestamp};
 use crate::util::user::UserId;
-use crate::{Error, Result};
+use crate::{Error, Result, StoreError};
 
 /// A key version just made (its `--json` shape is
 /// [`crate::ui::reports::Made`]).
@@ -40,7 +40,7 @@ pub struct NewVersion {
 /// the meantime, nothing is written.
 ///
 /// # Errors
-/// [`Error::Conflict`]; [`Error::InvalidLifetime`]; as [`Store::update`].
+/// [`StoreError::Conflict`]; [`KeyError::InvalidLifetime`](crate::KeyError::InvalidLifetime); as [`Store::update`].
 pub fn add_version(
     store: &Store,
     user_id: &UserId,
@@ -82,7 +82,7 @@ pub fn add_version_with(
     let symmetric = generate_symmetric_key()?;
     store.update(|keys, _, events| {
         if keys.get(user_id)? != expected {
-            return Err(Error::Conflict(user_id.to_string()));
+            return Err(Error::Store(StoreError::Conflict(user_id.to_string())));
         }
         // Both keys take one number, one past the newest in either ring, so
         // that a rotation is one version even where the rings are uneven

@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use zeroize::Zeroizing;
 
 use crate::util::escape::printable;
-use crate::{Error, Result};
+use crate::{CryptoError, Error, Result, UiError, UtilError};
 
 /// The longest answer accepted, in bytes (a user ID is at most 64).
 pub const MAX_ANSWER_BYTES: usize = 4096;
@@ -24,21 +24,21 @@ pub trait Console {
     /// Prints one line.
     ///
     /// # Errors
-    /// [`Error::Output`] if the output fails.
+    /// [`UiError::Output`] if the output fails.
     fn say(&mut self, line: &str) -> Result<()>;
 
     /// Asks a question; the answer without its line ending, or `None` when
     /// input has ended.
     ///
     /// # Errors
-    /// [`Error::Input`] or [`Error::Output`] if reading or writing fails;
-    /// [`Error::AnswerTooLong`] for an answer over [`MAX_ANSWER_BYTES`].
+    /// [`UiError::Input`] or [`UiError::Output`] if reading or writing fails;
+    /// [`UiError::AnswerTooLong`] for an answer over [`MAX_ANSWER_BYTES`].
     fn ask(&mut self, prompt: &str) -> Result<Option<String>>;
 
     /// Asks for a password, which must not be echoed.
     ///
     /// # Errors
-    /// [`Error::Input`] or [`Error::Output`] if reading or writing fails.
+    /// [`UiError::Input`] or [`UiError::Output`] if reading or writing fails.
     fn ask_password(&mut self, prompt: &str) -> Result<Option<Zeroizing<String>>>;
 
     /// Prints the lines `write` writes, which end with a new line: a block
@@ -47,11 +47,11 @@ pub trait Console {
     /// writes them straight out.
     ///
     /// # Errors
-    /// [`Error::Output`] if the output fails; an error of ours that
+    /// [`UiError::Output`] if the output fails; an error of ours that
     /// `write` passes through the writer, as it is.
     fn say_written(&mut self, write: &dyn Fn(&mut dyn Write) -> io::Result<()>) -> Result<()> {
         let mut text = Vec::new();
-        write(&mut text).map_err(|e| Error::from_writer(e, Error::Output))?;
+        write(&mut text).map_err(|e| Error::from_writer(e, |e| Error::Ui(UiError::Output(e))))?;
         self.say(String::from_utf8_lossy(&text).trim_end())
     }
 
@@ -106,14 +106,14 @@ impl TerminalConsole {
                 let mut err = io::stderr().lock();
                 err.write_all(prompt.as_bytes())
                     .and_then(|()| err.flush())
-                    .map_err(Error::Output)?;
+                    .map_err(|e| Error::Ui(UiError::Output(e)))?;
             }
             return Ok(());
         }
         let mut out = self.stdout.lock();
         out.write_all(prompt.as_bytes())
             .and_then(|()| out.flush())
-            .map_err(Error::Output)
+            .map_err(|e| Error::Ui(UiError::Output(e)))
     }
 
     /// Ends the prompt's line, where the terminal did not.
@@ -136,12 +136,12 @@ impl TerminalConsole {
         let n = (&mut self.stdin)
             .take(limit as u64 + 1)
             .read_line(buf)
-            .map_err(Error::Input)?;
+            .map_err(|e| Error::Ui(UiError::Input(e)))?;
         if n > limit && !buf.ends_with('\n') {
-            return Err(Error::AnswerTooLong {
+            return Err(Error::Ui(UiError::AnswerTooLong {
                 question: prompt.trim_end().to_string(),
                 limit,
-            });
+            }));
         }
         while buf.ends_with('\n') || buf.ends_with('\r') {
             buf.pop();
@@ -158,14 +158,14 @@ impl Default for TerminalConsole {
 
 impl Console for TerminalConsole {
     fn say(&mut self, line: &str) -> Result<()> {
-        writeln!(self.stdout.lock(), "{line}").map_err(Error::Output)
+        writeln!(self.stdout.lock(), "{line}").map_err(|e| Error::Ui(UiError::Output(e)))
     }
 
     fn say_written(&mut self, write: &dyn Fn(&mut dyn Write) -> io::Result<()>) -> Result<()> {
         let mut out = io::BufWriter::with_capacity(256 << 10, self.stdout.lock());
         write(&mut out)
             .and_then(|()| out.flush())
-            .map_err(|e| Error::from_writer(e, Error::Output))
+            .map_err(|e| Error::from_writer(e, |e| Error::Ui(UiError::Output(e))))
     }
 
     fn ask(&mut self, prompt: &str) -> Result<Option<String>> {
@@ -200,10 +200,12 @@ impl Console for TerminalConsole {
                     self.end_line()?;
                     Ok(None)
                 }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => Err(Error::Interrupted {
-                    question: prompt.trim_end().to_string(),
-                }),
-                Err(e) => Err(Error::Input(e)),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {
+                    Err(Error::Ui(UiError::Interrupted {
+                        question: prompt.trim_end().to_string(),
+                    }))
+                }
+                Err(e) => Err(Error::Ui(UiError::Input(e))),
             };
         }
         // Reserve room up front so that the password is never moved by a
@@ -234,14 +236,16 @@ impl Console for TerminalConsole {
 /// ```
 ///
 /// # Errors
-/// [`Error::Io`] if the file cannot be read; [`Error::EmptyPassword`] and
-/// the other [`crate::crypto::kdf::Password::new`] refusals; [`Error::Input`] if the
+/// [`UtilError::Io`] if the file cannot be read; [`CryptoError::EmptyPassword`] and
+/// the other [`crate::crypto::kdf::Password::new`] refusals; [`UiError::Input`] if the
 /// line is not UTF-8.
 pub fn read_password_file(path: &std::path::Path) -> Result<crate::crypto::kdf::Password> {
-    let io = |source| Error::Io {
-        action: "read the password file",
-        path: path.to_owned(),
-        source,
+    let io = |source| {
+        Error::Util(UtilError::Io {
+            action: "read the password file",
+            path: path.to_owned(),
+            source,
+        })
     };
     let file = std::fs::File::open(path).map_err(io)?;
     let mut line = Zeroizing::new(String::with_capacity(MAX_PASSWORD_BYTES + 2));
@@ -249,15 +253,17 @@ pub fn read_password_file(path: &std::path::Path) -> Result<crate::crypto::kdf::
         .take(MAX_PASSWORD_BYTES as u64 + 2)
         .read_line(&mut line)
         .map_err(|e| match e.kind() {
-            io::ErrorKind::InvalidData => Error::Io {
+            io::ErrorKind::InvalidData => Error::Util(UtilError::Io {
                 action: "read the password file (its first line must be UTF-8 text)",
                 path: path.to_owned(),
                 source: e,
-            },
+            }),
             _ => io(e),
         })?;
     if n > MAX_PASSWORD_BYTES + 1 && !line.ends_with('\n') {
-        return Err(Error::PasswordTooLong(MAX_PASSWORD_BYTES));
+        return Err(Error::Crypto(CryptoError::PasswordTooLong(
+            MAX_PASSWORD_BYTES,
+        )));
     }
     while line.ends_with('\n') || line.ends_with('\r') {
         line.pop();
@@ -272,7 +278,7 @@ static PASSWORD_PROMPT_OWNS_CTRL_C: AtomicBool = AtomicBool::new(false);
 /// Whether Ctrl-C is the password prompt's to handle: true while a password
 /// is read from the terminal, and after that read was interrupted. A Ctrl-C
 /// handler should then do nothing: the reader puts the terminal back (echo
-/// on) and reports the interruption as [`Error::Interrupted`], which the
+/// on) and reports the interruption as [`UiError::Interrupted`], which the
 /// caller turns into the exit.
 pub fn password_prompt_owns_ctrl_c() -> bool {
     PASSWORD_PROMPT_OWNS_CTRL_C.load(Ordering::SeqCst)

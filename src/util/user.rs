@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use crate::{Error, Result};
+use crate::{Error, Result, UtilError};
 
 /// The longest user ID accepted, in characters.
 pub const MAX_LEN: usize = 64;
@@ -27,7 +27,7 @@ impl UserId {
     /// ```
     ///
     /// # Errors
-    /// [`Error::InvalidUserId`] when the trimmed ID is empty, longer than 64
+    /// [`UtilError::InvalidUserId`] when the trimmed ID is empty, longer than 64
     /// characters, or holds any other character.
     pub fn new(raw: &str) -> Result<Self> {
         let id = raw.trim();
@@ -36,7 +36,7 @@ impl UserId {
             // Shorten what is echoed back: the input may be huge or hostile;
             // `{:?}` in the message escapes control characters.
             let shown: String = id.chars().take(MAX_LEN + 8).collect();
-            return Err(Error::InvalidUserId(shown));
+            return Err(Error::Util(UtilError::InvalidUserId(shown)));
         }
         Ok(UserId(id.to_owned()))
     }
@@ -63,7 +63,7 @@ impl<'de> serde::Deserialize<'de> for UserId {
         let raw = String::deserialize(d)?;
         let id = UserId::new(&raw).map_err(D::Error::custom)?;
         if id.0 != raw {
-            return Err(D::Error::custom(Error::InvalidUserId(raw)));
+            return Err(D::Error::custom(Error::Util(UtilError::InvalidUserId(raw))));
         }
         Ok(id)
     }
@@ -122,7 +122,10 @@ mod tests {
             &"a".repeat(65),
         ] {
             assert!(
-                matches!(UserId::new(bad), Err(Error::InvalidUserId(_))),
+                matches!(
+                    UserId::new(bad),
+                    Err(Error::Util(UtilError::InvalidUserId(_)))
+                ),
                 "{bad:?} was accepted"
             );
         }

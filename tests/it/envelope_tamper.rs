@@ -6,7 +6,7 @@
 use secure_kms::formats::envelope::{CHUNK_LEN, decrypt, encrypt, read_header};
 use secure_kms::symmetric::{SymmetricKey, generate_symmetric_key};
 use secure_kms::util::user::UserId;
-use secure_kms::{Error, Result};
+use secure_kms::{Error, FormatError, Result};
 use serde_json::Value;
 
 const TAG_LEN: usize = 16;
@@ -85,7 +85,10 @@ fn every_header_field_is_bound() {
     ];
     for (field, edit) in edits {
         let err = open(&with_header(&file, edit), &key).unwrap_err();
-        assert!(matches!(err, Error::FileKey { .. }), "{field}: {err}");
+        assert!(
+            matches!(err, Error::Format(FormatError::FileKey { .. })),
+            "{field}: {err}"
+        );
     }
 }
 
@@ -117,7 +120,10 @@ fn a_header_that_is_not_version_1_is_refused_as_a_format_error() {
     ];
     for (what, bad) in cases {
         let err = open(&bad, &key).unwrap_err();
-        assert!(matches!(err, Error::FileFormat(_)), "{what}: {err}");
+        assert!(
+            matches!(err, Error::Format(FormatError::FileFormat(_))),
+            "{what}: {err}"
+        );
     }
 }
 
@@ -137,7 +143,7 @@ fn a_change_in_any_chunk_names_that_chunk() {
             bad[at] ^= 0x80;
             let err = open(&bad, &key).unwrap_err();
             assert!(
-                matches!(err, Error::FileTampered { chunk: c } if c == chunk as u64),
+                matches!(err, Error::Format(FormatError::FileTampered { chunk: c }) if c == chunk as u64),
                 "chunk {chunk}, byte {at}: {err}"
             );
         }
@@ -160,7 +166,7 @@ fn cutting_the_file_at_any_chunk_boundary_is_caught() {
     for cut in cuts {
         let err = open(&file[..cut], &key).unwrap_err();
         assert!(
-            matches!(err, Error::FileTampered { .. }),
+            matches!(err, Error::Format(FormatError::FileTampered { .. })),
             "cut at {cut}: {err}"
         );
     }
@@ -178,7 +184,10 @@ fn an_appended_chunk_is_caught() {
     stray.extend_from_slice(b"more");
     for (what, bad) in [("chunk", appended), ("bytes", stray)] {
         let err = open(&bad, &key).unwrap_err();
-        assert!(matches!(err, Error::FileTampered { .. }), "{what}: {err}");
+        assert!(
+            matches!(err, Error::Format(FormatError::FileTampered { .. })),
+            "{what}: {err}"
+        );
     }
     // Two whole files one after the other are not one file either.
     let mut doubled = file.clone();
@@ -197,13 +206,16 @@ fn swapped_chunks_are_caught() {
     swapped.copy_within(b..b + CHUNK_CT, a);
     swapped[b..b + CHUNK_CT].copy_from_slice(&first);
     let err = open(&swapped, &key).unwrap_err();
-    assert!(matches!(err, Error::FileTampered { chunk: 0 }), "{err}");
+    assert!(
+        matches!(err, Error::Format(FormatError::FileTampered { chunk: 0 })),
+        "{err}"
+    );
     // A chunk of another file under the same key does not fit either.
     let other = seal(&key);
     let mut spliced = file.clone();
     spliced[start..start + CHUNK_CT].copy_from_slice(&other[start..start + CHUNK_CT]);
     assert!(matches!(
         open(&spliced, &key),
-        Err(Error::FileTampered { chunk: 0 })
+        Err(Error::Format(FormatError::FileTampered { chunk: 0 }))
     ));
 }

@@ -2,6 +2,7 @@
 //! a signed CRL holds, and their reasons and dates.
 
 use super::*;
+use crate::CaError;
 
 /// A certificate the CRL must name: one whose key version is revoked
 /// (from `revoked_keys.json`), or one withdrawn because a rotation
@@ -112,8 +113,12 @@ pub(super) fn revoked_certificates(expected: &[Expected]) -> Result<Vec<RevokedC
     expected
         .iter()
         .map(|entry| {
-            let bytes = base16ct::mixed::decode_vec(&entry.serial)
-                .map_err(|_| Error::CrlBroken(format!("serial {:?} is not hex", entry.serial)))?;
+            let bytes = base16ct::mixed::decode_vec(&entry.serial).map_err(|_| {
+                Error::Ca(CaError::CrlBroken(format!(
+                    "serial {:?} is not hex",
+                    entry.serial
+                )))
+            })?;
             let reason: Extension = reason_code(entry.reason)
                 .to_extension(&Default::default(), &[])
                 .map_err(x509_error)?;

@@ -3,6 +3,7 @@
 
 use super::entries::{entry_reason, is_revocation};
 use super::*;
+use crate::CaError;
 
 /// Adds to `revoked` an entry for each certificate the CA's CRL revokes
 /// and `revoked` does not list (one removed from `revoked_keys.json` by
@@ -13,7 +14,7 @@ use super::*;
 /// find the certificate.
 ///
 /// # Errors
-/// [`Error::CrlBroken`] for a CRL that does not verify: every command
+/// [`CaError::CrlBroken`] for a CRL that does not verify: every command
 /// stops until it is looked at (move it aside, and an administrator signs
 /// a new one); as [`crate::keys::KeyStore::get`].
 pub(crate) fn add_signed_revocations(
@@ -64,9 +65,9 @@ pub(crate) fn add_signed_revocations(
             .find(|(_, _, s)| *s == serial)
             .map(|(user, version, _)| (user.clone(), *version))
             .ok_or_else(|| {
-                Error::CrlDisagrees(format!(
+                Error::Ca(CaError::CrlDisagrees(format!(
                     "the CRL revokes certificate {serial}, which no key pair in key_store.json carries any more: its certificate was removed or replaced by hand, and no key is used until that is resolved"
-                ))
+                )))
             })?;
         let user_id = crate::util::user::UserId::new(&user)?;
         let record = keys.get(&user_id)?.expect("listed");

@@ -3,6 +3,7 @@
 use std::fs;
 
 use super::*;
+use crate::CryptoError;
 use crate::crypto::kdf::MIN_ITERATIONS;
 use crate::keys::keyring::versions_of;
 use crate::util::user::UserId;
@@ -127,13 +128,13 @@ fn the_crl_holds_its_fields_and_extensions() {
 #[test]
 fn a_crl_past_its_next_update_is_refused_and_a_refresh_renews_it() {
     let (_dir, store, admin) = store_with_ca();
-    assert!(matches!(verify(&store), Err(Error::NoCrl)));
+    assert!(matches!(verify(&store), Err(Error::Ca(CaError::NoCrl))));
     let eight_days_ago = time::now() - 8.0 * 86_400.0;
     let old = publish_at(&store, &admin, eight_days_ago, "test").unwrap();
     assert_eq!(old.number, 1);
     let err = verify(&store).unwrap_err();
     assert!(
-        matches!(err, Error::CrlExpired(ref at) if *at == old.next_update),
+        matches!(err, Error::Ca(CaError::CrlExpired(ref at)) if *at == old.next_update),
         "{err}"
     );
     let new = publish(&store, &admin, "test").unwrap();
@@ -143,7 +144,7 @@ fn a_crl_past_its_next_update_is_refused_and_a_refresh_renews_it() {
     let wrong = Password::new("not it".to_owned()).unwrap();
     assert!(matches!(
         publish(&store, &wrong, "test"),
-        Err(Error::Decryption)
+        Err(Error::Crypto(CryptoError::Decryption))
     ));
     assert_eq!(verify(&store).unwrap().number, 2);
 }
@@ -166,7 +167,7 @@ fn an_older_or_deleted_crl_is_refused_and_the_number_keeps_growing() {
         publish(&store, &admin, "test").unwrap_err(),
     ] {
         assert!(
-            matches!(&err, Error::CrlBroken(why) if why.contains("CRL number 1") && why.contains("signed number 2")),
+            matches!(&err, Error::Ca(CaError::CrlBroken(why)) if why.contains("CRL number 1") && why.contains("signed number 2")),
             "{err}"
         );
     }
@@ -174,7 +175,10 @@ fn an_older_or_deleted_crl_is_refused_and_the_number_keeps_growing() {
 
     fs::remove_file(&path).unwrap();
     for err in [verify(&store).unwrap_err(), store.load().unwrap_err()] {
-        assert!(matches!(err, Error::CrlDeleted { number: 2, .. }), "{err}");
+        assert!(
+            matches!(err, Error::Ca(CaError::CrlDeleted { number: 2, .. })),
+            "{err}"
+        );
     }
     assert_eq!(publish(&store, &admin, "test").unwrap().number, 3);
     assert_eq!(verify(&store).unwrap().number, 3);
@@ -222,7 +226,7 @@ fn an_edited_reason_or_date_in_the_list_is_caught() {
         fs::write(&list, original.replacen(from, to, 1)).unwrap();
         let err = verify(&store).unwrap_err();
         assert!(
-            matches!(&err, Error::CrlDisagrees(why) if why.contains("keyCompromise") && why.contains("was edited")),
+            matches!(&err, Error::Ca(CaError::CrlDisagrees(why)) if why.contains("keyCompromise") && why.contains("was edited")),
             "{from}: {err}"
         );
     }
@@ -269,7 +273,7 @@ fn a_withdrawal_revokes_no_key_but_a_removed_revocation_still_does() {
     assert_eq!(revoked.entries()[0].version, Some(1));
     let err = verify(&store).unwrap_err();
     assert!(
-        matches!(&err, Error::CrlDisagrees(why) if why.contains(&v1)),
+        matches!(&err, Error::Ca(CaError::CrlDisagrees(why)) if why.contains(&v1)),
         "{err}"
     );
     // The next change (here a refresh) writes the entry back.
@@ -292,20 +296,20 @@ fn a_deleted_or_replaced_ca_is_refused_and_a_new_one_starts_afresh() {
     }
     let err = store.load().unwrap_err();
     assert!(
-        matches!(&err, Error::CaBroken(why) if why.contains("are gone, but audit.log line 2")),
+        matches!(&err, Error::Ca(CaError::CaBroken(why)) if why.contains("are gone, but audit.log line 2")),
         "{err}"
     );
     // A new CA, on purpose: the old CA's CRLs no longer count.
     crate::ca::init(&store, &admin, 2048, MIN_ITERATIONS).unwrap();
     store.load().unwrap();
-    assert!(matches!(verify(&store), Err(Error::NoCrl)));
+    assert!(matches!(verify(&store), Err(Error::Ca(CaError::NoCrl))));
     // The old CA put back in its place is not the one the log names.
     for name in [crate::ca::CA_KEY_FILE, crate::ca::ROOT_FILE] {
         fs::copy(aside.path().join(name), dir.path().join(name)).unwrap();
     }
     let err = store.load().unwrap_err();
     assert!(
-        matches!(&err, Error::CaBroken(why) if why.contains("is not the root that audit.log line")),
+        matches!(&err, Error::Ca(CaError::CaBroken(why)) if why.contains("is not the root that audit.log line")),
         "{err}"
     );
 }
@@ -329,7 +333,10 @@ fn a_crl_line_edited_in_the_log_is_caught_by_the_chain() {
     fs::write(&log, &edited).unwrap();
     // Line 3 (number 2) no longer hashes to what line 4 recorded.
     let err = store.load().unwrap_err();
-    assert!(matches!(err, Error::AuditBroken { line: 3, .. }), "{err}");
+    assert!(
+        matches!(err, Error::Store(StoreError::AuditBroken { line: 3, .. })),
+        "{err}"
+    );
 }
 
 /// A revocation whose serial was edited out of the list still puts the
@@ -386,7 +393,7 @@ fn a_serial_edited_in_the_list_to_another_certificate_is_not_signed() {
     fs::write(&list, text.replace(&alices, &bobs)).unwrap();
     let err = verify(&store).unwrap_err();
     assert!(
-        matches!(&err, Error::CrlDisagrees(why) if why.contains(&format!("names certificate {bobs} for alice"))),
+        matches!(&err, Error::Ca(CaError::CrlDisagrees(why)) if why.contains(&format!("names certificate {bobs} for alice"))),
         "{err}"
     );
     let signed = publish(&store, &admin, "test").unwrap();
@@ -453,7 +460,7 @@ fn a_deleted_ca_is_refused_from_crl_lines_alone_however_spaced() {
     }
     let err = store.load().unwrap_err();
     assert!(
-        matches!(&err, Error::CaBroken(why) if why.contains("are gone, but audit.log line 1")),
+        matches!(&err, Error::Ca(CaError::CaBroken(why)) if why.contains("are gone, but audit.log line 1")),
         "{err}"
     );
 }

@@ -167,7 +167,10 @@ fn the_last_version_that_decrypts_needs_force() {
     )
     .unwrap_err();
     assert!(
-        matches!(err, Error::LastDecryptingVersion { version: 1, .. }),
+        matches!(
+            err,
+            Error::Key(KeyError::LastDecryptingVersion { version: 1, .. })
+        ),
         "{err}"
     );
     assert!(
@@ -209,12 +212,12 @@ fn unknown_users_and_versions_are_errors() {
     let none = RevocationList::default();
     assert!(matches!(
         destroy(&mut keys, &none, &alice, 2, true, Timestamp::from_secs(0.0)),
-        Err(Error::UnknownVersion { version: 2, .. })
+        Err(Error::Key(KeyError::UnknownVersion { version: 2, .. }))
     ));
     let bob = UserId::new("bob").unwrap();
     assert!(matches!(
         destroy(&mut keys, &none, &bob, 1, true, Timestamp::from_secs(0.0)),
-        Err(Error::UnknownUser(_))
+        Err(Error::Key(KeyError::UnknownUser(_)))
     ));
 }
 
@@ -227,6 +230,6 @@ fn an_unknown_user_has_no_versions() {
     let carol = UserId::new("carol").unwrap();
     assert!(matches!(
         versions_of(&keys, &carol),
-        Err(Error::UnknownUser(_))
+        Err(Error::Key(KeyError::UnknownUser(_)))
     ));
 }

@@ -1,6 +1,7 @@
 //! Unit tests of `protocol.rs`.
 
 use super::*;
+use crate::CryptoError;
 use crate::keys::unlock::unlock_user;
 use crate::store::audit::EventKind;
 use crate::store::versions::add_version;
@@ -247,7 +248,10 @@ fn a_signed_but_invalid_public_value_is_refused() {
     for (group, public) in cases {
         let offer = signed_offer(&store, &alice, group, public);
         let err = accept(&store, &bob, &pw("bob"), &offer, None).unwrap_err();
-        assert!(matches!(err, Error::InvalidPublicKey(_)), "{group}: {err}");
+        assert!(
+            matches!(err, Error::Crypto(CryptoError::InvalidPublicKey(_))),
+            "{group}: {err}"
+        );
     }
     // Nothing was recorded as seen: a refused offer is not taken.
     let (keys, _) = store.load().unwrap();
@@ -261,7 +265,7 @@ fn a_wrong_password_cannot_finish_and_the_offer_still_waits() {
     let (answer, agreed) = accept(&store, &bob, &pw("bob"), &offer, None).unwrap();
     assert!(matches!(
         finish(&store, &alice, &pw("nope"), &answer),
-        Err(Error::Unlock(_))
+        Err(Error::Key(KeyError::Unlock(_)))
     ));
     let done = finish(&store, &alice, &pw("alice"), &answer).unwrap();
     assert_eq!(done.session_key_fingerprint, agreed.session_key_fingerprint);

@@ -2,6 +2,7 @@
 //! agree on every version, revocation and destruction.
 
 use super::*;
+use crate::StoreError;
 
 /// Checks the log's `entries` against the store: each change in the store
 /// that secure-kms logs must have its event, and each revocation or
@@ -10,7 +11,7 @@ use super::*;
 /// new one), nor are keys migrated from format 1, which predate logging.
 ///
 /// # Errors
-/// [`Error::AuditDisagrees`], saying which change is missing where.
+/// [`StoreError::AuditDisagrees`], saying which change is missing where.
 pub fn cross_check(
     entries: &[Entry],
     keys: &KeyStore,
@@ -36,22 +37,22 @@ pub fn cross_check(
         for v in versions(record) {
             let logged_era = v.is_logged();
             if logged_era && entries.is_empty() {
-                return Err(Error::AuditDisagrees(format!(
+                return Err(Error::Store(StoreError::AuditDisagrees(format!(
                     "audit.log is missing or empty, but version {} of {id} was made at {} by a secure-kms that logs every change: the log was deleted or replaced; restore it from a backup",
                     v.version,
                     time::format(v.created())
-                )));
+                ))));
             }
             if logged_era && v.created() < log_start {
                 // Whoever deletes the log and makes one change gets a new
                 // log that vouches for nothing before it: that is refused,
                 // as every command that uses the user's keys refuses it.
-                return Err(Error::AuditDisagrees(format!(
+                return Err(Error::Store(StoreError::AuditDisagrees(format!(
                     "audit.log starts at {}, after version {} of {id} was made at {} by a secure-kms that logs every change: the log's earlier lines were deleted or the log replaced; restore it from a backup",
                     time::format(log_start),
                     v.version,
                     time::format(v.created())
-                )));
+                ))));
             }
             if v.created() < log_start {
                 unchecked_versions += 1;
@@ -98,9 +99,9 @@ pub fn cross_check(
         }
     }
     if let Some((_, what)) = missing.into_iter().min_by(|a, b| a.0.total_cmp(&b.0)) {
-        return Err(Error::AuditDisagrees(format!(
+        return Err(Error::Store(StoreError::AuditDisagrees(format!(
             "{what} has no event in audit.log: lines were removed from its end, or the log was replaced"
-        )));
+        ))));
     }
     for e in entries {
         let (Some(version), Ok(user_id)) = (e.event.version, UserId::new(&e.event.user)) else {
@@ -127,16 +128,16 @@ pub fn cross_check(
             && (differs(&e.event.symmetric_fingerprint, v.symmetric_fingerprint())
                 || differs(&e.event.public_key_fingerprint, v.public_key_fingerprint()))
         {
-            return Err(Error::AuditDisagrees(format!(
+            return Err(Error::Store(StoreError::AuditDisagrees(format!(
                 "line {} records version {version} of {} with other key IDs than key_store.json holds: a key in key_store.json was replaced",
                 e.seq, e.event.user
-            )));
+            ))));
         }
         if undone {
-            return Err(Error::AuditDisagrees(format!(
+            return Err(Error::Store(StoreError::AuditDisagrees(format!(
                 "line {} records that version {version} of {} was {} at {}, but the store says otherwise: revoked_keys.json or key_store.json was edited or rolled back",
                 e.seq, e.event.user, e.event.event, e.time_utc
-            )));
+            ))));
         }
     }
     Ok(CrossCheck {

@@ -2,6 +2,7 @@
 //! checked against, found without parsing every line.
 
 use super::*;
+use crate::StoreError;
 
 /// What the log records of the store's certificate authority: its newest
 /// `ca_created` line (the root's SHA-256), and the `crl_signed` line with
@@ -28,7 +29,7 @@ pub(crate) struct CaHistory {
 /// the last can be edited to hide a CRL or a CA.
 ///
 /// # Errors
-/// [`Error::AuditBroken`] for a broken chain; [`Error::Io`].
+/// [`StoreError::AuditBroken`] for a broken chain; [`UtilError::Io`].
 pub(crate) fn ca_history(dir: &Path) -> Result<CaHistory> {
     let bytes = read_log(dir)?;
     // The CA's words, found however the line around them is spaced; a
@@ -93,8 +94,8 @@ pub(crate) struct UserHistory {
 /// last line, which no chain protects).
 ///
 /// # Errors
-/// [`Error::AuditBroken`] for a broken chain or a first line that is not an
-/// event; [`Error::Io`].
+/// [`StoreError::AuditBroken`] for a broken chain or a first line that is not an
+/// event; [`UtilError::Io`].
 pub(crate) fn user_history(dir: &Path, user: &UserId) -> Result<UserHistory> {
     let bytes = read_log(dir)?;
     let Some(first) = bytes
@@ -105,9 +106,11 @@ pub(crate) fn user_history(dir: &Path, user: &UserId) -> Result<UserHistory> {
         return Ok(UserHistory::default());
     };
     let started = serde_json::from_slice::<Entry>(first)
-        .map_err(|e| Error::AuditBroken {
-            line: 1,
-            problem: format!("it is not an audit event ({e}): edited, or cut short"),
+        .map_err(|e| {
+            Error::Store(StoreError::AuditBroken {
+                line: 1,
+                problem: format!("it is not an audit event ({e}): edited, or cut short"),
+            })
         })?
         .time;
     let needle = format!("\"{user}\"");

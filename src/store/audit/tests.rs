@@ -41,11 +41,13 @@ fn log_of(n: usize) -> (tempfile::TempDir, Vec<String>) {
 fn broken_at(lines: &[String]) -> (usize, String) {
     let text: String = lines.iter().map(|l| format!("{l}\n")).collect();
     let found = match check_chain(text.as_bytes()) {
-        Err(Error::AuditBroken { line, problem }) => (line, problem),
+        Err(Error::Store(StoreError::AuditBroken { line, problem })) => (line, problem),
         other => panic!("expected a broken chain, got {other:?}"),
     };
     match check_links(text.as_bytes()) {
-        Err(Error::AuditBroken { line, problem }) => assert_eq!((line, problem), found),
+        Err(Error::Store(StoreError::AuditBroken { line, problem })) => {
+            assert_eq!((line, problem), found)
+        }
         other => panic!("the links check missed {found:?}: {other:?}"),
     }
     found
@@ -152,7 +154,7 @@ fn a_file_cut_in_the_middle_of_a_line_is_named() {
     let text: String = lines.iter().map(|l| format!("{l}\n")).collect();
     let cut = &text.as_bytes()[..lines[0].len() + 1 + lines[1].len() / 2];
     match check_chain(cut) {
-        Err(Error::AuditBroken { line, problem }) => {
+        Err(Error::Store(StoreError::AuditBroken { line, problem })) => {
             assert_eq!(line, 2);
             assert!(problem.contains("cut short"), "{problem}");
         }

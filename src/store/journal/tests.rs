@@ -3,6 +3,7 @@
 use std::os::unix::fs::PermissionsExt;
 
 use super::*;
+use crate::FormatError;
 
 fn files(dir: &Path) -> Vec<Option<Vec<u8>>> {
     [REVOKED_KEYS_FILE, KEY_STORE_FILE, AUDIT_FILE, JOURNAL_FILE]
@@ -134,7 +135,10 @@ fn a_format_2_journal_is_finished_by_its_hashes() {
             );
         } else {
             let err = result.unwrap_err();
-            assert!(matches!(err, Error::BrokenJournal { .. }), "{err}");
+            assert!(
+                matches!(err, Error::Store(StoreError::BrokenJournal { .. })),
+                "{err}"
+            );
         }
     }
 }
@@ -147,7 +151,10 @@ fn a_log_cut_below_the_recorded_length_is_reported_not_papered_over() {
     journal(&old, &new).commit(dir.path()).unwrap();
     fs::write(dir.path().join(AUDIT_FILE), &old[..2]).unwrap();
     let err = Journal::recover(dir.path(), None).unwrap_err();
-    assert!(matches!(err, Error::BrokenJournal { .. }), "{err}");
+    assert!(
+        matches!(err, Error::Store(StoreError::BrokenJournal { .. })),
+        "{err}"
+    );
     assert!(err.to_string().contains("the log was cut"), "{err}");
     assert_eq!(
         fs::read(dir.path().join(AUDIT_FILE)).unwrap(),
@@ -210,9 +217,15 @@ fn a_journal_that_cannot_be_trusted_is_refused() {
         let err = Journal::recover(dir.path(), attachment).unwrap_err();
         if attachment.is_none() && dir.path() == unattached.path() {
             // Not broken: the store was opened the wrong way.
-            assert!(matches!(err, Error::NotAttached(_)), "{name}: {err}");
+            assert!(
+                matches!(err, Error::Store(StoreError::NotAttached(_))),
+                "{name}: {err}"
+            );
         } else {
-            assert!(matches!(err, Error::BrokenJournal { .. }), "{name}: {err}");
+            assert!(
+                matches!(err, Error::Store(StoreError::BrokenJournal { .. })),
+                "{name}: {err}"
+            );
         }
         assert!(!dir.path().join(KEY_STORE_FILE).exists(), "{name}");
         assert!(pending(dir.path()), "{name}: the journal is kept");
@@ -248,7 +261,9 @@ impl Attachment for OneFile {
     fn check_file(&self, name: &str, text: &[u8]) -> Result<()> {
         match text == OneFile::GOOD.as_bytes() {
             true => Ok(()),
-            false => Err(Error::FileFormat(format!("{name} is not good"))),
+            false => Err(Error::Format(FormatError::FileFormat(format!(
+                "{name} is not good"
+            )))),
         }
     }
     fn add_revocations(
