@@ -24,7 +24,7 @@ use crate::store::audit::{Event, EventKind};
 use crate::util::fingerprint::sha256_hex;
 use crate::util::time::{self};
 use crate::util::user::UserId;
-use crate::{CaError, CryptoError, Error, KeyError, Result, StoreError};
+use crate::{CaError, Error, KeyError, Result, StoreError};
 
 /// A certificate issued for a user's key pair.
 #[derive(Clone, Debug, Serialize)]
@@ -80,10 +80,10 @@ impl std::fmt::Display for UserCertificate {
 /// before that ([`crate::store::trust::check_user`]).
 ///
 /// # Errors
-/// [`CaError::NoCa`] without a CA; [`CryptoError::Decryption`] for a wrong
+/// [`CaError::NoCa`] without a CA; [`CryptoError::Decryption`](crate::CryptoError::Decryption) for a wrong
 /// administrator or owner password; [`StoreError::Untrusted`] for a pair the
 /// log disagrees with; [`KeyError::UnknownUser`]; [`KeyError::Revoked`],
-/// [`KeyError::Destroyed`] or [`CryptoError::Certificate`] (its active period
+/// [`KeyError::Destroyed`] or [`CaError::Refused`] (its active period
 /// over, or certified already) for a pair that cannot be certified; [`StoreError::Conflict`] if the pair changed meanwhile.
 pub fn issue(
     store: &Store,
@@ -104,7 +104,7 @@ pub fn issue(
     if let Some(pem) = &pair.certificate {
         // A second certificate for one pair would stay valid, unrevoked,
         // beside the first: revocation names one serial per pair.
-        return Err(Error::Crypto(CryptoError::Certificate(format!(
+        return Err(Error::Ca(CaError::Refused(format!(
             "the primary RSA pair of {user_id} (version {}) is certified already (serial {}): rotate to certify a new pair",
             pair.version,
             serial_of(pem)?
@@ -113,7 +113,7 @@ pub fn issue(
     crate::revocation::check_not_revoked(&revoked, user_id, &versions_of(&keys, user_id)?)?;
     let now = time::now();
     if pair.is_expired(now) {
-        return Err(Error::Crypto(CryptoError::Certificate(format!(
+        return Err(Error::Ca(CaError::Refused(format!(
             "the RSA pair of {user_id} (version {}) ended its active period at {}: rotate, then issue a certificate for the new pair",
             pair.version,
             time::format(pair.expiry)
@@ -227,7 +227,7 @@ fn describe(
 /// one stops it first. `Ok(false)` without a CA.
 ///
 /// # Errors
-/// [`CryptoError::Decryption`] for a wrong password; as [`Ca::load`].
+/// [`CryptoError::Decryption`](crate::CryptoError::Decryption) for a wrong password; as [`Ca::load`].
 pub fn check_admin_password(store: &Store, password: &Password) -> Result<bool> {
     match Ca::load(store.dir())? {
         Some(ca) => ca.key.unlock(password).map(|_| true),

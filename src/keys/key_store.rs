@@ -316,8 +316,8 @@ impl KeyStore {
     ///
     /// # Errors
     /// The writer's error; a broken record that has to be written anew
-    /// comes as an [`std::io::Error::other`] holding
-    /// [`StoreError::CorruptFile`].
+    /// comes as an [`std::io::Error::other`] holding an [`Error`], namely
+    /// `Error::Store(StoreError::CorruptFile)`.
     pub fn write_json(&self, out: &mut dyn Write) -> std::io::Result<()> {
         // Every record to be written anew is parsed before the first byte,
         // so that a broken one stops the write before it starts.

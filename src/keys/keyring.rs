@@ -138,7 +138,7 @@ pub fn versions_of<'a>(keys: &'a KeyStore, user_id: &UserId) -> Result<Vec<KeyVe
 /// them), none for a name that is no valid user ID or not in the store.
 ///
 /// # Errors
-/// [`StoreError::CorruptFile`] if their record is broken.
+/// [`StoreError::CorruptFile`](crate::StoreError::CorruptFile) if their record is broken.
 pub(crate) fn versions_named<'a>(keys: &'a KeyStore, user: &str) -> Result<Vec<KeyVersion<'a>>> {
     Ok(match UserId::new(user) {
         Ok(id) => keys.get(&id)?.map(versions).unwrap_or_default(),

@@ -191,7 +191,7 @@ impl Appender {
     ///
     /// # Errors
     /// [`StoreError::AuditBroken`], with what to do; [`StoreError::SymbolicLink`];
-    /// [`UtilError::Io`].
+    /// [`UtilError::Io`](crate::UtilError::Io).
     pub(crate) fn open(dir: &Path) -> Result<Self> {
         let existing = read_log(dir)?;
         let seq = checked_links(dir, &existing).map_err(with_advice)?;

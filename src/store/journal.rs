@@ -154,7 +154,7 @@ impl Journal {
     /// journal only renames them.
     ///
     /// # Errors
-    /// [`UtilError::Io`] if a file cannot be written (then nothing changed; a
+    /// [`UtilError::Io`](crate::UtilError::Io) if a file cannot be written (then nothing changed; a
     /// prepared file left behind is removed by the next change).
     pub(crate) fn commit(&mut self, dir: &Path) -> Result<()> {
         for (target, contents) in &self.pending {
@@ -191,7 +191,7 @@ impl Journal {
     /// after it) is checked against its recorded hash instead.
     ///
     /// # Errors
-    /// [`UtilError::Io`] if a file cannot be renamed or written;
+    /// [`UtilError::Io`](crate::UtilError::Io) if a file cannot be renamed or written;
     /// [`StoreError::BrokenJournal`] if a prepared file is gone and its target
     /// does not hold it; [`StoreError::AuditBroken`] if the log is shorter than
     /// it was when the change was committed.

@@ -87,7 +87,7 @@ impl Message {
     /// Reads a message from JSON text.
     ///
     /// # Errors
-    /// [`OpsError::ExchangeRefused`](crate::OpsError::ExchangeRefused)(OpsError::ExchangeRefused) for anything that is not a message of
+    /// [`OpsError::ExchangeRefused`](crate::OpsError::ExchangeRefused) for anything that is not a message of
     /// this protocol.
     pub fn from_json(text: &str) -> Result<Self> {
         let message: Message = serde_json::from_str(text)

@@ -29,7 +29,7 @@ pub(crate) struct CaHistory {
 /// the last can be edited to hide a CRL or a CA.
 ///
 /// # Errors
-/// [`StoreError::AuditBroken`] for a broken chain; [`UtilError::Io`].
+/// [`StoreError::AuditBroken`] for a broken chain; [`UtilError::Io`](crate::UtilError::Io).
 pub(crate) fn ca_history(dir: &Path) -> Result<CaHistory> {
     let bytes = read_log(dir)?;
     // The CA's words, found however the line around them is spaced; a
@@ -95,7 +95,7 @@ pub(crate) struct UserHistory {
 ///
 /// # Errors
 /// [`StoreError::AuditBroken`] for a broken chain or a first line that is not an
-/// event; [`UtilError::Io`].
+/// event; [`UtilError::Io`](crate::UtilError::Io).
 pub(crate) fn user_history(dir: &Path, user: &UserId) -> Result<UserHistory> {
     let bytes = read_log(dir)?;
     let Some(first) = bytes

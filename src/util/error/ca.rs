@@ -1,8 +1,9 @@
-//! What can go wrong in the certificate authority (`crate::ca`): its files and its CRL.
+//! The errors of the certificate authority: [`CaError`].
 
 use std::path::PathBuf;
 
-/// What can go wrong in the ca layer.
+/// What can go wrong in the certificate authority (`crate::ca`): its files
+/// and its CRL.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum CaError {
@@ -66,4 +67,9 @@ pub enum CaError {
     /// The CRL and `revoked_keys.json` name different certificates.
     #[error("the CRL and revoked_keys.json disagree: {0}")]
     CrlDisagrees(String),
+
+    /// The CA refuses to certify a pair: it is certified already, or its
+    /// active period is over. (Worded as the X.509 errors are.)
+    #[error("X.509: {0}")]
+    Refused(String),
 }

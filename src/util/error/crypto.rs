@@ -1,10 +1,10 @@
-//! What can go wrong in the cryptography (`crate::crypto` and the concepts' use of it):
-//! passwords, keys, signatures and groups. Failures stay opaque on purpose: a
-//! wrong password and a modified ciphertext give the same
-//! [`CryptoError::Decryption`], so an attacker learns nothing from which one
-//! it was.
+//! The errors of the crypto layer and the concepts' use of it: [`CryptoError`].
 
-/// What can go wrong in the crypto layer.
+/// What can go wrong in the cryptography (`crate::crypto` and the concepts'
+/// use of it): passwords, keys, signatures and groups. Failures stay opaque
+/// on purpose: a wrong password and a modified ciphertext give the same
+/// [`CryptoError::Decryption`], so an attacker learns nothing from which
+/// one it was.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum CryptoError {

@@ -1,7 +1,8 @@
-//! What can go wrong in the file formats (`crate::formats`): an encrypted file that is not one,
-//! or was tampered with, and the data streamed through it.
+//! The errors of the formats layer: [`FormatError`].
 
-/// What can go wrong in the format layer.
+/// What can go wrong in the file formats (`crate::formats`): an encrypted
+/// file that is not one, or was tampered with, and the data streamed
+/// through it.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum FormatError {

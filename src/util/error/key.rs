@@ -1,7 +1,8 @@
-//! What can go wrong in a user's keys (the four concepts and `crate::keys`): unknown,
-//! locked, revoked, expired or destroyed keys, and versions that do not exist.
+//! The errors of the four concepts and `crate::keys`: [`KeyError`].
 
-/// What can go wrong in the key layer.
+/// What can go wrong in a user's keys (the four concepts and
+/// `crate::keys`): unknown, locked, revoked, expired or destroyed keys, and
+/// versions that do not exist.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum KeyError {

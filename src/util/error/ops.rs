@@ -1,9 +1,10 @@
-//! What can go wrong in what a command does (`crate::ops`): files it writes, exchanges and
-//! imports it refuses, and a change whose follow-up failed.
+//! The errors of the ops layer: [`OpsError`].
 
 use std::path::PathBuf;
 
-/// What can go wrong in the ops layer.
+/// What can go wrong in what a command does (`crate::ops`): files it
+/// writes, exchanges and imports it refuses, and a change whose follow-up
+/// failed.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum OpsError {

@@ -1,9 +1,9 @@
-//! What can go wrong in the store folder (`crate::store`): its files, its journal, its lock,
-//! and its audit log.
+//! The errors of the store layer: [`StoreError`].
 
 use std::path::PathBuf;
 
-/// What can go wrong in the store layer.
+/// What can go wrong in the store folder (`crate::store`): its files, its
+/// journal, its lock, and its audit log.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum StoreError {

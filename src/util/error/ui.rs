@@ -1,7 +1,8 @@
-//! What can go wrong in talking to a person (`crate::ui`, the session): questions not
-//! answered, answers that cannot be read, output that cannot be written.
+//! The errors of the ui layer and the session: [`UiError`].
 
-/// What can go wrong in the ui layer.
+/// What can go wrong in talking to a person (`crate::ui`, the session):
+/// questions not answered, answers that cannot be read, output that cannot
+/// be written.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum UiError {
