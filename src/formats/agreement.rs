@@ -121,7 +121,7 @@ impl EphemeralKey {
     ///
     /// # Errors
     /// [`CryptoError::Rng`] if the random source fails.
-    pub fn generate_dh(params: &DhParameters) -> Result<Self> {
+    pub(crate) fn generate_dh(params: &DhParameters) -> Result<Self> {
         Ok(EphemeralKey {
             inner: Inner::Ffdhe(Box::new(generate_dh_private_key(params)?)),
         })

@@ -250,7 +250,7 @@ impl Store {
     ///
     /// # Errors
     /// As [`Store::load`] and [`crate::store::audit::verify`].
-    pub fn load_with_log(
+    pub(crate) fn load_with_log(
         &self,
     ) -> Result<(KeyStore, RevocationList, Vec<crate::store::audit::Entry>)> {
         let _lock = self.read_lock()?;

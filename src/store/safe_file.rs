@@ -137,7 +137,7 @@ pub fn read(path: &Path, limit: u64) -> Result<Option<Vec<u8>>> {
 ///
 /// # Errors
 /// As [`read`].
-pub fn read_open(mut file: &File, path: &Path, limit: u64) -> Result<Vec<u8>> {
+pub(crate) fn read_open(mut file: &File, path: &Path, limit: u64) -> Result<Vec<u8>> {
     let too_big = || {
         Error::Store(StoreError::RefusedStoreFile {
             path: path.to_owned(),
@@ -200,7 +200,7 @@ pub fn open_write(path: &Path) -> Result<File> {
 ///
 /// # Errors
 /// [`StoreError::RefusedStoreFile`], saying which of the three fails.
-pub fn check_ours(file: &File, path: &Path) -> Result<()> {
+pub(crate) fn check_ours(file: &File, path: &Path) -> Result<()> {
     let metadata = file.metadata().map_err(Error::io("read", path))?;
     let problem = if !metadata.is_file() {
         "it is not a regular file".to_owned()

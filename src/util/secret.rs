@@ -25,7 +25,7 @@ impl<const N: usize> Secret<N> {
 
     /// All zeros, to be filled in place with [`Secret::as_mut_bytes`], so
     /// that no copy of the secret is left on the stack.
-    pub fn zeroed() -> Self {
+    pub(crate) fn zeroed() -> Self {
         Secret(Zeroizing::new([0u8; N]))
     }
 
@@ -35,7 +35,7 @@ impl<const N: usize> Secret<N> {
     }
 
     /// The bytes, to fill in place.
-    pub fn as_mut_bytes(&mut self) -> &mut [u8; N] {
+    pub(crate) fn as_mut_bytes(&mut self) -> &mut [u8; N] {
         &mut self.0
     }
 }
