@@ -207,7 +207,7 @@ impl FileCommand {
                     .map_err(|e| Error::Ui(UiError::Output(e)))?;
                 out.finish()?;
                 let shape = reports::Signed {
-                    user: user.to_string(),
+                    user: user.clone(),
                     version: signature.version,
                     signature: sig_path.display().to_string(),
                 };
@@ -230,7 +230,7 @@ impl FileCommand {
                 let (version, state) = signing::verify_file(store, &user, &mut reader, &sig)
                     .map_err(|e| naming(e, file, None))?;
                 let shape = reports::Verified {
-                    user: user.to_string(),
+                    user: user.clone(),
                     version,
                     state,
                     verified: true,
@@ -255,7 +255,7 @@ pub(super) fn file_result(
     sentence: &str,
 ) -> anyhow::Result<String> {
     let shape = reports::FileWritten {
-        user: user.to_string(),
+        user: user.clone(),
         key_version: version,
         output: output.display().to_string(),
     };

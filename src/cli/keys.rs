@@ -182,7 +182,7 @@ impl KeyCommand {
                     )
                 })?;
                 let shape = reports::Revoked {
-                    user: user.to_string(),
+                    user: user.clone(),
                     revoked: outcome.revoked.iter().map(Into::into).collect(),
                     already_revoked: outcome.already.iter().map(Into::into).collect(),
                 };
@@ -238,7 +238,7 @@ impl KeyCommand {
                 })?;
                 let destroyed = outcome == DestroyOutcome::Destroyed;
                 let shape = reports::Destroyed {
-                    user: user.to_string(),
+                    user: user.clone(),
                     version: *version,
                     destroyed,
                     already_destroyed: !destroyed,

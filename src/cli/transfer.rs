@@ -152,7 +152,7 @@ pub(super) fn export_note(
     which: &str,
 ) -> anyhow::Result<String> {
     let shape = secure_kms::ui::reports::Exported {
-        user: user.to_string(),
+        user: user.clone(),
         version,
         key: which.to_owned(),
         output: target.display().to_string(),

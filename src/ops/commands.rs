@@ -274,7 +274,7 @@ fn check_version(keys: &KeyStore, user_id: &UserId, version: Option<u32>) -> Res
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct UserStatus {
     /// The user.
-    pub user: String,
+    pub user: UserId,
     /// Every version, oldest first.
     pub versions: Vec<VersionStatus>,
 }
@@ -290,7 +290,7 @@ pub fn status(store: &Store, user_id: &UserId, now: Timestamp) -> Result<UserSta
         .get(user_id)?
         .ok_or_else(|| Error::Key(KeyError::UnknownUser(user_id.to_string())))?;
     Ok(UserStatus {
-        user: user_id.to_string(),
+        user: user_id.clone(),
         versions: keyring::status(record, &revoked, user_id, now),
     })
 }
@@ -299,7 +299,7 @@ pub fn status(store: &Store, user_id: &UserId, now: Timestamp) -> Result<UserSta
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct UserSummary {
     /// The user.
-    pub user: String,
+    pub user: UserId,
     /// How many versions the user has.
     pub version_count: usize,
     /// The primary (newest) version, if any.
@@ -346,7 +346,7 @@ pub fn list(store: &Store, now: Timestamp) -> Result<Vec<UserSummary>> {
         let versions = keyring::status(record, &revoked, &user_id, now);
         let primary = versions.last();
         out.push(UserSummary {
-            user: id.to_owned(),
+            user: user_id.clone(),
             version_count: versions.len(),
             primary: primary.map(|v| v.version),
             state: primary.map(|v| v.state),

@@ -23,6 +23,7 @@ use crate::store::audit::Entry;
 use crate::store::versions::NewVersion;
 use crate::util::fingerprint;
 use crate::util::time;
+use crate::util::user::UserId;
 
 /// How to print: decided once, from the terminal and the environment.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -263,7 +264,7 @@ pub fn list(users: &[UserSummary], format: Format) -> String {
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct RevocationView {
     /// Whose key.
-    pub user: String,
+    pub user: UserId,
     /// Which version.
     pub version: Option<u32>,
     /// The symmetric key's ID.
@@ -282,7 +283,7 @@ pub struct RevocationView {
 impl From<&Revocation> for RevocationView {
     fn from(r: &Revocation) -> Self {
         RevocationView {
-            user: r.user_id.to_string(),
+            user: r.user_id.clone(),
             version: r.version,
             symmetric_fingerprint: r.symmetric_fingerprint.as_deref().map(str::to_owned),
             public_key_fingerprint: r.public_key_fingerprint.as_deref().map(str::to_owned),

@@ -61,7 +61,7 @@ impl From<&NewVersion> for Made {
 #[derive(Clone, Debug, Serialize)]
 pub struct Revoked {
     /// Whose keys.
-    pub user: String,
+    pub user: UserId,
     /// The entries added, one per version.
     pub revoked: Vec<RevocationView>,
     /// The versions on the list already.
@@ -72,7 +72,7 @@ pub struct Revoked {
 #[derive(Clone, Debug, Serialize)]
 pub struct Destroyed {
     /// Whose keys.
-    pub user: String,
+    pub user: UserId,
     /// The version.
     pub version: u32,
     /// Whether this run erased it.
@@ -92,7 +92,7 @@ pub struct Recovered {
 #[derive(Clone, Debug, Serialize)]
 pub struct FileWritten {
     /// Whose key.
-    pub user: String,
+    pub user: UserId,
     /// The key version used.
     pub key_version: u32,
     /// The file written.
@@ -116,7 +116,7 @@ pub struct Rewrapped {
 #[derive(Clone, Debug, Serialize)]
 pub struct Signed {
     /// The signer.
-    pub user: String,
+    pub user: UserId,
     /// The key version that signed.
     pub version: u32,
     /// The signature file.
@@ -127,7 +127,7 @@ pub struct Signed {
 #[derive(Clone, Debug, Serialize)]
 pub struct Verified {
     /// The signer.
-    pub user: String,
+    pub user: UserId,
     /// The key version that signed.
     pub version: u32,
     /// That version's state now.
@@ -140,7 +140,7 @@ pub struct Verified {
 #[derive(Clone, Debug, Serialize)]
 pub struct Exported {
     /// Whose key.
-    pub user: String,
+    pub user: UserId,
     /// The version exported.
     pub version: u32,
     /// `public` or `private`.
