@@ -829,3 +829,28 @@ fn a_closed_standard_output_stops_the_session_quietly() {
     assert_eq!(stderr(&out), "");
     assert!(!dir.path().join("key_store.json").exists());
 }
+
+/// The repository ships the original's two files, as its folder did: an
+/// empty key store (`{}`) and an empty revocation list (`[]`). They are
+/// exactly that, and `cargo run` beside them starts from an empty store,
+/// makes the user's keys, and rewrites them in place (mode 0600).
+#[test]
+fn the_original_s_empty_files_at_the_top_level_are_an_empty_store() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let dir = tempfile::tempdir().unwrap();
+    for (name, shipped) in [("key_store.json", "{}"), ("revoked_keys.json", "[]")] {
+        let text = fs::read_to_string(root.join(name)).unwrap();
+        assert_eq!(text.trim(), shipped, "{name} as the repository ships it");
+        fs::write(dir.path().join(name), text).unwrap();
+        fs::set_permissions(dir.path().join(name), fs::Permissions::from_mode(0o644)).unwrap();
+    }
+    let out = kms_command(dir.path()).arg("list").output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stderr(&out), "");
+    let out = kms(dir.path(), &format!("alice\n{PASSWORD}\nno\n"));
+    assert!(out.status.success(), "{}", stderr(&out));
+    expect_lines(&stdout(&out), NEW_USER_NO_REVOKE);
+    let store = read_json(&dir.path().join("key_store.json"));
+    assert!(store.get("alice").is_some(), "{store}");
+    assert_eq!(mode(&dir.path().join("key_store.json")), 0o600);
+}
