@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
-use secure_kms::session::{SessionOptions, run_session};
+use secure_kms::session::run_session;
 use secure_kms::ui::console::{TerminalConsole, password_prompt_owns_ctrl_c};
 use secure_kms::{Error, StoreError, UiError, ops::files, util::secret};
 
@@ -60,19 +60,13 @@ fn main() -> ExitCode {
     if let Some(warning) = store.loose_permissions() {
         eprintln!("warning: {}", secure_kms::util::escape::printable(&warning));
     }
+    if let Some(why) = cli.misplaced_option() {
+        eprintln!("error: {why} (see --help)");
+        return ExitCode::from(EXIT_USAGE);
+    }
     let result = match &cli.command {
-        None if cli.json || cli.password_file.is_some() => {
-            eprintln!(
-                "error: --json and --password-file apply to subcommands; the interactive session asks its questions (see --help)"
-            );
-            return ExitCode::from(EXIT_USAGE);
-        }
-        None => run_session(
-            &store,
-            &mut TerminalConsole::new(),
-            &SessionOptions::default(),
-        )
-        .map_err(anyhow::Error::new),
+        None => run_session(&store, &mut TerminalConsole::new(), &cli.session_options())
+            .map_err(anyhow::Error::new),
         Some(command) => cli::run(&cli, &store, command),
     };
     if store.unfinished_change() {

@@ -32,6 +32,7 @@ use crate::store::audit::EventKind;
 use crate::store::versions::add_version;
 use crate::symmetric::{DEFAULT_EXPIRY_SECS, is_key_expired, load_symmetric_key};
 use crate::ui::console::Console;
+use crate::ui::elide::elide_long_values;
 use crate::util::fingerprint;
 use crate::util::time;
 use crate::util::user::UserId;
@@ -44,6 +45,9 @@ pub struct SessionOptions {
     pub iterations: u32,
     /// Lifetime of a new symmetric key, in seconds.
     pub expiry_time: u64,
+    /// Show the whole store at the end, as the original printed it,
+    /// rather than this user's record with long values shortened.
+    pub show_store: bool,
 }
 
 impl Default for SessionOptions {
@@ -51,6 +55,7 @@ impl Default for SessionOptions {
         SessionOptions {
             iterations: DEFAULT_ITERATIONS,
             expiry_time: DEFAULT_EXPIRY_SECS,
+            show_store: false,
         }
     }
 }
@@ -108,7 +113,7 @@ pub fn run_session(
     let unlocked = distribute_keys(store, console, &user, options)?;
     exchange_keys(console, &user.id, &unlocked)?;
     offer_revocation(store, console, &user.id, &unlocked)?;
-    show_final_state(store, console, &user.id)
+    show_final_state(store, console, &user.id, options.show_store)
 }
 
 /// Who runs the session, and the store as it was read for them.
@@ -239,7 +244,12 @@ fn offer_revocation(
 /// Step 6: the original's last check (`is_key_revoked`), the key's status,
 /// and the final key store, read back from disk: the report shows the
 /// store, not this run's idea of it.
-fn show_final_state(store: &Store, console: &mut dyn Console, user_id: &UserId) -> Result<()> {
+fn show_final_state(
+    store: &Store,
+    console: &mut dyn Console,
+    user_id: &UserId,
+    whole_store: bool,
+) -> Result<()> {
     let (keys, revoked) = store.load()?;
     if let Some(record) = keys.get(user_id)? {
         let all = versions(record);
@@ -257,12 +267,30 @@ fn show_final_state(store: &Store, console: &mut dyn Console, user_id: &UserId) 
     console.say("Final Key Store State:")?;
     // The records are shown as read; JSON allows no control character in
     // them, and the bidirectional ones are escaped here too.
-    console.say_written(&|out| {
-        let mut json = Vec::new();
-        keys.write_json(&mut json)?;
-        let shown = crate::util::escape::json_for_output(&String::from_utf8_lossy(&json));
-        out.write_all(shown.as_bytes())
-    })
+    if whole_store {
+        return console.say_written(&|out| {
+            let mut json = Vec::new();
+            keys.write_json(&mut json)?;
+            let shown = crate::util::escape::json_for_output(&String::from_utf8_lossy(&json));
+            out.write_all(shown.as_bytes())
+        });
+    }
+    // This user's record in the file's shape, long values shortened (a
+    // class's store would print hundreds of lines), and a word on the rest.
+    let json = match keys.record_text(user_id)? {
+        Some(record) => format!("{{\n  {}: {record}\n}}", serde_json::json!(user_id)),
+        None => "{}".to_owned(),
+    };
+    let shown = elide_long_values(&crate::util::escape::json_for_output(&json));
+    console.say(&shown)?;
+    let others = keys.user_ids().filter(|id| *id != user_id.as_str()).count();
+    match others {
+        0 => Ok(()),
+        n => console.say(&format!(
+            "(and {n} other user{}: `secure-kms list` lists them, `secure-kms --show-store` shows the whole store)",
+            if n == 1 { "" } else { "s" }
+        )),
+    }
 }
 
 /// For a user already in the store: checks the password, says what is there

@@ -31,6 +31,7 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 use secure_kms::ops::files::IO_BUFFER;
+use secure_kms::session::SessionOptions;
 use secure_kms::store::Store;
 use secure_kms::symmetric::MAX_EXPIRY_SECS;
 use secure_kms::{Error, UiError, UtilError};
@@ -64,6 +65,14 @@ pub(crate) struct Cli {
     #[arg(long, value_name = "FILE", global = true)]
     pub(crate) password_file: Option<PathBuf>,
 
+    /// The session: seconds until the new keys expire (1 to 10000000000) [default: 3600]
+    #[arg(long, value_name = "SECS", value_parser = expiry_range())]
+    pub(crate) expiry: Option<u64>,
+
+    /// The session: print the whole store at the end, not only this user's record
+    #[arg(long)]
+    pub(crate) show_store: bool,
+
     #[command(subcommand)]
     pub(crate) command: Option<Command>,
 }
@@ -71,6 +80,8 @@ pub(crate) struct Cli {
 pub(super) const AFTER_HELP: &str = "\
 Examples:
   printf 'alice\\nmysecurepassword\\nno\\n' | secure-kms --store class-kms
+  secure-kms --expiry 30          # a session whose new keys expire in 30 s
+  secure-kms --show-store         # a session that ends with the whole store
   secure-kms --store class-kms --password-file pw.txt keygen alice
   secure-kms --store class-kms status alice
 
@@ -88,6 +99,32 @@ Exit codes:
   2    usage error (unknown option or subcommand)
   3    refused: the key is revoked or expired, or its version destroyed
   130  interrupted (Ctrl-C)";
+
+impl Cli {
+    /// Why an option given does not apply to what was asked, if one does
+    /// not: an option that would do nothing is refused, not ignored.
+    pub(crate) fn misplaced_option(&self) -> Option<&'static str> {
+        match &self.command {
+            None if self.json || self.password_file.is_some() => Some(
+                "--json and --password-file apply to subcommands; the interactive session asks its questions",
+            ),
+            Some(_) if self.expiry.is_some() || self.show_store => Some(
+                "--expiry and --show-store before a subcommand apply to the interactive session; keygen and rotate take --expiry after their name",
+            ),
+            _ => None,
+        }
+    }
+
+    /// The interactive session's settings from the options.
+    pub(crate) fn session_options(&self) -> SessionOptions {
+        let defaults = SessionOptions::default();
+        SessionOptions {
+            expiry_time: self.expiry.unwrap_or(defaults.expiry_time),
+            show_store: self.show_store,
+            ..defaults
+        }
+    }
+}
 
 /// Every subcommand, by family, in the order `--help` lists them.
 #[derive(Subcommand, Debug)]

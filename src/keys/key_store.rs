@@ -318,6 +318,8 @@ impl KeyStore {
     /// The writer's error; a broken record that has to be written anew
     /// comes as an [`std::io::Error::other`] holding an [`Error`], namely
     /// `Error::Store(StoreError::CorruptFile)`.
+    ///
+    /// One record of it is [`KeyStore::record_text`].
     pub fn write_json(&self, out: &mut dyn Write) -> std::io::Result<()> {
         // Every record to be written anew is parsed before the first byte,
         // so that a broken one stops the write before it starts.
@@ -345,6 +347,25 @@ impl KeyStore {
             }
         }
         out.write_all(b"\n}\n")
+    }
+
+    /// The record of `user_id` as [`KeyStore::write_json`] writes it in the
+    /// file (after `"user": `, each line after the first indented by two
+    /// spaces); `None` for a user the store does not hold. Only this record
+    /// is parsed, if it must be written anew.
+    ///
+    /// # Errors
+    /// [`StoreError::CorruptFile`] if the record is broken.
+    pub fn record_text(&self, user_id: &UserId) -> Result<Option<String>> {
+        let Some(slot) = self.users.get(user_id.as_str()) else {
+            return Ok(None);
+        };
+        Ok(Some(match self.kept_as_read(slot) {
+            Some(raw) => self.text[raw].to_owned(),
+            None => serde_json::to_string_pretty(self.parsed(slot)?)
+                .expect("store types always serialise")
+                .replace('\n', "\n  "),
+        }))
     }
 
     /// Where in the text the record of `slot` is, if it is written back as

@@ -63,6 +63,7 @@ fn fast(expiry_time: u64) -> SessionOptions {
     SessionOptions {
         iterations: crate::crypto::kdf::MIN_ITERATIONS,
         expiry_time,
+        show_store: true,
     }
 }
 

@@ -266,9 +266,21 @@ fn a_broken_record_is_kept_as_it_is_and_refused_where_it_is_read() {
     }
     // alice's keys, her session and her changes work, and keep carol's text.
     assert!(run(&["status", "alice"]).status.success());
-    let out = kms(dir.path(), &format!("alice\n{PASSWORD}\nno\nno\n"));
+    let session = |args: &[&str]| {
+        crate::util::kms_command(dir.path())
+            .args(args)
+            .write_stdin(format!("alice\n{PASSWORD}\nno\nno\n"))
+            .output()
+            .unwrap()
+    };
+    let out = session(&["--show-store"]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(stdout(&out).contains(carol_record.trim_end()));
+    // By default the session shows alice's record alone, and counts carol.
+    let out = session(&[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(!stdout(&out).contains("carol\": {"), "{}", stdout(&out));
+    assert!(stdout(&out).contains("other user"), "{}", stdout(&out));
     let out = run(&["rotate", "alice"]);
     assert!(out.status.success(), "{}", stderr(&out));
     let after = fs::read_to_string(&path).unwrap();
@@ -312,10 +324,13 @@ fn a_broken_record_is_kept_as_it_is_and_refused_where_it_is_read() {
         "{}",
         stderr(&out)
     );
-    let out = kms(dir.path(), &format!("alice\n{PASSWORD}\nno\nno\n"));
+    let out = session(&["--show-store"]);
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     let shown = stdout(&out);
     assert!(shown.ends_with("Final Key Store State:\n"), "{shown}");
+    // Showing alice's record alone, the session need not parse carol's.
+    let out = session(&[]);
+    assert!(out.status.success(), "{}", stderr(&out));
     assert!(snapshot(dir.path()) == before, "a file was changed");
 }
 

@@ -93,9 +93,118 @@ fn a_new_user_session_prints_every_line_and_shows_the_final_store() {
         value_after(&text, "Party A derived key (hashed): "),
         value_after(&text, "Party B derived key (hashed): ")
     );
-    // The final state is the file, whole.
+    // The final state is the file's record of alice, with the long values
+    // (the wrapped private key, the public key's PEM) shortened.
     let shown: Value = serde_json::from_str(&rest.join("\n")).unwrap();
-    assert_eq!(shown, read_json(&dir.path().join("key_store.json")));
+    assert_shortened(&shown, &read_json(&dir.path().join("key_store.json")));
+}
+
+/// `shown` is `file` (a store of one user, alice) but for the values over
+/// 64 characters: the private key says how many bytes of ciphertext it
+/// holds, the PEM keeps its armor and the first 64 characters of its body.
+fn assert_shortened(shown: &Value, file: &Value) {
+    let (shown, file) = (&shown["alice"], &file["alice"]);
+    let (mut shown, mut file) = (shown.clone(), file.clone());
+    let key = file["private"]["key"].as_str().unwrap().to_owned();
+    let bytes = B64.decode(&key).unwrap().len();
+    let count = format!("{},{:03}", bytes / 1000, bytes % 1000);
+    assert_eq!(
+        shown["private"]["key"],
+        format!("{}...({count} bytes of ciphertext)", &key[..44])
+    );
+    let pem = file["public"].as_str().unwrap().to_owned();
+    let body: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
+    assert_eq!(
+        shown["public"],
+        format!(
+            "-----BEGIN PUBLIC KEY-----\n{}...\n-----END PUBLIC KEY-----\n",
+            &body[..64]
+        )
+    );
+    for v in [&mut shown, &mut file] {
+        v["private"]["key"] = Value::Null;
+        v["public"] = Value::Null;
+    }
+    assert_eq!(shown, file, "every other value is shown whole");
+}
+
+/// `--show-store` ends the session with the whole store, byte for byte as
+/// the file holds it, as the original printed it; without it, the other
+/// users are one line, so that a class's store does not flood the screen:
+/// the eighth user's session fits in 60 lines.
+#[test]
+fn the_session_ends_with_this_user_and_a_count_or_with_show_store_the_whole_store() {
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(dir.path().join("pw"), "a password\n").unwrap();
+    for n in 1..=7 {
+        let out = kms_command(dir.path())
+            .args(["--password-file", "pw", "keygen", &format!("student{n}")])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", stderr(&out));
+    }
+    let out = kms(dir.path(), &format!("alice\n{PASSWORD}\nno\n"));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    let lines = text.lines().count();
+    assert!(lines <= 60, "{lines} lines:\n{text}");
+    assert!(!text.contains("student1\""), "{text}");
+    assert!(
+        text.ends_with(
+            "}\n(and 7 other users: `secure-kms list` lists them, `secure-kms --show-store` shows the whole store)\n"
+        ),
+        "{text}"
+    );
+
+    let out = kms_command(dir.path())
+        .arg("--show-store")
+        .write_stdin(format!("alice\n{PASSWORD}\nno\nno\n"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let shown = stdout(&out);
+    let shown = shown.split_once("Final Key Store State:\n").unwrap().1;
+    assert_eq!(
+        shown,
+        fs::read_to_string(dir.path().join("key_store.json")).unwrap()
+    );
+}
+
+/// The session's new keys take `--expiry`, as `keygen`'s do, so that
+/// expiry can be shown live; the session's options before a subcommand
+/// are refused, not ignored.
+#[test]
+fn the_session_takes_expiry_and_its_options_are_refused_before_a_subcommand() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = kms_command(dir.path())
+        .args(["--expiry", "30"])
+        .write_stdin(format!("alice\n{PASSWORD}\nno\n"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("Symmetric key stored for alice, expires in 30 seconds"),
+        "{}",
+        stdout(&out)
+    );
+    let store = read_json(&dir.path().join("key_store.json"));
+    let sym = &store["alice"]["symmetric"];
+    let lifetime = sym["expiry"].as_f64().unwrap() - sym["created"].as_f64().unwrap();
+    assert!((lifetime - 30.0).abs() < 1e-6, "{lifetime}");
+    for args in [&["--expiry", "30", "list"][..], &["--show-store", "list"]] {
+        let out = kms_command(dir.path()).args(args).output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert!(
+            stderr(&out).contains("apply to the interactive session"),
+            "{}",
+            stderr(&out)
+        );
+    }
+    let out = kms_command(dir.path())
+        .args(["--expiry", "0"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
 }
 
 #[test]
@@ -196,12 +305,10 @@ fn revoking_prints_the_original_lines_and_records_the_keys() {
         "Final Key Store State:",
     ]);
     expect_lines(&text, &expected);
-    // The store shown at the end is the file, byte for byte.
-    let shown = text.split_once("Final Key Store State:\n").unwrap().1;
-    assert_eq!(
-        shown,
-        std::fs::read_to_string(dir.path().join("key_store.json")).unwrap()
-    );
+    // The record shown at the end is the file's, shortened.
+    let shown: Value =
+        serde_json::from_str(text.split_once("Final Key Store State:\n").unwrap().1).unwrap();
+    assert_shortened(&shown, &read_json(&dir.path().join("key_store.json")));
 
     let revoked_path = dir.path().join("revoked_keys.json");
     assert_eq!(mode(&revoked_path), 0o600);
