@@ -65,8 +65,9 @@ fn main() -> ExitCode {
         return ExitCode::from(EXIT_USAGE);
     }
     let result = match &cli.command {
-        None => run_session(&store, &mut TerminalConsole::new(), &cli.session_options())
-            .map_err(anyhow::Error::new),
+        None => cli.session_options().and_then(|options| {
+            run_session(&store, &mut TerminalConsole::new(), &options).map_err(anyhow::Error::new)
+        }),
         Some(command) => cli::run(&cli, &store, command),
     };
     if store.unfinished_change() {

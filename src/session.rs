@@ -48,6 +48,11 @@ pub struct SessionOptions {
     /// Show the whole store at the end, as the original printed it,
     /// rather than this user's record with long values shortened.
     pub show_store: bool,
+    /// With a certificate authority: the administrator password to
+    /// certify the new keys and sign a CRL with. Without it the session
+    /// asks for it on a terminal only, so that piped input keeps the
+    /// original's three lines, CA or not.
+    pub admin_password: Option<Password>,
 }
 
 impl Default for SessionOptions {
@@ -56,6 +61,7 @@ impl Default for SessionOptions {
             iterations: DEFAULT_ITERATIONS,
             expiry_time: DEFAULT_EXPIRY_SECS,
             show_store: false,
+            admin_password: None,
         }
     }
 }
@@ -112,7 +118,7 @@ pub fn run_session(
     let user = ask_user(store, console)?;
     let unlocked = distribute_keys(store, console, &user, options)?;
     exchange_keys(console, &user.id, &unlocked)?;
-    offer_revocation(store, console, &user.id, &unlocked)?;
+    offer_revocation(store, console, &user.id, &unlocked, options)?;
     show_final_state(store, console, &user.id, options.show_store)
 }
 
@@ -203,6 +209,7 @@ fn offer_revocation(
     console: &mut dyn Console,
     user_id: &UserId,
     unlocked: &UnlockedUser,
+    options: &SessionOptions,
 ) -> Result<()> {
     let revoke = ask_yes_no(console, REVOKE_PROMPT, KEYS_KEPT).map_err(|e| match e {
         e @ Error::Ui(UiError::EndOfInput { .. }) => e,
@@ -236,7 +243,7 @@ fn offer_revocation(
         _ => console.say(&format!("Key revoked for {user_id}"))?,
     }
     if outcome.revoked.iter().any(|r| r.serial.is_some()) {
-        admin::sign_crl(store, console, &outcome)?;
+        admin::sign_crl(store, console, &outcome, options.admin_password.as_ref())?;
     }
     Ok(())
 }
@@ -404,7 +411,8 @@ fn make_keys(
     ))?;
     console.say(&format!("Asymmetric keys stored securely for {user_id}"))?;
     let replaced = kind == EventKind::Rotated;
-    let record = if admin::certify(store, console, user_id, password, replaced)? {
+    let admin = options.admin_password.as_ref();
+    let record = if admin::certify(store, console, user_id, password, replaced, admin)? {
         // The record now holds the certificate too.
         store
             .load()?

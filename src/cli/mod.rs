@@ -73,6 +73,10 @@ pub(crate) struct Cli {
     #[arg(long)]
     pub(crate) show_store: bool,
 
+    /// The session, with a CA: the administrator password, from the first line of FILE (else asked on a terminal only; piped input is never taken for it)
+    #[arg(long, value_name = "FILE")]
+    pub(crate) admin_password_file: Option<PathBuf>,
+
     #[command(subcommand)]
     pub(crate) command: Option<Command>,
 }
@@ -82,6 +86,7 @@ Examples:
   printf 'alice\\nmysecurepassword\\nno\\n' | secure-kms --store class-kms
   secure-kms --expiry 30          # a session whose new keys expire in 30 s
   secure-kms --show-store         # a session that ends with the whole store
+  secure-kms --admin-password-file admin.txt   # a session that certifies the new keys
   secure-kms --store class-kms --password-file pw.txt keygen alice
   secure-kms --store class-kms status alice
 
@@ -108,21 +113,31 @@ impl Cli {
             None if self.json || self.password_file.is_some() => Some(
                 "--json and --password-file apply to subcommands; the interactive session asks its questions",
             ),
-            Some(_) if self.expiry.is_some() || self.show_store => Some(
-                "--expiry and --show-store before a subcommand apply to the interactive session; keygen and rotate take --expiry after their name",
-            ),
+            Some(_)
+                if self.expiry.is_some()
+                    || self.show_store
+                    || self.admin_password_file.is_some() =>
+            {
+                Some(
+                    "--expiry, --show-store and --admin-password-file before a subcommand apply to the interactive session; the subcommands that take them take them after their name",
+                )
+            }
             _ => None,
         }
     }
 
     /// The interactive session's settings from the options.
-    pub(crate) fn session_options(&self) -> SessionOptions {
+    pub(crate) fn session_options(&self) -> anyhow::Result<SessionOptions> {
         let defaults = SessionOptions::default();
-        SessionOptions {
+        let admin_password = self.admin_password_file.as_deref();
+        Ok(SessionOptions {
             expiry_time: self.expiry.unwrap_or(defaults.expiry_time),
             show_store: self.show_store,
+            admin_password: admin_password
+                .map(secure_kms::ui::console::read_password_file)
+                .transpose()?,
             ..defaults
-        }
+        })
     }
 }
 

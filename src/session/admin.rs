@@ -31,12 +31,16 @@ pub(super) fn certify(
     user_id: &UserId,
     owner_password: &Password,
     replaced: bool,
+    given: Option<&Password>,
 ) -> Result<bool> {
     if Ca::load(store.dir())?.is_none() {
         return Ok(false);
     }
-    let later = format!("run `secure-kms cert issue {user_id}` to issue it later");
-    let Some(admin) = ask_admin(console, CERTIFY_PROMPT)? else {
+    let later = format!(
+        "run `secure-kms cert issue {user_id}` to issue it later{}",
+        or_file(console, given)
+    );
+    let Some(admin) = ask_admin(console, CERTIFY_PROMPT, given)? else {
         console.say(&format!("No certificate issued for {user_id}: {later}"))?;
         return Ok(false);
     };
@@ -75,9 +79,13 @@ pub(super) fn sign_crl(
     store: &Store,
     console: &mut dyn Console,
     outcome: &RevokeOutcome,
+    given: Option<&Password>,
 ) -> Result<()> {
-    let later = "run `secure-kms crl refresh` to sign it later";
-    let Some(admin) = ask_admin(console, CRL_PROMPT)? else {
+    let later = format!(
+        "run `secure-kms crl refresh` to sign it later{}",
+        or_file(console, given)
+    );
+    let Some(admin) = ask_admin(console, CRL_PROMPT, given)? else {
         console.say(&format!("The CRL was not signed: {later}"))?;
         return Ok(());
     };
@@ -94,9 +102,30 @@ pub(super) fn sign_crl(
     }
 }
 
-/// The administrator password, asked without echo; `None` for an empty
-/// answer or the end of input.
-fn ask_admin(console: &mut dyn Console, prompt: &str) -> Result<Option<Password>> {
+/// How else to give the administrator password, when piped input could
+/// not.
+fn or_file(console: &dyn Console, given: Option<&Password>) -> &'static str {
+    if given.is_none() && !console.is_interactive() {
+        " (or pass --admin-password-file)"
+    } else {
+        ""
+    }
+}
+
+/// The administrator password: the one given, else asked without echo on
+/// a terminal; `None` for an empty answer, the end of input, or piped
+/// input, whose lines are the original's three answers and never this.
+fn ask_admin(
+    console: &mut dyn Console,
+    prompt: &str,
+    given: Option<&Password>,
+) -> Result<Option<Password>> {
+    if let Some(given) = given {
+        return Ok(Some(given.clone()));
+    }
+    if !console.is_interactive() {
+        return Ok(None);
+    }
     match console.ask_password(prompt)?.filter(|a| !a.is_empty()) {
         Some(answer) => Password::new(answer).map(Some),
         None => Ok(None),

@@ -191,7 +191,11 @@ fn the_session_takes_expiry_and_its_options_are_refused_before_a_subcommand() {
     let sym = &store["alice"]["symmetric"];
     let lifetime = sym["expiry"].as_f64().unwrap() - sym["created"].as_f64().unwrap();
     assert!((lifetime - 30.0).abs() < 1e-6, "{lifetime}");
-    for args in [&["--expiry", "30", "list"][..], &["--show-store", "list"]] {
+    for args in [
+        &["--expiry", "30", "list"][..],
+        &["--show-store", "list"],
+        &["--admin-password-file", "pw", "list"],
+    ] {
         let out = kms_command(dir.path()).args(args).output().unwrap();
         assert_eq!(out.status.code(), Some(2), "{args:?}");
         assert!(

@@ -564,51 +564,75 @@ fn keygen_rotate_and_the_session_certify_new_pairs_when_a_ca_exists() {
     );
     assert_eq!(stdout(&out), "dave.pem: OK\n", "{}", stderr(&out));
 
-    // The session asks the administrator password after making the keys;
-    // an empty answer skips the certificate.
+    // The session takes the administrator password from
+    // --admin-password-file (on a terminal it asks; piped input keeps the
+    // original's three lines and is never taken for it).
     let session = |input: &str| {
         crate::util::kms_command(class.dir.path())
-            .args(["--store", "kms"])
+            .args(["--store", "kms", "--admin-password-file", admin])
             .write_stdin(input)
             .output()
             .unwrap()
     };
-    let out = session(&format!(
-        "erin\n{}\nadministrator password\nno\n",
-        crate::util::PASSWORD
-    ));
+    let out = session(&format!("erin\n{}\nno\n", crate::util::PASSWORD));
     assert_eq!(code(&out), Some(0), "{}", stderr(&out));
     let text = stdout(&out);
-    assert!(text.contains("Asymmetric keys stored securely for erin\nEnter the administrator password to certify the keys (empty to skip): \nCertificate issued for erin by the KMS CA (serial "), "{text}");
+    assert!(text.contains("Asymmetric keys stored securely for erin\nCertificate issued for erin by the KMS CA (serial "), "{text}");
     assert!(text.contains("Public keys authenticated!"), "{text}");
     assert_eq!(class.json(&["cert", "show", "erin"])["user"], "erin");
     // erin, certified, revokes in the session: it asks the administrator
     // password again, for the CRL, which then revokes her certificate.
     let serial = class.json(&["cert", "show", "erin"])["serial"].clone();
-    let out = session(&format!(
-        "erin\n{}\nno\nyes\nadministrator password\n",
-        crate::util::PASSWORD
-    ));
+    let out = session(&format!("erin\n{}\nno\nyes\n", crate::util::PASSWORD));
     assert_eq!(code(&out), Some(0), "{}", stderr(&out));
     let text = stdout(&out);
-    assert!(text.contains("Key revoked for erin\nEnter the administrator password to sign the new CRL (empty to skip): \nCRL number 2 signed by the KMS CA: 2 revoked certificate(s)"), "{text}");
+    assert!(
+        text.contains(
+            "Key revoked for erin\nCRL number 2 signed by the KMS CA: 2 revoked certificate(s)"
+        ),
+        "{text}"
+    );
     let serials = class.json(&["crl", "verify"])["serials"].clone();
     assert!(serials.as_array().unwrap().contains(&serial), "{serials}");
-    let out = session(&format!("frank\n{}\n\nno\n", crate::util::PASSWORD));
+    // Piped, without the file: the original's three lines, CA or not; the
+    // third is the answer to the revocation, never a password.
+    let out = crate::util::kms_command(class.dir.path())
+        .args(["--store", "kms"])
+        .write_stdin(format!("frank\n{}\nyes\n", crate::util::PASSWORD))
+        .output()
+        .unwrap();
     assert_eq!(code(&out), Some(0), "{}", stderr(&out));
-    assert!(stdout(&out).contains(
-        "No certificate issued for frank: run `secure-kms cert issue frank` to issue it later"
-    ));
+    let text = stdout(&out);
+    assert!(text.contains(
+        "No certificate issued for frank: run `secure-kms cert issue frank` to issue it later (or pass --admin-password-file)"
+    ), "{text}");
+    assert!(
+        text.contains("Do you want to revoke keys? (yes/no): yes\nKey revoked for frank\n"),
+        "{text}"
+    );
+    assert!(!text.contains("Enter the administrator password"), "{text}");
+    // gina, certified, revokes in a piped session without the file: her
+    // revocation is made, and the CRL waits for an administrator.
+    let out = session(&format!("gina\n{}\nno\n", crate::util::PASSWORD));
+    assert_eq!(code(&out), Some(0), "{}", stderr(&out));
+    let out = crate::util::kms_command(class.dir.path())
+        .args(["--store", "kms"])
+        .write_stdin(format!("gina\n{}\nno\nyes\n", crate::util::PASSWORD))
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), Some(0), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(text.contains(
+        "Key revoked for gina\nThe CRL was not signed: run `secure-kms crl refresh` to sign it later (or pass --admin-password-file)"
+    ), "{text}");
+    assert!(!text.contains("Enter the administrator password"), "{text}");
     let out = class.run(&["cert", "show", "frank"]);
     assert_eq!(code(&out), Some(1));
 
     // dave replaces his keys in the session: the new pair is certified
     // and, with the same password, the CRL withdraws the replaced one.
     let old_serial = class.json(&["cert", "show", "dave"])["serial"].clone();
-    let out = session(&format!(
-        "dave\n{}\nyes\nadministrator password\nno\n",
-        crate::util::PASSWORD
-    ));
+    let out = session(&format!("dave\n{}\nyes\nno\n", crate::util::PASSWORD));
     assert_eq!(code(&out), Some(0), "{}", stderr(&out));
     let text = stdout(&out);
     assert!(
