@@ -231,6 +231,16 @@ impl KeyStore {
         }
     }
 
+    /// The record of `user_id`, who must be in the store.
+    ///
+    /// # Errors
+    /// [`KeyError::UnknownUser`](crate::KeyError::UnknownUser) for a user
+    /// the store does not hold; as [`KeyStore::get`].
+    pub fn require(&self, user_id: &UserId) -> Result<&UserRecord> {
+        self.get(user_id)?
+            .ok_or_else(|| Error::Key(crate::KeyError::UnknownUser(user_id.to_string())))
+    }
+
     /// The record of `user_id` to change, made empty first if there is none.
     ///
     /// # Errors
@@ -336,15 +346,8 @@ impl KeyStore {
             out.write_all(if i == 0 { b"\n  " } else { b",\n  " })?;
             serde_json::to_writer(&mut *out, id)?;
             out.write_all(b": ")?;
-            match self.kept_as_read(slot) {
-                Some(raw) => out.write_all(self.text[raw].as_bytes())?,
-                None => {
-                    let record = self.parsed(slot).map_err(std::io::Error::other)?;
-                    let record =
-                        serde_json::to_string_pretty(record).expect("store types always serialise");
-                    out.write_all(record.replace('\n', "\n  ").as_bytes())?;
-                }
-            }
+            let text = self.slot_text(slot).map_err(std::io::Error::other)?;
+            out.write_all(text.as_bytes())?;
         }
         out.write_all(b"\n}\n")
     }
@@ -357,15 +360,23 @@ impl KeyStore {
     /// # Errors
     /// [`StoreError::CorruptFile`] if the record is broken.
     pub fn record_text(&self, user_id: &UserId) -> Result<Option<String>> {
-        let Some(slot) = self.users.get(user_id.as_str()) else {
-            return Ok(None);
-        };
-        Ok(Some(match self.kept_as_read(slot) {
-            Some(raw) => self.text[raw].to_owned(),
-            None => serde_json::to_string_pretty(self.parsed(slot)?)
-                .expect("store types always serialise")
-                .replace('\n', "\n  "),
-        }))
+        match self.users.get(user_id.as_str()) {
+            Some(slot) => Ok(Some(self.slot_text(slot)?.into_owned())),
+            None => Ok(None),
+        }
+    }
+
+    /// The text of one record in the file: as it was read, where it is
+    /// written back so, else the parsed record laid out anew.
+    fn slot_text<'a>(&'a self, slot: &'a Slot) -> Result<std::borrow::Cow<'a, str>> {
+        Ok(match self.kept_as_read(slot) {
+            Some(raw) => std::borrow::Cow::Borrowed(&self.text[raw]),
+            None => std::borrow::Cow::Owned(
+                serde_json::to_string_pretty(self.parsed(slot)?)
+                    .expect("store types always serialise")
+                    .replace('\n', "\n  "),
+            ),
+        })
     }
 
     /// Where in the text the record of `slot` is, if it is written back as

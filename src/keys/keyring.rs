@@ -128,9 +128,7 @@ impl KeyIds for KeyVersion<'_> {
 /// [`KeyError::UnknownUser`] if the user is not in the store;
 /// [`StoreError::CorruptFile`](crate::StoreError::CorruptFile) if their record is broken.
 pub fn versions_of<'a>(keys: &'a KeyStore, user_id: &UserId) -> Result<Vec<KeyVersion<'a>>> {
-    let record = keys
-        .get(user_id)?
-        .ok_or_else(|| Error::Key(KeyError::UnknownUser(user_id.to_string())))?;
+    let record = keys.require(user_id)?;
     Ok(versions(record))
 }
 
@@ -397,9 +395,7 @@ pub fn destroy(
     force: bool,
     now: Timestamp,
 ) -> Result<DestroyOutcome> {
-    let record = keys
-        .get(user_id)?
-        .ok_or_else(|| Error::Key(KeyError::UnknownUser(user_id.to_string())))?;
+    let record = keys.require(user_id)?;
     let all = versions(record);
     let target = find_version(&all, user_id, version)?;
     if !target.has_material() {

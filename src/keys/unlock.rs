@@ -97,7 +97,7 @@ pub fn unlock_user(
     user_id: &UserId,
     password: &Password,
 ) -> Result<UnlockedUser> {
-    let record = record_of(keys, user_id)?;
+    let record = keys.require(user_id)?;
     let all = versions(record);
     check_not_revoked(revoked, user_id, &all)?;
     let primary = all
@@ -125,7 +125,7 @@ pub fn check_password(
     user_id: &UserId,
     password: &Password,
 ) -> Result<PasswordKey> {
-    let record = record_of(keys, user_id)?;
+    let record = keys.require(user_id)?;
     let all = versions(record);
     if all.is_empty() {
         return Err(Error::Key(KeyError::UnknownUser(user_id.to_string())));
@@ -151,7 +151,7 @@ pub fn check_usable_for_decryption(
     user_id: &UserId,
     version: u32,
 ) -> Result<()> {
-    let record = record_of(keys, user_id)?;
+    let record = keys.require(user_id)?;
     let all = versions(record);
     let v = find_version(&all, user_id, version)?;
     if let Some(r) = revoked.find(user_id, v) {
@@ -185,7 +185,7 @@ pub fn unlock_symmetric_version(
     password: &Password,
 ) -> Result<SymmetricKey> {
     check_usable_for_decryption(keys, revoked, user_id, version)?;
-    let record = record_of(keys, user_id)?;
+    let record = keys.require(user_id)?;
     let sym = record
         .symmetric
         .iter()
@@ -197,11 +197,6 @@ pub fn unlock_symmetric_version(
         Error::Crypto(CryptoError::Decryption) => Error::Key(KeyError::Unlock(user_id.to_string())),
         other => other,
     })
-}
-
-fn record_of<'a>(keys: &'a KeyStore, user_id: &UserId) -> Result<&'a UserRecord> {
-    keys.get(user_id)?
-        .ok_or_else(|| Error::Key(KeyError::UnknownUser(user_id.to_string())))
 }
 
 fn unlock_version(

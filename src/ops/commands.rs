@@ -229,16 +229,8 @@ pub fn destroy(
     force: bool,
 ) -> Result<DestroyOutcome> {
     let (keys, revoked) = store.load()?;
-    check_version(&keys, user_id, Some(version))?;
     // Refuse before the slow password check when the answer is known.
-    keyring::destroy(
-        &mut keys.clone(),
-        &revoked,
-        user_id,
-        version,
-        force,
-        Timestamp::EPOCH,
-    )?;
+    refuse_destroy(&keys, &revoked, user_id, version, force)?;
     authenticate(store, &keys, user_id, password, "destroy")?;
     store.update(|keys, revoked, events| {
         let outcome = keyring::destroy(keys, revoked, user_id, version, force, time::now())?;
@@ -261,9 +253,7 @@ pub fn destroy(
 }
 
 fn check_version(keys: &KeyStore, user_id: &UserId, version: Option<u32>) -> Result<()> {
-    let record = keys
-        .get(user_id)?
-        .ok_or_else(|| Error::Key(KeyError::UnknownUser(user_id.to_string())))?;
+    let record = keys.require(user_id)?;
     if let Some(n) = version {
         keyring::find_version(&keyring::versions(record), user_id, n)?;
     }
@@ -286,9 +276,7 @@ pub struct UserStatus {
 pub fn status(store: &Store, user_id: &UserId, now: Timestamp) -> Result<UserStatus> {
     store.require_existing()?;
     let (keys, revoked) = store.load()?;
-    let record = keys
-        .get(user_id)?
-        .ok_or_else(|| Error::Key(KeyError::UnknownUser(user_id.to_string())))?;
+    let record = keys.require(user_id)?;
     Ok(UserStatus {
         user: user_id.clone(),
         versions: keyring::status(record, &revoked, user_id, now),
@@ -393,10 +381,22 @@ pub fn audit_log(store: &Store) -> Result<Vec<crate::store::audit::Entry>> {
 /// As [`keyring::destroy`].
 pub fn check_destroy(store: &Store, user_id: &UserId, version: u32, force: bool) -> Result<()> {
     let (keys, revoked) = store.load()?;
-    check_version(&keys, user_id, Some(version))?;
+    refuse_destroy(&keys, &revoked, user_id, version, force)
+}
+
+/// [`keyring::destroy`] tried on a copy of `keys`: its refusal, if any,
+/// with nothing changed.
+fn refuse_destroy(
+    keys: &KeyStore,
+    revoked: &RevocationList,
+    user_id: &UserId,
+    version: u32,
+    force: bool,
+) -> Result<()> {
+    check_version(keys, user_id, Some(version))?;
     keyring::destroy(
         &mut keys.clone(),
-        &revoked,
+        revoked,
         user_id,
         version,
         force,

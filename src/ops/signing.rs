@@ -103,9 +103,7 @@ pub fn verify_file(
         &[user_id],
         crate::store::trust::KeyUse::PublicOnly,
     )?;
-    let record = keys
-        .get(user_id)?
-        .ok_or_else(|| Error::Key(KeyError::UnknownUser(user_id.to_string())))?;
+    let record = keys.require(user_id)?;
     let digest = sha256_of(reader)?;
     let signature =
         Signature::try_from(signature).map_err(|_| Error::Crypto(CryptoError::BadSignature))?;

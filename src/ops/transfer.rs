@@ -43,9 +43,7 @@ pub fn export_public(store: &Store, user_id: &UserId) -> Result<(u32, String)> {
         &[user_id],
         crate::store::trust::KeyUse::PublicOnly,
     )?;
-    let record = keys
-        .get(user_id)?
-        .ok_or_else(|| Error::Key(KeyError::UnknownUser(user_id.to_string())))?;
+    let record = keys.require(user_id)?;
     let all = versions(record);
     let (version, pair) = all
         .last()
