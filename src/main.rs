@@ -143,3 +143,30 @@ fn print_json_error(e: &anyhow::Error, exit_code: u8) {
     let json = secure_kms::util::escape::json_for_output(&json);
     let _ = writeln!(std::io::stdout(), "{json}");
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use secure_kms::{KeyError, OpsError};
+
+    /// An error under the context of a change already made keeps the exit
+    /// code of what failed: a refusal is still 3, through `anyhow` too.
+    #[test]
+    fn the_exit_code_is_that_of_the_error_under_its_context() {
+        let revoked = || {
+            Error::Key(KeyError::Revoked {
+                user: "alice".into(),
+                revoked_at: "2026-01-01T00:00:00Z".into(),
+                reason: "keyCompromise".into(),
+            })
+        };
+        let wrapped = Error::Ops(OpsError::ChangeMade {
+            what: "the revocation was made",
+            source: Box::new(revoked()),
+        });
+        assert_eq!(code_number(&anyhow::Error::new(revoked())), EXIT_REFUSED);
+        assert_eq!(code_number(&anyhow::Error::new(wrapped)), EXIT_REFUSED);
+        let plain = Error::Ui(UiError::PasswordMismatch);
+        assert_eq!(code_number(&anyhow::Error::new(plain)), 1);
+    }
+}
