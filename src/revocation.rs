@@ -31,6 +31,34 @@ pub enum RevocationReason {
     PrivilegeWithdrawn,
 }
 
+impl RevocationReason {
+    /// Whether a key revoked for this reason is *compromised* in the words
+    /// of NIST SP 800-57 Part 1 Rev. 5, section 7: a key enters the
+    /// compromised state only when its integrity or confidentiality is
+    /// suspect. `keyCompromise` says so. `unspecified`, no reason given, is
+    /// what the original's "list of compromised keys" recorded, and without
+    /// a reason a compromise cannot be ruled out, so it counts as one too.
+    /// The other reasons (affiliation changed, superseded, no longer
+    /// needed, privilege withdrawn) end the key's use with no suspicion on
+    /// it: SP 800-57 calls such a key *deactivated*.
+    ///
+    /// Either way a revoked key is refused for every use here, as the
+    /// original refused it: the state names what happened, not what the
+    /// key may still do.
+    ///
+    /// ```
+    /// use secure_kms::revocation::RevocationReason;
+    /// assert!(RevocationReason::KeyCompromise.is_compromise());
+    /// assert!(!RevocationReason::AffiliationChanged.is_compromise());
+    /// ```
+    pub fn is_compromise(self) -> bool {
+        matches!(
+            self,
+            RevocationReason::KeyCompromise | RevocationReason::Unspecified
+        )
+    }
+}
+
 impl std::fmt::Display for RevocationReason {
     /// The RFC 5280 name, as stored.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -96,6 +124,19 @@ impl Revocation {
     /// When, as RFC 3339 UTC.
     pub fn revoked_at_text(&self) -> String {
         time::format(self.revoked_at)
+    }
+
+    /// The key's state since this revocation, as printed:
+    /// `compromised (revoked: keyCompromise)`, or
+    /// `deactivated (revoked: affiliationChanged)` for a reason that casts
+    /// no doubt on the key ([`RevocationReason::is_compromise`]).
+    pub fn state_text(&self) -> String {
+        let state = if self.reason.is_compromise() {
+            "compromised"
+        } else {
+            "deactivated"
+        };
+        format!("{state} (revoked: {})", self.reason)
     }
 
     /// The refusal to give when revoked keys are used.

@@ -18,14 +18,13 @@ use crate::exchange::{
     SessionKey, compute_shared_secret, derive_key_from_secret, generate_dh_parameters,
     generate_dh_private_key,
 };
-use crate::keys::keyring::versions;
-use crate::keys::keyring::versions_of;
+use crate::keys::keyring::{status, versions, versions_of};
 use crate::keys::unlock::UnlockedUser;
 use crate::keys::{KeyStore, UserRecord};
 use crate::ops::commands::authenticate;
 use crate::pki::{sign_public_key, verify_signature};
 use crate::revocation::{
-    Revocation, RevocationList, RevocationReason, find_revocation, is_key_revoked, revoke_key,
+    RevocationList, RevocationReason, find_revocation, is_key_revoked, revoke_key,
 };
 use crate::store::Store;
 use crate::store::audit::EventKind;
@@ -259,17 +258,7 @@ fn show_final_state(
 ) -> Result<()> {
     let (keys, revoked) = store.load()?;
     if let Some(record) = keys.get(user_id)? {
-        let all = versions(record);
-        // The original's last check, as it asked it.
-        if is_key_revoked(&revoked, user_id, &all) {
-            console.say(&format!("Key for {user_id} has been revoked."))?;
-        }
-        report_status(
-            console,
-            user_id,
-            record,
-            find_revocation(&revoked, user_id, &all),
-        )?;
+        report_status(console, user_id, record, &revoked)?;
     }
     console.say("Final Key Store State:")?;
     // The records are shown as read; JSON allows no control character in
@@ -498,30 +487,47 @@ fn exchange_keys(
     console.say("Secure symmetric key derived!")
 }
 
-/// Prints whether the user's keys are expired and whether they are revoked.
+/// Prints the original's two checks on the user's keys, expired
+/// (`is_key_expired`) and revoked (`is_key_revoked`), then the primary
+/// version's state in NIST SP 800-57's words with the original's beside it.
 fn report_status(
     console: &mut dyn Console,
     user_id: &UserId,
     record: &UserRecord,
-    revocation: Option<&Revocation>,
+    revoked: &RevocationList,
 ) -> Result<()> {
     console.say(&format!("Key status for {user_id}:"))?;
+    let now = time::now();
     if let Some(sym) = record.symmetric.last() {
         let when = time::format(sym.expiry);
-        if is_key_expired(sym, time::now()) {
-            console.say(&format!("  symmetric key: expired at {when}"))?;
+        if is_key_expired(sym, now) {
+            console.say(&format!("  expired: yes, at {when}"))?;
         } else {
-            console.say(&format!("  symmetric key: not expired (expires at {when})"))?;
+            console.say(&format!(
+                "  expired: no (the symmetric key expires at {when})"
+            ))?;
         }
     }
-    match revocation {
-        Some(r) => console.say(&format!(
+    let all = versions(record);
+    // The original's last check, as it asked it.
+    if is_key_revoked(revoked, user_id, &all) {
+        let r = find_revocation(revoked, user_id, &all).expect("is_key_revoked found it");
+        console.say(&format!(
             "  revoked: yes, at {} (reason: {})",
             r.revoked_at_text(),
             r.reason
-        )),
-        None => console.say("  revoked: no"),
+        ))?;
+    } else {
+        console.say("  revoked: no")?;
     }
+    if let Some(primary) = status(record, revoked, user_id, now).last() {
+        console.say(&format!(
+            "  state (NIST SP 800-57): version {} is {}",
+            primary.version,
+            primary.state_text()
+        ))?;
+    }
+    Ok(())
 }
 
 fn end_of_input(question: &str, state: &'static str) -> Error {

@@ -227,17 +227,19 @@ impl FileCommand {
                 let user = UserId::new(user)?;
                 let sig = read_small(signature, 64 * 1024)?;
                 let mut reader = open_input(file)?;
-                let (version, state) = signing::verify_file(store, &user, &mut reader, &sig)
+                let signer = signing::verify_file(store, &user, &mut reader, &sig)
                     .map_err(|e| naming(e, file, None))?;
+                let (version, state) = (signer.version, signer.state_text());
                 let shape = reports::Verified {
                     user: user.clone(),
                     version,
-                    state,
+                    state: signer.state,
+                    why: signer.why.clone(),
                     verified: true,
                 };
                 render(cli, &shape, || {
                     format!(
-                        "Verified OK: signed by {user} with key version {version} (now {state})\n"
+                        "Verified OK: signed by {user} with key version {version}, now {state}\n"
                     )
                 })?
             }

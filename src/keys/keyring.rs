@@ -181,19 +181,41 @@ pub(crate) fn find_version<'a, 'b>(
         }))
 }
 
-/// A key state of NIST SP 800-57 Part 1 section 7.
+/// A key state of NIST SP 800-57 Part 1 Rev. 5, section 7. Where a state
+/// is printed, the original's word goes with it: see
+/// [`VersionStatus::state_text`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum KeyState {
     /// May be used for every purpose.
     Active,
-    /// Its cryptoperiod has ended: it may decrypt or verify, never encrypt
-    /// or sign.
+    /// Its cryptoperiod has ended (the original's "expired"), a newer
+    /// version superseded it, or it was revoked for a reason that casts no
+    /// doubt on it ([`crate::revocation::RevocationReason::is_compromise`]). An expired or
+    /// superseded key may still decrypt or verify, never encrypt or sign; a
+    /// revoked one is refused for every use.
     Deactivated,
-    /// Revoked: refused for every use.
+    /// Revoked as compromised (the original's "revoked", for
+    /// `keyCompromise` or no reason given): refused for every use.
     Compromised,
     /// Its key material was erased.
     Destroyed,
+}
+
+/// A state as it is printed: the NIST name, then the original's word or
+/// the event that led there, as in `deactivated (expired)` or
+/// `compromised (revoked: keyCompromise)`.
+///
+/// ```
+/// use secure_kms::keys::keyring::{state_text, KeyState};
+/// assert_eq!(state_text(KeyState::Deactivated, Some("expired")), "deactivated (expired)");
+/// assert_eq!(state_text(KeyState::Active, None), "active");
+/// ```
+pub fn state_text(state: KeyState, why: Option<&str>) -> String {
+    match why {
+        Some(why) => format!("{state} ({why})"),
+        None => state.to_string(),
+    }
 }
 
 impl std::fmt::Display for KeyState {
@@ -229,6 +251,10 @@ pub struct VersionStatus {
     pub primary: bool,
     /// Its state now.
     pub state: KeyState,
+    /// What put it there, in the original's words where it had them:
+    /// "expired", "superseded by version 3", "revoked: keyCompromise",
+    /// "key material erased"; none while it is active.
+    pub why: Option<String>,
     /// When it was made (RFC 3339 UTC in JSON output).
     #[serde(serialize_with = "crate::util::time::serialize_rfc3339")]
     pub created: Timestamp,
@@ -243,6 +269,14 @@ pub struct VersionStatus {
     pub public_key_fingerprint: Option<String>,
     /// Every state it has entered, in order, each with its time.
     pub transitions: Vec<Transition>,
+}
+
+impl VersionStatus {
+    /// Its state as printed: `deactivated (expired)`,
+    /// `compromised (revoked: keyCompromise)`, `active`.
+    pub fn state_text(&self) -> String {
+        state_text(self.state, self.why.as_deref())
+    }
 }
 
 /// The state of every version of `record` (the keys of `user_id`) at `now`.
@@ -308,9 +342,16 @@ pub fn status(
         if let Some(d) = v.destroyed_at() {
             active_until = active_until.min(d);
         }
+        let revoked_state = |r: &Revocation| {
+            if r.reason.is_compromise() {
+                KeyState::Compromised
+            } else {
+                KeyState::Deactivated
+            }
+        };
         if let Some(r) = revocation {
             transitions.push(Transition {
-                state: KeyState::Compromised,
+                state: revoked_state(r),
                 at: r.revoked_at,
                 why: format!("revoked: {}", r.reason),
             });
@@ -325,19 +366,21 @@ pub fn status(
         }
         // Events at one moment keep the order above; otherwise time order.
         transitions.sort_by(|a, b| a.at.total_cmp(&b.at));
-        let state = if destroyed {
-            KeyState::Destroyed
-        } else if revocation.is_some() {
-            KeyState::Compromised
+        let (state, why) = if destroyed {
+            (KeyState::Destroyed, Some("key material erased".to_owned()))
+        } else if let Some(r) = revocation {
+            (revoked_state(r), Some(format!("revoked: {}", r.reason)))
         } else if active_until <= now {
-            KeyState::Deactivated
+            let why = transitions.last().map(|t| t.why.clone());
+            (KeyState::Deactivated, why)
         } else {
-            KeyState::Active
+            (KeyState::Active, None)
         };
         out.push(VersionStatus {
             version: v.version,
             primary: next.is_none(),
             state,
+            why,
             created,
             active_until,
             symmetric_fingerprint: v.symmetric_fingerprint().map(|f| f.to_string()),

@@ -294,6 +294,8 @@ pub struct UserSummary {
     pub primary: Option<u32>,
     /// The primary's state.
     pub state: Option<KeyState>,
+    /// What put the primary there ([`keyring::VersionStatus::why`]).
+    pub why: Option<String>,
     /// When the primary's active period ends (RFC 3339 UTC in JSON output).
     #[serde(serialize_with = "crate::util::time::serialize_rfc3339_optional")]
     pub active_until: Option<Timestamp>,
@@ -338,6 +340,7 @@ pub fn list(store: &Store, now: Timestamp) -> Result<Vec<UserSummary>> {
             version_count: versions.len(),
             primary: primary.map(|v| v.version),
             state: primary.map(|v| v.state),
+            why: primary.and_then(|v| v.why.clone()),
             active_until: primary.map(|v| v.active_until),
         });
     }

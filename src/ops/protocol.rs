@@ -180,13 +180,12 @@ fn check_signature(
     }
     let state = crate::keys::keyring::status(record, revoked, &sender, time::now())
         .into_iter()
-        .find(|s| s.version == version.version)
-        .map(|s| s.state);
-    if state != Some(crate::keys::keyring::KeyState::Active) {
+        .find(|s| s.version == version.version);
+    if state.as_ref().map(|s| s.state) != Some(crate::keys::keyring::KeyState::Active) {
         return Err(refused(format!(
             "version {} of {sender}'s keys, which signed it, is {}, not active: it may no longer sign",
             version.version,
-            state.map_or_else(|| "unknown".to_owned(), |s| s.to_string())
+            state.map_or_else(|| "unknown".to_owned(), |s| s.state_text())
         )));
     }
     let pair = version

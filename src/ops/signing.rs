@@ -15,7 +15,7 @@ use rsa::signature::SignatureEncoding;
 use rsa::signature::hazmat::{PrehashVerifier, RandomizedPrehashSigner};
 use sha2::{Digest, Sha256};
 
-use crate::keys::keyring::{self, KeyState};
+use crate::keys::keyring::{self, VersionStatus};
 use crate::pki::PSS_SALT_LEN;
 use crate::store::Store;
 use crate::util::time;
@@ -97,7 +97,7 @@ pub fn verify_file(
     user_id: &UserId,
     reader: &mut impl Read,
     signature: &[u8],
-) -> Result<(u32, KeyState)> {
+) -> Result<VersionStatus> {
     let (keys, revoked) = crate::ops::commands::load_for_use(
         store,
         &[user_id],
@@ -136,11 +136,9 @@ pub fn verify_file(
                 reason: format!("{}; the signature is by version {}", r.reason, v.version),
             }));
         }
-        let state = states
-            .iter()
-            .find(|s| s.version == v.version)
-            .map_or(KeyState::Active, |s| s.state);
-        return Ok((v.version, state));
+        // `status` has a row for every version.
+        let signer = states.into_iter().find(|s| s.version == v.version);
+        return signer.ok_or(Error::Crypto(CryptoError::BadSignature));
     }
     Err(Error::Crypto(CryptoError::BadSignature))
 }

@@ -231,7 +231,7 @@ fn refuse_known_key(
             return Err(Error::Ops(OpsError::KeyAlreadyKnown {
                 user: id.to_owned(),
                 version: v.version,
-                state: v.state.to_string(),
+                state: v.state_text(),
             }));
         }
     }
@@ -243,7 +243,7 @@ fn refuse_known_key(
         return Err(Error::Ops(OpsError::KeyAlreadyKnown {
             user: r.user_id.to_string(),
             version: r.version.unwrap_or(0),
-            state: "compromised".to_owned(),
+            state: r.state_text(),
         }));
     }
     Ok(())

@@ -79,8 +79,10 @@ fn an_expired_symmetric_key_is_reported_and_cannot_be_kept() {
         "{:?}",
         first.lines
     );
+    assert!(first.has("  expired: yes, at "), "{:?}", first.lines);
+    // The NIST state, with the original's word beside it.
     assert!(
-        first.has("  symmetric key: expired at "),
+        first.has("  state (NIST SP 800-57): version 1 is deactivated (expired)"),
         "{:?}",
         first.lines
     );
@@ -111,7 +113,7 @@ fn an_expired_symmetric_key_is_reported_and_cannot_be_kept() {
     let mut replace = Script::new(&["alice", "pw", "yes", "no"]);
     run_session(&store, &mut replace, &fast(3600)).unwrap();
     assert!(
-        replace.has("  symmetric key: not expired"),
+        replace.has("  expired: no (the symmetric key expires at "),
         "{:?}",
         replace.lines
     );

@@ -16,7 +16,7 @@ use std::io::IsTerminal;
 use anstyle::{AnsiColor, Style};
 use serde::Serialize;
 
-use crate::keys::keyring::KeyState;
+use crate::keys::keyring::{self, KeyState};
 use crate::ops::commands::{UserStatus, UserSummary};
 use crate::revocation::{Revocation, RevokeOutcome};
 use crate::store::audit::Entry;
@@ -78,9 +78,10 @@ impl From<&str> for Cell {
     }
 }
 
-fn state_cell(state: KeyState) -> Cell {
+/// A state, with the original's word or the event beside the NIST name.
+fn state_cell(state: KeyState, why: Option<&str>) -> Cell {
     Cell {
-        text: state.to_string(),
+        text: keyring::state_text(state, why),
         color: Some(match state {
             KeyState::Active => AnsiColor::Green,
             KeyState::Deactivated => AnsiColor::Yellow,
@@ -198,7 +199,7 @@ pub fn status(s: &UserStatus, format: Format) -> String {
                 };
                 vec![
                     number.into(),
-                    state_cell(v.state),
+                    state_cell(v.state, v.why.as_deref()),
                     time::format(v.created).into(),
                     time::format(v.active_until).into(),
                     short(v.symmetric_fingerprint.as_deref(), format).into(),
@@ -221,7 +222,7 @@ pub fn status(s: &UserStatus, format: Format) -> String {
                 v.transitions.iter().map(move |t| {
                     vec![
                         v.version.to_string().into(),
-                        state_cell(t.state),
+                        state_cell(t.state, None),
                         time::format(t.at).into(),
                         t.why.as_str().into(),
                     ]
@@ -246,7 +247,8 @@ pub fn list(users: &[UserSummary], format: Format) -> String {
                     u.user.as_str().into(),
                     u.version_count.to_string().into(),
                     u.primary.map_or("-".to_owned(), |p| p.to_string()).into(),
-                    u.state.map_or(Cell::from("-"), state_cell),
+                    u.state
+                        .map_or(Cell::from("-"), |s| state_cell(s, u.why.as_deref())),
                     u.active_until.map_or("-".to_owned(), time::format).into(),
                 ]
             })
@@ -334,10 +336,10 @@ pub fn revoke(user: &str, outcome: &RevokeOutcome) -> String {
     for r in &outcome.revoked {
         let _ = writeln!(
             out,
-            "Key revoked for {user}: version {} is now compromised (refused for every use) as of {} (reason: {})",
+            "Key revoked for {user}: version {} is now {} as of {}, refused for every use",
             r.version.map_or("-".to_owned(), |v| v.to_string()),
+            r.state_text(),
             r.revoked_at_text(),
-            r.reason
         );
     }
     for r in &outcome.already {
@@ -398,8 +400,8 @@ mod tests {
         Table {
             headers: &["A", "STATE"],
             rows: vec![
-                vec!["long value".into(), state_cell(KeyState::Active)],
-                vec!["x".into(), state_cell(KeyState::Compromised)],
+                vec!["long value".into(), state_cell(KeyState::Active, None)],
+                vec!["x".into(), state_cell(KeyState::Compromised, None)],
             ],
             plain_kind: Some("row"),
         }

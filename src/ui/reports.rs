@@ -132,6 +132,9 @@ pub struct Verified {
     pub version: u32,
     /// That version's state now.
     pub state: KeyState,
+    /// What put it there, as `status` says it; absent while active.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub why: Option<String>,
     /// Always true: a signature that does not verify is an error.
     pub verified: bool,
 }

@@ -255,10 +255,15 @@ fn revocation_takes_a_reason_and_a_version_and_is_idempotent() {
 }
 
 #[test]
-fn a_compromised_primary_is_refused_with_date_and_reason_until_rotated() {
+fn a_revoked_primary_is_refused_with_date_and_reason_until_rotated() {
     let class = Class::new();
     class.ok(&["keygen", "alice"]);
-    class.ok(&["revoke", "alice", "--reason", "privilegeWithdrawn"]);
+    let said = class.ok(&["revoke", "alice", "--reason", "privilegeWithdrawn"]);
+    assert!(
+        said.starts_with("Key revoked for alice: version 1 is now deactivated (revoked: privilegeWithdrawn) as of 20")
+            && said.trim_end().ends_with(", refused for every use"),
+        "{said}"
+    );
     let session = |answers: &str| {
         kms_command(class.dir.path())
             .args(["--store", "kms"])
@@ -275,7 +280,16 @@ fn a_compromised_primary_is_refused_with_date_and_reason_until_rotated() {
     );
     // Fresh keys after a revocation; the revoked records stay.
     class.ok(&["rotate", "alice"]);
-    assert_eq!(class.states("alice"), ["compromised", "active"]);
+    // Withdrawn privilege casts no doubt on the key: NIST SP 800-57 calls
+    // it deactivated, not compromised, and it is refused all the same.
+    assert_eq!(class.states("alice"), ["deactivated", "active"]);
+    assert!(
+        class
+            .ok(&["status", "alice"])
+            .starts_with("version\t1\tdeactivated (revoked: privilegeWithdrawn)\t"),
+        "{}",
+        class.ok(&["status", "alice"])
+    );
     assert_eq!(class.json(&["revoked"]).as_array().unwrap().len(), 1);
     let keep = session(&format!("alice\n{PASSWORD}\nno\nno\n"));
     assert_eq!(code(&keep), Some(0), "{}", stderr(&keep));
@@ -383,7 +397,7 @@ fn list_and_revoked_print_plain_lines_when_piped() {
     let lines = class.ok(&["list"]);
     let rows: Vec<Vec<&str>> = lines.lines().map(|l| l.split('\t').collect()).collect();
     assert_eq!(rows.len(), 2, "{lines}");
-    assert_eq!(rows[0][..4], ["alice", "1", "1", "deactivated"]);
+    assert_eq!(rows[0][..4], ["alice", "1", "1", "deactivated (expired)"]);
     assert_eq!(rows[1][..4], ["bob", "1", "1", "active"]);
     assert!(!lines.contains('\u{1b}'), "colour in piped output");
 
@@ -399,7 +413,9 @@ fn list_and_revoked_print_plain_lines_when_piped() {
     assert_eq!(fields[3], "cessationOfOperation");
     let json = class.json(&["list"]);
     assert_eq!(json[1]["user"], "bob");
-    assert_eq!(json[1]["state"], "compromised");
+    // No longer needed is no compromise (NIST SP 800-57 Part 1, section 7).
+    assert_eq!(json[1]["state"], "deactivated");
+    assert_eq!(json[1]["why"], "revoked: cessationOfOperation");
     assert_eq!(json[1]["primary"], 1);
     assert_eq!(json[1]["version_count"], 1);
 }

@@ -298,13 +298,13 @@ fn signatures_name_their_version_and_a_compromised_signer_is_refused() {
     };
     let ok = verify(&["verify", "alice", s(&file), s(&sig)]);
     assert_eq!(code(&ok), Some(0), "{}", stderr(&ok));
-    assert!(stdout(&ok).contains("signed by alice with key version 1 (now active)"));
+    assert!(stdout(&ok).contains("signed by alice with key version 1, now active\n"));
 
     // After a rotation version 1 still verifies, and signs no more.
     class.ok(&["rotate", "alice"]);
     let ok = verify(&["verify", "alice", s(&file), s(&sig)]);
     assert!(
-        stdout(&ok).contains("key version 1 (now deactivated)"),
+        stdout(&ok).contains("key version 1, now deactivated (superseded by version 2)"),
         "{}",
         stdout(&ok)
     );
@@ -466,7 +466,7 @@ fn a_key_the_store_has_had_cannot_come_back_by_import() {
     let same = import(&class);
     assert_eq!(code(&same), Some(1));
     assert!(
-        stderr(&same).contains("already version 1 of alice's keys (now active)"),
+        stderr(&same).contains("already version 1 of alice's keys, now active:"),
         "{}",
         stderr(&same)
     );
@@ -476,7 +476,7 @@ fn a_key_the_store_has_had_cannot_come_back_by_import() {
     let back = import(&class);
     assert_eq!(code(&back), Some(1));
     assert!(
-        stderr(&back).contains("(now destroyed)"),
+        stderr(&back).contains("now destroyed (key material erased)"),
         "{}",
         stderr(&back)
     );

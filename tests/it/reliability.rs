@@ -86,7 +86,7 @@ fn eight_processes_at_once_lose_no_change() {
         assert_eq!(events_of(&class, &user), expected, "{user}");
         assert_eq!(
             class.states(&user),
-            ["compromised", "deactivated", "active"],
+            ["deactivated", "deactivated", "active"],
             "{user}"
         );
     }

@@ -31,8 +31,9 @@ const NEW_USER_NO_REVOKE: &[&str] = &[
     "Secure symmetric key derived!",
     "Do you want to revoke keys? (yes/no): no",
     "Key status for alice:",
-    "  symmetric key: not expired (expires at {time})",
+    "  expired: no (the symmetric key expires at {time})",
     "  revoked: no",
+    "  state (NIST SP 800-57): version 1 is active",
     "Final Key Store State:",
 ];
 
@@ -301,11 +302,13 @@ fn revoking_prints_the_original_lines_and_records_the_keys() {
     let mut expected = NEW_USER_NO_REVOKE[..11].to_vec();
     expected.extend([
         "Do you want to revoke keys? (yes/no): yes",
+        // One line for the revocation, the original's.
         "Key revoked for alice",
-        "Key for alice has been revoked.",
         "Key status for alice:",
-        "  symmetric key: not expired (expires at {time})",
+        "  expired: no (the symmetric key expires at {time})",
         "  revoked: yes, at {time} (reason: unspecified)",
+        // No reason given: a compromise cannot be ruled out.
+        "  state (NIST SP 800-57): version 1 is compromised (revoked: unspecified)",
         "Final Key Store State:",
     ]);
     expect_lines(&text, &expected);

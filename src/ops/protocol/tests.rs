@@ -169,7 +169,8 @@ fn offers_signed_by_a_version_no_longer_active_are_refused() {
     let offer = offer_signed_by(newest_key, 2, &now(), Group::X25519, x25519_public());
     let err = accept(&store, &bob, &pw("bob"), &offer, None).unwrap_err();
     assert!(
-        err.to_string().contains("is destroyed, not active"),
+        err.to_string()
+            .contains("is destroyed (key material erased), not active"),
         "{err}"
     );
 
@@ -187,7 +188,8 @@ fn offers_signed_by_a_version_no_longer_active_are_refused() {
     let offer = offer_signed_by(key, 1, &now(), Group::X25519, x25519_public());
     let err = accept(&store, &bob, &pw("bob"), &offer, None).unwrap_err();
     assert!(
-        err.to_string().contains("is deactivated, not active"),
+        err.to_string()
+            .contains("is deactivated (expired), not active"),
         "{err}"
     );
 }

@@ -42,7 +42,7 @@ pub enum OpsError {
 
     /// An imported key is one the user has had, or one that was revoked.
     #[error(
-        "this key is already version {version} of {user}'s keys (now {state}): a key cannot come back as a new version, least of all a destroyed or compromised one"
+        "this key is already version {version} of {user}'s keys, now {state}: a key cannot come back as a new version, least of all a destroyed or compromised one"
     )]
     KeyAlreadyKnown {
         /// Whose key it was.
