@@ -236,6 +236,8 @@ pub fn derive_key_from_secret(secret: &[u8]) -> SessionKey {
     key
 }
 
+pub mod toy;
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -19,7 +19,7 @@ use super::{Cli, read_small, render, shown, slow};
 pub(crate) enum ExchangeCommand {
     /// Run an authenticated key exchange between two users, in one process, and show that both get one key
     #[command(
-        after_help = "Examples:\n  secure-kms --password-file alice-pw.txt exchange alice bob --peer-password-file bob-pw.txt --group x25519 --explain\n  secure-kms --password-file alice-pw.txt exchange offer alice --to bob -o offer.json\n  secure-kms --password-file bob-pw.txt exchange accept bob offer.json -o answer.json\n  secure-kms --password-file alice-pw.txt exchange finish alice answer.json",
+        after_help = "Examples:\n  secure-kms exchange --toy\n  secure-kms --password-file alice-pw.txt exchange alice bob --peer-password-file bob-pw.txt --group x25519 --explain\n  secure-kms --password-file alice-pw.txt exchange offer alice --to bob -o offer.json\n  secure-kms --password-file bob-pw.txt exchange accept bob offer.json -o answer.json\n  secure-kms --password-file alice-pw.txt exchange finish alice answer.json",
         args_conflicts_with_subcommands = true,
         subcommand_negates_reqs = true
     )]
@@ -28,11 +28,14 @@ pub(crate) enum ExchangeCommand {
         #[command(subcommand)]
         step: Option<ExchangeStep>,
         /// The user who speaks first
-        #[arg(required = true)]
+        #[arg(required_unless_present = "toy")]
         user_a: Option<String>,
         /// The user who answers
-        #[arg(required = true)]
+        #[arg(required_unless_present = "toy")]
         user_b: Option<String>,
+        /// Show a textbook exchange (p = 23, g = 5) with every number, then the same steps in ffdhe2048; insecure, for learning only, needs no store
+        #[arg(long, conflicts_with_all = ["user_a", "user_b", "group", "params", "peer_password_file"])]
+        toy: bool,
         /// The group: RFC 7919 ffdhe2048 (the original's) or RFC 7748 x25519
         #[arg(long, value_enum, default_value_t = GroupArg::Ffdhe2048)]
         group: GroupArg,
@@ -79,12 +82,26 @@ impl ExchangeCommand {
             } => run_exchange_step(cli, store, step)?,
             Self::Exchange {
                 step: None,
+                toy: true,
+                ..
+            } => {
+                use secure_kms::exchange::toy;
+                let run = toy::exchange(toy::TEXTBOOK)?;
+                let text = match cli.json {
+                    true => String::new(),
+                    false => secure_kms::ui::explain::toy_exchange(&run)?,
+                };
+                render(cli, &run, || text)?
+            }
+            Self::Exchange {
+                step: None,
                 user_a,
                 user_b,
                 group,
                 explain,
                 peer_password_file,
                 params,
+                toy: false,
             } => {
                 // A group from a file is checked before any password is asked.
                 let custom =

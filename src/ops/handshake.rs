@@ -54,21 +54,6 @@ impl Explain for Quiet {
     fn step(&mut self, _: &str, _: &str, _: &str) {}
 }
 
-/// The first and last 8 hex digits of a long value.
-fn short_hex(bytes: &[u8]) -> String {
-    let hex = fingerprint::hex(bytes);
-    if hex.len() <= 24 {
-        hex
-    } else {
-        format!(
-            "{}...{} ({} bits)",
-            &hex[..8],
-            &hex[hex.len() - 8..],
-            bytes.len() * 8
-        )
-    }
-}
-
 /// A side of the exchange: its unlocked keys, refused unless its RSA key
 /// may sign (active).
 fn side(store: &Store, user_id: &UserId, password: &Password) -> Result<(UnlockedUser, Party)> {
@@ -114,7 +99,7 @@ pub fn exchange(
         (Group::Ffdhe2048, Some(custom)) => {
             explain.step(
                 "p",
-                &short_hex(&custom.p_bytes()),
+                &fingerprint::short_hex(&custom.p_bytes()),
                 &format!(
                     "a prime loaded from a file and checked: a {}-bit safe prime, p = 2q + 1 with q prime",
                     custom.bits()
@@ -122,7 +107,7 @@ pub fn exchange(
             );
             explain.step(
                 "g",
-                &short_hex(&custom.g_bytes()),
+                &fingerprint::short_hex(&custom.g_bytes()),
                 "checked to generate the subgroup of prime order q",
             );
         }
@@ -130,7 +115,7 @@ pub fn exchange(
             let params = DhParameters::ffdhe2048();
             explain.step(
                 "p",
-                &short_hex(&params.p_bytes()),
+                &fingerprint::short_hex(&params.p_bytes()),
                 "the RFC 7919 ffdhe2048 prime: a safe prime, p = 2q + 1 with q prime, so the subgroup has no small factors",
             );
             explain.step("g", "2", "generates the subgroup of prime order q");
@@ -170,7 +155,7 @@ pub fn exchange(
     };
     explain.step(
         &format!("{}'s public value", party_a.user),
-        &short_hex(&transcript.initiator_public),
+        &fingerprint::short_hex(&transcript.initiator_public),
         match group {
             Group::Ffdhe2048 => {
                 "safe to send: recovering the private value from it is the discrete logarithm problem in a 2048-bit group"
@@ -182,7 +167,7 @@ pub fn exchange(
     );
     explain.step(
         &format!("{}'s public value", party_b.user),
-        &short_hex(&transcript.responder_public),
+        &fingerprint::short_hex(&transcript.responder_public),
         "likewise",
     );
     // Each side signs the whole transcript; the other checks it against the
@@ -218,7 +203,7 @@ pub fn exchange(
     );
     explain.step(
         "HKDF salt",
-        &short_hex(&transcript.salt()),
+        &fingerprint::short_hex(&transcript.salt()),
         "SHA-256 of the transcript: both identities, both public values, the group",
     );
     explain.step(

@@ -99,6 +99,28 @@ pub fn short(fingerprint: &str) -> &str {
     fingerprint.get(..16).unwrap_or(fingerprint)
 }
 
+/// The first and last 8 hex digits of a long value, and its size: how
+/// public values and salts are shown when they are explained.
+///
+/// ```
+/// use secure_kms::util::fingerprint::short_hex;
+/// assert_eq!(short_hex(&[0xab; 4]), "abababab");
+/// assert_eq!(short_hex(&[0; 256]), "00000000...00000000 (2048 bits)");
+/// ```
+pub fn short_hex(bytes: &[u8]) -> String {
+    let hex = hex(bytes);
+    if hex.len() <= 24 {
+        hex
+    } else {
+        format!(
+            "{}...{} ({} bits)",
+            &hex[..8],
+            &hex[hex.len() - 8..],
+            bytes.len() * 8
+        )
+    }
+}
+
 fn check(s: String) -> Result<String, &'static str> {
     if s.len() == 64 && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
         Ok(s)

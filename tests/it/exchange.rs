@@ -206,3 +206,91 @@ fn a_man_in_the_middle_swapping_the_dh_value_is_caught() {
     let mallory_sig = sign_public_key(&mallory_rsa, &mallory_dh).unwrap();
     assert!(verify_signature(alice_public, &mallory_dh, &mallory_sig).is_err());
 }
+
+/// The value after `prefix` on the line that starts with it.
+fn after<'a>(text: &'a str, prefix: &str) -> &'a str {
+    text.lines()
+        .find_map(|l| l.strip_prefix(prefix))
+        .unwrap_or_else(|| panic!("no line {prefix:?} in\n{text}"))
+}
+
+#[test]
+fn the_toy_exchange_shows_numbers_that_check_by_hand_then_ffdhe2048() {
+    use secure_kms::exchange::toy::pow_mod;
+    let dir = tempfile::tempdir().unwrap();
+    // No store, no user, no password: arithmetic only, and nothing written.
+    let out = crate::util::kms_command(dir.path())
+        .args(["exchange", "--toy"])
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), Some(0), "{}", stderr(&out));
+    assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 0);
+    let text = stdout(&out);
+    assert!(
+        text.starts_with("A toy Diffie-Hellman exchange. INSECURE"),
+        "{text}"
+    );
+    assert!(text.lines().all(|l| l.chars().count() <= 80), "{text}");
+    let number = |prefix: &str| -> u64 { after(&text, prefix).parse().unwrap() };
+    let (a, b) = (number("  a: "), number("  b: "));
+    assert!((2..=21).contains(&a) && (2..=21).contains(&b), "{text}");
+    let public_a = pow_mod(5, a, 23);
+    let public_b = pow_mod(5, b, 23);
+    let z = pow_mod(public_b, a, 23);
+    assert_eq!(
+        after(&text, "  A: "),
+        format!("g^a mod p = 5^{a} mod 23 = {public_a}")
+    );
+    assert_eq!(
+        after(&text, "  B: "),
+        format!("g^b mod p = 5^{b} mod 23 = {public_b}")
+    );
+    assert_eq!(
+        after(&text, "  Z at A: "),
+        format!("B^a mod p = {public_b}^{a} mod 23 = {z}")
+    );
+    assert_eq!(
+        after(&text, "  Z at B: "),
+        format!("A^b mod p = {public_a}^{b} mod 23 = {z}")
+    );
+    // Then the same steps, full size: both sides' hashes agree, and no
+    // 2048-bit number or secret is printed whole.
+    let real = text
+        .split_once("The same steps in RFC 7919 ffdhe2048")
+        .unwrap()
+        .1;
+    let hash = |prefix: &str| after(real, prefix).rsplit(' ').next().unwrap().to_owned();
+    assert_eq!(hash("  Z at A: "), hash("  Z at B: "));
+    assert_eq!(hash("  key at A: "), hash("  key at B: "));
+    assert!(
+        real.contains("g^a mod p = ") && real.contains("(2048 bits)"),
+        "{real}"
+    );
+    let longest_hex = real
+        .split(|c: char| !c.is_ascii_hexdigit())
+        .map(str::len)
+        .max()
+        .unwrap();
+    assert!(longest_hex <= 16, "{real}");
+
+    // --json gives the toy numbers for a script to check.
+    let json: serde_json::Value = serde_json::from_slice(
+        &crate::util::kms_command(dir.path())
+            .args(["exchange", "--toy", "--json"])
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap();
+    let n = |k: &str| json[k].as_u64().unwrap();
+    assert_eq!(n("public_a"), pow_mod(5, n("a"), 23));
+    assert_eq!(n("secret_a"), pow_mod(n("public_b"), n("a"), 23));
+    assert_eq!(n("secret_a"), n("secret_b"));
+}
+
+#[test]
+fn the_toy_exchange_takes_no_users() {
+    let class = two_users();
+    let out = class.run(&["exchange", "--toy", "alice", "bob"]);
+    assert_eq!(code(&out), Some(2), "{}", stdout(&out));
+}
