@@ -35,7 +35,7 @@ use crate::ui::elide::elide_long_values;
 use crate::util::fingerprint;
 use crate::util::time;
 use crate::util::user::UserId;
-use crate::{CryptoError, Error, KeyError, Result, StoreError, UiError};
+use crate::{CryptoError, Error, KeyError, Result, StoreError, UiError, UtilError};
 
 /// Settings of a session; the defaults are the product's.
 #[derive(Clone, Debug)]
@@ -71,6 +71,11 @@ const CONFIRM_PROMPT: &str = "Confirm the password: ";
 const REPLACE_PROMPT: &str = "Replace them with new keys? (yes/no): ";
 const REVOKE_PROMPT: &str = "Do you want to revoke keys? (yes/no): ";
 const NOTHING_WRITTEN: &str = "nothing was written";
+/// How many times a person at a terminal may give an answer that cannot be
+/// taken (an invalid user ID, a confirmation that differs, the password of
+/// a user ID that is someone else's) before the session stops. Piped
+/// answers get one try, so that scripts keep the original's lines.
+const TRIES: u32 = 3;
 const KEYS_KEPT: &str = "the keys above are kept and nothing was revoked";
 
 /// Runs the interactive session against `store`:
@@ -114,11 +119,46 @@ pub fn run_session(
     store.load()?;
     store.check_writable()?;
     // The original's steps, in its order.
-    let user = ask_user(store, console)?;
-    let unlocked = distribute_keys(store, console, &user, options)?;
+    let (user, unlocked) = ask_and_distribute(store, console, options)?;
     exchange_keys(console, &user.id, &unlocked)?;
     offer_revocation(store, console, &user.id, &unlocked, options)?;
     show_final_state(store, console, &user.id, options.show_store)
+}
+
+/// Steps 1 to 3. On a terminal, a password that does not unlock a user ID
+/// already in the store most likely means the ID is someone else's: the
+/// session says so and asks again, from the user ID, up to [`TRIES`] times.
+fn ask_and_distribute(
+    store: &Store,
+    console: &mut dyn Console,
+    options: &SessionOptions,
+) -> Result<(SessionUser, UnlockedUser)> {
+    let mut tries = 1;
+    loop {
+        let user = ask_user(store, console)?;
+        match distribute_keys(store, console, &user, options) {
+            Err(Error::Key(KeyError::Unlock(_)))
+                if user.known && console.is_interactive() && tries < TRIES =>
+            {
+                tries += 1;
+                console.say(&id_taken(&user.id, &user.keys))?;
+            }
+            result => return Ok((user, result?)),
+        }
+    }
+}
+
+/// What a person at a terminal reads when a known user ID's password fails.
+fn id_taken(id: &UserId, keys: &KeyStore) -> String {
+    // Suggest an ID that is free now: alice-2, alice-3, ...
+    let free = (2..100)
+        .filter_map(|n| UserId::new(&format!("{id}-{n}")).ok())
+        .find(|candidate| keys.get(candidate).is_ok_and(|r| r.is_none()));
+    let example = free.map_or_else(String::new, |f| format!(" ({f} is free)"));
+    format!(
+        "That password does not unlock {id}: the user ID {id} is taken. If it is yours, \
+         type its password again; if not, choose another user ID{example}."
+    )
 }
 
 /// Who runs the session, and the store as it was read for them.
@@ -132,10 +172,12 @@ struct SessionUser {
 }
 
 /// Step 1, the original's two `input`s: the user ID, then the password
-/// (asked twice on a terminal for a new user).
+/// (asked twice on a terminal for a new user). On a terminal an invalid ID
+/// or a confirmation that differs is asked again, up to [`TRIES`] times.
 fn ask_user(store: &Store, console: &mut dyn Console) -> Result<SessionUser> {
-    let answer = ask_required(console, USER_PROMPT, NOTHING_WRITTEN)?;
-    let id = UserId::new(&answer)?;
+    let id = retry(console, |console| {
+        UserId::new(&ask_required(console, USER_PROMPT, NOTHING_WRITTEN)?)
+    })?;
     // Read again now that the user is known, with their record checked
     // against what the audit log recorded of them (a swapped key, a
     // deleted revocation or record is refused), before a password is typed
@@ -146,21 +188,24 @@ fn ask_user(store: &Store, console: &mut dyn Console) -> Result<SessionUser> {
         &[&id],
         crate::store::trust::KeyUse::WithPassword,
     )?;
-    let password = ask_password(console, PASSWORD_PROMPT)?;
     // A record that holds no key version at all (possible through the
     // library, as in the original) has nothing to protect or keep: treat
     // the user as new. A user whose versions are all destroyed is not new:
     // the password cannot be checked, and the keys are refused later.
     let known = keys.get(&id)?.is_some_and(|r| r.latest_version() > 0);
-    if !known && console.is_interactive() {
-        // A new password typed once without echo could hold a typo that
-        // locks the keys for good. Scripts, which cannot mistype, are not
-        // asked twice, so that piped sessions keep the original's lines.
-        let again = ask_password(console, CONFIRM_PROMPT)?;
-        if !password.ct_eq(&again) {
-            return Err(Error::Ui(UiError::PasswordMismatch));
+    let password = retry(console, |console| {
+        let password = ask_password(console, PASSWORD_PROMPT)?;
+        if !known && console.is_interactive() {
+            // A new password typed once without echo could hold a typo that
+            // locks the keys for good. Scripts, which cannot mistype, are not
+            // asked twice, so that piped sessions keep the original's lines.
+            let again = ask_password(console, CONFIRM_PROMPT)?;
+            if !password.ct_eq(&again) {
+                return Err(Error::Ui(UiError::PasswordMismatch));
+            }
         }
-    }
+        Ok(password)
+    })?;
     Ok(SessionUser {
         id,
         password,
@@ -528,6 +573,40 @@ fn report_status(
         ))?;
     }
     Ok(())
+}
+
+/// Runs `ask` until it gives an answer that can be taken: on a terminal, an
+/// invalid user ID, an empty or over-long password or a confirmation that
+/// differs is said and asked again, [`TRIES`] times in all; the last error
+/// (and any other error, such as the end of input) stops the session.
+fn retry<T>(
+    console: &mut dyn Console,
+    mut ask: impl FnMut(&mut dyn Console) -> Result<T>,
+) -> Result<T> {
+    let mut tries = 1;
+    loop {
+        match ask(console) {
+            Err(
+                e @ (Error::Util(UtilError::InvalidUserId(_))
+                | Error::Crypto(
+                    CryptoError::EmptyPassword
+                    | CryptoError::PasswordTooLong(_)
+                    | CryptoError::PasswordControlCharacter,
+                )
+                | Error::Ui(UiError::PasswordMismatch)),
+            ) if console.is_interactive() && tries < TRIES => {
+                tries += 1;
+                let hint = match e {
+                    Error::Ui(UiError::PasswordMismatch) => {
+                        "the two passwords differ; type the same password twice".to_owned()
+                    }
+                    other => other.to_string(),
+                };
+                console.say(&format!("{hint} (try {tries} of {TRIES})"))?;
+            }
+            result => return result,
+        }
+    }
 }
 
 fn end_of_input(question: &str, state: &'static str) -> Error {

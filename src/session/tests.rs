@@ -187,12 +187,14 @@ fn a_revocation_needs_the_keys_this_session_showed() {
 fn on_a_terminal_a_new_password_is_asked_twice() {
     let dir = tempfile::tempdir().unwrap();
     let store = crate::ca::open_store(dir.path());
-    let mut typo = Script::new(&["alice", "pw", "pW"]);
+    // Three confirmations that differ stop the session, writing nothing.
+    let mut typo = Script::new(&["alice", "pw", "pW", "pw", "pX", "pw", "pY", "pw", "pw"]);
     typo.interactive = true;
     assert!(matches!(
         run_session(&store, &mut typo, &fast(60)),
         Err(Error::Ui(UiError::PasswordMismatch))
     ));
+    assert_eq!(typo.answers.len(), 2, "a fourth try was asked");
     assert!(store.load().unwrap().0.is_empty());
 
     let mut same = Script::new(&["alice", "pw", "pw", "no"]);
@@ -271,4 +273,113 @@ fn incomplete_records_can_be_replaced_and_are_not_kept() {
         run_session(&store, &mut replace, &fast(60)).unwrap();
         assert!(replace.has("Asymmetric keys stored securely for alice"));
     }
+}
+
+#[test]
+fn on_a_terminal_an_invalid_user_id_or_a_differing_confirmation_is_asked_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = crate::ca::open_store(dir.path());
+    let mut person = Script::new(&["bad id!", "alice", "pw", "pW", "pw", "pw", "no"]);
+    person.interactive = true;
+    run_session(&store, &mut person, &fast(60)).unwrap();
+    assert_eq!(
+        person.prompts[..6],
+        [
+            USER_PROMPT,
+            USER_PROMPT,
+            PASSWORD_PROMPT,
+            CONFIRM_PROMPT,
+            PASSWORD_PROMPT,
+            CONFIRM_PROMPT
+        ]
+    );
+    assert!(
+        person
+            .lines
+            .iter()
+            .any(|l| l.contains("invalid user ID") && l.ends_with("(try 2 of 3)")),
+        "{:?}",
+        person.lines
+    );
+    assert!(
+        person.has("the two passwords differ; type the same password twice (try 2 of 3)"),
+        "{:?}",
+        person.lines
+    );
+    assert!(
+        store
+            .load()
+            .unwrap()
+            .0
+            .get(&UserId::new("alice").unwrap())
+            .unwrap()
+            .is_some()
+    );
+
+    // Three invalid IDs stop the session with the rule.
+    let mut lost = Script::new(&["a b", "c d", "e f", "alice"]);
+    lost.interactive = true;
+    assert!(matches!(
+        run_session(&store, &mut lost, &fast(60)),
+        Err(Error::Util(UtilError::InvalidUserId(_)))
+    ));
+    assert_eq!(lost.answers.len(), 1);
+
+    // Piped, the first invalid ID stops it, as before.
+    let mut piped = Script::new(&["bad id!", "bob", "pw", "no"]);
+    assert!(matches!(
+        run_session(&store, &mut piped, &fast(60)),
+        Err(Error::Util(UtilError::InvalidUserId(_)))
+    ));
+    assert!(piped.lines.is_empty(), "{:?}", piped.lines);
+}
+
+#[test]
+fn on_a_terminal_a_taken_user_id_says_so_and_suggests_a_free_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = crate::ca::open_store(dir.path());
+    run_session(
+        &store,
+        &mut Script::new(&["alice", "alices-pw", "no"]),
+        &fast(60),
+    )
+    .unwrap();
+    let before = store.load().unwrap();
+
+    let mut other = Script::new(&["alice", "mine", "alice-2", "mine", "mine", "no"]);
+    other.interactive = true;
+    run_session(&store, &mut other, &fast(60)).unwrap();
+    assert!(
+        other.has(
+            "That password does not unlock alice: the user ID alice is taken. If it is yours, \
+             type its password again; if not, choose another user ID (alice-2 is free)."
+        ),
+        "{:?}",
+        other.lines
+    );
+    // alice's keys are untouched; the new student has their own.
+    let (keys, _) = store.load().unwrap();
+    let alice = UserId::new("alice").unwrap();
+    assert_eq!(keys.get(&alice).unwrap(), before.0.get(&alice).unwrap());
+    assert!(
+        keys.get(&UserId::new("alice-2").unwrap())
+            .unwrap()
+            .is_some()
+    );
+
+    // Three wrong passwords stop the session with the error piped input
+    // gets at once.
+    let mut guesser = Script::new(&["alice", "a", "alice", "b", "alice", "c", "alice", "d"]);
+    guesser.interactive = true;
+    assert!(matches!(
+        run_session(&store, &mut guesser, &fast(60)),
+        Err(Error::Key(KeyError::Unlock(_)))
+    ));
+    assert_eq!(guesser.answers.len(), 2);
+    let mut piped = Script::new(&["alice", "a", "alice", "alices-pw", "no"]);
+    assert!(matches!(
+        run_session(&store, &mut piped, &fast(60)),
+        Err(Error::Key(KeyError::Unlock(_)))
+    ));
+    assert!(!piped.has("That password does not unlock"));
 }
