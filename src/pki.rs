@@ -31,7 +31,9 @@ pub const RSA_BITS: usize = 2048;
 /// (RFC 8017 section 9.1, and what `openssl -sigopt rsa_pss_saltlen:32` makes).
 pub const PSS_SALT_LEN: usize = 32;
 
-const PURPOSE: &str = "private key wrap";
+/// What the wrapping key of a private key is for: HKDF's info string is
+/// `secure-kms v1 private key wrap` ([`crate::crypto::kdf::subkey_info`]).
+pub const PURPOSE: &str = "private key wrap";
 
 /// Makes an RSA-2048 key pair with public exponent 65537.
 ///
@@ -100,7 +102,7 @@ pub struct AsymmetricVersion {
 impl AsymmetricVersion {
     /// Binding 1 (format 1 of the store) bound only the owner; binding 2
     /// binds the version, the lifetime and the public key's fingerprint too.
-    fn associated_data(&self, user_id: &UserId) -> Vec<u8> {
+    pub fn associated_data(&self, user_id: &UserId) -> Vec<u8> {
         match self.binding {
             1 => format!("secure-kms/v1/{user_id}/private"),
             _ => format!(

@@ -32,6 +32,7 @@ use crate::store::versions::add_version;
 use crate::symmetric::{DEFAULT_EXPIRY_SECS, is_key_expired, load_symmetric_key};
 use crate::ui::console::Console;
 use crate::ui::elide::elide_long_values;
+use crate::ui::explain::{self, Steps};
 use crate::util::fingerprint;
 use crate::util::time;
 use crate::util::user::UserId;
@@ -47,6 +48,10 @@ pub struct SessionOptions {
     /// Show the whole store at the end, as the original printed it,
     /// rather than this user's record with long values shortened.
     pub show_store: bool,
+    /// Show each step with its real, non-secret values (`--explain`): how
+    /// the keys were made and wrapped, the Diffie-Hellman values, the
+    /// revocation entry.
+    pub explain: bool,
     /// With a certificate authority: the administrator password to
     /// certify the new keys and sign a CRL with. Without it the session
     /// asks for it on a terminal only, so that piped input keeps the
@@ -60,6 +65,7 @@ impl Default for SessionOptions {
             iterations: DEFAULT_ITERATIONS,
             expiry_time: DEFAULT_EXPIRY_SECS,
             show_store: false,
+            explain: false,
             admin_password: None,
         }
     }
@@ -120,7 +126,7 @@ pub fn run_session(
     store.check_writable()?;
     // The original's steps, in its order.
     let (user, unlocked) = ask_and_distribute(store, console, options)?;
-    exchange_keys(console, &user.id, &unlocked)?;
+    exchange_keys(console, &user.id, &unlocked, options.explain)?;
     offer_revocation(store, console, &user.id, &unlocked, options)?;
     show_final_state(store, console, &user.id, options.show_store)
 }
@@ -286,6 +292,13 @@ fn offer_revocation(
         ))?,
         _ => console.say(&format!("Key revoked for {user_id}"))?,
     }
+    if options.explain {
+        let mut steps = Steps::default();
+        explain::revocation(&mut steps, &outcome.revoked, None);
+        if !steps.is_empty() {
+            console.say(steps.text().trim_end())?;
+        }
+    }
     if outcome.revoked.iter().any(|r| r.serial.is_some()) {
         admin::sign_crl(store, console, &outcome, options.admin_password.as_ref())?;
     }
@@ -444,6 +457,11 @@ fn make_keys(
         options.expiry_time
     ))?;
     console.say(&format!("Asymmetric keys stored securely for {user_id}"))?;
+    if options.explain {
+        let mut steps = Steps::default();
+        explain::new_version(&mut steps, &made)?;
+        console.say(steps.text().trim_end())?;
+    }
     let replaced = kind == EventKind::Rotated;
     let admin = options.admin_password.as_ref();
     let record = if admin::certify(store, console, user_id, password, replaced, admin)? {
@@ -478,6 +496,7 @@ fn exchange_keys(
     console: &mut dyn Console,
     user_id: &UserId,
     unlocked: &UnlockedUser,
+    explain: bool,
 ) -> Result<()> {
     let sym_record = unlocked
         .record
@@ -515,8 +534,12 @@ fn exchange_keys(
     verify_signature(public_key, &public_b.to_bytes(), &signature_b)?;
     console.say("Public keys authenticated!")?;
 
-    let key_a = derive_key_from_secret(compute_shared_secret(&party_a, &public_b)?.as_bytes());
-    let key_b = derive_key_from_secret(compute_shared_secret(&party_b, &public_a)?.as_bytes());
+    let (z_a, z_b) = (
+        compute_shared_secret(&party_a, &public_b)?,
+        compute_shared_secret(&party_b, &public_a)?,
+    );
+    let key_a = derive_key_from_secret(z_a.as_bytes());
+    let key_b = derive_key_from_secret(z_b.as_bytes());
     let hashed = |k: &SessionKey| fingerprint::sha256_hex(k.as_bytes());
     console.say(&format!(
         "Party A derived key (hashed): {}",
@@ -526,6 +549,26 @@ fn exchange_keys(
         "Party B derived key (hashed): {}",
         fingerprint::short(&hashed(&key_b))
     ))?;
+    if explain {
+        let mut steps = Steps::default();
+        steps.title("The exchange, step by step (party A and party B both use your RSA key here):");
+        explain::dh_steps(
+            &mut steps,
+            &params,
+            (&public_a.to_bytes(), &public_b.to_bytes()),
+            (&z_a, &z_b),
+            (key_a.as_bytes(), key_b.as_bytes()),
+        );
+        steps.step(
+            "signatures",
+            &format!(
+                "RSA-PSS-SHA256 on A and on B, {} bytes each, both verified",
+                signature_a.len()
+            ),
+            "with the public key the store holds for you: a value swapped in transit fails here",
+        );
+        console.say(steps.text().trim_end())?;
+    }
     if key_a != key_b {
         return Err(Error::Crypto(CryptoError::KeyAgreement));
     }

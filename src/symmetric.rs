@@ -29,7 +29,9 @@ pub const DEFAULT_EXPIRY_SECS: u64 = 3600;
 /// timestamps can hold.
 pub const MAX_EXPIRY_SECS: u64 = 10_000_000_000;
 
-const PURPOSE: &str = "symmetric key wrap";
+/// What the wrapping key of a symmetric key is for: HKDF's info string is
+/// `secure-kms v1 symmetric key wrap` ([`crate::crypto::kdf::subkey_info`]).
+pub const PURPOSE: &str = "symmetric key wrap";
 
 /// An AES-256 key. Zeroized on drop; `Debug` shows only its fingerprint.
 #[derive(Clone, ZeroizeOnDrop)]
@@ -130,7 +132,7 @@ impl SymmetricVersion {
 
     /// Binds the ciphertext to its owner, role, version, lifetime and
     /// fingerprint. Binding 1 (format 1 of the store) had no version.
-    fn associated_data(&self, user_id: &UserId) -> Vec<u8> {
+    pub fn associated_data(&self, user_id: &UserId) -> Vec<u8> {
         let (created, expiry, fp) = (self.created, self.expiry, &self.fingerprint);
         match self.binding {
             1 => format!("secure-kms/v1/{user_id}/symmetric/{created}/{expiry}/{fp}"),

@@ -13,6 +13,8 @@ use secure_kms::{CryptoError, Error, OpsError, UiError};
 use secure_kms::{ops::handshake, ops::protocol};
 
 use super::prompt::{named_password, password};
+use secure_kms::ui::explain::Steps;
+
 use super::{Cli, read_small, render, shown, slow};
 
 #[derive(Subcommand, Debug)]
@@ -39,9 +41,6 @@ pub(crate) enum ExchangeCommand {
         /// The group: RFC 7919 ffdhe2048 (the original's) or RFC 7748 x25519
         #[arg(long, value_enum, default_value_t = GroupArg::Ffdhe2048)]
         group: GroupArg,
-        /// Print every value, shortened, with what it is and why it is safe
-        #[arg(long)]
-        explain: bool,
         /// USER_B's password, from the first line of FILE (USER_A's comes from --password-file)
         #[arg(long, value_name = "FILE")]
         peer_password_file: Option<PathBuf>,
@@ -74,6 +73,12 @@ pub(crate) enum ExchangeCommand {
 }
 
 impl ExchangeCommand {
+    /// Whether `--explain` shows something for this command: the exchange
+    /// in one process (the toy one explains itself).
+    pub(super) fn explains(&self) -> bool {
+        matches!(self, Self::Exchange { step: None, .. })
+    }
+
     /// Runs the command; the text to print.
     pub(super) fn run(&self, cli: &Cli, store: &Store) -> anyhow::Result<String> {
         Ok(match self {
@@ -98,7 +103,6 @@ impl ExchangeCommand {
                 user_a,
                 user_b,
                 group,
-                explain,
                 peer_password_file,
                 params,
                 toy: false,
@@ -129,32 +133,27 @@ impl ExchangeCommand {
                 let password_a = named_password(&a, cli.password_file.as_deref())?;
                 let password_b = named_password(&b, peer_password_file.as_deref())?;
                 let group: Group = (*group).into();
-                if *explain && !cli.json {
-                    match params {
-                        Some(path) => say!(
-                            "Key exchange between {a} and {b} (a 2048-bit group from {}):",
-                            path.display()
-                        ),
-                        None => say!("Key exchange between {a} and {b} ({group}):"),
-                    }
+                let mut steps = Steps::default();
+                match params {
+                    Some(path) => steps.title(&format!(
+                        "Key exchange between {a} and {b} (a 2048-bit group from {}):",
+                        shown(path)
+                    )),
+                    None => steps.title(&format!("Key exchange between {a} and {b} ({group}):")),
                 }
                 let outcome = slow("exchanging", || {
-                    let mut printer = PrintSteps;
-                    let mut quiet = handshake::Quiet;
-                    let explain: &mut dyn handshake::Explain = if *explain && !cli.json {
-                        &mut printer
-                    } else {
-                        &mut quiet
-                    };
                     handshake::exchange(
                         store,
                         (&a, &password_a),
                         (&b, &password_b),
                         group,
                         custom.as_ref(),
-                        explain,
+                        &mut steps,
                     )
                 })?;
+                if cli.explain {
+                    super::explain(cli, false, &steps);
+                }
                 render(cli, &outcome, || {
                     format!(
                         "Public keys authenticated: {} (RSA version {}) and {} (RSA version {})\n{} derived key (hashed): {}\n{} derived key (hashed): {}\nSecure symmetric key derived!\n",
@@ -281,15 +280,6 @@ impl From<GroupArg> for Group {
             GroupArg::Ffdhe2048 => Group::Ffdhe2048,
             GroupArg::X25519 => Group::X25519,
         }
-    }
-}
-
-/// Prints an exchange's explanation lines on standard output.
-pub(super) struct PrintSteps;
-
-impl handshake::Explain for PrintSteps {
-    fn step(&mut self, name: &str, value: &str, why: &str) {
-        say!("  {name}: {value}\n      {why}");
     }
 }
 

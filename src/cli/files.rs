@@ -11,6 +11,8 @@ use secure_kms::util::user::UserId;
 use secure_kms::{Error, FormatError, UiError};
 use secure_kms::{formats::envelope, ops::signing};
 
+use secure_kms::ui::explain::{self, Steps};
+
 use super::prompt::{password, password_for_data};
 use super::{Cli, open_input, read_small, render, shown, slow};
 
@@ -87,6 +89,11 @@ pub(crate) enum FileCommand {
 
 impl FileCommand {
     /// Runs the command; the text to print.
+    /// Whether `--explain` shows something for this command.
+    pub(super) fn explains(&self) -> bool {
+        !matches!(self, Self::Rewrap { .. })
+    }
+
     pub(super) fn run(&self, cli: &Cli, store: &Store) -> anyhow::Result<String> {
         Ok(match self {
             Self::Encrypt {
@@ -107,6 +114,11 @@ impl FileCommand {
                 })
                 .map_err(|e| naming(e, input, Some(output)))?;
                 out.finish()?;
+                if cli.explain {
+                    let mut steps = Steps::default();
+                    explain::encrypted(&mut steps, &header, file_len(input));
+                    super::explain(cli, output.as_os_str() == "-", &steps);
+                }
                 if output.as_os_str() == "-" {
                     return Ok(String::new());
                 }
@@ -137,6 +149,11 @@ impl FileCommand {
                 })
                 .map_err(|e| naming(e, input, Some(output)))?;
                 out.finish()?;
+                if cli.explain {
+                    let mut steps = Steps::default();
+                    explain::decrypted(&mut steps, &header, file_len(output));
+                    super::explain(cli, output.as_os_str() == "-", &steps);
+                }
                 if output.as_os_str() == "-" {
                     return Ok(String::new());
                 }
@@ -206,6 +223,12 @@ impl FileCommand {
                 out.write_all(&signature.bytes)
                     .map_err(|e| Error::Ui(UiError::Output(e)))?;
                 out.finish()?;
+                if cli.explain {
+                    let mut steps = Steps::default();
+                    let (version, len) = (signature.version, signature.bytes.len());
+                    explain::signed(&mut steps, user.as_str(), version, &signature.digest, len);
+                    super::explain(cli, false, &steps);
+                }
                 let shape = reports::Signed {
                     user: user.clone(),
                     version: signature.version,
@@ -227,8 +250,15 @@ impl FileCommand {
                 let user = UserId::new(user)?;
                 let sig = read_small(signature, 64 * 1024)?;
                 let mut reader = open_input(file)?;
-                let signer = signing::verify_file(store, &user, &mut reader, &sig)
+                let verified = signing::verify_file(store, &user, &mut reader, &sig)
                     .map_err(|e| naming(e, file, None))?;
+                if cli.explain {
+                    let mut steps = Steps::default();
+                    let (signer, digest) = (&verified.signer, &verified.digest);
+                    explain::verified(&mut steps, user.as_str(), signer, digest, sig.len());
+                    super::explain(cli, false, &steps);
+                }
+                let signer = verified.signer;
                 let (version, state) = (signer.version, signer.state_text());
                 let shape = reports::Verified {
                     user: user.clone(),
@@ -315,4 +345,15 @@ pub(super) fn rewrap_file(
     // The new file keeps the old one's permissions.
     std::fs::set_permissions(path, meta.permissions()).map_err(io("set the permissions of"))?;
     Ok((header.key_version, true))
+}
+
+/// The size of a regular file, for `--explain`; none for `-` or a pipe.
+fn file_len(path: &std::path::Path) -> Option<u64> {
+    if path.as_os_str() == "-" {
+        return None;
+    }
+    std::fs::metadata(path)
+        .ok()
+        .filter(std::fs::Metadata::is_file)
+        .map(|m| m.len())
 }

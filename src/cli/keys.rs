@@ -10,8 +10,10 @@ use secure_kms::ops::ca_policy::{self, Admin, AfterRevocation};
 use secure_kms::ops::commands;
 use secure_kms::revocation::RevocationReason;
 use secure_kms::store::Store;
+use secure_kms::store::versions::NewVersion;
 use secure_kms::symmetric::DEFAULT_EXPIRY_SECS;
 use secure_kms::ui::console::read_password_file;
+use secure_kms::ui::explain::{self, Steps};
 use secure_kms::ui::output::{self, Format, RevocationView};
 use secure_kms::ui::reports;
 use secure_kms::util::time;
@@ -102,7 +104,25 @@ pub(crate) enum KeyCommand {
     },
 }
 
+/// `--explain` for a version just made.
+fn explain_new_version(cli: &Cli, made: &NewVersion) -> anyhow::Result<()> {
+    if cli.explain {
+        let mut steps = Steps::default();
+        explain::new_version(&mut steps, made)?;
+        super::explain(cli, false, &steps);
+    }
+    Ok(())
+}
+
 impl KeyCommand {
+    /// Whether `--explain` shows something for this command.
+    pub(super) fn explains(&self) -> bool {
+        matches!(
+            self,
+            Self::Keygen { .. } | Self::Rotate { .. } | Self::Revoke { .. }
+        )
+    }
+
     /// Runs the command; the text to print.
     pub(super) fn run(&self, cli: &Cli, store: &Store) -> anyhow::Result<String> {
         let format = Format::detect();
@@ -120,6 +140,7 @@ impl KeyCommand {
                     commands::keygen(store, &user, &password, *expiry, DEFAULT_ITERATIONS)
                 })?;
                 let certified = certify_new_pair(store, &user, &password, &admin, false, "keygen")?;
+                explain_new_version(cli, &made)?;
                 render(cli, &secure_kms::ui::reports::Made::from(&made), || {
                     output::new_version(&made) + &certified
                 })?
@@ -147,6 +168,7 @@ impl KeyCommand {
                 // withdraws it (reason superseded; its key stays usable for
                 // decrypting and verifying).
                 let certified = certify_new_pair(store, &user, &password, &admin, true, "rotate")?;
+                explain_new_version(cli, &made)?;
                 render(cli, &secure_kms::ui::reports::Made::from(&made), || {
                     output::new_version(&made) + &certified
                 })?
@@ -190,6 +212,15 @@ impl KeyCommand {
                 let after = slow("signing the CRL", || {
                     ca_policy::after_revocation(store, &outcome, &admin, "revoke")
                 })?;
+                if cli.explain {
+                    let mut steps = Steps::default();
+                    let crl = match &after {
+                        AfterRevocation::Signed(crl) => Some(crl),
+                        _ => None,
+                    };
+                    explain::revocation(&mut steps, &outcome.revoked, crl);
+                    super::explain(cli, false, &steps);
+                }
                 match after {
                     AfterRevocation::Signed(crl) if !cli.json => text.push_str(&format!(
                         "CRL number {} signed: {} revoked certificate(s)\n",

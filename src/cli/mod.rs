@@ -65,6 +65,10 @@ pub(crate) struct Cli {
     #[arg(long, value_name = "FILE", global = true)]
     pub(crate) password_file: Option<PathBuf>,
 
+    /// Print each step in order with its real values (salts, iterations, nonces, tags, key sizes; never a password or key): the session, keygen, rotate, revoke, encrypt, decrypt, sign, verify, exchange
+    #[arg(long, global = true)]
+    pub(crate) explain: bool,
+
     /// The session: seconds until the new keys expire (1 to 10000000000) [default: 3600]
     #[arg(long, value_name = "SECS", value_parser = expiry_range())]
     pub(crate) expiry: Option<u64>,
@@ -85,6 +89,7 @@ pub(super) const AFTER_HELP: &str = "\
 Examples:
   printf 'alice\\nmysecurepassword\\nno\\n' | secure-kms --store class-kms
   secure-kms --expiry 30          # a session whose new keys expire in 30 s
+  secure-kms --explain            # a session that shows each step's values
   secure-kms --show-store         # a session that ends with the whole store
   secure-kms --admin-password-file admin.txt   # a session that certifies the new keys
   secure-kms --store class-kms --password-file pw.txt keygen alice
@@ -122,6 +127,9 @@ impl Cli {
                     "--expiry, --show-store and --admin-password-file before a subcommand apply to the interactive session; the subcommands that take them take them after their name",
                 )
             }
+            Some(command) if self.explain && !command.explains() => Some(
+                "--explain applies to the session, keygen, rotate, revoke, encrypt, decrypt, sign, verify and exchange",
+            ),
             _ => None,
         }
     }
@@ -133,6 +141,7 @@ impl Cli {
         Ok(SessionOptions {
             expiry_time: self.expiry.unwrap_or(defaults.expiry_time),
             show_store: self.show_store,
+            explain: self.explain,
             admin_password: admin_password
                 .map(secure_kms::ui::console::read_password_file)
                 .transpose()?,
@@ -156,6 +165,33 @@ pub(crate) enum Command {
     Ca(ca::CaCommand),
     #[command(flatten)]
     Audit(audit::AuditCommand),
+}
+
+impl Command {
+    /// Whether `--explain` has something to show for this command.
+    fn explains(&self) -> bool {
+        match self {
+            Command::Keys(c) => c.explains(),
+            Command::Files(c) => c.explains(),
+            Command::Exchange(c) => c.explains(),
+            Command::Transfer(_) | Command::Ca(_) | Command::Audit(_) => false,
+        }
+    }
+}
+
+/// Prints what `--explain` collected: on standard output before the
+/// result, or on standard error when standard output carries JSON or data
+/// (`-o -`), so that a script still reads only the result there.
+pub(super) fn explain(cli: &Cli, data_on_stdout: bool, steps: &secure_kms::ui::explain::Steps) {
+    if steps.is_empty() {
+        return;
+    }
+    let text = secure_kms::util::escape::printable_keeping(steps.text(), &['\n']);
+    if cli.json || data_on_stdout {
+        let _ = std::io::stderr().write_all(text.as_bytes());
+    } else {
+        let _ = std::io::stdout().write_all(text.as_bytes());
+    }
 }
 
 /// Runs one subcommand and prints its result.

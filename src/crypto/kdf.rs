@@ -162,6 +162,9 @@ pub struct PasswordKey {
     master: Zeroizing<[u8; 32]>,
     #[zeroize(skip)]
     params: KdfParams,
+    /// How long PBKDF2 took: what each password guess costs (`--explain`).
+    #[zeroize(skip)]
+    took: std::time::Duration,
 }
 
 impl PasswordKey {
@@ -177,6 +180,7 @@ impl PasswordKey {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn derive(password: &Password, params: &KdfParams) -> Self {
+        let started = std::time::Instant::now();
         let mut master = Zeroizing::new([0u8; 32]);
         match params.kdf {
             KdfName::Pbkdf2HmacSha256 => pbkdf2_hmac_sha256(
@@ -189,7 +193,14 @@ impl PasswordKey {
         PasswordKey {
             master,
             params: params.clone(),
+            took: started.elapsed(),
         }
+    }
+
+    /// How long the PBKDF2 run that made this key took: about what each
+    /// guess at the password costs an attacker with the stored salt.
+    pub fn derive_time(&self) -> std::time::Duration {
+        self.took
     }
 
     /// The parameters this key was derived with.
@@ -202,13 +213,24 @@ impl PasswordKey {
     /// are independent.
     pub fn subkey(&self, purpose: &str) -> Zeroizing<[u8; 32]> {
         let mut out = Zeroizing::new([0u8; 32]);
-        let info = format!("secure-kms v1 {purpose}");
+        let info = subkey_info(purpose);
         // The master key is a full SHA-256-length pseudorandom key, so it can
         // serve directly as HKDF's PRK (RFC 5869 section 3.3): no extract step.
         hkdf_sha256_expand(self.master.as_ref(), info.as_bytes(), out.as_mut())
             .expect("32 bytes from a 32-byte PRK is always valid for HKDF-SHA256");
         out
     }
+}
+
+/// HKDF's info string for the wrapping key of `purpose`, as
+/// [`PasswordKey::subkey`] uses it.
+///
+/// ```
+/// use secure_kms::crypto::kdf::subkey_info;
+/// assert_eq!(subkey_info("symmetric key wrap"), "secure-kms v1 symmetric key wrap");
+/// ```
+pub fn subkey_info(purpose: &str) -> String {
+    format!("secure-kms v1 {purpose}")
 }
 
 impl std::fmt::Debug for PasswordKey {

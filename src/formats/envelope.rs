@@ -56,7 +56,8 @@ const FILE_NONCE_LEN: usize = 16;
 /// The size of a file's data key, in bytes (AES-256).
 pub const DATA_KEY_LEN: usize = 32;
 const CHUNK_CT_LEN: usize = CHUNK_LEN + TAG_LEN;
-const PAYLOAD_INFO: &[u8] = b"secure-kms v1 file payload";
+/// HKDF's info string for a file's payload key.
+pub const PAYLOAD_INFO: &[u8] = b"secure-kms v1 file payload";
 
 /// The header of an encrypted file: whose key, which version, and the
 /// wrapped data key.
@@ -79,7 +80,9 @@ pub struct FileHeader {
 }
 
 impl FileHeader {
-    fn associated_data(&self) -> Vec<u8> {
+    /// What the data key's wrap is bound to: the user, the key version and
+    /// the file nonce, so that editing any header field fails to unwrap.
+    pub fn associated_data(&self) -> Vec<u8> {
         format!(
             "secure-kms/file/v1/{}/{}/{}",
             self.user,

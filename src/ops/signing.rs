@@ -47,6 +47,17 @@ pub struct FileSignature {
     pub version: u32,
     /// The RSA-PSS signature, raw (as long as the modulus).
     pub bytes: Vec<u8>,
+    /// SHA-256 of what was signed.
+    pub digest: [u8; 32],
+}
+
+/// A signature that verified: who signed it, and what.
+#[derive(Clone, Debug)]
+pub struct Verified {
+    /// The version that signed, with its state now.
+    pub signer: VersionStatus,
+    /// SHA-256 of what was signed.
+    pub digest: [u8; 32],
 }
 
 /// Signs the contents of `reader` with the primary RSA key of `user_id`,
@@ -72,6 +83,7 @@ pub fn sign_file(
     Ok(FileSignature {
         version: unlocked.version,
         bytes: signature.to_vec(),
+        digest,
     })
 }
 
@@ -97,7 +109,7 @@ pub fn verify_file(
     user_id: &UserId,
     reader: &mut impl Read,
     signature: &[u8],
-) -> Result<VersionStatus> {
+) -> Result<Verified> {
     let (keys, revoked) = crate::ops::commands::load_for_use(
         store,
         &[user_id],
@@ -138,7 +150,8 @@ pub fn verify_file(
         }
         // `status` has a row for every version.
         let signer = states.into_iter().find(|s| s.version == v.version);
-        return signer.ok_or(Error::Crypto(CryptoError::BadSignature));
+        let signer = signer.ok_or(Error::Crypto(CryptoError::BadSignature))?;
+        return Ok(Verified { signer, digest });
     }
     Err(Error::Crypto(CryptoError::BadSignature))
 }

@@ -64,6 +64,7 @@ fn fast(expiry_time: u64) -> SessionOptions {
         iterations: crate::crypto::kdf::MIN_ITERATIONS,
         expiry_time,
         show_store: true,
+        explain: false,
         admin_password: None,
     }
 }

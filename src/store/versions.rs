@@ -32,6 +32,10 @@ pub struct NewVersion {
     pub expiry: Timestamp,
     /// The user's whole record as stored with it.
     pub record: UserRecord,
+    /// How long the PBKDF2 run behind its wrapping key took.
+    pub kdf_time: std::time::Duration,
+    /// How long the RSA key generation took; none for an imported key.
+    pub rsa_time: Option<std::time::Duration>,
 }
 
 /// Makes a symmetric key and an RSA pair and adds them to `user_id`'s rings
@@ -50,8 +54,10 @@ pub fn add_version(
     kind: EventKind,
     command: &str,
 ) -> Result<NewVersion> {
+    let started = std::time::Instant::now();
     let (private_key, _) = generate_asymmetric_keys()?;
-    add_version_with(
+    let rsa_time = started.elapsed();
+    let mut made = add_version_with(
         store,
         user_id,
         password_key,
@@ -60,7 +66,9 @@ pub fn add_version(
         kind,
         command,
         &private_key,
-    )
+    )?;
+    made.rsa_time = Some(rsa_time);
+    Ok(made)
 }
 
 /// As [`add_version`], with a given RSA key (an imported one) instead of a
@@ -134,6 +142,8 @@ pub fn add_version_with(
             created: sym.created,
             expiry: sym.expiry,
             record: record.clone(),
+            kdf_time: password_key.derive_time(),
+            rsa_time: None,
         })
     })
 }

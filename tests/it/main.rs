@@ -9,6 +9,7 @@
 //! |---|---|
 //! | `session`, `terminal` | the interactive run, piped and on a pseudo-terminal |
 //! | `cli`, `keyuse` | every subcommand through the binary, and the key-state rules |
+//! | `explain` | `--explain`: the real values of each step, in 80 columns |
 //! | `exchange`, `exchange_files`, `dh_params` | the key exchange in one process, in two, and groups from files |
 //! | `x509_pki`, `openssl_interop` | the CA and the key formats, read back by the openssl CLI |
 //! | `migration`, `hostile_store_files`, `attacks` | older formats, broken files, a hostile store folder |
@@ -26,6 +27,7 @@ mod dh_params;
 mod envelope_tamper;
 mod exchange;
 mod exchange_files;
+mod explain;
 mod gcm_spec_aes256;
 mod hostile_store_files;
 mod keyuse;

@@ -62,22 +62,43 @@ fn no_secret_appears_in_any_output_or_file_except_wrapped() {
         printed.extend_from_slice(&out.stderr);
     };
     let path = |name: &str| work.join(name).to_str().unwrap().to_owned();
-    run(&["keygen", "alice"]);
+    // Every command that explains itself runs with --explain: its steps
+    // show salts, nonces, tags and hashes, never a key.
+    run(&["keygen", "alice", "--explain"]);
     run(&["keygen", "bob"]);
-    run(&["rotate", "alice"]);
-    run(&["encrypt", "alice", &path("plain.txt"), &path("plain.kms")]);
+    run(&["rotate", "alice", "--explain"]);
+    run(&[
+        "encrypt",
+        "alice",
+        &path("plain.txt"),
+        &path("plain.kms"),
+        "--explain",
+    ]);
     run(&["rotate", "alice"]);
     run(&["rewrap", "alice", &path("plain.kms")]);
     run(&["encrypt", "alice", &path("plain.txt"), &path("second.kms")]);
-    run(&["decrypt", "alice", &path("plain.kms"), &path("back.txt")]);
+    run(&[
+        "decrypt",
+        "alice",
+        &path("plain.kms"),
+        &path("back.txt"),
+        "--explain",
+    ]);
     run(&[
         "sign",
         "alice",
         &path("plain.txt"),
         "-o",
         &path("plain.sig"),
+        "--explain",
     ]);
-    run(&["verify", "alice", &path("plain.txt"), &path("plain.sig")]);
+    run(&[
+        "verify",
+        "alice",
+        &path("plain.txt"),
+        &path("plain.sig"),
+        "--explain",
+    ]);
     run(&["export", "alice", "--public", "-o", &path("alice.pem")]);
     run(&[
         "export",
@@ -125,6 +146,7 @@ fn no_secret_appears_in_any_output_or_file_except_wrapped() {
         "1",
         "--reason",
         "keyCompromise",
+        "--explain",
     ]);
     run(&["destroy", "alice", "--version", "1", "--yes"]);
     for args in [
@@ -141,13 +163,26 @@ fn no_secret_appears_in_any_output_or_file_except_wrapped() {
     }
     // The interactive session, for a third user, in the same store.
     let session = kms_command(work)
-        .args(["--store", class.store().to_str().unwrap()])
+        .args(["--store", class.store().to_str().unwrap(), "--explain"])
         .write_stdin(format!("carol\n{PASSWORD}\nyes\n"))
         .output()
         .unwrap();
     assert!(session.status.success(), "{}", stderr(&session));
     printed.extend_from_slice(&session.stdout);
     printed.extend_from_slice(&session.stderr);
+    // The explanations were printed, so they were searched too.
+    let text = String::from_utf8_lossy(&printed);
+    for step in [
+        "How version 2 of alice's keys was made and stored:",
+        "How the file was encrypted",
+        "How the file was decrypted",
+        "signed the file:",
+        "How the signature was checked",
+        "What the revocation wrote to revoked_keys.json",
+        "The exchange, step by step",
+    ] {
+        assert!(text.contains(step), "no {step:?} in what was printed");
+    }
 
     // Every secret, recovered through the library.
     let store = secure_kms::ca::open_store(class.store());
