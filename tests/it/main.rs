@@ -13,6 +13,7 @@
 //! | `exchange`, `exchange_files`, `dh_params` | the key exchange in one process, in two, and groups from files |
 //! | `x509_pki`, `openssl_interop` | the CA and the key formats, read back by the openssl CLI |
 //! | `migration`, `hostile_store_files`, `attacks` | older formats, broken files, a hostile store folder |
+//! | `unwrap_example` | `examples/unwrap_key.py` unwraps a key the binary stored, in Python |
 //! | `reliability`, `secret_hygiene` | concurrency and crashes; no secret in any output or file |
 //! | `envelope_tamper`, `properties` | the file format under attack; encode/decode round trips |
 //! | `gcm_spec_aes256`, `rfc5869_hkdf`, `rfc7748_x25519`, `rfc7914_pbkdf2`, `rfc7919_ffdhe2048`, `wycheproof` | known answers, each citing its source |
@@ -43,5 +44,6 @@ mod rfc7919_ffdhe2048;
 mod secret_hygiene;
 mod session;
 mod terminal;
+mod unwrap_example;
 mod wycheproof;
 mod x509_pki;
