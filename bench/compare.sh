@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # secure-kms against OpenSSL and Python `cryptography`, measured in one run,
-# with a ratio for each row (BENCHMARKS.md):
+# with a ratio for each row (docs/BENCHMARKS.md):
 #
 #   bench/compare.sh [FILE_MIB]      (default 1024, for the bulk AES-GCM row)
 #

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# How single-user commands scale with the store's size (BENCHMARKS.md):
+# How single-user commands scale with the store's size (docs/BENCHMARKS.md):
 # stores of 10, 1,000 and 10,000 users (examples/make_store.rs), each command
 # timed with hyperfine on a fresh copy of the store, and the floor measured
 # in the same run: reading both files and writing one atomic copy of them

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Stress test of the store's locking and crash safety (RELIABILITY.md).
+# Stress test of the store's locking and crash safety (docs/RELIABILITY.md).
 #
 #   bench/stress.sh [PROCESSES] [OPERATIONS] [KILLS]    (default 32 500 500)
 #

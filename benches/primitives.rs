@@ -1,4 +1,4 @@
-//! Each primitive through secure-kms's own API (BENCHMARKS.md):
+//! Each primitive through secure-kms's own API (docs/BENCHMARKS.md):
 //! `cargo bench --bench primitives`. `bench/compare.sh` reads the medians
 //! criterion writes under `target/criterion/` and sets them beside OpenSSL
 //! and Python's `cryptography`.

@@ -1,5 +1,5 @@
 //! Makes a store of N users quickly, for measuring how commands scale with
-//! the store's size (BENCHMARKS.md):
+//! the store's size (docs/BENCHMARKS.md):
 //!
 //! ```sh
 //! cargo run --release --example make_store -- DIR USERS PASSWORD_FILE

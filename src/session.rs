@@ -294,7 +294,7 @@ fn offer_revocation(
     }
     if options.explain {
         let mut steps = Steps::default();
-        explain::revocation(&mut steps, &outcome.revoked, None);
+        explain::keys::revocation(&mut steps, &outcome.revoked, None);
         if !steps.is_empty() {
             console.say(steps.text().trim_end())?;
         }
@@ -459,7 +459,7 @@ fn make_keys(
     console.say(&format!("Asymmetric keys stored securely for {user_id}"))?;
     if options.explain {
         let mut steps = Steps::default();
-        explain::new_version(&mut steps, &made)?;
+        explain::keys::new_version(&mut steps, &made)?;
         console.say(steps.text().trim_end())?;
     }
     let replaced = kind == EventKind::Rotated;
@@ -552,7 +552,7 @@ fn exchange_keys(
     if explain {
         let mut steps = Steps::default();
         steps.title("The exchange, step by step (party A and party B both use your RSA key here):");
-        explain::dh_steps(
+        explain::exchange::dh_steps(
             &mut steps,
             &params,
             (&public_a.to_bytes(), &public_b.to_bytes()),

@@ -94,7 +94,7 @@ impl ExchangeCommand {
                 let run = toy::exchange(toy::TEXTBOOK)?;
                 let text = match cli.json {
                     true => String::new(),
-                    false => secure_kms::ui::explain::toy_exchange(&run)?,
+                    false => secure_kms::ui::explain::exchange::toy_exchange(&run)?,
                 };
                 render(cli, &run, || text)?
             }

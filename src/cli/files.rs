@@ -116,7 +116,7 @@ impl FileCommand {
                 out.finish()?;
                 if cli.explain {
                     let mut steps = Steps::default();
-                    explain::encrypted(&mut steps, &header, file_len(input));
+                    explain::files::encrypted(&mut steps, &header, file_len(input));
                     super::explain(cli, output.as_os_str() == "-", &steps);
                 }
                 if output.as_os_str() == "-" {
@@ -151,7 +151,7 @@ impl FileCommand {
                 out.finish()?;
                 if cli.explain {
                     let mut steps = Steps::default();
-                    explain::decrypted(&mut steps, &header, file_len(output));
+                    explain::files::decrypted(&mut steps, &header, file_len(output));
                     super::explain(cli, output.as_os_str() == "-", &steps);
                 }
                 if output.as_os_str() == "-" {
@@ -226,7 +226,13 @@ impl FileCommand {
                 if cli.explain {
                     let mut steps = Steps::default();
                     let (version, len) = (signature.version, signature.bytes.len());
-                    explain::signed(&mut steps, user.as_str(), version, &signature.digest, len);
+                    explain::files::signed(
+                        &mut steps,
+                        user.as_str(),
+                        version,
+                        &signature.digest,
+                        len,
+                    );
                     super::explain(cli, false, &steps);
                 }
                 let shape = reports::Signed {
@@ -255,7 +261,7 @@ impl FileCommand {
                 if cli.explain {
                     let mut steps = Steps::default();
                     let (signer, digest) = (&verified.signer, &verified.digest);
-                    explain::verified(&mut steps, user.as_str(), signer, digest, sig.len());
+                    explain::files::verified(&mut steps, user.as_str(), signer, digest, sig.len());
                     super::explain(cli, false, &steps);
                 }
                 let signer = verified.signer;

@@ -108,7 +108,7 @@ pub(crate) enum KeyCommand {
 fn explain_new_version(cli: &Cli, made: &NewVersion) -> anyhow::Result<()> {
     if cli.explain {
         let mut steps = Steps::default();
-        explain::new_version(&mut steps, made)?;
+        explain::keys::new_version(&mut steps, made)?;
         super::explain(cli, false, &steps);
     }
     Ok(())
@@ -218,7 +218,7 @@ impl KeyCommand {
                         AfterRevocation::Signed(crl) => Some(crl),
                         _ => None,
                     };
-                    explain::revocation(&mut steps, &outcome.revoked, crl);
+                    explain::keys::revocation(&mut steps, &outcome.revoked, crl);
                     super::explain(cli, false, &steps);
                 }
                 match after {

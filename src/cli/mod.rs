@@ -57,7 +57,7 @@ pub(crate) struct Cli {
     #[arg(long, value_name = "DIR", global = true)]
     pub(crate) store: Option<PathBuf>,
 
-    /// Subcommands: print the result as JSON on standard output (shapes in README.md)
+    /// Subcommands: print the result as JSON on standard output (shapes in docs/commands.md)
     #[arg(long, global = true)]
     pub(crate) json: bool,
 
@@ -100,7 +100,7 @@ else the first line of standard input.
 
 Output: a table on a terminal (in colour unless NO_COLOR is set), one
 tab-separated line per record when piped, JSON with --json (shapes in the
-project's README.md). Errors go to standard error; with --json, an error
+project's docs/commands.md). Errors go to standard error; with --json, an error
 object also goes to standard output.
 
 Exit codes:

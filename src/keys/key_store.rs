@@ -30,7 +30,7 @@ pub const KEY_STORE_FILE: &str = "key_store.json";
 /// Loading checks the file's JSON and its user IDs, and keeps each record
 /// as the text it is in the file; a record is parsed, with every check, the
 /// first time it is asked for. A single-user command on a store of 10,000
-/// users so parses one record, not 10,000 (BENCHMARKS.md, "Store scale").
+/// users so parses one record, not 10,000 (docs/BENCHMARKS.md, "Store scale").
 /// Writing copies the records nobody changed back as they were, byte for
 /// byte, and serialises only the others.
 ///

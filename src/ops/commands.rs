@@ -303,7 +303,7 @@ pub struct UserSummary {
 
 /// `recover`: finishes a change that a killed run committed and did not
 /// finish, as any change does before its own (the journal is checked
-/// first: see RELIABILITY.md, "Crashes"). Whether there was one.
+/// first: see docs/RELIABILITY.md, "Crashes"). Whether there was one.
 ///
 /// ```
 /// let dir = tempfile::tempdir()?;

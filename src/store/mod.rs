@@ -18,7 +18,7 @@
 //!   the old file or the new one, never a mixture;
 //! - a change to several files (the two above and `audit.log`) is committed
 //!   first as one journal file, then applied, so a crash leaves the old
-//!   state or the new one across all three (see RELIABILITY.md);
+//!   state or the new one across all three (see docs/RELIABILITY.md);
 //! - every change happens under an exclusive lock on `.secure-kms.lock`, and
 //!   re-reads the files once the lock is held (or finds them unchanged since
 //!   its own read), so two runs at once never lose each other's changes; every read holds the same lock shared, so it
@@ -60,7 +60,7 @@ pub const REVOKED_KEYS_FILE: &str = "revoked_keys.json";
 /// killed run left behind can be told apart and removed.
 const STORE_TEMP_PREFIX: &str = crate::store::journal::PREPARED_PREFIX;
 
-/// The journal of a change being made (see RELIABILITY.md, "Crashes").
+/// The journal of a change being made (see docs/RELIABILITY.md, "Crashes").
 pub use crate::store::journal::JOURNAL_FILE;
 
 /// The lock file that serialises changes to the two files above.

@@ -22,7 +22,7 @@
 //! the store's root signed, for this user and this public key
 //! ([`crate::ca::check_certificate`]).
 //!
-//! What this cannot catch is said in RELIABILITY.md ("Threat model"): the
+//! What this cannot catch is said in docs/RELIABILITY.md ("Threat model"): the
 //! chain has no key, so whoever rewrites the log and the files together,
 //! consistently, is not caught here.
 

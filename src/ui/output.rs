@@ -4,7 +4,7 @@
 //!
 //! Plain lines are for `grep`, `cut` and `awk`: no header, no padding, no
 //! colour, one record per line, fields separated by tabs. JSON is for
-//! programs; its shapes are documented in `README.md` and kept stable.
+//! programs; its shapes are documented in `docs/commands.md` and kept stable.
 //! Nothing printed here comes from outside the store's checked values:
 //! user IDs are limited to `[A-Za-z0-9._@-]`, and the rest are numbers,
 //! hex fingerprints, times and fixed words, so no output can carry a

@@ -13,6 +13,7 @@
 //! | `exchange`, `exchange_files`, `dh_params` | the key exchange in one process, in two, and groups from files |
 //! | `x509_pki`, `openssl_interop` | the CA and the key formats, read back by the openssl CLI |
 //! | `migration`, `hostile_store_files`, `attacks` | older formats, broken files, a hostile store folder |
+//! | `lesson_plan`, `code_map` | the README's lesson plan runs; its code map names real code |
 //! | `unwrap_example` | `examples/unwrap_key.py` unwraps a key the binary stored, in Python |
 //! | `reliability`, `secret_hygiene` | concurrency and crashes; no secret in any output or file |
 //! | `envelope_tamper`, `properties` | the file format under attack; encode/decode round trips |
@@ -33,6 +34,7 @@ mod gcm_spec_aes256;
 mod hostile_store_files;
 mod keyuse;
 mod layers;
+mod lesson_plan;
 mod migration;
 mod openssl_interop;
 mod properties;

@@ -1,4 +1,4 @@
-//! Concurrency and crash safety (RELIABILITY.md describes the model):
+//! Concurrency and crash safety (docs/RELIABILITY.md describes the model):
 //! - eight processes at once, each making a user, with rotations and
 //!   revocations interleaved: every change is there afterwards;
 //! - a crash after each step of a change (the journal, each of the three

@@ -2,7 +2,7 @@
 //! them) through secure-kms's own wrappers, not the crates beneath them:
 //! every valid vector must give the published result and every invalid one
 //! must be refused. Each test asserts its counts, so a change in the data
-//! is noticed; README.md ("Tests") lists them. X25519 runs in
+//! is noticed; docs/tests.md lists them. X25519 runs in
 //! `src/formats/agreement.rs`, through the crate-private key type.
 //!
 //! Vectors outside what a wrapper's types can express (a GCM nonce other

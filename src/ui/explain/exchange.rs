@@ -18,7 +18,7 @@ use super::{Steps, hashed};
 ///
 /// ```
 /// use secure_kms::exchange::toy::{exchange_with, TEXTBOOK};
-/// let text = secure_kms::ui::explain::toy_exchange(&exchange_with(TEXTBOOK, 4, 3))?;
+/// let text = secure_kms::ui::explain::exchange::toy_exchange(&exchange_with(TEXTBOOK, 4, 3))?;
 /// assert!(text.contains("A: g^a mod p = 5^4 mod 23 = 4"));
 /// assert!(text.lines().all(|l| l.chars().count() <= 80));
 /// # Ok::<(), Box<dyn std::error::Error>>(())

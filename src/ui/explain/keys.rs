@@ -37,7 +37,7 @@ fn ms(d: Duration) -> String {
 ///
 /// ```
 /// use secure_kms::crypto::kdf::{KdfParams, MIN_ITERATIONS};
-/// use secure_kms::ui::explain::{password_key, Steps};
+/// use secure_kms::ui::explain::{keys::password_key, Steps};
 /// let mut steps = Steps::default();
 /// let params = KdfParams::generate(MIN_ITERATIONS)?;
 /// password_key(&mut steps, &params, std::time::Duration::from_millis(88), &[("symmetric key wrap", "the AES key")]);

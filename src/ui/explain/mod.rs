@@ -10,13 +10,9 @@
 use crate::ops::handshake::Explain;
 use crate::util::fingerprint;
 
-mod exchange;
-mod files;
-mod keys;
-
-pub use exchange::{dh_steps, toy_exchange};
-pub use files::{decrypted, encrypted, signed, verified};
-pub use keys::{new_version, password_key, revocation};
+pub mod exchange;
+pub mod files;
+pub mod keys;
 
 /// The widest line `--explain` prints.
 pub const WIDTH: usize = 80;
