@@ -126,19 +126,6 @@ impl Revocation {
         time::format(self.revoked_at)
     }
 
-    /// The key's state since this revocation, as printed:
-    /// `compromised (revoked: keyCompromise)`, or
-    /// `deactivated (revoked: affiliationChanged)` for a reason that casts
-    /// no doubt on the key ([`RevocationReason::is_compromise`]).
-    pub fn state_text(&self) -> String {
-        let state = if self.reason.is_compromise() {
-            "compromised"
-        } else {
-            "deactivated"
-        };
-        format!("{state} (revoked: {})", self.reason)
-    }
-
     /// The refusal to give when revoked keys are used.
     pub fn to_error(&self) -> Error {
         Error::Key(KeyError::Revoked {

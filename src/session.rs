@@ -5,7 +5,7 @@
 //! | step | the original | here |
 //! |---|---|---|
 //! | 1 | `input` the user ID and the password | `ask_user` |
-//! | 2, 3 | `generate_symmetric_key`, `store_symmetric_key`; `generate_asymmetric_keys`, `store_asymmetric_keys` | `distribute_keys` (`make_keys`, or `keep_existing` for a known user) |
+//! | 2, 3 | `generate_symmetric_key`, `store_symmetric_key`; `generate_asymmetric_keys`, `store_asymmetric_keys` | `distribute_keys` (`make_keys`, or `keep_existing` in `session/existing.rs` for a known user) |
 //! | 4 | `generate_dh_parameters`, `generate_dh_private_key`, `compute_shared_secret`, `derive_key_from_secret` | `exchange_keys` (each public value signed with `sign_public_key`, checked with `verify_signature`) |
 //! | 5 | "Do you want to revoke keys?", `revoke_key` | `offer_revocation` |
 //! | 6 | `is_key_revoked`, "Final Key Store State:" | `show_final_state` |
@@ -21,7 +21,6 @@ use crate::exchange::{
 use crate::keys::keyring::{status, versions, versions_of};
 use crate::keys::unlock::UnlockedUser;
 use crate::keys::{KeyStore, UserRecord};
-use crate::ops::commands::authenticate;
 use crate::pki::{sign_public_key, verify_signature};
 use crate::revocation::{
     RevocationList, RevocationReason, find_revocation, is_key_revoked, revoke_key,
@@ -36,7 +35,12 @@ use crate::ui::explain::{self, Steps};
 use crate::util::fingerprint;
 use crate::util::time;
 use crate::util::user::UserId;
-use crate::{CryptoError, Error, KeyError, Result, StoreError, UiError, UtilError};
+
+use crate::{CryptoError, Error, KeyError, Result, StoreError, UiError};
+use ask::{
+    CONFIRM_PROMPT, KEYS_KEPT, NOTHING_WRITTEN, PASSWORD_PROMPT, REVOKE_PROMPT, Tries, USER_PROMPT,
+    ask_password, ask_required, ask_yes_no, id_taken, retry,
+};
 
 /// Settings of a session; the defaults are the product's.
 #[derive(Clone, Debug)]
@@ -70,19 +74,6 @@ impl Default for SessionOptions {
         }
     }
 }
-
-const USER_PROMPT: &str = "Enter the user ID: ";
-const PASSWORD_PROMPT: &str = "Enter the password: ";
-const CONFIRM_PROMPT: &str = "Confirm the password: ";
-const REPLACE_PROMPT: &str = "Replace them with new keys? (yes/no): ";
-const REVOKE_PROMPT: &str = "Do you want to revoke keys? (yes/no): ";
-const NOTHING_WRITTEN: &str = "nothing was written";
-/// How many times a person at a terminal may give an answer that cannot be
-/// taken (an invalid user ID, a confirmation that differs, the password of
-/// a user ID that is someone else's) before the session stops. Piped
-/// answers get one try, so that scripts keep the original's lines.
-const TRIES: u32 = 3;
-const KEYS_KEPT: &str = "the keys above are kept and nothing was revoked";
 
 /// Runs the interactive session against `store`:
 /// asks for a user ID and a password, makes and stores the user's keys (or,
@@ -125,46 +116,11 @@ pub fn run_session(
     store.load()?;
     store.check_writable()?;
     // The original's steps, in its order.
-    let (user, unlocked) = ask_and_distribute(store, console, options)?;
+    let mut user = ask_user(store, console)?;
+    let unlocked = distribute_keys(store, console, &mut user, options)?;
     exchange_keys(console, &user.id, &unlocked, options.explain)?;
     offer_revocation(store, console, &user.id, &unlocked, options)?;
     show_final_state(store, console, &user.id, options.show_store)
-}
-
-/// Steps 1 to 3. On a terminal, a password that does not unlock a user ID
-/// already in the store most likely means the ID is someone else's: the
-/// session says so and asks again, from the user ID, up to [`TRIES`] times.
-fn ask_and_distribute(
-    store: &Store,
-    console: &mut dyn Console,
-    options: &SessionOptions,
-) -> Result<(SessionUser, UnlockedUser)> {
-    let mut tries = 1;
-    loop {
-        let user = ask_user(store, console)?;
-        match distribute_keys(store, console, &user, options) {
-            Err(Error::Key(KeyError::Unlock(_)))
-                if user.known && console.is_interactive() && tries < TRIES =>
-            {
-                tries += 1;
-                console.say(&id_taken(&user.id, &user.keys))?;
-            }
-            result => return Ok((user, result?)),
-        }
-    }
-}
-
-/// What a person at a terminal reads when a known user ID's password fails.
-fn id_taken(id: &UserId, keys: &KeyStore) -> String {
-    // Suggest an ID that is free now: alice-2, alice-3, ...
-    let free = (2..100)
-        .filter_map(|n| UserId::new(&format!("{id}-{n}")).ok())
-        .find(|candidate| keys.get(candidate).is_ok_and(|r| r.is_none()));
-    let example = free.map_or_else(String::new, |f| format!(" ({f} is free)"));
-    format!(
-        "That password does not unlock {id}: the user ID {id} is taken. If it is yours, \
-         type its password again; if not, choose another user ID{example}."
-    )
 }
 
 /// Who runs the session, and the store as it was read for them.
@@ -175,13 +131,42 @@ struct SessionUser {
     revoked: RevocationList,
     /// Whether the store holds keys for them already.
     known: bool,
+    /// A known user's keys, unlocked by the password (none if they are
+    /// revoked or destroyed, or the user is new).
+    current: Option<UnlockedUser>,
 }
 
 /// Step 1, the original's two `input`s: the user ID, then the password
-/// (asked twice on a terminal for a new user). On a terminal an invalid ID
-/// or a confirmation that differs is asked again, up to [`TRIES`] times.
+/// (asked twice on a terminal for a new user; checked against the keys of
+/// a known one). On a terminal an invalid ID, a confirmation that differs,
+/// or a password that does not unlock a known ID (most likely someone
+/// else's: the session says the ID is taken) is asked again, [`ask::TRIES`]
+/// tries in all.
 fn ask_user(store: &Store, console: &mut dyn Console) -> Result<SessionUser> {
-    let id = retry(console, |console| {
+    let mut tries = Tries::new();
+    loop {
+        let user = ask_once(store, console, &mut tries)?;
+        if !user.known {
+            return Ok(user);
+        }
+        let (keys, revoked) = (&user.keys, &user.revoked);
+        match existing::check_password(store, keys, revoked, &user.id, &user.password) {
+            Err(Error::Key(KeyError::Unlock(_))) if tries.another(console) => {
+                console.say(&id_taken(&user.id, keys, &tries))?;
+            }
+            current => {
+                return Ok(SessionUser {
+                    current: current?,
+                    ..user
+                });
+            }
+        }
+    }
+}
+
+/// One round of step 1: the user ID, the store read for it, the password.
+fn ask_once(store: &Store, console: &mut dyn Console, tries: &mut Tries) -> Result<SessionUser> {
+    let id = retry(console, tries, |console| {
         UserId::new(&ask_required(console, USER_PROMPT, NOTHING_WRITTEN)?)
     })?;
     // Read again now that the user is known, with their record checked
@@ -199,7 +184,7 @@ fn ask_user(store: &Store, console: &mut dyn Console) -> Result<SessionUser> {
     // the user as new. A user whose versions are all destroyed is not new:
     // the password cannot be checked, and the keys are refused later.
     let known = keys.get(&id)?.is_some_and(|r| r.latest_version() > 0);
-    let password = retry(console, |console| {
+    let password = retry(console, tries, |console| {
         let password = ask_password(console, PASSWORD_PROMPT)?;
         if !known && console.is_interactive() {
             // A new password typed once without echo could hold a typo that
@@ -218,6 +203,7 @@ fn ask_user(store: &Store, console: &mut dyn Console) -> Result<SessionUser> {
         keys,
         revoked,
         known,
+        current: None,
     })
 }
 
@@ -227,18 +213,12 @@ fn ask_user(store: &Store, console: &mut dyn Console) -> Result<SessionUser> {
 fn distribute_keys(
     store: &Store,
     console: &mut dyn Console,
-    user: &SessionUser,
+    user: &mut SessionUser,
     options: &SessionOptions,
 ) -> Result<UnlockedUser> {
     let kept = if user.known {
-        keep_existing(
-            store,
-            console,
-            &user.keys,
-            &user.revoked,
-            &user.id,
-            &user.password,
-        )?
+        let current = user.current.take();
+        existing::keep_existing(console, &user.keys, &user.revoked, &user.id, current)?
     } else {
         None
     };
@@ -341,90 +321,10 @@ fn show_final_state(
     match others {
         0 => Ok(()),
         n => console.say(&format!(
-            "(and {n} other user{}: `secure-kms list` lists them, `secure-kms --show-store` shows the whole store)",
+            "(and {n} other user{}: `secure-kms list` names them; --show-store shows all)",
             if n == 1 { "" } else { "s" }
         )),
     }
-}
-
-/// For a user already in the store: checks the password, says what is there
-/// and asks whether to replace it. The keys, unlocked, if they are kept;
-/// `None` to replace them by a rotation. Revoked, destroyed or expired keys
-/// cannot be kept.
-fn keep_existing(
-    store: &Store,
-    console: &mut dyn Console,
-    keys: &KeyStore,
-    revoked: &RevocationList,
-    user_id: &UserId,
-    password: &Password,
-) -> Result<Option<UnlockedUser>> {
-    let record = keys.get(user_id)?.expect("the caller found the user");
-    let all = versions(record);
-    let revocation = find_revocation(revoked, user_id, &all).cloned();
-    let primary_destroyed = all.last().is_some_and(|v| !v.has_material());
-    // Revoked or destroyed keys are never unlocked for use; the password is
-    // still checked, so that only their owner can replace them.
-    let current = if revocation.is_some() || primary_destroyed {
-        authenticate(store, keys, user_id, password, "session")?;
-        None
-    } else {
-        let unlocked = crate::ops::commands::unlock_logged(
-            store, keys, revoked, user_id, password, "session",
-        )?;
-        Some(unlocked)
-    };
-    if let Some(r) = &revocation {
-        console.say(&format!(
-            "The keys of {user_id} were revoked at {} (reason: {}).",
-            r.revoked_at_text(),
-            r.reason
-        ))?;
-    }
-    let now = time::now();
-    match record.symmetric.last() {
-        Some(sym) if is_key_expired(sym, now) => console.say(&format!(
-            "{user_id} already has keys in the store (made {}; the symmetric key expired at {}).",
-            time::format(sym.created),
-            time::format(sym.expiry)
-        ))?,
-        Some(sym) => console.say(&format!(
-            "{user_id} already has keys in the store (made {}; the symmetric key expires at {}).",
-            time::format(sym.created),
-            time::format(sym.expiry)
-        ))?,
-        None => console.say(&format!("{user_id} already has keys in the store."))?,
-    }
-    if ask_yes_no(console, REPLACE_PROMPT, NOTHING_WRITTEN)? {
-        return Ok(None);
-    }
-    if let Some(r) = revocation {
-        return Err(r.to_error());
-    }
-    let Some(current) = current else {
-        let primary = versions(record).last().map_or(0, |v| v.version);
-        return Err(Error::Key(KeyError::Destroyed {
-            user: user_id.to_string(),
-            version: primary,
-            destroyed_at: versions(record)
-                .last()
-                .and_then(|v| v.destroyed_at())
-                .map(time::format),
-        }));
-    };
-    let missing = match (&current.symmetric, &current.key_pair) {
-        (None, _) => Some("no symmetric key"),
-        (_, None) => Some("no RSA key pair"),
-        _ => None,
-    };
-    if let Some(missing) = missing {
-        return Err(Error::Crypto(CryptoError::MalformedKey(format!(
-            "the keys of {user_id} are incomplete ({missing}): run the session again and answer yes to replace them"
-        ))));
-    }
-    current.symmetric_key_for_use(user_id, now)?;
-    console.say(&format!("Keeping the existing keys for {user_id}"))?;
-    Ok(Some(current))
 }
 
 /// Makes and stores a new symmetric key and RSA key pair: version 1 for a
@@ -598,15 +498,13 @@ fn report_status(
     }
     let all = versions(record);
     // The original's last check, as it asked it.
-    if is_key_revoked(revoked, user_id, &all) {
-        let r = find_revocation(revoked, user_id, &all).expect("is_key_revoked found it");
-        console.say(&format!(
+    match find_revocation(revoked, user_id, &all) {
+        Some(r) if is_key_revoked(revoked, user_id, &all) => console.say(&format!(
             "  revoked: yes, at {} (reason: {})",
             r.revoked_at_text(),
             r.reason
-        ))?;
-    } else {
-        console.say("  revoked: no")?;
+        ))?,
+        _ => console.say("  revoked: no")?,
     }
     if let Some(primary) = status(record, revoked, user_id, now).last() {
         console.say(&format!(
@@ -618,72 +516,8 @@ fn report_status(
     Ok(())
 }
 
-/// Runs `ask` until it gives an answer that can be taken: on a terminal, an
-/// invalid user ID, an empty or over-long password or a confirmation that
-/// differs is said and asked again, [`TRIES`] times in all; the last error
-/// (and any other error, such as the end of input) stops the session.
-fn retry<T>(
-    console: &mut dyn Console,
-    mut ask: impl FnMut(&mut dyn Console) -> Result<T>,
-) -> Result<T> {
-    let mut tries = 1;
-    loop {
-        match ask(console) {
-            Err(
-                e @ (Error::Util(UtilError::InvalidUserId(_))
-                | Error::Crypto(
-                    CryptoError::EmptyPassword
-                    | CryptoError::PasswordTooLong(_)
-                    | CryptoError::PasswordControlCharacter,
-                )
-                | Error::Ui(UiError::PasswordMismatch)),
-            ) if console.is_interactive() && tries < TRIES => {
-                tries += 1;
-                let hint = match e {
-                    Error::Ui(UiError::PasswordMismatch) => {
-                        "the two passwords differ; type the same password twice".to_owned()
-                    }
-                    other => other.to_string(),
-                };
-                console.say(&format!("{hint} (try {tries} of {TRIES})"))?;
-            }
-            result => return result,
-        }
-    }
-}
-
-fn end_of_input(question: &str, state: &'static str) -> Error {
-    Error::Ui(UiError::EndOfInput {
-        question: question.trim_end().to_string(),
-        state,
-    })
-}
-
-fn ask_password(console: &mut dyn Console, prompt: &str) -> Result<Password> {
-    match console.ask_password(prompt)? {
-        Some(pw) => Password::new(pw),
-        None => Err(end_of_input(prompt, NOTHING_WRITTEN)),
-    }
-}
-
-fn ask_required(console: &mut dyn Console, prompt: &str, state: &'static str) -> Result<String> {
-    console
-        .ask(prompt)?
-        .ok_or_else(|| end_of_input(prompt, state))
-}
-
-/// Asks until the answer is yes, y, no or n, in any case.
-fn ask_yes_no(console: &mut dyn Console, prompt: &str, state: &'static str) -> Result<bool> {
-    loop {
-        let answer = ask_required(console, prompt, state)?;
-        match answer.trim().to_ascii_lowercase().as_str() {
-            "yes" | "y" => return Ok(true),
-            "no" | "n" => return Ok(false),
-            _ => console.say("Please answer yes or no.")?,
-        }
-    }
-}
-
 mod admin;
+mod ask;
+mod existing;
 #[cfg(test)]
 mod tests;

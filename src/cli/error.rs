@@ -14,7 +14,7 @@ pub(crate) enum CliError {
 
     /// Binary output was about to go to a terminal.
     #[error(
-        "refusing to print an encrypted file on the terminal: give an output file, or redirect standard output"
+        "refusing to print binary output (an encrypted file or a signature) on the terminal: give an output file, or redirect standard output"
     )]
     BinaryToTerminal,
 }

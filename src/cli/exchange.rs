@@ -79,6 +79,11 @@ impl ExchangeCommand {
         matches!(self, Self::Exchange { step: None, .. })
     }
 
+    /// Whether this is `exchange --toy`, which takes no user.
+    pub(super) fn is_toy(&self) -> bool {
+        matches!(self, Self::Exchange { toy: true, .. })
+    }
+
     /// Runs the command; the text to print.
     pub(super) fn run(&self, cli: &Cli, store: &Store) -> anyhow::Result<String> {
         Ok(match self {
@@ -92,9 +97,10 @@ impl ExchangeCommand {
             } => {
                 use secure_kms::exchange::toy;
                 let run = toy::exchange(toy::TEXTBOOK)?;
-                let text = match cli.json {
-                    true => String::new(),
-                    false => secure_kms::ui::explain::exchange::toy_exchange(&run)?,
+                let text = if cli.json {
+                    String::new()
+                } else {
+                    secure_kms::ui::explain::exchange::toy_exchange(&run)?
                 };
                 render(cli, &run, || text)?
             }

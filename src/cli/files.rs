@@ -68,7 +68,7 @@ pub(crate) enum FileCommand {
         user: String,
         /// The file to sign
         file: PathBuf,
-        /// Where to write the signature [default: FILE.sig]
+        /// Where to write the signature (- for standard output, not a terminal) [default: FILE.sig]
         #[arg(short, long, value_name = "SIG")]
         output: Option<PathBuf>,
         /// Replace SIG if it exists
@@ -88,12 +88,12 @@ pub(crate) enum FileCommand {
 }
 
 impl FileCommand {
-    /// Runs the command; the text to print.
     /// Whether `--explain` shows something for this command.
     pub(super) fn explains(&self) -> bool {
         !matches!(self, Self::Rewrap { .. })
     }
 
+    /// Runs the command; the text to print.
     pub(super) fn run(&self, cli: &Cli, store: &Store) -> anyhow::Result<String> {
         Ok(match self {
             Self::Encrypt {
@@ -213,6 +213,10 @@ impl FileCommand {
                     p.push(".sig");
                     PathBuf::from(p)
                 });
+                let to_stdout = sig_path.as_os_str() == "-";
+                if to_stdout && std::io::stdout().is_terminal() {
+                    return Err(super::error::CliError::BinaryToTerminal.into());
+                }
                 let mut reader = open_input(file)?;
                 let mut out = Output::create(&sig_path, *force)?;
                 let password = password_for_data(cli, file)?;
@@ -233,7 +237,11 @@ impl FileCommand {
                         &signature.digest,
                         len,
                     );
-                    super::explain(cli, false, &steps);
+                    super::explain(cli, to_stdout, &steps);
+                }
+                // The signature alone on standard output, as openssl dgst -out - writes it.
+                if to_stdout {
+                    return Ok(String::new());
                 }
                 let shape = reports::Signed {
                     user: user.clone(),

@@ -128,7 +128,10 @@ impl Cli {
                 )
             }
             Some(command) if self.explain && !command.explains() => Some(
-                "--explain applies to the session, keygen, rotate, revoke, encrypt, decrypt, sign, verify and exchange",
+                "--explain applies to the session, keygen, rotate, revoke, encrypt, decrypt, sign, verify and exchange in one process (exchange USER_A USER_B)",
+            ),
+            Some(Command::Exchange(c)) if c.is_toy() && self.password_file.is_some() => Some(
+                "exchange --toy needs no password: it is arithmetic on small numbers, with no user and no store",
             ),
             _ => None,
         }

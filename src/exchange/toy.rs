@@ -1,6 +1,6 @@
 //! A toy Diffie-Hellman: the exchange of [`super`] in a textbook group small
 //! enough to check with pencil and paper. **Insecure**: with p = 23 anyone
-//! finds a private value by trying the 21 candidates. It exists to teach
+//! finds a private value by trying the 20 candidates. It exists to teach
 //! (`secure-kms exchange --toy`) and nothing else in secure-kms uses it.
 //!
 //! The steps are the same as in ffdhe2048; only the size changes:
@@ -16,13 +16,25 @@ use serde::Serialize;
 
 use crate::Result;
 
-/// A toy group: a prime p and a generator g, both small.
+/// A toy group: a prime p and a generator g, both small. The only one is
+/// [`TEXTBOOK`]; its fields are private so that no other (a p too small to
+/// leave a private value to pick) can be made.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 pub struct ToyGroup {
+    p: u64,
+    g: u64,
+}
+
+impl ToyGroup {
     /// The prime modulus.
-    pub p: u64,
+    pub fn p(&self) -> u64 {
+        self.p
+    }
+
     /// The generator.
-    pub g: u64,
+    pub fn g(&self) -> u64 {
+        self.g
+    }
 }
 
 /// The textbook group: p = 23, g = 5 (5 generates all 22 non-zero values

@@ -253,7 +253,9 @@ pub struct VersionStatus {
     pub state: KeyState,
     /// What put it there, in the original's words where it had them:
     /// "expired", "superseded by version 3", "revoked: keyCompromise",
-    /// "key material erased"; none while it is active.
+    /// "key material erased"; none (and absent from JSON) while it is
+    /// active.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub why: Option<String>,
     /// When it was made (RFC 3339 UTC in JSON output).
     #[serde(serialize_with = "crate::util::time::serialize_rfc3339")]
@@ -269,6 +271,24 @@ pub struct VersionStatus {
     pub public_key_fingerprint: Option<String>,
     /// Every state it has entered, in order, each with its time.
     pub transitions: Vec<Transition>,
+}
+
+/// The state a revocation puts a key in: compromised for a reason that
+/// says or allows that it may be known to others, deactivated for any other
+/// ([`RevocationReason::is_compromise`](crate::revocation::RevocationReason::is_compromise)).
+/// Either way the key is refused for every use.
+pub fn revoked_state(revocation: &Revocation) -> KeyState {
+    if revocation.reason.is_compromise() {
+        KeyState::Compromised
+    } else {
+        KeyState::Deactivated
+    }
+}
+
+/// A revocation's state as printed: `compromised (revoked: keyCompromise)`.
+pub fn revoked_state_text(revocation: &Revocation) -> String {
+    let why = format!("revoked: {}", revocation.reason);
+    state_text(revoked_state(revocation), Some(&why))
 }
 
 impl VersionStatus {
@@ -323,17 +343,19 @@ pub fn status(
             why: "created".to_owned(),
         }];
         let revocation: Option<&Revocation> = revoked.find(user_id, v);
-        // NIST allows no way back from compromised but to destroyed: a key
-        // revoked while active is never "deactivated" later, and its active
-        // period ended when it was revoked.
-        let compromised_first = revocation.is_some_and(|r| r.revoked_at <= active_until);
+        // A key revoked while active has its active period end there: it
+        // is not deactivated again by its expiry later (NIST allows no way
+        // back from compromised but to destroyed, and a revocation for
+        // another reason already deactivated it).
+        let revoked_first = revocation.is_some_and(|r| r.revoked_at <= active_until);
         // Nor does a destroyed key: destruction is the last state.
         let destroyed_first = v.destroyed_at().is_some_and(|d| d <= active_until);
-        if active_until <= now && !compromised_first && !destroyed_first {
+        let ended = active_until <= now;
+        if ended && !revoked_first && !destroyed_first {
             transitions.push(Transition {
                 state: KeyState::Deactivated,
                 at: active_until,
-                why: end_why,
+                why: end_why.clone(),
             });
         }
         if let Some(r) = revocation {
@@ -342,13 +364,6 @@ pub fn status(
         if let Some(d) = v.destroyed_at() {
             active_until = active_until.min(d);
         }
-        let revoked_state = |r: &Revocation| {
-            if r.reason.is_compromise() {
-                KeyState::Compromised
-            } else {
-                KeyState::Deactivated
-            }
-        };
         if let Some(r) = revocation {
             transitions.push(Transition {
                 state: revoked_state(r),
@@ -370,9 +385,8 @@ pub fn status(
             (KeyState::Destroyed, Some("key material erased".to_owned()))
         } else if let Some(r) = revocation {
             (revoked_state(r), Some(format!("revoked: {}", r.reason)))
-        } else if active_until <= now {
-            let why = transitions.last().map(|t| t.why.clone());
-            (KeyState::Deactivated, why)
+        } else if ended {
+            (KeyState::Deactivated, Some(end_why))
         } else {
             (KeyState::Active, None)
         };

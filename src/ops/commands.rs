@@ -294,7 +294,9 @@ pub struct UserSummary {
     pub primary: Option<u32>,
     /// The primary's state.
     pub state: Option<KeyState>,
-    /// What put the primary there ([`keyring::VersionStatus::why`]).
+    /// What put the primary there ([`keyring::VersionStatus::why`]);
+    /// absent while it is active.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub why: Option<String>,
     /// When the primary's active period ends (RFC 3339 UTC in JSON output).
     #[serde(serialize_with = "crate::util::time::serialize_rfc3339_optional")]

@@ -47,13 +47,6 @@ pub trait Explain {
     fn step(&mut self, name: &str, value: &str, why: &str);
 }
 
-/// Explains nothing.
-pub struct Quiet;
-
-impl Explain for Quiet {
-    fn step(&mut self, _: &str, _: &str, _: &str) {}
-}
-
 /// A side of the exchange: its unlocked keys, refused unless its RSA key
 /// may sign (active).
 fn side(store: &Store, user_id: &UserId, password: &Password) -> Result<(UnlockedUser, Party)> {

@@ -165,10 +165,12 @@ fn check_signature(
             ))
         })?;
     if let Some(r) = revoked.find(&sender, version) {
-        return Err(Error::Key(KeyError::Revoked {
+        return Err(Error::Key(KeyError::RevokedSigner {
+            what: what.to_string(),
             user: sender.to_string(),
+            version: version.version,
             revoked_at: r.revoked_at_text(),
-            reason: format!("{}; it signed this {what}", r.reason),
+            reason: r.reason.to_string(),
         }));
     }
     let primary = all.last().map_or(0, |v| v.version);
@@ -293,8 +295,8 @@ pub struct Agreed {
 /// # Errors
 /// [`OpsError::ExchangeRefused`] saying which check failed (addressed to
 /// someone else, an edited or foreign signature, a replay, a group other
-/// than `want_group`, a stale recipient version); [`KeyError::Revoked`] for a
-/// compromised signer; [`CryptoError::InvalidPublicKey`](crate::CryptoError::InvalidPublicKey); as [`offer`].
+/// than `want_group`, a stale recipient version); [`KeyError::RevokedSigner`] for a
+/// revoked signer; [`CryptoError::InvalidPublicKey`](crate::CryptoError::InvalidPublicKey); as [`offer`].
 pub fn accept(
     store: &Store,
     responder: &UserId,
@@ -398,7 +400,7 @@ pub fn accept(
 /// [`OpsError::ExchangeRefused`] saying which check failed (addressed to
 /// someone else, no pending offer with that nonce, an answer from someone
 /// the offer did not go to, a group mismatch, an edited or foreign
-/// signature); [`KeyError::Revoked`] for a compromised signer;
+/// signature); [`KeyError::RevokedSigner`] for a revoked signer;
 /// [`CryptoError::InvalidPublicKey`](crate::CryptoError::InvalidPublicKey); [`KeyError::Unlock`].
 pub fn finish(
     store: &Store,

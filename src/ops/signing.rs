@@ -6,7 +6,8 @@
 //!
 //! Signing takes the primary version while it is active. Verifying needs
 //! no password (public keys are public), tries every version, newest
-//! first, says which one signed, and fails for a compromised version.
+//! first, says which one signed, and fails for a revoked version (for any
+//! reason); a destroyed version's public key still verifies.
 
 use std::io::Read;
 
@@ -102,7 +103,7 @@ pub fn sign_file(
 ///
 /// # Errors
 /// [`CryptoError::BadSignature`] when no version's public key verifies it;
-/// [`KeyError::Revoked`] when the version that signed it is compromised;
+/// [`KeyError::RevokedSigner`] when the version that signed it is revoked;
 /// [`KeyError::UnknownUser`]; [`FormatError::ReadData`].
 pub fn verify_file(
     store: &Store,
@@ -142,10 +143,12 @@ pub fn verify_file(
             }));
         }
         if let Some(r) = revoked.find(user_id, v) {
-            return Err(Error::Key(KeyError::Revoked {
+            return Err(Error::Key(KeyError::RevokedSigner {
+                what: "signature".to_owned(),
                 user: user_id.to_string(),
+                version: v.version,
                 revoked_at: r.revoked_at_text(),
-                reason: format!("{}; the signature is by version {}", r.reason, v.version),
+                reason: r.reason.to_string(),
             }));
         }
         // `status` has a row for every version.

@@ -243,7 +243,7 @@ fn refuse_known_key(
         return Err(Error::Ops(OpsError::KeyAlreadyKnown {
             user: r.user_id.to_string(),
             version: r.version.unwrap_or(0),
-            state: r.state_text(),
+            state: crate::keys::keyring::revoked_state_text(r),
         }));
     }
     Ok(())

@@ -1,6 +1,8 @@
 //! Unit tests of `session.rs`.
 
+use super::ask::REPLACE_PROMPT;
 use super::*;
+use crate::UtilError;
 use std::collections::VecDeque;
 use zeroize::Zeroizing;
 
@@ -303,7 +305,7 @@ fn on_a_terminal_an_invalid_user_id_or_a_differing_confirmation_is_asked_again()
         person.lines
     );
     assert!(
-        person.has("the two passwords differ; type the same password twice (try 2 of 3)"),
+        person.has("the two passwords differ; type the same password twice (try 3 of 3)"),
         "{:?}",
         person.lines
     );
@@ -353,7 +355,8 @@ fn on_a_terminal_a_taken_user_id_says_so_and_suggests_a_free_one() {
     assert!(
         other.has(
             "That password does not unlock alice: the user ID alice is taken. If it is yours, \
-             type its password again; if not, choose another user ID (alice-2 is free)."
+             enter it again with its password; if not, choose another user ID (alice-2 is \
+             free). (try 2 of 3)"
         ),
         "{:?}",
         other.lines
@@ -377,10 +380,40 @@ fn on_a_terminal_a_taken_user_id_says_so_and_suggests_a_free_one() {
         Err(Error::Key(KeyError::Unlock(_)))
     ));
     assert_eq!(guesser.answers.len(), 2);
+    // Each wrong password is in the audit log, the ones a terminal retried
+    // too: three from the guesser, one from the other student above.
+    let failed = crate::ops::commands::audit_log(&store)
+        .unwrap()
+        .iter()
+        .filter(|e| e.event.event == crate::store::audit::EventKind::AuthenticationFailed)
+        .count();
+    assert_eq!(failed, 4);
     let mut piped = Script::new(&["alice", "a", "alice", "alices-pw", "no"]);
     assert!(matches!(
         run_session(&store, &mut piped, &fast(60)),
         Err(Error::Key(KeyError::Unlock(_)))
     ));
     assert!(!piped.has("That password does not unlock"));
+}
+
+#[test]
+fn on_a_terminal_three_mistakes_of_any_kind_stop_the_session() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = crate::ca::open_store(dir.path());
+    run_session(
+        &store,
+        &mut Script::new(&["alice", "alices-pw", "no"]),
+        &fast(60),
+    )
+    .unwrap();
+    // An invalid ID, then a taken one: the third mistake is the last.
+    let mut person = Script::new(&[
+        "bad id!", "alice", "guess", "bad id!", "bob", "pw", "pw", "no",
+    ]);
+    person.interactive = true;
+    assert!(matches!(
+        run_session(&store, &mut person, &fast(60)),
+        Err(Error::Util(UtilError::InvalidUserId(_)))
+    ));
+    assert_eq!(person.answers.len(), 4, "{:?}", person.prompts);
 }

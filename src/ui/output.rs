@@ -338,7 +338,7 @@ pub fn revoke(user: &str, outcome: &RevokeOutcome) -> String {
             out,
             "Key revoked for {user}: version {} is now {} as of {}, refused for every use",
             r.version.map_or("-".to_owned(), |v| v.to_string()),
-            r.state_text(),
+            crate::keys::keyring::revoked_state_text(r),
             r.revoked_at_text(),
         );
     }

@@ -293,4 +293,17 @@ fn the_toy_exchange_takes_no_users() {
     let class = two_users();
     let out = class.run(&["exchange", "--toy", "alice", "bob"]);
     assert_eq!(code(&out), Some(2), "{}", stdout(&out));
+    assert!(
+        stderr(&out).contains("cannot be used with"),
+        "{}",
+        stderr(&out)
+    );
+    // Nor a password: an option that would do nothing is refused.
+    let out = class.run(&["exchange", "--toy"]);
+    assert_eq!(code(&out), Some(2), "{}", stdout(&out));
+    assert!(
+        stderr(&out).contains("exchange --toy needs no password"),
+        "{}",
+        stderr(&out)
+    );
 }

@@ -254,5 +254,14 @@ fn a_group_mismatch_and_a_revoked_signer_are_refused() {
     // alice's key is revoked after she made the offer.
     class.ok(&["revoke", "alice", "--reason", "keyCompromise"]);
     let out = accept(&class, "bob", "offer.json", "answer.json");
-    refused(&out, 3, "(reason: keyCompromise; it signed this offer)");
+    refused(
+        &out,
+        3,
+        "this offer was made with version 1 of alice's keys, revoked at",
+    );
+    refused(
+        &out,
+        3,
+        "(reason: keyCompromise), and is not accepted: ask alice for a new offer",
+    );
 }

@@ -308,3 +308,35 @@ fn the_session_explains_each_step_and_a_command_without_steps_refuses_it() {
         stderr(&refused)
     );
 }
+
+#[test]
+fn data_on_standard_output_stays_alone_there_with_explain() {
+    let class = Class::new();
+    class.ok(&["keygen", "alice"]);
+    let dir = class.dir.path();
+    let file = dir.join("essay.txt");
+    fs::write(&file, "hand-in\n").unwrap();
+    let f = file.to_str().unwrap();
+    // A signature to standard output: its 256 bytes and nothing else.
+    let signed = class.run(&["sign", "alice", f, "-o", "-", "--explain"]);
+    assert_eq!(code(&signed), Some(0), "{}", stderr(&signed));
+    assert_eq!(signed.stdout.len(), 256);
+    assert!(stderr(&signed).contains("How alice's RSA key version 1 signed"));
+    let sig = dir.join("essay.sig");
+    fs::write(&sig, &signed.stdout).unwrap();
+    let verified = class.ok(&["verify", "alice", f, sig.to_str().unwrap()]);
+    assert!(verified.starts_with("Verified OK"), "{verified}");
+    // A file decrypted to standard output: the plaintext and nothing else.
+    let sealed = dir.join("essay.kms");
+    class.ok(&["encrypt", "alice", f, sealed.to_str().unwrap()]);
+    let opened = class.run(&[
+        "decrypt",
+        "alice",
+        sealed.to_str().unwrap(),
+        "-",
+        "--explain",
+    ]);
+    assert_eq!(code(&opened), Some(0), "{}", stderr(&opened));
+    assert_eq!(opened.stdout, b"hand-in\n");
+    assert!(stderr(&opened).contains("How the file was decrypted"));
+}

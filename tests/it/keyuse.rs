@@ -333,7 +333,11 @@ fn signatures_name_their_version_and_a_compromised_signer_is_refused() {
     let refused = verify(&["verify", "alice", s(&file), s(&sig)]);
     assert_eq!(code(&refused), Some(3));
     assert!(
-        stderr(&refused).contains("keyCompromise; the signature is by version 1"),
+        stderr(&refused)
+            .contains("this signature was made with version 1 of alice's keys, revoked at")
+            && stderr(&refused).contains(
+                "(reason: keyCompromise), and is not accepted: ask alice for a new signature"
+            ),
         "{}",
         stderr(&refused)
     );

@@ -75,6 +75,28 @@ fn every_command_of_the_lesson_plan_runs_with_the_exit_code_it_shows() {
 "#,
         bin = env!("CARGO_BIN_EXE_secure-kms")
     );
+    // What the plan says students see, for the command it follows.
+    let mut shows = vec![
+        ("exchange --toy", "A toy Diffie-Hellman exchange. INSECURE"),
+        (
+            "--expiry 5 --explain",
+            "PBKDF2-HMAC-SHA256: 600000 iterations",
+        ),
+        ("status bob", "deactivated (expired)"),
+        ("keygen carol --explain", "2048-bit modulus n, e = 65537"),
+        ("openssl pkey", "Public-Key: (2048 bit)"),
+        (
+            "sign carol essay.txt --explain",
+            "hash SHA-256, MGF1-SHA-256",
+        ),
+        ("exchange alice carol", "Secure symmetric key derived!"),
+        ("revoke carol", "compromised (revoked: keyCompromise)"),
+        ("status carol", "compromised (revoked: keyCompromise)"),
+        ("printf 'dave", "Key revoked for dave"),
+        ("rotate carol", "carol: version 2 made"),
+        ("-- audit --verify", "hash chain intact"),
+        ("unwrap_key.py", "matches the store's fingerprint"),
+    ];
     for (command, expected) in &commands {
         let out = Command::new("bash")
             .arg("-c")
@@ -92,7 +114,19 @@ fn every_command_of_the_lesson_plan_runs_with_the_exit_code_it_shows() {
             stdout(&out),
             stderr(&out)
         );
+        let printed = stdout(&out) + &stderr(&out);
+        shows.retain(|(after, text)| {
+            if !command.contains(after) {
+                return true;
+            }
+            assert!(
+                printed.contains(text),
+                "`{command}` should show {text:?}:\n{printed}"
+            );
+            false
+        });
     }
+    assert!(shows.is_empty(), "no command of the plan for {shows:?}");
     // The class's store was the folder's two files.
     assert!(class.path().join("key_store.json").is_file());
     assert!(class.path().join("revoked_keys.json").is_file());
@@ -101,10 +135,25 @@ fn every_command_of_the_lesson_plan_runs_with_the_exit_code_it_shows() {
 #[test]
 fn the_files_the_lesson_plan_opens_exist_and_hold_the_functions_it_names() {
     let plan = lesson_plan();
+    // Each "**Open:**" bullet, its continuation lines joined:
+    // "**Open:** `src/x.rs`: `f`, `g`; and `src/y.rs`: `h`".
+    let mut bullets: Vec<String> = Vec::new();
+    let mut in_open = false;
+    for line in plan.lines().map(str::trim) {
+        if line.starts_with("- **Open:**") {
+            bullets.push(line.to_owned());
+            in_open = true;
+        } else if line.starts_with("- ") || line.is_empty() {
+            in_open = false;
+        } else if in_open && let Some(last) = bullets.last_mut() {
+            last.push(' ');
+            last.push_str(line);
+        }
+    }
     let mut opened = 0;
-    for line in plan.lines().filter(|l| l.contains("**Open:**")) {
-        // "**Open:** `src/x.rs`: `f`, `g`; and `src/y.rs` for ..."
-        let ticked: Vec<&str> = line.split('`').skip(1).step_by(2).collect();
+    let mut named = 0;
+    for bullet in &bullets {
+        let ticked: Vec<&str> = bullet.split('`').skip(1).step_by(2).collect();
         let mut file = None;
         for item in ticked {
             if item.ends_with(".rs") {
@@ -113,12 +162,15 @@ fn the_files_the_lesson_plan_opens_exist_and_hold_the_functions_it_names() {
                 file = Some(fs::read_to_string(path).unwrap());
                 opened += 1;
             } else if let Some(text) = &file {
+                let name = item.rsplit("::").next().unwrap();
                 assert!(
-                    text.contains(&format!("fn {item}(")) || text.contains(&format!("fn {item}<")),
+                    text.contains(&format!("fn {name}(")) || text.contains(&format!("fn {name}<")),
                     "the plan names {item}, which its file does not define"
                 );
+                named += 1;
             }
         }
     }
-    assert!(opened >= 4, "{opened} files opened");
+    assert!(opened >= 8, "{opened} files opened");
+    assert!(named >= 15, "{named} functions named");
 }

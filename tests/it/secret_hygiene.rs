@@ -223,6 +223,14 @@ fn no_secret_appears_in_any_output_or_file_except_wrapped() {
                 format!("{user}'s RSA key v{} (PKCS#8)", pair.version),
                 der.as_bytes().to_vec(),
             ));
+            // The keys that --explain describes without showing: the
+            // wrapping key of each purpose, from the password.
+            for purpose in [secure_kms::symmetric::PURPOSE, secure_kms::pki::PURPOSE] {
+                secrets.push((
+                    format!("{user}'s {purpose} key (v{})", pair.version),
+                    pk.subkey(purpose).to_vec(),
+                ));
+            }
         }
     }
     let _ = revoked;
@@ -235,10 +243,20 @@ fn no_secret_appears_in_any_output_or_file_except_wrapped() {
             .unwrap();
         let data_key = header.open(key).unwrap();
         secrets.push((format!("the data key of {file}"), data_key.to_vec()));
+        let mut payload_key = [0u8; 32];
+        secure_kms::crypto::kdf::hkdf_sha256(
+            Some(&header.file_nonce),
+            data_key.as_ref(),
+            secure_kms::formats::envelope::PAYLOAD_INFO,
+            &mut payload_key,
+        )
+        .unwrap();
+        secrets.push((format!("the payload key of {file}"), payload_key.to_vec()));
     }
     // The password; symmetric keys alice v2 and v3 (v1 is destroyed), bob
-    // v1, carol v1; RSA keys likewise; two data keys.
-    assert_eq!(secrets.len(), 11);
+    // v1, carol v1; RSA keys likewise, each with its two wrapping keys; two
+    // data keys and their payload keys.
+    assert_eq!(secrets.len(), 21);
 
     // Everything printed, and every file left, in the store or beside it.
     let mut haystacks = vec![("what the runs printed".to_owned(), printed)];

@@ -233,3 +233,51 @@ fn an_unknown_user_has_no_versions() {
         Err(Error::Key(KeyError::UnknownUser(_)))
     ));
 }
+
+#[test]
+fn a_revocation_is_a_compromise_only_for_key_compromise_or_no_reason() {
+    use KeyState::*;
+    use RevocationReason::*;
+    for (reason, expected) in [
+        (KeyCompromise, Compromised),
+        (Unspecified, Compromised),
+        (AffiliationChanged, Deactivated),
+        (Superseded, Deactivated),
+        (CessationOfOperation, Deactivated),
+        (PrivilegeWithdrawn, Deactivated),
+    ] {
+        let (keys, alice) = ring(1, 3600);
+        let mut revoked = RevocationList::default();
+        let now = crate::util::time::now();
+        let all = versions_of(&keys, &alice).unwrap();
+        revoke_key(&mut revoked, &alice, &all, reason, None, now).unwrap();
+        let record = keys.get(&alice).unwrap().unwrap();
+        let v1 = &status(record, &revoked, &alice, now + 1.0)[0];
+        assert_eq!(v1.state, expected, "{reason}");
+        assert_eq!(v1.why, Some(format!("revoked: {reason}")));
+        assert_eq!(v1.state_text(), format!("{expected} (revoked: {reason})"));
+        // Its expiry passing later adds nothing: the revocation ended it.
+        let later = &status(record, &revoked, &alice, now + 7200.0)[0];
+        let states: Vec<_> = later.transitions.iter().map(|t| t.state).collect();
+        assert_eq!(states, [Active, expected], "{reason}");
+    }
+}
+
+#[test]
+fn an_expired_or_superseded_key_says_why_it_is_deactivated() {
+    let (keys, alice) = ring(2, 60);
+    let none = RevocationList::default();
+    let record = keys.get(&alice).unwrap().unwrap();
+    let later = crate::util::time::now() + 120.0;
+    let states: Vec<String> = status(record, &none, &alice, later)
+        .iter()
+        .map(VersionStatus::state_text)
+        .collect();
+    assert_eq!(
+        states,
+        [
+            "deactivated (superseded by version 2)",
+            "deactivated (expired)"
+        ]
+    );
+}

@@ -27,7 +27,7 @@ use super::{Steps, hashed};
 /// # Errors
 /// [`crate::CryptoError::Rng`] if the system's random source fails.
 pub fn toy_exchange(run: &ToyExchange) -> Result<String> {
-    let (p, g) = (run.group.p, run.group.g);
+    let (p, g) = (run.group.p(), run.group.g());
     let mut steps = Steps::default();
     steps.title(&format!(
         "A toy Diffie-Hellman exchange. INSECURE: numbers small enough to check by \
@@ -77,8 +77,8 @@ pub fn toy_exchange(run: &ToyExchange) -> Result<String> {
 
     let params = generate_dh_parameters();
     steps.title(
-        "The same steps in RFC 7919 ffdhe2048, as `cargo run` and `secure-kms \
-         exchange` run them with the original's functions. The private values and Z \
+        "The same steps in RFC 7919 ffdhe2048, as the session (`cargo run`) runs \
+         them with the original's functions. The private values and Z \
          are secrets now: only their sizes and hashes are shown.",
     );
     ffdhe_steps(&mut steps, &params)?;

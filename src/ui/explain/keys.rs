@@ -9,7 +9,7 @@ use rsa::traits::PublicKeyParts;
 use crate::Result;
 use crate::crypto::kdf::{KdfParams, subkey_info};
 use crate::crypto::wrap::{Sealed, TAG_LEN};
-use crate::revocation::Revocation;
+use crate::revocation::{Revocation, RevocationReason};
 use crate::store::versions::NewVersion;
 use crate::util::{b64, fingerprint};
 
@@ -200,18 +200,22 @@ pub fn revocation(steps: &mut Steps, revoked: &[Revocation], crl: Option<&CrlSum
                 );
             }
         }
-        let why = if r.reason.is_compromise() {
-            "NIST SP 800-57 calls a key compromised when it may be known to others, and \
-             with no reason given that cannot be ruled out"
-        } else {
-            "NIST SP 800-57 calls it deactivated: its use ended with no doubt cast on it"
+        let why = match r.reason {
+            RevocationReason::KeyCompromise => {
+                "NIST SP 800-57 calls a key compromised when it may be known to others"
+            }
+            RevocationReason::Unspecified => {
+                "NIST SP 800-57 calls a key compromised when it may be known to others, and \
+                 with no reason given that cannot be ruled out"
+            }
+            _ => "NIST SP 800-57 calls it deactivated: its use ended with no doubt cast on it",
         };
         steps.step(
             "reason",
             &format!("{} (RFC 5280 section 5.3.1)", r.reason),
             &format!(
                 "the state is now {}: {why}. Revoked, it is refused for every use",
-                r.state_text()
+                crate::keys::keyring::revoked_state_text(r)
             ),
         );
         if let Some(serial) = &r.serial {

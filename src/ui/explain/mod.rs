@@ -65,22 +65,12 @@ impl Explain for Steps {
 }
 
 /// Appends `text`, its first line starting with `first` and the others
-/// with `rest`, broken at spaces so that none is wider than [`WIDTH`]; a
-/// word too long for a line of its own (a key ID inside associated data)
-/// is broken where the line ends.
+/// with `rest`, broken at spaces so that none is wider than [`WIDTH`].
 fn wrap_into(out: &mut String, text: &str, first: &str, rest: &str) {
     let mut line = String::from(first);
     let mut indent = first.len();
     let room = WIDTH - rest.len();
-    let words = text.split(' ').flat_map(|word| {
-        let chars: Vec<char> = word.chars().collect();
-        let pieces: Vec<String> = chars.chunks(room).map(|c| c.iter().collect()).collect();
-        if pieces.is_empty() {
-            vec![String::new()]
-        } else {
-            pieces
-        }
-    });
+    let words = text.split(' ').flat_map(|word| split_long(word, room));
     for word in words {
         let word = word.as_str();
         let fits = line.chars().count() + 1 + word.chars().count() <= WIDTH;
@@ -96,6 +86,34 @@ fn wrap_into(out: &mut String, text: &str, first: &str, rest: &str) {
     }
     out.push_str(&line);
     out.push('\n');
+}
+
+/// A word too long for a line of its own (associated data, with a key ID
+/// in it) in pieces that fit, each as long as it can be: broken after a
+/// `/` where the word has one, so that each field stays whole, else where
+/// the line ends. No two pieces fit on one line, so none is joined to the
+/// next by a space.
+fn split_long(word: &str, room: usize) -> Vec<String> {
+    if word.chars().count() <= room {
+        return vec![word.to_owned()];
+    }
+    let mut pieces = Vec::new();
+    let mut piece = String::new();
+    for field in word.split_inclusive('/') {
+        if !piece.is_empty() && piece.chars().count() + field.chars().count() > room {
+            pieces.push(std::mem::take(&mut piece));
+        }
+        piece.push_str(field);
+        while piece.chars().count() > room {
+            let cut: String = piece.chars().take(room).collect();
+            piece = piece.chars().skip(room).collect();
+            pieces.push(cut);
+        }
+    }
+    if !piece.is_empty() {
+        pieces.push(piece);
+    }
+    pieces
 }
 
 /// The first 16 hex digits of SHA-256 of a secret: enough to see that two
@@ -138,5 +156,19 @@ mod tests {
         assert!(text.lines().all(|l| l.chars().count() <= WIDTH), "{text}");
         let joined: String = text.lines().map(str::trim).collect();
         assert!(joined.contains(&id), "{text}");
+    }
+
+    #[test]
+    fn associated_data_breaks_after_a_slash_so_each_field_stays_whole() {
+        let id = "0123456789abcdef".repeat(4);
+        let ad =
+            format!("secure-kms/v2/alice/symmetric/1/1796489312.0957181/1796492912.0957181/{id}");
+        let mut steps = Steps::default();
+        steps.step("associated data", &ad, "");
+        let text = steps.text();
+        assert!(text.lines().all(|l| l.chars().count() <= WIDTH), "{text}");
+        assert!(text.lines().any(|l| l.trim() == id), "{text}");
+        let joined: String = text.lines().skip(1).map(str::trim).collect();
+        assert_eq!(joined, ad, "{text}");
     }
 }

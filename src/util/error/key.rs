@@ -38,6 +38,25 @@ pub enum KeyError {
         reason: String,
     },
 
+    /// A signature or an exchange message made with a key version that is
+    /// revoked now: whoever checks it is told to ask for a new one, not to
+    /// issue keys they do not own.
+    #[error(
+        "this {what} was made with version {version} of {user}'s keys, revoked at {revoked_at} (reason: {reason}), and is not accepted: ask {user} for a new {what}, made with keys that are not revoked"
+    )]
+    RevokedSigner {
+        /// What was signed: "signature", "offer", "answer".
+        what: String,
+        /// Whose keys.
+        user: String,
+        /// The version that signed.
+        version: u32,
+        /// When it was revoked, RFC 3339 UTC.
+        revoked_at: String,
+        /// Why, an RFC 5280 reason name.
+        reason: String,
+    },
+
     /// The symmetric key's lifetime is over: it is refused for new use.
     #[error(
         "the symmetric key of {user} expired at {expired_at} and is refused for new use: issue new keys for {user} (in the session, answer yes to \"Replace them with new keys?\"), or run `secure-kms rotate {user}`"

@@ -174,6 +174,7 @@ impl Error {
         matches!(
             self,
             Error::Key(KeyError::Revoked { .. })
+                | Error::Key(KeyError::RevokedSigner { .. })
                 | Error::Store(StoreError::Untrusted { .. })
                 | Error::Key(KeyError::Expired { .. })
                 | Error::Key(KeyError::Destroyed { .. })
