@@ -8,13 +8,12 @@ use clap::{Subcommand, ValueEnum};
 use secure_kms::formats::agreement::Group;
 use secure_kms::ops::files::Output;
 use secure_kms::store::Store;
+use secure_kms::ui::explain::Steps;
 use secure_kms::util::user::UserId;
 use secure_kms::{CryptoError, Error, OpsError, UiError};
 use secure_kms::{ops::handshake, ops::protocol};
 
 use super::prompt::{named_password, password};
-use secure_kms::ui::explain::Steps;
-
 use super::{Cli, read_small, render, shown, slow};
 
 #[derive(Subcommand, Debug)]

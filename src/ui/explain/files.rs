@@ -1,6 +1,7 @@
 //! The keys at work, explained: a file encrypted or decrypted with an
 //! envelope, a file signed or verified with RSA-PSS.
 
+use crate::crypto::wrap::TAG_LEN;
 use crate::formats::envelope::{CHUNK_LEN, FileHeader, PAYLOAD_INFO};
 use crate::keys::keyring::VersionStatus;
 use crate::pki::PSS_SALT_LEN;
@@ -15,7 +16,9 @@ fn envelope(steps: &mut Steps, header: &FileHeader, payload_bytes: Option<u64>) 
         "32 random bytes, fresh for this file (not shown)",
         "an envelope: the file has its own key, so rotating or rewrapping never touches the payload",
     );
-    let (_, tag) = header.wrapped_key.split_at(header.wrapped_key.len() - 16);
+    let (_, tag) = header
+        .wrapped_key
+        .split_at(header.wrapped_key.len() - TAG_LEN);
     steps.step(
         "AES-256-GCM wrap",
         &format!(
@@ -39,7 +42,7 @@ fn envelope(steps: &mut Steps, header: &FileHeader, payload_bytes: Option<u64>) 
     steps.step(
         "payload key",
         &format!(
-            "HKDF-SHA256(data key, salt = file nonce {}, info \"{}\") (not shown)",
+            "HKDF-SHA256(data key, salt = the file nonce, hex {}, info \"{}\") (not shown)",
             fingerprint::hex(&header.file_nonce),
             String::from_utf8_lossy(PAYLOAD_INFO)
         ),

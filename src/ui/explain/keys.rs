@@ -3,10 +3,10 @@
 
 use std::time::Duration;
 
-use crate::ca::crl::CrlSummary;
 use rsa::traits::PublicKeyParts;
 
 use crate::Result;
+use crate::ca::crl::CrlSummary;
 use crate::crypto::kdf::{KdfParams, subkey_info};
 use crate::crypto::wrap::{Sealed, TAG_LEN};
 use crate::revocation::{Revocation, RevocationReason};

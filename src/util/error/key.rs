@@ -57,9 +57,10 @@ pub enum KeyError {
         reason: String,
     },
 
-    /// The symmetric key's lifetime is over: it is refused for new use.
+    /// The keys' lifetime is over (a version's symmetric key and RSA pair
+    /// share it): they are refused for new use, encrypting or signing.
     #[error(
-        "the symmetric key of {user} expired at {expired_at} and is refused for new use: issue new keys for {user} (in the session, answer yes to \"Replace them with new keys?\"), or run `secure-kms rotate {user}`"
+        "the keys of {user} expired at {expired_at} and are refused for new use (encrypting, signing, a key exchange): issue new keys for {user} (in the session, answer yes to \"Replace them with new keys?\"), or run `secure-kms rotate {user}`"
     )]
     Expired {
         /// Whose key.
