@@ -507,6 +507,21 @@ fn usage_errors_exit_2_and_every_subcommand_shows_an_example() {
     ] {
         assert!(text.contains(code_line), "{code_line}: {text}");
     }
+    // The session's options, each with an example of its own.
+    for option in [
+        "--expiry",
+        "--explain",
+        "--show-store",
+        "--admin-password-file",
+    ] {
+        let examples = text.split("Examples:").nth(1).unwrap_or_default();
+        assert!(
+            examples
+                .lines()
+                .any(|l| l.trim_start().starts_with(&format!("secure-kms {option}"))),
+            "{option}: no example in\n{text}"
+        );
+    }
     for args in [
         vec!["frobnicate"],
         vec!["destroy", "alice"],

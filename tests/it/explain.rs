@@ -44,6 +44,15 @@ fn fits_80_columns(text: &str) {
     }
 }
 
+/// A store with alice, and a file `essay.txt` beside it to sign.
+fn alice_with_an_essay() -> (Class, std::path::PathBuf) {
+    let class = Class::new();
+    class.ok(&["keygen", "alice"]);
+    let file = class.dir.path().join("essay.txt");
+    fs::write(&file, "hand-in\n").unwrap();
+    (class, file)
+}
+
 fn store_json(class: &Class) -> Value {
     serde_json::from_str(&fs::read_to_string(class.store().join("key_store.json")).unwrap())
         .unwrap()
@@ -203,11 +212,7 @@ fn encrypt_and_decrypt_explain_the_header_of_the_file() {
 
 #[test]
 fn sign_verify_and_revoke_explain_pss_and_the_entry() {
-    let class = Class::new();
-    class.ok(&["keygen", "alice"]);
-    let dir = class.dir.path();
-    let file = dir.join("essay.txt");
-    fs::write(&file, "hand-in\n").unwrap();
+    let (class, file) = alice_with_an_essay();
     let digest = crate::util::hex(&<sha2::Sha256 as sha2::Digest>::digest(b"hand-in\n"));
     let f = file.to_str().unwrap();
     let sig = format!("{f}.sig");
@@ -311,11 +316,8 @@ fn the_session_explains_each_step_and_a_command_without_steps_refuses_it() {
 
 #[test]
 fn data_on_standard_output_stays_alone_there_with_explain() {
-    let class = Class::new();
-    class.ok(&["keygen", "alice"]);
+    let (class, file) = alice_with_an_essay();
     let dir = class.dir.path();
-    let file = dir.join("essay.txt");
-    fs::write(&file, "hand-in\n").unwrap();
     let f = file.to_str().unwrap();
     // A signature to standard output: its 256 bytes and nothing else.
     let signed = class.run(&["sign", "alice", f, "-o", "-", "--explain"]);
