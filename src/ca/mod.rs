@@ -24,6 +24,7 @@
 //! `ca_root.pem`, both written atomically under the store's lock. Without
 //! them, everything else works as it does without a CA.
 
+pub mod anchors;
 pub mod crl;
 mod issue;
 
@@ -485,7 +486,12 @@ pub(crate) fn broken(why: impl Into<String>) -> Error {
 
 /// The certificate authority's files, which a store change may write
 /// beside the key files (through its journal).
-pub(crate) const FILES: [&str; 3] = [CA_KEY_FILE, ROOT_FILE, crate::ca::crl::CRL_FILE];
+pub(crate) const FILES: [&str; 4] = [
+    CA_KEY_FILE,
+    ROOT_FILE,
+    crate::ca::crl::CRL_FILE,
+    anchors::ANCHORS_FILE,
+];
 
 /// Opens the store folder `dir` with its certificate authority attached:
 /// how the program opens every store. The store then writes the CA's
@@ -523,6 +529,9 @@ impl Attachment for CaFiles {
             CA_KEY_FILE => serde_json::from_slice::<CaKey>(text).map(drop).is_ok(),
             ROOT_FILE => Certificate::from_pem(text).is_ok(),
             crate::ca::crl::CRL_FILE => <x509_cert::crl::CertificateList>::from_pem(text).is_ok(),
+            anchors::ANCHORS_FILE => std::str::from_utf8(text)
+                .ok()
+                .is_some_and(|text| anchors::parse(text).is_ok()),
             _ => false,
         };
         if parsed {

@@ -19,7 +19,7 @@ use super::{Cli, render, shown, slow};
 pub(crate) enum CaCommand {
     /// The store's certificate authority: make it, or show its root
     #[command(
-        after_help = "Example:\n  secure-kms --password-file admin-pw.txt ca init\n  secure-kms ca show > root.pem\n  openssl x509 -in root.pem -noout -text",
+        after_help = "Example:\n  secure-kms --password-file admin-pw.txt ca init\n  secure-kms ca show > root.pem\n  openssl x509 -in root.pem -noout -text\n  secure-kms ca trust class-root.pem      # in another store: trust this root\n  openssl x509 -in class-root.pem -noout -fingerprint -sha256\n  secure-kms ca trusted",
         subcommand_required = true
     )]
     Ca {
@@ -89,6 +89,40 @@ impl CaCommand {
                 } else {
                     found.root_pem.clone()
                 }
+            }
+            Self::Ca {
+                action: CaAction::Trust { root },
+            } => {
+                let text =
+                    String::from_utf8(super::read_small(root, 64 * 1024)?).map_err(|_| {
+                        Error::Ca(CaError::NotARoot("the file is not PEM text".to_owned()))
+                    })?;
+                let anchor = ca::anchors::trust(store, &text)
+                    .map_err(|e| anyhow::Error::new(e).context(shown(root)))?;
+                render(cli, &anchor, || {
+                    format!(
+                        "Trusted: {anchor}Compare the fingerprint with the one the root's owner gives you (openssl x509 -in ROOT.pem -noout -fingerprint -sha256): if they differ, run `secure-kms ca untrust {}` at once.\n",
+                        anchor.fingerprint
+                    )
+                })?
+            }
+            Self::Ca {
+                action: CaAction::Trusted,
+            } => {
+                let anchors = ca::anchors::trusted(store)?;
+                render(cli, &anchors, || {
+                    if anchors.is_empty() {
+                        "No trusted roots: `secure-kms ca trust ROOT.pem` adds one, `ca init` makes this store's own.\n".to_owned()
+                    } else {
+                        anchors.iter().map(ToString::to_string).collect()
+                    }
+                })?
+            }
+            Self::Ca {
+                action: CaAction::Untrust { fingerprint },
+            } => {
+                let anchor = ca::anchors::untrust(store, fingerprint)?;
+                render(cli, &anchor, || format!("No longer trusted: {anchor}"))?
             }
             Self::Cert {
                 action:
@@ -161,6 +195,18 @@ pub(crate) enum CaAction {
         /// Describe it instead of printing the PEM
         #[arg(long)]
         text: bool,
+    },
+    /// Trust another CA's root (a class's root): its fingerprint is printed, to compare with the one its owner gives you
+    Trust {
+        /// The root certificate, PEM (the other store's ca_root.pem)
+        root: PathBuf,
+    },
+    /// List the roots this store trusts: its own CA's and those `ca trust` added
+    Trusted,
+    /// Stop trusting a root added with `ca trust`
+    Untrust {
+        /// Its SHA-256 fingerprint, as `ca trusted` or `openssl x509 -fingerprint -sha256` prints it
+        fingerprint: String,
     },
 }
 

@@ -66,6 +66,11 @@ pub enum EventKind {
     /// The CA signed a new CRL; the event holds its cRLNumber, and a CRL
     /// older than the newest one logged is refused as a replay.
     CrlSigned,
+    /// Another CA's root became a trust anchor of the store (`ca trust`);
+    /// the event holds the SHA-256 of its DER, its fingerprint.
+    Trusted,
+    /// A trust anchor was removed (`ca untrust`).
+    Untrusted,
 }
 
 impl std::fmt::Display for EventKind {
@@ -99,7 +104,8 @@ pub struct Event {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub crl_number: Option<u64>,
     /// SHA-256 (hex) of the file the event wrote, as `sha256sum` prints
-    /// it: `ca_root.pem` for `ca_created`, `crl.pem` for `crl_signed`.
+    /// it: `ca_root.pem` for `ca_created`, `crl.pem` for `crl_signed`; for
+    /// `trusted` and `untrusted`, of the root's DER (its fingerprint).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub file_sha256: Option<String>,
     /// The command or step that caused it (`keygen`, `session`, ...).

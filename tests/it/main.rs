@@ -11,6 +11,7 @@
 //! | `cli`, `keyuse` | every subcommand through the binary, and the key-state rules |
 //! | `explain` | `--explain`: the real values of each step, in 80 columns |
 //! | `exchange`, `exchange_files`, `dh_params` | the key exchange in one process, in two, and groups from files |
+//! | `trust_anchors` | `ca trust`: another CA's root trusted, by the fingerprint OpenSSL prints |
 //! | `x509_pki`, `openssl_interop` | the CA and the key formats, read back by the openssl CLI |
 //! | `migration`, `hostile_store_files`, `attacks` | older formats, broken files, a hostile store folder |
 //! | `lesson_plan`, `code_map` | the README's lesson plan runs; its code map names real code |
@@ -46,6 +47,7 @@ mod rfc7919_ffdhe2048;
 mod secret_hygiene;
 mod session;
 mod terminal;
+mod trust_anchors;
 mod unwrap_example;
 mod wycheproof;
 mod x509_pki;

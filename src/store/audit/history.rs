@@ -17,10 +17,13 @@ pub(crate) struct CaHistory {
     /// The `crl_signed` line with the highest number after it.
     pub newest_crl: Option<Entry>,
     /// The first line of any of the CA's kinds (`ca_created`,
-    /// `crl_signed`, `certified`): a log that has one belongs to a store
-    /// with a CA, even if the `ca_created` line was moved aside with an
-    /// older log.
+    /// `crl_signed`, `certified`, `trusted`, `untrusted`): a log that has
+    /// one belongs to a store with a CA or trust anchors, even if the line
+    /// that made them was moved aside with an older log.
     pub first_line: Option<u64>,
+    /// The `trusted` and `untrusted` lines, oldest first: the roots the
+    /// store trusts are those trusted and not untrusted since.
+    pub anchors: Vec<Entry>,
 }
 
 /// Reads [`CaHistory`] from the log in `dir`. A log with no CA line is
@@ -36,7 +39,8 @@ pub(crate) fn ca_history(dir: &Path) -> Result<CaHistory> {
     // log that holds any is read only once its chain links hold, so that
     // a CA line cannot be edited into another event unseen (but for the
     // last line, which no chain protects).
-    let markers: [&[u8]; 3] = [b"ca_created", b"crl_signed", b"certified"];
+    // (`trusted` is found inside `untrusted` too.)
+    let markers: [&[u8]; 4] = [b"ca_created", b"crl_signed", b"certified", b"trusted"];
     let mut found = markers
         .iter()
         .flat_map(|m| memchr::memmem::find_iter(&bytes, m))
@@ -52,7 +56,29 @@ pub(crate) fn ca_history(dir: &Path) -> Result<CaHistory> {
             serde_json::from_slice::<Entry>(&bytes[start..end]).ok()
         })
         .collect();
+    let mut entries: Vec<Entry> = entries
+        .into_iter()
+        // A user may be called `trusted`: only the CA's own kinds count.
+        .filter(|e| {
+            matches!(
+                e.event.event,
+                EventKind::CaCreated
+                    | EventKind::CrlSigned
+                    | EventKind::Certified
+                    | EventKind::Trusted
+                    | EventKind::Untrusted
+            )
+        })
+        .collect();
+    // A line holding two markers is found twice.
+    entries.sort_by_key(|e| e.seq);
+    entries.dedup_by_key(|e| e.seq);
     let first_line = entries.iter().map(|e| e.seq).min();
+    let anchors = entries
+        .iter()
+        .filter(|e| matches!(e.event.event, EventKind::Trusted | EventKind::Untrusted))
+        .cloned()
+        .collect();
     let created = entries
         .iter()
         .filter(|e| e.event.event == EventKind::CaCreated)
@@ -73,6 +99,7 @@ pub(crate) fn ca_history(dir: &Path) -> Result<CaHistory> {
         created,
         newest_crl,
         first_line,
+        anchors,
     })
 }
 

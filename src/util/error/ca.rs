@@ -68,6 +68,23 @@ pub enum CaError {
     #[error("the CRL and revoked_keys.json disagree: {0}")]
     CrlDisagrees(String),
 
+    /// A certificate given to `ca trust` cannot anchor trust.
+    #[error(
+        "this certificate cannot be a trust anchor: {0} (`ca trust` takes another CA's root, such as the ca_root.pem of the store that will issue your certificate)"
+    )]
+    NotARoot(String),
+
+    /// `ca trust` or `ca untrust` cannot do what was asked.
+    #[error("trust anchors: {0}")]
+    Trust(String),
+
+    /// `trusted_roots.pem` holds a root that the audit log does not record
+    /// as trusted: someone who can write the folder put it there.
+    #[error(
+        "trusted_roots.pem holds a root that audit.log does not record as trusted, {0}: it was put there by hand, and nothing it signed is believed; move trusted_roots.pem aside and trust the roots you mean with `secure-kms ca trust`"
+    )]
+    PlantedAnchor(String),
+
     /// The CA refuses to certify a pair: it is certified already, or its
     /// active period is over. (Worded as the X.509 errors are.)
     #[error("X.509: {0}")]

@@ -175,6 +175,7 @@ impl Error {
             self,
             Error::Key(KeyError::Revoked { .. })
                 | Error::Key(KeyError::RevokedSigner { .. })
+                | Error::Ca(CaError::PlantedAnchor(_))
                 | Error::Store(StoreError::Untrusted { .. })
                 | Error::Key(KeyError::Expired { .. })
                 | Error::Key(KeyError::Destroyed { .. })
