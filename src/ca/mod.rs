@@ -27,6 +27,7 @@
 pub mod anchors;
 pub mod crl;
 mod issue;
+pub mod request;
 
 pub use issue::{
     UserCertificate, certificate_of, check_admin_password, check_certificate, check_certificates,

@@ -28,7 +28,7 @@ pub(crate) enum CaCommand {
     },
     /// X.509 certificates for users' RSA pairs, issued by the store's CA
     #[command(
-        after_help = "Example:\n  secure-kms --password-file admin-pw.txt cert issue alice\n  secure-kms cert export alice -o alice.pem\n  openssl verify -CAfile root.pem alice.pem",
+        after_help = "Example:\n  secure-kms --password-file admin-pw.txt cert issue alice\n  secure-kms cert export alice -o alice.pem\n  openssl verify -CAfile root.pem alice.pem\n  secure-kms --password-file alice-pw.txt cert request alice -o alice.csr    # in alice's store\n  openssl req -in alice.csr -verify -noout\n  secure-kms --password-file admin-pw.txt cert sign alice.csr -o alice.crt   # in the CA's store",
         subcommand_required = true
     )]
     Cert {
@@ -159,6 +159,68 @@ impl CaCommand {
                 out.finish()?;
                 String::new()
             }
+            Self::Cert {
+                action:
+                    CertAction::Request {
+                        user,
+                        output,
+                        force,
+                    },
+            } => {
+                let user = UserId::new(user)?;
+                let target = output.clone().unwrap_or_else(|| PathBuf::from("-"));
+                let mut out = Output::create(&target, *force)?;
+                let password = super::prompt::password(cli, false)?;
+                let pem = slow("checking the password", || {
+                    secure_kms::ops::transfer::certificate_request(store, &user, &password)
+                })?;
+                out.write_all(pem.as_bytes())
+                    .map_err(|e| Error::Ui(UiError::Output(e)))?;
+                out.finish()?;
+                if output.is_none() {
+                    String::new()
+                } else {
+                    format!(
+                        "Certificate request for {user} written to {}: give it to the CA, and check its fingerprint with `openssl req -in {} -noout -pubkey | openssl pkey -pubin -outform DER | sha256sum`\n",
+                        shown(&target),
+                        shown(&target)
+                    )
+                }
+            }
+            Self::Cert {
+                action:
+                    CertAction::Sign {
+                        request,
+                        output,
+                        days,
+                        force,
+                    },
+            } => {
+                let text =
+                    String::from_utf8(super::read_small(request, 64 * 1024)?).map_err(|_| {
+                        Error::Ca(CaError::BadRequest("the file is not PEM text".to_owned()))
+                    })?;
+                // A request that cannot be signed is refused before the
+                // password is asked.
+                ca::request::check_request(&text)
+                    .map_err(|e| anyhow::Error::new(e).context(shown(request)))?;
+                let target = output.clone().unwrap_or_else(|| PathBuf::from("-"));
+                let mut out = Output::create(&target, *force)?;
+                let password = admin_password(cli, false)?;
+                let signed = slow("signing", || {
+                    ca::request::sign_request(store, &text, &password, *days)
+                })?;
+                out.write_all(signed.pem.as_bytes())
+                    .map_err(|e| Error::Ui(UiError::Output(e)))?;
+                out.finish()?;
+                if output.is_none() {
+                    String::new()
+                } else {
+                    render(cli, &signed, || {
+                        format!("{signed}  written to {}\n", shown(&target))
+                    })?
+                }
+            }
             Self::Crl {
                 action: CrlAction::Refresh,
             } => {
@@ -242,6 +304,31 @@ pub(crate) enum CertAction {
         /// Where to write it [default: standard output]
         #[arg(short, long, value_name = "FILE")]
         output: Option<PathBuf>,
+        /// Replace FILE if it exists
+        #[arg(long)]
+        force: bool,
+    },
+    /// Write a certificate request (PKCS#10) for USER's primary RSA pair, signed with its private key (USER's password), for another store's CA
+    Request {
+        /// The user ID
+        user: String,
+        /// Where to write it [default: standard output]
+        #[arg(short, long, value_name = "FILE")]
+        output: Option<PathBuf>,
+        /// Replace FILE if it exists
+        #[arg(long)]
+        force: bool,
+    },
+    /// Sign a certificate request from another store with this store's CA (the administrator password)
+    Sign {
+        /// The request, PEM (`cert request`, or `openssl req -new`)
+        request: PathBuf,
+        /// Where to write the certificate [default: standard output]
+        #[arg(short, long, value_name = "FILE")]
+        output: Option<PathBuf>,
+        /// How many days it is valid (1 to 366; openssl x509 -req's default is 30 too)
+        #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u32).range(1..=366))]
+        days: u32,
         /// Replace FILE if it exists
         #[arg(long)]
         force: bool,

@@ -10,6 +10,8 @@
 //! - `import --private`: an encrypted PKCS#8 PEM, as `openssl genpkey` or
 //!   `openssl pkcs8 -topk8 -v2 aes-256-cbc` make, holding an RSA key of 2048
 //!   to 4096 bits, becomes the user's next key version.
+//! - `cert request`: a PKCS#10 certificate request for the primary pair,
+//!   signed with its private key, for another store's CA to sign.
 
 use pkcs8::pkcs5::pbes2;
 use pkcs8::{DecodePrivateKey, EncodePrivateKey, LineEnding, PrivateKeyInfoRef};
@@ -294,6 +296,34 @@ pub fn import_private(
         "import",
         private_key,
     )
+}
+
+/// `cert request`: a PKCS#10 certificate request for the primary RSA pair
+/// of `user_id`, signed with its private key, which `password` unlocks (a
+/// wrong one is logged). The pair must be active: a request is for a key
+/// that will sign.
+///
+/// ```
+/// use secure_kms::crypto::kdf::{KdfParams, Password, PasswordKey, MIN_ITERATIONS};
+/// use secure_kms::store::{audit::EventKind, versions::add_version};
+/// let dir = tempfile::tempdir()?;
+/// let store = secure_kms::ca::open_store(dir.path());
+/// let alice = secure_kms::util::user::UserId::new("alice")?;
+/// let password = Password::new("pw".to_owned())?;
+/// let key = PasswordKey::derive(&password, &KdfParams::generate(MIN_ITERATIONS)?);
+/// add_version(&store, &alice, &key, 3600, None, EventKind::Created, "keygen")?;
+/// let pem = secure_kms::ops::transfer::certificate_request(&store, &alice, &password)?;
+/// assert!(pem.starts_with("-----BEGIN CERTIFICATE REQUEST-----"));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+///
+/// # Errors
+/// A wrong password ([`crate::KeyError::Unlock`]), or keys that
+/// are revoked, expired or destroyed.
+pub fn certificate_request(store: &Store, user_id: &UserId, password: &Password) -> Result<String> {
+    let unlocked = crate::ops::commands::signing_keys(store, user_id, password, "cert request")?;
+    let (private_key, _) = unlocked.key_pair.as_ref().expect("signing_keys checks it");
+    crate::ca::request::request_for(user_id, private_key)
 }
 
 #[cfg(test)]

@@ -71,6 +71,10 @@ pub enum EventKind {
     Trusted,
     /// A trust anchor was removed (`ca untrust`).
     Untrusted,
+    /// The CA signed a certificate from a request of another store (`cert
+    /// sign`): the event holds the certified key's ID and the
+    /// certificate's SHA-256.
+    CertSigned,
 }
 
 impl std::fmt::Display for EventKind {

@@ -40,7 +40,13 @@ pub(crate) fn ca_history(dir: &Path) -> Result<CaHistory> {
     // a CA line cannot be edited into another event unseen (but for the
     // last line, which no chain protects).
     // (`trusted` is found inside `untrusted` too.)
-    let markers: [&[u8]; 4] = [b"ca_created", b"crl_signed", b"certified", b"trusted"];
+    let markers: [&[u8]; 5] = [
+        b"ca_created",
+        b"crl_signed",
+        b"certified",
+        b"trusted",
+        b"cert_signed",
+    ];
     let mut found = markers
         .iter()
         .flat_map(|m| memchr::memmem::find_iter(&bytes, m))
@@ -65,6 +71,7 @@ pub(crate) fn ca_history(dir: &Path) -> Result<CaHistory> {
                 EventKind::CaCreated
                     | EventKind::CrlSigned
                     | EventKind::Certified
+                    | EventKind::CertSigned
                     | EventKind::Trusted
                     | EventKind::Untrusted
             )

@@ -68,6 +68,10 @@ pub enum CaError {
     #[error("the CRL and revoked_keys.json disagree: {0}")]
     CrlDisagrees(String),
 
+    /// A certificate request given to `cert sign` cannot be signed.
+    #[error("this certificate request cannot be signed: {0}")]
+    BadRequest(String),
+
     /// A certificate given to `ca trust` cannot anchor trust.
     #[error(
         "this certificate cannot be a trust anchor: {0} (`ca trust` takes another CA's root, such as the ca_root.pem of the store that will issue your certificate)"
