@@ -344,6 +344,22 @@ pub fn untrust(store: &Store, fingerprint: &str) -> Result<Anchor> {
     })
 }
 
+/// The certificates of the roots this store trusts, checked as
+/// [`trusted`] checks them (without the store's own read, for a caller
+/// that has made it): its own CA's root first, then the others.
+///
+/// # Errors
+/// As [`trusted`].
+pub(crate) fn roots(store: &Store) -> Result<Vec<Certificate>> {
+    checked(store)?;
+    let mut out = Vec::new();
+    if let Some(ca) = Ca::load(store.dir())? {
+        out.push(ca.root);
+    }
+    out.extend(stored(store)?);
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -222,6 +222,56 @@ fn describe(
     }
 }
 
+/// Checks that one of `roots` signed `certificate`: the root whose subject
+/// is its issuer, with its key (sha256WithRSAEncryption, as `ca init`,
+/// `openssl ca` and `openssl x509 -req` sign).
+///
+/// # Errors
+/// What is wrong, as the end of a sentence ("is not ...").
+pub(crate) fn signed_by_a_root(
+    roots: &[Certificate],
+    certificate: &Certificate,
+) -> std::result::Result<(), String> {
+    use rsa::pkcs1v15::VerifyingKey;
+    use rsa::pkcs8::DecodePublicKey;
+    use rsa::signature::Verifier;
+    let tbs = certificate.tbs_certificate();
+    let Some(root) = roots
+        .iter()
+        .find(|root| root.tbs_certificate().subject() == tbs.issuer())
+    else {
+        return Err(format!(
+            "was issued by {}, which is not a root this store trusts",
+            tbs.issuer()
+        ));
+    };
+    let algorithm = x509_cert::der::oid::db::rfc5912::SHA_256_WITH_RSA_ENCRYPTION;
+    if certificate.signature_algorithm().oid != algorithm || tbs.signature().oid != algorithm {
+        return Err("is not signed sha256WithRSAEncryption, as the roots sign".to_owned());
+    }
+    let signature = certificate
+        .signature()
+        .as_bytes()
+        .and_then(|bytes| Pkcs1v15Signature::try_from(bytes).ok())
+        .ok_or("does not carry an RSA signature")?;
+    let signed = tbs.to_der().map_err(|e| e.to_string())?;
+    let spki = root
+        .tbs_certificate()
+        .subject_public_key_info()
+        .to_der()
+        .map_err(|e| e.to_string())?;
+    let root_key = rsa::PublicKey::from_public_key_der(&spki)
+        .map_err(|_| "names a root whose key is not RSA".to_owned())?;
+    VerifyingKey::<Sha256>::new(root_key)
+        .verify(&signed, &signature)
+        .map_err(|_| {
+            format!(
+                "is not signed by the root {}: it was forged or edited",
+                root.tbs_certificate().subject()
+            )
+        })
+}
+
 /// Checks `password` against the CA key before a command changes anything
 /// (keygen, rotate or revoke with `--admin-password-file`), so that a wrong
 /// one stops it first. `Ok(false)` without a CA.
@@ -237,12 +287,14 @@ pub fn check_admin_password(store: &Store, password: &Password) -> Result<bool> 
 
 /// With a certificate authority in the store, checks the certificate that
 /// `pair` carries, if any: one the store's root signed, for `user_id`, of
-/// this public key. Without a CA, or without a certificate, nothing to
-/// check.
+/// this public key, or one a root the store trusts signed (`cert
+/// import`). Without a CA and trusted roots, or without a certificate,
+/// nothing to check.
 ///
 /// # Errors
-/// [`StoreError::Untrusted`] for a certificate the root did not sign, or of
-/// another user or key; as [`Ca::load`].
+/// [`StoreError::Untrusted`] for a certificate no trusted root signed, or
+/// of another user or key; as [`Ca::load`] and
+/// [`anchors::trusted`](crate::ca::anchors::trusted).
 pub fn check_certificate(
     store: &Store,
     user_id: &UserId,
@@ -251,23 +303,24 @@ pub fn check_certificate(
     if pair.certificate.is_none() {
         return Ok(());
     }
-    match Ca::load(store.dir())? {
-        Some(ca) => certificate_issued(&ca, user_id, pair),
-        None => Ok(()),
+    let roots = crate::ca::anchors::roots(store)?;
+    if roots.is_empty() {
+        return Ok(());
     }
+    certificate_issued(&roots, user_id, pair)
 }
 
 /// [`check_issued`] for `pair`'s certificate, if it has one, as the
 /// refusal a key use gives.
 fn certificate_issued(
-    ca: &Ca,
+    roots: &[Certificate],
     user_id: &UserId,
     pair: &crate::pki::AsymmetricVersion,
 ) -> Result<()> {
     let Some(pem) = &pair.certificate else {
         return Ok(());
     };
-    check_issued(ca, pem, user_id, &pair.fingerprint).map_err(|why| {
+    check_issued(roots, pem, user_id, &pair.fingerprint).map_err(|why| {
         Error::Store(StoreError::Untrusted {
             user: user_id.to_string(),
             problem: format!(
@@ -293,14 +346,15 @@ pub fn check_certificates(store: &Store, keys: &KeyStore, user_id: &UserId) -> R
     if record.asymmetric.iter().all(|a| a.certificate.is_none()) {
         return Ok(());
     }
-    // The CA's files are read once for all the pairs.
-    let Some(ca) = Ca::load(store.dir())? else {
+    // The roots are read once for all the pairs.
+    let roots = crate::ca::anchors::roots(store)?;
+    if roots.is_empty() {
         return Ok(());
-    };
+    }
     record
         .asymmetric
         .iter()
-        .try_for_each(|pair| certificate_issued(&ca, user_id, pair))
+        .try_for_each(|pair| certificate_issued(&roots, user_id, pair))
 }
 
 /// Checks that `pem` is a certificate this CA issued to `user_id` for the
@@ -313,33 +367,15 @@ pub fn check_certificates(store: &Store, keys: &KeyStore, user_id: &UserId) -> R
 /// # Errors
 /// What is wrong, as the end of a sentence ("is not ...").
 pub(crate) fn check_issued(
-    ca: &Ca,
+    roots: &[Certificate],
     pem: &str,
     user_id: &UserId,
     fingerprint: &str,
 ) -> std::result::Result<(), String> {
-    use rsa::pkcs1v15::VerifyingKey;
-    use rsa::signature::Verifier;
     let certificate = Certificate::from_pem(pem.as_bytes())
         .map_err(|e| format!("is not a PEM certificate ({e})"))?;
+    signed_by_a_root(roots, &certificate)?;
     let tbs = certificate.tbs_certificate();
-    if tbs.issuer() != ca.root.tbs_certificate().subject() {
-        return Err("was not issued by the store's root".to_owned());
-    }
-    let algorithm = x509_cert::der::oid::db::rfc5912::SHA_256_WITH_RSA_ENCRYPTION;
-    if certificate.signature_algorithm().oid != algorithm || tbs.signature().oid != algorithm {
-        return Err("is not signed sha256WithRSAEncryption, as the store's root signs".to_owned());
-    }
-    let signature = certificate
-        .signature()
-        .as_bytes()
-        .and_then(|bytes| Pkcs1v15Signature::try_from(bytes).ok())
-        .ok_or("does not carry an RSA signature")?;
-    let signed = tbs.to_der().map_err(|e| e.to_string())?;
-    let root_key = ca.public_key().map_err(|e| e.to_string())?;
-    VerifyingKey::<Sha256>::new(root_key)
-        .verify(&signed, &signature)
-        .map_err(|_| "is not signed by the store's root: it was forged or edited".to_owned())?;
     let subject = Name::from_str(&format!("CN={user_id}")).map_err(|e| e.to_string())?;
     if *tbs.subject() != subject {
         return Err(format!("was issued to {}, not to {user_id}", tbs.subject()));

@@ -26,6 +26,7 @@
 
 pub mod anchors;
 pub mod crl;
+pub mod import;
 mod issue;
 pub mod request;
 

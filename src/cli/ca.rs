@@ -28,7 +28,7 @@ pub(crate) enum CaCommand {
     },
     /// X.509 certificates for users' RSA pairs, issued by the store's CA
     #[command(
-        after_help = "Example:\n  secure-kms --password-file admin-pw.txt cert issue alice\n  secure-kms cert export alice -o alice.pem\n  openssl verify -CAfile root.pem alice.pem\n  secure-kms --password-file alice-pw.txt cert request alice -o alice.csr    # in alice's store\n  openssl req -in alice.csr -verify -noout\n  secure-kms --password-file admin-pw.txt cert sign alice.csr -o alice.crt   # in the CA's store",
+        after_help = "Example:\n  secure-kms --password-file admin-pw.txt cert issue alice\n  secure-kms cert export alice -o alice.pem\n  openssl verify -CAfile root.pem alice.pem\n  secure-kms --password-file alice-pw.txt cert request alice -o alice.csr    # in alice's store\n  openssl req -in alice.csr -verify -noout\n  secure-kms --password-file admin-pw.txt cert sign alice.csr -o alice.crt   # in the CA's store\n  secure-kms cert import alice alice.crt     # in alice's store, which trusts that CA's root",
         subcommand_required = true
     )]
     Cert {
@@ -188,6 +188,17 @@ impl CaCommand {
                 }
             }
             Self::Cert {
+                action: CertAction::Import { user, certificate },
+            } => {
+                let user = UserId::new(user)?;
+                let text = String::from_utf8(super::read_small(certificate, 64 * 1024)?).map_err(
+                    |_| Error::Ca(CaError::Refused("the file is not PEM text".to_owned())),
+                )?;
+                let imported = ca::import::import(store, &user, &text)
+                    .map_err(|e| anyhow::Error::new(e).context(shown(certificate)))?;
+                render(cli, &imported, || imported.to_string())?
+            }
+            Self::Cert {
                 action:
                     CertAction::Sign {
                         request,
@@ -307,6 +318,13 @@ pub(crate) enum CertAction {
         /// Replace FILE if it exists
         #[arg(long)]
         force: bool,
+    },
+    /// Keep a certificate another store's CA signed for USER's primary RSA pair, once it chains to a root this store trusts (`ca trust`)
+    Import {
+        /// The user ID
+        user: String,
+        /// The certificate, PEM (`cert sign`, or `openssl x509 -req -CA`)
+        certificate: PathBuf,
     },
     /// Write a certificate request (PKCS#10) for USER's primary RSA pair, signed with its private key (USER's password), for another store's CA
     Request {

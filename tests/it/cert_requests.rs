@@ -318,3 +318,261 @@ fn a_request_needs_the_owners_password_and_an_active_key() {
     assert_eq!(code(&out), Some(3), "{}", stderr(&out));
     assert!(!d.join("a.csr").exists());
 }
+
+/// The teacher's store, and alice's, which trusts the teacher's root.
+fn class_that_trusts() -> tempfile::TempDir {
+    let dir = class();
+    let d = dir.path();
+    ok(&kms(
+        d,
+        "alice-store",
+        "alice.pw",
+        &["ca", "trust", "teacher/ca_root.pem"],
+    ));
+    dir
+}
+
+#[test]
+fn a_certificate_from_a_trusted_root_is_imported_and_then_checked_on_every_use() {
+    let dir = class_that_trusts();
+    let d = dir.path();
+    ok(&kms(
+        d,
+        "alice-store",
+        "alice.pw",
+        &["cert", "request", "alice", "-o", "alice.csr"],
+    ));
+    ok(&kms(
+        d,
+        "teacher",
+        "admin.pw",
+        &["cert", "sign", "alice.csr", "-o", "alice.crt"],
+    ));
+    let out = kms(
+        d,
+        "alice-store",
+        "alice.pw",
+        &["cert", "import", "alice", "alice.crt"],
+    );
+    ok(&out);
+    assert!(
+        stdout(&out).contains("issuer:  CN=secure-kms root CA,O=secure-kms"),
+        "{}",
+        stdout(&out)
+    );
+    // Kept with the pair: shown, exported as it came, logged.
+    let shown = kms(d, "alice-store", "alice.pw", &["cert", "show", "alice"]);
+    ok(&shown);
+    let exported = kms(d, "alice-store", "alice.pw", &["cert", "export", "alice"]);
+    assert_eq!(exported.stdout, fs::read(d.join("alice.crt")).unwrap());
+    let log = fs::read_to_string(d.join("alice-store/audit.log")).unwrap();
+    let line = log.lines().last().unwrap();
+    assert!(
+        line.contains("\"event\":\"certified\"") && line.contains("cert import"),
+        "{line}"
+    );
+    fs::write(d.join("essay.txt"), "hand-in\n").unwrap();
+    ok(&kms(
+        d,
+        "alice-store",
+        "alice.pw",
+        &["sign", "alice", "essay.txt"],
+    ));
+    // Imported once: a second certificate for the pair is refused.
+    let again = kms(
+        d,
+        "alice-store",
+        "alice.pw",
+        &["cert", "import", "alice", "alice.crt"],
+    );
+    assert_eq!(code(&again), Some(1));
+    assert!(
+        stderr(&again).contains("has a certificate already"),
+        "{}",
+        stderr(&again)
+    );
+
+    // Untrusting the root makes the stored certificate one no trusted
+    // root signed: the key is not used until that is put right.
+    let fingerprint = serde_json::from_slice::<serde_json::Value>(
+        &kms(d, "alice-store", "alice.pw", &["--json", "ca", "trusted"]).stdout,
+    )
+    .unwrap()[0]["fingerprint"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    make(
+        d,
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "x.key",
+            "-out",
+            "other-root.pem",
+            "-subj",
+            "/CN=Another root",
+            "-days",
+            "30",
+        ],
+    );
+    ok(&kms(
+        d,
+        "alice-store",
+        "alice.pw",
+        &["ca", "trust", "other-root.pem"],
+    ));
+    ok(&kms(
+        d,
+        "alice-store",
+        "alice.pw",
+        &["ca", "untrust", &fingerprint],
+    ));
+    let out = kms(
+        d,
+        "alice-store",
+        "alice.pw",
+        &["sign", "alice", "essay.txt", "-o", "again.sig"],
+    );
+    assert_eq!(code(&out), Some(3), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("which is not a root this store trusts"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn certificates_openssl_signed_are_imported_and_wrong_ones_refused_with_rustls_names() {
+    let dir = class();
+    let d = dir.path();
+    // A class root made by OpenSSL, trusted by alice's store.
+    make(
+        d,
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "root.key",
+            "-out",
+            "root.pem",
+            "-subj",
+            "/CN=Class root",
+            "-days",
+            "30",
+        ],
+    );
+    ok(&kms(
+        d,
+        "alice-store",
+        "alice.pw",
+        &["ca", "trust", "root.pem"],
+    ));
+    ok(&kms(
+        d,
+        "alice-store",
+        "alice.pw",
+        &["cert", "request", "alice", "-o", "alice.csr"],
+    ));
+    let sign = |csr: &str, out: &str, extra: &[&str]| {
+        let mut args = vec![
+            "x509", "-req", "-in", csr, "-CA", "root.pem", "-CAkey", "root.key", "-out", out,
+        ];
+        args.extend_from_slice(extra);
+        make(d, &args);
+    };
+    // Refused, each with rustls's name for it, and nothing kept.
+    // Another key under alice's name:
+    make(
+        d,
+        &[
+            "req",
+            "-new",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "m.key",
+            "-out",
+            "mallory.csr",
+            "-subj",
+            "/CN=alice",
+        ],
+    );
+    sign("mallory.csr", "mallory.crt", &["-days", "5"]);
+    // Alice's key under another name, from her own request edited by the
+    // CA: bob's subject.
+    sign("alice.csr", "bob.crt", &["-days", "5", "-subj", "/CN=bob"]);
+    // Alice's key, but a CA's certificate:
+    fs::write(d.join("ca.ext"), "basicConstraints=critical,CA:TRUE\n").unwrap();
+    sign(
+        "alice.csr",
+        "as-ca.crt",
+        &["-days", "5", "-extfile", "ca.ext"],
+    );
+    // Alice's key, valid for no time at all:
+    sign("alice.csr", "expired.crt", &["-days", "0"]);
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    // Alice's key, signed by a root alice's store does not trust:
+    let teacher_signed = kms(
+        d,
+        "teacher",
+        "admin.pw",
+        &["cert", "sign", "alice.csr", "-o", "teacher.crt"],
+    );
+    ok(&teacher_signed);
+    for (file, reason) in [
+        ("mallory.crt", "(InvalidPurpose): it certifies the key"),
+        (
+            "bob.crt",
+            "(NotValidForName): it was issued to CN=bob, not to alice",
+        ),
+        ("as-ca.crt", "(InvalidPurpose): it is a CA's certificate"),
+        ("expired.crt", "(Expired): it expired at"),
+        (
+            "teacher.crt",
+            "(UnknownIssuer): it was issued by CN=secure-kms root CA,O=secure-kms, which is not a root this store trusts",
+        ),
+    ] {
+        let out = kms(
+            d,
+            "alice-store",
+            "alice.pw",
+            &["cert", "import", "alice", file],
+        );
+        assert_eq!(code(&out), Some(3), "{file}: {}", stdout(&out));
+        assert!(stderr(&out).contains(reason), "{file}: {}", stderr(&out));
+    }
+    let shown = kms(d, "alice-store", "alice.pw", &["cert", "show", "alice"]);
+    assert_eq!(code(&shown), Some(1), "{}", stdout(&shown));
+
+    // The one OpenSSL signed properly is taken.
+    sign("alice.csr", "alice.crt", &["-days", "5"]);
+    ok(&kms(
+        d,
+        "alice-store",
+        "alice.pw",
+        &["cert", "import", "alice", "alice.crt"],
+    ));
+
+    // A store with a CA of its own certifies its users itself.
+    ok(&kms(d, "teacher", "admin.pw", &["keygen", "tom"]));
+    let out = kms(
+        d,
+        "teacher",
+        "admin.pw",
+        &["cert", "import", "tom", "alice.crt"],
+    );
+    assert_eq!(code(&out), Some(1));
+    assert!(
+        stderr(&out).contains("has a CA of its own"),
+        "{}",
+        stderr(&out)
+    );
+}

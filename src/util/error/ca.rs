@@ -68,6 +68,17 @@ pub enum CaError {
     #[error("the CRL and revoked_keys.json disagree: {0}")]
     CrlDisagrees(String),
 
+    /// A certificate is refused: its chain, dates, name or purpose, with
+    /// the reason in rustls's words.
+    #[error("the certificate is refused ({reason}): {detail}")]
+    CertificateRefused {
+        /// `UnknownIssuer`, `Expired`, `NotValidYet`, `NotValidForName` or
+        /// `InvalidPurpose`.
+        reason: String,
+        /// What exactly is wrong.
+        detail: String,
+    },
+
     /// A certificate request given to `cert sign` cannot be signed.
     #[error("this certificate request cannot be signed: {0}")]
     BadRequest(String),

@@ -176,6 +176,7 @@ impl Error {
             Error::Key(KeyError::Revoked { .. })
                 | Error::Key(KeyError::RevokedSigner { .. })
                 | Error::Ca(CaError::PlantedAnchor(_))
+                | Error::Ca(CaError::CertificateRefused { .. })
                 | Error::Store(StoreError::Untrusted { .. })
                 | Error::Key(KeyError::Expired { .. })
                 | Error::Key(KeyError::Destroyed { .. })

@@ -200,7 +200,7 @@ fn a_certificate_the_root_did_not_sign_is_refused() {
         let err = stderr(&out);
         assert_eq!(code(&out), Some(3), "{args:?}: {err}");
         assert!(
-            err.contains("is not signed by the store's root"),
+            err.contains("is not signed by the root CN=secure-kms root CA,O=secure-kms: it was forged or edited"),
             "{args:?}: {err}"
         );
         assert!(!stdout(&out).contains("BEGIN"), "{args:?}");
