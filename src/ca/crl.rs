@@ -44,6 +44,7 @@ use crate::util::time::{self, Timestamp};
 use crate::{CaError, Error, Result, StoreError};
 
 mod entries;
+pub mod imported;
 mod merge;
 
 pub use entries::reason_code;

@@ -6,7 +6,7 @@ use std::str::FromStr;
 
 use serde::Serialize;
 use x509_cert::Certificate;
-use x509_cert::der::{DecodePem, Encode};
+use x509_cert::der::{DecodePem, Encode, EncodePem};
 use x509_cert::ext::pkix::{BasicConstraints, KeyUsage, KeyUsages};
 use x509_cert::name::Name;
 
@@ -154,10 +154,17 @@ impl std::fmt::Display for Imported {
 /// destroyed pair; [`StoreError::Conflict`] if the pair changed meanwhile.
 pub fn import(store: &Store, user_id: &UserId, pem: &str) -> Result<Imported> {
     let not_one = |why: String| Error::Ca(CaError::Refused(why));
-    crate::util::armor::check_armor(pem)
-        .map_err(|why| not_one(format!("it is not bare PEM: {why}")))?;
-    let certificate = Certificate::from_pem(pem.as_bytes())
+    // Only the certificate's own block is read, and kept re-encoded: text
+    // around it (as `openssl ca` writes) never reaches the store.
+    let block = crate::util::armor::pem_block(pem, "CERTIFICATE")
+        .ok_or_else(|| not_one("it holds no PEM certificate".to_owned()))?;
+    crate::util::armor::check_armor(block)
+        .map_err(|why| not_one(format!("it is not PEM: {why}")))?;
+    let certificate = Certificate::from_pem(block.as_bytes())
         .map_err(|e| not_one(format!("it is not a PEM certificate ({e})")))?;
+    let pem = &certificate
+        .to_pem(x509_cert::der::pem::LineEnding::LF)
+        .map_err(x509_error)?;
     let (keys, revoked) = crate::store::trust::load_for_use(
         store,
         &[user_id],

@@ -488,11 +488,12 @@ pub(crate) fn broken(why: impl Into<String>) -> Error {
 
 /// The certificate authority's files, which a store change may write
 /// beside the key files (through its journal).
-pub(crate) const FILES: [&str; 4] = [
+pub(crate) const FILES: [&str; 5] = [
     CA_KEY_FILE,
     ROOT_FILE,
     crate::ca::crl::CRL_FILE,
     anchors::ANCHORS_FILE,
+    crl::imported::IMPORTED_CRLS_FILE,
 ];
 
 /// Opens the store folder `dir` with its certificate authority attached:
@@ -534,6 +535,9 @@ impl Attachment for CaFiles {
             anchors::ANCHORS_FILE => std::str::from_utf8(text)
                 .ok()
                 .is_some_and(|text| anchors::parse(text).is_ok()),
+            crl::imported::IMPORTED_CRLS_FILE => std::str::from_utf8(text)
+                .ok()
+                .is_some_and(|text| crl::imported::parse(text).is_ok()),
             _ => false,
         };
         if parsed {

@@ -37,7 +37,7 @@ pub(crate) enum CaCommand {
     },
     /// The CA's signed certificate revocation list (crl.pem)
     #[command(
-        after_help = "Example:\n  secure-kms --password-file admin-pw.txt crl refresh\n  secure-kms crl verify\n  openssl crl -in crl.pem -CAfile ca_root.pem -verify -noout",
+        after_help = "Example:\n  secure-kms --password-file admin-pw.txt crl refresh\n  secure-kms crl verify\n  openssl crl -in crl.pem -CAfile ca_root.pem -verify -noout\n  secure-kms crl import class-crl.pem       # in a store that trusts the class root",
         subcommand_required = true
     )]
     Crl {
@@ -242,6 +242,16 @@ impl CaCommand {
                 render(cli, &signed, || signed.to_string())?
             }
             Self::Crl {
+                action: CrlAction::Import { crl: path },
+            } => {
+                let text = String::from_utf8(super::read_small(path, 1 << 20)?).map_err(|_| {
+                    Error::Ca(CaError::Refused("the file is not PEM text".to_owned()))
+                })?;
+                let imported = crl::imported::import(store, &text)
+                    .map_err(|e| anyhow::Error::new(e).context(shown(path)))?;
+                render(cli, &imported, || imported.to_string())?
+            }
+            Self::Crl {
                 action: CrlAction::Verify,
             } => {
                 let checked = crl::verify(store)?;
@@ -290,6 +300,11 @@ pub(crate) enum CrlAction {
     Refresh,
     /// Check crl.pem: the CA's signature, its dates, and that it names exactly the certificates revoked_keys.json revokes and the store withdrew
     Verify,
+    /// Import the CRL of a root this store trusts (the class CA's crl.pem): newer, current and genuine, it revokes here each of this store's certificates it lists
+    Import {
+        /// The CRL, PEM
+        crl: PathBuf,
+    },
 }
 
 /// What `cert` does.

@@ -75,6 +75,10 @@ pub enum EventKind {
     /// sign`): the event holds the certified key's ID and the
     /// certificate's SHA-256.
     CertSigned,
+    /// The CRL of a root the store trusts was imported (`crl import`): the
+    /// event holds its cRLNumber, its SHA-256, and the root's key ID; an
+    /// older one from that root is refused after it.
+    CrlImported,
 }
 
 impl std::fmt::Display for EventKind {

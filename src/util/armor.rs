@@ -35,3 +35,27 @@ pub fn check_armor(text: &str) -> std::result::Result<(), String> {
     }
     Ok(())
 }
+
+/// The first PEM block labelled `label` in `text`, from its `-----BEGIN`
+/// line to the end of its `-----END` line: what a file given on the
+/// command line holds, without the text some tools print before it
+/// (`openssl ca` writes the certificate's description first).
+///
+/// ```
+/// let text = "Certificate:\n  Data: ...\n-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n";
+/// let block = secure_kms::util::armor::pem_block(text, "CERTIFICATE").unwrap();
+/// assert!(block.starts_with("-----BEGIN CERTIFICATE-----"));
+/// assert!(block.ends_with("-----END CERTIFICATE-----\n"));
+/// ```
+pub fn pem_block<'a>(text: &'a str, label: &str) -> Option<&'a str> {
+    let begin = format!("-----BEGIN {label}-----");
+    let end = format!("-----END {label}-----");
+    let start = text.find(&begin)?;
+    let stop = start + text[start..].find(&end)? + end.len();
+    let stop = if text[stop..].starts_with('\n') {
+        stop + 1
+    } else {
+        stop
+    };
+    Some(&text[start..stop])
+}

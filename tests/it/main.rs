@@ -12,6 +12,7 @@
 //! | `explain` | `--explain`: the real values of each step, in 80 columns |
 //! | `exchange`, `exchange_files`, `dh_params` | the key exchange in one process, in two, and groups from files |
 //! | `cert_requests` | `cert request` in one store, `cert sign` by another's CA, read by OpenSSL |
+//! | `crl_import` | `crl import`: a trusted root's CRL (from `openssl ca`) revokes the store's certificates it lists |
 //! | `trust_anchors` | `ca trust`: another CA's root trusted, by the fingerprint OpenSSL prints |
 //! | `x509_pki`, `openssl_interop` | the CA and the key formats, read back by the openssl CLI |
 //! | `migration`, `hostile_store_files`, `attacks` | older formats, broken files, a hostile store folder |
@@ -28,6 +29,7 @@ mod audit_cross_check;
 mod cert_requests;
 mod cli;
 mod code_map;
+mod crl_import;
 mod dh_params;
 mod envelope_tamper;
 mod exchange;

@@ -24,6 +24,8 @@ pub(crate) struct CaHistory {
     /// The `trusted` and `untrusted` lines, oldest first: the roots the
     /// store trusts are those trusted and not untrusted since.
     pub anchors: Vec<Entry>,
+    /// The `crl_imported` lines, oldest first.
+    pub crl_imports: Vec<Entry>,
 }
 
 /// Reads [`CaHistory`] from the log in `dir`. A log with no CA line is
@@ -40,12 +42,13 @@ pub(crate) fn ca_history(dir: &Path) -> Result<CaHistory> {
     // a CA line cannot be edited into another event unseen (but for the
     // last line, which no chain protects).
     // (`trusted` is found inside `untrusted` too.)
-    let markers: [&[u8]; 5] = [
+    let markers: [&[u8]; 6] = [
         b"ca_created",
         b"crl_signed",
         b"certified",
         b"trusted",
         b"cert_signed",
+        b"crl_imported",
     ];
     let mut found = markers
         .iter()
@@ -72,6 +75,7 @@ pub(crate) fn ca_history(dir: &Path) -> Result<CaHistory> {
                     | EventKind::CrlSigned
                     | EventKind::Certified
                     | EventKind::CertSigned
+                    | EventKind::CrlImported
                     | EventKind::Trusted
                     | EventKind::Untrusted
             )
@@ -84,6 +88,11 @@ pub(crate) fn ca_history(dir: &Path) -> Result<CaHistory> {
     let anchors = entries
         .iter()
         .filter(|e| matches!(e.event.event, EventKind::Trusted | EventKind::Untrusted))
+        .cloned()
+        .collect();
+    let crl_imports = entries
+        .iter()
+        .filter(|e| e.event.event == EventKind::CrlImported)
         .cloned()
         .collect();
     let created = entries
@@ -107,6 +116,7 @@ pub(crate) fn ca_history(dir: &Path) -> Result<CaHistory> {
         newest_crl,
         first_line,
         anchors,
+        crl_imports,
     })
 }
 

@@ -1,0 +1,219 @@
+//! `crl import`: the CRL of a root a store trusts, taken when it is
+//! genuine, current and newer, and applied to the store's certificates;
+//! tried against a CA run by `openssl ca`, as a class's could be.
+
+use std::fs;
+use std::path::Path;
+
+use crate::util::{code, kms_command, openssl, stderr, stdout};
+
+fn kms(dir: &Path, args: &[&str]) -> std::process::Output {
+    kms_command(dir)
+        .args(["--store", "s", "--password-file", "pw"])
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn ok(out: &std::process::Output) -> String {
+    assert_eq!(code(out), Some(0), "{}", stderr(out));
+    stdout(out)
+}
+
+fn make(d: &Path, args: &[&str]) {
+    let out = openssl(args, d);
+    assert!(out.status.success(), "{args:?}: {}", stderr(&out));
+}
+
+/// An `openssl ca` in `d/ca-NAME`, with its root `ca-NAME/root.pem`.
+fn openssl_ca(d: &Path, name: &str) {
+    let dir = d.join(format!("ca-{name}"));
+    fs::create_dir(&dir).unwrap();
+    fs::write(
+        dir.join("ca.cnf"),
+        "[ca]\ndefault_ca = this\n[this]\ndir = .\ndatabase = index.txt\nserial = serial\n\
+         crlnumber = crlnumber\ndefault_md = sha256\ndefault_crl_days = 7\npolicy = any\n\
+         certificate = root.pem\nprivate_key = root.key\nnew_certs_dir = .\ndefault_days = 5\n\
+         unique_subject = no\n[any]\ncommonName = supplied\n",
+    )
+    .unwrap();
+    fs::write(dir.join("index.txt"), "").unwrap();
+    fs::write(dir.join("serial"), "01\n").unwrap();
+    fs::write(dir.join("crlnumber"), "1000\n").unwrap();
+    make(
+        &dir,
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "root.key",
+            "-out",
+            "root.pem",
+            "-subj",
+            &format!("/CN={name} root"),
+            "-days",
+            "30",
+        ],
+    );
+}
+
+fn ca(d: &Path, name: &str, args: &[&str]) {
+    let mut all = vec!["ca", "-config", "ca.cnf", "-batch"];
+    all.extend_from_slice(args);
+    make(&d.join(format!("ca-{name}")), &all);
+}
+
+/// alice's store, trusting the class CA, with a certificate from it.
+fn class() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    fs::write(d.join("pw"), "alice's password\n").unwrap();
+    openssl_ca(d, "class");
+    ok(&kms(d, &["keygen", "alice"]));
+    ok(&kms(
+        d,
+        &["cert", "request", "alice", "-o", "ca-class/alice.csr"],
+    ));
+    ca(d, "class", &["-in", "alice.csr", "-out", "alice.crt"]);
+    ok(&kms(d, &["ca", "trust", "ca-class/root.pem"]));
+    ok(&kms(d, &["cert", "import", "alice", "ca-class/alice.crt"]));
+    dir
+}
+
+#[test]
+fn a_newer_crl_of_the_trusted_root_revokes_the_certificates_it_lists() {
+    let dir = class();
+    let d = dir.path();
+    ca(d, "class", &["-gencrl", "-out", "crl1.pem"]);
+    let first = ok(&kms(d, &["crl", "import", "ca-class/crl1.pem"]));
+    assert!(
+        first.contains("CRL number 4096 of CN=class root imported: 0 certificate(s)"),
+        "{first}"
+    );
+    assert!(
+        first.contains("none of them is a certificate of this store"),
+        "{first}"
+    );
+    fs::write(d.join("essay.txt"), "hand-in\n").unwrap();
+    ok(&kms(d, &["sign", "alice", "essay.txt"]));
+
+    ca(
+        d,
+        "class",
+        &["-revoke", "alice.crt", "-crl_reason", "keyCompromise"],
+    );
+    ca(d, "class", &["-gencrl", "-out", "crl2.pem"]);
+    let second = ok(&kms(d, &["crl", "import", "ca-class/crl2.pem"]));
+    assert!(
+        second.contains(
+            "revoked here: alice version 1 (reason: keyCompromise), refused for every use"
+        ),
+        "{second}"
+    );
+    // Revoked for every use, as a revocation made here is, and logged.
+    let status: serde_json::Value =
+        serde_json::from_slice(&kms(d, &["--json", "status", "alice"]).stdout).unwrap();
+    assert_eq!(status["versions"][0]["state"], "compromised");
+    let out = kms(d, &["sign", "alice", "essay.txt", "-o", "again.sig"]);
+    assert_eq!(code(&out), Some(3), "{}", stderr(&out));
+    let out = kms(d, &["verify", "alice", "essay.txt", "essay.txt.sig"]);
+    assert_eq!(code(&out), Some(3), "{}", stderr(&out));
+    let events: Vec<String> =
+        serde_json::from_slice::<serde_json::Value>(&kms(d, &["--json", "audit"]).stdout)
+            .unwrap()
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| {
+                format!(
+                    "{} {}",
+                    e["event"].as_str().unwrap(),
+                    e["command"].as_str().unwrap()
+                )
+            })
+            .collect();
+    assert_eq!(
+        events[events.len() - 2..],
+        ["crl_imported crl import", "revoked crl import"]
+    );
+    ok(&kms(d, &["audit", "--verify"]));
+
+    // The older CRL is not taken back, nor put back in the file by hand.
+    let out = kms(d, &["crl", "import", "ca-class/crl1.pem"]);
+    assert_eq!(code(&out), Some(1));
+    assert!(
+        stderr(&out).contains("an older CRL is not taken back"),
+        "{}",
+        stderr(&out)
+    );
+    fs::copy(d.join("ca-class/crl1.pem"), d.join("s/trusted_crls.pem")).unwrap();
+    ca(d, "class", &["-gencrl", "-out", "crl3.pem"]);
+    let out = kms(d, &["crl", "import", "ca-class/crl3.pem"]);
+    assert_ne!(code(&out), Some(0));
+    assert!(
+        stderr(&out).contains("which audit.log does not record as imported"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn a_crl_that_is_not_genuine_current_or_from_a_trusted_root_is_refused() {
+    let dir = class();
+    let d = dir.path();
+    // Another CA's CRL: its root is not trusted here.
+    openssl_ca(d, "other");
+    ca(d, "other", &["-gencrl", "-out", "crl.pem"]);
+    // The class CRL with its signature's last byte changed.
+    ca(d, "class", &["-gencrl", "-out", "crl.pem"]);
+    let der = openssl(&["crl", "-in", "ca-class/crl.pem", "-outform", "DER"], d).stdout;
+    let mut edited = der.clone();
+    let last = edited.len() - 1;
+    edited[last] ^= 0x01;
+    fs::write(d.join("edited.der"), edited).unwrap();
+    make(
+        d,
+        &[
+            "crl",
+            "-in",
+            "edited.der",
+            "-inform",
+            "DER",
+            "-out",
+            "edited.pem",
+        ],
+    );
+    // A class CRL due for replacement a second after it was made.
+    ca(
+        d,
+        "class",
+        &["-gencrl", "-crlsec", "1", "-out", "stale.pem"],
+    );
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let before = fs::read(d.join("s/audit.log")).unwrap();
+    for (file, reason) in [
+        (
+            "ca-other/crl.pem",
+            "(UnknownIssuer): it was issued by CN=other root",
+        ),
+        (
+            "edited.pem",
+            "(BadSignature): its signature does not verify with the key of CN=class root",
+        ),
+        (
+            "ca-class/stale.pem",
+            "(Expired): it was due to be replaced at",
+        ),
+    ] {
+        let out = kms(d, &["crl", "import", file]);
+        assert_eq!(code(&out), Some(3), "{file}: {}", stdout(&out));
+        assert!(stderr(&out).contains(reason), "{file}: {}", stderr(&out));
+    }
+    assert_eq!(fs::read(d.join("s/audit.log")).unwrap(), before);
+    assert!(!d.join("s/trusted_crls.pem").exists());
+    // The genuine one is taken.
+    ok(&kms(d, &["crl", "import", "ca-class/crl.pem"]));
+}
