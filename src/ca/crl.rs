@@ -50,7 +50,7 @@ mod merge;
 pub use entries::reason_code;
 use entries::{
     entry_reason, expected_entries, is_revocation, parse_time, revoked_certificate,
-    revoked_certificates, signed_entries, withdrawals,
+    revoked_certificates, revoked_for_other_stores, signed_entries, withdrawals,
 };
 pub(crate) use merge::add_signed_revocations;
 
@@ -153,6 +153,11 @@ fn publish_at(
         let this_update = x509_time(now)?;
         let next_update = x509_time(now + CRL_LIFETIME.as_secs_f64())?;
         let mut expected = expected_entries(keys, revoked)?;
+        for other in revoked_for_other_stores(&history) {
+            if !expected.iter().any(|e| e.serial == other.serial) {
+                expected.push(other);
+            }
+        }
         // A CRL never drops an entry: one the list no longer names (its
         // serial edited away, say) is carried over as it was signed.
         if let Some((_, pem)) = &previous {
@@ -240,7 +245,12 @@ pub fn verify(store: &Store) -> Result<CrlSummary> {
             ))));
         }
     }
-    let expected = expected_entries(&keys, &revoked)?;
+    let mut expected = expected_entries(&keys, &revoked)?;
+    for other in revoked_for_other_stores(&history) {
+        if !expected.iter().any(|e| e.serial == other.serial) {
+            expected.push(other);
+        }
+    }
     let listed: BTreeSet<&str> = expected.iter().map(|e| e.serial.as_str()).collect();
     let signed: BTreeSet<&str> = summary.serials.iter().map(String::as_str).collect();
     if let Some(serial) = listed.difference(&signed).next() {

@@ -212,6 +212,10 @@ pub fn sign_request(
     store.update(|_, _, events| {
         let mut event = Event::for_ca(EventKind::CertSigned, &der, "cert sign");
         event.public_key_fingerprint = Some(Fingerprint::of(&spki));
+        event.serial = Some(hex(certificate
+            .tbs_certificate()
+            .serial_number()
+            .as_bytes()));
         events.push(event);
         Ok(())
     })?;
@@ -225,5 +229,59 @@ pub fn sign_request(
         not_before: when(tbs.validity().not_before),
         not_after: when(tbs.validity().not_after),
         pem,
+    })
+}
+
+/// `cert revoke`: records that the certificate with `serial` (hex, colons
+/// allowed), which this CA signed for another store (`cert sign`), is
+/// revoked for `reason`, once the administrator `password` has opened the
+/// CA key. The next CRL lists it, as it lists this store's revoked pairs;
+/// the caller signs one at once.
+///
+/// # Errors
+/// [`CaError::NoCa`]; [`CryptoError::Decryption`](crate::CryptoError::Decryption)
+/// for a wrong password; [`CaError::Refused`] for a serial this CA did not
+/// sign from a request, or one revoked already.
+pub fn revoke_signed(
+    store: &Store,
+    serial: &str,
+    reason: crate::revocation::RevocationReason,
+    password: &Password,
+) -> Result<()> {
+    let wanted: String = serial
+        .chars()
+        .filter(|c| *c != ':')
+        .collect::<String>()
+        .to_ascii_lowercase();
+    store.load()?;
+    let ca = Ca::load(store.dir())?.ok_or(Error::Ca(CaError::NoCa))?;
+    ca.key.unlock(password)?;
+    store.update(|_, _, events| {
+        let history = crate::store::audit::ca_history(store.dir())?;
+        let line = |kind: EventKind| {
+            history
+                .signed_requests
+                .iter()
+                .find(|e| e.event.event == kind && e.event.serial.as_deref() == Some(wanted.as_str()))
+        };
+        let Some(signed) = line(EventKind::CertSigned) else {
+            return Err(Error::Ca(CaError::Refused(format!(
+                "this CA signed no certificate with serial {} from a request (`cert sign`); a certificate of this store's own users is revoked with `secure-kms revoke USER`",
+                crate::util::escape::printable(serial)
+            ))));
+        };
+        if let Some(done) = line(EventKind::CertRevoked) {
+            return Err(Error::Ca(CaError::Refused(format!(
+                "certificate {wanted} was revoked already, at {} (audit.log line {})",
+                done.time_utc, done.seq
+            ))));
+        }
+        let mut event = Event::for_ca(EventKind::CertRevoked, &[], "cert revoke");
+        event.file_sha256 = signed.event.file_sha256.clone();
+        event.public_key_fingerprint = signed.event.public_key_fingerprint.clone();
+        event.serial = Some(wanted.clone());
+        event.reason = Some(reason);
+        events.push(event);
+        Ok(())
     })
 }

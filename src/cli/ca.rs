@@ -28,7 +28,7 @@ pub(crate) enum CaCommand {
     },
     /// X.509 certificates for users' RSA pairs, issued by the store's CA
     #[command(
-        after_help = "Example:\n  secure-kms --password-file admin-pw.txt cert issue alice\n  secure-kms cert export alice -o alice.pem\n  openssl verify -CAfile root.pem alice.pem\n  secure-kms --password-file alice-pw.txt cert request alice -o alice.csr    # in alice's store\n  openssl req -in alice.csr -verify -noout\n  secure-kms --password-file admin-pw.txt cert sign alice.csr -o alice.crt   # in the CA's store\n  secure-kms cert import alice alice.crt     # in alice's store, which trusts that CA's root",
+        after_help = "Example:\n  secure-kms --password-file admin-pw.txt cert issue alice\n  secure-kms cert export alice -o alice.pem\n  openssl verify -CAfile root.pem alice.pem\n  secure-kms --password-file alice-pw.txt cert request alice -o alice.csr    # in alice's store\n  openssl req -in alice.csr -verify -noout\n  secure-kms --password-file admin-pw.txt cert sign alice.csr -o alice.crt   # in the CA's store\n  secure-kms cert import alice alice.crt     # in alice's store, which trusts that CA's root\n  secure-kms --password-file admin-pw.txt cert revoke 7e1f7c88... --reason keyCompromise",
         subcommand_required = true
     )]
     Cert {
@@ -188,6 +188,22 @@ impl CaCommand {
                 }
             }
             Self::Cert {
+                action: CertAction::Revoke { serial, reason },
+            } => {
+                let password = admin_password(cli, false)?;
+                let signed = slow("signing the CRL", || {
+                    ca_policy::revoke_certificate(store, serial, (*reason).into(), &password)
+                })?;
+                render(cli, &signed, || {
+                    format!(
+                        "Certificate {} revoked; CRL number {} signed: {} revoked certificate(s). Give crl.pem to the stores that trust this CA (`secure-kms crl import crl.pem`).\n",
+                        secure_kms::util::escape::printable(serial),
+                        signed.number,
+                        signed.serials.len()
+                    )
+                })?
+            }
+            Self::Cert {
                 action: CertAction::Import { user, certificate },
             } => {
                 let user = UserId::new(user)?;
@@ -340,6 +356,14 @@ pub(crate) enum CertAction {
         user: String,
         /// The certificate, PEM (`cert sign`, or `openssl x509 -req -CA`)
         certificate: PathBuf,
+    },
+    /// Revoke a certificate this store's CA signed for another store (`cert sign`), and sign a new CRL at once (the administrator password)
+    Revoke {
+        /// Its serial number, hex (as `cert sign` and `openssl x509 -serial` print it)
+        serial: String,
+        /// Why (RFC 5280)
+        #[arg(long, value_enum, default_value_t = super::keys::Reason::Unspecified)]
+        reason: super::keys::Reason,
     },
     /// Write a certificate request (PKCS#10) for USER's primary RSA pair, signed with its private key (USER's password), for another store's CA
     Request {

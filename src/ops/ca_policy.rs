@@ -202,6 +202,26 @@ pub fn after_revocation(
     }
 }
 
+/// `cert revoke`: revokes a certificate the store's CA signed for another
+/// store ([`crate::ca::request::revoke_signed`]) and signs a new CRL at
+/// once, which lists it: the student's store learns of it with `crl
+/// import`.
+///
+/// # Errors
+/// As [`crate::ca::request::revoke_signed`]; [`OpsError::ChangeMade`]
+/// when the CRL could not be signed after the revocation was recorded.
+pub fn revoke_certificate(
+    store: &Store,
+    serial: &str,
+    reason: crate::revocation::RevocationReason,
+    password: &crate::crypto::kdf::Password,
+) -> Result<crate::ca::crl::CrlSummary> {
+    crate::ca::request::revoke_signed(store, serial, reason, password)?;
+    crl::publish(store, password, "cert revoke").map_err(made(
+        "the certificate was revoked, but no CRL was signed (an administrator can run `secure-kms crl refresh` once this is fixed)",
+    ))
+}
+
 /// Says what was made before `source` failed.
 fn made(what: &'static str) -> impl FnOnce(Error) -> Error {
     move |source| {

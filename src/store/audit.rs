@@ -75,6 +75,10 @@ pub enum EventKind {
     /// sign`): the event holds the certified key's ID and the
     /// certificate's SHA-256.
     CertSigned,
+    /// The CA revoked a certificate it signed from a request (`cert
+    /// revoke`): the event holds its serial and the reason; the CRL lists
+    /// it from then on.
+    CertRevoked,
     /// The CRL of a root the store trusts was imported (`crl import`): the
     /// event holds its cRLNumber, its SHA-256, and the root's key ID; an
     /// older one from that root is refused after it.
@@ -116,6 +120,10 @@ pub struct Event {
     /// `trusted` and `untrusted`, of the root's DER (its fingerprint).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub file_sha256: Option<String>,
+    /// A certificate's serial number (hex), for `cert_signed` and
+    /// `cert_revoked`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub serial: Option<String>,
     /// The command or step that caused it (`keygen`, `session`, ...).
     pub command: String,
 }
@@ -132,6 +140,7 @@ impl Event {
             reason: None,
             crl_number: None,
             file_sha256: None,
+            serial: None,
             command: command.to_owned(),
         }
     }
@@ -148,6 +157,7 @@ impl Event {
             reason: None,
             crl_number: None,
             file_sha256: Some(sha256_hex(contents)),
+            serial: None,
             command: command.to_owned(),
         }
     }

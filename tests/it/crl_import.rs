@@ -217,3 +217,94 @@ fn a_crl_that_is_not_genuine_current_or_from_a_trusted_root_is_refused() {
     // The genuine one is taken.
     ok(&kms(d, &["crl", "import", "ca-class/crl.pem"]));
 }
+
+/// The whole loop with secure-kms on both sides: the teacher's CA signs a
+/// student's request, revokes the certificate later, and the student's
+/// store learns it from the teacher's CRL; OpenSSL agrees at each step.
+#[test]
+fn the_teacher_revokes_a_students_certificate_and_the_students_store_learns_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    fs::write(d.join("pw"), "alice's password\n").unwrap();
+    fs::write(d.join("admin.pw"), "the teacher's password\n").unwrap();
+    let teacher = |args: &[&str]| {
+        kms_command(d)
+            .args(["--store", "teacher", "--password-file", "admin.pw"])
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    ok(&teacher(&["ca", "init", "--bits", "2048"]));
+    ok(&kms(d, &["keygen", "alice"]));
+    ok(&kms(d, &["ca", "trust", "teacher/ca_root.pem"]));
+    ok(&kms(d, &["cert", "request", "alice", "-o", "alice.csr"]));
+    let signed: serde_json::Value = serde_json::from_str(&ok(&teacher(&[
+        "--json",
+        "cert",
+        "sign",
+        "alice.csr",
+        "-o",
+        "alice.crt",
+    ])))
+    .unwrap();
+    let serial = signed["serial"].as_str().unwrap().to_owned();
+    ok(&kms(d, &["cert", "import", "alice", "alice.crt"]));
+
+    let said = ok(&teacher(&[
+        "cert",
+        "revoke",
+        &serial,
+        "--reason",
+        "keyCompromise",
+    ]));
+    assert!(
+        said.contains(&format!(
+            "Certificate {serial} revoked; CRL number 1 signed"
+        )),
+        "{said}"
+    );
+    let checked = openssl(
+        &[
+            "verify",
+            "-crl_check",
+            "-CAfile",
+            "teacher/ca_root.pem",
+            "-CRLfile",
+            "teacher/crl.pem",
+            "alice.crt",
+        ],
+        d,
+    );
+    assert!(
+        stdout(&checked).contains("certificate revoked")
+            || stderr(&checked).contains("certificate revoked")
+    );
+    ok(&teacher(&["crl", "verify"]));
+    ok(&teacher(&["audit", "--verify"]));
+    // Revoked once; a serial this CA did not sign from a request is not
+    // its to revoke; the next CRL keeps the entry.
+    let again = teacher(&["cert", "revoke", &serial]);
+    assert_eq!(code(&again), Some(1));
+    assert!(
+        stderr(&again).contains("was revoked already"),
+        "{}",
+        stderr(&again)
+    );
+    let unknown = teacher(&["cert", "revoke", "0abc"]);
+    assert_eq!(code(&unknown), Some(1));
+    assert!(
+        stderr(&unknown).contains("signed no certificate with serial 0abc"),
+        "{}",
+        stderr(&unknown)
+    );
+    ok(&teacher(&["crl", "refresh"]));
+    ok(&teacher(&["crl", "verify"]));
+
+    let learned = ok(&kms(d, &["crl", "import", "teacher/crl.pem"]));
+    assert!(
+        learned.contains("revoked here: alice version 1 (reason: keyCompromise)"),
+        "{learned}"
+    );
+    let out = kms(d, &["sign", "alice", "pw"]);
+    assert_eq!(code(&out), Some(3), "{}", stderr(&out));
+}

@@ -51,6 +51,27 @@ pub(super) fn expected_entries(keys: &KeyStore, revoked: &RevocationList) -> Res
     Ok(expected)
 }
 
+/// The certificates this CA signed for other stores (`cert sign`) and
+/// revoked since (`cert revoke`), as the log's `cert_revoked` lines hold
+/// them: the CRL lists them too, though no pair of this store carries them.
+pub(super) fn revoked_for_other_stores(history: &CaHistory) -> Vec<Expected> {
+    history
+        .signed_requests
+        .iter()
+        .filter(|e| e.event.event == EventKind::CertRevoked)
+        .filter_map(|e| {
+            Some(Expected {
+                serial: e.event.serial.clone()?,
+                user: "another store's user".to_owned(),
+                version: "-".to_owned(),
+                at: e.time,
+                reason: e.event.reason.unwrap_or_default(),
+                withdrawn: false,
+            })
+        })
+        .collect()
+}
+
 /// The serial of the certificate of the key version that `entry` revokes
 /// (the user and version it names, whose key IDs it holds), if that pair
 /// has one.

@@ -34,8 +34,16 @@ pub(crate) fn add_signed_revocations(
     };
     let crl: CertificateList = CertificateList::from_pem(pem.as_bytes()).map_err(x509_error)?;
     let mut all_certificates: Option<Vec<(String, u32, String)>> = None;
+    // Certificates signed for other stores: no pair here carries them.
+    let elsewhere: BTreeSet<String> = super::entries::revoked_for_other_stores(&history)
+        .into_iter()
+        .map(|e| e.serial)
+        .collect();
     for entry in crl.tbs_cert_list.revoked_certificates.iter().flatten() {
         let serial = crate::util::fingerprint::hex(entry.serial_number.as_bytes());
+        if elsewhere.contains(&serial) {
+            continue;
+        }
         // The fast path: a list entry with this serial that revokes the
         // very version whose certificate carries it. An entry whose user,
         // version or key IDs were edited does not count.

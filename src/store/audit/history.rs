@@ -26,6 +26,10 @@ pub(crate) struct CaHistory {
     pub anchors: Vec<Entry>,
     /// The `crl_imported` lines, oldest first.
     pub crl_imports: Vec<Entry>,
+    /// The `cert_signed` and `cert_revoked` lines since the newest
+    /// `ca_created`, oldest first: the certificates this CA signed for
+    /// other stores, and those it revoked.
+    pub signed_requests: Vec<Entry>,
 }
 
 /// Reads [`CaHistory`] from the log in `dir`. A log with no CA line is
@@ -42,12 +46,13 @@ pub(crate) fn ca_history(dir: &Path) -> Result<CaHistory> {
     // a CA line cannot be edited into another event unseen (but for the
     // last line, which no chain protects).
     // (`trusted` is found inside `untrusted` too.)
-    let markers: [&[u8]; 6] = [
+    let markers: [&[u8]; 7] = [
         b"ca_created",
         b"crl_signed",
         b"certified",
         b"trusted",
         b"cert_signed",
+        b"cert_revoked",
         b"crl_imported",
     ];
     let mut found = markers
@@ -75,6 +80,7 @@ pub(crate) fn ca_history(dir: &Path) -> Result<CaHistory> {
                     | EventKind::CrlSigned
                     | EventKind::Certified
                     | EventKind::CertSigned
+                    | EventKind::CertRevoked
                     | EventKind::CrlImported
                     | EventKind::Trusted
                     | EventKind::Untrusted
@@ -93,6 +99,22 @@ pub(crate) fn ca_history(dir: &Path) -> Result<CaHistory> {
     let crl_imports = entries
         .iter()
         .filter(|e| e.event.event == EventKind::CrlImported)
+        .cloned()
+        .collect();
+    let made = entries
+        .iter()
+        .filter(|e| e.event.event == EventKind::CaCreated)
+        .map(|e| e.seq)
+        .max()
+        .unwrap_or(0);
+    let signed_requests = entries
+        .iter()
+        .filter(|e| {
+            matches!(
+                e.event.event,
+                EventKind::CertSigned | EventKind::CertRevoked
+            ) && e.seq > made
+        })
         .cloned()
         .collect();
     let created = entries
@@ -117,6 +139,7 @@ pub(crate) fn ca_history(dir: &Path) -> Result<CaHistory> {
         first_line,
         anchors,
         crl_imports,
+        signed_requests,
     })
 }
 
