@@ -62,7 +62,7 @@ pub(crate) enum KeyCommand {
     },
     /// Put a user's keys (all versions, or one) on the revocation list
     #[command(
-        after_help = "Example:\n  secure-kms --password-file pw.txt revoke alice --reason keyCompromise --version 2"
+        after_help = "Example:\n  secure-kms --password-file pw.txt revoke alice --reason keyCompromise --version 2\n  secure-kms revoke alice --admin --admin-password-file admin.txt --reason privilegeWithdrawn   # with a CA, without alice's password"
     )]
     Revoke {
         /// The user ID
@@ -76,6 +76,9 @@ pub(crate) enum KeyCommand {
         /// With a CA: the administrator password, from the first line of FILE, to sign the new CRL now (else run `crl refresh`)
         #[arg(long, value_name = "FILE")]
         admin_password_file: Option<PathBuf>,
+        /// With a CA: revoke on the administrator's authority, without USER's password (the administrator password: --admin-password-file, else --password-file, else asked); the CRL is signed at once
+        #[arg(long)]
+        admin: bool,
     },
     /// Show the revocation list
     #[command(after_help = "Example:\n  secure-kms revoked --json")]
@@ -178,6 +181,53 @@ impl KeyCommand {
                 reason,
                 version,
                 admin_password_file,
+                admin: true,
+            } => {
+                let user = UserId::new(user)?;
+                let administrator = match admin_password_file.as_deref() {
+                    Some(path) => read_password_file(path)?,
+                    None => super::prompt::admin_password(cli, false)?,
+                };
+                let outcome = slow("checking the administrator password", || {
+                    commands::revoke_as_administrator(
+                        store,
+                        &user,
+                        &administrator,
+                        (*reason).into(),
+                        *version,
+                    )
+                })?;
+                let after = slow("signing the CRL", || {
+                    ca_policy::after_revocation(
+                        store,
+                        &outcome,
+                        &Admin::With(administrator.clone()),
+                        "revoke --admin",
+                    )
+                })?;
+                let shape = reports::Revoked {
+                    user: user.clone(),
+                    revoked: outcome.revoked.iter().map(Into::into).collect(),
+                    already_revoked: outcome.already.iter().map(Into::into).collect(),
+                };
+                let mut text = render(cli, &shape, || output::revoke(user.as_str(), &outcome))?;
+                if let AfterRevocation::Signed(crl) = after
+                    && !cli.json
+                {
+                    text.push_str(&format!(
+                        "CRL number {} signed: {} revoked certificate(s)\n",
+                        crl.number,
+                        crl.serials.len()
+                    ));
+                }
+                text
+            }
+            Self::Revoke {
+                user,
+                reason,
+                version,
+                admin_password_file,
+                admin: false,
             } => {
                 // A wrong administrator password stops the command before the
                 // revocation, not after it; one given to a store without a CA

@@ -202,6 +202,42 @@ pub fn revoke(
     let (keys, _) = store.load()?;
     check_version(&keys, user_id, version)?;
     authenticate(store, &keys, user_id, password, command)?;
+    put_on_list(store, user_id, reason, version, command)
+}
+
+/// `revoke --admin`: as [`revoke`], on the authority of the store's CA
+/// instead of the owner's password: the administrator password must open
+/// the CA key (a teacher revokes a student's keys without asking them).
+/// The log records it with the command `revoke --admin`.
+///
+/// # Errors
+/// [`crate::CaError::NoCa`] for a store without a CA, whose revocations
+/// only the owner can make; [`crate::CryptoError::Decryption`] for a wrong
+/// administrator password; [`KeyError::UnknownUser`];
+/// [`KeyError::UnknownVersion`].
+pub fn revoke_as_administrator(
+    store: &Store,
+    user_id: &UserId,
+    administrator: &Password,
+    reason: RevocationReason,
+    version: Option<u32>,
+) -> Result<RevokeOutcome> {
+    let (keys, _) = store.load()?;
+    check_version(&keys, user_id, version)?;
+    if !crate::ca::check_admin_password(store, administrator)? {
+        return Err(Error::Ca(crate::CaError::NoCa));
+    }
+    put_on_list(store, user_id, reason, version, "revoke --admin")
+}
+
+/// Puts the versions on the list and logs each, in one change.
+fn put_on_list(
+    store: &Store,
+    user_id: &UserId,
+    reason: RevocationReason,
+    version: Option<u32>,
+    command: &str,
+) -> Result<RevokeOutcome> {
     store.update(|keys, revoked, events| {
         let outcome = revoke_key(
             revoked,

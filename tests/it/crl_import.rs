@@ -308,3 +308,116 @@ fn the_teacher_revokes_a_students_certificate_and_the_students_store_learns_it()
     let out = kms(d, &["sign", "alice", "pw"]);
     assert_eq!(code(&out), Some(3), "{}", stderr(&out));
 }
+
+/// `revoke --admin`: the teacher revokes a user of the CA's own store on
+/// the CA's authority, without that user's password; the CRL is signed at
+/// once and the log says it was the administrator.
+#[test]
+fn the_administrator_revokes_without_the_users_password() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    fs::write(d.join("admin.pw"), "the teacher's password\n").unwrap();
+    fs::write(d.join("tom.pw"), "tom's password\n").unwrap();
+    fs::write(d.join("wrong.pw"), "a guess\n").unwrap();
+    fs::write(d.join("pw"), "alice's password\n").unwrap();
+    let run = |args: &[&str]| {
+        kms_command(d)
+            .args(["--store", "teacher"])
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    ok(&run(&[
+        "--password-file",
+        "admin.pw",
+        "ca",
+        "init",
+        "--bits",
+        "2048",
+    ]));
+    ok(&run(&[
+        "--password-file",
+        "tom.pw",
+        "keygen",
+        "tom",
+        "--admin-password-file",
+        "admin.pw",
+    ]));
+    ok(&run(&["cert", "export", "tom", "-o", "tom.crt"]));
+    // A wrong administrator password revokes nothing.
+    let out = run(&[
+        "revoke",
+        "tom",
+        "--admin",
+        "--admin-password-file",
+        "wrong.pw",
+    ]);
+    assert_eq!(code(&out), Some(1));
+    assert!(ok(&run(&["revoked"])).is_empty());
+    // No user password is given at all: only the administrator's.
+    let said = ok(&run(&[
+        "revoke",
+        "tom",
+        "--admin",
+        "--admin-password-file",
+        "admin.pw",
+        "--reason",
+        "privilegeWithdrawn",
+    ]));
+    assert!(
+        said.contains(
+            "Key revoked for tom: version 1 is now deactivated (revoked: privilegeWithdrawn)"
+        ),
+        "{said}"
+    );
+    assert!(
+        said.contains("CRL number 1 signed: 1 revoked certificate(s)"),
+        "{said}"
+    );
+    let checked = openssl(
+        &[
+            "verify",
+            "-crl_check",
+            "-CAfile",
+            "teacher/ca_root.pem",
+            "-CRLfile",
+            "teacher/crl.pem",
+            "tom.crt",
+        ],
+        d,
+    );
+    assert!(
+        stdout(&checked).contains("certificate revoked")
+            || stderr(&checked).contains("certificate revoked")
+    );
+    let audit: serde_json::Value = serde_json::from_str(&ok(&run(&["--json", "audit"]))).unwrap();
+    let revoked = audit
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["event"] == "revoked")
+        .unwrap();
+    assert_eq!(revoked["command"], "revoke --admin");
+    assert_eq!(revoked["user"], "tom");
+    ok(&run(&["audit", "--verify"]));
+    ok(&run(&["crl", "verify"]));
+
+    // Without a CA, only the owner revokes.
+    ok(&kms(d, &["keygen", "alice"]));
+    let out = kms(
+        d,
+        &[
+            "revoke",
+            "alice",
+            "--admin",
+            "--admin-password-file",
+            "admin.pw",
+        ],
+    );
+    assert_eq!(code(&out), Some(1));
+    assert!(
+        stderr(&out).contains("no certificate authority"),
+        "{}",
+        stderr(&out)
+    );
+}
