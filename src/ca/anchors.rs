@@ -248,6 +248,17 @@ fn checked(store: &Store) -> Result<Vec<Anchor>> {
         }
         out.push(anchor);
     }
+    // A root the log trusts must still be there: deleting the file (or a
+    // root from it) would otherwise turn the checks of the certificates it
+    // signed off.
+    if let Some(missing) = logged
+        .iter()
+        .find(|f| !out.iter().any(|a| &a.fingerprint == *f))
+    {
+        return Err(Error::Ca(CaError::Trust(format!(
+            "audit.log records the root {missing} as trusted, but trusted_roots.pem does not hold it: it was removed by hand; put the file back, or run `secure-kms ca untrust {missing}` to stop trusting it"
+        ))));
+    }
     Ok(out)
 }
 
@@ -316,29 +327,38 @@ pub fn untrust(store: &Store, fingerprint: &str) -> Result<Anchor> {
         .collect::<String>()
         .to_ascii_lowercase();
     store.update_with_files(AttachedRead::Required, |_, _, events, files| {
-        let current = checked(store)?;
-        let Some(found) = current.into_iter().find(|a| a.fingerprint == wanted) else {
-            return Err(Error::Ca(CaError::Trust(format!(
-                "no trusted root has the fingerprint {}: `secure-kms ca trusted` lists them",
-                crate::util::escape::printable(fingerprint)
-            ))));
-        };
-        if found.own {
+        // From the log, so that a root whose certificate went missing from
+        // the file can still be untrusted.
+        if let Some(ca) = Ca::load(store.dir())?
+            && Anchor::of(&ca.root, true)?.fingerprint == wanted
+        {
             return Err(Error::Ca(CaError::Trust(
                 "it is this store's own root, which it always trusts".to_owned(),
             )));
         }
+        if !logged(store)?.contains(&wanted) {
+            return Err(Error::Ca(CaError::Trust(format!(
+                "no trusted root has the fingerprint {}: `secure-kms ca trusted` lists them",
+                crate::util::escape::printable(fingerprint)
+            ))));
+        }
         let mut roots = stored(store)?;
-        let mut der = Vec::new();
-        roots.retain(|root| {
-            let this = root.to_der().unwrap_or_default();
-            let keep = sha256_hex(&this) != wanted;
-            if !keep {
-                der = this;
-            }
-            keep
-        });
-        events.push(Event::for_ca(EventKind::Untrusted, &der, "ca untrust"));
+        let found = match roots
+            .iter()
+            .find(|root| root.to_der().is_ok_and(|der| sha256_hex(&der) == wanted))
+        {
+            Some(root) => Anchor::of(root, false)?,
+            None => Anchor {
+                fingerprint: wanted.clone(),
+                subject: "(no longer in trusted_roots.pem)".to_owned(),
+                not_after: "-".to_owned(),
+                own: false,
+            },
+        };
+        roots.retain(|root| root.to_der().is_ok_and(|der| sha256_hex(&der) != wanted));
+        let mut event = Event::for_ca(EventKind::Untrusted, &[], "ca untrust");
+        event.file_sha256 = Some(wanted.clone());
+        events.push(event);
         files.push((ANCHORS_FILE, to_pem(&roots)?));
         Ok(found)
     })

@@ -37,6 +37,8 @@ pub enum Refusal {
     /// It is not for this use: a CA's certificate, a key usage without
     /// digitalSignature, another key than the one it should hold.
     InvalidPurpose,
+    /// Its root's CRL, imported here, lists it.
+    Revoked,
 }
 
 impl std::fmt::Display for Refusal {
@@ -58,13 +60,13 @@ fn refused(why: Refusal, detail: impl Into<String>) -> Error {
 ///
 /// # Errors
 /// [`CaError::CertificateRefused`] naming the [`Refusal`].
-pub fn check_chain(
-    roots: &[Certificate],
+pub fn check_chain<'r>(
+    roots: &'r [Certificate],
     certificate: &Certificate,
     user_id: &UserId,
     now: Timestamp,
-) -> Result<()> {
-    signed_by_a_root(roots, certificate)
+) -> Result<&'r Certificate> {
+    let root = signed_by_a_root(roots, certificate)
         .map_err(|why| refused(Refusal::UnknownIssuer, format!("it {why}")))?;
     let tbs = certificate.tbs_certificate();
     let validity = tbs.validity();
@@ -108,7 +110,7 @@ pub fn check_chain(
             "its keyUsage does not allow signing (digitalSignature)",
         ));
     }
-    Ok(())
+    Ok(root)
 }
 
 /// A certificate `cert import` kept.
@@ -183,7 +185,17 @@ pub fn import(store: &Store, user_id: &UserId, pem: &str) -> Result<Imported> {
             "this store trusts no root yet: `secure-kms ca trust ROOT.pem` first, with the root of the CA that signed it",
         ));
     }
-    check_chain(&roots, &certificate, user_id, time::now())?;
+    let root = check_chain(&roots, &certificate, user_id, time::now())?;
+    let crls = crate::ca::crl::imported::stored(store)?;
+    if let Some((at, reason)) = crate::ca::crl::imported::listed(&crls, root, &certificate) {
+        return Err(refused(
+            Refusal::Revoked,
+            format!(
+                "the CRL of its root imported here revoked it at {} (reason: {reason})",
+                time::format(at)
+            ),
+        ));
+    }
     let pair = keys
         .get(user_id)?
         .and_then(|record| record.asymmetric.last())

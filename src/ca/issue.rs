@@ -228,48 +228,57 @@ fn describe(
 ///
 /// # Errors
 /// What is wrong, as the end of a sentence ("is not ...").
-pub(crate) fn signed_by_a_root(
-    roots: &[Certificate],
+pub(crate) fn signed_by_a_root<'r>(
+    roots: &'r [Certificate],
     certificate: &Certificate,
-) -> std::result::Result<(), String> {
-    use rsa::pkcs1v15::VerifyingKey;
-    use rsa::pkcs8::DecodePublicKey;
-    use rsa::signature::Verifier;
+) -> std::result::Result<&'r Certificate, String> {
     let tbs = certificate.tbs_certificate();
-    let Some(root) = roots
+    let named: Vec<&Certificate> = roots
         .iter()
-        .find(|root| root.tbs_certificate().subject() == tbs.issuer())
-    else {
+        .filter(|root| root.tbs_certificate().subject() == tbs.issuer())
+        .collect();
+    if named.is_empty() {
         return Err(format!(
             "was issued by {}, which is not a root this store trusts",
-            tbs.issuer()
+            crate::util::escape::printable(&tbs.issuer().to_string())
         ));
-    };
+    }
     let algorithm = x509_cert::der::oid::db::rfc5912::SHA_256_WITH_RSA_ENCRYPTION;
     if certificate.signature_algorithm().oid != algorithm || tbs.signature().oid != algorithm {
         return Err("is not signed sha256WithRSAEncryption, as the roots sign".to_owned());
     }
-    let signature = certificate
-        .signature()
-        .as_bytes()
-        .and_then(|bytes| Pkcs1v15Signature::try_from(bytes).ok())
-        .ok_or("does not carry an RSA signature")?;
     let signed = tbs.to_der().map_err(|e| e.to_string())?;
-    let spki = root
-        .tbs_certificate()
-        .subject_public_key_info()
-        .to_der()
-        .map_err(|e| e.to_string())?;
-    let root_key = rsa::PublicKey::from_public_key_der(&spki)
-        .map_err(|_| "names a root whose key is not RSA".to_owned())?;
-    VerifyingKey::<Sha256>::new(root_key)
-        .verify(&signed, &signature)
-        .map_err(|_| {
+    // Two roots may share a name (every `ca init` root has the same one):
+    // the one whose key verifies the signature is the issuer.
+    named
+        .into_iter()
+        .find(|root| signed_with(root, &signed, certificate.signature().as_bytes()))
+        .ok_or_else(|| {
             format!(
                 "is not signed by the root {}: it was forged or edited",
-                root.tbs_certificate().subject()
+                crate::util::escape::printable(&tbs.issuer().to_string())
             )
         })
+}
+
+/// Whether `signature` over `signed` verifies with `root`'s RSA key
+/// (sha256WithRSAEncryption).
+pub(crate) fn signed_with(root: &Certificate, signed: &[u8], signature: Option<&[u8]>) -> bool {
+    use rsa::pkcs1v15::VerifyingKey;
+    use rsa::pkcs8::DecodePublicKey;
+    use rsa::signature::Verifier;
+    let Some(signature) = signature.and_then(|bytes| Pkcs1v15Signature::try_from(bytes).ok())
+    else {
+        return false;
+    };
+    let Ok(spki) = root.tbs_certificate().subject_public_key_info().to_der() else {
+        return false;
+    };
+    rsa::PublicKey::from_public_key_der(&spki).is_ok_and(|key| {
+        VerifyingKey::<Sha256>::new(key)
+            .verify(signed, &signature)
+            .is_ok()
+    })
 }
 
 /// Checks `password` against the CA key before a command changes anything
@@ -288,12 +297,14 @@ pub fn check_admin_password(store: &Store, password: &Password) -> Result<bool> 
 /// With a certificate authority in the store, checks the certificate that
 /// `pair` carries, if any: one the store's root signed, for `user_id`, of
 /// this public key, or one a root the store trusts signed (`cert
-/// import`). Without a CA and trusted roots, or without a certificate,
-/// nothing to check.
+/// import`) and that root's imported CRL does not list. Without a
+/// certificate, nothing to check; a certificate with no root to check it
+/// against (none trusted, or its root untrusted since) is refused.
 ///
 /// # Errors
 /// [`StoreError::Untrusted`] for a certificate no trusted root signed, or
-/// of another user or key; as [`Ca::load`] and
+/// of another user or key; [`KeyError::Revoked`] for one an imported CRL
+/// lists; as [`Ca::load`] and
 /// [`anchors::trusted`](crate::ca::anchors::trusted).
 pub fn check_certificate(
     store: &Store,
@@ -304,32 +315,45 @@ pub fn check_certificate(
         return Ok(());
     }
     let roots = crate::ca::anchors::roots(store)?;
-    if roots.is_empty() {
-        return Ok(());
-    }
-    certificate_issued(&roots, user_id, pair)
+    let crls = crate::ca::crl::imported::stored(store)?;
+    certificate_issued(&roots, &crls, user_id, pair)
 }
 
-/// [`check_issued`] for `pair`'s certificate, if it has one, as the
-/// refusal a key use gives.
+/// [`check_issued`] for `pair`'s certificate, if it has one, and the
+/// imported CRL of the root that signed it, as the refusal a key use
+/// gives.
 fn certificate_issued(
     roots: &[Certificate],
+    crls: &[x509_cert::crl::CertificateList],
     user_id: &UserId,
     pair: &crate::pki::AsymmetricVersion,
 ) -> Result<()> {
     let Some(pem) = &pair.certificate else {
         return Ok(());
     };
-    check_issued(roots, pem, user_id, &pair.fingerprint).map_err(|why| {
+    let untrusted = |why: String| {
         Error::Store(StoreError::Untrusted {
             user: user_id.to_string(),
             problem: format!(
                 "the certificate of version {} of {user_id} in key_store.json {why}",
                 pair.version
             ),
-            remedy: "restore key_store.json from a backup".to_owned(),
+            remedy: "restore key_store.json from a backup, or trust the root that issued it again with `secure-kms ca trust`".to_owned(),
         })
-    })
+    };
+    let root = check_issued(roots, pem, user_id, &pair.fingerprint).map_err(untrusted)?;
+    let certificate = Certificate::from_pem(pem.as_bytes()).map_err(x509_error)?;
+    if let Some((at, reason)) = crate::ca::crl::imported::listed(crls, root, &certificate) {
+        return Err(Error::Key(KeyError::Revoked {
+            user: user_id.to_string(),
+            revoked_at: time::format(at),
+            reason: format!(
+                "{reason}; its certificate is on the CRL of {} imported here",
+                crate::util::escape::printable(&root.tbs_certificate().subject().to_string())
+            ),
+        }));
+    }
+    Ok(())
 }
 
 /// [`check_certificate`] for every RSA pair of `user_id` that has a
@@ -346,15 +370,13 @@ pub fn check_certificates(store: &Store, keys: &KeyStore, user_id: &UserId) -> R
     if record.asymmetric.iter().all(|a| a.certificate.is_none()) {
         return Ok(());
     }
-    // The roots are read once for all the pairs.
+    // The roots and CRLs are read once for all the pairs.
     let roots = crate::ca::anchors::roots(store)?;
-    if roots.is_empty() {
-        return Ok(());
-    }
+    let crls = crate::ca::crl::imported::stored(store)?;
     record
         .asymmetric
         .iter()
-        .try_for_each(|pair| certificate_issued(&roots, user_id, pair))
+        .try_for_each(|pair| certificate_issued(&roots, &crls, user_id, pair))
 }
 
 /// Checks that `pem` is a certificate this CA issued to `user_id` for the
@@ -366,15 +388,15 @@ pub fn check_certificates(store: &Store, keys: &KeyStore, user_id: &UserId) -> R
 ///
 /// # Errors
 /// What is wrong, as the end of a sentence ("is not ...").
-pub(crate) fn check_issued(
-    roots: &[Certificate],
+pub(crate) fn check_issued<'r>(
+    roots: &'r [Certificate],
     pem: &str,
     user_id: &UserId,
     fingerprint: &str,
-) -> std::result::Result<(), String> {
+) -> std::result::Result<&'r Certificate, String> {
     let certificate = Certificate::from_pem(pem.as_bytes())
         .map_err(|e| format!("is not a PEM certificate ({e})"))?;
-    signed_by_a_root(roots, &certificate)?;
+    let root = signed_by_a_root(roots, &certificate)?;
     let tbs = certificate.tbs_certificate();
     let subject = Name::from_str(&format!("CN={user_id}")).map_err(|e| e.to_string())?;
     if *tbs.subject() != subject {
@@ -387,5 +409,5 @@ pub(crate) fn check_issued(
     if sha256_hex(&spki) != fingerprint {
         return Err("is for another public key than the version's".to_owned());
     }
-    Ok(())
+    Ok(root)
 }

@@ -421,3 +421,152 @@ fn the_administrator_revokes_without_the_users_password() {
         stderr(&out)
     );
 }
+
+/// The CRL is checked at every use, not only when it is imported: a
+/// certificate taken out of key_store.json while the CRL was imported,
+/// then put back, is refused; and one the CRL lists cannot be imported
+/// after it.
+#[test]
+fn a_revoked_certificate_cannot_come_back_by_hiding_it_during_the_import() {
+    let dir = class();
+    let d = dir.path();
+    ca(
+        d,
+        "class",
+        &["-revoke", "alice.crt", "-crl_reason", "keyCompromise"],
+    );
+    ca(d, "class", &["-gencrl", "-out", "crl.pem"]);
+    let path = d.join("s/key_store.json");
+    let with = fs::read_to_string(&path).unwrap();
+    let mut without: serde_json::Value = serde_json::from_str(&with).unwrap();
+    without["alice"]["key_pair"]
+        .as_object_mut()
+        .unwrap()
+        .remove("certificate");
+    fs::write(&path, serde_json::to_string_pretty(&without).unwrap()).unwrap();
+    let said = ok(&kms(d, &["crl", "import", "ca-class/crl.pem"]));
+    assert!(
+        said.contains("none of them is a certificate of this store"),
+        "{said}"
+    );
+    fs::write(&path, &with).unwrap();
+    fs::write(d.join("essay.txt"), "hand-in\n").unwrap();
+    let out = kms(d, &["sign", "alice", "essay.txt"]);
+    assert_eq!(code(&out), Some(3), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("its certificate is on the CRL of CN=class root imported here"),
+        "{}",
+        stderr(&out)
+    );
+
+    // bob's certificate, revoked before he imports it.
+    ok(&kms(d, &["keygen", "bob"]));
+    ok(&kms(
+        d,
+        &["cert", "request", "bob", "-o", "ca-class/bob.csr"],
+    ));
+    ca(d, "class", &["-in", "bob.csr", "-out", "bob.crt"]);
+    ca(
+        d,
+        "class",
+        &["-revoke", "bob.crt", "-crl_reason", "affiliationChanged"],
+    );
+    ca(d, "class", &["-gencrl", "-out", "crl2.pem"]);
+    ok(&kms(d, &["crl", "import", "ca-class/crl2.pem"]));
+    let out = kms(d, &["cert", "import", "bob", "ca-class/bob.crt"]);
+    assert_eq!(code(&out), Some(3), "{}", stdout(&out));
+    assert!(
+        stderr(&out).contains("(Revoked): the CRL of its root imported here revoked it"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+/// A trusted root removed from trusted_roots.pem by hand, or untrusted,
+/// leaves the certificates it signed with nothing to check them against:
+/// they are refused, not waved through.
+#[test]
+fn certificates_whose_root_is_gone_are_refused() {
+    let dir = class();
+    let d = dir.path();
+    fs::write(d.join("essay.txt"), "hand-in\n").unwrap();
+    ok(&kms(d, &["sign", "alice", "essay.txt"]));
+    let roots = d.join("s/trusted_roots.pem");
+    let saved = fs::read(&roots).unwrap();
+    fs::remove_file(&roots).unwrap();
+    let out = kms(d, &["sign", "alice", "essay.txt", "-o", "two.sig"]);
+    assert_ne!(code(&out), Some(0));
+    assert!(
+        stderr(&out).contains("it was removed by hand"),
+        "{}",
+        stderr(&out)
+    );
+    fs::write(&roots, &saved).unwrap();
+    let fingerprint =
+        serde_json::from_slice::<serde_json::Value>(&kms(d, &["--json", "ca", "trusted"]).stdout)
+            .unwrap()[0]["fingerprint"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+    ok(&kms(d, &["ca", "untrust", &fingerprint]));
+    let out = kms(d, &["sign", "alice", "essay.txt", "-o", "three.sig"]);
+    assert_eq!(code(&out), Some(3), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("which is not a root this store trusts"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+/// Every `ca init` root has the same subject: two teachers' roots trusted
+/// in one store are told apart by their keys.
+#[test]
+fn two_roots_with_one_name_are_told_apart_by_their_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    fs::write(d.join("pw"), "alice's password\n").unwrap();
+    fs::write(d.join("admin.pw"), "the teachers' password\n").unwrap();
+    let teacher = |name: &str, args: &[&str]| {
+        kms_command(d)
+            .args(["--store", name, "--password-file", "admin.pw"])
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    for name in ["first", "second"] {
+        ok(&teacher(name, &["ca", "init", "--bits", "2048"]));
+        ok(&kms(d, &["ca", "trust", &format!("{name}/ca_root.pem")]));
+    }
+    ok(&kms(d, &["keygen", "alice"]));
+    ok(&kms(d, &["cert", "request", "alice", "-o", "alice.csr"]));
+    // The second root (the one found second by name) signs it.
+    ok(&teacher(
+        "second",
+        &["cert", "sign", "alice.csr", "-o", "alice.crt"],
+    ));
+    ok(&kms(d, &["cert", "import", "alice", "alice.crt"]));
+    fs::write(d.join("essay.txt"), "hand-in\n").unwrap();
+    ok(&kms(d, &["sign", "alice", "essay.txt"]));
+    // Both CRLs are taken, each checked with its own root's key, and the
+    // second one's revokes the certificate the second root signed.
+    ok(&teacher("first", &["crl", "refresh"]));
+    ok(&kms(d, &["crl", "import", "first/crl.pem"]));
+    let serial = stdout(&openssl(
+        &["x509", "-in", "alice.crt", "-noout", "-serial"],
+        d,
+    ))
+    .trim()
+    .trim_start_matches("serial=")
+    .to_lowercase();
+    ok(&teacher(
+        "second",
+        &["cert", "revoke", &serial, "--reason", "keyCompromise"],
+    ));
+    let said = ok(&kms(d, &["crl", "import", "second/crl.pem"]));
+    assert!(
+        said.contains("revoked here: alice version 1 (reason: keyCompromise)"),
+        "{said}"
+    );
+    let out = kms(d, &["sign", "alice", "essay.txt", "-o", "again.sig"]);
+    assert_eq!(code(&out), Some(3), "{}", stderr(&out));
+}

@@ -51,7 +51,7 @@ impl std::fmt::Display for CrlImported {
 }
 
 fn refused(reason: &str, detail: String) -> Error {
-    Error::Ca(CaError::CertificateRefused {
+    Error::Ca(CaError::CrlRefused {
         reason: reason.to_owned(),
         detail,
     })
@@ -120,6 +120,37 @@ pub(crate) fn parse(text: &str) -> std::result::Result<Vec<CertificateList>, Str
     Ok(out)
 }
 
+/// Whether `crl` is `root`'s: issued in its name and signed by its key.
+fn signed_by(crl: &CertificateList, root: &Certificate) -> bool {
+    crl.tbs_cert_list.issuer == *root.tbs_certificate().subject()
+        && crl.signature_algorithm.oid
+            == x509_cert::der::oid::db::rfc5912::SHA_256_WITH_RSA_ENCRYPTION
+        && crl
+            .tbs_cert_list
+            .to_der()
+            .is_ok_and(|tbs| crate::ca::issue::signed_with(root, &tbs, crl.signature.as_bytes()))
+}
+
+/// When and why `certificate`, which `root` signed, was revoked, if one
+/// of the imported `crls` of that root lists it.
+pub(crate) fn listed(
+    crls: &[CertificateList],
+    root: &Certificate,
+    certificate: &Certificate,
+) -> Option<(Timestamp, RevocationReason)> {
+    let serial = certificate.tbs_certificate().serial_number();
+    crls.iter()
+        .filter(|crl| signed_by(crl, root))
+        .flat_map(|crl| crl.tbs_cert_list.revoked_certificates.iter().flatten())
+        .find(|entry| entry.serial_number == *serial)
+        .map(|entry| {
+            (
+                Timestamp::from_duration(entry.revocation_date.to_unix_duration()),
+                entries::entry_reason(entry),
+            )
+        })
+}
+
 /// The key ID of a root: SHA-256 of its public key's DER.
 fn key_id(root: &Certificate) -> Result<Fingerprint> {
     let spki = root
@@ -138,7 +169,7 @@ fn key_id(root: &Certificate) -> Result<Fingerprint> {
 /// lists revokes its pair's version, with the CRL entry's date and reason.
 ///
 /// # Errors
-/// [`CaError::CertificateRefused`] (`UnknownIssuer`, `BadSignature`,
+/// [`CaError::CrlRefused`] (`UnknownIssuer`, `BadSignature`,
 /// `Expired`); [`CaError::Refused`] for an older CRL, the store's own CA's,
 /// or text that is not a CRL; as [`Store::update`].
 pub fn import(store: &Store, pem: &str) -> Result<CrlImported> {
@@ -150,58 +181,36 @@ pub fn import(store: &Store, pem: &str) -> Result<CrlImported> {
     let crl = CertificateList::from_pem(block.as_bytes())
         .map_err(|e| not_one(format!("it is not a PEM X.509 CRL ({e})")))?;
     let issuer = crl.tbs_cert_list.issuer.clone();
+    let shown_issuer = crate::util::escape::printable(&issuer.to_string());
     if let Some(ca) = Ca::load(store.dir())?
-        && *ca.root.tbs_certificate().subject() == issuer
+        && signed_by(&crl, &ca.root)
     {
         return Err(not_one(
             "it is this store's own CA's: `secure-kms crl refresh` signs that one here".to_owned(),
         ));
     }
     let roots = crate::ca::anchors::roots(store)?;
-    let root = roots
+    let named: Vec<&Certificate> = roots
         .iter()
-        .find(|r| *r.tbs_certificate().subject() == issuer)
-        .ok_or_else(|| {
-            refused(
-                "UnknownIssuer",
-                format!(
-                    "it was issued by {}, which is not a root this store trusts (`secure-kms ca trust` it first)",
-                    crate::util::escape::printable(&issuer.to_string())
-                ),
-            )
-        })?
-        .clone();
-    let algorithm = x509_cert::der::oid::db::rfc5912::SHA_256_WITH_RSA_ENCRYPTION;
-    let tbs = crl.tbs_cert_list.to_der().map_err(x509_error)?;
-    let signature = crl
-        .signature
-        .as_bytes()
-        .and_then(|bytes| Signature::try_from(bytes).ok());
-    let root_key = {
-        use rsa::pkcs8::DecodePublicKey;
-        let spki = root
-            .tbs_certificate()
-            .subject_public_key_info()
-            .to_der()
-            .map_err(x509_error)?;
-        rsa::PublicKey::from_public_key_der(&spki).ok()
-    };
-    let genuine = crl.signature_algorithm.oid == algorithm
-        && match (signature, root_key) {
-            (Some(signature), Some(key)) => VerifyingKey::<Sha256>::new(key)
-                .verify(&tbs, &signature)
-                .is_ok(),
-            _ => false,
-        };
-    if !genuine {
+        .filter(|r| *r.tbs_certificate().subject() == issuer)
+        .collect();
+    if named.is_empty() {
         return Err(refused(
-            "BadSignature",
+            "UnknownIssuer",
             format!(
-                "its signature does not verify with the key of {}: it was edited, or signed by another",
-                crate::util::escape::printable(&issuer.to_string())
+                "it was issued by {shown_issuer}, which is not a root this store trusts (`secure-kms ca trust` it first)"
             ),
         ));
     }
+    // Roots may share a name: the one whose key signed it is its issuer.
+    let Some(root) = named.into_iter().find(|r| signed_by(&crl, r)).cloned() else {
+        return Err(refused(
+            "BadSignature",
+            format!(
+                "its signature does not verify with the key of {shown_issuer}: it was edited, or signed by another"
+            ),
+        ));
+    };
     let summary = summarise(&crl)?;
     let next = Timestamp::from_duration(
         crl.tbs_cert_list
@@ -223,6 +232,9 @@ pub fn import(store: &Store, pem: &str) -> Result<CrlImported> {
     let der = crl.to_der().map_err(x509_error)?;
     let listed: BTreeSet<String> = summary.serials.iter().cloned().collect();
     let revoked_here = store.update_with_files(AttachedRead::Required, |keys, revoked, events, files| {
+        // The CRLs kept so far, each the one the log names: the numbers
+        // below are checked against a file the log vouches for.
+        let kept = stored(store)?;
         // The newest number imported from this root, as the log says.
         let history = crate::store::audit::ca_history(store.dir())?;
         if let Some(last) = history
@@ -254,9 +266,12 @@ pub fn import(store: &Store, pem: &str) -> Result<CrlImported> {
                     continue;
                 };
                 let serial = hex(certificate.tbs_certificate().serial_number().as_bytes());
-                if *certificate.tbs_certificate().issuer() != issuer || !listed.contains(&serial)
-                    || revoked.find(&user, &version).is_some()
-                {
+                let by_this_root = crate::ca::issue::signed_by_a_root(
+                    std::slice::from_ref(&root),
+                    &certificate,
+                )
+                .is_ok();
+                if !by_this_root || !listed.contains(&serial) || revoked.find(&user, &version).is_some() {
                     continue;
                 }
                 let entry = crl
@@ -289,10 +304,8 @@ pub fn import(store: &Store, pem: &str) -> Result<CrlImported> {
                 revoked.push(revocation);
             }
         }
-        let mut kept: Vec<CertificateList> = stored(store)?
-            .into_iter()
-            .filter(|c| c.tbs_cert_list.issuer != issuer)
-            .collect();
+        let mut kept: Vec<CertificateList> =
+            kept.into_iter().filter(|c| !signed_by(c, &root)).collect();
         kept.push(crl.clone());
         let text = kept
             .iter()

@@ -79,6 +79,16 @@ pub enum CaError {
         detail: String,
     },
 
+    /// A CRL given to `crl import` is refused: its issuer, signature or
+    /// dates, with the reason in rustls's words.
+    #[error("the CRL is refused ({reason}): {detail}")]
+    CrlRefused {
+        /// `UnknownIssuer`, `BadSignature` or `Expired`.
+        reason: String,
+        /// What exactly is wrong.
+        detail: String,
+    },
+
     /// A certificate request given to `cert sign` cannot be signed.
     #[error("this certificate request cannot be signed: {0}")]
     BadRequest(String),

@@ -177,6 +177,7 @@ impl Error {
                 | Error::Key(KeyError::RevokedSigner { .. })
                 | Error::Ca(CaError::PlantedAnchor(_))
                 | Error::Ca(CaError::CertificateRefused { .. })
+                | Error::Ca(CaError::CrlRefused { .. })
                 | Error::Store(StoreError::Untrusted { .. })
                 | Error::Key(KeyError::Expired { .. })
                 | Error::Key(KeyError::Destroyed { .. })
