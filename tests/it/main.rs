@@ -11,6 +11,7 @@
 //! | `cli`, `keyuse` | every subcommand through the binary, and the key-state rules |
 //! | `explain` | `--explain`: the real values of each step, in 80 columns |
 //! | `exchange`, `exchange_files`, `dh_params` | the key exchange in one process, in two, and groups from files |
+//! | `class_pki` | a teacher's CA and three students' stores: trust, request, sign, import, revoke, CRL |
 //! | `cert_requests` | `cert request` in one store, `cert sign` by another's CA, read by OpenSSL |
 //! | `crl_import` | `crl import`: a trusted root's CRL (from `openssl ca`) revokes the store's certificates it lists |
 //! | `trust_anchors` | `ca trust`: another CA's root trusted, by the fingerprint OpenSSL prints |
@@ -27,6 +28,7 @@ mod util;
 mod attacks;
 mod audit_cross_check;
 mod cert_requests;
+mod class_pki;
 mod cli;
 mod code_map;
 mod crl_import;
