@@ -43,6 +43,10 @@ pub struct UserCertificate {
     pub not_before: String,
     /// Not valid after, RFC 3339.
     pub not_after: String,
+    /// Its version, signature and the extensions that say what it is for,
+    /// as read from it: "X.509 v3, sha256WithRSAEncryption; CA:FALSE;
+    /// digitalSignature, keyEncipherment" for the ones this CA issues.
+    pub profile: String,
     /// The certificate, PEM.
     pub pem: String,
 }
@@ -60,10 +64,7 @@ impl std::fmt::Display for UserCertificate {
         writeln!(f, "  issuer:  {}", shown(&self.issuer))?;
         writeln!(f, "  serial:  {}", self.serial)?;
         writeln!(f, "  valid:   {} to {}", self.not_before, self.not_after)?;
-        writeln!(
-            f,
-            "  X.509 v3, sha256WithRSAEncryption; CA:FALSE; digitalSignature, keyEncipherment"
-        )
+        writeln!(f, "  {}", self.profile)
     }
 }
 
@@ -218,8 +219,53 @@ fn describe(
         issuer: tbs.issuer().to_string(),
         not_before: when(tbs.validity().not_before),
         not_after: when(tbs.validity().not_after),
+        profile: profile(certificate),
         pem,
     }
+}
+
+/// What `certificate` says of itself: its version, its signature, and
+/// its basicConstraints and keyUsage where it has them.
+fn profile(certificate: &Certificate) -> String {
+    use x509_cert::ext::pkix::{BasicConstraints, KeyUsage, KeyUsages};
+    let tbs = certificate.tbs_certificate();
+    let version = match tbs.version() {
+        x509_cert::certificate::Version::V1 => "X.509 v1",
+        x509_cert::certificate::Version::V2 => "X.509 v2",
+        x509_cert::certificate::Version::V3 => "X.509 v3",
+    };
+    let algorithm = if certificate.signature_algorithm().oid
+        == x509_cert::der::oid::db::rfc5912::SHA_256_WITH_RSA_ENCRYPTION
+    {
+        "sha256WithRSAEncryption".to_owned()
+    } else {
+        certificate.signature_algorithm().oid.to_string()
+    };
+    let mut parts = vec![format!("{version}, {algorithm}")];
+    if let Ok(Some((_, constraints))) = tbs.get_extension::<BasicConstraints>() {
+        parts.push(format!(
+            "CA:{}",
+            if constraints.ca { "TRUE" } else { "FALSE" }
+        ));
+    }
+    if let Ok(Some((_, usage))) = tbs.get_extension::<KeyUsage>() {
+        let named = [
+            (KeyUsages::DigitalSignature, "digitalSignature"),
+            (KeyUsages::KeyEncipherment, "keyEncipherment"),
+            (KeyUsages::KeyCertSign, "keyCertSign"),
+            (KeyUsages::CRLSign, "cRLSign"),
+        ];
+        let names: Vec<&str> = named
+            .iter()
+            .filter(|(flag, _)| usage.0.contains(*flag))
+            .map(|(_, name)| *name)
+            .collect();
+        parts.push(names.join(", "));
+    }
+    if parts.len() == 1 {
+        parts.push("no extensions".to_owned());
+    }
+    parts.join("; ")
 }
 
 /// Checks that one of `roots` signed `certificate`: the root whose subject

@@ -20,6 +20,11 @@ fn ok(out: &std::process::Output) {
     assert_eq!(code(out), Some(0), "{}", stderr(out));
 }
 
+fn ok_text(out: &std::process::Output) -> String {
+    ok(out);
+    stdout(out)
+}
+
 /// A teacher's store with a CA, and alice's store with her keys.
 fn class() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
@@ -560,6 +565,18 @@ fn certificates_openssl_signed_are_imported_and_wrong_ones_refused_with_rustls_n
         "alice.pw",
         &["cert", "import", "alice", "alice.crt"],
     ));
+    // `cert show` says what it is: OpenSSL's x509 -req makes a v1
+    // certificate, with no extensions.
+    let shown = ok_text(&kms(
+        d,
+        "alice-store",
+        "alice.pw",
+        &["cert", "show", "alice"],
+    ));
+    assert!(
+        shown.contains("X.509 v1, sha256WithRSAEncryption; no extensions"),
+        "{shown}"
+    );
 
     // A store with a CA of its own certifies its users itself.
     ok(&kms(d, "teacher", "admin.pw", &["keygen", "tom"]));
