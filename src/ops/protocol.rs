@@ -42,9 +42,11 @@ use crate::util::time::{self, Timestamp};
 use crate::util::user::UserId;
 use crate::{Error, KeyError, OpsError, Result};
 
-/// The protocol name and version every message carries. Version 2 signs
-/// the time each message was made; a version 1 message is refused.
-pub const PROTOCOL: &str = "secure-kms exchange v2";
+/// The protocol name and version every message carries. Version 2 signed
+/// the time each message was made; version 3 also signs the sender's
+/// certificate, which lets two stores exchange keys. Older messages are
+/// refused.
+pub const PROTOCOL: &str = "secure-kms exchange v3";
 
 /// How long after it was made a message is accepted: one hour. An exchange
 /// through files is meant to be finished in one sitting (a lesson, a
@@ -141,6 +143,7 @@ fn signer(
 /// verify old signatures, never make new ones), as in the one-process
 /// exchange, which signs with the active primary only.
 fn check_signature(
+    store: &Store,
     keys: &KeyStore,
     revoked: &RevocationList,
     message: &Message,
@@ -149,9 +152,10 @@ fn check_signature(
     let what = message.kind.name();
     let sender = UserId::new(&message.sender.user)
         .map_err(|e| refused(format!("its sender is no valid user: {e}")))?;
-    let record = keys
-        .get(&sender)?
-        .ok_or_else(|| refused(format!("its sender {sender} is not in this store")))?;
+    let Some(record) = keys.get(&sender)? else {
+        // A sender of another store speaks through its certificate.
+        return check_by_certificate(store, &sender, message, initiator_public);
+    };
     // The caller loaded the store with the sender's record checked against
     // the log and, with a CA, its certificates ([`sender_checked`]).
     let all = versions(record);
@@ -206,6 +210,82 @@ fn check_signature(
     })
 }
 
+/// The certificate of `unlocked`'s pair, to send with a message.
+fn own_certificate(unlocked: &UnlockedUser) -> Option<String> {
+    unlocked
+        .record
+        .asymmetric
+        .iter()
+        .find(|a| a.version == unlocked.version)
+        .and_then(|a| a.certificate.clone())
+}
+
+/// Checks a message from a sender this store does not hold, as a TLS
+/// client checks a server: the certificate it carries must chain to a root
+/// this store trusts, be valid now, name the sender, be fit to sign, and
+/// not be on the imported CRL of its root; then the message's signature
+/// must verify with its key. Refusals name the reason as rustls does
+/// (UnknownIssuer, Expired, NotValidYet, NotValidForName, InvalidPurpose,
+/// Revoked, BadSignature).
+fn check_by_certificate(
+    store: &Store,
+    sender: &UserId,
+    message: &Message,
+    initiator_public: Option<&[u8]>,
+) -> Result<()> {
+    use x509_cert::der::{DecodePem, Encode};
+    let what = message.kind.name();
+    let refused_as = |reason: &str, detail: String| {
+        Error::Ca(crate::CaError::CertificateRefused {
+            reason: reason.to_owned(),
+            detail,
+        })
+    };
+    let pem = message.certificate.as_deref().ok_or_else(|| {
+        refused(format!(
+            "its sender {sender} is not in this store, and the {what} carries no certificate to check it with (the sender's store needs a certificate from a root this store trusts: `cert request`, `cert import`)"
+        ))
+    })?;
+    let certificate = x509_cert::Certificate::from_pem(pem.as_bytes())
+        .map_err(|e| refused(format!("its certificate is not a PEM certificate ({e})")))?;
+    let roots = crate::ca::anchors::roots(store)?;
+    let root = crate::ca::import::check_chain(&roots, &certificate, sender, time::now())?;
+    let crls = crate::ca::crl::imported::stored(store)?;
+    if let Some((at, reason)) = crate::ca::crl::imported::listed(&crls, root, &certificate) {
+        return Err(refused_as(
+            "Revoked",
+            format!(
+                "the CRL of its root imported here revoked it at {} (reason: {reason})",
+                time::format(at)
+            ),
+        ));
+    }
+    let spki = certificate
+        .tbs_certificate()
+        .subject_public_key_info()
+        .to_der()
+        .map_err(crate::crypto::x509::x509_error)?;
+    let key = {
+        use rsa::pkcs8::DecodePublicKey;
+        rsa::PublicKey::from_public_key_der(&spki).map_err(|_| {
+            refused_as(
+                "InvalidPurpose",
+                "its key is not an RSA key, which secure-kms signs with".to_owned(),
+            )
+        })?
+    };
+    verify_signature(&key, &message.signed_bytes(initiator_public), &message.signature).map_err(
+        |_| {
+            refused_as(
+                "BadSignature",
+                format!(
+                    "the {what}'s signature does not verify with the key of {sender}'s certificate: it was edited, or signed by someone else"
+                ),
+            )
+        },
+    )
+}
+
 /// `exchange offer`: `initiator` offers an exchange to `recipient` in
 /// `group`. Returns the offer to send.
 ///
@@ -224,15 +304,23 @@ pub fn offer(
         return Err(refused("an exchange needs two different users".to_owned()));
     }
     let (unlocked, sender) = signer(store, initiator, password, "exchange offer")?;
-    // The recipient's key is the one the log recorded.
+    // A recipient in this store: its key is the one the log recorded, and
+    // the offer names its version. One in another store (which this one
+    // cannot see) is named with version 0, and checks the offer with the
+    // certificate it carries.
     let (keys, revoked) =
         crate::ops::commands::load_for_use(store, &[recipient], KeyUse::PublicOnly)?;
-    let all = versions_of(&keys, recipient)?;
-    let to = all
-        .last()
-        .map(|v| v.version)
-        .ok_or_else(|| Error::Key(KeyError::UnknownUser(recipient.to_string())))?;
-    crate::revocation::check_not_revoked(&revoked, recipient, &all)?;
+    let to = match keys.get(recipient)? {
+        Some(_) => {
+            let all = versions_of(&keys, recipient)?;
+            crate::revocation::check_not_revoked(&revoked, recipient, &all)?;
+            all.last()
+                .map(|v| v.version)
+                .ok_or_else(|| Error::Key(KeyError::UnknownUser(recipient.to_string())))?
+        }
+        None if own_certificate(&unlocked).is_some() => 0,
+        None => return Err(Error::Key(KeyError::UnknownUser(recipient.to_string()))),
+    };
     let ephemeral = EphemeralKey::generate(group)?;
     let mut message = Message {
         protocol: PROTOCOL.to_owned(),
@@ -247,6 +335,7 @@ pub fn offer(
         nonce: new_nonce()?,
         created: time::format(time::now()),
         offer_nonce: None,
+        certificate: own_certificate(&unlocked),
         signature: Vec::new(),
     };
     let (private_key, _) = unlocked.key_pair.as_ref().expect("checked by signer");
@@ -317,7 +406,7 @@ pub fn accept(
     }
     let (keys, revoked) = sender_checked(store, offer)?;
     check_fresh(offer, time::now())?;
-    check_signature(&keys, &revoked, offer, None)?;
+    check_signature(store, &keys, &revoked, offer, None)?;
     if let Some(want) = want_group
         && want != offer.group
     {
@@ -338,7 +427,8 @@ pub fn accept(
         )));
     }
     let (unlocked, me) = signer(store, responder, password, "exchange accept")?;
-    if me.key_version != offer.recipient.key_version {
+    // Version 0: the offer came from another store, which cannot know it.
+    if offer.recipient.key_version != 0 && me.key_version != offer.recipient.key_version {
         return Err(refused(format!(
             "the offer names version {} of {responder}'s keys, but the primary is now version {}: ask for a new offer",
             offer.recipient.key_version, me.key_version
@@ -356,6 +446,7 @@ pub fn accept(
         nonce: new_nonce()?,
         created: time::format(time::now()),
         offer_nonce: Some(offer.nonce.clone()),
+        certificate: own_certificate(&unlocked),
         signature: Vec::new(),
     };
     let (private_key, _) = unlocked.key_pair.as_ref().expect("checked by signer");
@@ -489,7 +580,7 @@ pub fn finish(
         .map_err(|_| Error::Key(KeyError::Unlock(initiator.to_string())))?;
     let ephemeral = EphemeralKey::from_secret_bytes(pending.group, &secret)?;
     let own_public = ephemeral.public_bytes();
-    check_signature(&keys, &revoked, answer, Some(&own_public))?;
+    check_signature(store, &keys, &revoked, answer, Some(&own_public))?;
     let shared = ephemeral.agree(&answer.public)?;
     let transcript = Transcript {
         group: pending.group,

@@ -1,10 +1,10 @@
 //! A class's PKI, played through the binary: a teacher's store with the
 //! class CA and three students' stores of their own. Each student trusts
 //! the class root (by its fingerprint), asks for a certificate, and keeps
-//! it; the teacher revokes one student, the others import the new CRL,
-//! and the revoked student's key is refused while the others' work.
-//! (A key exchange between two students' stores is not yet possible: it
-//! needs both users in one store.)
+//! it; two students run a key exchange between their stores; the teacher
+//! revokes a third, everyone imports the new CRL, and the revoked
+//! student's key is refused, in their own store and in an exchange, while
+//! the others' work.
 
 use std::fs;
 use std::path::Path;
@@ -83,6 +83,59 @@ fn a_teacher_and_three_students_each_with_a_store() {
         assert!(stdout(&checked).contains(": OK"), "{}", stderr(&checked));
     }
 
+    // ana and cleo exchange a key between their stores, through files.
+    let exchange = |from: &str, to: &str, name: &str| -> (String, String) {
+        let offer = format!("{name}-offer.json");
+        let answer = format!("{name}-answer.json");
+        ok(&run(
+            d,
+            &format!("{from}-store"),
+            &format!("{from}.pw"),
+            &["exchange", "offer", from, "--to", to, "-o", &offer],
+        ));
+        let accepted: serde_json::Value = serde_json::from_str(&ok(&run(
+            d,
+            &format!("{to}-store"),
+            &format!("{to}.pw"),
+            &["--json", "exchange", "accept", to, &offer, "-o", &answer],
+        )))
+        .unwrap();
+        let finished: serde_json::Value = serde_json::from_str(&ok(&run(
+            d,
+            &format!("{from}-store"),
+            &format!("{from}.pw"),
+            &["--json", "exchange", "finish", from, &answer],
+        )))
+        .unwrap();
+        (
+            accepted["session_key_fingerprint"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+            finished["session_key_fingerprint"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+        )
+    };
+    let (cleo_key, ana_key) = exchange("ana", "cleo", "first");
+    assert_eq!(cleo_key, ana_key);
+    // ben makes an offer to ana before he is revoked.
+    ok(&run(
+        d,
+        "ben-store",
+        "ben.pw",
+        &[
+            "exchange",
+            "offer",
+            "ben",
+            "--to",
+            "ana",
+            "-o",
+            "ben-offer.json",
+        ],
+    ));
+
     // The teacher revokes ben; the CRL goes round.
     let said = ok(&run(
         d,
@@ -125,6 +178,30 @@ fn a_teacher_and_three_students_each_with_a_store() {
         }
         ok(&run(d, &store, &pw, &["audit", "--verify"]));
     }
+    // ben's offer, made before, is refused now by ana's store; ana and
+    // cleo still exchange.
+    let refused = run(
+        d,
+        "ana-store",
+        "ana.pw",
+        &[
+            "exchange",
+            "accept",
+            "ana",
+            "ben-offer.json",
+            "-o",
+            "x.json",
+        ],
+    );
+    assert_eq!(code(&refused), Some(3), "{}", stdout(&refused));
+    assert!(
+        stderr(&refused).contains("(Revoked)"),
+        "{}",
+        stderr(&refused)
+    );
+    let (cleo_key, ana_key) = exchange("cleo", "ana", "second");
+    assert_eq!(cleo_key, ana_key);
+
     // OpenSSL agrees, and the teacher's own records hold.
     let checked = openssl(
         &[

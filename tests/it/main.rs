@@ -10,8 +10,9 @@
 //! | `session`, `terminal` | the interactive run, piped and on a pseudo-terminal |
 //! | `cli`, `keyuse` | every subcommand through the binary, and the key-state rules |
 //! | `explain` | `--explain`: the real values of each step, in 80 columns |
+//! | `exchange_between_stores` | an exchange between two stores, each message carrying its sender's certificate |
 //! | `exchange`, `exchange_files`, `dh_params` | the key exchange in one process, in two, and groups from files |
-//! | `class_pki` | a teacher's CA and three students' stores: trust, request, sign, import, revoke, CRL |
+//! | `class_pki` | a teacher's CA and three students' stores: trust, request, sign, import, exchange between stores, revoke, CRL |
 //! | `cert_requests` | `cert request` in one store, `cert sign` by another's CA, read by OpenSSL |
 //! | `crl_import` | `crl import`: a trusted root's CRL (from `openssl ca`) revokes the store's certificates it lists |
 //! | `trust_anchors` | `ca trust`: another CA's root trusted, by the fingerprint OpenSSL prints |
@@ -35,6 +36,7 @@ mod crl_import;
 mod dh_params;
 mod envelope_tamper;
 mod exchange;
+mod exchange_between_stores;
 mod exchange_files;
 mod explain;
 mod gcm_spec_aes256;

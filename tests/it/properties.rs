@@ -145,6 +145,7 @@ proptest! {
             nonce,
             created,
             offer_nonce,
+            certificate: None,
             signature,
         };
         prop_assert_eq!(Message::from_json(&message.to_json()).unwrap(), message);

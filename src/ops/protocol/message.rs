@@ -54,6 +54,11 @@ pub struct Message {
     /// In an answer: the nonce of the offer it answers.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub offer_nonce: Option<String>,
+    /// The sender's certificate (PEM), when its pair has one: what a
+    /// receiver that does not hold the sender as a user of its store
+    /// checks the signature with, once it chains to a root it trusts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub certificate: Option<String>,
     /// RSA-PSS-SHA256 by the sender over every field above (and, in an
     /// answer, the offer's public value too).
     #[serde(with = "crate::util::b64")]
@@ -80,6 +85,7 @@ impl Message {
         field(self.nonce.as_bytes());
         field(self.created.as_bytes());
         field(self.offer_nonce.as_deref().unwrap_or_default().as_bytes());
+        field(self.certificate.as_deref().unwrap_or_default().as_bytes());
         field(initiator_public.unwrap_or_default());
         out
     }

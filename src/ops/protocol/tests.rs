@@ -57,6 +57,7 @@ fn offer_signed_by(
         nonce: new_nonce().unwrap(),
         created: created.to_owned(),
         offer_nonce: None,
+        certificate: None,
         signature: Vec::new(),
     };
     message.signature = sign_public_key(key, &message.signed_bytes(None)).unwrap();
