@@ -96,6 +96,9 @@ fn every_command_of_the_lesson_plan_runs_with_the_exit_code_it_shows() {
         ("rotate carol", "carol: version 2 made"),
         ("-- audit --verify", "hash chain intact"),
         ("unwrap_key.py", "matches the store's fingerprint"),
+        ("--store ana ca trust", "SHA-256 fingerprint:"),
+        ("exchange accept cleo", "cleo derived key (hashed):"),
+        ("exchange finish ana", "ana derived key (hashed):"),
     ];
     for (command, expected) in &commands {
         let out = Command::new("bash")
