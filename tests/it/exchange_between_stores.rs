@@ -226,3 +226,92 @@ fn without_a_certificate_an_offer_goes_only_to_a_user_of_the_same_store() {
     assert_eq!(code(&out), Some(1));
     assert!(stderr(&out).contains("no keys for bob"), "{}", stderr(&out));
 }
+
+/// A certificate that has expired is refused by the receiver (Expired),
+/// even when the sender's store still carries it.
+#[test]
+fn an_expired_certificate_in_a_message_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let make = |args: &[&str]| {
+        let out = crate::util::openssl(args, d);
+        assert!(out.status.success(), "{args:?}: {}", stderr(&out));
+    };
+    fs::write(d.join("alice.pw"), "alice's password\n").unwrap();
+    fs::write(d.join("bob.pw"), "bob's password\n").unwrap();
+    make(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "root.key",
+        "-out",
+        "root.pem",
+        "-subj",
+        "/CN=Class root",
+        "-days",
+        "30",
+    ]);
+    ok(&run(d, "alice-store", "alice.pw", &["keygen", "alice"]));
+    ok(&run(d, "bob-store", "bob.pw", &["keygen", "bob"]));
+    for (store, pw) in [("alice-store", "alice.pw"), ("bob-store", "bob.pw")] {
+        ok(&run(d, store, pw, &["ca", "trust", "root.pem"]));
+    }
+    ok(&run(
+        d,
+        "alice-store",
+        "alice.pw",
+        &["cert", "request", "alice", "-o", "alice.csr"],
+    ));
+    // Valid for no time at all: expired a second later.
+    make(&[
+        "x509",
+        "-req",
+        "-in",
+        "alice.csr",
+        "-CA",
+        "root.pem",
+        "-CAkey",
+        "root.key",
+        "-out",
+        "alice.crt",
+        "-days",
+        "0",
+    ]);
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    // Put into alice's record by hand (`cert import` would refuse it).
+    let path = d.join("alice-store/key_store.json");
+    let mut keys: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(&path).unwrap()).unwrap();
+    keys["alice"]["key_pair"]["certificate"] =
+        fs::read_to_string(d.join("alice.crt")).unwrap().into();
+    fs::write(&path, serde_json::to_string_pretty(&keys).unwrap()).unwrap();
+    ok(&run(
+        d,
+        "alice-store",
+        "alice.pw",
+        &[
+            "exchange",
+            "offer",
+            "alice",
+            "--to",
+            "bob",
+            "-o",
+            "offer.json",
+        ],
+    ));
+    let out = run(
+        d,
+        "bob-store",
+        "bob.pw",
+        &["exchange", "accept", "bob", "offer.json", "-o", "a.json"],
+    );
+    assert_eq!(code(&out), Some(3), "{}", stdout(&out));
+    assert!(
+        stderr(&out).contains("(Expired): it expired at"),
+        "{}",
+        stderr(&out)
+    );
+}
