@@ -182,8 +182,42 @@ pub fn sign_request(
             "a certificate from a request is valid 1 to {MAX_DAYS} days, not {days}"
         ))));
     }
-    store.load()?;
+    let (keys, _) = store.load()?;
     let ca = Ca::load(store.dir())?.ok_or(Error::Ca(CaError::NoCa))?;
+    // One name, one key: a certificate is how another store knows who
+    // speaks, by name alone. A name of this store's users is theirs
+    // (`cert issue` certifies them), and a name this CA certified for
+    // another key is taken until that certificate is revoked.
+    if keys.get(&checked.user)?.is_some() {
+        return Err(Error::Ca(CaError::BadRequest(format!(
+            "{} is a user of this store: their certificate comes from `secure-kms cert issue {}`, and no one else may have one in their name",
+            checked.user, checked.user
+        ))));
+    }
+    let history = crate::store::audit::ca_history(store.dir())?;
+    let revoked: Vec<&str> = history
+        .signed_requests
+        .iter()
+        .filter(|e| e.event.event == EventKind::CertRevoked)
+        .filter_map(|e| e.event.serial.as_deref())
+        .collect();
+    if let Some(other) = history.signed_requests.iter().find(|e| {
+        e.event.event == EventKind::CertSigned
+            && e.event.subject.as_deref() == Some(checked.user.as_str())
+            && e.event.public_key_fingerprint.as_deref()
+                != Some(checked.public_key_fingerprint.as_str())
+            && e.event
+                .serial
+                .as_deref()
+                .is_some_and(|s| !revoked.contains(&s))
+    }) {
+        return Err(Error::Ca(CaError::BadRequest(format!(
+            "this CA certified {} for another key already (serial {}, audit.log line {}): revoke that certificate first (`secure-kms cert revoke`), if it is theirs no more",
+            checked.user,
+            other.event.serial.as_deref().unwrap_or("?"),
+            other.seq
+        ))));
+    }
     let ca_key = ca.key.unlock(password)?;
     let now = time::now();
     let end = now + f64::from(days) * 86_400.0;
@@ -216,6 +250,7 @@ pub fn sign_request(
             .tbs_certificate()
             .serial_number()
             .as_bytes()));
+        event.subject = Some(checked.user.to_string());
         events.push(event);
         Ok(())
     })?;
@@ -284,4 +319,28 @@ pub fn revoke_signed(
         events.push(event);
         Ok(())
     })
+}
+
+/// When and why this store's CA revoked `certificate`, if it signed it for
+/// another store (`cert sign`) and revoked it since (`cert revoke`), as the
+/// log's `cert_revoked` lines record: the store's own CRL lists those, and
+/// a store with the CA checks them as another store checks the CRL it
+/// imported.
+///
+/// # Errors
+/// As [`crate::store::audit`]'s reading of the log.
+pub fn revoked_here(
+    store: &Store,
+    certificate: &x509_cert::Certificate,
+) -> Result<Option<(Timestamp, crate::revocation::RevocationReason)>> {
+    let serial = hex(certificate.tbs_certificate().serial_number().as_bytes());
+    let history = crate::store::audit::ca_history(store.dir())?;
+    Ok(history
+        .signed_requests
+        .iter()
+        .find(|e| {
+            e.event.event == EventKind::CertRevoked
+                && e.event.serial.as_deref() == Some(serial.as_str())
+        })
+        .map(|e| (e.time, e.event.reason.unwrap_or_default())))
 }

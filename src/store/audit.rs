@@ -124,6 +124,11 @@ pub struct Event {
     /// `cert_revoked`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub serial: Option<String>,
+    /// The user ID a certificate signed for another store names (its CN),
+    /// for `cert_signed`; kept apart from `user`, which names users of
+    /// this store.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subject: Option<String>,
     /// The command or step that caused it (`keygen`, `session`, ...).
     pub command: String,
 }
@@ -141,6 +146,7 @@ impl Event {
             crl_number: None,
             file_sha256: None,
             serial: None,
+            subject: None,
             command: command.to_owned(),
         }
     }
@@ -158,6 +164,7 @@ impl Event {
             crl_number: None,
             file_sha256: Some(sha256_hex(contents)),
             serial: None,
+            subject: None,
             command: command.to_owned(),
         }
     }

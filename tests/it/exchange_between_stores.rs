@@ -205,7 +205,7 @@ fn a_certificate_the_receiver_cannot_believe_is_refused_with_rustls_names() {
     let out = accept(d, "offer.json");
     assert_eq!(code(&out), Some(3), "{}", stdout(&out));
     assert!(
-        stderr(&out).contains("(Revoked): the CRL of its root imported here revoked it"),
+        stderr(&out).contains("(Revoked): its root revoked it at"),
         "{}",
         stderr(&out)
     );
@@ -314,4 +314,85 @@ fn an_expired_certificate_in_a_message_is_refused() {
         "{}",
         stderr(&out)
     );
+}
+
+/// The CA's own store believes no certificate its CA revoked: a student's
+/// offer to a user of the teacher's store is refused once the teacher has
+/// revoked the student's certificate, with no CRL to import.
+#[test]
+fn the_cas_own_store_refuses_a_certificate_its_ca_revoked() {
+    let (dir, serials) = class();
+    let d = dir.path();
+    fs::write(d.join("tom.pw"), "tom's password\n").unwrap();
+    ok(&run(d, "teacher", "tom.pw", &["keygen", "tom"]));
+    ok(&run(
+        d,
+        "alice-store",
+        "alice.pw",
+        &[
+            "exchange",
+            "offer",
+            "alice",
+            "--to",
+            "tom",
+            "-o",
+            "to-tom.json",
+        ],
+    ));
+    ok(&run(
+        d,
+        "teacher",
+        "t.pw",
+        &["cert", "revoke", &serials[0], "--reason", "keyCompromise"],
+    ));
+    let out = run(
+        d,
+        "teacher",
+        "tom.pw",
+        &["exchange", "accept", "tom", "to-tom.json", "-o", "a.json"],
+    );
+    assert_eq!(code(&out), Some(3), "{}", stdout(&out));
+    assert!(
+        stderr(&out).contains("(Revoked): its root revoked it at"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+/// A name is one key: the CA does not certify a name of its own store's
+/// users for someone else, nor a name it certified for another key until
+/// that certificate is revoked.
+#[test]
+fn the_ca_certifies_a_name_for_one_key_at_a_time() {
+    let (dir, serials) = class();
+    let d = dir.path();
+    fs::write(d.join("mal.pw"), "mallory's password\n").unwrap();
+    fs::write(d.join("tom.pw"), "tom's password\n").unwrap();
+    ok(&run(d, "teacher", "tom.pw", &["keygen", "tom"]));
+    for name in ["tom", "alice"] {
+        ok(&run(d, "mal-store", "mal.pw", &["keygen", name]));
+        let csr = format!("mal-{name}.csr");
+        ok(&run(
+            d,
+            "mal-store",
+            "mal.pw",
+            &["cert", "request", name, "-o", &csr],
+        ));
+        let out = run(d, "teacher", "t.pw", &["cert", "sign", &csr]);
+        assert_eq!(code(&out), Some(1), "{name}: {}", stdout(&out));
+        let why = if name == "tom" {
+            "tom is a user of this store"
+        } else {
+            "this CA certified alice for another key already"
+        };
+        assert!(stderr(&out).contains(why), "{name}: {}", stderr(&out));
+    }
+    // Once alice's certificate is revoked, the name is free again.
+    ok(&run(d, "teacher", "t.pw", &["cert", "revoke", &serials[0]]));
+    ok(&run(
+        d,
+        "teacher",
+        "t.pw",
+        &["cert", "sign", "mal-alice.csr", "-o", "mal-alice.crt"],
+    ));
 }

@@ -50,11 +50,19 @@ pub(super) fn check_by_certificate(
     let roots = crate::ca::anchors::roots(store)?;
     let root = crate::ca::import::check_chain(&roots, &certificate, sender, time::now())?;
     let crls = crate::ca::crl::imported::stored(store)?;
-    if let Some((at, reason)) = crate::ca::crl::imported::listed(&crls, root, &certificate) {
+    // Revoked by a trusted root's CRL imported here, or, when the root is
+    // this store's own CA, by that CA itself (`cert revoke`).
+    let own = match crate::ca::Ca::load(store.dir())? {
+        Some(ca) if ca.root == *root => crate::ca::request::revoked_here(store, &certificate)?,
+        _ => None,
+    };
+    if let Some((at, reason)) =
+        own.or_else(|| crate::ca::crl::imported::listed(&crls, root, &certificate))
+    {
         return Err(refused_as(
             "Revoked",
             format!(
-                "the CRL of its root imported here revoked it at {} (reason: {reason})",
+                "its root revoked it at {} (reason: {reason}), as the CRL this store holds says",
                 time::format(at)
             ),
         ));
