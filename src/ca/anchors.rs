@@ -13,7 +13,6 @@
 //! it. A store with its own CA trusts that root as well, implicitly.
 
 use serde::Serialize;
-use sha2::Sha256;
 use x509_cert::Certificate;
 use x509_cert::der::{Encode, EncodePem, pem::LineEnding};
 use x509_cert::ext::pkix::{BasicConstraints, KeyUsage, KeyUsages};
@@ -105,9 +104,6 @@ impl std::fmt::Display for Anchor {
 /// # Errors
 /// What is wrong, as the end of a sentence.
 fn check_root(certificate: &Certificate, now: Timestamp) -> std::result::Result<(), String> {
-    use rsa::pkcs1v15::{Signature, VerifyingKey};
-    use rsa::pkcs8::DecodePublicKey;
-    use rsa::signature::Verifier;
     let tbs = certificate.tbs_certificate();
     if tbs.issuer() != tbs.subject() {
         return Err(format!(
@@ -131,21 +127,10 @@ fn check_root(certificate: &Certificate, now: Timestamp) -> std::result::Result<
                 .to_owned(),
         );
     }
-    let spki = tbs
-        .subject_public_key_info()
-        .to_der()
-        .map_err(|e| e.to_string())?;
-    let key = rsa::PublicKey::from_public_key_der(&spki)
-        .map_err(|_| "its key is not an RSA key".to_owned())?;
-    let signature = certificate
-        .signature()
-        .as_bytes()
-        .and_then(|bytes| Signature::try_from(bytes).ok())
-        .ok_or("it carries no RSA signature")?;
     let signed = tbs.to_der().map_err(|e| e.to_string())?;
-    VerifyingKey::<Sha256>::new(key)
-        .verify(&signed, &signature)
-        .map_err(|_| "its self-signature does not verify: it was edited".to_owned())?;
+    if !crate::ca::issue::signed_with(certificate, &signed, certificate.signature().as_bytes()) {
+        return Err("its self-signature does not verify: it was edited".to_owned());
+    }
     let validity = tbs.validity();
     let (from, until) = (
         Timestamp::from_duration(validity.not_before.to_unix_duration()),
@@ -227,14 +212,19 @@ fn logged(store: &Store) -> Result<Vec<String>> {
 pub fn trusted(store: &Store) -> Result<Vec<Anchor>> {
     // The store's own checks first: its CA is the one the log recorded.
     store.load()?;
-    checked(store)
+    Ok(checked(store)?
+        .into_iter()
+        .map(|(anchor, _)| anchor)
+        .collect())
 }
 
-/// [`trusted`], for a caller that holds the store's lock already.
-fn checked(store: &Store) -> Result<Vec<Anchor>> {
+/// [`trusted`], for a caller that holds the store's lock already: each
+/// root with its certificate, the CA's files, `trusted_roots.pem` and the
+/// log each read once.
+fn checked(store: &Store) -> Result<Vec<(Anchor, Certificate)>> {
     let mut out = Vec::new();
     if let Some(ca) = Ca::load(store.dir())? {
-        out.push(Anchor::of(&ca.root, true)?);
+        out.push((Anchor::of(&ca.root, true)?, ca.root));
     }
     let logged = logged(store)?;
     for root in stored(store)? {
@@ -246,14 +236,14 @@ fn checked(store: &Store) -> Result<Vec<Anchor>> {
                 anchor.fingerprint
             ))));
         }
-        out.push(anchor);
+        out.push((anchor, root));
     }
     // A root the log trusts must still be there: deleting the file (or a
     // root from it) would otherwise turn the checks of the certificates it
     // signed off.
     if let Some(missing) = logged
         .iter()
-        .find(|f| !out.iter().any(|a| &a.fingerprint == *f))
+        .find(|f| !out.iter().any(|(a, _)| &a.fingerprint == *f))
     {
         return Err(Error::Ca(CaError::Trust(format!(
             "audit.log records the root {missing} as trusted, but trusted_roots.pem does not hold it: it was removed by hand; put the file back, or run `secure-kms ca untrust {missing}` to stop trusting it"
@@ -292,7 +282,10 @@ pub fn trust(store: &Store, pem: &str) -> Result<Anchor> {
         // Read again under the lock, checked: a planted root is not
         // carried into the new file.
         let current = checked(store)?;
-        if let Some(found) = current.iter().find(|a| a.fingerprint == anchor.fingerprint) {
+        if let Some((found, _)) = current
+            .iter()
+            .find(|(a, _)| a.fingerprint == anchor.fingerprint)
+        {
             return Err(Error::Ca(CaError::Trust(if found.own {
                 "it is this store's own root, which the store trusts already".to_owned()
             } else {
@@ -371,13 +364,7 @@ pub fn untrust(store: &Store, fingerprint: &str) -> Result<Anchor> {
 /// # Errors
 /// As [`trusted`].
 pub(crate) fn roots(store: &Store) -> Result<Vec<Certificate>> {
-    checked(store)?;
-    let mut out = Vec::new();
-    if let Some(ca) = Ca::load(store.dir())? {
-        out.push(ca.root);
-    }
-    out.extend(stored(store)?);
-    Ok(out)
+    Ok(checked(store)?.into_iter().map(|(_, root)| root).collect())
 }
 
 #[cfg(test)]

@@ -37,8 +37,11 @@ pub enum Refusal {
     /// It is not for this use: a CA's certificate, a key usage without
     /// digitalSignature, another key than the one it should hold.
     InvalidPurpose,
-    /// Its root's CRL, imported here, lists it.
+    /// Its root revoked it: the CRL imported here lists it, or the root
+    /// is this store's own CA, which revoked it.
     Revoked,
+    /// A signature made with its key does not verify.
+    BadSignature,
 }
 
 impl std::fmt::Display for Refusal {
@@ -47,7 +50,7 @@ impl std::fmt::Display for Refusal {
     }
 }
 
-fn refused(why: Refusal, detail: impl Into<String>) -> Error {
+pub(crate) fn refused(why: Refusal, detail: impl Into<String>) -> Error {
     Error::Ca(CaError::CertificateRefused {
         reason: why.to_string(),
         detail: detail.into(),
@@ -111,6 +114,28 @@ pub fn check_chain<'r>(
         ));
     }
     Ok(root)
+}
+
+/// When and why the root that signed `certificate` revoked it: the
+/// imported CRL of that root lists it (`crls`, as
+/// [`crate::ca::crl::imported::stored`] read them), or the root is this
+/// store's own CA, whose `cert revoke` the log records. The one revocation
+/// check of a certificate from another store, wherever one is used.
+///
+/// # Errors
+/// As [`Ca::load`] and the log's reading.
+pub(crate) fn revocation(
+    store: &Store,
+    crls: &[x509_cert::crl::CertificateList],
+    root: &Certificate,
+    certificate: &Certificate,
+) -> Result<Option<(Timestamp, crate::revocation::RevocationReason)>> {
+    if let Some(ca) = Ca::load(store.dir())?
+        && ca.root == *root
+    {
+        return crate::ca::request::revoked_here(store, certificate);
+    }
+    Ok(crate::ca::crl::imported::listed(crls, root, certificate))
 }
 
 /// A certificate `cert import` kept.
@@ -187,7 +212,7 @@ pub fn import(store: &Store, user_id: &UserId, pem: &str) -> Result<Imported> {
     }
     let root = check_chain(&roots, &certificate, user_id, time::now())?;
     let crls = crate::ca::crl::imported::stored(store)?;
-    if let Some((at, reason)) = crate::ca::crl::imported::listed(&crls, root, &certificate) {
+    if let Some((at, reason)) = revocation(store, &crls, root, &certificate)? {
         return Err(refused(
             Refusal::Revoked,
             format!(

@@ -3,27 +3,11 @@
 //! OpenSSL; and requests OpenSSL made, signed the same way.
 
 use std::fs;
-use std::path::Path;
 
-use crate::util::{code, kms_command, openssl, stderr, stdout};
-
-/// Runs the binary on the store `name` under `dir` with `password_file`.
-fn kms(dir: &Path, name: &str, password_file: &str, args: &[&str]) -> std::process::Output {
-    kms_command(dir)
-        .args(["--store", name, "--password-file", password_file])
-        .args(args)
-        .output()
-        .unwrap()
-}
-
-fn ok(out: &std::process::Output) {
-    assert_eq!(code(out), Some(0), "{}", stderr(out));
-}
-
-fn ok_text(out: &std::process::Output) -> String {
-    ok(out);
-    stdout(out)
-}
+use crate::util::{
+    code, in_store as kms, kms_command, openssl, openssl_ok as make, stderr, stdout,
+    succeeded as ok,
+};
 
 /// A teacher's store with a CA, and alice's store with her keys.
 fn class() -> tempfile::TempDir {
@@ -40,11 +24,6 @@ fn class() -> tempfile::TempDir {
     ));
     ok(&kms(d, "alice-store", "alice.pw", &["keygen", "alice"]));
     dir
-}
-
-fn make(d: &Path, args: &[&str]) {
-    let out = openssl(args, d);
-    assert!(out.status.success(), "{args:?}: {}", stderr(&out));
 }
 
 #[test]
@@ -567,7 +546,7 @@ fn certificates_openssl_signed_are_imported_and_wrong_ones_refused_with_rustls_n
     ));
     // `cert show` says what it is: OpenSSL's x509 -req makes a v1
     // certificate, with no extensions.
-    let shown = ok_text(&kms(
+    let shown = ok(&kms(
         d,
         "alice-store",
         "alice.pw",

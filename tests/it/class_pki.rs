@@ -7,22 +7,8 @@
 //! the others' work.
 
 use std::fs;
-use std::path::Path;
 
-use crate::util::{code, kms_command, openssl, stderr, stdout};
-
-fn run(d: &Path, store: &str, password: &str, args: &[&str]) -> std::process::Output {
-    kms_command(d)
-        .args(["--store", store, "--password-file", password])
-        .args(args)
-        .output()
-        .unwrap()
-}
-
-fn ok(out: &std::process::Output) -> String {
-    assert_eq!(code(out), Some(0), "{}", stderr(out));
-    stdout(out)
-}
+use crate::util::{code, in_store as run, openssl, stderr, stdout, succeeded as ok};
 
 #[test]
 fn a_teacher_and_three_students_each_with_a_store() {

@@ -5,7 +5,9 @@
 use std::fs;
 use std::path::Path;
 
-use crate::util::{code, kms_command, openssl, stderr, stdout};
+use crate::util::{
+    code, kms_command, openssl, openssl_ok as make, stderr, stdout, succeeded as ok,
+};
 
 fn kms(dir: &Path, args: &[&str]) -> std::process::Output {
     kms_command(dir)
@@ -13,16 +15,6 @@ fn kms(dir: &Path, args: &[&str]) -> std::process::Output {
         .args(args)
         .output()
         .unwrap()
-}
-
-fn ok(out: &std::process::Output) -> String {
-    assert_eq!(code(out), Some(0), "{}", stderr(out));
-    stdout(out)
-}
-
-fn make(d: &Path, args: &[&str]) {
-    let out = openssl(args, d);
-    assert!(out.status.success(), "{args:?}: {}", stderr(&out));
 }
 
 /// An `openssl ca` in `d/ca-NAME`, with its root `ca-NAME/root.pem`.

@@ -6,20 +6,7 @@
 use std::fs;
 use std::path::Path;
 
-use crate::util::{code, kms_command, stderr, stdout};
-
-fn run(d: &Path, store: &str, password: &str, args: &[&str]) -> std::process::Output {
-    kms_command(d)
-        .args(["--store", store, "--password-file", password])
-        .args(args)
-        .output()
-        .unwrap()
-}
-
-fn ok(out: &std::process::Output) -> String {
-    assert_eq!(code(out), Some(0), "{}", stderr(out));
-    stdout(out)
-}
+use crate::util::{certify, code, in_store as run, stderr, stdout, succeeded as ok};
 
 /// A teacher's CA; alice's and bob's stores, each trusting its root and
 /// holding a certificate from it. The serials, alice's first.
@@ -43,24 +30,7 @@ fn class() -> (tempfile::TempDir, Vec<String>) {
     for user in ["alice", "bob"] {
         let (store, pw) = (format!("{user}-store"), format!("{user}.pw"));
         ok(&run(d, &store, &pw, &["keygen", user]));
-        ok(&run(
-            d,
-            &store,
-            &pw,
-            &["ca", "trust", "teacher/ca_root.pem"],
-        ));
-        let csr = format!("{user}.csr");
-        let crt = format!("{user}.crt");
-        ok(&run(d, &store, &pw, &["cert", "request", user, "-o", &csr]));
-        let signed: serde_json::Value = serde_json::from_str(&ok(&run(
-            d,
-            "teacher",
-            "t.pw",
-            &["--json", "cert", "sign", &csr, "-o", &crt],
-        )))
-        .unwrap();
-        serials.push(signed["serial"].as_str().unwrap().to_owned());
-        ok(&run(d, &store, &pw, &["cert", "import", user, &crt]));
+        serials.push(certify(d, "teacher", "t.pw", user, &store, &pw));
     }
     (dir, serials)
 }

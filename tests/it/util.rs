@@ -190,3 +190,68 @@ pub fn rust_files(folder: &Path) -> Vec<std::path::PathBuf> {
     }
     out
 }
+
+/// Runs the binary in `dir` on the store folder `store`, with the password
+/// in `password_file`.
+pub fn in_store(dir: &Path, store: &str, password_file: &str, args: &[&str]) -> Output {
+    kms_command(dir)
+        .args(["--store", store, "--password-file", password_file])
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+/// The standard output of a run that must have succeeded.
+pub fn succeeded(out: &Output) -> String {
+    assert_eq!(code(out), Some(0), "{}", stderr(out));
+    stdout(out)
+}
+
+/// Runs the openssl CLI in `dir`; it must succeed.
+pub fn openssl_ok(dir: &Path, args: &[&str]) {
+    let out = openssl(args, dir);
+    assert!(out.status.success(), "{args:?}: {}", stderr(&out));
+}
+
+/// Gives `user` of `store` (password in `password_file`) a certificate
+/// from the CA of `ca_store` (administrator password in `ca_password`),
+/// as a class does: the store trusts the CA's root, the user asks with
+/// `cert request`, the CA signs with `cert sign`, the user imports it.
+/// The certificate's serial.
+pub fn certify(
+    dir: &Path,
+    ca_store: &str,
+    ca_password: &str,
+    user: &str,
+    store: &str,
+    password_file: &str,
+) -> String {
+    let root = format!("{ca_store}/ca_root.pem");
+    let (csr, crt) = (format!("{user}.csr"), format!("{user}.crt"));
+    succeeded(&in_store(
+        dir,
+        store,
+        password_file,
+        &["ca", "trust", &root],
+    ));
+    succeeded(&in_store(
+        dir,
+        store,
+        password_file,
+        &["cert", "request", user, "-o", &csr],
+    ));
+    let signed: Value = serde_json::from_str(&succeeded(&in_store(
+        dir,
+        ca_store,
+        ca_password,
+        &["--json", "cert", "sign", &csr, "-o", &crt],
+    )))
+    .unwrap();
+    succeeded(&in_store(
+        dir,
+        store,
+        password_file,
+        &["cert", "import", user, &crt],
+    ));
+    signed["serial"].as_str().unwrap().to_owned()
+}

@@ -1,13 +1,13 @@
 //! Between two stores: the certificate a message carries for its sender,
 //! and how a store that does not hold the sender checks it.
 
+use crate::Result;
 use crate::keys::unlock::UnlockedUser;
 use crate::ops::protocol::{Message, refused};
 use crate::pki::verify_signature;
 use crate::store::Store;
 use crate::util::time;
 use crate::util::user::UserId;
-use crate::{Error, Result};
 
 /// The certificate of `unlocked`'s pair, to send with a message.
 pub(super) fn own_certificate(unlocked: &UnlockedUser) -> Option<String> {
@@ -34,12 +34,7 @@ pub(super) fn check_by_certificate(
 ) -> Result<()> {
     use x509_cert::der::{DecodePem, Encode};
     let what = message.kind.name();
-    let refused_as = |reason: &str, detail: String| {
-        Error::Ca(crate::CaError::CertificateRefused {
-            reason: reason.to_owned(),
-            detail,
-        })
-    };
+    use crate::ca::import::{Refusal, refused as refused_as};
     let pem = message.certificate.as_deref().ok_or_else(|| {
         refused(format!(
             "its sender {sender} is not in this store, and the {what} carries no certificate to check it with (the sender's store needs a certificate from a root this store trusts: `cert request`, `cert import`)"
@@ -50,17 +45,9 @@ pub(super) fn check_by_certificate(
     let roots = crate::ca::anchors::roots(store)?;
     let root = crate::ca::import::check_chain(&roots, &certificate, sender, time::now())?;
     let crls = crate::ca::crl::imported::stored(store)?;
-    // Revoked by a trusted root's CRL imported here, or, when the root is
-    // this store's own CA, by that CA itself (`cert revoke`).
-    let own = match crate::ca::Ca::load(store.dir())? {
-        Some(ca) if ca.root == *root => crate::ca::request::revoked_here(store, &certificate)?,
-        _ => None,
-    };
-    if let Some((at, reason)) =
-        own.or_else(|| crate::ca::crl::imported::listed(&crls, root, &certificate))
-    {
+    if let Some((at, reason)) = crate::ca::import::revocation(store, &crls, root, &certificate)? {
         return Err(refused_as(
-            "Revoked",
+            Refusal::Revoked,
             format!(
                 "its root revoked it at {} (reason: {reason}), as the CRL this store holds says",
                 time::format(at)
@@ -76,7 +63,7 @@ pub(super) fn check_by_certificate(
         use rsa::pkcs8::DecodePublicKey;
         rsa::PublicKey::from_public_key_der(&spki).map_err(|_| {
             refused_as(
-                "InvalidPurpose",
+                Refusal::InvalidPurpose,
                 "its key is not an RSA key, which secure-kms signs with".to_owned(),
             )
         })?
@@ -84,7 +71,7 @@ pub(super) fn check_by_certificate(
     verify_signature(&key, &message.signed_bytes(initiator_public), &message.signature).map_err(
         |_| {
             refused_as(
-                "BadSignature",
+                Refusal::BadSignature,
                 format!(
                     "the {what}'s signature does not verify with the key of {sender}'s certificate: it was edited, or signed by someone else"
                 ),
