@@ -266,6 +266,7 @@ pub(super) fn read_small(path: &std::path::Path, limit: u64) -> anyhow::Result<V
 /// Opens the input file, or standard input for `-`, with a large buffer.
 pub(super) fn open_input(path: &std::path::Path) -> anyhow::Result<Box<dyn std::io::BufRead>> {
     if path.as_os_str() == "-" {
+        secure_kms::ops::files::widen_pipe(std::io::stdin());
         return Ok(Box::new(std::io::BufReader::with_capacity(
             IO_BUFFER,
             std::io::stdin(),

@@ -26,18 +26,16 @@
 //!   final chunk, else 0)`. A chunk moved, dropped or added, or the file cut
 //!   at a chunk boundary, fails to open; only the final chunk may be shorter
 //!   than 64 KiB, and it may be empty only when the whole plaintext is.
-//!
-//! Memory stays at two chunks whatever the file size.
+//!   [`crate::formats::stream`] seals and opens the chunks on every core,
+//!   in at most 16 MiB of memory whatever the file size.
 
 use std::io::{BufRead, Read, Write};
 
-use aes_gcm::aead::Nonce;
-use aes_gcm::{AeadInOut, Aes256Gcm, KeyInit, Tag};
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
-use crate::crypto::kdf::hkdf_sha256;
 use crate::crypto::wrap::{self, NONCE_LEN, TAG_LEN};
+use crate::formats::stream::{self, Parallelism, PayloadCipher, read_full};
 use crate::symmetric::SymmetricKey;
 use crate::util::fingerprint;
 use crate::util::user::UserId;
@@ -46,8 +44,7 @@ use crate::{Error, FormatError, Result};
 /// The first line of every encrypted file.
 pub const MAGIC: &[u8] = b"secure-kms encrypted file v1\n";
 
-/// Plaintext bytes per chunk: 64 KiB, as age uses.
-pub const CHUNK_LEN: usize = 64 * 1024;
+pub use crate::formats::stream::{CHUNK_LEN, PAYLOAD_INFO};
 
 /// The longest header line accepted, in bytes.
 pub const MAX_HEADER_LEN: usize = 4096;
@@ -55,9 +52,6 @@ pub const MAX_HEADER_LEN: usize = 4096;
 const FILE_NONCE_LEN: usize = 16;
 /// The size of a file's data key, in bytes (AES-256).
 pub const DATA_KEY_LEN: usize = 32;
-const CHUNK_CT_LEN: usize = CHUNK_LEN + TAG_LEN;
-/// HKDF's info string for a file's payload key.
-pub const PAYLOAD_INFO: &[u8] = b"secure-kms v1 file payload";
 
 /// The header of an encrypted file: whose key, which version, and the
 /// wrapped data key.
@@ -220,82 +214,6 @@ pub fn read_header(reader: &mut impl BufRead) -> Result<FileHeader> {
     Ok(header)
 }
 
-/// The payload cipher and the position in the stream.
-struct Stream {
-    cipher: Aes256Gcm,
-    counter: u64,
-}
-
-impl Stream {
-    fn new(header: &FileHeader, data_key: &[u8; DATA_KEY_LEN]) -> Result<Self> {
-        let mut key = Zeroizing::new([0u8; 32]);
-        hkdf_sha256(
-            Some(&header.file_nonce),
-            data_key,
-            PAYLOAD_INFO,
-            key.as_mut(),
-        )?;
-        Ok(Stream {
-            cipher: Aes256Gcm::new((&*key).into()),
-            counter: 0,
-        })
-    }
-
-    fn nonce(&self, last: bool) -> Nonce<Aes256Gcm> {
-        let mut nonce = [0u8; NONCE_LEN];
-        // 11 bytes of counter: a u64 fills the low 8, far more chunks than
-        // any file has (2^64 of 64 KiB).
-        nonce[3..11].copy_from_slice(&self.counter.to_be_bytes());
-        nonce[11] = u8::from(last);
-        Nonce::<Aes256Gcm>::from(nonce)
-    }
-
-    /// Seals `chunk` in place; returns its tag.
-    fn seal(&mut self, chunk: &mut [u8], last: bool) -> Tag {
-        let nonce = self.nonce(last);
-        self.counter += 1;
-        self.cipher
-            .encrypt_inout_detached(&nonce, &[], chunk.into())
-            .expect("AES-GCM seals any chunk of 64 KiB")
-    }
-
-    /// Opens `chunk` (ciphertext, then tag) in place; returns the plaintext
-    /// length.
-    fn open(&mut self, chunk: &mut [u8], last: bool) -> Result<usize> {
-        let n = chunk.len() - TAG_LEN;
-        let (body, tag) = chunk.split_at_mut(n);
-        let tag = Tag::try_from(&*tag).expect("16 bytes");
-        let nonce = self.nonce(last);
-        let index = self.counter;
-        self.counter += 1;
-        self.cipher
-            .decrypt_inout_detached(&nonce, &[], body.into(), &tag)
-            .map_err(|_| Error::Format(FormatError::FileTampered { chunk: index }))?;
-        Ok(n)
-    }
-}
-
-/// Fills `buf` from `reader` until it is full or the input ends; the number
-/// of bytes read.
-fn read_full(reader: &mut impl Read, buf: &mut [u8]) -> Result<usize> {
-    let mut filled = 0;
-    while filled < buf.len() {
-        match reader.read(&mut buf[filled..]) {
-            Ok(0) => break,
-            Ok(n) => filled += n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(Error::Format(FormatError::ReadData(e))),
-        }
-    }
-    Ok(filled)
-}
-
-fn write(writer: &mut impl Write, bytes: &[u8]) -> Result<()> {
-    writer
-        .write_all(bytes)
-        .map_err(|e| Error::Format(FormatError::WriteData(e)))
-}
-
 /// Encrypts everything `reader` gives into `writer`, for version
 /// `key_version` of `user_id`'s symmetric key `key`. Returns the header.
 ///
@@ -322,37 +240,17 @@ fn write(writer: &mut impl Write, bytes: &[u8]) -> Result<()> {
 /// [`CryptoError::Rng`](crate::CryptoError::Rng) if the random source fails.
 pub fn encrypt(
     reader: &mut impl Read,
-    writer: &mut impl Write,
+    writer: &mut (impl Write + Send),
     user_id: &UserId,
     key_version: u32,
     key: &SymmetricKey,
 ) -> Result<FileHeader> {
     let (header, data_key) = FileHeader::new(user_id, key_version, key)?;
-    write(writer, &header.to_bytes())?;
-    let mut stream = Stream::new(&header, &data_key)?;
-    // One chunk and one byte of look-ahead, so that the last chunk is known
-    // when it is sealed, and room for the tag after the chunk, so that each
-    // sealed chunk goes out in one write.
-    // Plaintext passes through this buffer: zeroized when dropped.
-    let mut buf = Zeroizing::new(vec![0u8; CHUNK_CT_LEN]);
-    let mut filled = read_full(reader, &mut buf[..CHUNK_LEN + 1])?;
-    loop {
-        let last = filled <= CHUNK_LEN;
-        let n = filled.min(CHUNK_LEN);
-        let look_ahead = buf[CHUNK_LEN];
-        let tag = stream.seal(&mut buf[..n], last);
-        buf[n..n + TAG_LEN].copy_from_slice(&tag);
-        write(writer, &buf[..n + TAG_LEN])?;
-        if last {
-            break;
-        }
-        // The look-ahead byte starts the next chunk.
-        buf[0] = look_ahead;
-        filled = 1 + read_full(reader, &mut buf[1..CHUNK_LEN + 1])?;
-    }
     writer
-        .flush()
+        .write_all(&header.to_bytes())
         .map_err(|e| Error::Format(FormatError::WriteData(e)))?;
+    let cipher = PayloadCipher::new(&header.file_nonce, &data_key)?;
+    stream::seal(&cipher, reader, writer, Parallelism::available())?;
     Ok(header)
 }
 
@@ -371,35 +269,12 @@ pub fn encrypt(
 pub fn decrypt(
     header: &FileHeader,
     reader: &mut impl Read,
-    writer: &mut impl Write,
+    writer: &mut (impl Write + Send),
     key: &SymmetricKey,
 ) -> Result<()> {
     let data_key = header.open(key)?;
-    let mut stream = Stream::new(header, &data_key)?;
-    // Plaintext passes through this buffer: zeroized when dropped.
-    let mut buf = Zeroizing::new(vec![0u8; CHUNK_CT_LEN + 1]);
-    let mut filled = read_full(reader, &mut buf)?;
-    loop {
-        let last = filled <= CHUNK_CT_LEN;
-        let n = filled.min(CHUNK_CT_LEN);
-        if n < TAG_LEN || (last && n == TAG_LEN && stream.counter > 0) {
-            // Nothing left but less than a tag, or an empty final chunk
-            // after full ones, which the writer never makes.
-            return Err(Error::Format(FormatError::FileTampered {
-                chunk: stream.counter,
-            }));
-        }
-        let plain = stream.open(&mut buf[..n], last)?;
-        write(writer, &buf[..plain])?;
-        if last {
-            break;
-        }
-        buf[0] = buf[CHUNK_CT_LEN];
-        filled = 1 + read_full(reader, &mut buf[1..])?;
-    }
-    writer
-        .flush()
-        .map_err(|e| Error::Format(FormatError::WriteData(e)))
+    let cipher = PayloadCipher::new(&header.file_nonce, &data_key)?;
+    stream::open(&cipher, reader, writer, Parallelism::available())
 }
 
 #[cfg(test)]

@@ -7,3 +7,4 @@ pub mod agreement;
 pub mod dhkeys;
 pub mod envelope;
 pub mod exchange_state;
+pub mod stream;

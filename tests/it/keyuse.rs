@@ -546,7 +546,9 @@ fn an_interrupted_decryption_leaves_no_plaintext() {
     use std::process::{Command, Stdio};
     let class = Class::new();
     class.ok(&["keygen", "alice"]);
-    let plain = data(&class, "plain", 4 * 65536);
+    // 40 chunks: more than two batches of 16 (1 MiB), which are decrypted
+    // and written as they come, so half the file yields plaintext.
+    let plain = data(&class, "plain", 40 * 65536);
     let enc = class.dir.path().join("plain.kms");
     class.ok(&["encrypt", "alice", s(&plain), s(&enc)]);
     let bytes = fs::read(&enc).unwrap();
@@ -580,7 +582,7 @@ fn an_interrupted_decryption_leaves_no_plaintext() {
             .any(|e| e.metadata().is_ok_and(|m| m.len() > 0))
     };
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    // The temporary file is written through a 64 KiB buffer: wait for it.
+    // The first batch reaches the temporary file: wait for it.
     while !temp_with_data() {
         assert!(std::time::Instant::now() < deadline, "no output appeared");
         std::thread::sleep(std::time::Duration::from_millis(20));

@@ -22,6 +22,7 @@
 //! | `unwrap_example` | `examples/unwrap_key.py` unwraps a key the binary stored, in Python |
 //! | `reliability`, `secret_hygiene` | concurrency and crashes; no secret in any output or file |
 //! | `envelope_tamper`, `properties` | the file format under attack; encode/decode round trips |
+//! | `stream_parallel` | the payload on several threads: the same bytes as on one, every tamper still caught |
 //! | `gcm_spec_aes256`, `rfc5869_hkdf`, `rfc7748_x25519`, `rfc7914_pbkdf2`, `rfc7919_ffdhe2048`, `wycheproof` | known answers, each citing its source |
 
 mod util;
@@ -54,6 +55,7 @@ mod rfc7914_pbkdf2;
 mod rfc7919_ffdhe2048;
 mod secret_hygiene;
 mod session;
+mod stream_parallel;
 mod terminal;
 mod trust_anchors;
 mod unwrap_example;
