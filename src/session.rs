@@ -27,7 +27,7 @@ use crate::revocation::{
 };
 use crate::store::Store;
 use crate::store::audit::EventKind;
-use crate::store::versions::add_version;
+use crate::store::versions::add_version_unlocking;
 use crate::symmetric::{DEFAULT_EXPIRY_SECS, is_key_expired, load_symmetric_key};
 use crate::ui::console::Console;
 use crate::ui::elide::elide_long_values;
@@ -338,15 +338,17 @@ fn make_keys(
     expected: Option<UserRecord>,
     options: &SessionOptions,
 ) -> Result<UnlockedUser> {
-    let password_key = PasswordKey::derive(password, &KdfParams::generate(options.iterations)?);
+    let params = KdfParams::generate(options.iterations)?;
     let kind = match &expected {
         Some(record) if record.latest_version() > 0 => EventKind::Rotated,
         _ => EventKind::Created,
     };
-    let made = add_version(
+    // The password is stretched (PBKDF2) on this core while the RSA key
+    // pair is generated on another: neither needs the other.
+    let (made, password_key) = add_version_unlocking(
         store,
         user_id,
-        &password_key,
+        || Ok(PasswordKey::derive(password, &params)),
         options.expiry_time,
         expected.as_ref(),
         kind,

@@ -16,7 +16,7 @@ use crate::revocation::{Revocation, RevocationReason, RevokeOutcome, revoke_key}
 use crate::store::Store;
 use crate::store::audit::{Event, EventKind};
 use crate::store::trust::KeyUse;
-use crate::store::versions::{NewVersion, add_version, revocation_events};
+use crate::store::versions::{NewVersion, add_version_unlocking, revocation_events};
 use crate::util::time::{self, Timestamp};
 use crate::util::user::UserId;
 use crate::{Error, KeyError, Result};
@@ -26,7 +26,7 @@ use crate::{Error, KeyError, Result};
 ///
 /// # Errors
 /// [`KeyError::UserExists`] if the user has keys (rotation makes new ones);
-/// as [`add_version`].
+/// as [`add_version_unlocking`].
 pub fn keygen(
     store: &Store,
     user_id: &UserId,
@@ -42,16 +42,18 @@ pub fn keygen(
         return Err(Error::Key(KeyError::UserExists(user_id.to_string())));
     }
     store.check_writable()?;
-    let password_key = PasswordKey::derive(password, &KdfParams::generate(iterations)?);
-    add_version(
+    let params = KdfParams::generate(iterations)?;
+    // PBKDF2 here, the RSA key pair on another core, at once.
+    add_version_unlocking(
         store,
         user_id,
-        &password_key,
+        || Ok(PasswordKey::derive(password, &params)),
         expiry_time,
         existing,
         EventKind::Created,
         "keygen",
     )
+    .map(|(made, _)| made)
 }
 
 /// Proves that `password` is `user_id`'s before a change; a wrong one is
@@ -163,7 +165,7 @@ pub(crate) fn signing_keys(
 /// how a user gets fresh keys.
 ///
 /// # Errors
-/// [`KeyError::UnknownUser`]; [`KeyError::Unlock`]; as [`add_version`].
+/// [`KeyError::UnknownUser`]; [`KeyError::Unlock`]; as [`add_version_unlocking`].
 pub fn rotate(
     store: &Store,
     user_id: &UserId,
@@ -174,16 +176,18 @@ pub fn rotate(
     // version of one number: refused first.
     let (keys, _) = load_for_use(store, &[user_id], KeyUse::WithPassword)?;
     store.check_writable()?;
-    let password_key = authenticate(store, &keys, user_id, password, "rotate")?;
-    add_version(
+    // The password checked (PBKDF2) here while the new RSA key pair is
+    // made on another core; a wrong password throws the pair away.
+    add_version_unlocking(
         store,
         user_id,
-        &password_key,
+        || authenticate(store, &keys, user_id, password, "rotate"),
         expiry_time,
         keys.get(user_id)?,
         EventKind::Rotated,
         "rotate",
     )
+    .map(|(made, _)| made)
 }
 
 /// `revoke`: puts `version` (or every version) of `user_id` on the
@@ -449,6 +453,7 @@ fn refuse_destroy(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::versions::add_version;
 
     #[test]
     fn a_wrong_password_is_logged_and_a_right_one_is_not() {
