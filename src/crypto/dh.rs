@@ -292,36 +292,42 @@ impl DhParameters {
 /// binary algorithm (Cohen, "A Course in Computational Algebraic Number
 /// Theory", algorithm 1.4.10, with subtraction in place of division):
 /// shifts and subtractions on the limbs, in variable time, which is fine
-/// for public values and about forty times faster than y^q mod p.
+/// for public values and about forty times faster than y^q mod p. Both
+/// numbers shrink as it goes, so each step works on their live limbs only,
+/// which halved its time (docs/BENCHMARKS.md).
 fn legendre(y: &BoxedUint, p: &BoxedUint) -> i8 {
     use crypto_bigint::Word;
     let mut a: Vec<Word> = y.as_words().to_vec();
     let mut n: Vec<Word> = p.as_words().to_vec();
-    let len = a.len().max(n.len());
+    let mut len = a.len().max(n.len());
     a.resize(len, 0);
     n.resize(len, 0);
     let mut t = 1i8;
-    while a.iter().any(|&w| w != 0) {
-        let zeros = a
-            .iter()
-            .position(|&w| w != 0)
-            .map(|i| i as u32 * Word::BITS + a[i].trailing_zeros())
-            .expect("a is not zero");
-        shift_right(&mut a, zeros);
+    loop {
+        // Below `len`, both are zero: drop those limbs.
+        while len > 1 && a[len - 1] == 0 && n[len - 1] == 0 {
+            len -= 1;
+        }
+        let (a, n) = (&mut a[..len], &mut n[..len]);
+        let Some(low) = a.iter().position(|&w| w != 0) else {
+            break;
+        };
+        let zeros = low as u32 * Word::BITS + a[low].trailing_zeros();
+        shift_right(a, zeros);
         // (2 | n) = -1 exactly when n = 3 or 5 mod 8.
         if zeros % 2 == 1 && matches!(n[0] & 7, 3 | 5) {
             t = -t;
         }
         if a.iter().rev().cmp(n.iter().rev()) == std::cmp::Ordering::Less {
             // Reciprocity: (a | n) = (n | a), unless both are 3 mod 4.
-            std::mem::swap(&mut a, &mut n);
+            a.swap_with_slice(n);
             if a[0] & 3 == 3 && n[0] & 3 == 3 {
                 t = -t;
             }
         }
         // a >= n, both odd: (a | n) = (a - n | n), and a - n is even.
         let mut borrow = false;
-        for (x, &m) in a.iter_mut().zip(&n) {
+        for (x, &m) in a.iter_mut().zip(n.iter()) {
             let (d, b1) = x.overflowing_sub(m);
             let (d, b2) = d.overflowing_sub(Word::from(borrow));
             *x = d;
