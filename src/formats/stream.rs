@@ -84,7 +84,7 @@ impl PayloadCipher {
     /// random nonce, with info [`PAYLOAD_INFO`].
     ///
     /// # Errors
-    /// [`CryptoError::Kdf`](crate::CryptoError::Kdf) (never for these sizes).
+    /// [`CryptoError::KdfLength`](crate::CryptoError::KdfLength) (never for these sizes).
     pub fn new(file_nonce: &[u8], data_key: &[u8; 32]) -> Result<Self> {
         let mut key = Zeroizing::new([0u8; 32]);
         hkdf_sha256(Some(file_nonce), data_key, PAYLOAD_INFO, key.as_mut())?;
