@@ -6,7 +6,7 @@
 #
 # Needs: cargo, openssl, hyperfine (Debian: apt install hyperfine), python3
 # with venv. Makes bench/.venv with `cryptography` from PyPI on first use.
-# Ours comes from criterion (`cargo bench --bench primitives`, medians),
+# Ours comes from criterion (`cargo bench -p secure-kms-benches --bench primitives`, medians),
 # the release binary and the dev-profile binary; OpenSSL from `openssl
 # speed` (ops per second) and hyperfine over its CLI; Python from
 # bench/python_primitives.py (medians) and bench/python_model.py (the
@@ -48,8 +48,8 @@ py="$venv/bin/python"
 echo "   python: $("$py" -c 'import cryptography, sys; print(sys.version.split()[0], "cryptography", cryptography.__version__)')"
 echo "   openssl: $(openssl version)"
 
-echo "== ours: criterion (cargo bench --bench primitives)"
-cargo bench --quiet --bench primitives > "$work/criterion.txt" 2>&1
+echo "== ours: criterion (cargo bench -p secure-kms-benches --bench primitives)"
+cargo bench --quiet -p secure-kms-benches --bench primitives > "$work/criterion.txt" 2>&1
 for id in rsa_2048/keygen rsa_2048/pss_sign rsa_2048/pss_verify pbkdf2_hmac_sha256/600000 \
     key_agreement/derive/ffdhe2048 key_agreement/derive/x25519 aes_256_gcm/seal/1MiB; do
     ns=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['median']['point_estimate'])" \

@@ -5,7 +5,7 @@
 #   bench/session_floor.sh [RUNS] [BEFORE_BINARY]      (default 40 runs)
 #
 # - the floor: PBKDF2 (600,000 rounds) alone and RSA-2048 key generation
-#   alone, criterion medians through our API (cargo bench --bench
+#   alone, criterion medians through our API (cargo bench -p secure-kms-benches --bench
 #   primitives); the session cannot be faster than the slower of the two;
 # - ours: the release binary, a fresh store for every run (hyperfine);
 # - the Python model of the original's session (bench/python_model.py, in
@@ -33,8 +33,8 @@ if [ ! -x "$venv/bin/python" ]; then
 fi
 py="$venv/bin/python"
 
-echo "== the floor: criterion medians (cargo bench --bench primitives)"
-cargo bench --quiet --bench primitives -- 'pbkdf2_hmac_sha256/600000|rsa_2048/keygen' \
+echo "== the floor: criterion medians (cargo bench -p secure-kms-benches --bench primitives)"
+cargo bench --quiet -p secure-kms-benches --bench primitives -- 'pbkdf2_hmac_sha256/600000|rsa_2048/keygen' \
     > "$work/criterion.txt" 2>&1
 for id in pbkdf2_hmac_sha256/600000 rsa_2048/keygen; do
     python3 -c "import json,sys; print(f\"  {sys.argv[2]:<28} {json.load(open(sys.argv[1]))['median']['point_estimate'] / 1e6:7.1f} ms\")" \

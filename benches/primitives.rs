@@ -1,5 +1,5 @@
 //! Each primitive through secure-kms's own API (docs/BENCHMARKS.md):
-//! `cargo bench --bench primitives`. `bench/compare.sh` reads the medians
+//! `cargo bench -p secure-kms-benches --bench primitives`. `bench/compare.sh` reads the medians
 //! criterion writes under `target/criterion/` and sets them beside OpenSSL
 //! and Python's `cryptography`.
 

@@ -1,5 +1,5 @@
 //! Loading and saving the store at 10, 1,000 and 10,000 users
-//! (docs/BENCHMARKS.md): `cargo bench --bench store`. The stores are made as
+//! (docs/BENCHMARKS.md): `cargo bench -p secure-kms-benches --bench store`. The stores are made as
 //! `examples/make_store.rs` makes them: one real record, copied under
 //! other names.
 

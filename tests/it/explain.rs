@@ -85,7 +85,7 @@ fn keygen_explains_the_values_the_store_holds() {
         "{text}"
     );
     assert!(
-        regex::Regex::new(r"salt \S+, \d+\.\d ms")
+        regex_lite::Regex::new(r"salt \S+, \d+\.\d ms")
             .unwrap()
             .is_match(&flat.0),
         "{text}"

@@ -9,7 +9,7 @@ use std::path::Path;
 use crate::util::{hex, kms, kms_command, openssl, snapshot, stderr, stdout};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
-use regex::Regex;
+use regex_lite::Regex;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
@@ -42,7 +42,7 @@ fn expect_lines<'a>(out: &'a str, expected: &[&str]) -> Vec<&'a str> {
     let lines: Vec<&str> = out.lines().collect();
     assert!(lines.len() >= expected.len(), "too few lines:\n{out}");
     for (i, (want, got)) in expected.iter().zip(&lines).enumerate() {
-        let pattern = format!("^{}$", regex::escape(want))
+        let pattern = format!("^{}$", regex_lite::escape(want))
             .replace(r"\{hex\}", "[0-9a-f]{16}")
             .replace(r"\{time\}", r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ");
         assert!(
