@@ -7,7 +7,8 @@
 # - the floor: PBKDF2 (600,000 rounds) alone and RSA-2048 key generation
 #   alone, criterion medians through our API (cargo bench -p secure-kms-benches --bench
 #   primitives); the session cannot be faster than the slower of the two;
-# - ours: the release binary, a fresh store for every run (hyperfine);
+# - ours: the release binary, a fresh store for every run (hyperfine), and
+#   the dev-profile binary that `cargo run` runs;
 # - the Python model of the original's session (bench/python_model.py, in
 #   bench/.venv, made on first use as bench/compare.sh makes it);
 # - BEFORE_BINARY, if given: another build of secure-kms on the same input
@@ -25,7 +26,9 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
 cargo build --release --quiet
+cargo build --quiet
 kms="$root/target/release/secure-kms"
+dev="$root/target/debug/secure-kms"
 venv="$root/bench/.venv"
 if [ ! -x "$venv/bin/python" ]; then
     python3 -m venv "$venv"
@@ -47,6 +50,7 @@ mkdir -p "$work/py"
 commands=(
     -n "session (release)" "$kms --store $work/s < $work/input"
     -n "keygen (release)" "$kms --store $work/s --password-file $work/pw keygen alice"
+    -n "session (dev)" "$dev --store $work/s < $work/input"
     -n "python model" "cd $work/py && $py $root/bench/python_model.py < $work/input"
 )
 if [ -n "$before" ]; then

@@ -6,6 +6,7 @@
 //! are never wrapped under the same AES key, yet the slow step runs only once.
 
 use hkdf::Hkdf;
+use hmac::Hmac;
 use serde::{Deserialize, Deserializer, Serialize, de::Error as _};
 use sha2::Sha256;
 use zeroize::{ZeroizeOnDrop, Zeroizing};
@@ -244,13 +245,84 @@ impl std::fmt::Debug for PasswordKey {
 /// PBKDF2-HMAC-SHA256 (RFC 8018 section 5.2): fills `out` from `password`,
 /// `salt` and `iterations`.
 ///
+/// Each iteration after the first is exactly two calls of SHA-256's
+/// compression function (sha2's `compress256`), from HMAC's inner and
+/// outer states computed once, as OpenSSL's loop does. RustCrypto's
+/// generic `pbkdf2` crate, used before, took 8% longer in release, and
+/// 17% longer in the dev profile that `cargo run` builds, whose build
+/// skips link-time optimisation: its HMAC and buffer code only runs fast
+/// once inlined across codegen units (docs/BENCHMARKS.md). The result is
+/// the same: `tests/it/rfc7914_pbkdf2.rs` and Wycheproof's 60 vectors check
+/// it, and a property test compares it with the `pbkdf2` crate's.
+///
 /// ```
 /// let mut out = [0u8; 32];
 /// secure_kms::crypto::kdf::pbkdf2_hmac_sha256(b"passwd", b"salt", 1, &mut out);
 /// assert_eq!(out[0], 0x55); // RFC 7914 section 11
 /// ```
 pub fn pbkdf2_hmac_sha256(password: &[u8], salt: &[u8], iterations: u32, out: &mut [u8]) {
-    pbkdf2::pbkdf2_hmac::<Sha256>(password, salt, iterations, out);
+    use hmac::{KeyInit, Mac};
+    // HMAC (RFC 2104) hashes the key block XOR a pad, then the message. The
+    // key block is the same for every iteration, so the hash state after it
+    // is computed once per pad (RFC 2104 section 4 suggests it).
+    let mut key = Zeroizing::new([0u8; 64]);
+    if password.len() > 64 {
+        key[..32].copy_from_slice(&<Sha256 as sha2::Digest>::digest(password));
+    } else {
+        key[..password.len()].copy_from_slice(password);
+    }
+    let keyed = |pad: u8| {
+        let mut block = Zeroizing::new([0u8; 64]);
+        for (b, k) in block.iter_mut().zip(key.iter()) {
+            *b = k ^ pad;
+        }
+        let mut state = Zeroizing::new(SHA256_IV);
+        sha2::block_api::compress256(&mut state, &[*block]);
+        state
+    };
+    let (inner, outer) = (keyed(0x36), keyed(0x5c));
+    // U_1 = HMAC(P, S || INT(i)) has a message of any length: the hmac crate.
+    let first = Hmac::<Sha256>::new_from_slice(password).expect("HMAC takes any key length");
+    // U_j = HMAC(P, U_j-1): a 32-byte message after the key block, so each
+    // hash is one more block, whose padding never changes: 0x80, zeros, and
+    // the length, 96 bytes in bits.
+    let mut block = Zeroizing::new([0u8; 64]);
+    block[32] = 0x80;
+    block[62..].copy_from_slice(&(96u16 * 8).to_be_bytes());
+    for (i, chunk) in out.chunks_mut(32).enumerate() {
+        let mut mac = first.clone();
+        mac.update(salt);
+        mac.update(&(i as u32 + 1).to_be_bytes());
+        block[..32].copy_from_slice(&mac.finalize().into_bytes());
+        // T_i = U_1 xor U_2 xor ... xor U_c
+        let mut t = Zeroizing::new([0u8; 32]);
+        t.copy_from_slice(&block[..32]);
+        let mut state = Zeroizing::new([0u32; 8]);
+        for _ in 1..iterations {
+            *state = *inner;
+            sha2::block_api::compress256(&mut state, &[*block]);
+            store_words(&state, &mut block[..32]);
+            *state = *outer;
+            sha2::block_api::compress256(&mut state, &[*block]);
+            store_words(&state, &mut block[..32]);
+            for (t, u) in t.iter_mut().zip(&block[..32]) {
+                *t ^= u;
+            }
+        }
+        chunk.copy_from_slice(&t[..chunk.len()]);
+    }
+}
+
+/// SHA-256's initial hash value, H(0) (FIPS 180-4 section 5.3.3).
+const SHA256_IV: [u32; 8] = [
+    0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19,
+];
+
+/// A SHA-256 state as its 32-byte digest: the words, big-endian.
+fn store_words(state: &[u32; 8], out: &mut [u8]) {
+    for (bytes, word) in out.chunks_exact_mut(4).zip(state) {
+        bytes.copy_from_slice(&word.to_be_bytes());
+    }
 }
 
 /// HKDF-SHA256 (RFC 5869): extract with `salt` (none means a zero salt) and
