@@ -267,7 +267,9 @@ pub fn pbkdf2_hmac_sha256(password: &[u8], salt: &[u8], iterations: u32, out: &m
     // is computed once per pad (RFC 2104 section 4 suggests it).
     let mut key = Zeroizing::new([0u8; 64]);
     if password.len() > 64 {
-        key[..32].copy_from_slice(&<Sha256 as sha2::Digest>::digest(password));
+        let digest: Zeroizing<[u8; 32]> =
+            Zeroizing::new(<Sha256 as sha2::Digest>::digest(password).into());
+        key[..32].copy_from_slice(&digest[..]);
     } else {
         key[..password.len()].copy_from_slice(password);
     }
@@ -277,7 +279,7 @@ pub fn pbkdf2_hmac_sha256(password: &[u8], salt: &[u8], iterations: u32, out: &m
             *b = k ^ pad;
         }
         let mut state = Zeroizing::new(SHA256_IV);
-        sha2::block_api::compress256(&mut state, &[*block]);
+        sha2::block_api::compress256(&mut state, std::slice::from_ref(&*block));
         state
     };
     let (inner, outer) = (keyed(0x36), keyed(0x5c));
@@ -293,17 +295,20 @@ pub fn pbkdf2_hmac_sha256(password: &[u8], salt: &[u8], iterations: u32, out: &m
         let mut mac = first.clone();
         mac.update(salt);
         mac.update(&(i as u32 + 1).to_be_bytes());
-        block[..32].copy_from_slice(&mac.finalize().into_bytes());
+        let u_1: Zeroizing<[u8; 32]> = Zeroizing::new(mac.finalize().into_bytes().into());
+        block[..32].copy_from_slice(&u_1[..]);
         // T_i = U_1 xor U_2 xor ... xor U_c
         let mut t = Zeroizing::new([0u8; 32]);
         t.copy_from_slice(&block[..32]);
         let mut state = Zeroizing::new([0u32; 8]);
         for _ in 1..iterations {
+            // Passed by reference: a secret block copied to the stack on
+            // each call would be left there.
             *state = *inner;
-            sha2::block_api::compress256(&mut state, &[*block]);
+            sha2::block_api::compress256(&mut state, std::slice::from_ref(&*block));
             store_words(&state, &mut block[..32]);
             *state = *outer;
-            sha2::block_api::compress256(&mut state, &[*block]);
+            sha2::block_api::compress256(&mut state, std::slice::from_ref(&*block));
             store_words(&state, &mut block[..32]);
             for (t, u) in t.iter_mut().zip(&block[..32]) {
                 *t ^= u;

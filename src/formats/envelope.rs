@@ -27,7 +27,8 @@
 //!   at a chunk boundary, fails to open; only the final chunk may be shorter
 //!   than 64 KiB, and it may be empty only when the whole plaintext is.
 //!   [`crate::formats::stream`] seals and opens the chunks on every core,
-//!   in at most 16 MiB of memory whatever the file size.
+//!   in a bounded memory (16,781,568 bytes of buffers at most) whatever
+//!   the file size.
 
 use std::io::{BufRead, Read, Write};
 

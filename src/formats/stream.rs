@@ -30,9 +30,11 @@
 //! takes its batches in turn and returns them in the order it got them, so
 //! the writer needs no sorting. At most two batches per worker exist, and
 //! there are at most [`MAX_WORKERS`] workers, so memory stays under
-//! [`Parallelism::buffered_bytes`] (17 MiB) whatever the file's size and
-//! the machine's core count. A payload of one batch, or one core, uses no
-//! thread at all: the same batches are sealed and written in turn.
+//! [`Parallelism::buffered_bytes`], 16,781,568 bytes (just over 16 MiB)
+//! at most, whatever the file's size and the machine's core count. A
+//! payload of one batch, or one core, uses no thread at all: the same
+//! batches are sealed and written in turn. A system that refuses threads
+//! gets fewer workers, or the same batches on the calling thread.
 //!
 //! When opening, a worker stops at the first chunk that fails. The writer
 //! writes the chunks before it, as the one-thread loop does, then stops
@@ -40,6 +42,7 @@
 
 use std::io::{Read, Write};
 use std::num::NonZeroUsize;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 
 use aes_gcm::aead::Nonce;
@@ -354,15 +357,14 @@ fn run<R: Read, W: Write + Send>(
     let mut batch = Batch::new(chunks_per_batch);
     input.fill(&mut batch, chunks_per_batch)?;
     if batch.ends || parallelism.workers.min(MAX_WORKERS) <= 1 {
-        // One batch, or one thread: read, seal and write in turn.
-        loop {
-            process(&mut batch);
-            emit(writer, &batch)?;
-            if batch.ends {
-                break;
-            }
-            input.fill(&mut batch, chunks_per_batch)?;
-        }
+        one_thread(
+            &mut input,
+            &mut *writer,
+            batch,
+            chunks_per_batch,
+            process,
+            emit,
+        )?;
     } else {
         on_workers(input, &mut *writer, batch, parallelism, process, emit)?;
     }
@@ -371,11 +373,33 @@ fn run<R: Read, W: Write + Send>(
         .map_err(|e| Error::Format(FormatError::WriteData(e)))
 }
 
+/// One batch after another on the calling thread: process it, write it,
+/// read the next into the same buffer. `batch` is the first, read already.
+fn one_thread<R: Read, W: Write>(
+    input: &mut Chunks<'_, R>,
+    writer: &mut W,
+    mut batch: Batch,
+    chunks_per_batch: usize,
+    process: &(dyn Fn(&mut Batch) + Sync),
+    emit: &(dyn Fn(&mut W, &Batch) -> Result<()> + Sync),
+) -> Result<()> {
+    loop {
+        process(&mut batch);
+        emit(writer, &batch)?;
+        if batch.ends {
+            return Ok(());
+        }
+        input.fill(&mut batch, chunks_per_batch)?;
+    }
+}
+
 /// The pipeline of the module's picture: this thread reads, each worker
 /// processes every `workers`-th batch, and a writer thread writes them in
 /// order. `first` is the first batch, read already. Batches go round: the
 /// writer gives each back for the reader to fill again, so no more than
-/// [`Parallelism::buffered_bytes`] is ever held.
+/// [`Parallelism::buffered_bytes`] is ever held. A system that refuses
+/// threads (a process limit) gets fewer workers, or none: then the batches
+/// are done on this thread.
 fn on_workers<R: Read, W: Write + Send>(
     mut input: Chunks<'_, R>,
     writer: &mut W,
@@ -384,17 +408,23 @@ fn on_workers<R: Read, W: Write + Send>(
     process: &(dyn Fn(&mut Batch) + Sync),
     emit: &(dyn Fn(&mut W, &Batch) -> Result<()> + Sync),
 ) -> Result<()> {
-    let workers = parallelism.workers.min(MAX_WORKERS);
     let chunks_per_batch = parallelism.batch_chunks.max(1);
+    // Set by the writer when it stops on an error, so that the reader
+    // stops reading too.
+    let stopped = AtomicBool::new(false);
+    // Leaving the scope closes the queues: the workers end, and the scope
+    // waits for them, also when a thread stops on an error. A worker that
+    // panics closes its queue out: the writer ends, and the scope passes
+    // the panic on.
     std::thread::scope(|scope| {
         // Each worker has a queue in and a queue out; both keep their order,
         // so batch n goes to worker n % workers and comes back from it.
-        let mut to_worker = Vec::with_capacity(workers);
-        let mut from_worker = Vec::with_capacity(workers);
-        for _ in 0..workers {
+        let mut to_worker = Vec::new();
+        let mut from_worker = Vec::new();
+        for _ in 0..parallelism.workers.min(MAX_WORKERS) {
             let (send_job, jobs) = mpsc::channel::<Batch>();
             let (send_done, done) = mpsc::channel::<Batch>();
-            scope.spawn(move || {
+            let worker = std::thread::Builder::new().spawn_scoped(scope, move || {
                 for mut batch in jobs {
                     process(&mut batch);
                     if send_done.send(batch).is_err() {
@@ -402,24 +432,37 @@ fn on_workers<R: Read, W: Write + Send>(
                     }
                 }
             });
+            if worker.is_err() {
+                break;
+            }
             to_worker.push(send_job);
             from_worker.push(done);
         }
+        let workers = to_worker.len();
+        if workers == 0 {
+            return one_thread(&mut input, writer, first, chunks_per_batch, process, emit);
+        }
         let (give_back, given_back) = mpsc::channel::<Batch>();
-        let writing = scope.spawn(move || -> Result<()> {
-            for n in 0.. {
-                // Closed: the reader stopped on an error, which it reports.
-                let Ok(batch) = from_worker[n % workers].recv() else {
-                    break;
-                };
-                emit(writer, &batch)?;
-                if batch.ends {
-                    break;
+        let stopped = &stopped;
+        let writing = std::thread::Builder::new()
+            .spawn_scoped(scope, move || -> Result<()> {
+                for n in 0.. {
+                    // Closed: the reader stopped on an error, which it reports.
+                    let Ok(batch) = from_worker[n % workers].recv() else {
+                        break;
+                    };
+                    if let Err(e) = emit(writer, &batch) {
+                        stopped.store(true, Ordering::Relaxed);
+                        return Err(e);
+                    }
+                    if batch.ends {
+                        break;
+                    }
+                    let _ = give_back.send(batch);
                 }
-                let _ = give_back.send(batch);
-            }
-            Ok(())
-        });
+                Ok(())
+            })
+            .map_err(|e| Error::Format(FormatError::WriteData(e)))?;
         let reading = (|| -> Result<()> {
             let (mut batch, mut made) = (first, 1);
             for n in 0.. {
@@ -429,7 +472,7 @@ fn on_workers<R: Read, W: Write + Send>(
                 }
                 // A new batch until the bound, then only those given back
                 // (none if the writer stopped: its error says why).
-                batch = if made < parallelism.batches_out() {
+                batch = if made < workers * IN_FLIGHT_PER_WORKER {
                     made += 1;
                     Batch::new(chunks_per_batch)
                 } else {
@@ -438,6 +481,9 @@ fn on_workers<R: Read, W: Write + Send>(
                         Err(_) => break,
                     }
                 };
+                if stopped.load(Ordering::Relaxed) {
+                    break;
+                }
                 input.fill(&mut batch, chunks_per_batch)?;
             }
             Ok(())

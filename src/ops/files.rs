@@ -373,7 +373,7 @@ mod tests {
 
     #[cfg(target_os = "linux")]
     #[test]
-    fn a_pipe_is_widened_and_a_file_is_left_alone() {
+    fn a_pipe_is_widened() {
         let (read_end, write_end) = rustix::pipe::pipe().unwrap();
         let before = rustix::pipe::fcntl_getpipe_size(&write_end).unwrap();
         assert!(before < PIPE_BUFFER, "{before}");
@@ -383,8 +383,5 @@ mod tests {
             rustix::pipe::fcntl_getpipe_size(&read_end).unwrap(),
             PIPE_BUFFER
         );
-        let file = tempfile::tempfile().unwrap();
-        widen_pipe(&file);
-        assert!(rustix::pipe::fcntl_getpipe_size(&file).is_err());
     }
 }

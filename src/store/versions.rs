@@ -89,16 +89,26 @@ pub fn add_version_unlocking(
     kind: EventKind,
     command: &str,
 ) -> Result<(NewVersion, PasswordKey)> {
+    let keygen = || {
+        let started = std::time::Instant::now();
+        generate_asymmetric_keys().map(|(private_key, _)| (private_key, started.elapsed()))
+    };
     let (pair, password_key) = std::thread::scope(|scope| {
-        let keygen = scope.spawn(|| {
-            let started = std::time::Instant::now();
-            generate_asymmetric_keys().map(|(private_key, _)| (private_key, started.elapsed()))
-        });
-        let password_key = unlock();
-        let pair = keygen
-            .join()
-            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-        (pair, password_key)
+        match std::thread::Builder::new().spawn_scoped(scope, keygen) {
+            Ok(other_core) => {
+                let password_key = unlock();
+                let pair = other_core
+                    .join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+                (pair, password_key)
+            }
+            // A system that refuses a thread (a process limit): one after
+            // the other.
+            Err(_) => {
+                let password_key = unlock();
+                (keygen(), password_key)
+            }
+        }
     });
     let password_key = password_key?;
     let (private_key, rsa_time) = pair?;

@@ -47,6 +47,30 @@ fn record() -> &'static UserRecord {
     })
 }
 
+/// The edges the property test may miss: passwords of 0, 63, 64 and 65
+/// bytes (HMAC hashes a key longer than its 64-byte block), outputs of 0,
+/// 1, 32, 33 and 64 bytes, one and two iterations.
+#[test]
+fn pbkdf2_edges_match_rustcrypto() {
+    for password_len in [0, 63, 64, 65] {
+        let password: Vec<u8> = (0..password_len).map(|i| i as u8).collect();
+        for len in [0, 1, 32, 33, 64] {
+            for iterations in [1, 2, 3] {
+                let mut ours = vec![0u8; len];
+                secure_kms::crypto::kdf::pbkdf2_hmac_sha256(
+                    &password, b"salt", iterations, &mut ours,
+                );
+                let mut theirs = vec![0u8; len];
+                pbkdf2::pbkdf2_hmac::<sha2::Sha256>(&password, b"salt", iterations, &mut theirs);
+                assert_eq!(
+                    ours, theirs,
+                    "password {password_len}, {len} bytes, {iterations}"
+                );
+            }
+        }
+    }
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(64))]
 

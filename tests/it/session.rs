@@ -964,7 +964,7 @@ fn the_original_s_empty_files_at_the_top_level_are_an_empty_store() {
         let from_git = std::process::Command::new("git")
             .arg("-C")
             .arg(root)
-            .args(["show", &format!("HEAD:{name}")])
+            .args(["show", &format!("HEAD:./{name}")])
             .output()
             .ok()
             .filter(|out| out.status.success());

@@ -14,9 +14,17 @@ use secure_kms::{Error, FormatError, Result};
 const DATA_KEY: [u8; 32] = [0x42; 32];
 const FILE_NONCE: [u8; 16] = [0x17; 16];
 
-/// One thread, then threads and batch sizes that put batch edges anywhere.
+/// One thread, then threads and batch sizes that put batch edges anywhere,
+/// and settings out of range (more workers than the most, empty batches),
+/// which are clamped.
 fn settings() -> Vec<Parallelism> {
-    let mut all = vec![Parallelism::ONE_THREAD];
+    let mut all = vec![
+        Parallelism::ONE_THREAD,
+        Parallelism {
+            workers: 64,
+            batch_chunks: 0,
+        },
+    ];
     for workers in [2, 3, 8] {
         for batch_chunks in [1, 2, 3, BATCH_CHUNKS] {
             all.push(Parallelism {
@@ -242,5 +250,91 @@ fn a_failing_writer_or_reader_stops_the_workers_with_its_error() {
             matches!(err, Error::Format(FormatError::ReadData(_))),
             "{parallelism:?}: {err}"
         );
+    }
+}
+
+#[test]
+fn a_failing_reader_or_writer_stops_the_opening_too() {
+    let plain = plaintext(40 * CHUNK_LEN);
+    let sealed = seal(&plain, Parallelism::ONE_THREAD);
+    for parallelism in settings() {
+        let mut full = Full {
+            room: 5 * CHUNK_LEN,
+        };
+        let err = stream::open(&cipher(), &mut &sealed[..], &mut full, parallelism).unwrap_err();
+        assert!(
+            matches!(err, Error::Format(FormatError::WriteData(_))),
+            "{parallelism:?}: {err}"
+        );
+        // The sealed bytes, then a read error after 20 chunks.
+        let mut broken = std::io::Read::chain(&sealed[..20 * CHUNK_CT_LEN], Broken { left: 0 });
+        let err = stream::open(&cipher(), &mut broken, &mut Vec::new(), parallelism).unwrap_err();
+        assert!(
+            matches!(err, Error::Format(FormatError::ReadData(_))),
+            "{parallelism:?}: {err}"
+        );
+    }
+}
+
+/// Counts the bytes that pass, in a counter shared with the other side.
+struct Counted<T> {
+    inner: T,
+    count: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl<T: std::io::Read> std::io::Read for Counted<T> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.count.fetch_add(n, std::sync::atomic::Ordering::SeqCst);
+        Ok(n)
+    }
+}
+
+/// A writer that checks, at every write, that the reader is no further
+/// ahead of it than `bound` bytes.
+struct Bounded {
+    read: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    written: usize,
+    bound: usize,
+    most_ahead: usize,
+}
+
+impl std::io::Write for Bounded {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let read = self.read.load(std::sync::atomic::Ordering::SeqCst);
+        self.most_ahead = self.most_ahead.max(read.saturating_sub(self.written));
+        assert!(
+            read <= self.written + self.bound,
+            "read {read}, written {}, bound {}",
+            self.written,
+            self.bound
+        );
+        self.written += buf.len();
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[test]
+fn the_reader_is_never_further_ahead_than_the_buffers_hold() {
+    let plain = plaintext(60 * CHUNK_LEN);
+    for parallelism in settings() {
+        let count = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let mut reader = Counted {
+            inner: &plain[..],
+            count: count.clone(),
+        };
+        // What the batches hold, and the one byte read ahead.
+        let bound = parallelism.buffered_bytes() + 1;
+        let mut writer = Bounded {
+            read: count,
+            written: 0,
+            bound,
+            most_ahead: 0,
+        };
+        stream::seal(&cipher(), &mut reader, &mut writer, parallelism).unwrap();
+        assert!(writer.most_ahead > 0, "{parallelism:?}");
     }
 }
