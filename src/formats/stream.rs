@@ -260,6 +260,27 @@ impl<'a, R: Read> Chunks<'a, R> {
 /// Seals everything `reader` gives into `writer` as STREAM chunks under
 /// `cipher`, with `parallelism` threads.
 ///
+/// ```
+/// use secure_kms::formats::stream::{self, Parallelism, PayloadCipher, CHUNK_CT_LEN};
+///
+/// let cipher = PayloadCipher::new(&[7u8; 16], &[42u8; 32])?;
+/// let plain = vec![1u8; 100_000]; // a full chunk and a short one
+/// let (mut one, mut two) = (Vec::new(), Vec::new());
+/// stream::seal(&cipher, &mut &plain[..], &mut one, Parallelism::ONE_THREAD)?;
+/// let workers = Parallelism { workers: 2, batch_chunks: 1 };
+/// stream::seal(&cipher, &mut &plain[..], &mut two, workers)?;
+/// assert_eq!(one, two); // the same bytes on one thread or two
+/// assert_eq!(one.len(), 100_000 + 2 * 16);
+///
+/// let mut opened = Vec::new();
+/// stream::open(&cipher, &mut &one[..], &mut opened, workers)?;
+/// assert_eq!(opened, plain);
+/// // Cut after the first chunk: the first chunk, read as the last, fails.
+/// let cut = &one[..CHUNK_CT_LEN];
+/// assert!(stream::open(&cipher, &mut &cut[..], &mut Vec::new(), workers).is_err());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+///
 /// # Errors
 /// [`FormatError::ReadData`] or [`FormatError::WriteData`].
 pub fn seal<R: Read, W: Write + Send>(

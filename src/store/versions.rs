@@ -77,6 +77,33 @@ pub fn add_version(
 /// needs the other, so on two cores the pair costs the slower of the two,
 /// not their sum. Returns the new version and the password key.
 ///
+/// ```
+/// use secure_kms::crypto::kdf::{KdfParams, MIN_ITERATIONS, Password, PasswordKey};
+/// use secure_kms::store::audit::EventKind;
+/// use secure_kms::store::versions::add_version_unlocking;
+/// use secure_kms::util::user::UserId;
+///
+/// let dir = tempfile::tempdir()?;
+/// let store = secure_kms::ca::open_store(dir.path());
+/// let alice = UserId::new("alice")?;
+/// let password = Password::new("pw".to_owned())?;
+/// // The product uses 600,000 PBKDF2 rounds; an example need not wait.
+/// let params = KdfParams::generate(MIN_ITERATIONS)?;
+/// let (made, key) = add_version_unlocking(
+///     &store,
+///     &alice,
+///     || Ok(PasswordKey::derive(&password, &params)),
+///     3600,
+///     None,
+///     EventKind::Created,
+///     "example",
+/// )?;
+/// assert_eq!(made.version, 1);
+/// assert_eq!(key.params(), &params);
+/// assert!(made.rsa_time.is_some()); // made on the other thread
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+///
 /// # Errors
 /// What `unlock` returns (a wrong password, for a rotation), checked
 /// first; then as [`add_version`].
