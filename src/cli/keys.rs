@@ -8,7 +8,7 @@ use secure_kms::crypto::kdf::DEFAULT_ITERATIONS;
 use secure_kms::keys::keyring::DestroyOutcome;
 use secure_kms::ops::ca_policy::{self, Admin, AfterRevocation};
 use secure_kms::ops::commands;
-use secure_kms::revocation::RevocationReason;
+use secure_kms::revocation::{RevocationReason, RevokeOutcome};
 use secure_kms::store::Store;
 use secure_kms::store::versions::NewVersion;
 use secure_kms::symmetric::DEFAULT_EXPIRY_SECS;
@@ -117,6 +117,43 @@ fn explain_new_version(cli: &Cli, made: &NewVersion) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// What `revoke` prints, with or without `--admin`: the entries, the CRL
+/// signed after them (or a note that it is behind), and `--explain`'s steps.
+fn revoked_report(
+    cli: &Cli,
+    user: &UserId,
+    outcome: &RevokeOutcome,
+    after: AfterRevocation,
+) -> anyhow::Result<String> {
+    let shape = reports::Revoked {
+        user: user.clone(),
+        revoked: outcome.revoked.iter().map(Into::into).collect(),
+        already_revoked: outcome.already.iter().map(Into::into).collect(),
+    };
+    let mut text = render(cli, &shape, || output::revoke(user.as_str(), outcome))?;
+    if cli.explain {
+        let mut steps = Steps::default();
+        let crl = match &after {
+            AfterRevocation::Signed(crl) => Some(crl),
+            _ => None,
+        };
+        explain::keys::revocation(&mut steps, &outcome.revoked, crl);
+        super::explain(cli, false, &steps);
+    }
+    match after {
+        AfterRevocation::Signed(crl) if !cli.json => text.push_str(&format!(
+            "CRL number {} signed: {} revoked certificate(s)\n",
+            crl.number,
+            crl.serials.len()
+        )),
+        AfterRevocation::Behind if !cli.json => text.push_str(
+            "note: the CRL is now behind revoked_keys.json; an administrator must run `secure-kms crl refresh`\n",
+        ),
+        _ => {}
+    }
+    Ok(text)
+}
+
 impl KeyCommand {
     /// Whether `--explain` shows something for this command.
     pub(super) fn explains(&self) -> bool {
@@ -205,22 +242,7 @@ impl KeyCommand {
                         "revoke --admin",
                     )
                 })?;
-                let shape = reports::Revoked {
-                    user: user.clone(),
-                    revoked: outcome.revoked.iter().map(Into::into).collect(),
-                    already_revoked: outcome.already.iter().map(Into::into).collect(),
-                };
-                let mut text = render(cli, &shape, || output::revoke(user.as_str(), &outcome))?;
-                if let AfterRevocation::Signed(crl) = after
-                    && !cli.json
-                {
-                    text.push_str(&format!(
-                        "CRL number {} signed: {} revoked certificate(s)\n",
-                        crl.number,
-                        crl.serials.len()
-                    ));
-                }
-                text
+                revoked_report(cli, &user, &outcome, after)?
             }
             Self::Revoke {
                 user,
@@ -253,36 +275,10 @@ impl KeyCommand {
                         "revoke",
                     )
                 })?;
-                let shape = reports::Revoked {
-                    user: user.clone(),
-                    revoked: outcome.revoked.iter().map(Into::into).collect(),
-                    already_revoked: outcome.already.iter().map(Into::into).collect(),
-                };
-                let mut text = render(cli, &shape, || output::revoke(user.as_str(), &outcome))?;
                 let after = slow("signing the CRL", || {
                     ca_policy::after_revocation(store, &outcome, &admin, "revoke")
                 })?;
-                if cli.explain {
-                    let mut steps = Steps::default();
-                    let crl = match &after {
-                        AfterRevocation::Signed(crl) => Some(crl),
-                        _ => None,
-                    };
-                    explain::keys::revocation(&mut steps, &outcome.revoked, crl);
-                    super::explain(cli, false, &steps);
-                }
-                match after {
-                    AfterRevocation::Signed(crl) if !cli.json => text.push_str(&format!(
-                        "CRL number {} signed: {} revoked certificate(s)\n",
-                        crl.number,
-                        crl.serials.len()
-                    )),
-                    AfterRevocation::Behind if !cli.json => text.push_str(
-                        "note: the CRL is now behind revoked_keys.json; an administrator must run `secure-kms crl refresh`\n",
-                    ),
-                    _ => {}
-                }
-                text
+                revoked_report(cli, &user, &outcome, after)?
             }
             Self::Revoked => {
                 let entries = commands::revoked(store)?;

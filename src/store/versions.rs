@@ -258,6 +258,11 @@ pub(crate) fn revocation_events(
 mod tests {
     use super::*;
 
+    /// `user`'s record as the store holds it now.
+    fn stored(store: &Store, user: &UserId) -> UserRecord {
+        store.load().unwrap().0.get(user).unwrap().cloned().unwrap()
+    }
+
     #[test]
     fn a_rotation_is_one_version_even_when_the_rings_are_uneven() {
         let dir = tempfile::tempdir().unwrap();
@@ -284,14 +289,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(made.version, 2);
-        let record = store
-            .load()
-            .unwrap()
-            .0
-            .get(&alice)
-            .unwrap()
-            .cloned()
-            .unwrap();
+        let record = stored(&store, &alice);
         assert_eq!(
             record
                 .symmetric
@@ -355,14 +353,7 @@ mod tests {
         assert_eq!(made.version, 1);
         assert!(made.rsa_time.is_some());
         assert_eq!(made.kdf_time, key.derive_time());
-        let record = store
-            .load()
-            .unwrap()
-            .0
-            .get(&alice)
-            .unwrap()
-            .cloned()
-            .unwrap();
+        let record = stored(&store, &alice);
         crate::symmetric::load_symmetric_key(&record.symmetric[0], &alice, &key).unwrap();
         record.asymmetric[0].unlock(&alice, &key).unwrap();
     }

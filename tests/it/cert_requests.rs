@@ -5,7 +5,7 @@
 use std::fs;
 
 use crate::util::{
-    code, in_store as kms, kms_command, openssl, openssl_ok as make, stderr, stdout,
+    code, in_store as kms, kms_command, openssl, openssl_ok as make, openssl_root, stderr, stdout,
     succeeded as ok,
 };
 
@@ -385,24 +385,7 @@ fn a_certificate_from_a_trusted_root_is_imported_and_then_checked_on_every_use()
         .as_str()
         .unwrap()
         .to_owned();
-    make(
-        d,
-        &[
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-keyout",
-            "x.key",
-            "-out",
-            "other-root.pem",
-            "-subj",
-            "/CN=Another root",
-            "-days",
-            "30",
-        ],
-    );
+    openssl_root(d, "x.key", "other-root.pem", "/CN=Another root");
     ok(&kms(
         d,
         "alice-store",
@@ -434,24 +417,7 @@ fn certificates_openssl_signed_are_imported_and_wrong_ones_refused_with_rustls_n
     let dir = class();
     let d = dir.path();
     // A class root made by OpenSSL, trusted by alice's store.
-    make(
-        d,
-        &[
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-keyout",
-            "root.key",
-            "-out",
-            "root.pem",
-            "-subj",
-            "/CN=Class root",
-            "-days",
-            "30",
-        ],
-    );
+    openssl_root(d, "root.key", "root.pem", "/CN=Class root");
     ok(&kms(
         d,
         "alice-store",

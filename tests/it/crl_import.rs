@@ -6,15 +6,13 @@ use std::fs;
 use std::path::Path;
 
 use crate::util::{
-    code, kms_command, openssl, openssl_ok as make, stderr, stdout, succeeded as ok,
+    code, in_store, kms_command, openssl, openssl_ok as make, openssl_root, stderr, stdout,
+    succeeded as ok,
 };
 
+/// Runs the binary on the student's store `s`, password in `pw`.
 fn kms(dir: &Path, args: &[&str]) -> std::process::Output {
-    kms_command(dir)
-        .args(["--store", "s", "--password-file", "pw"])
-        .args(args)
-        .output()
-        .unwrap()
+    in_store(dir, "s", "pw", args)
 }
 
 /// An `openssl ca` in `d/ca-NAME`, with its root `ca-NAME/root.pem`.
@@ -32,24 +30,7 @@ fn openssl_ca(d: &Path, name: &str) {
     fs::write(dir.join("index.txt"), "").unwrap();
     fs::write(dir.join("serial"), "01\n").unwrap();
     fs::write(dir.join("crlnumber"), "1000\n").unwrap();
-    make(
-        &dir,
-        &[
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-keyout",
-            "root.key",
-            "-out",
-            "root.pem",
-            "-subj",
-            &format!("/CN={name} root"),
-            "-days",
-            "30",
-        ],
-    );
+    openssl_root(&dir, "root.key", "root.pem", &format!("/CN={name} root"));
 }
 
 fn ca(d: &Path, name: &str, args: &[&str]) {
@@ -346,8 +327,10 @@ fn the_administrator_revokes_without_the_users_password() {
     ]);
     assert_eq!(code(&out), Some(1));
     assert!(ok(&run(&["revoked"])).is_empty());
-    // No user password is given at all: only the administrator's.
+    // No user password is given at all: only the administrator's. With
+    // --explain, as `revoke` without --admin: the entry and the CRL.
     let said = ok(&run(&[
+        "--explain",
         "revoke",
         "tom",
         "--admin",
@@ -356,6 +339,10 @@ fn the_administrator_revokes_without_the_users_password() {
         "--reason",
         "privilegeWithdrawn",
     ]));
+    assert!(
+        said.contains("What the revocation wrote to revoked_keys.json"),
+        "{said}"
+    );
     assert!(
         said.contains(
             "Key revoked for tom: version 1 is now deactivated (revoked: privilegeWithdrawn)"

@@ -203,27 +203,10 @@ fn without_a_certificate_an_offer_goes_only_to_a_user_of_the_same_store() {
 fn an_expired_certificate_in_a_message_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let make = |args: &[&str]| {
-        let out = crate::util::openssl(args, d);
-        assert!(out.status.success(), "{args:?}: {}", stderr(&out));
-    };
+    let make = |args: &[&str]| crate::util::openssl_ok(d, args);
     fs::write(d.join("alice.pw"), "alice's password\n").unwrap();
     fs::write(d.join("bob.pw"), "bob's password\n").unwrap();
-    make(&[
-        "req",
-        "-x509",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-keyout",
-        "root.key",
-        "-out",
-        "root.pem",
-        "-subj",
-        "/CN=Class root",
-        "-days",
-        "30",
-    ]);
+    crate::util::openssl_root(d, "root.key", "root.pem", "/CN=Class root");
     ok(&run(d, "alice-store", "alice.pw", &["keygen", "alice"]));
     ok(&run(d, "bob-store", "bob.pw", &["keygen", "bob"]));
     for (store, pw) in [("alice-store", "alice.pw"), ("bob-store", "bob.pw")] {

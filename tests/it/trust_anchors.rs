@@ -6,16 +6,12 @@
 use std::fs;
 use std::path::Path;
 
-use crate::util::{code, kms_command, openssl, stderr, stdout};
+use crate::util::{code, in_store, openssl, openssl_ok, openssl_root, stderr, stdout};
 
 /// Runs the binary on the store `name` under `dir`, with the password in
 /// `dir/admin.pw` for the commands that need one.
 fn kms(dir: &Path, name: &str, args: &[&str]) -> std::process::Output {
-    kms_command(dir)
-        .args(["--store", name, "--password-file", "admin.pw"])
-        .args(args)
-        .output()
-        .unwrap()
+    in_store(dir, name, "admin.pw", args)
 }
 
 fn json(dir: &Path, name: &str, args: &[&str]) -> serde_json::Value {
@@ -116,25 +112,8 @@ fn a_student_trusts_the_teachers_root_by_the_fingerprint_openssl_prints() {
 fn an_openssl_root_is_trusted_and_what_is_no_rsa_root_is_refused() {
     let dir = class();
     let d = dir.path();
-    let make = |args: &[&str]| {
-        let out = openssl(args, d);
-        assert!(out.status.success(), "{}", stderr(&out));
-    };
-    make(&[
-        "req",
-        "-x509",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-keyout",
-        "root.key",
-        "-out",
-        "root.pem",
-        "-subj",
-        "/CN=Another class root",
-        "-days",
-        "30",
-    ]);
+    let make = |args: &[&str]| openssl_ok(d, args);
+    openssl_root(d, "root.key", "root.pem", "/CN=Another class root");
     let out = kms(d, "student", &["ca", "trust", "root.pem"]);
     assert_eq!(code(&out), Some(0), "{}", stderr(&out));
 

@@ -213,6 +213,19 @@ pub fn openssl_ok(dir: &Path, args: &[&str]) {
     assert!(out.status.success(), "{args:?}: {}", stderr(&out));
 }
 
+/// A self-signed RSA-2048 root made by `openssl req -x509` in `dir`, valid
+/// for 30 days: its key in `key`, its certificate in `pem`, its subject
+/// `subject` (`/CN=...`).
+pub fn openssl_root(dir: &Path, key: &str, pem: &str, subject: &str) {
+    openssl_ok(
+        dir,
+        &[
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", pem, "-subj",
+            subject, "-days", "30",
+        ],
+    );
+}
+
 /// Gives `user` of `store` (password in `password_file`) a certificate
 /// from the CA of `ca_store` (administrator password in `ca_password`),
 /// as a class does: the store trusts the CA's root, the user asks with
